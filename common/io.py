@@ -418,22 +418,36 @@ def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
     return removed
 
 
-def link_loop(path: str | Path) -> Path | None:
-    """The first folder or file of ``path`` (made absolute) that is a link loop, None if none is.
+def link_loop(path: str | Path, *, _followed: frozenset[Path] = frozenset()) -> Path | None:
+    """The link loop that ``path`` (made absolute) goes through, None if it goes through none.
 
     A link loop is a symbolic link that leads back to itself (``loop -> loop``, or ``a -> b -> a``):
-    looked up, it ends in no file or folder (``ELOOP``). Python 3.11's ``Path.resolve`` raises
-    ``RuntimeError: Symlink loop from '<path>'`` for a path through one, 3.13's an ``OSError``.
+    looked up, it ends in no file or folder (``ELOOP``). Python 3.10 to 3.12's ``Path.resolve`` raises
+    ``RuntimeError: Symlink loop from '<path>'`` for a path through one; 3.13's raises an ``OSError`` in
+    strict mode only. The first folder or file of ``path`` that cannot be looked up for one is followed
+    where it is a link into a loop elsewhere (``a -> loop/sub``): that loop is named, not ``a``. A ``..``
+    after a link is taken as the system takes it, in the link's target (not by striking out the name before
+    it); a loop past one is named by its folder's real path.
 
     >>> link_loop("/") is None
     True
     """
-    absolute = Path(os.path.abspath(path))
+    absolute = Path(path).absolute()
     for place in (*reversed(absolute.parents), absolute):
         try:
             os.stat(place)
         except OSError as error:
-            return place if error.errno == errno.ELOOP else None
+            if error.errno != errno.ELOOP:
+                return None
+            if ".." in place.parts:  # its folder was looked up: named as the system found it
+                place = Path(os.path.realpath(place.parent)) / place.name
+            if place in _followed or not os.path.islink(place):
+                return place
+            try:
+                target = place.parent / os.readlink(place)
+            except OSError:
+                return place
+            return link_loop(target, _followed=_followed | {place}) or place
     return None
 
 
@@ -448,7 +462,7 @@ def link_loop_text(path: str | Path, *, what: str = "") -> str | None:
     if loop is None:
         return None
     named = f"{what} {path}" if what else str(path)
-    where = named if loop == Path(os.path.abspath(path)) else f"{named}: {loop}"
+    where = named if loop == Path(path).absolute() else f"{named}: {loop}"
     return (
         f"{where} is a link loop (a symbolic link that leads back to itself, to no file or folder); "
         "point it elsewhere or give another path"

@@ -32,7 +32,10 @@ from common.io import (
     is_stale,
     json_float,
     json_text,
+    link_loop,
+    link_loop_text,
     load_torch,
+    not_found_text,
     partial_dir,
     pid_alive,
     read_coco_instances,
@@ -683,6 +686,43 @@ def test_a_streamed_file_gets_the_permissions_of_a_plain_open(tmp_path: Path) ->
     os.chmod(streamed.temporary, 0o600)  # as a temporary made by mkstemp would be
     streamed.close()
     assert (tmp_path / "scores.csv").stat().st_mode & 0o777 == common.io._file_mode()
+
+
+def test_a_link_into_a_link_loop_names_the_loop_not_the_link(tmp_path, monkeypatch):
+    # 'into -> loop/sub' was named as the loop ('leads back to itself'), though it leads into one elsewhere
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    (tmp_path / "into").symlink_to("loop/sub")
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    (tmp_path / "broken").symlink_to("nowhere")
+    monkeypatch.chdir(tmp_path)
+    assert link_loop("into/x") == link_loop(tmp_path / "into") == link_loop(tmp_path / "into/x") == loop
+    assert link_loop_text("into/x") == (
+        f"into/x: {loop} is a link loop (a symbolic link that leads back to itself, to no file or folder); "
+        "point it elsewhere or give another path"
+    )
+    assert link_loop("b/x") == tmp_path / "b" and link_loop("a") == tmp_path / "a"  # a -> b -> a
+    assert link_loop("broken/x") is None and link_loop("broken") is None  # leads nowhere: not a loop
+    assert not_found_text("broken/x", "--source") == "--source not found: broken/x"
+
+
+def test_a_link_loop_after_a_link_and_dotdot_is_found_where_the_system_finds_it(tmp_path, monkeypatch):
+    # 'up -> other/inner', so up/../loop is other/loop (the loop); it was read as loop/, a plain folder
+    (tmp_path / "other" / "inner").mkdir(parents=True)
+    (tmp_path / "other" / "loop").symlink_to("loop")
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "up").symlink_to("other/inner")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OSError) as error:
+        os.stat("up/../loop/x")
+    assert error.value.errno == errno.ELOOP
+    real = Path(os.path.realpath(tmp_path)) / "other" / "loop"  # named past the '..' as the system found it
+    assert link_loop("up/../loop/x") == link_loop(tmp_path / "up/../loop") == real
+    assert not_found_text("up/../loop/x", "--source").startswith(
+        f"--source up/../loop/x: {real} is a link loop ("
+    )
+    assert link_loop("up/../inner/x") is None and link_loop("loop/x") is None
 
 
 def test_file_exists_is_false_only_where_nothing_is_there(tmp_path, monkeypatch):
