@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import pytest
 
@@ -69,13 +70,11 @@ def test_a_bug_keeps_its_traceback():
 def test_a_path_through_a_link_loop_is_one_line_naming_the_link_and_exit_2(link_loop, capsys):
     # Python 3.11's Path.resolve raises RuntimeError("Symlink loop from ...") for it, not an OSError: an
     # --out loop/r1 ended in a traceback in every command that resolves its --out
-    def resolve():
-        try:
+    # (3.13's raises nothing outside strict mode, so it is raised here as 3.10 to 3.12 word it)
+    if sys.version_info < (3, 13):
+        with pytest.raises(RuntimeError, match=r"^Symlink loop from '/.*/loop/r1'$"):
             (link_loop / "r1").resolve()
-        except OSError as error:  # Python 3.13 and later
-            raise RuntimeError(f"Symlink loop from {error.filename!r}") from error
-
-    assert exit_code(resolve) == EXIT_USER_ERROR
+    assert exit_code(_raise(RuntimeError(f"Symlink loop from {str(link_loop / 'r1')!r}"))) == EXIT_USER_ERROR
     assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/r1: ", link_loop)
     assert exit_code(lambda: os.stat(link_loop / "r1")) == EXIT_USER_ERROR  # the OSError, once one line more
     assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/r1: ", link_loop)
