@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
+from common.io import link_loop_text
 from converters.layouts.base import (
     Layout,
     check_good_name,
@@ -57,8 +58,8 @@ def scan_folders(
     for what, folder in (("--images", images), ("--masks", masks), ("--good", good)):
         if folder is not None and Path(folder).is_file():
             raise UserError(f"{what} {folder} is a file, not a folder of images")
-        if folder is not None and not Path(folder).is_dir():
-            raise UserError(f"{what} folder does not exist: {folder}")
+        if folder is not None and not Path(folder).is_dir():  # or a link loop, which 3.13's resolve passes
+            raise UserError(link_loop_text(folder, what=what) or f"{what} folder does not exist: {folder}")
     records: list[ImageRecord] = []
     if good is not None and GOOD not in excluded:
         records += [

@@ -1920,6 +1920,22 @@ def test_a_line_break_in_a_3d_or_loco_type_folder_is_refused_in_one_line(tmp_pat
     assert str(error.value).startswith(f"{renamed.parent} holds a name with a line break, {renamed.name!r}: ")
 
 
+@pytest.mark.parametrize("through", ["images", "masks", "good"])
+def test_an_images_masks_or_good_folder_through_a_link_loop_is_named_so(tmp_path, link_loop, through):
+    # Python 3.13's Path.resolve passes a loop without a word (3.10 to 3.12 raise for it before the scan):
+    # '--images folder does not exist: loop/x' of a path that is there
+    root = make_layout_tree(tmp_path, "mvtec_ad") / CATEGORY
+    folders = {
+        "images": root / "test/crack",
+        "masks": root / "ground_truth/crack",
+        "good": root / "train/good",
+    }
+    folders[through] = link_loop / "x"
+    with pytest.raises(UserError) as error:
+        scan_folders(folders["images"], folders["masks"], folders["good"], category=CATEGORY)
+    assert str(error.value).startswith(f"--{through} {link_loop}/x: {link_loop} is a link loop (")
+
+
 @pytest.mark.parametrize("name", ["wid\nget", "widget\r", "wid\u2028get"])
 def test_with_images_a_category_holding_a_line_break_is_refused(tmp_path, name):
     # --category named every output file unchecked: 'wid\nget_folder_defect_000.png' read as two names in
