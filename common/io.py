@@ -451,9 +451,10 @@ def link_loop(path: str | Path, *, _followed: frozenset[Path] = frozenset()) -> 
     return None
 
 
-def link_loop_text(path: str | Path, *, what: str = "") -> str | None:
+def link_loop_text(path: str | Path, *, what: str = "", given: str = "") -> str | None:
     """One line saying that ``path`` (the ``what`` option or file, when given) goes through a link loop
-    (:func:`link_loop`), naming the link; None if it does not.
+    (:func:`link_loop`), naming the link; None if it does not. ``given``: how the user named ``path``, as
+    the line begins (``data=loop``), instead of ``<what> <path>``.
 
     >>> link_loop_text("/") is None
     True
@@ -461,7 +462,7 @@ def link_loop_text(path: str | Path, *, what: str = "") -> str | None:
     loop = link_loop(path)
     if loop is None:
         return None
-    named = f"{what} {path}" if what else str(path)
+    named = given or (f"{what} {path}" if what else str(path))
     where = named if loop == Path(path).absolute() else f"{named}: {loop}"
     return (
         f"{where} is a link loop (a symbolic link that leads back to itself, to no file or folder); "

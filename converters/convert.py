@@ -32,7 +32,7 @@ from common.errors import UnreadableFileError, UserError, few, read_advice
 from common.extras import install_hint
 from common.folders import LINE_BREAKS, build_folder, check_one_line_names, earlier_run_note
 from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
-from common.io import file_exists, recorded_path, sha256_file
+from common.io import file_exists, link_loop_text, recorded_path, sha256_file
 from common.masks import (
     faint_masks_line,
     faint_values,
@@ -231,8 +231,13 @@ def check_separate_folders(*, images: Path, masks: Path | None, good: Path | Non
     also be a good background with no labels, often in another split than its labelled copy.
 
     Raises:
-        UserError: naming both flags and the folder.
+        UserError: naming both flags and the folder; naming the flag and the link, for a folder through a
+            link loop (which ``Path.resolve`` raises for: a RuntimeError on 3.11, an OSError on 3.13).
     """
+    for what, folder in (("--images", images), ("--masks", masks), ("--good", good)):
+        loop = link_loop_text(folder, what=what) if folder is not None else None
+        if loop:
+            raise UserError(loop)
     if good is not None and good.resolve() == images.resolve():
         raise UserError(
             f"--good {good} is the --images folder: each defect photo would also be read as a good one "

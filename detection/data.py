@@ -16,7 +16,7 @@ from shlex import quote
 
 from common.config import read_yaml
 from common.errors import UserError, few, one_line
-from common.io import expand_user
+from common.io import expand_user, link_loop_text
 from converters.splits import SPLITS, load_splits
 from converters.yolo import DATA_YAML_HEADER, check_data_root
 
@@ -29,7 +29,10 @@ def read_data_yaml(path: str | Path) -> dict:
         hint = f"pass {inside}" if inside.is_file() else "it holds no data.yaml; pass the one"
         raise UserError(f"data file {path} is a folder: {hint} (written by converters.mvtec2yolo)")
     if not path.is_file():
-        raise UserError(f"data file not found: {path} (a data.yaml written by converters.mvtec2yolo)")
+        raise UserError(
+            link_loop_text(path, what="data file")
+            or f"data file not found: {path} (a data.yaml written by converters.mvtec2yolo)"
+        )
     return read_yaml(path, what="data file")
 
 

@@ -34,7 +34,7 @@ from common.data_sets import data_yaml_of
 from common.devices import check_device_name, given, missing_cuda
 from common.errors import UserError, one_line
 from common.folders import check_run_name
-from common.io import expand_user
+from common.io import expand_user, link_loop_text
 from detection.augmentation import load_policy, policy_settings
 from detection.data import dataset_categories
 from detection.tiling import MAX_OVERLAP, MIN_TILE
@@ -560,10 +560,10 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
     defaults = default_config()
     first = _checked_config(defaults, path, overrides)
     if not data_path(first).exists():  # named with what set it: a shipped config's data: is make demo's set
-        error = UserError(
-            f"config key 'data': data file not found: {first['data']} (a data.yaml written by "
-            "converters.mvtec2yolo)"
+        text = link_loop_text(data_path(first), what="data file") or (  # which .exists() takes for nothing
+            f"data file not found: {first['data']} (a data.yaml written by converters.mvtec2yolo)"
         )
+        error = UserError(f"config key 'data': {text}")
         raise with_source(error, path, overrides)
     categories = config_categories(first)
     settings = {}

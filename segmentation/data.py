@@ -20,7 +20,7 @@ import numpy as np
 from common.coco import coco_index
 from common.errors import UserError
 from common.images import check_upright, header_size_and_orientation
-from common.io import read_coco_instances
+from common.io import link_loop_text, read_coco_instances
 from converters.splits import SPLITS
 from segmentation.coco_checks import FIX_COCO, check_entries, check_ids, check_masks
 
@@ -140,7 +140,7 @@ def check_data_folder(data: str | Path, *, given: str | None = None) -> None:
     if data.is_file():
         raise UserError(f"{given} is a file: pass the data set folder {enclosing or data.parent}")
     if not data.exists():
-        raise UserError(f"{given} does not exist")
+        raise UserError(link_loop_text(data, given=given) or f"{given} does not exist")
     if enclosing is not None and not (data / "annotations").is_dir():
         raise UserError(f"{given} is a folder inside the data set {enclosing}: pass {enclosing}")
     if (data / "args.yaml").is_file() and not (data / "annotations").is_dir():

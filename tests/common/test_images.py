@@ -1015,6 +1015,17 @@ def test_a_photo_link_that_loops_is_named_as_a_link_loop(tmp_path: Path) -> None
     )
 
 
+def test_a_photo_link_into_a_looping_folder_names_the_folder(tmp_path: Path) -> None:
+    # it named the photo link (lot/002.png is a link loop), which leads into the loop but is none of it
+    write_png(tmp_path / "lot" / "001.png")
+    (tmp_path / "loopdir").symlink_to("loopdir")
+    (tmp_path / "lot" / "002.png").symlink_to(tmp_path / "loopdir" / "x.png")
+    with pytest.raises(UserError) as error:
+        image_files_below(tmp_path / "lot")
+    given = tmp_path / "lot" / "002.png"
+    assert_link_loop_line(f"error: {error.value}\n", f"{given}: ", tmp_path / "loopdir")
+
+
 def test_a_narrow_16bit_tiff_turned_by_an_exif_tag_is_found(tmp_path):
     # OpenCV's file-based imread (5.1) returns None for a TIFF turned a quarter (not square): 12-bit
     # camera data in one went without the warning, and was read nearly black

@@ -741,3 +741,22 @@ def test_file_exists_is_false_only_where_nothing_is_there(tmp_path, monkeypatch)
     with pytest.raises(UnreadableFileError) as refused:
         file_exists(tmp_path / "splits.json")
     assert refused.value.filename == str(tmp_path / "splits.json") and refused.value.errno == errno.EACCES
+
+
+@pytest.mark.parametrize(
+    ("links", "given", "loop"),
+    [
+        ({"loop": "loop"}, "loop/x", "loop"),
+        ({"a": "b", "b": "a"}, "a", "a"),  # a loop of two links, named where entered
+        ({"loopdir": "loopdir", "a.png": "loopdir/x.png"}, "a.png", "loopdir"),  # a link into the loop
+        ({"loopdir": "loopdir", "lot": "loopdir"}, "lot/a.png", "loopdir"),  # a folder link into it
+        ({"loopdir": "loopdir", "sub/a.png": "../loopdir/x.png"}, "sub/a.png", "loopdir"),  # '..' of sub
+        ({"a.png": "b.png", "b.png": "c.png"}, "a.png", None),  # a broken link, no loop
+    ],
+)
+def test_link_loop_names_the_link_to_point_elsewhere(tmp_path: Path, links, given, loop) -> None:
+    # a link leading into a loop (a.png -> loopdir/x.png) was named as the loop, not loopdir
+    (tmp_path / "sub").mkdir()
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    assert link_loop(tmp_path / given) == (tmp_path / loop if loop else None)

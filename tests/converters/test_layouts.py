@@ -27,6 +27,7 @@ from converters.layouts.visa import split_file
 from converters.mvtec import list_categories, read_record_mask, scan, scan_category
 from converters.mvtec2yolo import main as mvtec2yolo
 from converters.splits import load_splits
+from tests.conftest import assert_link_loop_line
 from tests.converters.layout_trees import (
     CATEGORY,
     DEFECT_MASKS,
@@ -692,7 +693,7 @@ def test_bad_input_of_every_layout_is_one_line(tmp_path, layout, damage, message
     assert not (tmp_path / "out").exists()
 
 
-def test_layout_options_that_contradict_are_refused(tmp_path):
+def test_layout_options_that_contradict_are_refused(tmp_path, link_loop):
     root = make_layout_tree(tmp_path, "folder") / CATEGORY
     with pytest.raises(UserError, match="--images reads the folder layout, not --layout btad"):
         run(root, tmp_path / "out", images=root / "images", layout="btad")
@@ -707,6 +708,14 @@ def test_layout_options_that_contradict_are_refused(tmp_path):
     photo = next((root / "images").iterdir())  # was: "--images folder does not exist", of a file that does
     with pytest.raises(UserError, match=f"--images {photo} is a file, not a folder of images"):
         run(root, tmp_path / "out", images=photo, masks=root / "masks")
+    for option in ("images", "masks", "good"):  # a RuntimeError traceback (Path.resolve on 3.11)
+        given = {"images": root / "images", "masks": root / "masks", option: link_loop / "x"}
+        with pytest.raises(UserError) as error:
+            run(root, tmp_path / "out", **given)
+        assert_link_loop_line(f"error: {error.value}\n", f"--{option} {link_loop / 'x'}: ", link_loop)
+        with pytest.raises(UserError) as error:  # the folder layout's own scan, called without convert()
+            scan_folders(**given, category=CATEGORY)
+        assert_link_loop_line(f"error: {error.value}\n", f"--{option} {link_loop / 'x'}: ", link_loop)
 
 
 def test_folder_layout_refuses_masks_that_are_or_nest_the_photos(tmp_path):

@@ -15,6 +15,7 @@ from detection.data import (
     read_data_yaml,
     split_images,
 )
+from tests.conftest import assert_link_loop_line
 
 
 @pytest.mark.parametrize(
@@ -39,6 +40,15 @@ def test_a_data_yaml_that_is_no_mapping_is_one_error_line(tmp_path, content, mes
 def test_a_missing_data_yaml_says_where_one_comes_from(tmp_path):
     with pytest.raises(UserError, match="data file not found: .*written by converters.mvtec2yolo"):
         read_data_yaml(tmp_path / "data.yaml")
+
+
+@pytest.mark.parametrize("through", ["", "data.yaml"])
+def test_a_data_file_through_a_link_loop_is_named(link_loop, through):
+    # detection.evaluate --data loop said 'data file not found: loop', as if nothing were there
+    given = link_loop / through if through else link_loop
+    with pytest.raises(UserError) as error:
+        read_data_yaml(given)
+    assert_link_loop_line(f"error: {error.value}\n", f"data file {given}", link_loop)
 
 
 def test_a_folder_given_as_data_file_names_the_file_to_pass(tmp_path):

@@ -53,7 +53,7 @@ from detection.train_config import (
     describe_augmentation,
 )
 from detection.weights import stride_imgsz
-from tests.conftest import without_home
+from tests.conftest import assert_link_loop_line, without_home
 from tests.detection.conftest import (
     BAD_WEIGHTS,
     as_12_bit_data,
@@ -1971,3 +1971,12 @@ def test_a_missing_data_file_is_named_with_the_config_file_or_override_that_set_
     with pytest.raises(UserError) as error:
         build_config(YOLO11_CONFIG, [f"data={missing}"])
     assert str(error.value).startswith(f"override 'data={missing}': config key 'data': data file not found")
+
+
+def test_a_data_file_through_a_link_loop_is_named_with_the_override(link_loop: Path) -> None:
+    # detection.train data=loop said 'config key 'data': data file not found: loop', as if nothing were there
+    with pytest.raises(UserError) as error:
+        build_config(YOLO11_CONFIG, [f"data={link_loop}"])
+    assert_link_loop_line(
+        f"error: {error.value}\n", f"override 'data={link_loop}': config key 'data': data file ", link_loop
+    )

@@ -11,7 +11,8 @@ import pytest
 
 from common.errors import UserError
 from converters.masks import read_mask
-from segmentation.data import FIX_COCO, enclosing_data_set, load_split
+from segmentation.data import FIX_COCO, check_data_folder, enclosing_data_set, load_split
+from tests.conftest import assert_link_loop_line
 
 
 def test_splits_match_splits_json_and_masks_match_the_source(tiny_dataset):
@@ -154,7 +155,7 @@ def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, 
     assert len(load_split(data, "test").images) == len(before["test"])
 
 
-def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_dataset, tmp_path):
+def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_dataset, tmp_path, link_loop):
     # each was told to convert into that very path with --overwrite (a raw tree: over its own photos)
     yaml_file = tiny_dataset / "data.yaml"
     expected = f"^--data {yaml_file} is a file: pass the data set folder {tiny_dataset}$"
@@ -162,6 +163,13 @@ def test_a_data_argument_that_is_no_data_set_is_named_for_what_it_is(tiny_datase
         load_split(yaml_file, "test")
     with pytest.raises(UserError, match=f"^--data {tmp_path / 'nowhere'} does not exist$"):
         load_split(tmp_path / "nowhere", "test")
+    for given in (link_loop, link_loop / "set"):  # segmentation.train data=loop: 'data=loop does not exist'
+        with pytest.raises(UserError) as error:
+            check_data_folder(given, given=f"data={given}")
+        assert_link_loop_line(f"error: {error.value}\n", f"data={given}", link_loop)
+        with pytest.raises(UserError) as error:
+            load_split(given, "test")
+        assert_link_loop_line(f"error: {error.value}\n", f"--data {given}", link_loop)
     category = tmp_path / "mvtec" / "nut"
     for folder in ("train/good", "test/crack", "ground_truth/crack"):
         (category / folder).mkdir(parents=True)
@@ -232,8 +240,6 @@ def test_a_data_set_is_annotations_beside_a_data_yaml_or_a_splits_file(tmp_path,
 
 def test_a_data_set_kept_inside_another_is_a_data_set(tmp_path):
     # its own annotations/ make it one, whatever folder it was put in
-    from segmentation.data import check_data_folder
-
     for folder in (tmp_path / "outer", tmp_path / "outer" / "sets" / "inner"):
         (folder / "annotations").mkdir(parents=True)
         (folder / "data.yaml").write_text("names: [a]\n")
