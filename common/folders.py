@@ -14,7 +14,6 @@ alone) and says so in one ``note:`` line on stderr.
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import os
 import shutil
@@ -75,14 +74,17 @@ def check_output_folder(
             folder that each re-run replaces without it (``anomaly.evaluate``'s ``<run>/eval-mvtec``).
 
     Raises:
-        UserError: its path is not UTF-8 (:func:`check_utf8_path`); a file stands at ``folder`` (with
-            or without ``overwrite``); it exists and ``overwrite`` is False, or holds other names than
-            ``holds``; it is to be replaced (``overwrite`` not None) and is or holds the working folder
+        UserError: its path is not UTF-8 (:func:`check_utf8_path`) or goes through a link loop
+            (:func:`common.io.link_loop_text`); a file stands at ``folder`` (with or without
+            ``overwrite``); it exists and ``overwrite`` is False, or holds other names than ``holds``; it
+            is to be replaced (``overwrite`` not None) and is or holds the working folder
             (:func:`check_not_working_folder`); a file or a read-only folder is on its path; it exists, is
             to be replaced and its parent is read-only.
     """
     folder = Path(folder)
     check_utf8_path(folder, flag=flag)  # before the old-copy rename below: nothing is touched
+    if loop := link_loop_text(folder, what=flag):  # exists() is False through one: it passed, the work done
+        raise UserError(loop)
     restore_old_copy(folder)  # a killed replacement's old copy is the folder: checked as it
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{flag} {folder} is a file, not a {what}")
@@ -548,7 +550,8 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         result = write(partial)
         _replace(partial, out, overwrite=overwrite)
     except OSError as error:
-        loop = link_loop_text(out, what="output folder") if error.errno == errno.ELOOP else None
+        # any errno: mkdir of a link loop's own folder is EEXIST ('cannot write loop/x: File exists: loop')
+        loop = link_loop_text(out, what="output folder")
         written = _written(error, out, partial)
         raise UserError(loop or f"cannot write {written}: {file_error(error)}") from None
     finally:
