@@ -355,6 +355,8 @@ def scan_category(
             (:func:`common.folders.check_one_line_names`): the outputs name the photos by it.
     """
     folder = category_dir(root, category, layout=layout)
+    # its own name first: a layout's errors and the one below name it (as do the files' names, checked after)
+    check_one_line_names(folder, below=folder.parent)
     chosen = get_layout(layout) if layout else detect_layout(folder)
     excluded = exclude_defects if isinstance(exclude_defects, Exclusions) else Exclusions(exclude_defects)
     # the first note said in the error where nothing was read, the others before it (collected_notes)
@@ -370,7 +372,7 @@ def scan_category(
         if not records:
             # Kolektor SDD2 with _GT.bmp masks reads as MVTec AD: its photos lie directly in train/ and test/
             why = f"; {notes[0]}" if notes else ""
-            raise UserError(f"category '{category}' has no images: {folder} (read as {chosen.title}){why}")
+            raise UserError(f"category {category!r} has no images: {folder} (read as {chosen.title}){why}")
     for note in notes:
         layout_note(note)
     for record in records:  # every layout's files, however it listed them; not the folders above the category

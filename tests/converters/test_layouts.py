@@ -1882,6 +1882,36 @@ def test_a_visa_split_file_listing_absolute_paths_is_read_from_a_relative_root(t
         check_one_line_names(outside, below=Path("visa"))
 
 
+@pytest.mark.parametrize("damage", ["masks removed", "emptied"])
+def test_a_line_break_in_the_category_folder_is_refused_before_the_scan(tmp_path, damage):
+    # scan_category checked the names only after the layout's scan: a category folder 'wid\nget' whose
+    # scan failed was named over two lines ('defect image has no mask: .../wid<newline>get/test/...',
+    # "category 'wid<newline>get' has no images: ...")
+    root = make_layout_tree(tmp_path, "mvtec_ad")
+    renamed = (root / CATEGORY).rename(root / "wid\nget")
+    shutil.rmtree(renamed / "ground_truth")
+    if damage == "emptied":
+        shutil.rmtree(renamed / "test")
+        shutil.rmtree(renamed / "train" / "good")
+        (renamed / "train" / "good").mkdir()
+    for read in (lambda: scan_category(root, renamed.name), lambda: scan_category(renamed, renamed.name)):
+        with pytest.raises(UserError) as error:
+            read()
+        assert str(error.value).startswith(f"{root} holds a name with a line break, 'wid\\nget': rename it")
+        assert "\n" not in str(error.value)
+
+
+def test_a_category_with_no_images_is_named_escaped(tmp_path):
+    # "category '{category}' has no images" wrote the name as it is: a tab, a quote ran into the message
+    root = make_layout_tree(tmp_path, "mvtec_ad")
+    renamed = (root / CATEGORY).rename(root / "wid\tget")
+    for folder in (renamed / "test", renamed / "ground_truth", renamed / "train" / "good"):
+        shutil.rmtree(folder)
+    (renamed / "train" / "good").mkdir()
+    with pytest.raises(UserError, match=r"^category 'wid\\tget' has no images: "):
+        scan_category(root, renamed.name)
+
+
 @pytest.mark.parametrize(
     ("moved", "to"),
     [
