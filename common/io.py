@@ -418,7 +418,7 @@ def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
     return removed
 
 
-def link_loop(path: str | Path, *, _followed: frozenset[Path] = frozenset()) -> Path | None:
+def link_loop(path: str | Path) -> Path | None:
     """The link loop that ``path`` (made absolute) goes through, None if it goes through none.
 
     A link loop is a symbolic link that leads back to itself (``loop -> loop``, or ``a -> b -> a``):
@@ -432,7 +432,13 @@ def link_loop(path: str | Path, *, _followed: frozenset[Path] = frozenset()) -> 
     >>> link_loop("/") is None
     True
     """
-    absolute = Path(path).absolute()
+    return _link_loop(Path(path).absolute(), {})
+
+
+def _link_loop(absolute: Path, followed: dict[tuple[int, int], Path]) -> Path | None:
+    """:func:`link_loop` of an absolute path; ``followed``: the links followed to it, by device and inode,
+    each as first met (a link met again under another spelling, ``a -> here/a`` with ``here -> .``, is the
+    loop: compared by path, each spelling was followed anew, down to one the system gave up on)."""
     for place in (*reversed(absolute.parents), absolute):
         try:
             os.stat(place)
@@ -441,13 +447,15 @@ def link_loop(path: str | Path, *, _followed: frozenset[Path] = frozenset()) -> 
                 return None
             if ".." in place.parts:  # its folder was looked up: named as the system found it
                 place = Path(os.path.realpath(place.parent)) / place.name
-            if place in _followed or not os.path.islink(place):
-                return place
             try:
+                link = os.lstat(place)
                 target = place.parent / os.readlink(place)
-            except OSError:
+            except OSError:  # no link (EINVAL), or gone meanwhile
                 return place
-            return link_loop(target, _followed=_followed | {place}) or place
+            key = (link.st_dev, link.st_ino)
+            if key in followed:
+                return followed[key]
+            return _link_loop(target, {**followed, key: place}) or place
     return None
 
 

@@ -752,6 +752,9 @@ def test_file_exists_is_false_only_where_nothing_is_there(tmp_path, monkeypatch)
         ({"loopdir": "loopdir", "lot": "loopdir"}, "lot/a.png", "loopdir"),  # a folder link into it
         ({"loopdir": "loopdir", "sub/a.png": "../loopdir/x.png"}, "sub/a.png", "loopdir"),  # '..' of sub
         ({"a.png": "b.png", "b.png": "c.png"}, "a.png", None),  # a broken link, no loop
+        # a link to itself through a link to its folder: was named as the system gave up, here/here/.../a.png
+        ({"here": ".", "a.png": "here/a.png"}, "a.png", "a.png"),
+        ({"here": ".", "a.png": "here/a.png"}, "here/a.png", "here/a.png"),
     ],
 )
 def test_link_loop_names_the_link_to_point_elsewhere(tmp_path: Path, links, given, loop) -> None:
