@@ -504,6 +504,11 @@ TRAINING_MARKERS = ("args.yaml", "results.csv")
 #: The figures a training run draws beside :data:`TRAINING_MARKERS` (glob names): ``segmentation.train``'s
 #: ``curves.png``, ultralytics' plots (:data:`ULTRALYTICS_FIGURES`). Other images there are photos.
 TRAINING_FIGURES = ("curves.png", *ULTRALYTICS_FIGURES)
+#: The folders of images a training run writes beside :data:`TRAINING_MARKERS`, besides
+#: :data:`RUN_IMAGE_FOLDERS`: ultralytics' ``visualizations/`` (``plots`` with ``visualize``: each val photo
+#: drawn with its matches, under the photo's own name) and ``detection.train``'s ``tiles/`` (``tile``: the
+#: data set cut into tiles, ``tiles/images/<split>/*.png``).
+TRAINING_IMAGE_FOLDERS = ("visualizations", "tiles")
 
 
 def _parents_taken_out(files: list[Path], pattern: str) -> list[tuple[list[Path], Path]]:
@@ -541,7 +546,8 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
     :data:`EVALUATION_MARKERS`), or are the figures an evaluation wrote beside its report
     (``anomaly.evaluate``'s ``anomaly_maps.png``, ultralytics' ``PR_curve.png`` in ``detection.evaluate``'s)
     or a training run beside its ``args.yaml`` and ``results.csv`` (:data:`TRAINING_MARKERS`; its figures
-    :data:`TRAINING_FIGURES`: ``curves.png``, ``results.png``), that folder at or below ``base``.
+    :data:`TRAINING_FIGURES`: ``curves.png``, ``results.png``; its image folders also
+    :data:`TRAINING_IMAGE_FOLDERS`: ``visualizations/``, ``tiles/``), that folder at or below ``base``.
 
     An ``--out`` a later run's photos take in, through a link in ``--source`` (``lots/latest`` to
     ``runs/r1``) or made with another ``--source``, had its overlays, masks and anomaly maps read as photos
@@ -558,7 +564,7 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
         UserError: naming ``source``, the output folder, the file that marks it and its image folder or
             figure.
     """
-    checked: dict[Path, tuple[str, Path, tuple[str, ...]] | None] = {}
+    checked: dict[Path, _Marked | None] = {}
     for path in files:
         if path.parts[: len(base.parts)] != base.parts:  # not below base as spelled
             continue
@@ -566,7 +572,7 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
         places = [
             (depth, f"its {name}/ holds the images it wrote, not photos")
             for depth, name in enumerate(parts)
-            if name in RUN_IMAGE_FOLDERS
+            if name in RUN_IMAGE_FOLDERS or name in TRAINING_IMAGE_FOLDERS
         ]
         places.append((len(parts), f"its {path.name} is a figure it wrote, not a photo"))
         for depth, what in places:
@@ -574,27 +580,40 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
             if out not in checked:
                 checked[out] = _output_marker(out)
             marked = checked[out]
-            # beside its report files only the figures it writes: a predict run none, others are photos
-            if marked and (depth < len(parts) or any(fnmatch.fnmatch(path.name, f) for f in marked[2])):
-                kind, marker, _ = marked
+            if marked is None:
+                continue
+            kind, marker, figures, folders = marked
+            # below it only its image folders (a training run's tiles/, not an evaluation's); beside its
+            # report files only the figures it writes: a predict run none, others are photos
+            if depth < len(parts):
+                wrote = parts[depth] in folders
+            else:
+                wrote = any(fnmatch.fnmatch(path.name, figure) for figure in figures)
+            if wrote:
                 raise UserError(
                     f"{source} includes {out}, an earlier {kind}'s output folder ({marker}): {what}; move it "
                     "out of the photos' folder"
                 )
 
 
-def _output_marker(folder: Path) -> tuple[str, Path, tuple[str, ...]] | None:
-    """``("run", its predictions.json, ())`` where ``folder`` holds a ``predictions.json`` and one of
-    :data:`RUN_MARKERS`, ``("evaluation", its first file, the figures it writes)`` where it holds the files
-    of one of :data:`EVALUATION_MARKERS`, ``("training run", its args.yaml, TRAINING_FIGURES)`` where it holds
-    :data:`TRAINING_MARKERS`; None elsewhere."""
+#: An output folder's kind, the file that marks it, the figures (glob names) and the image folders it writes.
+_Marked = tuple[str, Path, tuple[str, ...], tuple[str, ...]]
+
+
+def _output_marker(folder: Path) -> _Marked | None:
+    """``("run", its predictions.json, (), RUN_IMAGE_FOLDERS)`` where ``folder`` holds a
+    ``predictions.json`` and one of :data:`RUN_MARKERS`, ``("evaluation", its first file, the figures it
+    writes, RUN_IMAGE_FOLDERS)`` where it holds the files of one of :data:`EVALUATION_MARKERS`,
+    ``("training run", its args.yaml, TRAINING_FIGURES, RUN_IMAGE_FOLDERS + TRAINING_IMAGE_FOLDERS)`` where
+    it holds :data:`TRAINING_MARKERS`; None elsewhere."""
     if (folder / PREDICTIONS).is_file() and any((folder / name).is_file() for name in RUN_MARKERS):
-        return "run", folder / PREDICTIONS, ()
+        return "run", folder / PREDICTIONS, (), RUN_IMAGE_FOLDERS
     for names, figures in EVALUATION_MARKERS.items():
         if all((folder / name).is_file() for name in names):
-            return "evaluation", folder / names[0], figures
+            return "evaluation", folder / names[0], figures, RUN_IMAGE_FOLDERS
     if all((folder / name).is_file() for name in TRAINING_MARKERS):
-        return "training run", folder / TRAINING_MARKERS[0], TRAINING_FIGURES
+        folders = (*RUN_IMAGE_FOLDERS, *TRAINING_IMAGE_FOLDERS)
+        return "training run", folder / TRAINING_MARKERS[0], TRAINING_FIGURES, folders
     return None
 
 

@@ -26,6 +26,7 @@ from common.images import (
     RUN_IMAGE_FOLDERS,
     RUN_MARKERS,
     TRAINING_FIGURES,
+    TRAINING_IMAGE_FOLDERS,
     TRAINING_MARKERS,
     ULTRALYTICS_FIGURES,
     check_mask_upright,
@@ -535,6 +536,47 @@ def test_a_training_runs_figures_among_the_photos_are_refused(tmp_path, monkeypa
     )
     with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         photo_files(source)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "visualizations/a.png",  # ultralytics' plots with visualize: a val photo drawn, under its own name
+        "tiles/images/train/a_x0_y0.png",  # detection.train's tile: the data set cut into tiles
+    ],
+)
+@pytest.mark.parametrize("source", ["lots", "lots/**/*.png", "lots/*/*/{below}*.png"])
+def test_a_training_runs_image_folders_among_the_photos_are_refused(tmp_path, monkeypatch, written, source):
+    # were read as photos without a word: only the overlays, masks and anomaly maps folders were looked at
+    monkeypatch.chdir(tmp_path)
+    source = source.format(below="*/" * written.count("/"))
+    write_png(tmp_path / "lots" / "l1" / "a.png")
+    write_png(tmp_path / "lots" / "runs" / "train" / written)
+    for name in TRAINING_MARKERS:
+        (tmp_path / "lots" / "runs" / "train" / name).write_text("epoch\n")
+    message = (
+        f"{source} includes lots/runs/train, an earlier training run's output folder "
+        f"(lots/runs/train/args.yaml): its {written.split('/')[0]}/ holds the images it wrote, not photos; "
+        "move it out of the photos' folder"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files(source)
+    (tmp_path / "lots" / "runs" / "train" / "args.yaml").unlink()  # results.csv alone: another tool's
+    assert len(photo_files(source)[0]) == (1 if "*/*/*" in source else 2)  # the pattern: the run's alone
+
+
+@pytest.mark.parametrize("folder", TRAINING_IMAGE_FOLDERS)
+@pytest.mark.parametrize("markers", [("predictions.json", "predict.json"), ("evaluation.json", "report.txt")])
+def test_a_training_runs_image_folder_names_below_other_outputs_hold_photos(
+    tmp_path, monkeypatch, folder, markers
+):
+    # only a training run writes tiles/ and visualizations/: below a predict run or an evaluation they are
+    # folders of photos put there (as they were before)
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "lots" / "out" / folder / "a.png")
+    for name in markers:
+        (tmp_path / "lots" / "out" / name).write_text("{}")
+    assert photo_files("lots")[0] == [Path("lots/out", folder, "a.png")]
 
 
 @pytest.mark.parametrize("source", ["lots", "lots/**/*.png"])
