@@ -18,9 +18,11 @@ the path relative to ``--images``):
 ``POST /api/status``       ``{image, status: done|good|open, version?}``: ``version`` as for undo (done
                            and good would discard proposals the page never showed)
 ``POST /api/undo|redo``    ``{image, version?}``: ``version`` the image detail's; refused (409) where
-                           another tab changed the image since (undo would wipe that change), or the
+                           another tab changed the image since (undo would wipe that change), proposals
+                           were added or dropped, the photo was replaced by one of another size, or the
                            server restarted since (the history is not kept)
-``GET /api/proposals``     ``?image=KEY``: its undecided proposals (preview RLE) and the detector's state
+``GET /api/proposals``     ``?image=KEY``: its undecided proposals (preview RLE), the detector's state
+                           and the image's version (as the detail's: proposals added move it)
 ``POST /api/proposals/*``  ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
                            ``accept-all {image}``, ``delete {image, proposal}``
 ``POST /api/export``       ``{task: detect|segment}``: YOLO + COCO into ``<out>/export``

@@ -101,7 +101,9 @@ class ImageEntry:
             it has had: each only once.
         revision: the session's count of undoable changes, undo and redo, when the last of them changed
             this entry (0: none since the start); in memory only, as the undo history
-            (:meth:`~segmentation.annotate.session.AnnotationSession.version`).
+            (:meth:`~segmentation.annotate.session.AnnotationSession.version`). Proposals added or
+            dropped and labels set aside count too: a page that did not show them must not act on them.
+        revised_by: why the revision moved (a phrase a refusal names) -> the last revision it moved for.
     """
 
     key: str
@@ -117,6 +119,7 @@ class ImageEntry:
     undo_stack: list[Snapshot] = field(default_factory=list, repr=False)
     redo_stack: list[Snapshot] = field(default_factory=list, repr=False)
     revision: int = field(default=0, repr=False, compare=False)
+    revised_by: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def snapshot(self) -> Snapshot:
         return self.status, tuple(self.instances), tuple(self.proposals)

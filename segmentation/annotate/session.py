@@ -18,8 +18,10 @@ Undo and redo are per image and kept in memory only: a restart keeps the
 annotations, not their history. Undo restores the image's whole state before its
 last change: a page asking for it names the :meth:`AnnotationSession.version` of
 the image it shows, and is refused when another tab changed the image since (its
-undo would wipe that change). A status change does the same: done and good discard
-the image's undecided proposals, some of which that page may never have shown.
+undo would wipe that change), or proposals were added or dropped, or the photo was
+replaced by one of another size. A status change does the same: done and good discard
+the image's undecided proposals, some of which that page may never have shown (a detector
+run by another tab, or ahead of this one, adds them).
 
 Proposals (:mod:`segmentation.annotate.proposals`) are instances a model
 suggests. They are kept per image, saved with the state, until the user
@@ -97,6 +99,13 @@ from segmentation.annotate.state_file import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Why a photo's :meth:`AnnotationSession.version` moved, as a refusal of a page that did not see it says:
+#: ``<photo> <why> since this page showed it``.
+CHANGED = "was changed in another tab"
+PROPOSED = "was given new proposals"
+DROPPED = "was replaced on disk, and its proposals of the old photo were dropped"
+RESIZED = "was replaced on disk by a photo of another size"
 
 
 class AnnotationSession:
@@ -472,7 +481,9 @@ class AnnotationSession:
         Its outlines (instances, proposals) fit the old photo's pixels, not the new one's: they,
         its status and the tree's copy and mask of the old photo are set aside in
         ``<out>/replaced/`` (:meth:`_set_aside`), and the photo is unlabelled at its new size. The
-        page calls it when the photo is opened; :meth:`persist` does it at the start.
+        page calls it when the photo is opened; :meth:`persist` does it at the start. The photo gets a
+        new :meth:`version` (:data:`RESIZED`): a page still showing the old one has its done, good, undo
+        or redo refused (good marked the new photo, unseen, as having no defect).
 
         Returns:
             A one-line notice naming where its labels went; None when nothing was set aside
@@ -498,6 +509,7 @@ class AnnotationSession:
                 snapshot, entry.size, entry.proposed, entry.undo_stack, entry.redo_stack = before
                 entry.restore(snapshot)
                 raise
+            self._revise(entry, RESIZED)  # a page showing the old photo must not mark this one good
             self._sync_saved(entry)
             return notice
 
@@ -633,7 +645,10 @@ class AnnotationSession:
         back. A proposal whose mask overlaps an instance or an undecided proposal of its
         image (IoU >= 0.5) is a duplicate and left out. Not an undoable change: the new
         proposals join every undo and redo snapshot too (but a done or good one), so undo
-        never takes them away.
+        never takes them away. An image given any has a new :meth:`version` (:data:`PROPOSED`): a page
+        that did not show them has its done, good, undo or redo refused (done and good, and an undo or
+        redo to a done or good state, would discard them unseen); the page that asked for them gets the
+        version with them (``POST /api/proposals/detect`` answers the image's detail).
 
         Returns:
             How many proposals were added.
@@ -653,14 +668,17 @@ class AnnotationSession:
                 for e, _ in entries
             ]
             try:
-                added = sum(_propose(entry, items, source) for entry, items in entries)
+                added = [_propose(entry, items, source) for entry, items in entries]
                 if entries:
                     self._save()
             except BaseException:  # memory stays what the disk says
                 for e, *old in before:
                     e.proposals, e.next_proposal_id, e.proposed, e.undo_stack, e.redo_stack = old
                 raise
-            return added
+            for (entry, _), n in zip(entries, added, strict=True):
+                if n:  # a page that did not show them must not discard them (done, good, undo)
+                    self._revise(entry, PROPOSED)
+            return sum(added)
 
     def drop_proposals(self, key: str, *, source: str, name: str, keep_source: bool = False) -> int:
         """Forgets ``source``'s proposals of ``key``: its photo was replaced (same name, other bytes).
@@ -669,7 +687,8 @@ class AnnotationSession:
         redo snapshots too (undo would bring back outlines of the old photo), and ``source`` is no
         longer among those it has had, so it may propose on the new photo (a detector); with
         ``keep_source`` it stays (a proposals file, written for the old photo, is not taken again).
-        Accepted instances stay: the user decided them. Not an undoable change.
+        Accepted instances stay: the user decided them. Not an undoable change; any dropped, the
+        image has a new :meth:`version` (:data:`DROPPED`).
 
         Returns:
             How many undecided proposals were dropped.
@@ -689,6 +708,8 @@ class AnnotationSession:
             except BaseException:  # memory stays what the disk says
                 entry.proposals, entry.proposed, entry.undo_stack, entry.redo_stack = before
                 raise
+            if dropped:  # a page showing them shows outlines of the old photo
+                self._revise(entry, DROPPED)
             return dropped
 
     def delete_instance(self, key: str, instance_id: int) -> None:
@@ -743,7 +764,9 @@ class AnnotationSession:
                 self._change(entry, partial(_set_status, status=status))
 
     def version(self, key: str) -> str:
-        """The version of ``key``'s labels: another after each undoable change of it, undo and redo."""
+        """The version of ``key``'s labels: another after each undoable change of it, undo and redo,
+        proposals added or dropped (:meth:`add_proposals`, :meth:`drop_proposals`) and a replaced photo
+        started afresh (:meth:`refresh_size`)."""
         with self._lock:
             return f"{self._started}-{self.entry(key).revision}"
 
@@ -776,7 +799,8 @@ class AnnotationSession:
             self._step(entry, entry.redo_stack, entry.undo_stack)
 
     def _check_version(self, entry: ImageEntry, version: str | None, refused: str) -> None:
-        """``refused``: what the message says was not done ("nothing undone", "not marked done")."""
+        """``refused``: what the message says was not done ("nothing undone", "not marked done"); the
+        message names what moved the version since ``version`` (:data:`CHANGED`, :data:`PROPOSED`, ...)."""
         if version is None or version == self.version(entry.key):
             return
         if not version.startswith(f"{self._started}-"):  # a page of an earlier start: no history left
@@ -787,9 +811,13 @@ class AnnotationSession:
                 f"{entry.key}: the annotation server was restarted since this page showed it{history}: "
                 f"{refused}; its labels are shown as they are now"
             )
+        shown = version.removeprefix(f"{self._started}-")
+        # a version no page got (not a count): every reason
+        since = int(shown) if shown.isascii() and shown.isdigit() else -1
+        whys = sorted((r, why) for why, r in entry.revised_by.items() if r > since)
         raise ConflictError(
-            f"{entry.key} was changed in another tab since this page showed it: {refused}; "
-            "its labels are shown as they are now"
+            f"{entry.key} {' and '.join(why for _, why in whys) or CHANGED} since this page showed it: "
+            f"{refused}; its labels are shown as they are now"
         )
 
     def rename_classes(self, renames: Mapping[str, str]) -> None:
@@ -1158,10 +1186,12 @@ class AnnotationSession:
         self._revise(entry)
         self._sync_saved(entry)
 
-    def _revise(self, entry: ImageEntry) -> None:
-        """Gives ``entry`` a new :meth:`version`: an undoable change, undo or redo changed it."""
+    def _revise(self, entry: ImageEntry, why: str = CHANGED) -> None:
+        """Gives ``entry`` a new :meth:`version`: an undoable change, undo or redo changed it, or ``why``
+        (proposals added or dropped, labels set aside)."""
         self._revisions += 1
         entry.revision = self._revisions
+        entry.revised_by[why] = self._revisions
 
     def _check_on_disk(self, entry: ImageEntry) -> None:
         """Refuses to change a photo removed while the page runs: the change was saved, then the

@@ -31,9 +31,10 @@ class AcceptProposalRequest(ProposalRequest):
 
 @router.get("")
 def get_proposals(image: ImageQuery, context: Context) -> JSONResponse:
-    """``{image, proposals, detector}``: the undecided proposals (preview RLEs) and the detector's state."""
+    """``{image, proposals, detector, version}``: the undecided proposals (preview RLEs), the detector's
+    state and the image's version (proposals added move it: undo and status send back the one shown)."""
     detail = image_detail(context, image)
-    return json_response({key: detail[key] for key in ("image", "proposals", "detector")})
+    return json_response({key: detail[key] for key in ("image", "proposals", "detector", "version")})
 
 
 @router.post("/detect")

@@ -772,3 +772,25 @@ def test_d_after_another_tab_changed_the_photo_is_refused_and_shows_it_as_it_is(
     assert session.entry("a.png").status == "in_progress" and len(session.entry("a.png").proposals) == 1
     page.keyboard.press("d")  # the proposal shown now: marked done, the proposal discarded
     wait_body(page, "d.status === 'done' && d.proposals === '0'")
+
+
+def test_g_after_the_detectors_proposals_on_the_opened_and_the_prefetched_photo_is_not_refused(
+    served_detecting, page
+):
+    """Proposals added give the photo a new version: the page keeps the one the detector's answer (or the
+    opened photo's detail, proposed ahead) brings, so its own G and Ctrl+Z are not refused for them."""
+    url, session, _ = served_detecting
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.detector === 'done' && d.proposals === '1'")
+    page.keyboard.press("g")
+    wait_body(page, "d.status === 'good' && d.proposals === '0'")
+    page.keyboard.press("Control+z")
+    wait_body(page, "d.status === 'unlabelled' && d.proposals === '1'")
+    page.wait_for_function("() => window.annotator.state.statuses['b.jpg'] !== undefined")
+    page.keyboard.press("ArrowRight")  # proposed on ahead, or while it opens
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready' && d.detector === 'done' && d.proposals === '1'")
+    page.keyboard.press("g")
+    wait_body(page, "d.status === 'good' && d.proposals === '0'")
+    assert session.entry("b.jpg").status == "good"
+    assert "since this page showed it" not in page.inner_text("#message")

@@ -357,6 +357,35 @@ def test_the_detector_proposes_sam_masks_of_its_boxes_on_the_decoder_thread(dete
         assert client.get("/api/session").json()["detector"] == "red.pt"
 
 
+def test_d_from_a_tab_that_did_not_see_the_detectors_proposals_is_refused_and_the_asker_gets_the_version(
+    detecting,
+):
+    # the detector's proposals left the photo's version as it was: D from a tab that opened the photo
+    # before another tab's (or a prefetch's) run marked it done, discarding them unseen
+    session, app, _, _ = detecting
+    with TestClient(app) as client:
+        shown_a = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        assert shown_a["proposals"] == []
+        shown_b = post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})  # another tab
+        assert len(shown_b["proposals"]) == 2 and shown_b["version"] != shown_a["version"]
+        listed = client.get("/api/proposals", params={"image": "lot_2/c.png"}).json()
+        assert listed["version"] == shown_b["version"]
+        saved = session.state_path.read_bytes()
+        for status in ("good", "done"):
+            body = {"image": "lot_2/c.png", "status": status, "version": shown_a["version"]}
+            refused = client.post("/api/status", json=body)
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["detail"] == (
+                f"lot_2/c.png was given new proposals since this page showed it: not marked {status}; "
+                "its labels are shown as they are now"
+            )
+        assert session.state_path.read_bytes() == saved
+        # the tab that got them with their version accepts one and undoes it, unrefused
+        detail = post(client, "/api/proposals/accept", {"image": "lot_2/c.png", "proposal": 1})
+        detail = post(client, "/api/undo", {"image": "lot_2/c.png", "version": detail["version"]})
+        assert len(detail["proposals"]) == 2 and detail["instances"] == []
+
+
 def test_photos_after_the_opened_one_get_their_proposals_in_the_background(
     photos, tmp_path, colour_sam, red_detector, wait_for
 ):

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -261,6 +262,55 @@ def test_done_or_good_from_a_tab_that_did_not_show_the_images_last_change_is_ref
     session.undo("a.png")
     session.set_status("a.png", "done")  # no version: not checked, as before
     assert session.entry("a.png").status == "done"
+
+
+def test_done_good_or_undo_from_a_page_that_did_not_see_proposals_added_or_labels_set_aside_is_refused(
+    opened, photos
+):
+    # add_proposals, drop_proposals and refresh_size left the version as it was: D from a page that never
+    # showed the detector's proposals (another tab's run, or one ahead of this page) discarded them unseen,
+    # and G from a page showing a photo replaced by one of another size marked the new photo good
+    from dataclasses import replace
+
+    session, _ = opened
+    shape = (120, 160)
+    session.add_instance("a.png", class_name="scratch", mask=blob(shape, (10, 10, 30, 20)))
+    seen = session.version("a.png")
+    proposed = [replace(proposal(shape, (60, 60, 90, 90), "dent"), source="red.pt")]
+    assert session.add_proposals({"a.png": proposed}, source="red.pt sha256:00") == 1
+    done = partial(session.set_status, action="done")
+    for step, refused in [(done, "not marked done"), (session.undo, "nothing undone")]:
+        with pytest.raises(ConflictError) as refusal:
+            step("a.png", version=seen)
+        assert str(refusal.value) == (
+            f"a.png was given new proposals since this page showed it: {refused}; "
+            "its labels are shown as they are now"
+        )
+    assert len(session.entry("a.png").proposals) == 1 and session.entry("a.png").status == "in_progress"
+    # nothing new (taken before, or a done photo): the version stays
+    shown = session.version("a.png")
+    assert session.add_proposals({"a.png": proposed}, source="red.pt sha256:00") == 0
+    assert session.version("a.png") == shown
+    # every reason since the page's version is named, in order
+    session.delete_proposal("a.png", 1)
+    session.undo("a.png")
+    assert session.drop_proposals("a.png", source="red.pt sha256:00", name="red.pt") == 1
+    with pytest.raises(ConflictError) as refusal:
+        session.undo("a.png", version=shown)
+    assert str(refusal.value).startswith(
+        "a.png was changed in another tab and was replaced on disk, and its proposals of the old photo "
+        "were dropped since this page showed it: nothing undone; "
+    )
+    # a photo replaced by one of another size, its labels set aside: good from the page showing the old one
+    session.delete_instance("a.png", 1)
+    session.add_proposals({"a.png": [proposal(shape, (60, 60, 90, 90))]}, source="run-2")
+    shown = session.version("a.png")  # this page: a proposal, no instance
+    replace_photo(photos[0] / "a.png")
+    assert session.refresh_size("a.png") is not None
+    with pytest.raises(ConflictError, match="^a.png was replaced on disk by a photo of another size since "):
+        session.set_status("a.png", "good", version=shown)
+    assert session.entry("a.png").status == "unlabelled"
+    session.set_status("a.png", "good", version=session.version("a.png"))  # the page shows the new photo
 
 
 def test_value_coded_masks_and_the_combined_folder(opened):
