@@ -840,6 +840,10 @@ function cycle(delta) {
 
 // --- Changes -----------------------------------------------------------------------------------
 
+// How the server's refusal of a change to a photo changed since this page showed it ends: true of the
+// photo shown, which is read again (reloadDetail), not of one left meanwhile.
+const SHOWN_AS_NOW = "; its labels are shown as they are now";
+
 function change(path, body, done, attempts = 5) {
   const sent = sendChange(path, body, done, attempts);
   state.changing.add(sent);
@@ -862,13 +866,22 @@ async function sendChange(path, body, done, attempts) {
     if (done) done(detail);
   } catch (error) {
     if (error instanceof BusyError && attempts > 1) {
-      // A 503 changed nothing on the server: the same change is sent again when it has room.
+      // A 503 changed nothing on the server: the same change is sent again when it has room, still in
+      // flight till then (an undo or status pressed meanwhile waits for it: sent first, it acted on the
+      // labels before this change, with the version the change was to move on).
       showMessage(`${error.message} (trying again)`);
-      setTimeout(() => change(path, body, done, attempts - 1), error.retryAfterMs);
+      await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs));
+      await sendChange(path, body, done, attempts - 1);
       return;
     }
     showError(error);
-    if (error.status !== undefined && body.image === state.current) reloadDetail(body.image);
+    if (error.status === undefined) return; // not answered: the server may hold it (the message says so)
+    if (body.image === state.current) reloadDetail(body.image);
+    else if (error.message.endsWith(SHOWN_AS_NOW)) {
+      // refused for a photo left meanwhile: it is read again when opened, not now
+      const refused = error.message.slice(0, -SHOWN_AS_NOW.length);
+      showMessage(`${refused}; open it to see its labels as they are now`, true);
+    }
   }
 }
 
@@ -1052,7 +1065,7 @@ function redo() {
 // them (the message shown, the photo read again) where another tab changed the photo since. Pressed
 // before the photo's labels are shown, they are refused here: they would act, unchecked, on labels the
 // page never showed. This page's own changes not yet answered are waited for (their answers bring the
-// versions they made); another photo opened meanwhile, the change goes to the photo it was pressed on
+// versions they made; one retried after a busy answer is not answered till its retry is); another photo opened meanwhile, the change goes to the photo it was pressed on
 // all the same. `refused`: what a refusal says was not done; done(on, detail), `on` naming the photo
 // if not the one shown by then.
 async function versionedChange(path, body, refused, done) {

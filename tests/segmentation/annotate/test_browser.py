@@ -774,6 +774,59 @@ def test_d_after_another_tab_changed_the_photo_is_refused_and_shows_it_as_it_is(
     wait_body(page, "d.status === 'done' && d.proposals === '0'")
 
 
+def test_an_undo_pressed_while_a_busy_delete_waits_to_be_sent_again_goes_after_it(served, page):
+    """Del answered 503, then Ctrl+Z before the retry: the undo waited only for the changes in flight when
+    pressed, so it went first, with the version the delete was to move on, and took back the instance's
+    accept; the delete, sent again, was then refused (its instance gone)."""
+    url, session, truths = served
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    deletes = []
+
+    def busy_once(route):
+        deletes.append(route)
+        if len(deletes) > 1:
+            route.continue_()
+        else:
+            busy = {"status": 503, "headers": {"Retry-After": "1"}, "content_type": "application/json"}
+            route.fulfill(**busy, body='{"detail": "the decoder is busy"}')
+
+    page.route("**/api/delete", busy_once)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1'")
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('trying again')")
+    page.keyboard.press("Control+z")
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'undone'")
+    assert len(deletes) == 2
+    assert [i.id for i in session.entry("a.png").instances] == [1]  # the delete undone, not the accept
+    wait_body(page, "d.instances === '1'")
+
+
+def test_a_refusal_for_a_photo_left_meanwhile_does_not_say_its_labels_are_shown(served, page):
+    """Ctrl+Z, then → before the answer, refused as another tab changed the photo: the message said its
+    labels were shown as they are now, but the page showed the next photo and read nothing again."""
+    url, session, truths = served
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    held = []  # the undo request, answered once the next photo is open
+    page.route("**/api/undo", lambda route: held.append(route))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1'")
+    page.keyboard.press("Control+z")
+    while not held:
+        page.wait_for_timeout(10)
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready'")
+    session.set_status("a.png", "done")  # another tab
+    held[0].continue_()
+    page.wait_for_function("() => document.querySelector('#message').classList.contains('error')")
+    assert page.inner_text("#message") == (
+        "a.png was changed in another tab since this page showed it: nothing undone; "
+        "open it to see its labels as they are now"
+    )
+    assert page.inner_text("#image-name").endswith("b.jpg") and session.entry("a.png").status == "done"
+
+
 def test_g_after_the_detectors_proposals_on_the_opened_and_the_prefetched_photo_is_not_refused(
     served_detecting, page
 ):
