@@ -422,12 +422,13 @@ def link_loop(path: str | Path) -> Path | None:
     """The link loop that ``path`` (made absolute) goes through, None if it goes through none.
 
     A link loop is a symbolic link that leads back to itself (``loop -> loop``, or ``a -> b -> a``):
-    looked up, it ends in no file or folder (``ELOOP``). Python 3.10 to 3.12's ``Path.resolve`` raises
-    ``RuntimeError: Symlink loop from '<path>'`` for a path through one; 3.13's raises an ``OSError`` in
-    strict mode only. The first folder or file of ``path`` that cannot be looked up for one is followed
-    where it is a link into a loop elsewhere (``a -> loop/sub``): that loop is named, not ``a``. A ``..``
-    after a link is taken as the system takes it, in the link's target (not by striking out the name before
-    it); a loop past one is named by its folder's real path.
+    looked up, it ends in no file or folder (``ELOOP``). A chain of more than 40 links (``l45 -> l44 -> ...
+    -> l0 -> file``), which the system refuses with the same ``ELOOP``, is none. Python 3.10 to 3.12's
+    ``Path.resolve`` raises ``RuntimeError: Symlink loop from '<path>'`` for a path through one; 3.13's
+    raises an ``OSError`` in strict mode only. The first folder or file of ``path`` that cannot be looked up
+    for one is followed where it is a link into a loop elsewhere (``a -> loop/sub``): that loop is named,
+    not ``a``. A ``..`` after a link is taken as the system takes it, in the link's target (not by striking
+    out the name before it); a loop past one is named by its folder's real path.
 
     >>> link_loop("/") is None
     True
@@ -438,7 +439,26 @@ def link_loop(path: str | Path) -> Path | None:
 def _link_loop(absolute: Path, followed: dict[tuple[int, int], Path]) -> Path | None:
     """:func:`link_loop` of an absolute path; ``followed``: the links followed to it, by device and inode,
     each as first met (a link met again under another spelling, ``a -> here/a`` with ``here -> .``, is the
-    loop: compared by path, each spelling was followed anew, down to one the system gave up on)."""
+    loop: compared by path, each spelling was followed anew, down to one the system gave up on). A link
+    whose target does not loop is none (a chain of more than 40 links, which the system refuses too)."""
+    place = _refused(absolute)
+    if place is None:
+        return None
+    try:
+        link = os.lstat(place)
+        target = place.parent / os.readlink(place)
+    except OSError:  # no link (EINVAL), or gone meanwhile
+        return place
+    key = (link.st_dev, link.st_ino)
+    if key in followed:
+        return followed[key]
+    return _link_loop(target, {**followed, key: place})
+
+
+def _refused(absolute: Path) -> Path | None:
+    """The first folder or file of an absolute path that the system cannot look up for ``ELOOP`` (a link
+    loop, or too many links in a row), None if there is none; past a ``..``, named by its folder's real
+    path (the ``..`` taken as the system takes it)."""
     for place in (*reversed(absolute.parents), absolute):
         try:
             os.stat(place)
@@ -446,32 +466,33 @@ def _link_loop(absolute: Path, followed: dict[tuple[int, int], Path]) -> Path | 
             if error.errno != errno.ELOOP:
                 return None
             if ".." in place.parts:  # its folder was looked up: named as the system found it
-                place = Path(os.path.realpath(place.parent)) / place.name
-            try:
-                link = os.lstat(place)
-                target = place.parent / os.readlink(place)
-            except OSError:  # no link (EINVAL), or gone meanwhile
-                return place
-            key = (link.st_dev, link.st_ino)
-            if key in followed:
-                return followed[key]
-            return _link_loop(target, {**followed, key: place}) or place
+                return Path(os.path.realpath(place.parent)) / place.name
+            return place
     return None
 
 
 def link_loop_text(path: str | Path, *, what: str = "", given: str = "") -> str | None:
     """One line saying that ``path`` (the ``what`` option or file, when given) goes through a link loop
-    (:func:`link_loop`), naming the link; None if it does not. ``given``: how the user named ``path``, as
-    the line begins (``data=loop``), instead of ``<what> <path>``.
+    (:func:`link_loop`), naming the link, or through more links in a row than the system follows (no loop,
+    refused with the same ``ELOOP``), naming the first path it refuses; None if neither. ``given``: how the
+    user named ``path``, as the line begins (``data=loop``), instead of ``<what> <path>``.
 
     >>> link_loop_text("/") is None
     True
     """
-    loop = link_loop(path)
-    if loop is None:
+    absolute = Path(path).absolute()
+    loop = link_loop(absolute)
+    chain = _refused(absolute) if loop is None else None  # refused for its links' number (ELOOP too)
+    place = loop or chain
+    if place is None:
         return None
     named = given or (f"{what} {path}" if what else str(path))
-    where = named if loop == Path(path).absolute() else f"{named}: {loop}"
+    where = named if place == absolute else f"{named}: {place}"
+    if loop is None:
+        return (
+            f"{where} goes through too many symbolic links in a row (more than the system follows, 40 on "
+            "Linux), though none leads back; point it straight at the file or folder they end in"
+        )
     return (
         f"{where} is a link loop (a symbolic link that leads back to itself, to no file or folder); "
         "point it elsewhere or give another path"

@@ -763,3 +763,28 @@ def test_link_loop_names_the_link_to_point_elsewhere(tmp_path: Path, links, give
     for name, target in links.items():
         (tmp_path / name).symlink_to(target)
     assert link_loop(tmp_path / given) == (tmp_path / loop if loop else None)
+
+
+def test_a_chain_of_more_than_40_links_is_no_loop_but_named_as_too_many(tmp_path, monkeypatch):
+    # l45 -> l44 -> ... -> l0 -> f: refused by the system (ELOOP, as a loop is); was named a link loop at l40
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "l0").symlink_to("f")
+    for i in range(1, 46):
+        (tmp_path / f"l{i}").symlink_to(f"l{i - 1}")
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "m0").symlink_to("loop")
+    for i in range(1, 46):
+        (tmp_path / f"m{i}").symlink_to(f"m{i - 1}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OSError) as error:
+        os.stat("l45")
+    assert error.value.errno == errno.ELOOP
+    assert link_loop("l45") is None and link_loop("l45/x") is None and link_loop("l30") is None
+    too_many = (
+        "goes through too many symbolic links in a row (more than the system follows, 40 on Linux), though "
+        "none leads back; point it straight at the file or folder they end in"
+    )
+    assert not_found_text("l45", "--source") == f"--source l45 {too_many}"
+    assert link_loop_text("l45/x", given="data=l45/x") == f"data=l45/x: {tmp_path / 'l45'} {too_many}"
+    assert link_loop_text("l30") is None
+    assert link_loop("m45") == tmp_path / "loop"  # a long chain into a loop: the loop
