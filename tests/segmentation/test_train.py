@@ -38,7 +38,7 @@ from segmentation.run_folder import next_run_dir, run_name
 from segmentation.schedule import StepPlan, build_optimizer, lr_factor, plan_steps
 from segmentation.train import main, train
 from segmentation.train_config import DEFAULTS, SCHEMA, data_categories
-from tests.conftest import interrupting, without_home
+from tests.conftest import assert_link_loop_line, interrupting, without_home
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -1424,6 +1424,17 @@ def test_a_missing_data_given_with_resume_is_not_blamed_on_args_yaml(tiny_datase
     assert main(["--resume", str(run), f"data={tmp_path / 'typo'}"]) == 2
     err = capsys.readouterr().err
     assert err == f"error: data={tmp_path / 'typo'} does not exist (given with --resume {run})\n"
+
+
+def test_a_data_link_loop_given_with_resume_is_named_as_one(tiny_dataset, tmp_path, capsys, link_loop):
+    # it said 'data=<loop> does not exist (given with --resume <run>)': the loop looked like nothing there
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"state")
+    save_config(_config(tiny_dataset, tmp_path), run / "args.yaml")
+    assert main(["--resume", str(run), f"data={link_loop / 'set'}"]) == 2
+    err = capsys.readouterr().err
+    assert_link_loop_line(err, f"data={link_loop / 'set'} (given with --resume {run}): ", link_loop)
 
 
 def test_a_home_folder_in_out_and_cache_dir_is_expanded(tmp_path, monkeypatch):
