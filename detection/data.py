@@ -203,7 +203,7 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
 
     Raises:
         EmptySplitError: the split is missing or holds no image.
-        UserError: it names nothing that exists (a moved data set).
+        UserError: it names nothing that exists (a moved data set), or goes through a link loop.
     """
     from ultralytics.data.utils import IMG_FORMATS
 
@@ -226,8 +226,10 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
                     images.append(listed if listed.is_absolute() else path.parent / listed)
         elif path.is_file():
             images.append(path)
-        else:
-            raise UserError(f"'{split}: {item}' of {data_yaml} does not exist ({path})")
+        else:  # nothing there, or a link loop (which exists() takes for nothing)
+            given = f"'{split}: {item}' of {data_yaml}"
+            loop = link_loop_text(path, given=f"{given} ({path})")
+            raise UserError(loop or f"{given} does not exist ({path})")
     if not images:
         raise EmptySplitError(f"no images in the '{split}' split of {data_yaml}")
     return sorted(p.absolute() for p in images)

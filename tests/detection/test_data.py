@@ -51,6 +51,26 @@ def test_a_data_file_through_a_link_loop_is_named(link_loop, through):
     assert_link_loop_line(f"error: {error.value}\n", f"data file {given}", link_loop)
 
 
+@pytest.mark.parametrize(
+    ("entry", "where"),
+    [
+        ("loop", "({loop}) is"),
+        ("loop/images", "({loop}/images): {loop} is"),
+        ("[loop/x]", "({loop}/x): {loop} is"),
+    ],
+)
+def test_a_split_through_a_link_loop_is_named(tmp_path, link_loop, entry, where):
+    # a split entry through a loop said "'val: loop/images' of <data.yaml> does not exist (...)"
+    data = tmp_path / "data.yaml"
+    data.write_text(f"path: {tmp_path}\ntrain: {entry}\nval: {entry}\nnames: {{0: a}}\n")
+    with pytest.raises(UserError) as error:
+        split_images(data, "val")
+    assert str(error.value) == (
+        f"'val: {entry.strip('[]')}' of {data} {where.format(loop=link_loop)} a link loop (a symbolic link "
+        "that leads back to itself, to no file or folder); point it elsewhere or give another path"
+    )
+
+
 def test_a_folder_given_as_data_file_names_the_file_to_pass(tmp_path):
     with pytest.raises(UserError, match="data file .* is a folder: it holds no data.yaml"):
         read_data_yaml(tmp_path)
