@@ -560,8 +560,9 @@ def build_config(path: str | Path | None = None, overrides: Sequence[str] = ()) 
     defaults = default_config()
     first = _checked_config(defaults, path, overrides)
     if not data_path(first).exists():  # named with what set it: a shipped config's data: is make demo's set
-        text = link_loop_text(data_path(first), what="data file") or (  # which .exists() takes for nothing
-            f"data file not found: {first['data']} (a data.yaml written by converters.mvtec2yolo)"
+        typed = first["data"]  # both lines name it as typed (~/d.yaml); exists() is False through a loop
+        text = link_loop_text(data_path(first), given=f"data file {typed}") or (
+            f"data file not found: {typed} (a data.yaml written by converters.mvtec2yolo)"
         )
         error = UserError(f"config key 'data': {text}")
         raise with_source(error, path, overrides)

@@ -1980,3 +1980,15 @@ def test_a_data_file_through_a_link_loop_is_named_with_the_override(link_loop: P
     assert_link_loop_line(
         f"error: {error.value}\n", f"override 'data={link_loop}': config key 'data': data file ", link_loop
     )
+
+
+def test_a_data_file_through_a_link_loop_is_named_as_typed(
+    tmp_path: Path, link_loop: Path, monkeypatch
+) -> None:
+    # data=~/loop/data.yaml was named expanded in the loop line ('data file <home>/loop/data.yaml: ...'), as
+    # typed in the not-found line ('data file not found: ~/nope.yaml')
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(UserError) as error:
+        build_config(YOLO11_CONFIG, ["data=~/loop/data.yaml"])
+    given = "override 'data=~/loop/data.yaml': config key 'data': data file ~/loop/data.yaml: "
+    assert_link_loop_line(f"error: {error.value}\n", given, link_loop)
