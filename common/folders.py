@@ -37,11 +37,16 @@ from common.io import (
 T = TypeVar("T")
 
 
-def check_creatable(folder: Path, *, what: str = "folder") -> None:
-    """Refuses ``folder`` when its nearest existing ancestor is a file or a folder we cannot write.
+def check_creatable(folder: Path, *, what: str = "folder", flag: str = "") -> None:
+    """Refuses ``folder`` when it goes through a link loop (:func:`common.io.link_loop_text`, named as
+    ``flag`` or else ``what``), or when its nearest existing ancestor is a file or a folder we cannot write.
 
-    ``what`` names it in the message: ``file`` for a file to be written there (it said ``folder``).
+    ``what`` names it in the message: ``file`` for a file to be written there (it said ``folder``). A loop
+    on its path, which ``Path.exists`` takes for nothing, was passed over for the folder above it: a
+    single-file output (``detection.text_embeddings --out loop/names.pt``) was made, then not written.
     """
+    if loop := link_loop_text(folder, what=flag or what):
+        raise UserError(loop)
     ancestor = next(parent for parent in Path(folder).absolute().parents if parent.exists())
     if not ancestor.is_dir():
         raise UserError(f"cannot create {what} {folder}: {ancestor} is a file, not a folder")

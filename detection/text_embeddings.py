@@ -260,8 +260,8 @@ def check_table_out(out: Path) -> Path:
     Raises:
         UserError: ``out`` is a folder, ends in ``.json`` (the sidecar would replace the table) or
             in any other suffix than ``.pt``, it or its sidecar's name is taken by a file that is
-            not an earlier table, a file or a read-only folder is on its path, or a name on it is
-            not UTF-8 (:func:`common.folders.check_utf8_path`).
+            not an earlier table, a file, a read-only folder or a link loop is on its path, or a name on
+            it is not UTF-8 (:func:`common.folders.check_utf8_path`).
     """
     check_utf8_path(out, flag="--out")
     if out.is_dir():
@@ -277,7 +277,7 @@ def check_table_out(out: Path) -> Path:
             f"--out {out}: {taken} exists and is not a text-embedding table written by this command "
             "(it would be replaced); give another file name"
         )
-    check_creatable(out, what="file")
+    check_creatable(out, what="file", flag="--out")
     return out
 
 

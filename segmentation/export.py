@@ -46,7 +46,7 @@ from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_
 from common.errors import UserError, one_line
 from common.extras import install_hint
 from common.folders import check_utf8_path
-from common.io import atomic_write, load_torch, recorded_path, sha256_file
+from common.io import atomic_write, link_loop_text, load_torch, recorded_path, sha256_file
 from segmentation.colour_head import DISTANCE_SCALE, LOGIT_CLIP, LOGIT_SCALE, ColourHead
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.decoder_onnx import (
@@ -174,10 +174,13 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> P
 
     Raises:
         UserError: ``out`` or its sidecar is a folder, a file or a read-only folder stands where
-            its folder should be, it is one of the ``inputs``, it lacks the ``.onnx`` suffix, or its
-            path holds a name that is not UTF-8 (:func:`common.folders.check_utf8_path`).
+            its folder should be, a link loop is on its path, it is one of the ``inputs``, it lacks the
+            ``.onnx`` suffix, or its path holds a name that is not UTF-8
+            (:func:`common.folders.check_utf8_path`).
     """
     check_utf8_path(out, flag="--out")
+    if loop := link_loop_text(out, what="--out"):  # exists() is False through one: it passed, before loading
+        raise UserError(loop)
     out = Path(out)
     for path in (out, sidecar_path(out)):
         if path.is_dir():

@@ -13,6 +13,7 @@ from common.errors import UserError
 from common.folders import (
     MAX_NAME_BYTES,
     build_folder,
+    check_creatable,
     check_folder_name,
     check_input_file,
     check_not_inside,
@@ -107,6 +108,19 @@ def test_an_output_folder_through_a_link_loop_is_one_line_naming_the_link(link_l
 
     with pytest.raises(UserError, match="^cannot write .*: Too many levels of symbolic links"):
         build_folder(link_loop.parent / "out", write, overwrite=False)
+
+
+def test_a_file_to_create_through_a_link_loop_is_named_as_one(link_loop: Path) -> None:
+    # the nearest existing folder above loop/x.json was taken past the loop (exists() is False through one):
+    # it passed, and the write failed once the work was done
+    for out in (link_loop / "x.json", link_loop / "r1" / "x.json"):
+        with pytest.raises(UserError) as error:
+            check_creatable(out, what="file")
+        assert_link_loop_line(f"error: {error.value}\n", f"file {out}: ", link_loop)
+        with pytest.raises(UserError) as error:
+            check_creatable(out, what="file", flag="--out")
+        assert_link_loop_line(f"error: {error.value}\n", f"--out {out}: ", link_loop)
+    check_creatable(link_loop.parent / "new" / "x.json", what="file")  # no loop: passes
 
 
 @pytest.mark.parametrize("overwrite", [None, False, True])

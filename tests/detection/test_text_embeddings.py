@@ -27,7 +27,7 @@ from detection.text_embeddings import (
     resolve_text_embeddings,
     save_table,
 )
-from tests.conftest import without_home
+from tests.conftest import assert_link_loop_line, without_home
 from tests.detection.conftest import copy_with_names
 
 NAMES = ["bent", "color", "flip", "scratch"]
@@ -329,6 +329,13 @@ def test_cli_out_that_cannot_be_written_is_one_line(tmp_path: Path, capsys, out:
     err = capsys.readouterr().err
     assert err.startswith(expected.format(tmp=tmp_path)) and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_cli_out_through_a_link_loop_is_refused_before_the_table(link_loop: Path, capsys) -> None:
+    # it made the table, then said 'cannot write loop/t.pt: [Errno 17] File exists: 'loop''
+    assert main(["--names", "scratch", "--fixed", "--out", str(link_loop / "t.pt")]) == 2
+    assert_link_loop_line(capsys.readouterr().err, f"error: --out {link_loop / 't.pt'}: ", link_loop)
+    assert sorted(p.name for p in link_loop.parent.iterdir()) == ["loop"]
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from segmentation.export import (
 from segmentation.finetuned import save_decoder, save_full
 from segmentation.onnx_check import CHECK_PROMPTS, Agreement, refuse_disagreement
 from segmentation.predict import box_logits, decode, upscale_logits
+from tests.conftest import assert_link_loop_line
 
 pytestmark = pytest.mark.skipif(bool(missing_packages()), reason=f"not installed: {missing_packages()}")
 
@@ -256,6 +257,15 @@ def test_an_out_whose_path_is_not_utf8_is_refused(tmp_path, not_utf8_folder):
     with pytest.raises(UserError, match="^" + re.escape(message)):
         check_out(not_utf8_folder / "decoder.onnx")
     assert check_out(tmp_path / "M\u00fcll" / "decoder.onnx")  # a UTF-8 name: taken
+
+
+@pytest.mark.parametrize("inputs", [[], ["decoder.pt"]])
+def test_an_out_through_a_link_loop_is_refused_before_loading(link_loop, inputs):
+    # with no input it passed, and the weights were loaded next; with one, Path.resolve's
+    # RuntimeError 'Symlink loop from ...' stopped it
+    with pytest.raises(UserError) as error:
+        check_out(link_loop / "decoder.onnx", inputs=[link_loop.parent / name for name in inputs])
+    assert_link_loop_line(f"error: {error.value}\n", f"--out {link_loop / 'decoder.onnx'}: ", link_loop)
 
 
 def test_out_suffix_is_matched_in_any_case(tmp_path):
