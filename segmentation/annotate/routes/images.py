@@ -96,7 +96,11 @@ def set_current(body: ImageRequest, context: Context) -> JSONResponse:
 def image_detail(context: AppContext, key: str) -> dict:
     """What the page shows of one image: sizes, status, instances and proposals (preview RLEs), undo state."""
     session = context.session
-    # first: a change made while the rest is read leaves the version older than what is shown (an undo
+    # the detector's state before the version: "done" read after a run (a prefetch) that ended past the
+    # version showed its proposals with the version from before them, and the page, asking for no run,
+    # had its own D, G or undo refused; pending or running, the page asks and gets the version with them
+    detector = context.detector.status(key) if context.detector else None
+    # then: a change made while the rest is read leaves the version older than what is shown (an undo
     # refused, the photo read again), never newer (an undo over labels the page did not show)
     version = session.version(key)
     entry = session.entry(key)
@@ -119,7 +123,7 @@ def image_detail(context: AppContext, key: str) -> dict:
             }
             for proposal in entry.proposals
         ],
-        "detector": context.detector.status(key) if context.detector else None,
+        "detector": detector,
         "version": version,  # undo and redo send it back (AnnotationSession.undo)
         "can_undo": bool(entry.undo_stack),
         "can_redo": bool(entry.redo_stack),

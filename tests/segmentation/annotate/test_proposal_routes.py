@@ -386,6 +386,32 @@ def test_d_from_a_tab_that_did_not_see_the_detectors_proposals_is_refused_and_th
         assert len(detail["proposals"]) == 2 and detail["instances"] == []
 
 
+def test_a_photo_opened_as_its_prefetched_proposals_arrive_is_shown_with_their_version(
+    detecting, monkeypatch
+):
+    # the detector's run ahead of the page (prefetch) added its proposals while GET /api/image read the
+    # detail, after its version: the page got them with "done" (so it asked for no run) and the version
+    # from before them, and its own G was refused: "was given new proposals since this page showed it"
+    session, app, _, _ = detecting
+    detector, read = app.state.context.detector, session.version
+    ahead = ["lot_2/c.png"]
+
+    def read_as_the_run_ends(key: str) -> str:
+        version = read(key)
+        if key in ahead:  # the background run ends just after the version is read
+            detector.propose(ahead.pop())
+        return version
+
+    monkeypatch.setattr(session, "version", read_as_the_run_ends)
+    with TestClient(app) as client:
+        detail = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        assert not ahead and len(detail["proposals"]) == 2
+        if detail["detector"]["state"] in ("pending", "running"):  # the page asks, as it does on opening
+            detail = post(client, "/api/proposals/detect", {"image": "lot_2/c.png"})
+        body = {"image": "lot_2/c.png", "status": "good", "version": detail["version"]}
+        assert post(client, "/api/status", body)["status"] == "good"
+
+
 def test_photos_after_the_opened_one_get_their_proposals_in_the_background(
     photos, tmp_path, colour_sam, red_detector, wait_for
 ):
