@@ -121,6 +121,18 @@ def wait_image(page, key: str) -> None:
     page.wait_for_function(f"() => document.querySelector('#image-name').textContent.endsWith('{key}')")
 
 
+HELD_DEADLINE_S = 15
+
+
+def wait_held(page, held: list, what: str) -> None:
+    """Waits until a routed request lands in ``held``; fails after ``HELD_DEADLINE_S`` seconds naming
+    ``what`` (the page never sent it), so a page that sends nothing fails the test instead of hanging."""
+    deadline = time.monotonic() + HELD_DEADLINE_S
+    while not held:
+        assert time.monotonic() < deadline, f"{what} was not sent within {HELD_DEADLINE_S} s"
+        page.wait_for_timeout(10)
+
+
 def enter_with_the_save_held(page, url: str, defect: tuple[float, float]) -> list:
     """Opens ``url``, previews a click on ``defect`` and presses Enter; returns the held accept request
     (one route, to ``continue_()``), not answered until the test lets it go."""
@@ -130,8 +142,7 @@ def enter_with_the_save_held(page, url: str, defect: tuple[float, float]) -> lis
     wait_body(page, "d.embedding === 'ready'")
     preview_click(page, *defect)
     page.keyboard.press("Enter")
-    while not held:
-        page.wait_for_timeout(10)
+    wait_held(page, held, "the accept request")
     return held
 
 
@@ -697,8 +708,7 @@ def test_the_export_button_waits_for_the_export_it_started(served, page):
     page.goto(url)
     wait_body(page, "d.embedding === 'ready'")
     page.click("#export")
-    while not held:
-        page.wait_for_timeout(10)
+    wait_held(page, held, "the export request")
     assert page.is_disabled("#export")
     page.click("#export", force=True)  # a disabled button takes no click
     page.wait_for_timeout(300)
@@ -717,8 +727,7 @@ def test_an_undo_waiting_for_this_pages_delete_goes_to_its_photo_when_the_next_o
     page.goto(url)
     wait_body(page, "d.embedding === 'ready' && d.instances === '1'")
     page.keyboard.press("Delete")
-    while not held:
-        page.wait_for_timeout(10)
+    wait_held(page, held, "the delete request")
     page.keyboard.press("Control+z")
     page.keyboard.press("ArrowRight")
     wait_image(page, "b.jpg")
@@ -740,8 +749,7 @@ def test_an_undo_pressed_before_the_photos_labels_are_shown_is_refused(served, p
     held = []  # b.jpg's labels, answered once Ctrl+Z is pressed
     page.route(lambda address: "/api/image?image=b.jpg" in address, lambda route: held.append(route))
     page.keyboard.press("ArrowRight")
-    while not held:
-        page.wait_for_timeout(10)
+    wait_held(page, held, "b.jpg's labels request")
     page.keyboard.press("Control+z")
     message = "b.jpg is still opening: nothing undone; press again once its labels are shown"
     page.wait_for_function(f"() => document.querySelector('#message').textContent === '{message}'")
@@ -812,8 +820,7 @@ def test_a_refusal_for_a_photo_left_meanwhile_does_not_say_its_labels_are_shown(
     page.goto(url)
     wait_body(page, "d.embedding === 'ready' && d.instances === '1'")
     page.keyboard.press("Control+z")
-    while not held:
-        page.wait_for_timeout(10)
+    wait_held(page, held, "the undo request")
     page.keyboard.press("ArrowRight")
     wait_image(page, "b.jpg")
     wait_body(page, "d.embedding === 'ready'")
