@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -106,6 +107,11 @@ CHANGED = "was changed in another tab"
 PROPOSED = "was given new proposals"
 DROPPED = "was replaced on disk, and its proposals of the old photo were dropped"
 RESIZED = "was replaced on disk by a photo of another size"
+
+#: A :meth:`AnnotationSession.version`: the start's token (8 hex digits), "-", the photo's revision.
+VERSION = re.compile(r"[0-9a-f]{8}-[0-9]{1,18}")
+#: What a malformed version is told it should be (the app's 422, :meth:`AnnotationSession.undo`'s 400).
+VERSION_FORM = "should be a version an image detail gave (8 hex digits, '-', a count)"
 
 
 class AnnotationSession:
@@ -781,6 +787,7 @@ class AnnotationSession:
             ConflictError: nothing to undo, or ``version`` is not the image's now: another tab (or
                 request) changed it since, and undo would wipe that change, or it is of an earlier start
                 (the history is not kept across restarts); nothing changed.
+            AnnotationError: ``version`` is not of the form of one (:data:`VERSION`): no page got it.
         """
         with self._lock:
             entry = self.entry(key)
@@ -803,6 +810,8 @@ class AnnotationSession:
         message names what moved the version since ``version`` (:data:`CHANGED`, :data:`PROPOSED`, ...)."""
         if version is None or version == self.version(entry.key):
             return
+        if not VERSION.fullmatch(version):  # no page got it: not a restart's
+            raise AnnotationError(f"{entry.key}: version {version[:40]!r} {VERSION_FORM}")
         if not version.startswith(f"{self._started}-"):  # a page of an earlier start: no history left
             history = (
                 ", and undo history is not kept across restarts" if refused.startswith("nothing") else ""
@@ -811,9 +820,7 @@ class AnnotationSession:
                 f"{entry.key}: the annotation server was restarted since this page showed it{history}: "
                 f"{refused}; its labels are shown as they are now"
             )
-        shown = version.removeprefix(f"{self._started}-")
-        # a version no page got (not a count): every reason
-        since = int(shown) if shown.isascii() and shown.isdigit() else -1
+        since = int(version.removeprefix(f"{self._started}-"))
         whys = sorted((r, why) for why, r in entry.revised_by.items() if r > since)
         raise ConflictError(
             f"{entry.key} {' and '.join(why for _, why in whys) or CHANGED} since this page showed it: "

@@ -12,13 +12,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from converters.masks import mask_to_rle
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.predictor import MAX_POINTS, Prediction
 from segmentation.annotate.routes.images import image_detail
 from segmentation.annotate.routes.shared import Context, ImageRequest, json_response
+from segmentation.annotate.session import VERSION, VERSION_FORM
 
 router = APIRouter(prefix="/api")
 
@@ -44,11 +46,18 @@ class DeleteRequest(ImageRequest):
     instance: Annotated[int, Field(ge=1, strict=True)]
 
 
+def _well_formed(version: str | None) -> str | None:
+    """A malformed version ("", "garbage") is bad input (422), not one of an earlier start (409)."""
+    if version is not None and not VERSION.fullmatch(version):
+        raise PydanticCustomError("version", VERSION_FORM)
+    return version
+
+
 class VersionedRequest(ImageRequest):
     """A change refused where the image changed since the page got ``version`` (its detail's; None:
     unchecked): undo and redo would wipe that change, done and good discard proposals it brought."""
 
-    version: str | None = Field(default=None, max_length=64)
+    version: Annotated[str | None, Field(max_length=64), AfterValidator(_well_formed)] = None
 
 
 class StatusRequest(VersionedRequest):

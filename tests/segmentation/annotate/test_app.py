@@ -503,6 +503,26 @@ def test_malformed_bodies_get_a_422_naming_the_field_and_the_problem_in_one_shor
     assert "\n" not in detail and len(detail) < 160, detail  # long values are cut, not echoed
 
 
+@pytest.mark.parametrize("version", ["garbage", "", "0123abcd-", "0123ABCD-1", "0123abcd-1x", "-1"])
+@pytest.mark.parametrize("path", ["/api/undo", "/api/redo", "/api/status"])
+def test_a_malformed_version_is_a_422_not_a_restart(client, app_parts, path, version):
+    # any version not of this start was answered 409 'the annotation server was restarted since this page
+    # showed it', an untrue reason for a version no server gave
+    session, _, truths = app_parts
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    status = {"status": "good"} if path == "/api/status" else {}
+    response = client.post(path, json={"image": "a.png", **status, "version": version})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "malformed request: version: should be a version an image detail gave (8 hex digits, '-', a count), "
+        f"got {json.dumps(version)}"
+    )
+    assert len(session.entry("a.png").instances) == 1 and session.entry("a.png").status == "in_progress"
+    # one of another start, well formed: the restart, as before
+    response = client.post(path, json={"image": "a.png", **status, "version": "0123abcd-1"})
+    assert response.status_code == 409 and "was restarted" in response.json()["detail"], response.text
+
+
 def test_malformed_accepts_and_other_requests(client, app_parts, defect_centre):
     _, _, truths = app_parts
     result = predict(client, "a.png", [defect_centre(truths["a.png"])])

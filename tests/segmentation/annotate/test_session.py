@@ -237,6 +237,21 @@ def test_an_undo_from_a_page_of_an_earlier_start_says_the_server_restarted(opene
     assert [i.class_name for i in reopened.entry("a.png").instances] == ["scratch"]
 
 
+def test_a_malformed_version_is_refused_as_such_not_as_a_restart(opened):
+    # "garbage" or "" was refused as a version of an earlier start: 'the annotation server was restarted'
+    session, _ = opened
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 30, 20)))
+    for version in ("garbage", "", f"{session.version('a.png')}x", "x" * 100):
+        with pytest.raises(AnnotationError) as refused:
+            session.undo("a.png", version=version)
+        assert type(refused.value) is AnnotationError
+        assert str(refused.value) == (
+            f"a.png: version {version[:40]!r} should be a version an image detail gave (8 hex digits, '-', "
+            "a count)"
+        )
+    assert len(session.entry("a.png").instances) == 1
+
+
 def test_done_or_good_from_a_tab_that_did_not_show_the_images_last_change_is_refused(opened):
     # done and good discard the undecided proposals: marked from a tab that showed none, after another
     # tab's undo brought one back, it went without a word
