@@ -62,6 +62,7 @@ const state = {
   pan: null,
   predictions: 0,
   changing: new Set(), // the changes sent and not yet answered (undo, redo and statuses wait for them)
+  openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
 };
 
@@ -567,6 +568,7 @@ async function openImage(key) {
   const token = ++state.openToken;
   const left = hasPrompt() ? state.current : null; // its mask, not accepted, is dropped
   state.current = key;
+  state.openFailed = null;
   state.embeddingReady = false;
   state.proposal = null;
   document.body.dataset.embedding = "waiting";
@@ -590,7 +592,9 @@ async function openImage(key) {
     const notice = detail.notice ? `${detail.notice}; ` : "";
     followEmbedding(key, token, status, dropped + notice);
   } catch (error) {
-    if (token === state.openToken) showError(error);
+    if (token !== state.openToken) return;
+    state.openFailed = { key, message: error.message || String(error) };
+    showError(error);
   }
 }
 
@@ -1064,15 +1068,18 @@ function redo() {
 // proposals. These carry the version of the photo's labels this page got last, and the server refuses
 // them (the message shown, the photo read again) where another tab changed the photo since. Pressed
 // before the photo's labels are shown, they are refused here: they would act, unchecked, on labels the
-// page never showed. This page's own changes not yet answered are waited for (their answers bring the
-// versions they made; one retried after a busy answer is not answered till its retry is); another photo opened meanwhile, the change goes to the photo it was pressed on
-// all the same. `refused`: what a refusal says was not done; done(on, detail), `on` naming the photo
-// if not the one shown by then.
+// page never showed (or, where the photo could not be opened, never will). This page's own changes not
+// yet answered are waited for (their answers bring the versions they made; one retried after a busy
+// answer is not answered till its retry is); another photo opened meanwhile, the change goes to the
+// photo it was pressed on all the same. `refused`: what a refusal says was not done; done(on, detail),
+// `on` naming the photo if not the one shown by then.
 async function versionedChange(path, body, refused, done) {
   const key = state.current;
   if (key === null) return;
   if (!state.detail || state.detail.image !== key) {
-    showMessage(`${key} is still opening: ${refused}; press again once its labels are shown`, true);
+    const failed = state.openFailed && state.openFailed.key === key ? state.openFailed.message : null;
+    if (failed !== null) showMessage(`${key} could not be opened: ${refused} (${failed})`, true);
+    else showMessage(`${key} is still opening: ${refused}; press again once its labels are shown`, true);
     return;
   }
   await Promise.allSettled([...state.changing]);

@@ -854,3 +854,22 @@ def test_g_after_the_detectors_proposals_on_the_opened_and_the_prefetched_photo_
     wait_body(page, "d.status === 'good' && d.proposals === '0'")
     assert session.entry("b.jpg").status == "good"
     assert "since this page showed it" not in page.inner_text("#message")
+
+
+def test_undo_or_status_on_a_photo_that_could_not_be_opened_says_so(photos, tmp_path, colour_sam, page):
+    """A photo that failed to open (cut short): G and Ctrl+Z said '<photo> is still opening: ...; press again
+    once its labels are shown' however long one waited."""
+    folder, _ = photos
+    (folder / "b.jpg").write_bytes((folder / "b.jpg").read_bytes()[:200])  # the header reads, the pixels not
+    with live_server(folder, tmp_path, colour_sam) as (url, session):
+        page.goto(url)
+        wait_body(page, "d.embedding === 'ready'")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => document.querySelector('#message').classList.contains('error')")
+        failed = shown = page.inner_text("#message")
+        for key, refused in [("g", "not marked good"), ("Control+z", "nothing undone")]:
+            page.keyboard.press(key)
+            page.wait_for_function("(m) => document.querySelector('#message').textContent !== m", arg=shown)
+            shown = page.inner_text("#message")
+            assert shown == f"b.jpg could not be opened: {refused} ({failed})"
+        assert session.entry("b.jpg").status == "unlabelled"
