@@ -855,10 +855,22 @@ function change(path, body, done, attempts = 5) {
   return sent;
 }
 
+// Answers come in the order the server sends them, not the order it made the changes: one older than the
+// version this page got last of its photo (a lower change count of the same start) is not shown.
+function olderThanKept(detail) {
+  const kept = state.versions[detail.image];
+  if (typeof kept !== "string" || typeof detail.version !== "string") return false;
+  const [start, count] = detail.version.split("-");
+  const [keptStart, keptCount] = kept.split("-");
+  return start === keptStart && Number(count) < Number(keptCount);
+}
+
 async function sendChange(path, body, done, attempts) {
   try {
     const detail = await api("POST", path, body);
-    if (detail.image === state.current) applyDetail(detail);
+    if (olderThanKept(detail)) {
+      // a later change's answer came first: it is shown, this one is not
+    } else if (detail.image === state.current) applyDetail(detail);
     else {
       // answered after another photo was opened: its dot, badge and the counts change all the same
       state.versions[detail.image] = detail.version;
@@ -900,7 +912,7 @@ async function reloadDetail(key) {
   } catch (error) {
     return; // the refusal's message says enough
   }
-  if (key !== state.current || state.detail !== shown) return;
+  if (key !== state.current || state.detail !== shown || olderThanKept(detail)) return;
   if (detail.width !== shown.width || detail.height !== shown.height) openImage(key); // replaced on disk
   else applyDetail(detail);
 }

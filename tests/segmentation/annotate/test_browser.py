@@ -856,6 +856,46 @@ def test_g_after_the_detectors_proposals_on_the_opened_and_the_prefetched_photo_
     assert "since this page showed it" not in page.inner_text("#message")
 
 
+def add_two_instances(session) -> None:
+    """#1 scratch and #2 dent on a.png, apart."""
+    for box, name in [((5, 5, 20, 20), "scratch"), ((120, 90, 150, 110), "dent")]:
+        mask = np.zeros((120, 160), dtype=bool)
+        mask[box[1] : box[3], box[0] : box[2]] = True
+        session.add_instance("a.png", class_name=name, mask=mask)
+
+
+def test_an_older_answer_arriving_last_does_not_replace_the_newer_one(served, page):
+    """Two deletes, the first made first but answered last: its older labels and version were shown, and
+    the next Ctrl+Z was refused as if another tab had changed the photo."""
+    url, session, _ = served
+    add_two_instances(session)
+    held = []  # the first delete, made on the server at once, its answer held
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/api/delete", hold_the_first)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.evaluate("deleteInstance(1)")
+    wait_held(page, held, "the first delete")
+    page.evaluate("deleteInstance(2)")
+    wait_body(page, "d.instances === '0'")
+    route, answer = held[0]
+    route.fulfill(response=answer)  # the older answer, last
+    page.keyboard.press("Control+z")  # goes once the older answer is in: with the version the page keeps
+    page.wait_for_function(
+        "() => { const m = document.querySelector('#message'); "
+        "return m.textContent === 'undone' || m.classList.contains('error'); }"
+    )
+    assert page.inner_text("#message") == "undone"
+    assert [instance.class_name for instance in session.entry("a.png").instances] == ["dent"]
+    wait_body(page, "d.instances === '1'")
+
+
 def test_undo_or_status_on_a_photo_that_could_not_be_opened_says_so(photos, tmp_path, colour_sam, page):
     """A photo that failed to open (cut short): G and Ctrl+Z said '<photo> is still opening: ...; press again
     once its labels are shown' however long one waited."""
