@@ -62,6 +62,8 @@ const state = {
   pan: null,
   predictions: 0,
   changing: new Set(), // the changes sent and not yet answered (undo, redo and statuses wait for them)
+  turn: Promise.resolve(), // the last undo, redo or status pressed: answered once it is (versionedChange)
+  waiting: 0, // the undos, redos and statuses pressed and not yet sent: changes pressed meanwhile go after
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
 };
@@ -848,8 +850,18 @@ function cycle(delta) {
 // photo shown, which is read again (reloadDetail), not of one left meanwhile.
 const SHOWN_AS_NOW = "; its labels are shown as they are now";
 
-function change(path, body, done, attempts = 5) {
-  const sent = sendChange(path, body, done, attempts);
+// How often a change answered busy (503) is sent in all.
+const CHANGE_ATTEMPTS = 5;
+
+function change(path, body, done, attempts = CHANGE_ATTEMPTS) {
+  const send = () => sendChange(path, body, done, attempts);
+  // Pressed while an undo, redo or status waits for its turn: sent after it (sent first, it moved the
+  // version the waiting one was to carry, which was then refused as another tab's change).
+  return track(state.waiting ? Promise.allSettled([state.turn]).then(send) : send());
+}
+
+// `sent` is in flight (state.changing) till answered.
+function track(sent) {
   state.changing.add(sent);
   sent.finally(() => state.changing.delete(sent));
   return sent;
@@ -1082,10 +1094,12 @@ function redo() {
 // before the photo's labels are shown, they are refused here: they would act, unchecked, on labels the
 // page never showed (or, where the photo could not be opened, never will). This page's own changes not
 // yet answered are waited for (their answers bring the versions they made; one retried after a busy
-// answer is not answered till its retry is); another photo opened meanwhile, the change goes to the
-// photo it was pressed on all the same. `refused`: what a refusal says was not done; done(on, detail),
-// `on` naming the photo if not the one shown by then.
-async function versionedChange(path, body, refused, done) {
+// answer is not answered till its retry is), and so is the undo, redo or status pressed before this one:
+// each goes with the version the one before it brought (two pressed before one answer both carried the
+// same version, and the second was refused as another tab's change). Another photo opened meanwhile,
+// the change goes to the photo it was pressed on all the same. `refused`: what a refusal says was not
+// done; done(on, detail), `on` naming the photo if not the one shown by then.
+function versionedChange(path, body, refused, done) {
   const key = state.current;
   if (key === null) return;
   if (!state.detail || state.detail.image !== key) {
@@ -1094,10 +1108,14 @@ async function versionedChange(path, body, refused, done) {
     else showMessage(`${key} is still opening: ${refused}; press again once its labels are shown`, true);
     return;
   }
-  await Promise.allSettled([...state.changing]);
-  change(path, { ...body, image: key, version: state.versions[key] }, (detail) =>
-    done(key === state.current ? "" : ` on ${key}`, detail),
-  );
+  const before = [state.turn, ...state.changing];
+  state.waiting += 1;
+  state.turn = Promise.allSettled(before).then(() => {
+    state.waiting -= 1;
+    const versioned = { ...body, image: key, version: state.versions[key] };
+    const answered = (detail) => done(key === state.current ? "" : ` on ${key}`, detail);
+    return track(sendChange(path, versioned, answered, CHANGE_ATTEMPTS));
+  });
 }
 
 // The button stays disabled until the answer: a second click ran a second export over the first.

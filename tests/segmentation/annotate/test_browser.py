@@ -124,11 +124,12 @@ def wait_image(page, key: str) -> None:
 HELD_DEADLINE_S = 15
 
 
-def wait_held(page, held: list, what: str) -> None:
-    """Waits until a routed request lands in ``held``; fails after ``HELD_DEADLINE_S`` seconds naming
-    ``what`` (the page never sent it), so a page that sends nothing fails the test instead of hanging."""
+def wait_held(page, held: list, what: str, count: int = 1) -> None:
+    """Waits until ``count`` routed requests (or answers) are in ``held``; fails after ``HELD_DEADLINE_S``
+    seconds naming ``what`` (the page never sent it), so a page that sends nothing fails the test instead
+    of hanging."""
     deadline = time.monotonic() + HELD_DEADLINE_S
-    while not held:
+    while len(held) < count:
         assert time.monotonic() < deadline, f"{what} was not sent within {HELD_DEADLINE_S} s"
         page.wait_for_timeout(10)
 
@@ -856,6 +857,31 @@ def test_g_after_the_detectors_proposals_on_the_opened_and_the_prefetched_photo_
     assert "since this page showed it" not in page.inner_text("#message")
 
 
+def test_two_undos_pressed_while_a_delete_is_in_flight_undo_one_after_the_other(served, page):
+    """Del, Ctrl+Z, Ctrl+Z before the delete answers: both undos waited for the delete, then read the same
+    version, so the second was refused as another tab's change (one tab) and one undo was lost."""
+    url, session, truths = served
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    held = []  # the delete request, answered once both undos are pressed
+    page.route("**/api/delete", lambda route: held.append(route))
+    undos = []
+    page.on(
+        "response", lambda response: undos.append(response.status) if "/api/undo" in response.url else None
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1'")
+    page.keyboard.press("Delete")
+    wait_held(page, held, "the delete request")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    held[0].continue_()
+    wait_held(page, undos, "the two undos' answers", count=2)
+    assert undos == [200, 200]
+    assert session.entry("a.png").instances == [] and not session.entry("a.png").undo_stack
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'undone'")
+    wait_body(page, "d.instances === '0'")
+
+
 def add_two_instances(session) -> None:
     """#1 scratch and #2 dent on a.png, apart."""
     for box, name in [((5, 5, 20, 20), "scratch"), ((120, 90, 150, 110), "dent")]:
@@ -913,3 +939,37 @@ def test_undo_or_status_on_a_photo_that_could_not_be_opened_says_so(photos, tmp_
             shown = page.inner_text("#message")
             assert shown == f"b.jpg could not be opened: {refused} ({failed})"
         assert session.entry("b.jpg").status == "unlabelled"
+
+
+def test_a_delete_pressed_while_an_undo_waits_goes_after_it(served, page):
+    """Del, Ctrl+Z, then another delete before the first answered: the undo waited for the first delete,
+    the second went at once, and its change moved the version the undo then carried: refused as another
+    tab's change (or, its answer kept, the undo took back the delete pressed after it)."""
+    url, session, _ = served
+    add_two_instances(session)
+    held = []  # the first delete, made on the server at once, its answer held
+    answers = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/api/delete", hold_the_first)
+    page.on(
+        "response",
+        lambda answer: answers.append(answer.url.rsplit("/", 1)[1]) if "/api/" in answer.url else None,
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.keyboard.press("Delete")  # the last instance: #2 dent
+    wait_held(page, held, "the first delete")
+    page.keyboard.press("Control+z")
+    page.evaluate("deleteInstance(1)")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'deleted #1'")
+    assert [name for name in answers if name in ("delete", "undo")][-3:] == ["delete", "undo", "delete"]
+    assert [instance.class_name for instance in session.entry("a.png").instances] == ["dent"]
+    wait_body(page, "d.instances === '1'")
