@@ -47,6 +47,15 @@ def check_creatable(folder: Path, *, what: str = "folder", flag: str = "") -> No
     """
     if loop := link_loop_text(folder, what=flag or what):
         raise UserError(loop)
+    _check_ancestor(folder, what=what)
+
+
+def _check_ancestor(folder: Path, *, what: str) -> None:
+    """Refuses ``folder`` when its nearest existing ancestor is a file or a folder we cannot write.
+
+    :func:`check_creatable` without its link-loop check, for :func:`check_output_folder`, which made it
+    before anything was touched.
+    """
     ancestor = next(parent for parent in Path(folder).absolute().parents if parent.exists())
     if not ancestor.is_dir():
         raise UserError(f"cannot create {what} {folder}: {ancestor} is a file, not a folder")
@@ -100,7 +109,7 @@ def check_output_folder(
     if folder.exists() and overwrite and holds is not None:
         check_replaceable(folder, holds, flag=flag, replaced_by=replaced_by)
     if not folder.exists():
-        check_creatable(folder)
+        _check_ancestor(folder, what="folder")  # check_creatable, its loop check made above
     elif overwrite is not None and not os.access(folder.absolute().parent, os.W_OK | os.X_OK):
         # built beside it and renamed into place (:func:`build_folder`): refused only once the work was done
         raise UserError(f"cannot replace {folder}: {folder.absolute().parent} is not writable")
