@@ -32,7 +32,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,8 +44,8 @@ import torch
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.errors import UserError, one_line
 from common.extras import install_hint
-from common.folders import check_utf8_path
-from common.io import atomic_write, link_loop_text, load_torch, recorded_path, sha256_file
+from common.folders import check_creatable, check_utf8_path
+from common.io import atomic_write, load_torch, recorded_path, sha256_file
 from segmentation.colour_head import DISTANCE_SCALE, LOGIT_CLIP, LOGIT_SCALE, ColourHead
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.decoder_onnx import (
@@ -173,23 +172,17 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> P
     """``out`` once it is a file the export may write, with its sidecar beside it.
 
     Raises:
-        UserError: ``out`` or its sidecar is a folder, a file or a read-only folder stands where
-            its folder should be, a link loop is on its path, it is one of the ``inputs``, it lacks the
-            ``.onnx`` suffix, or its path holds a name that is not UTF-8
-            (:func:`common.folders.check_utf8_path`).
+        UserError: ``out`` or its sidecar is a folder, it is one of the ``inputs``, it lacks the ``.onnx``
+            suffix, its path holds a name that is not UTF-8 (:func:`common.folders.check_utf8_path`), or it
+            cannot be created (:func:`common.folders.check_creatable`: a link loop on its path, a file or a
+            read-only folder where its folder should be).
     """
     check_utf8_path(out, flag="--out")
-    if loop := link_loop_text(out, what="--out"):  # exists() is False through one: it passed, before loading
-        raise UserError(loop)
     out = Path(out)
     for path in (out, sidecar_path(out)):
-        if path.is_dir():
+        if path.is_dir():  # False through a link loop: check_creatable names that
             raise UserError(f"cannot write {path}: it is a folder (give a file name such as decoder.onnx)")
-    ancestor = next(parent for parent in out.parents if parent.exists())
-    if not ancestor.is_dir():
-        raise UserError(f"cannot write {out}: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write {out}: {ancestor} is not writable")
+    check_creatable(out, what="file", flag="--out")  # before loading: the model is exported, then not written
     for source in filter(None, inputs):
         if Path(source).resolve() in (out.resolve(), sidecar_path(out).resolve()):
             raise UserError(f"--out {out} would overwrite the input {source}")

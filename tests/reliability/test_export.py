@@ -101,7 +101,7 @@ def test_decoder_on_another_base_checkpoint(tmp_path, unchanged, empty_cache):
 @pytest.mark.parametrize(
     ("out", "fragments"),
     [
-        ("file/decoder.onnx", ["cannot write", "file is a file, not a folder"]),
+        ("file/decoder.onnx", ["cannot create file", "file is a file, not a folder"]),
         ("folder", ["cannot write", "it is a folder"]),
         ("run/decoder.pt", ["would overwrite the input", "decoder.pt"]),
     ],

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,11 +226,15 @@ def test_sidecar_and_metadata_name_the_encoder(tiny_sam, tmp_path, return_single
 @pytest.mark.parametrize(
     ("make", "out", "fragment"),
     [
-        (lambda root: (root / "file").write_text("x"), "file/decoder.onnx", "file is a file, not a folder"),
+        (
+            lambda root: (root / "file").write_text("x"),
+            "file/decoder.onnx",
+            "^cannot create file {root}/file/decoder.onnx: {root}/file is a file, not a folder$",
+        ),
         (
             lambda root: (root / "file").write_text("x"),
             "file/sub/decoder.onnx",
-            "file is a file, not a folder",
+            "^cannot create file {root}/file/sub/decoder.onnx: {root}/file is a file, not a folder$",
         ),
         (lambda root: (root / "dir").mkdir(), "dir", "it is a folder"),
         (lambda root: (root / "d.onnx.json").mkdir(), "d.onnx", "d.onnx.json: it is a folder"),
@@ -246,8 +252,21 @@ def test_sidecar_and_metadata_name_the_encoder(tiny_sam, tmp_path, return_single
 )
 def test_bad_out_is_refused(tmp_path, make, out, fragment):
     make(tmp_path)
-    with pytest.raises(UserError, match=fragment):
+    with pytest.raises(UserError, match=fragment.format(root=re.escape(str(tmp_path)))):
         check_out(tmp_path / out, inputs=[tmp_path / "decoder.pt", None])
+
+
+def test_an_out_in_a_read_only_folder_is_refused(tmp_path, monkeypatch):
+    # common.folders.check_creatable's rule and words (check_out said 'cannot write <out>: ...' of its own)
+    import common.folders
+
+    writable = os.access
+    monkeypatch.setattr(  # os.access replaced: the tests may run as root
+        common.folders.os, "access", lambda path, mode: Path(path) != tmp_path and writable(path, mode)
+    )
+    message = f"cannot create file {tmp_path / 'decoder.onnx'}: {tmp_path} is not writable"
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        check_out(tmp_path / "decoder.onnx")
 
 
 def test_an_out_whose_path_is_not_utf8_is_refused(tmp_path, not_utf8_folder):
