@@ -577,7 +577,9 @@ class OutLock:
     """
 
     def __init__(self, out: Path, *, advice: str = "stop it first, or export from its page") -> None:
-        self.out = expand_user(out).absolute()  # as AnnotationSession.read takes --out
+        from segmentation.annotate.state_file import absolute_as_typed
+
+        self.out = absolute_as_typed(out)  # as AnnotationSession.read takes --out
         self.advice = advice  # what the refusal asks for
         self.fd: int | None = None
         #: The state file's bytes when this lock was made (None: none): made before the command reads

@@ -55,7 +55,7 @@ import numpy as np
 
 from common.errors import UnreadableFileError, UserError, file_error, read_advice, write_advice
 from common.folders import check_output_folder
-from common.io import atomic_write, expand_user
+from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask, rle_to_xyxy
 from converters.mvtec import GOOD
@@ -84,6 +84,7 @@ from segmentation.annotate.state_file import (
     STATE_FILE,
     STATE_FORMAT,
     STATE_VERSION,
+    absolute_as_typed,
     category_of,
     check_new_category,
     check_same_photos,
@@ -96,6 +97,7 @@ from segmentation.annotate.state_file import (
     saved_name_warnings,
     state_text,
     stored_entries,
+    stored_folder,
     tree_of,
 )
 
@@ -239,7 +241,7 @@ class AnnotationSession:
                 this user cannot write.
             UserError: a file stands at ``out`` or above it, or it cannot be made.
         """
-        out = check_output_folder(expand_user(out).absolute())  # persist() makes it: no file in the way
+        out = check_output_folder(absolute_as_typed(out))  # persist() makes it: no file in the way
         if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):  # before the model loads, not after
             raise AnnotationError(f"{out} is not writable: every change is saved there; make it writable")
         state_path = out / STATE_FILE
@@ -323,7 +325,7 @@ class AnnotationSession:
         current = stored.get("current")
         return cls(
             out=out,
-            images_dir=Path(stored["images_dir"]),
+            images_dir=stored_folder(stored["images_dir"]),
             category=category,
             classes=names,
             entries=entries,

@@ -46,7 +46,7 @@ def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
     if images is None:
         if not stored:
             raise AnnotationError(f"no annotation state in {out}: give the image folder (--images)")
-        images_dir = Path(stored["images_dir"])
+        images_dir = stored_folder(stored["images_dir"])
         if not images_dir.is_dir():  # 'image folder does not exist' named a folder the user never typed here
             raise AnnotationError(
                 f"the photos annotated in {out} were in {images_dir}, which is not a folder now: "
@@ -68,9 +68,10 @@ def images_dir_of(stored: dict, images: str | Path | None, out: Path) -> Path:
 def absolute_as_typed(typed: str | Path) -> Path:
     """``typed`` (``~`` expanded) made absolute, the ``..`` it begins with taken off the working folder:
     ``--images ../photos`` from /home/me/lot is /home/me/photos in the state file and every line naming
-    it, not /home/me/lot/../photos. The same folder: the working folder's path holds no link (the system
-    gives its real path), so its parent is what ``..`` opens. A ``..`` after a folder the user typed stays
-    as typed (that folder may be a link, whose ``..`` is its target's parent), as does an absolute path."""
+    it, not /home/me/lot/../photos; ``--out ../x`` is /home/me/x (the session's, the lock's). The same
+    folder: the working folder's path holds no link (the system gives its real path), so its parent is
+    what ``..`` opens. A ``..`` after a folder the user typed stays as typed (that folder may be a link,
+    whose ``..`` is its target's parent), as does an absolute path."""
     path = expand_user(typed)
     if path.is_absolute():
         return path
@@ -78,6 +79,27 @@ def absolute_as_typed(typed: str | Path) -> Path:
     while parts and parts[0] == "..":
         base, parts = base.parent, parts[1:]
     return base.joinpath(*parts)
+
+
+def stored_folder(stored: str) -> Path:
+    """The photo folder of a state file, each ``..`` that follows a folder which is a folder and no link
+    now taken off: a file saved before :func:`absolute_as_typed` holds /home/me/lot/../photos, named so in
+    every line of a resume. Such a ``..`` opens the folder's parent on the path (lot's parent /home/me,
+    even where /home is a link), so /home/me/photos is the same folder. A ``..`` after a link (which opens
+    the link's target's parent), after a missing folder or after the root stays as stored, as does all
+    after it; a relative path (never written) is left as it is."""
+    path = Path(stored)
+    if not path.is_absolute():
+        return path
+    kept, parts = Path(path.anchor), path.parts[1:]
+    for index, part in enumerate(parts):
+        if part != "..":
+            kept /= part
+        elif kept == Path(kept.anchor) or kept.is_symlink() or not kept.is_dir():
+            return kept.joinpath(*parts[index:])
+        else:
+            kept = kept.parent
+    return kept
 
 
 def category_of(stored: dict, category: str | None, out: Path) -> str:
@@ -326,7 +348,7 @@ def check_same_photos(
         if copy.is_file() and not filecmp.cmp(source, copy, shallow=False):
             raise AnnotationError(
                 f"--images {images_dir}: {entry.key} is not the photo annotated as {entry.key} in "
-                f"{annotated_in} (its copy: {copy}): give other photos an --out of their own"
+                f"{stored_folder(annotated_in)} (its copy: {copy}): give other photos an --out of their own"
             )
 
 
@@ -387,7 +409,7 @@ def entry_lines(images: Mapping[str, object]) -> str:
 
 def saved_classes(out: str | Path) -> list[str]:
     """The classes of the session saved in ``out``; none where it holds no state."""
-    path = expand_user(out).absolute() / STATE_FILE
+    path = absolute_as_typed(out) / STATE_FILE
     return list(read_state(path).get("classes") or []) if path.is_file() else []
 
 

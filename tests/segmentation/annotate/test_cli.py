@@ -198,6 +198,27 @@ def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     assert (out / "export" / "data.yaml").is_file()
 
 
+def test_an_export_of_out_dotdot_names_the_folders_without_the_dotdot(photos, tmp_path, capsys, monkeypatch):
+    # --out ../out from tmp/lot was named tmp/lot/../out, and the photo folder of a state saved before
+    # --images ../photos was tidied (tmp/lot/../photos) as stored
+    folder, _ = photos
+    (tmp_path / "lot").mkdir()
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["dent"])
+    mask = np.zeros((120, 160), bool)
+    mask[10:20, 10:30] = True
+    session.add_instance("a.png", class_name="dent", mask=mask)
+    state = json.loads(session.state_path.read_text())
+    state["images_dir"] = os.path.join(tmp_path, "lot", "..", "photos")
+    session.state_path.write_text(json.dumps(state))
+    folder.rename(tmp_path / "archived")
+    monkeypatch.chdir(tmp_path / "lot")
+    assert main(["--out", "../out", "--export"]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"note: the photo folder {folder} is gone: exporting the copies of the photos in "
+        f"{tmp_path / 'out' / 'out'}\n"
+    )
+
+
 def test_an_export_needs_no_photo_folder_the_tree_holds_the_copies(photos, tmp_path, capsys):
     folder, _ = photos
     out = tmp_path / "out"

@@ -1861,6 +1861,61 @@ def test_a_photo_folder_typed_with_a_leading_dotdot_is_named_without_it(photos, 
     assert images_dir_of({}, str(tmp_path / "lot" / ".." / "photos"), tmp_path / "out2").parts[-2] == ".."
 
 
+def test_an_out_folder_typed_with_a_leading_dotdot_is_named_without_it(photos, tmp_path, monkeypatch):
+    # --out ../out from tmp/lot was named tmp/lot/../out by the session, the lock and the saved classes
+    from segmentation.annotate.__main__ import OutLock
+    from segmentation.annotate.state_file import saved_classes
+
+    folder, _ = photos
+    (tmp_path / "lot").mkdir()
+    monkeypatch.chdir(tmp_path / "lot")
+    session = AnnotationSession.open("../out", folder, classes=["dent"])
+    assert session.out == tmp_path / "out" and session.state_path == tmp_path / "out" / STATE_FILE
+    assert OutLock(Path("../out")).out == tmp_path / "out"
+    assert saved_classes("../out") == ["dent"]
+    assert AnnotationSession.open("../out").out == tmp_path / "out"  # a resume: the same folder
+
+
+def test_a_stored_photo_folder_is_named_without_a_dotdot_after_a_folder_no_link(photos, tmp_path):
+    # a state saved before --images ../photos was tidied holds tmp/lot/../photos: every line of a resume
+    # without --images named it so
+    folder, _ = photos
+    (tmp_path / "lot").mkdir()
+    (tmp_path / "deep" / "sub").mkdir(parents=True)
+    (tmp_path / "lot" / "link").symlink_to(tmp_path / "deep" / "sub")
+    session = AnnotationSession.open(tmp_path / "out", folder)
+    session.add_instance("a.png", class_name="defect", mask=blob((120, 160), (10, 10, 30, 30)))
+    state = json.loads(session.state_path.read_text())
+
+    def stored(images_dir: str) -> dict:
+        session.state_path.write_text(json.dumps({**state, "images_dir": images_dir}))
+        return json.loads(session.state_path.read_text())
+
+    stored(os.path.join(tmp_path, "lot", "..", "photos"))
+    again = AnnotationSession.open(session.out)
+    assert again.images_dir == folder
+    assert json.loads(session.state_path.read_text())["images_dir"] == str(folder)  # saved tidied
+    # after a link, '..' opens the target's parent: tmp/lot/link/../.. is tmp, not tmp/lot; kept as stored
+    through_link = os.path.join(tmp_path, "lot", "link", "..", "..", "photos")
+    assert images_dir_of(stored(through_link), None, session.out) == Path(through_link)
+    assert AnnotationSession.read(session.out).images_dir == Path(through_link)
+    # after a folder that is not there, it opens nothing: kept, and named as stored
+    gone = os.path.join(tmp_path, "gone", "..", "photos")
+    with pytest.raises(AnnotationError, match=f"were in {re.escape(gone)}, which is not a folder now"):
+        images_dir_of(stored(gone), None, session.out)
+    # another folder of the same names is refused naming the stored folder tidied
+    moved = shutil.copytree(folder, tmp_path / "moved")
+    other = bytearray((moved / "a.png").read_bytes())
+    other[len(other) // 2] ^= 0xFF
+    (moved / "a.png").write_bytes(bytes(other))
+    stored(os.path.join(tmp_path, "lot", "..", "photos"))
+    with pytest.raises(AnnotationError, match=f"as a\\.png in {re.escape(str(folder))} \\(its copy"):
+        AnnotationSession.read(session.out, moved)
+    # the photos gone, an export names their folder tidied
+    folder.rename(tmp_path / "archived")
+    assert AnnotationSession.read(session.out, photos_optional=True).images_dir == folder
+
+
 def test_entries_follow_the_folder_order_then_the_gone_photos(opened, photos):
     session, _ = opened
     session.persist()
