@@ -466,19 +466,17 @@ def evaluate_run(
     with earlier_run_note(out, until="the report is complete"):
         records, protocol, val = scored_records(run, **images, progress=progress)
         segmenter = (
-            load_segmenter(
+            masks_segmenter(
+                records,
                 sam,
                 zero_shot=sam_zero_shot,
                 model=sam_model,
                 cache_dir=cache_dir,
-                no_colour_head=no_colour_head,
-                no_colour_prompt=no_colour_prompt,
+                no_colour=(no_colour_head, no_colour_prompt),
             )
             if masks
             else None
         )
-        if segmenter is not None:
-            warn_grey_photos([Path(r.image) for r in records], segmenter)
         scores, maps, metrics = scored_metrics(run, records, progress=progress)
         if segmenter is not None:
             metrics["masks"] = mask_metrics(
@@ -500,6 +498,33 @@ def evaluate_run(
         write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
     # figure: whether anomaly_maps.png was written (none without a defect image to show)
     return {"settings": settings, **metrics, "out": str(out), "figure": png is not None}
+
+
+def masks_segmenter(
+    records: Sequence[ImageRecord],
+    sam: str | Path | None,
+    *,
+    zero_shot: bool,
+    model: str | None,
+    cache_dir: str | Path | None,
+    no_colour: tuple[bool, bool],
+) -> Segmenter:
+    """The segmenter of ``--masks`` (:func:`anomaly.masks.load_segmenter`), with its ``warning:`` where it
+    reads colour and most of the scored ``records``' photos are grey (:func:`anomaly.masks.warn_grey_photos`).
+
+    ``no_colour``: ``(no_colour_head, no_colour_prompt)`` as :func:`evaluate_run` took them.
+    """
+    no_colour_head, no_colour_prompt = no_colour
+    segmenter = load_segmenter(
+        sam,
+        zero_shot=zero_shot,
+        model=model,
+        cache_dir=cache_dir,
+        no_colour_head=no_colour_head,
+        no_colour_prompt=no_colour_prompt,
+    )
+    warn_grey_photos([Path(r.image) for r in records], segmenter)
+    return segmenter
 
 
 def scored_metrics(
