@@ -258,13 +258,7 @@ def scan_subset(
             raise UserError(
                 f"defect folder in {subset}/: {defect_dir} (the layout keeps only {subset}/{good})"
             )
-        try:
-            pairs = paired_masks(
-                images, image_dir=defect_dir, mask_dir=truth_dir / defect_dir.name, suffix=mask_suffix
-            )
-        except UserError:  # it names the folder: over two lines where its name holds a line break
-            check_one_line_names(defect_dir, below=subset_dir)
-            raise
+        pairs = defect_pairs(images, defect_dir, truth_dir / defect_dir.name, mask_suffix=mask_suffix)
         records += [
             ImageRecord(
                 image,
@@ -279,6 +273,18 @@ def scan_subset(
             for image, mask in pairs
         ]
     return records
+
+
+def defect_pairs(
+    images: dict[str, Path], defect_dir: Path, mask_dir: Path, *, mask_suffix: str
+) -> list[tuple[Path, Path | None]]:
+    """:func:`paired_masks` of a defect folder of a subset (:func:`scan_subset`); its error, which names the
+    folder, comes after :func:`common.folders.check_one_line_names`'s where that name holds a line break."""
+    try:
+        return paired_masks(images, image_dir=defect_dir, mask_dir=mask_dir, suffix=mask_suffix)
+    except UserError:  # it names the folder: over two lines where its name holds a line break
+        check_one_line_names(defect_dir, below=defect_dir.parent)
+        raise
 
 
 def paired_masks(
