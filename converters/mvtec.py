@@ -358,16 +358,45 @@ def scan_category(
     # its own name first: a layout's errors and the one below name it (as do the files' names, checked after)
     check_one_line_names(folder, below=folder.parent)
     chosen = get_layout(layout) if layout else detect_layout(folder)
+    records = layout_records(
+        folder, category, chosen, exclude_defects, unlabelled=include_unlabelled, optional=allow_missing_masks
+    )
+    for record in records:  # every layout's files, however it listed them; not the folders above the category
+        for path in (record.image, *record.mask_files):
+            check_one_line_names(path, below=folder.parent)
+    if resolve_empty_masks:
+        records = settle_empty_masks(records)
+    return records
+
+
+def layout_records(
+    folder: Path,
+    category: str,
+    chosen: Layout,
+    exclude_defects: Iterable[str],
+    *,
+    unlabelled: bool,
+    optional: bool,
+) -> list[ImageRecord]:
+    """The records the ``chosen`` layout scans in a category ``folder`` (:func:`scan_category`), less the
+    ``exclude_defects`` and (unless ``unlabelled``) the unlabelled images; ``optional``: a defect image's
+    mask may be missing (:func:`converters.layouts.base.optional_masks`). The layout's notes are said after
+    the scan.
+
+    Raises:
+        UserError: the layout's, or no record left: one line naming the folder, the layout and the first
+            note (where nothing was read).
+    """
     excluded = exclude_defects if isinstance(exclude_defects, Exclusions) else Exclusions(exclude_defects)
     # the first note said in the error where nothing was read, the others before it (collected_notes)
-    with collected_notes() as notes, optional_masks(allow_missing_masks):
+    with collected_notes() as notes, optional_masks(optional):
         # said before the scan, which may fail for what they name (defect photos in a folder not read)
         if chosen.reads:
             note_folders_left_out(folder, chosen.reads, layout=chosen.title)
         if chosen.name != "folder":  # the folder layout's --root may be the photos' own folder
             note_loose_images(folder, f"its {', '.join(f'{r}/' for r in chosen.reads) or 'subfolders'}")
         records = [r for r in chosen.scan(folder, category, excluded) if r.defect not in excluded]
-        if not include_unlabelled:
+        if not unlabelled:
             records = [r for r in records if not r.unlabelled]
         if not records:
             # Kolektor SDD2 with _GT.bmp masks reads as MVTec AD: its photos lie directly in train/ and test/
@@ -375,11 +404,6 @@ def scan_category(
             raise UserError(f"category {category!r} has no images: {folder} (read as {chosen.title}){why}")
     for note in notes:
         layout_note(note)
-    for record in records:  # every layout's files, however it listed them; not the folders above the category
-        for path in (record.image, *record.mask_files):
-            check_one_line_names(path, below=folder.parent)
-    if resolve_empty_masks:
-        records = settle_empty_masks(records)
     return records
 
 
