@@ -164,15 +164,7 @@ def create_app(
     if detector is not None:
         check_detector_classes(detector, session.classes)
         proposer = DetectorProposals(detector, session, prefetcher, predictor, mask_iou=mask_iou)
-    from_file = None
-    if proposal_file is not None:
-        relative, _ = relative_to_images(proposal_file, session.images_dir)
-        from_file = FileProposals(
-            session,
-            source=proposal_file.source,
-            name=proposal_file.path.name,
-            digests=recorded_digests(relative, session.keys),
-        )
+    from_file = None if proposal_file is None else file_proposals(session, proposal_file)
     context = AppContext(
         session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer,
         file_proposals=from_file,
@@ -188,6 +180,18 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+def file_proposals(session: AnnotationSession, proposal_file: ProposalFile) -> FileProposals:
+    """The proposer of the ``--proposals`` file whose proposals ``session`` holds, with the sha256 the file
+    records of each photo, by the file's names made relative to ``--images`` (:func:`recorded_digests`)."""
+    relative, _ = relative_to_images(proposal_file, session.images_dir)
+    return FileProposals(
+        session,
+        source=proposal_file.source,
+        name=proposal_file.path.name,
+        digests=recorded_digests(relative, session.keys),
+    )
 
 
 @asynccontextmanager
