@@ -109,7 +109,7 @@ def image_detail(context: AppContext, key: str) -> dict:
     return {
         "image": key,
         "index": session.keys.index(key),
-        "url": "/files/images/" + urllib.parse.quote(key),
+        "url": photo_url(session.image_path(key), key),
         "width": width,
         "height": height,
         "preview": list(size),
@@ -130,6 +130,17 @@ def image_detail(context: AppContext, key: str) -> dict:
         "counts": session.counts(),
         "embedding": context.prefetcher.status(session.image_path(key)).to_json(),
     }
+
+
+def photo_url(path, key: str) -> str:
+    """``key``'s address, with its file's time and size: a photo replaced on disk gets another, so the browser
+    reads it again (at the same address, it showed the old picture from its cache)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None  # gone: the file's route says so
+    tag = f"?v={stat.st_mtime_ns:x}-{stat.st_size:x}" if stat else ""
+    return "/files/images/" + urllib.parse.quote(key) + tag
 
 
 def instance_detail(context: AppContext, image: str, instance: Instance, size: tuple[int, int]) -> dict:

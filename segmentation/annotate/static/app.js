@@ -566,7 +566,9 @@ function loadImage(url) {
   });
 }
 
-async function openImage(key) {
+// `replaced`: the notice, ending "; ", of a photo found replaced by one of another size since it was
+// opened (detectProposals opens it again: the picture shown was the old one).
+async function openImage(key, replaced = "") {
   const token = ++state.openToken;
   const left = hasPrompt() ? state.current : null; // its mask, not accepted, is dropped
   state.current = key;
@@ -586,12 +588,14 @@ async function openImage(key) {
     const image = await loadImage(detail.url);
     if (token !== state.openToken) return;
     state.image = image;
-    state.detail = detail;
+    // a change of this photo answered while it opened brought newer labels than those read here: they stay
+    const newer = olderThanKept(detail) && state.detail && state.detail.image === key;
+    if (!newer) state.detail = detail;
     fitView();
-    applyDetail(detail);
+    applyDetail(state.detail);
     const dropped = left && left !== key ? `the mask not accepted on ${left} was dropped; ` : "";
     // replaced on disk by a photo of another size: where its old labels were set aside
-    const notice = detail.notice ? `${detail.notice}; ` : "";
+    const notice = detail.notice ? `${detail.notice}; ` : replaced;
     followEmbedding(key, token, status, dropped + notice);
   } catch (error) {
     if (token !== state.openToken) return;
@@ -652,14 +656,24 @@ async function detectProposals(key, token, attempts = 20) {
   $("proposal-state").textContent = "detector: running";
   try {
     const detail = await api("POST", "/api/proposals/detect", { image: key });
-    state.proposalCounts[key] = detail.proposals.length;
+    const older = olderThanKept(detail); // a change's answer came first: its labels are newer
+    if (!older) state.proposalCounts[key] = detail.proposals.length;
     if (token !== state.openToken) {
       updateImageList();
       return;
     }
-    applyDetail(detail);
     // the photo was replaced on disk since it was opened: what went of the old one's labels
     const notice = detail.notice ? `${detail.notice}; ` : "";
+    if (detail.width !== state.detail.width || detail.height !== state.detail.height) {
+      openImage(key, notice); // by one of another size: the picture shown is the old one's
+      return;
+    }
+    if (older) {
+      renderProposals(); // the detector's state as the newer labels have it, no longer "running"
+      if (notice) showMessage(detail.notice);
+      return;
+    }
+    applyDetail(detail);
     const found = detail.proposals.length ? proposalHint(detail) : "the detector found nothing here";
     if (notice || !hasPrompt()) showMessage(notice + found);
   } catch (error) {

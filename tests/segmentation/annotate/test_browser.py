@@ -973,3 +973,75 @@ def test_a_delete_pressed_while_an_undo_waits_goes_after_it(served, page):
     assert [name for name in answers if name in ("delete", "undo")][-3:] == ["delete", "undo", "delete"]
     assert [instance.class_name for instance in session.entry("a.png").instances] == ["dent"]
     wait_body(page, "d.instances === '1'")
+
+
+def test_a_photo_the_detector_finds_replaced_by_another_size_is_opened_again(
+    served_detecting, page, photo_writer
+):
+    """a.png replaced by a photo of another size after it opened, before the detector was asked (its busy
+    answer asked again): the answer's new size and version were applied over the old picture, and G then
+    marked the new photo good unseen."""
+    url, session, truths = served_detecting
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"])
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.detector === 'done' && d.instances === '1'")
+    photo_writer(session.image_path("a.png"), (60, 80), [(25, 30, 7, 5)])
+    page.evaluate("() => { detectProposals('a.png', state.openToken); }")  # not awaited
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('set aside')")
+    assert page.inner_text("#message").startswith("a.png was replaced by a 80x60 photo: ")
+    page.wait_for_function("() => state.image.naturalWidth === 80 && state.image.naturalHeight === 60")
+    assert page.evaluate("[state.detail.width, state.detail.height]") == [80, 60]
+
+
+def test_a_detector_answer_older_than_a_change_does_not_replace_it(served_detecting, page):
+    """The detector's answer, read before a delete of its proposal but arriving after the delete's: its older
+    proposals and version were shown, and the next Ctrl+Z was refused as another tab's change (one tab)."""
+    url, session, _ = served_detecting
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.detector === 'done' && d.proposals === '1'")
+    held = []  # the detector's answer, read on the server at once, held
+    page.route("**/api/proposals/detect", lambda route: held.append((route, route.fetch())))
+    page.evaluate("() => { detectProposals('a.png', state.openToken); }")  # not awaited
+    wait_held(page, held, "the detector request")
+    page.keyboard.press("Delete")  # the selected proposal
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'deleted proposal #1'")
+    route, answer = held[0]
+    route.fulfill(response=answer)  # the older answer, last
+    wait_body(page, "d.detector === 'done'")
+    assert page.evaluate("document.body.dataset.proposals") == "0"
+    page.keyboard.press("Control+z")
+    page.wait_for_function(
+        "() => { const m = document.querySelector('#message'); "
+        "return m.textContent === 'undone' || m.classList.contains('error'); }"
+    )
+    assert page.inner_text("#message") == "undone"
+    assert len(session.entry("a.png").proposals) == 1
+    wait_body(page, "d.proposals === '1'")
+
+
+def test_labels_read_as_a_photo_opens_do_not_replace_a_change_answered_meanwhile(served, page):
+    """a.png opened again (its list entry), Del pressed before its labels were read back, the delete answered
+    first: the opening's older labels and version were shown, and the next Ctrl+Z was refused as another
+    tab's change (one tab)."""
+    url, session, _ = served
+    add_two_instances(session)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    held = []  # the opening's labels, read on the server at once, held
+    page.route("**/api/image?*", lambda route: held.append((route, route.fetch())))
+    page.click("#image-list li[data-image='a.png']")
+    wait_held(page, held, "the opening's labels")
+    page.keyboard.press("Delete")  # the last instance: #2 dent
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'deleted #2'")
+    route, answer = held[0]
+    route.fulfill(response=answer)  # the older labels, last
+    wait_body(page, "d.embedding === 'ready'")
+    assert page.evaluate("document.body.dataset.instances") == "1"
+    page.keyboard.press("Control+z")
+    page.wait_for_function(
+        "() => { const m = document.querySelector('#message'); "
+        "return m.textContent === 'undone' || m.classList.contains('error'); }"
+    )
+    assert page.inner_text("#message") == "undone"
+    assert [instance.class_name for instance in session.entry("a.png").instances] == ["scratch", "dent"]
+    wait_body(page, "d.instances === '2'")
