@@ -63,7 +63,7 @@ const state = {
   predictions: 0,
   changing: new Set(), // the changes sent and not yet answered (undo, redo and statuses wait for them)
   turn: Promise.resolve(), // the last undo, redo or status pressed: answered once it is (versionedChange)
-  waiting: 0, // the undos, redos and statuses pressed and not yet sent: changes pressed meanwhile go after
+  waiting: 0, // the undos, redos and statuses pressed and not yet answered: changes pressed meanwhile go after
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
 };
@@ -869,8 +869,9 @@ const CHANGE_ATTEMPTS = 5;
 
 function change(path, body, done, attempts = CHANGE_ATTEMPTS) {
   const send = () => sendChange(path, body, done, attempts);
-  // Pressed while an undo, redo or status waits for its turn: sent after it (sent first, it moved the
-  // version the waiting one was to carry, which was then refused as another tab's change).
+  // Pressed while an undo, redo or status waits for its turn or its answer: sent after it (sent first, it
+  // moved the version the waiting one was to carry, or, while one answered busy waited to be sent again,
+  // the version it had been sent with: refused as another tab's change).
   return track(state.waiting ? Promise.allSettled([state.turn]).then(send) : send());
 }
 
@@ -1110,7 +1111,10 @@ function redo() {
 // yet answered are waited for (their answers bring the versions they made; one retried after a busy
 // answer is not answered till its retry is), and so is the undo, redo or status pressed before this one:
 // each goes with the version the one before it brought (two pressed before one answer both carried the
-// same version, and the second was refused as another tab's change). Another photo opened meanwhile,
+// same version, and the second was refused as another tab's change). A change pressed before its answer
+// goes after it (change()): one answered busy is sent again with the version it was first sent with, so a
+// change sent in between was refused as another tab's, or, had it carried that change's version, undo took
+// back the change pressed after it. Another photo opened meanwhile,
 // the change goes to the photo it was pressed on all the same. `refused`: what a refusal says was not
 // done; done(on, detail), `on` naming the photo if not the one shown by then.
 function versionedChange(path, body, refused, done) {
@@ -1124,12 +1128,15 @@ function versionedChange(path, body, refused, done) {
   }
   const before = [state.turn, ...state.changing];
   state.waiting += 1;
-  state.turn = Promise.allSettled(before).then(() => {
-    state.waiting -= 1;
-    const versioned = { ...body, image: key, version: state.versions[key] };
-    const answered = (detail) => done(key === state.current ? "" : ` on ${key}`, detail);
-    return track(sendChange(path, versioned, answered, CHANGE_ATTEMPTS));
-  });
+  state.turn = Promise.allSettled(before)
+    .then(() => {
+      const versioned = { ...body, image: key, version: state.versions[key] };
+      const answered = (detail) => done(key === state.current ? "" : ` on ${key}`, detail);
+      return track(sendChange(path, versioned, answered, CHANGE_ATTEMPTS));
+    })
+    .finally(() => {
+      state.waiting -= 1;
+    });
 }
 
 // The button stays disabled until the answer: a second click ran a second export over the first.

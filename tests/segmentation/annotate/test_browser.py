@@ -1045,3 +1045,34 @@ def test_labels_read_as_a_photo_opens_do_not_replace_a_change_answered_meanwhile
     assert page.inner_text("#message") == "undone"
     assert [instance.class_name for instance in session.entry("a.png").instances] == ["scratch", "dent"]
     wait_body(page, "d.instances === '2'")
+
+
+def test_a_delete_pressed_while_a_busy_undo_waits_to_be_sent_again_goes_after_it(served, page):
+    """Ctrl+Z answered 503, then the × of #1 before the retry: the delete went at once and moved the version,
+    and the undo, sent again with the version it was first sent with, was refused as another tab's change
+    (one tab)."""
+    url, session, _ = served
+    add_two_instances(session)
+    undos = []
+
+    def busy_once(route):
+        undos.append(route)
+        if len(undos) > 1:
+            route.continue_()
+        else:
+            busy = {"status": 503, "headers": {"Retry-After": "1"}, "content_type": "application/json"}
+            route.fulfill(**busy, body='{"detail": "the decoder is busy"}')
+
+    page.route("**/api/undo", busy_once)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.keyboard.press("Control+z")  # takes back #2 dent's add
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('trying again')")
+    page.click("#instances li:first-child button")  # the × of #1 scratch
+    page.wait_for_function(
+        "() => { const m = document.querySelector('#message'); "
+        "return m.textContent === 'deleted #1' || m.classList.contains('error'); }"
+    )
+    assert page.inner_text("#message") == "deleted #1"
+    assert len(undos) == 2 and session.entry("a.png").instances == []
+    wait_body(page, "d.instances === '0'")
