@@ -63,6 +63,7 @@ const state = {
   predictions: 0,
   changing: new Set(), // the changes sent and not yet answered (undo, redo and statuses wait for them)
   turn: Promise.resolve(), // the last undo, redo or status pressed: answered once it is (versionedChange)
+  targets: new Map(), // "<photo> <kind> <id>" of a delete or accept in flight -> its promise (inFlight)
   waiting: 0, // the undos, redos and statuses pressed and not yet answered: changes pressed meanwhile go after
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
@@ -975,16 +976,24 @@ function accept() {
 
 // Enter: the prompt's mask when there is one, else the selected proposal.
 function acceptCurrent() {
-  if (!state.prediction && !hasPrompt() && state.proposal !== null) acceptProposal(state.proposal);
+  if (!state.prediction && !hasPrompt() && state.proposal !== null) acceptSelectedProposal();
   else accept();
+}
+
+// Enter or A pressed again before the answer: once it came, the proposal selected then is accepted.
+function acceptSelectedProposal() {
+  if (!state.prediction && !hasPrompt() && state.proposal !== null) {
+    acceptProposal(state.proposal, undefined, acceptSelectedProposal);
+  }
 }
 
 // className: accept it as that class instead of its own (R: the selected class; PatchCore's 'anomaly'
 // proposals are named this way, their masks kept).
-function acceptProposal(id, className) {
+function acceptProposal(id, className, again = () => hasProposal(id) && acceptProposal(id, className)) {
+  if (!labelsShown("nothing accepted") || inFlight(`proposal ${id}`, again)) return;
   const body = { image: state.current, proposal: id };
   if (className !== undefined) body.class = className;
-  change("/api/proposals/accept", body, (detail) => {
+  changeOf(`proposal ${id}`, "/api/proposals/accept", body, (detail) => {
     const instance = detail.instances[detail.instances.length - 1];
     showMessage(`accepted proposal #${id} as ${instance.class} #${instance.id}${piecesNote(instance)}`, instance.pieces > 1);
   });
@@ -1001,12 +1010,13 @@ function selectedClass() {
 }
 
 function acceptProposalAsClass() {
-  if (state.proposal !== null) acceptProposal(state.proposal, selectedClass());
+  if (state.proposal !== null) acceptProposal(state.proposal, selectedClass(), acceptProposalAsClass);
 }
 
 // Those whose class is not among the page's stay: the server's notice says what to do with them.
 function acceptAllProposals() {
-  const n = state.detail ? state.detail.proposals.length : 0;
+  if (!labelsShown("nothing accepted")) return;
+  const n = state.detail.proposals.length;
   if (!n) return;
   change("/api/proposals/accept-all", { image: state.current }, (detail) => {
     const accepted = `accepted ${detail.accepted} proposal${detail.accepted === 1 ? "" : "s"}`;
@@ -1014,18 +1024,60 @@ function acceptAllProposals() {
   });
 }
 
-function deleteProposal(id) {
+function deleteProposal(id, again = () => hasProposal(id) && deleteProposal(id)) {
+  if (!labelsShown("not deleted") || inFlight(`proposal ${id}`, again)) return;
   if (id === state.correcting) clearPrompt();
-  change("/api/proposals/delete", { image: state.current, proposal: id }, () =>
+  changeOf(`proposal ${id}`, "/api/proposals/delete", { image: state.current, proposal: id }, () =>
     showMessage(`deleted proposal #${id}`),
   );
+}
+
+function hasProposal(id) {
+  return state.detail.proposals.some((proposal) => proposal.id === id);
+}
+
+// Pressed before the photo's labels are shown (→, ←, N, V or a list click a moment before), a change would
+// act on the photo opening with the previous photo's selection (Del deleted the new photo's instance of the
+// old one's selected id; Shift+A accepted proposals never shown): refused, as undo and status are. Returns
+// whether they are shown.
+function labelsShown(refused) {
+  const key = state.current;
+  if (key === null) return false;
+  if (state.detail && state.detail.image === key) return true;
+  const failed = state.openFailed && state.openFailed.key === key ? state.openFailed.message : null;
+  if (failed !== null) showMessage(`${key} could not be opened: ${refused} (${failed})`, true);
+  else showMessage(`${key} is still opening: ${refused}; press again once its labels are shown`, true);
+  return false;
+}
+
+// Pressed again before the answer to a change of the same instance or proposal (`target`) came, the same
+// id went twice and the second was refused ('has no instance N') and the photo read again: it waits for
+// that answer, then `again()` acts on what is shown by then (the next selected, or nothing where its target
+// is gone), dropped where another photo was opened meanwhile. Returns whether it waits.
+function inFlight(target, again) {
+  const key = state.current;
+  const sent = state.targets.get(`${key} ${target}`);
+  if (!sent) return false;
+  Promise.allSettled([sent]).then(() => {
+    if (state.current === key && state.detail && state.detail.image === key) again();
+  });
+  return true;
+}
+
+// change() of one instance or proposal (`target`), in flight (inFlight) till answered.
+function changeOf(target, path, body, done) {
+  const key = `${body.image} ${target}`;
+  const sent = change(path, body, done);
+  state.targets.set(key, sent);
+  sent.finally(() => state.targets.get(key) === sent && state.targets.delete(key));
 }
 
 // The proposal's box becomes the prompt (its class the class): clicks refine it, Enter accepts the
 // mask in its place. SAM gets the box and the points, not the proposal's mask: a binary mask as
 // mask input is not what SAM was trained on, and a box and points are.
 function correctProposal(id) {
-  const proposal = state.detail && state.detail.proposals.find((item) => item.id === id);
+  if (!labelsShown("nothing to correct")) return;
+  const proposal = state.detail.proposals.find((item) => item.id === id);
   if (!proposal) return;
   clearPrompt(false);
   state.proposal = id;
@@ -1040,8 +1092,21 @@ function correctProposal(id) {
   showMessage(`correcting proposal #${id}: click to add or remove parts, Enter accepts${as}, Esc cancels`);
 }
 
-function deleteInstance(id) {
-  change("/api/delete", { image: state.current, instance: id }, () => showMessage(`deleted #${id}`));
+function deleteInstance(id, again = () => hasInstance(id) && deleteInstance(id)) {
+  if (!labelsShown("not deleted") || inFlight(`instance ${id}`, again)) return;
+  changeOf(`instance ${id}`, "/api/delete", { image: state.current, instance: id }, () =>
+    showMessage(`deleted #${id}`),
+  );
+}
+
+function hasInstance(id) {
+  return state.detail.instances.some((instance) => instance.id === id);
+}
+
+// Del pressed again before the answer: once it came, the selection then is deleted (not a prompt clicked
+// meanwhile).
+function deleteSelectedAgain() {
+  if (!hasPrompt()) deleteSelected();
 }
 
 function deleteSelected() {
@@ -1052,13 +1117,14 @@ function deleteSelected() {
     showMessage(hasPrompt() ? "removed the prompt's last point or box" : "prompt cleared: Del again deletes an instance");
     return;
   }
+  if (!labelsShown("not deleted")) return;
   if (state.proposal !== null && state.selected === null) {
-    deleteProposal(state.proposal);
+    deleteProposal(state.proposal, deleteSelectedAgain);
     return;
   }
-  const instances = state.detail ? state.detail.instances : [];
+  const instances = state.detail.instances;
   const id = state.selected !== null ? state.selected : instances.length ? instances[instances.length - 1].id : null;
-  if (id !== null) deleteInstance(id);
+  if (id !== null) deleteInstance(id, deleteSelectedAgain);
 }
 
 function setStatus(status) {
@@ -1119,13 +1185,7 @@ function redo() {
 // done; done(on, detail), `on` naming the photo if not the one shown by then.
 function versionedChange(path, body, refused, done) {
   const key = state.current;
-  if (key === null) return;
-  if (!state.detail || state.detail.image !== key) {
-    const failed = state.openFailed && state.openFailed.key === key ? state.openFailed.message : null;
-    if (failed !== null) showMessage(`${key} could not be opened: ${refused} (${failed})`, true);
-    else showMessage(`${key} is still opening: ${refused}; press again once its labels are shown`, true);
-    return;
-  }
+  if (!labelsShown(refused)) return;
   const before = [state.turn, ...state.changing];
   state.waiting += 1;
   state.turn = Promise.allSettled(before)
@@ -1270,8 +1330,8 @@ document.addEventListener("keydown", (event) => {
   if (ctrl || event.altKey) return;
   const actions = {
     Enter: acceptCurrent,
-    a: () => state.proposal !== null && acceptProposal(state.proposal),
-    A: () => (event.shiftKey ? acceptAllProposals() : state.proposal !== null && acceptProposal(state.proposal)),
+    a: acceptSelectedProposal,
+    A: () => (event.shiftKey ? acceptAllProposals() : acceptSelectedProposal()),
     r: acceptProposalAsClass,
     R: acceptProposalAsClass,
     e: () => state.proposal !== null && correctProposal(state.proposal),

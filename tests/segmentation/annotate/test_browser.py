@@ -1076,3 +1076,58 @@ def test_a_delete_pressed_while_a_busy_undo_waits_to_be_sent_again_goes_after_it
     assert page.inner_text("#message") == "deleted #1"
     assert len(undos) == 2 and session.entry("a.png").instances == []
     wait_body(page, "d.instances === '0'")
+
+
+def test_del_and_shift_a_pressed_before_the_next_photos_labels_are_shown_are_refused(served, page):
+    """→ then Del before b.jpg's labels came deleted b.jpg's instance of a.png's last id, and Shift+A
+    accepted b.jpg's proposals from a.png's count: both acted on labels the page had not shown."""
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    for key, shape in (("a.png", (120, 160)), ("b.jpg", (150, 100))):
+        corner = np.zeros(shape, dtype=bool)
+        corner[:10, :10] = True  # apart from the defect the proposal covers
+        session.add_instance(key, class_name="scratch", mask=corner)
+        proposal = make_proposal(truths[key], class_name="dent", score=0.8)
+        session.add_proposals({key: [proposal]}, source="cascade")
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1' && d.proposals === '1'")
+    held = []  # b.jpg's labels, answered once Del and Shift+A are pressed
+    page.route(lambda address: "/api/image?image=b.jpg" in address, lambda route: held.append(route))
+    page.keyboard.press("ArrowRight")
+    wait_held(page, held, "b.jpg's labels request")
+    for key, refused in (("Delete", "not deleted"), ("Shift+A", "nothing accepted")):
+        page.keyboard.press(key)
+        message = f"b.jpg is still opening: {refused}; press again once its labels are shown"
+        page.wait_for_function(f"() => document.querySelector('#message').textContent === '{message}'")
+    held[0].continue_()
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready' && d.instances === '1' && d.proposals === '1'")
+    entry = session.entry("b.jpg")
+    assert len(entry.instances) == 1 and len(entry.proposals) == 1
+
+
+def test_del_pressed_twice_before_the_first_answer_deletes_two(served, page):
+    """Del twice before the first delete was answered: the second sent the same id, was refused ('has no
+    instance 2') and the photo read again; it waits for the answer and deletes what is selected then."""
+    url, session, _ = served
+    add_two_instances(session)
+    held = []  # the first delete, made on the server at once, its answer held
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/api/delete", hold_the_first)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.keyboard.press("Delete")
+    wait_held(page, held, "the first delete")
+    page.keyboard.press("Delete")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.instances === '0'")
+    assert page.inner_text("#message") == "deleted #1"
+    assert session.entry("a.png").instances == []
