@@ -1131,3 +1131,34 @@ def test_del_pressed_twice_before_the_first_answer_deletes_two(served, page):
     wait_body(page, "d.instances === '0'")
     assert page.inner_text("#message") == "deleted #1"
     assert session.entry("a.png").instances == []
+
+
+def test_enter_pressed_twice_before_the_first_answer_accepts_two_proposals(served, page):
+    """Enter twice on proposals before the first accept was answered: the second sent the same proposal
+    again and was refused; it waits for the answer and accepts the proposal selected then."""
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    corner = np.zeros((120, 160), dtype=bool)
+    corner[:10, :10] = True
+    proposals = [make_proposal(mask, class_name="dent", score=0.8) for mask in (truths["a.png"], corner)]
+    session.add_proposals({"a.png": proposals}, source="cascade")
+    held = []  # the first accept, made on the server at once, its answer held
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/api/proposals/accept", hold_the_first)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("Enter")
+    wait_held(page, held, "the first accept")
+    page.keyboard.press("Enter")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    assert page.inner_text("#message") == "accepted proposal #2 as dent #2"
+    assert len(session.entry("a.png").instances) == 2
