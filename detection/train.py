@@ -592,7 +592,8 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     only when the new run makes the same ones: a plain YOLO re-run into a YOLO-World run's folder kept
     its ``text_embeddings.pt``, one without ``repeat_factor`` its repeat-sampled ``data.yaml``, one with
     ``plots=false`` (or fewer val batches, or stopped) the earlier run's confusion matrices and
-    ``val_batch*.jpg``, and the folder misdescribed the run. In ``weights/`` only the ``save_period``
+    ``val_batch*.jpg``, one without ``visualize`` its ``visualizations/`` (each val photo drawn with its
+    matches), and the folder misdescribed the run. In ``weights/`` only the ``save_period``
     checkpoints (``epoch*.pt``) go, which a run without it (or with another period, or fewer epochs) left
     beside its own; ``last.pt`` and ``best.pt`` are written over by ultralytics, and a ``model=`` or
     ``pretrained=`` file of the folder (``weights/last.pt`` to train on, or an ``epoch*.pt``) is this
@@ -611,6 +612,8 @@ def remove_stale_files(save_dir: Path, config: Mapping, embeddings: TextEmbeddin
     removed = [name for name in stale if (save_dir / name).exists()]
     plots = {p.name for pattern in ULTRALYTICS_OUTPUTS for p in save_dir.glob(pattern) if p.is_file()}
     removed += sorted(plots)
+    if (save_dir / "visualizations").is_dir():  # ``plots`` with ``visualize``: each val photo drawn
+        removed.append("visualizations")
     inputs = {Path(str(config[key])).resolve() for key in ("model", "pretrained") if config.get(key)}
     epochs = [p for p in save_dir.glob("weights/epoch*.pt") if p.is_file() and p.resolve() not in inputs]
     removed += [f"weights/{p.name}" for p in sorted(epochs, key=lambda p: (len(p.name), p.name))]

@@ -1551,6 +1551,15 @@ def test_an_exist_ok_rerun_removes_ultralytics_plots_but_not_the_weights(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == kept and (tmp_path / "weights" / "last.pt").is_file()
 
 
+def test_an_exist_ok_rerun_removes_the_earlier_runs_visualizations(tmp_path):
+    # a run with visualize=true drew each val photo in visualizations/; a re-run without it kept them
+    (tmp_path / "visualizations").mkdir()
+    (tmp_path / "visualizations" / "000.png").write_text("earlier run\n")
+    (tmp_path / "results.csv").write_text("earlier run\n")
+    assert remove_stale_files(tmp_path, {"tile": 0, "repeat_factor": 0}, None) == ["visualizations"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
 def test_an_exist_ok_rerun_removes_the_earlier_runs_epoch_checkpoints_but_not_its_input(tmp_path):
     # save_period>0 left the earlier run's weights/epoch*.pt beside the new run's: two runs' checkpoints
     weights = tmp_path / "weights"
