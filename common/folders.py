@@ -399,6 +399,8 @@ def check_utf8_names(path: str | Path, *, below: str | Path | None = None, flag:
     Raises:
         UserError: naming the folder and the name (as bytes, ``b'bad\\xff.png'``): rename it.
     """
+    if below is None and isinstance(path, str | Path) and _is_utf8(str(path)):  # then every name is
+        return
     path = Path(path)
     folder = Path(path.anchor if below is None else below)
     for part in path.relative_to(folder).parts:
@@ -417,6 +419,15 @@ def check_utf8_names(path: str | Path, *, below: str | Path | None = None, flag:
                 "(the JSON files written name it, and JSON readers refuse such names)"
             ) from None
         folder = folder / part
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` (a path; a name not UTF-8 holds lone surrogates) encodes as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 #: The characters :meth:`str.splitlines` breaks a line at.

@@ -20,6 +20,7 @@ import glob
 import itertools
 import os
 import re
+import stat
 import struct
 import sys
 import tempfile
@@ -122,6 +123,12 @@ def is_image_file(path: Path) -> bool:
     """
     if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
         return False
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        mode = stat.S_IFLNK  # not looked at here: the checks below say what they said
+    if not stat.S_ISLNK(mode):  # one lstat, not a lstat and a stat: most photos are no links
+        return stat.S_ISREG(mode)
     if path.is_symlink() and not path.exists():
         raise UserError(
             link_loop_text(path) or f"broken link: {path} points to {os.readlink(path)}, which does not exist"
@@ -187,11 +194,11 @@ def _files_below(folder: Path) -> Iterator[Path]:
     """Every file below ``folder`` outside hidden folders, through linked folders, each folder once."""
     seen: set[tuple[int, int]] = set()
     for root, folders, names in os.walk(folder, followlinks=True):
-        stat = os.stat(root)
-        if (stat.st_dev, stat.st_ino) in seen:  # a link to a folder already searched (or above)
+        info = os.stat(root)
+        if (info.st_dev, info.st_ino) in seen:  # a link to a folder already searched (or above)
             folders[:] = []
             continue
-        seen.add((stat.st_dev, stat.st_ino))
+        seen.add((info.st_dev, info.st_ino))
         folders[:] = [name for name in folders if not name.startswith(".")]
         yield from (Path(root, name) for name in names)
 
@@ -442,7 +449,12 @@ def check_not_ground_truth(files: list[Path], source: str | Path) -> None:
             tree of an ``inspection.predict``/``evaluate`` output (``<out>/masks/<category>``, beside
             ``<out>/images.json``: one run into the folder of the photo it inspected), that output folder.
     """
+    folders: dict[tuple[str, ...], Path] = {}  # each folder once, as its first photo names it
     for path in files:
+        folders.setdefault(path.parts[:-1], path)
+    for parts, path in folders.items():
+        if "ground_truth" not in parts:  # no folder of path.parents is named so
+            continue
         for parent in path.parents:
             output = parent.parent.parent.parent
             if parent.name == "ground_truth" and (parent.parent / "test").is_dir():
@@ -565,35 +577,50 @@ def check_not_run_output(files: list[Path], base: Path, source: str | Path) -> N
             figure.
     """
     checked: dict[Path, _Marked | None] = {}
+    folders: dict[tuple[str, ...], tuple[Path, _Marked] | None] = {}  # the same for every photo in one
     for path in files:
         if path.parts[: len(base.parts)] != base.parts:  # not below base as spelled
             continue
-        parts = path.parts[len(base.parts) : -1]
-        places = [
-            (depth, f"its {name}/ holds the images it wrote, not photos")
-            for depth, name in enumerate(parts)
-            if name in RUN_IMAGE_FOLDERS or name in TRAINING_IMAGE_FOLDERS
-        ]
-        places.append((len(parts), f"its {path.name} is a figure it wrote, not a photo"))
-        for depth, what in places:
+        folder = path.parts[:-1]
+        if folder not in folders:
+            folders[folder] = _marked_folder(path, base, source, checked)
+        found = folders[folder]
+        # beside its report files only the figures it writes: a predict run none, others are photos
+        if found is not None and any(fnmatch.fnmatch(path.name, figure) for figure in found[1][2]):
+            raise _run_output_error(source, *found, f"its {path.name} is a figure it wrote, not a photo")
+
+
+def _marked_folder(
+    path: Path, base: Path, source: str | Path, checked: dict[Path, _Marked | None]
+) -> tuple[Path, _Marked] | None:
+    """:func:`check_not_run_output` for the folders of ``path`` (below ``base`` as spelled): refuses one that
+    is an output folder's image folder (a training run's ``tiles/``, not an evaluation's); returns the
+    output folder ``path`` lies in, with what marks it, or None where its folder is none. ``checked``: the
+    folders looked at, each once."""
+    parts = path.parts[len(base.parts) : -1]
+    for depth, name in enumerate(parts):
+        if name in RUN_IMAGE_FOLDERS or name in TRAINING_IMAGE_FOLDERS:
             out = base.joinpath(*parts[:depth])
             if out not in checked:
                 checked[out] = _output_marker(out)
             marked = checked[out]
-            if marked is None:
-                continue
-            kind, marker, figures, folders = marked
-            # below it only its image folders (a training run's tiles/, not an evaluation's); beside its
-            # report files only the figures it writes: a predict run none, others are photos
-            if depth < len(parts):
-                wrote = parts[depth] in folders
-            else:
-                wrote = any(fnmatch.fnmatch(path.name, figure) for figure in figures)
-            if wrote:
-                raise UserError(
-                    f"{source} includes {out}, an earlier {kind}'s output folder ({marker}): {what}; move it "
-                    "out of the photos' folder"
-                )
+            if marked is not None and name in marked[3]:
+                what = f"its {name}/ holds the images it wrote, not photos"
+                raise _run_output_error(source, out, marked, what)
+    out = base.joinpath(*parts)
+    if out not in checked:
+        checked[out] = _output_marker(out)
+    marked = checked[out]
+    return None if marked is None else (out, marked)
+
+
+def _run_output_error(source: str | Path, out: Path, marked: _Marked, what: str) -> UserError:
+    """The line refusing photos that take in the output folder ``out`` (:func:`check_not_run_output`)."""
+    kind, marker = marked[:2]
+    return UserError(
+        f"{source} includes {out}, an earlier {kind}'s output folder ({marker}): {what}; move it "
+        "out of the photos' folder"
+    )
 
 
 #: An output folder's kind, the file that marks it, the figures (glob names) and the image folders it writes.
