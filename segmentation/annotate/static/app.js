@@ -1014,11 +1014,12 @@ function acceptProposalAsClass() {
 }
 
 // Those whose class is not among the page's stay: the server's notice says what to do with them.
+// Pressed again before the answer: once it came, those then shown are accepted (none: nothing).
 function acceptAllProposals() {
-  if (!labelsShown("nothing accepted")) return;
+  if (!labelsShown("nothing accepted") || inFlight("all proposals", acceptAllProposals)) return;
   const n = state.detail.proposals.length;
   if (!n) return;
-  change("/api/proposals/accept-all", { image: state.current }, (detail) => {
+  changeOf("all proposals", "/api/proposals/accept-all", { image: state.current }, (detail) => {
     const accepted = `accepted ${detail.accepted} proposal${detail.accepted === 1 ? "" : "s"}`;
     showMessage(detail.notice ? `${accepted}; left the others: ${detail.notice}` : accepted);
   });

@@ -1162,3 +1162,47 @@ def test_enter_pressed_twice_before_the_first_answer_accepts_two_proposals(serve
     wait_body(page, "d.proposals === '0' && d.instances === '2'")
     assert page.inner_text("#message") == "accepted proposal #2 as dent #2"
     assert len(session.entry("a.png").instances) == 2
+
+
+def hold_first_and_count(calls: list, held: list):
+    """A route handler: the first request made on the server at once, its answer held in ``held``; the
+    others go on. Each request is counted in ``calls``."""
+
+    def handler(route):
+        calls.append(route.request.url)
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    return handler
+
+
+def proposals_on_a(session, truths) -> None:
+    """Two dent proposals on a.png: its defect and a corner apart from it."""
+    from segmentation.annotate.proposals import make_proposal
+
+    corner = np.zeros((120, 160), dtype=bool)
+    corner[:10, :10] = True
+    proposals = [make_proposal(mask, class_name="dent", score=0.8) for mask in (truths["a.png"], corner)]
+    session.add_proposals({"a.png": proposals}, source="cascade")
+
+
+def test_shift_a_pressed_twice_before_the_first_answer_sends_one_accept_all(served, page):
+    """Shift+A twice before the first accept-all was answered: the second went at once, on the proposal list
+    the page still showed."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    calls, held = [], []
+    page.route("**/api/proposals/accept-all", hold_first_and_count(calls, held))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("Shift+A")
+    wait_held(page, held, "the first accept-all")
+    page.keyboard.press("Shift+A")
+    page.wait_for_timeout(200)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    page.wait_for_timeout(200)
+    assert page.inner_text("#message") == "accepted 2 proposals" and len(calls) == 1
