@@ -957,9 +957,14 @@ function accept() {
     candidate: state.candidate,
     class: name,
   };
-  if (state.correcting !== null) body.proposal = state.correcting; // the corrected mask replaces it
+  const correcting = state.correcting; // the corrected mask replaces it
+  // Enter pressed again before the answer: once it came, a prompt then on screen is accepted (not the
+  // same proposal again, refused as gone)
+  if (correcting !== null && inFlight(`proposal ${correcting}`, () => state.prediction && accept())) return;
+  if (correcting !== null) body.proposal = correcting;
   const saved = state.steps.slice();
-  change("/api/accept", body, (detail) => {
+  const send = correcting === null ? change : (...args) => changeOf(`proposal ${correcting}`, ...args);
+  send("/api/accept", body, (detail) => {
     // Only the saved prompt goes: a click made before the answer (on the next defect) stays, as a
     // prompt of its own; so does a prompt on another photo opened meanwhile.
     const kept = state.steps.filter((step) => !saved.includes(step));

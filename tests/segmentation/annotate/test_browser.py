@@ -1206,3 +1206,26 @@ def test_shift_a_pressed_twice_before_the_first_answer_sends_one_accept_all(serv
     wait_body(page, "d.proposals === '0' && d.instances === '2'")
     page.wait_for_timeout(200)
     assert page.inner_text("#message") == "accepted 2 proposals" and len(calls) == 1
+
+
+def test_enter_pressed_twice_while_correcting_a_proposal_sends_it_once(served, page):
+    """Enter twice while correcting a proposal, before the first accept was answered: the same proposal id
+    went again and was refused (the proposal already accepted)."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    calls, held = [], []
+    page.route("**/api/accept", hold_first_and_count(calls, held))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("Enter")
+    wait_held(page, held, "the first accept")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(200)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.proposals === '1' && d.instances === '1'")
+    page.wait_for_timeout(200)
+    assert page.inner_text("#message").startswith("accepted dent #1") and len(calls) == 1
+    assert len(session.entry("a.png").instances) == 1
