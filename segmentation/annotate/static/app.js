@@ -591,6 +591,10 @@ async function openImage(key, replaced = "") {
     state.image = image;
     // a change of this photo answered while it opened brought newer labels than those read here: they stay
     const newer = olderThanKept(detail) && state.detail && state.detail.image === key;
+    if (newer && !sameSize(state.detail, detail)) {
+      openImage(key, replaced); // of a photo replaced by one of another size since this picture was read
+      return;
+    }
     if (!newer) state.detail = detail;
     fitView();
     applyDetail(state.detail);
@@ -898,6 +902,9 @@ async function sendChange(path, body, done, attempts) {
     const detail = await api("POST", path, body);
     if (olderThanKept(detail)) {
       // a later change's answer came first: it is shown, this one is not
+    } else if (detail.image === state.current && !sameSize(detail, state.detail)) {
+      // replaced on disk by a photo of another size: the picture shown is the old one
+      openImage(detail.image, detail.notice ? `${detail.notice}; ` : "");
     } else if (detail.image === state.current) applyDetail(detail);
     else {
       // answered after another photo was opened: its dot, badge and the counts change all the same
@@ -927,6 +934,13 @@ async function sendChange(path, body, done, attempts) {
       showMessage(`${refused}; open it to see its labels as they are now`, true);
     }
   }
+}
+
+// Whether `detail` is of the photo `shown` shows at the size it shows it (else the photo was replaced on
+// disk by one of another size, and the picture shown is the old one).
+function sameSize(detail, shown) {
+  if (!shown || shown.image !== detail.image) return true; // still opening: openImage compares them
+  return detail.width === shown.width && detail.height === shown.height;
 }
 
 // A refused change (another tab on this photo deleted the instance or took the proposal first) left the

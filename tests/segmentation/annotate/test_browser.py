@@ -1229,3 +1229,60 @@ def test_enter_pressed_twice_while_correcting_a_proposal_sends_it_once(served, p
     page.wait_for_timeout(200)
     assert page.inner_text("#message").startswith("accepted dent #1") and len(calls) == 1
     assert len(session.entry("a.png").instances) == 1
+
+
+def resized(answer) -> dict:
+    """``answer``'s labels as if its photo (a.png, 160x120) had been replaced by an 80x60 one."""
+    return {**answer.json(), "width": 80, "height": 60}
+
+
+def wait_picture_and_labels_agree(page) -> None:
+    page.wait_for_function(
+        "() => state.detail && state.image && state.detail.image === 'a.png' && state.detail.width === "
+        "state.image.naturalWidth && state.detail.height === state.image.naturalHeight",
+        timeout=10_000,
+    )
+
+
+def test_a_change_answered_with_another_photo_size_opens_the_photo_again(served, page):
+    """A delete's answer carrying a new size of the photo (replaced on disk): it was shown over the old
+    picture, its size and labels out of step with what was drawn."""
+    url, session, _ = served
+    add_two_instances(session)
+    page.route("**/api/delete", lambda route: route.fulfill(json=resized(route.fetch())))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'deleted #2'")
+    wait_body(page, "d.instances === '1'")
+    wait_picture_and_labels_agree(page)
+    assert page.evaluate("[state.detail.width, state.detail.height]") == [160, 120]
+
+
+def test_a_newer_answer_of_another_size_kept_as_a_photo_opens_opens_it_again(served, page):
+    """Del on a.png, → and ← before its answer, which came while a.png's labels were read: the newer answer
+    was kept without a look at its size, one of a photo replaced on disk, over the picture just loaded."""
+    url, session, _ = served
+    add_two_instances(session)
+    deletes, reads = [], []
+    page.route("**/api/delete", lambda route: deletes.append(route))  # made on the server later
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.keyboard.press("Delete")
+    wait_held(page, deletes, "the delete")
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready'")
+    page.route(
+        lambda address: "/api/image?image=a.png" in address,
+        lambda route: reads.append((route, route.fetch())) if not reads else route.continue_(),
+    )
+    page.keyboard.press("ArrowLeft")
+    wait_held(page, reads, "a.png's labels")  # read before the delete is made
+    deletes[0].fulfill(json=resized(deletes[0].fetch()))
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'deleted #2'")
+    route, answer = reads[0]
+    route.fulfill(response=answer)
+    wait_picture_and_labels_agree(page)
+    assert page.evaluate("[state.detail.width, state.detail.height]") == [160, 120]
+    wait_body(page, "d.instances === '1'")
