@@ -897,13 +897,7 @@ def test_an_older_answer_arriving_last_does_not_replace_the_newer_one(served, pa
     add_two_instances(session)
     held = []  # the first delete, made on the server at once, its answer held
 
-    def hold_the_first(route):
-        if held:
-            route.continue_()
-        else:
-            held.append((route, route.fetch()))
-
-    page.route("**/api/delete", hold_the_first)
+    page.route("**/api/delete", hold_first_and_count([], held))
     page.goto(url)
     wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
     page.evaluate("deleteInstance(1)")
@@ -950,13 +944,7 @@ def test_a_delete_pressed_while_an_undo_waits_goes_after_it(served, page):
     held = []  # the first delete, made on the server at once, its answer held
     answers = []
 
-    def hold_the_first(route):
-        if held:
-            route.continue_()
-        else:
-            held.append((route, route.fetch()))
-
-    page.route("**/api/delete", hold_the_first)
+    page.route("**/api/delete", hold_first_and_count([], held))
     page.on(
         "response",
         lambda answer: answers.append(answer.url.rsplit("/", 1)[1]) if "/api/" in answer.url else None,
@@ -1114,13 +1102,7 @@ def test_del_pressed_twice_before_the_first_answer_deletes_two(served, page):
     add_two_instances(session)
     held = []  # the first delete, made on the server at once, its answer held
 
-    def hold_the_first(route):
-        if held:
-            route.continue_()
-        else:
-            held.append((route, route.fetch()))
-
-    page.route("**/api/delete", hold_the_first)
+    page.route("**/api/delete", hold_first_and_count([], held))
     page.goto(url)
     wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
     page.keyboard.press("Delete")
@@ -1145,13 +1127,7 @@ def test_enter_pressed_twice_before_the_first_answer_accepts_two_proposals(serve
     session.add_proposals({"a.png": proposals}, source="cascade")
     held = []  # the first accept, made on the server at once, its answer held
 
-    def hold_the_first(route):
-        if held:
-            route.continue_()
-        else:
-            held.append((route, route.fetch()))
-
-    page.route("**/api/proposals/accept", hold_the_first)
+    page.route("**/api/proposals/accept", hold_first_and_count([], held))
     page.goto(url)
     wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
     page.keyboard.press("Enter")
