@@ -32,17 +32,18 @@ EXIT_TERMINATED = 143
 def exit_code(action: Callable[[], object]) -> int:
     """Runs a CLI's work and returns its exit code.
 
-    0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one ``error: ...`` line
-    on stderr (a wrapped library message's line breaks become spaces: :func:`~common.errors.joined_lines`)
-    and gives 2; a file system error that names its file (a read-only folder, a full disk, a file where a
-    folder should be) is one ``error: <reason>: <file>`` line and gives 1, but a path through a link loop
-    (also ``Path.resolve``'s RuntimeError for one: :func:`_symlink_loop_text`) is one ``error: <path>:
-    <link> is a link loop ...`` line and gives 2, as the commands' own ``not found`` does; Ctrl-C gives one
-    ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose libraries
-    swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's stop) is handled as
-    a Ctrl-C, so that the same clean-up runs (hidden half-built output folders removed), with one
-    ``terminated`` line and 143; a second SIGTERM kills at once. Any other exception is a bug and
-    propagates with its traceback.
+    0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one ``error: ...`` line on
+    stderr (a wrapped library message's line breaks become spaces: :func:`~common.errors.joined_lines`) and
+    gives 2; a file system error that names its file (a read-only folder, a full disk, a file where a folder
+    should be) is one ``error: <reason>: <file>`` line and gives 1, but a path through a link loop (either
+    path of a rename or link: :func:`_link_loop_of`; also ``Path.resolve``'s RuntimeError for one:
+    :func:`_symlink_loop_text`) is one ``error: <path>: <link> is a link loop ...`` line and gives 2, as the
+    commands' own ``not found`` does (a line break in a path printed becomes a space there too); Ctrl-C gives
+    one ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose libraries
+    swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's stop) is handled as a
+    Ctrl-C, so that the same clean-up runs (hidden half-built output folders removed), with one ``terminated``
+    line and 143; a second SIGTERM kills at once. Any other exception is a bug and propagates with its
+    traceback.
     """
     received: list[int] = []
     with _terminate_as_interrupt(received):
@@ -59,14 +60,14 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
     except OSError as error:
         if error.filename is None:
             raise
-        loop = link_loop_text(error.filename) if error.errno == errno.ELOOP else None
-        print(f"error: {loop or file_error(error)}", file=sys.stderr, flush=True)
+        loop = _link_loop_of(error)
+        print(f"error: {joined_lines(loop or file_error(error))}", file=sys.stderr, flush=True)
         return EXIT_FILE_ERROR if loop is None else EXIT_USER_ERROR
     except RuntimeError as error:
         loop = _symlink_loop_text(error)
         if loop is None:
             raise
-        print(f"error: {loop}", file=sys.stderr, flush=True)
+        print(f"error: {joined_lines(loop)}", file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         if received:
@@ -75,6 +76,24 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _link_loop_of(error: OSError) -> str | None:
+    """:func:`~common.io.link_loop_text` for the path of an ``ELOOP`` error that goes through the loop, None
+    for any other error (or where neither path does any longer).
+
+    A rename, hard link or symbolic link names two paths; the loop may be in the second (``os.replace(tmp,
+    "loop/out")``), which the line named as a file system refusal, with exit 1. The second is looked at
+    first: ``os.symlink``'s first is the link's text, which it never follows.
+    """
+    if error.errno != errno.ELOOP:
+        return None
+    for name in (error.filename2, error.filename):
+        if isinstance(name, (str, bytes, os.PathLike)):
+            loop = link_loop_text(os.fsdecode(name))
+            if loop is not None:
+                return loop
+    return None
 
 
 def _symlink_loop_text(error: RuntimeError) -> str | None:

@@ -82,6 +82,42 @@ def test_a_path_through_a_link_loop_is_one_line_naming_the_link_and_exit_2(link_
     assert capsys.readouterr().err.startswith(f"error: {link_loop} is a link loop (")
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        # the loop in the second path a rename, link or symbolic link names (OSError.filename2): the line
+        # was a file system refusal, exit 1, and named no link
+        lambda other, loop: os.replace(other, loop / "r1"),
+        lambda other, loop: os.link(other, loop / "r1"),
+        lambda other, loop: os.symlink(other, loop / "r1"),
+        lambda other, loop: os.rename(loop / "r1", other),  # in the first, as before
+    ],
+    ids=["replace-to", "link-to", "symlink-to", "rename-from"],
+)
+def test_a_link_loop_in_either_path_of_a_rename_is_named(tmp_path, link_loop, capsys, call):
+    other = tmp_path / "a.json"
+    other.write_text("{}")
+    assert exit_code(lambda: call(other, link_loop)) == EXIT_USER_ERROR
+    assert_link_loop_line(capsys.readouterr().err, f"{link_loop}/r1: ", link_loop)
+
+
+def test_a_line_break_in_a_path_of_a_file_error_or_link_loop_stays_on_the_line(tmp_path, capsys):
+    folder = tmp_path / "lot\n7"
+    folder.mkdir()
+    loop = folder / "loop"
+    loop.symlink_to("loop")
+    assert exit_code(lambda: os.stat(loop / "r1")) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}/lot 7/loop/r1: " in err and "is a link loop" in err
+    assert exit_code(lambda: os.replace(tmp_path / "missing", loop / "r1")) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.count("\n") == 1
+    assert exit_code(lambda: os.stat(folder / "missing")) == EXIT_FILE_ERROR
+    assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/lot 7/missing\n"
+    resolved = RuntimeError(f"Symlink loop from {str(loop / 'r1')!r}")  # Python 3.11's Path.resolve
+    assert exit_code(_raise(resolved)) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 @pytest.mark.parametrize("message", ["Symlink loop", "Symlink loop from nowhere", "cannot reenter"])
 def test_any_other_runtime_error_keeps_its_traceback(message):
     # only Path.resolve's own loop error names a user's path
