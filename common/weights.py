@@ -236,6 +236,10 @@ def _check_cached(spec: CheckpointSpec, target: Path, failures: list[str]) -> bo
     the very file it hashed (same device, inode, size and modification time), else it would move
     the good file from under the run that was just given it; a file put there meanwhile is checked
     in its turn. What happened is appended to ``failures`` for the error should no source work.
+
+    The file is checked by its path and loaded later by the same path, not through one descriptor: what
+    another run may put there meanwhile is only a file whose bytes were verified as they were written
+    (:func:`_write_verified`, renamed into place), and a run moves aside only a file it found corrupt.
     """
     corrupt = False
     while (hashed := _identity(target)) is not None:
