@@ -534,25 +534,32 @@ def sha256_file(path: str | Path, *, what: str = "file") -> str:
     replaced has another identity and is read again. A file modified in the last
     :data:`_SETTLED_S` seconds is not remembered: the file system's clock ticks in milliseconds, so
     a same-size rewrite within one tick would keep its identity (git's "racy" index entries).
+    The identity remembered is the opened file's (``fstat``), not the path's: a file renamed over
+    the path between a look at the path and the open would have its digest remembered under the
+    identity of the file it replaced.
 
     Raises:
         UserError: the file is missing or unreadable; the message names it as ``what``.
     """
     path = Path(path)
     try:
-        stat = path.stat()
-        identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        if (known := _HASHED.get(identity)) is not None:
+        if (known := _HASHED.get(_identity(path.stat()))) is not None:
             return known
         digest = hashlib.sha256()
         with open(path, "rb") as stream:
+            opened = os.fstat(stream.fileno())
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
                 digest.update(chunk)
     except OSError as error:
         raise UserError(f"cannot read {what} {path}: {one_line(error.strerror or error)}") from None
-    if time.time_ns() - stat.st_mtime_ns > _SETTLED_S * 1e9:
-        _HASHED[identity] = digest.hexdigest()
+    if time.time_ns() - opened.st_mtime_ns > _SETTLED_S * 1e9:
+        _HASHED[_identity(opened)] = digest.hexdigest()
     return digest.hexdigest()
+
+
+def _identity(status: os.stat_result) -> tuple[int, int, int, int]:
+    """A file's identity for :data:`_HASHED`: device, inode, size, modification time in ns."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def load_torch(

@@ -264,6 +264,30 @@ def test_sha256_file_reads_again_a_file_replaced_with_its_size_and_time(tmp_path
     assert sha256_file(blob) == hashlib.sha256(b"c" * 50).hexdigest()
 
 
+def test_sha256_file_remembers_the_digest_under_the_opened_files_identity(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import builtins
+
+    old = time.time_ns() - 3600 * 10**9
+    blob, kept, other = tmp_path / "blob", tmp_path / "kept", tmp_path / "other"
+    blob.write_bytes(b"a" * 100)
+    os.utime(blob, ns=(old, old))
+    os.link(blob, kept)  # the first file lives on under another name: its identity stays
+    other.write_bytes(b"b" * 100)
+    os.utime(other, ns=(old, old))
+    real_open = builtins.open
+
+    def open_after_a_swap(file, *args, **kwargs):  # noqa: ANN001, ANN202
+        if str(file) == str(blob) and other.exists():
+            os.replace(other, blob)  # renamed over between the look at the path and the open
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", open_after_a_swap)
+    assert sha256_file(blob) == hashlib.sha256(b"b" * 100).hexdigest()  # the bytes it read
+    assert sha256_file(kept) == hashlib.sha256(b"a" * 100).hexdigest()  # not the swapped file's
+
+
 def test_sha256_file_does_not_remember_a_file_modified_just_now(tmp_path: Path) -> None:
     fresh, now = tmp_path / "fresh", time.time_ns()
     fresh.write_bytes(b"c" * 10)
