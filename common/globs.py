@@ -5,7 +5,7 @@ of them: whether a part such as ``*.png`` or ``.*`` matches ``*.jpg``, any visib
 ``.jpg`` (``.*.jpg``, any hidden one, for the photos below a hidden folder a pattern names).
 :func:`name_could_match` answers it exactly for fnmatch's ``*``, ``?`` and ``[...]``, by running the
 pattern and the name's shape together one character at a time, with glob's hidden names
-(``include_hidden=False``, as :func:`common.images.photo_files` calls it) and its case.
+(``include_hidden=False``, as :func:`common.photo_sources.photo_files` calls it) and its case.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.globs import name_could_match
-from common.images import check_source_given, glob_base, photo_root
+from common.photo_sources import check_source_given, glob_base, photo_root
 
 
 def check_out_of_photos(
@@ -29,7 +29,7 @@ def check_out_of_photos(
     kept: Sequence[tuple[Path, str]] = (),
 ) -> Path:
     """``out`` resolved, once it holds neither a ``kept`` folder nor the photos of ``source`` (their
-    folder, a pattern's leading one: :func:`common.images.photo_root`), and a later run over ``source``
+    folder, a pattern's leading one: :func:`common.photo_sources.photo_root`), and a later run over ``source``
     would read none of the images it will hold (:func:`check_not_read_as_photos`).
 
     ``--overwrite`` would delete a folder ``out`` holds; below a recursive photo folder, or where a
@@ -108,7 +108,7 @@ def check_no_link_into(out: str | Path, source: str, *, later: str, images: Mapp
 
     ``--source lots --out runs/r1`` with ``lots/latest`` a link to ``runs/r1`` (or to ``runs``, or to
     ``runs/r1/overlays``) passed, the link not yet leading anywhere: the run wrote where the next one
-    reads, and that one was refused (:func:`common.images.check_not_run_output`) or read the images as
+    reads, and that one was refused (:func:`common.photo_sources.check_not_run_output`) or read the images as
     photos. Links to files are the photos' own (:func:`check_holds_no_photos`, a broken one refused).
 
     Args:
@@ -169,12 +169,12 @@ def images_through_link(out: str | Path, link: Path, image: str) -> Path | None:
 def _searched_below(link: Path, written: Path) -> bool:
     """Whether a folder search that reaches ``link`` reads ``written`` (a path through it,
     :func:`images_through_link`): no folder on the way below the link is hidden (``runs/.r1`` through
-    ``lots/latest``, a link to ``runs``, is not searched: :func:`common.images.image_files_below`)."""
+    ``lots/latest``, a link to ``runs``, is not searched: :func:`common.photo_sources.image_files_below`)."""
     return not any(name.startswith(".") for name in written.relative_to(link.absolute()).parts)
 
 
 def _links_below(folder: Path) -> list[Path]:
-    """The links a search of ``folder`` finds (:func:`common.images.image_files_below`): visible names
+    """The links a search of ``folder`` finds (:func:`common.photo_sources.image_files_below`): visible names
     outside hidden folders, through linked folders, each folder once."""
     links, seen, todo = [], set(), [folder]
     while todo:
@@ -220,7 +220,7 @@ def searched_folder_inside(out: str | Path, pattern: str) -> tuple[Path, Path] |
     searches, resolved or as spelled (made absolute) as :func:`folder_inside` takes them; None elsewhere.
 
     ``**`` searches the folders the pattern's parts before it reach below its leading folder
-    (:func:`common.images.glob_base`), matched name by name as glob does
+    (:func:`common.photo_sources.glob_base`), matched name by name as glob does
     (:func:`common.globs.name_could_match`), and every visible folder below them: ``lots/l*/**/*.png``
     searches ``lots/line_1`` and ``lots/line_1/run``, not ``lots/run`` nor ``lots/line_1/.run``.
     """
@@ -255,7 +255,7 @@ def folder_inside(folder: str | Path, root: str | Path) -> tuple[Path, Path] | N
     or as spelled (made absolute), resolved first; None where ``folder`` is not ``root`` nor lies below it.
 
     Both ways: a folder search follows linked folders under the link's name
-    (:func:`common.images.image_files_below`), so ``lots/latest``, a link to ``runs/r1``, lies inside
+    (:func:`common.photo_sources.image_files_below`), so ``lots/latest``, a link to ``runs/r1``, lies inside
     ``lots``. Spelled, a ``..`` below ``root`` leaves the place to the links on the way: taken as not
     inside (``lots/latest/../r2`` is ``runs/r2``).
     """
@@ -337,10 +337,10 @@ def pattern_images(out: str | Path, pattern: str, images: Mapping[str, str]) -> 
 def photo_names_hidden(pattern: str) -> bool:
     """Whether the photos a glob ``pattern`` matches get hidden output names (``.cam__a``).
 
-    A photo's output name is its path below the pattern's leading folder (:func:`common.images.glob_base`),
-    folders joined (:func:`common.folders.output_name`): it starts with the name the part after that
-    folder matched, hidden just where that part starts with a dot, as glob reads it, and is not the last
-    (a hidden file is no photo: :func:`common.images.is_image_file`).
+    A photo's output name is its path below the pattern's leading folder
+    (:func:`common.photo_sources.glob_base`), folders joined (:func:`common.folders.output_name`): it starts
+    with the name the part after that folder matched, hidden just where that part starts with a dot, as glob
+    reads it, and is not the last (a hidden file is no photo: :func:`common.images.is_image_file`).
 
     >>> [photo_names_hidden(p) for p in ("lots/.*/*.jpg", "lots/.cam/*.jpg", "lots/*/*.jpg", "lots/.*")]
     [True, False, False, False]
@@ -350,13 +350,13 @@ def photo_names_hidden(pattern: str) -> bool:
 
 
 def pattern_could_match(pattern: str, image: Path) -> bool:
-    """Whether the glob ``pattern``, as :func:`common.images.photo_files` reads it, could match a file
+    """Whether the glob ``pattern``, as :func:`common.photo_sources.photo_files` reads it, could match a file
     ``image`` whose names that vary are ``*`` followed by what ends them (``/lots/run/overlays/*.jpg``:
     any visible name ending in ``.jpg``), or ``.*`` and its end for a hidden one.
 
-    The pattern's leading folder (:func:`common.images.glob_base`) is taken resolved and as spelled (made
-    absolute), as ``image``'s folders are (:func:`check_out_of_pattern` asks of both); its other parts are
-    matched name by name as ``glob`` would (:func:`common.globs.name_could_match`: hidden names, the
+    The pattern's leading folder (:func:`common.photo_sources.glob_base`) is taken resolved and as spelled
+    (made absolute), as ``image``'s folders are (:func:`check_out_of_pattern` asks of both); its other parts
+    are matched name by name as ``glob`` would (:func:`common.globs.name_could_match`: hidden names, the
     platform's case), ``**`` taking any number of visible folders.
 
     >>> pattern_could_match("/lots/*/*/*.jpg", Path("/lots/run/overlays/*.jpg"))

@@ -54,11 +54,11 @@ from common.images import (
     decode_image_file,
     encode_image,
     image_size,
-    photo_files,
     warn_narrow_photos,
 )
 from common.io import atomic_write, expand_user, json_text, recorded_path
 from common.out_folders import check_holds_no_photos, check_not_read_as_photos
+from common.photo_sources import photo_files
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections

@@ -30,9 +30,9 @@ from common.images import (
     check_upright,
     image_size,
     image_size_and_orientation,
-    photo_files,
     warn_narrow_photos,
 )
+from common.photo_sources import photo_files
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.folders import is_empty_folder, windows_problem
-from common.images import IMAGE_SUFFIXES, check_not_ground_truth, displayed_size
+from common.images import IMAGE_SUFFIXES, displayed_size
 from common.io import expand_user
+from common.photo_sources import check_not_ground_truth
 from segmentation.annotate import export
 from segmentation.annotate.errors import AnnotationError
 from segmentation.annotate.files import check_relative, list_images

@@ -21,8 +21,8 @@ from anomaly.predict import check_default_out, predict_photos, resolve_threshold
 from anomaly.predict import main as predict_main
 from anomaly.run import fit_run, load_run
 from common.errors import UserError
-from common.images import photo_files
 from common.io import sha256_file
+from common.photo_sources import photo_files
 from segmentation.annotate.proposal_file import class_names, read_proposal_file
 from tests.anomaly.conftest import make_parts, repaint_as_another_product
 from tests.conftest import assert_link_loop_line, without_home

@@ -12,13 +12,13 @@ import pytest
 
 from common.errors import UserError
 from common.folders import output_name
-from common.images import photo_files
 from common.out_folders import (
     check_holds_no_photos,
     check_not_read_as_photos,
     check_out_of_photos,
     pattern_could_match,
 )
+from common.photo_sources import photo_files
 
 
 def write_png(path: Path) -> Path:

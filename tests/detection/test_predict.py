@@ -19,7 +19,7 @@ from ultralytics import YOLO
 from ultralytics.utils.plotting import colors
 
 from common.errors import UserError
-from common.images import photo_files
+from common.photo_sources import photo_files
 from detection.detections import ImageDetections
 from detection.overlays import CALL_COLOR, WHITE, box_label, draw_detections
 from detection.predict import (

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from common.errors import UserError
-from common.images import photo_files
+from common.photo_sources import photo_files
 from inspection.outputs import ANOMALY_MAPS_DIR
 from inspection.predict import InspectOptions, check_out, inspect_photos, main
 from segmentation.colour_head import ColourHead
