@@ -154,6 +154,11 @@ class Export:
         """The largest logit difference relative to its prompt's largest logit: what is held to the limit."""
         return max(result.logit_diff / result.logit_scale for result in self.agreement.values())
 
+    @property
+    def max_iou_diff(self) -> float:
+        """The largest difference of the predicted IoUs, held to the limit as it is."""
+        return max(result.iou_diff for result in self.agreement.values())
+
 
 def sidecar_path(out: str | Path) -> Path:
     """``decoder.onnx`` -> ``decoder.onnx.json``."""
@@ -444,9 +449,10 @@ def run(args: argparse.Namespace) -> Export:
     source = weights.checkpoint or f"the zero-shot {weights.model} weights"
     print(
         f"wrote {done.onnx} ({done.onnx.stat().st_size / 1e6:.1f} MB, opset {args.opset}) and its sidecar "
-        f"{done.sidecar} from {source}; ONNX Runtime vs PyTorch: max |logit diff| {done.max_logit_diff:.1e} "
-        f"absolute, {done.max_relative_diff:.1e} relative to the largest logit (relative limit "
-        f"{TOLERANCE:g}), on {len(done.agreement)} prompts"
+        f"{done.sidecar} from {source}; ONNX Runtime vs PyTorch on {len(done.agreement)} prompts: "
+        f"max |logit diff| {done.max_logit_diff:.1e} absolute, {done.max_relative_diff:.1e} relative to the "
+        f"largest logit (relative limit {TOLERANCE:g}), max |IoU diff| {done.max_iou_diff:.1e} "
+        f"(limit {TOLERANCE:g})"
     )
     if weights.colour_head is not None:
         print(

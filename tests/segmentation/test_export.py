@@ -364,13 +364,23 @@ def test_a_colour_head_goes_into_the_sidecar_not_the_graph(tiny_registry, tiny_s
     # the printed difference is set against what the check holds it to: relative to the largest logit;
     # it read 'max |logit diff| 9.0e-04, 2.0e-05 of the largest logit (limit 0.001)', a near miss at a glance
     printed = re.search(
-        r"max \|logit diff\| (\S+) absolute, (\S+) relative to the largest logit "
-        r"\(relative limit 0.001\), on",
+        r"on 5 prompts: max \|logit diff\| (\S+) absolute, (\S+) relative to the largest logit "
+        r"\(relative limit 0.001\), ",
         text,
     )
     assert printed and float(printed[2]) <= float(printed[1])
     for check in plain["check"]["prompts"].values():
         assert check["logit_scale"] >= 1 and check["max_abs_logit_diff"] <= 1e-3 * check["logit_scale"]
+
+
+def test_the_wrote_line_gives_the_iou_difference_the_sidecar_records(tiny_registry, tmp_path, capsys):
+    # the sidecar recorded max_abs_iou_diff, held to the limit too, but the wrote line left it out
+    _, record = exported(["--model", "tiny", "--out", str(tmp_path / "zero.onnx")])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = re.search(r", max \|IoU diff\| (\S+) \(limit 0.001\)$", line)
+    assert printed, line
+    worst = max(check["max_abs_iou_diff"] for check in record["check"]["prompts"].values())
+    assert printed[1] == f"{worst:.1e}"
 
 
 def test_a_colour_prompt_goes_into_the_sidecar_and_its_map_into_mask_input(
