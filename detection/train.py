@@ -723,8 +723,30 @@ def train(config: Mapping) -> TrainResult:
         imgsz=int(config["imgsz"]),
         transfer=getattr(yolo.trainer, "transfer", None),
     )
-    print(format_summary(result, data), flush=True)
+    print_summary(result, data)
     return result
+
+
+def print_summary(result: TrainResult, data: Path) -> None:
+    """Prints :func:`format_summary`; a Ctrl-C after the training ended, which ultralytics' final plotting
+    swallowed or which came as this printed, is re-raised after a line that says the run was saved.
+
+    It surfaced once the whole summary was printed, as ``interrupted`` alone: the run read as cut short.
+    """
+    try:
+        raise_swallowed_interrupt()
+    except KeyboardInterrupt:
+        late: str | None = " (a plot ultralytics was drawing then may be missing)"
+    else:
+        late = None
+    try:
+        print(format_summary(result, data), flush=True)
+    except KeyboardInterrupt:
+        late = late or ""
+    if late is not None:
+        note = f"stopped after training ended: the run in {result.save_dir} is complete{late}"
+        print(note, file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
 
 
 def checked_data(config: Mapping) -> tuple[Path, list[str]]:
@@ -801,7 +823,8 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         UserError: an image of the training data (``data``, the yaml ``args`` name) cannot be loaded,
             or ultralytics' loader left one of the train or val split out (a corrupt label), before
             the first epoch.
-        KeyboardInterrupt: after saying where the weights of the last finished epoch are.
+        KeyboardInterrupt: after saying where the weights of the last finished epoch are (all epochs'
+            once the last one's were saved: :func:`ended_note`).
     """
     started = time.time()
 
@@ -809,7 +832,14 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         check_nothing_dropped(loaded.train_loader.dataset.im_files, data, "train")
         check_nothing_dropped(loaded.test_loader.dataset.im_files, data, "val")
 
+    ended: list[bool] = []  # the last epoch's weights are saved: ultralytics' final validation follows
+
+    def note_last_save(trainer: object) -> None:
+        if getattr(trainer, "stop", False):  # set before the last epoch's (or an early stop's) save
+            ended.append(True)
+
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
+    yolo.add_callback("on_model_save", note_last_save)
     yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
     for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start"):
         yolo.add_callback(event, raise_swallowed_interrupt)  # a Ctrl-C its plotting swallowed stops the run
@@ -820,7 +850,8 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {data}") from None
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
-            if note := stopped_note(save_dir, since=started, save=bool(args.get("save", True))):
+            save = bool(args.get("save", True))
+            if note := ended_note(save_dir) if ended else stopped_note(save_dir, since=started, save=save):
                 print(note, file=sys.stderr, flush=True)
             raise
     for line in freezing.summary():
@@ -852,6 +883,15 @@ def stopped_note(save_dir: Path, *, since: float | None = None, save: bool = Tru
     if (table := save_dir / "text_embeddings.pt").is_file():  # the very class vectors it trained with
         command += f" text_embeddings={quote(str(table))}"
     return f"stopped; {last} holds the last finished epoch; train on from it (a new schedule) with: {command}"
+
+
+def ended_note(save_dir: Path) -> str:
+    """The line after a Ctrl-C in ultralytics' final validation, once the last epoch's weights were saved: it
+    said they held 'the last finished epoch' and how to train on from them, as if the run were cut short."""
+    return (
+        f"stopped after training ended, in ultralytics' final validation: the run's weights are in "
+        f"{save_dir / 'weights'} (the summary and the final validation's plots are missing)"
+    )
 
 
 def _written_since(path: Path, since: float | None) -> bool:

@@ -2001,3 +2001,87 @@ def test_a_data_file_through_a_link_loop_is_named_as_typed(
         build_config(YOLO11_CONFIG, ["data=~/loop/data.yaml"])
     given = "override 'data=~/loop/data.yaml': config key 'data': data file ~/loop/data.yaml: "
     assert_link_loop_line(f"error: {error.value}\n", given, link_loop)
+
+
+def swallowed_ctrl_c_in(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """Makes ultralytics' ``BaseTrainer.<method>`` do its work, then take a Ctrl-C that it swallows, as its
+    ``TryExcept``-wrapped plotting does (the command's handler notes it, and it surfaces later)."""
+    import signal
+
+    from ultralytics.engine.trainer import BaseTrainer
+
+    original = getattr(BaseTrainer, method)
+
+    def then_swallow(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+
+    monkeypatch.setattr(BaseTrainer, method, then_swallow)
+
+
+def test_a_ctrl_c_in_the_last_plot_says_the_run_was_saved_after_the_summary(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # a Ctrl-C while ultralytics drew results.png, after the last epoch and the final validation, was
+    # swallowed by its plotting and re-raised once the whole summary was printed: 'interrupted' alone, as if
+    # the run had been cut short
+    swallowed_ctrl_c_in(monkeypatch, "plot_metrics")
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=late", "plots=true")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 130
+    run = (tmp_path / "runs" / "late").absolute()
+    captured = capsys.readouterr()
+    assert f"Results in {run}" in captured.out and "evaluate with:" in captured.out
+    assert captured.err.endswith(
+        f"stopped after training ended: the run in {run} is complete (a plot ultralytics was drawing then "
+        "may be missing)\ninterrupted\n"
+    )
+    assert (run / "weights" / "best.pt").is_file()
+
+
+def test_a_ctrl_c_as_the_summary_is_made_says_the_run_was_saved(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # the run's weights, results and config were all written: 'interrupted' alone read as a run cut short
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("detection.train.format_summary", stop)
+    train_until_ctrl_c(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=done")
+    run = (tmp_path / "runs" / "done").absolute()
+    assert capsys.readouterr().err.endswith(f"stopped after training ended: the run in {run} is complete\n")
+    assert (run / "weights" / "best.pt").is_file() and (run / "config.yaml").is_file()
+
+
+def test_a_ctrl_c_in_the_final_validation_says_the_training_ended(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # it said last.pt held 'the last finished epoch' and how to train on from it, as if the run were cut short
+    ctrl_c_after(monkeypatch, "final_eval")
+    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=2", "name=validated")
+    run = (tmp_path / "runs" / "validated").absolute()
+    assert capsys.readouterr().err.endswith(
+        f"stopped after training ended, in ultralytics' final validation: the run's weights are in "
+        f"{run / 'weights'} (the summary and the final validation's plots are missing)\n"
+    )
+    assert (run / "weights" / "best.pt").is_file()
+
+
+def test_a_ctrl_c_in_the_last_epochs_save_still_names_the_epoch_before(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # the last epoch's weights were not written yet: the run did not end
+    from ultralytics.engine.trainer import BaseTrainer
+
+    original = BaseTrainer.save_model
+
+    def stop_in_the_last(self):
+        if self.epoch == self.epochs - 1:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(BaseTrainer, "save_model", stop_in_the_last)
+    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=2", "name=cut_late")
+    assert "holds the last finished epoch; train on from it" in capsys.readouterr().err
