@@ -262,12 +262,20 @@ def evaluate_split(
         # pixels and overlay were held beside the next one's
         del inspection, truth, oracle, pixels, drawn
     figures = scorer.finish(progress=progress)
+    return figures, linked_gallery(figures, thumbs, files, gallery)
+
+
+def linked_gallery(
+    figures: dict, thumbs: list[tuple[ImageRecord, bytes]], files: OverlayFiles, gallery: int
+) -> list[GalleryItem]:
+    """The report's worst and best images among ``thumbs``, each linked to its overlay, once the overlays
+    are written; sets each photo's ``overlay`` in ``figures``."""
     shown = gallery_items(thumbs, gallery)
     links = files.finish(shown)
     for entry in figures["photos"]:
         entry["overlay"] = links.get(entry["file_name"])
     groups = ["worst"] * (len(shown) // 2) + ["best"] * (len(shown) // 2) if len(thumbs) > len(shown) else []
-    return figures, [
+    return [
         GalleryItem(caption(record), small, links.get(record.file_name), group)
         for (record, small), group in zip(shown, groups or [""] * len(shown), strict=True)
     ]
