@@ -174,14 +174,32 @@ def decode(
         raise ValueError("decode needs boxes, points or a mask_input")
     check_embedding(sam, emb)
     prompts = transform_prompts(sam, emb, boxes=boxes, point_coords=point_coords, point_labels=point_labels)
-    masks = None
-    if mask_input is not None:
-        masks = torch.as_tensor(mask_input, dtype=torch.float32, device=sam.device)
-        n = _num_objects(prompts)
-        if masks.ndim != 4 or masks.shape[1] != 1 or (n is not None and masks.shape[0] != n):
-            raise ValueError(
-                f"mask_input must be (N, 1, 4h, 4w) for N = {n} objects, got {tuple(masks.shape)}"
-            )
+    masks = None if mask_input is None else _checked_mask_input(sam, mask_input, _num_objects(prompts))
+    sparse, dense = _encode_prompts(sam, prompts, masks)
+    return sam.mask_decoder(
+        image_embeddings=emb.embedding.to(sam.device)[None],
+        image_pe=sam.prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=multimask_output,
+    )
+
+
+def _checked_mask_input(sam: Sam, mask_input: ArrayLike, n: int | None) -> torch.Tensor:
+    """``mask_input`` as float32 on ``sam.device``; ValueError unless it is ``(N, 1, 4h, 4w)`` with N = ``n``
+    (any N when ``n`` is None: no box or point prompts)."""
+    masks = torch.as_tensor(mask_input, dtype=torch.float32, device=sam.device)
+    if masks.ndim != 4 or masks.shape[1] != 1 or (n is not None and masks.shape[0] != n):
+        raise ValueError(f"mask_input must be (N, 1, 4h, 4w) for N = {n} objects, got {tuple(masks.shape)}")
+    return masks
+
+
+def _encode_prompts(
+    sam: Sam, prompts: Prompts, masks: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SAM's prompt encoder: the sparse and dense embeddings of ``prompts`` and ``masks``
+    (``(N, 1, 4h, 4w)`` or None); a ``masks`` row of NaN (:func:`no_mask_rows`) gets ``no_mask_embed``,
+    as an object without a mask prompt does."""
     points = None if prompts.point_coords is None else (prompts.point_coords, prompts.point_labels)
     missing = None if masks is None else no_mask_rows(masks)[:, None, None, None]
     if missing is not None and not missing.any():
@@ -192,13 +210,7 @@ def decode(
     if missing is not None:
         no_mask = sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand_as(dense)
         dense = torch.where(missing, no_mask, dense)
-    return sam.mask_decoder(
-        image_embeddings=emb.embedding.to(sam.device)[None],
-        image_pe=sam.prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-        multimask_output=multimask_output,
-    )
+    return sparse, dense
 
 
 def no_mask_rows(mask_input: torch.Tensor) -> torch.Tensor:
