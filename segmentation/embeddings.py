@@ -376,19 +376,11 @@ class EmbeddingCache:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if self.folder.exists() and not self.folder.is_dir():  # was "File exists: <it>", as it was written
-            raise UserError(
-                f"{self.folder} is a file, where the cache keeps this encoder's entries: move it away or "
-                "use another cache folder"
-            )
+        self._check_folder()
         self._remove_stale_temporaries()
         paths = [Path(path) for path in image_paths]
         views = list(views) if views is not None else [None] * len(paths)
-        if len(views) != len(paths):
-            raise ValueError(f"{len(views)} views for {len(paths)} images")
-        keys = [
-            _view_key(sha256_file(path, what="image"), view) for path, view in zip(paths, views, strict=True)
-        ]
+        keys = _cache_keys(paths, views)
         entries, missing = self._cached(keys, paths)
         if missing:
             view_of = dict(zip(keys, views, strict=True))
@@ -471,6 +463,15 @@ class EmbeddingCache:
                 logger.warning("recomputing unreadable embedding cache entry %s: %s", path, error)
             return None
         return ImageEmbedding(embedding.float(), original_size, input_size)
+
+    def _check_folder(self) -> None:
+        """Raises UserError when a file is where this encoder's entries go (the error was
+        ``File exists: <it>``, as the first entry was written)."""
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UserError(
+                f"{self.folder} is a file, where the cache keeps this encoder's entries: move it away or "
+                "use another cache folder"
+            )
 
     def _check_writable(self, missing: dict[str, Path]) -> None:
         """Refuses, before anything is encoded, entries that could not be written.
@@ -667,6 +668,19 @@ class ImageView(Protocol):
     def key(self) -> str: ...
 
     def apply(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def _cache_keys(paths: Sequence[Path], views: Sequence[ImageView | None]) -> list[str]:
+    """The cache key of each path's view (:func:`_view_key` of the file's sha256): identical files, the
+    same view, get the same key.
+
+    Raises:
+        UserError: an image is missing or unreadable.
+        ValueError: not one view per path.
+    """
+    if len(views) != len(paths):
+        raise ValueError(f"{len(views)} views for {len(paths)} images")
+    return [_view_key(sha256_file(path, what="image"), view) for path, view in zip(paths, views, strict=True)]
 
 
 def _view_key(image_key: str, view: ImageView | None) -> str:
