@@ -238,15 +238,7 @@ class Inspector:
         detector = load_detector(weights)
         print_tiling_note(detector, settings.get("tile"), weights)
         sam = load_sam_checkpoint(checkpoint, device=resolved)
-        cache = None
-        if use_cache:
-            root = embeddings_root() if cache_dir is None else Path(cache_dir)
-            cache = EmbeddingCache(
-                root,
-                sam,
-                model_name=checkpoint.model,
-                elsewhere="pass cache_dir=<a writable folder> or use_cache=False",
-            )
+        cache = _embedding_cache(sam, checkpoint.model, cache_dir) if use_cache else None
         return cls(
             detector, sam, device=resolved, cache=cache, colour_head=head, colour_prompt=prompt, **settings
         )
@@ -621,6 +613,16 @@ def check_colour(
             leave each out (:func:`segmentation.colour_prompt.refuse_colour_with_crops`).
     """
     refuse_colour_with_crops(colour_head, colour_prompt, 0.0 if crops is None else crops.max_fraction, source)
+
+
+def _embedding_cache(sam: Sam, model_name: str, cache_dir: str | Path | None) -> EmbeddingCache:
+    """``sam``'s embedding cache under ``cache_dir`` (None: ``common.io.embeddings_root()``), in a folder
+    named after the registry's ``model_name``; a folder it cannot write says to pass another ``cache_dir`` or
+    ``use_cache=False``, :meth:`Inspector.from_checkpoints`' keywords."""
+    root = embeddings_root() if cache_dir is None else Path(cache_dir)
+    return EmbeddingCache(
+        root, sam, model_name=model_name, elsewhere="pass cache_dir=<a writable folder> or use_cache=False"
+    )
 
 
 def detector_class_names(detector: Model | Any, class_names: Sequence[str] | None) -> list[str]:
