@@ -972,13 +972,15 @@ function accept() {
     class: name,
   };
   const correcting = state.correcting; // the corrected mask replaces it
-  // Enter pressed again before the answer: once it came, a prompt then on screen is accepted (not the
-  // same proposal again, refused as gone)
-  if (correcting !== null && inFlight(`proposal ${correcting}`, () => state.prediction && accept())) return;
+  // Enter pressed again before the answer: once it came, a prompt then on screen is accepted, not the same
+  // mask again (saved twice; correcting a proposal, refused as gone)
+  const sent = body.prediction;
+  const again = () => state.prediction && state.prediction.prediction !== sent && accept();
+  const target = correcting === null ? `prediction ${sent}` : `proposal ${correcting}`;
+  if (inFlight(target, again)) return;
   if (correcting !== null) body.proposal = correcting;
   const saved = state.steps.slice();
-  const send = correcting === null ? change : (...args) => changeOf(`proposal ${correcting}`, ...args);
-  send("/api/accept", body, (detail) => {
+  changeOf(target, "/api/accept", body, (detail) => {
     // Only the saved prompt goes: a click made before the answer (on the next defect) stays, as a
     // prompt of its own; so does a prompt on another photo opened meanwhile.
     const kept = state.steps.filter((step) => !saved.includes(step));

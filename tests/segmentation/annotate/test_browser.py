@@ -1262,3 +1262,25 @@ def test_a_newer_answer_of_another_size_kept_as_a_photo_opens_opens_it_again(ser
     wait_picture_and_labels_agree(page)
     assert page.evaluate("[state.detail.width, state.detail.height]") == [160, 120]
     wait_body(page, "d.instances === '1'")
+
+
+def test_enter_pressed_twice_on_a_prompt_before_the_first_answer_sends_it_once(served, page, defect_centre):
+    """Enter twice on a click's mask before the first accept was answered: the same prediction went again
+    (the server keeps one copy of a mask it has in that class; with Tab or a class key in between, a
+    second, overlapping instance was saved, or it was refused as hiding the first)."""
+    url, session, truths = served
+    calls, held = [], []
+    page.route("**/api/accept", hold_first_and_count(calls, held))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    preview_click(page, *defect_centre(truths["a.png"]))
+    page.keyboard.press("Enter")
+    wait_held(page, held, "the first accept")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(200)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.instances === '1'")
+    page.wait_for_timeout(300)
+    assert page.inner_text("#message").startswith("accepted scratch #1") and len(calls) == 1
+    assert len(session.entry("a.png").instances) == 1
