@@ -1141,7 +1141,8 @@ function deleteSelected() {
   }
   if (!labelsShown("not deleted")) return;
   if (state.proposal !== null && state.selected === null) {
-    deleteProposal(state.proposal, deleteSelectedAgain);
+    // again once the change it waits for is answered: a proposal then selected, never an instance
+    deleteProposal(state.proposal, () => state.proposal !== null && deleteSelectedAgain());
     return;
   }
   const instances = state.detail.instances;

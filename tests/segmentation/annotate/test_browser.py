@@ -1284,3 +1284,28 @@ def test_enter_pressed_twice_on_a_prompt_before_the_first_answer_sends_it_once(s
     page.wait_for_timeout(300)
     assert page.inner_text("#message").startswith("accepted scratch #1") and len(calls) == 1
     assert len(session.entry("a.png").instances) == 1
+
+
+def test_del_pressed_twice_on_the_last_proposal_deletes_no_instance(served, page):
+    """Del twice on the photo's one proposal before the first delete was answered: the second waited, found
+    no proposal selected, and deleted the photo's last instance instead."""
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    session.add_instance("a.png", class_name="scratch", mask=truths["a.png"] > 0)
+    corner = np.zeros((120, 160), dtype=bool)
+    corner[:10, :10] = True  # apart from the instance (a proposal over it would be dropped as a duplicate)
+    session.add_proposals({"a.png": [make_proposal(corner, class_name="dent", score=0.8)]}, source="cascade")
+    held = []
+    page.route("**/api/proposals/delete", hold_first_and_count([], held))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '1' && d.instances === '1'")
+    page.keyboard.press("Delete")
+    wait_held(page, held, "the proposal's delete")
+    page.keyboard.press("Delete")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.proposals === '0'")
+    page.wait_for_timeout(300)
+    assert page.inner_text("#message") == "deleted proposal #1"
+    assert len(session.entry("a.png").instances) == 1
