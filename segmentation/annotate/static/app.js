@@ -63,7 +63,7 @@ const state = {
   predictions: 0,
   changing: new Set(), // the changes sent and not yet answered (undo, redo and statuses wait for them)
   turn: Promise.resolve(), // the last undo, redo or status pressed: answered once it is (versionedChange)
-  targets: new Map(), // "<photo> <kind> <id>" of a delete or accept in flight -> its promise (inFlight)
+  targets: new Map(), // "<photo> <kind> <id>" of a delete or accept in flight -> {image, target, sent} (inFlight)
   waiting: 0, // the undos, redos and statuses pressed and not yet answered: changes pressed meanwhile go after
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
@@ -977,7 +977,7 @@ function accept() {
   const sent = body.prediction;
   const again = () => state.prediction && state.prediction.prediction !== sent && accept();
   const target = correcting === null ? `prediction ${sent}` : `proposal ${correcting}`;
-  if (inFlight(target, again)) return;
+  if (inFlight(correcting === null ? target : ofProposal(correcting), again)) return;
   if (correcting !== null) body.proposal = correcting;
   const saved = state.steps.slice();
   changeOf(target, "/api/accept", body, (detail) => {
@@ -1011,7 +1011,7 @@ function acceptSelectedProposal() {
 // className: accept it as that class instead of its own (R: the selected class; PatchCore's 'anomaly'
 // proposals are named this way, their masks kept).
 function acceptProposal(id, className, again = () => hasProposal(id) && acceptProposal(id, className)) {
-  if (!labelsShown("nothing accepted") || inFlight(`proposal ${id}`, again)) return;
+  if (!labelsShown("nothing accepted") || inFlight(ofProposal(id), again)) return;
   const body = { image: state.current, proposal: id };
   if (className !== undefined) body.class = className;
   changeOf(`proposal ${id}`, "/api/proposals/accept", body, (detail) => {
@@ -1035,19 +1035,21 @@ function acceptProposalAsClass() {
 }
 
 // Those whose class is not among the page's stay: the server's notice says what to do with them.
-// Pressed again before the answer: once it came, those then shown are accepted (none: nothing).
+// Pressed again, or while one proposal's accept or delete is in flight, before the answer: once it came,
+// those then shown are accepted (none: nothing).
 function acceptAllProposals() {
-  if (!labelsShown("nothing accepted") || inFlight("all proposals", acceptAllProposals)) return;
+  const anyProposal = (name) => name === ALL_PROPOSALS || name.startsWith("proposal ");
+  if (!labelsShown("nothing accepted") || inFlight(anyProposal, acceptAllProposals)) return;
   const n = state.detail.proposals.length;
   if (!n) return;
-  changeOf("all proposals", "/api/proposals/accept-all", { image: state.current }, (detail) => {
+  changeOf(ALL_PROPOSALS, "/api/proposals/accept-all", { image: state.current }, (detail) => {
     const accepted = `accepted ${detail.accepted} proposal${detail.accepted === 1 ? "" : "s"}`;
     showMessage(detail.notice ? `${accepted}; left the others: ${detail.notice}` : accepted);
   });
 }
 
 function deleteProposal(id, again = () => hasProposal(id) && deleteProposal(id)) {
-  if (!labelsShown("not deleted") || inFlight(`proposal ${id}`, again)) return;
+  if (!labelsShown("not deleted") || inFlight(ofProposal(id), again)) return;
   if (id === state.correcting) clearPrompt();
   changeOf(`proposal ${id}`, "/api/proposals/delete", { image: state.current, proposal: id }, () =>
     showMessage(`deleted proposal #${id}`),
@@ -1075,23 +1077,33 @@ function labelsShown(refused) {
 // Pressed again before the answer to a change of the same instance or proposal (`target`) came, the same
 // id went twice and the second was refused ('has no instance N') and the photo read again: it waits for
 // that answer, then `again()` acts on what is shown by then (the next selected, or nothing where its target
-// is gone), dropped where another photo was opened meanwhile. Returns whether it waits.
+// is gone), dropped where another photo was opened meanwhile. `target`: one name, or which names it
+// takes in (target) => boolean. Returns whether it waits.
 function inFlight(target, again) {
   const key = state.current;
-  const sent = state.targets.get(`${key} ${target}`);
-  if (!sent) return false;
-  Promise.allSettled([sent]).then(() => {
+  const matches = typeof target === "string" ? (name) => name === target : target;
+  const sent = [...state.targets.values()].filter((item) => item.image === key && matches(item.target));
+  if (!sent.length) return false;
+  Promise.allSettled(sent.map((item) => item.sent)).then(() => {
     if (state.current === key && state.detail && state.detail.image === key) again();
   });
   return true;
+}
+
+const ALL_PROPOSALS = "all proposals"; // Shift+A's target
+
+// A change of proposal `id`, or of them all (Shift+A): each waits for the other (the server's order
+// alone left one refused as gone, or accept-all acting on proposals the page no longer showed).
+function ofProposal(id) {
+  return (name) => name === `proposal ${id}` || name === ALL_PROPOSALS;
 }
 
 // change() of one instance or proposal (`target`), in flight (inFlight) till answered.
 function changeOf(target, path, body, done) {
   const key = `${body.image} ${target}`;
   const sent = change(path, body, done);
-  state.targets.set(key, sent);
-  sent.finally(() => state.targets.get(key) === sent && state.targets.delete(key));
+  state.targets.set(key, { image: body.image, target, sent });
+  sent.finally(() => state.targets.get(key)?.sent === sent && state.targets.delete(key));
 }
 
 // The proposal's box becomes the prompt (its class the class): clicks refine it, Enter accepts the

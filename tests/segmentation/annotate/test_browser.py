@@ -1286,6 +1286,52 @@ def test_enter_pressed_twice_on_a_prompt_before_the_first_answer_sends_it_once(s
     assert len(session.entry("a.png").instances) == 1
 
 
+@pytest.mark.parametrize("key", ["a", "Delete"])
+def test_a_proposal_accept_or_delete_pressed_while_shift_a_is_in_flight_waits_for_it(served, page, key):
+    """Shift+A, then A or Del on the selected proposal before its answer: the proposal went at once, refused
+    as gone once accept-all took it (an error shown, the photo read again); it waits, and finds none."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    calls, held = [], []
+    page.route("**/api/proposals/accept-all", hold_first_and_count([], held))
+    page.route("**/api/proposals/accept", hold_first_and_count(calls, []))
+    page.route("**/api/proposals/delete", hold_first_and_count(calls, []))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("Shift+A")
+    wait_held(page, held, "the accept-all")
+    page.keyboard.press(key)
+    page.wait_for_timeout(200)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    page.wait_for_timeout(300)
+    assert page.inner_text("#message") == "accepted 2 proposals" and calls == []
+
+
+def test_shift_a_pressed_while_a_proposal_accept_is_in_flight_waits_for_it(served, page):
+    """A, then Shift+A before its answer: accept-all went at once, on the proposals the page still showed (the
+    one being accepted among them); it waits, then accepts those shown by then."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    calls, held = [], []
+    page.route(
+        "**/api/proposals/accept-all", lambda route: (calls.append(route.request.url), route.continue_())
+    )
+    page.route("**/api/proposals/accept", hold_first_and_count([], held))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("a")
+    wait_held(page, held, "the accept")
+    page.keyboard.press("Shift+A")
+    page.wait_for_timeout(200)
+    assert calls == []
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    assert page.inner_text("#message") == "accepted 1 proposal" and len(calls) == 1
+
+
 def test_del_pressed_twice_on_the_last_proposal_deletes_no_instance(served, page):
     """Del twice on the photo's one proposal before the first delete was answered: the second waited, found
     no proposal selected, and deleted the photo's last instance instead."""
