@@ -927,8 +927,15 @@ async function sendChange(path, body, done, attempts) {
     }
     showError(error);
     if (error.status === undefined) return; // not answered: the server may hold it (the message says so)
-    if (body.image === state.current) reloadDetail(body.image);
-    else if (error.message.endsWith(SHOWN_AS_NOW)) {
+    if (body.image === state.current) {
+      const reloaded = reloadDetail(body.image);
+      // 507: the change may be saved all the same, a new version: an undo, redo or status pressed before
+      // this answer waits for the labels read again, to go with it (with the one before, it was refused as
+      // another tab's change). A 409 saved nothing: one pressed meanwhile, on labels the server no longer
+      // held, goes with the version it was pressed on, refused naming why (the reloaded version would let
+      // it act on changes never shown).
+      if (error.status === 507) await reloaded;
+    } else if (error.message.endsWith(SHOWN_AS_NOW)) {
       // refused for a photo left meanwhile: it is read again when opened, not now
       const refused = error.message.slice(0, -SHOWN_AS_NOW.length);
       showMessage(`${refused}; open it to see its labels as they are now`, true);

@@ -1355,3 +1355,33 @@ def test_del_pressed_twice_on_the_last_proposal_deletes_no_instance(served, page
     page.wait_for_timeout(300)
     assert page.inner_text("#message") == "deleted proposal #1"
     assert len(session.entry("a.png").instances) == 1
+
+
+def test_an_undo_pressed_before_a_saved_change_answered_507_goes_after_the_photo_is_read_again(served, page):
+    """Del answered 507 although saved (the tree's files not written), Ctrl+Z pressed before that answer:
+    the undo went as the photo was read again, with the version from before the delete, and was refused as
+    'changed in another tab' (one tab); it waits for the labels read again and undoes the delete."""
+    url, session, _ = served
+    add_two_instances(session)
+    deletes, reads, undos = [], [], []
+    page.route("**/api/delete", lambda route: deletes.append((route, route.fetch())))  # made at once
+    page.route("**/api/undo", lambda route: (undos.append(route.request.url), route.continue_()))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.keyboard.press("Delete")
+    wait_held(page, deletes, "the delete")
+    page.keyboard.press("Control+z")
+    page.route(
+        lambda address: "/api/image?image=a.png" in address,
+        lambda route: reads.append((route, route.fetch())) if not reads else route.continue_(),
+    )
+    saved = "saved in annotate_state.json, but the files of a.png could not be written: disk full"
+    deletes[0][0].fulfill(status=507, json={"detail": saved})
+    wait_held(page, reads, "a.png's labels read again")
+    page.wait_for_timeout(300)
+    assert undos == []  # waits for the labels read again
+    route, answer = reads[0]
+    route.fulfill(response=answer)
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'undone'")
+    assert len(session.entry("a.png").instances) == 2
+    wait_body(page, "d.instances === '2'")
