@@ -663,6 +663,9 @@ async function detectProposals(key, token, attempts = 20) {
     const detail = await api("POST", "/api/proposals/detect", { image: key });
     const older = olderThanKept(detail); // a change's answer came first: its labels are newer
     if (!older) state.proposalCounts[key] = detail.proposals.length;
+    // Of a photo left meanwhile, its version is not kept: an undo, redo or status still to go there was
+    // pressed before these proposals were shown, and is refused for them as on the photo shown (done, good
+    // or an undo to either would discard them unseen); the photo opened again brings its version.
     if (token !== state.openToken) {
       updateImageList();
       return;
