@@ -20,7 +20,8 @@ the path relative to ``--images``):
 ``POST /api/undo|redo``    ``{image, version?}``: ``version`` the image detail's; refused (409) where
                            another tab changed the image since (undo would wipe that change), proposals
                            were added or dropped, the photo was replaced by one of another size, or the
-                           server restarted since (the history is not kept)
+                           server restarted since (the history is not kept); a malformed ``version``
+                           (not ``<8 hex digits>-<count>``) is answered 422
 ``GET /api/proposals``     ``?image=KEY``: its undecided proposals (preview RLE), the detector's state
                            and the image's version (as the detail's: proposals added move it)
 ``POST /api/proposals/*``  ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
@@ -35,7 +36,8 @@ instance, prediction or file, 409 a request that does not fit the state (e.g. an
 accept whose photo changed on disk since the click, an undo or a status from a tab that did not show
 the photo's last change), 507 a file that cannot be written (a full
 disk, a read-only ``--out``: the message says whether the change was saved), 422 malformed JSON or fields
-(naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`), 503 with
+(naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`; a ``version`` not of
+the form an image detail gives included, not the 409 of another start's), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
 :mod:`segmentation.annotate.worker`) or when the labels of a photo replaced on disk would be set
 aside while an export reads the tree. Paths are checked by
