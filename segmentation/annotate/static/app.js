@@ -971,7 +971,8 @@ async function reloadDetail(key) {
 
 function accept() {
   if (!state.prediction) {
-    showMessage("click on a defect first", true);
+    const wait = "the mask of the prompt is not shown yet: Enter accepts it once it is";
+    showMessage(hasPrompt() ? wait : "click on a defect first", true);
     return;
   }
   const name = state.session.classes[state.classIndex];
@@ -998,6 +999,10 @@ function accept() {
     else if (kept.length < state.steps.length) {
       state.steps = kept;
       state.undoneSteps = [];
+      // the mask shown, of the saved prompt (and those clicks), is not accepted again: the kept clicks' own
+      // mask is shown once it comes
+      state.prediction = null;
+      document.body.dataset.preview = "0";
       changePrompt();
     }
     const instance = detail.instances[detail.instances.length - 1];

@@ -1385,3 +1385,27 @@ def test_an_undo_pressed_before_a_saved_change_answered_507_goes_after_the_photo
     page.wait_for_function("() => document.querySelector('#message').textContent === 'undone'")
     assert len(session.entry("a.png").instances) == 2
     wait_body(page, "d.instances === '2'")
+
+
+def test_enter_after_a_save_answered_with_a_click_kept_waits_for_that_clicks_mask(
+    served, page, defect_centre
+):
+    """Enter, a click on the next defect before the save answered, then Enter once it did, before the kept
+    click's own mask came: the mask still on screen (of the saved prompt and that click) was sent, saving
+    the first defect again."""
+    url, session, truths = served
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
+    predictions = int(page.evaluate("() => document.body.dataset.predictions"))
+    click_image(page, 5, 5)
+    page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
+    decodes = []  # the kept click's own mask, asked for once the save is answered
+    page.route("**/api/predict", lambda route: decodes.append(route))
+    held[0].continue_()
+    wait_body(page, "d.instances === '1'")
+    wait_held(page, decodes, "the kept click's prediction")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert len(held) == 1 and len(session.entry("a.png").instances) == 1
+    assert page.inner_text("#message").startswith("the mask of the prompt is not shown yet")
+    decodes[0].continue_()
+    wait_body(page, "d.preview === '1'")
