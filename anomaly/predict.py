@@ -70,7 +70,7 @@ EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")
 
 
 def list_photos(source: str | Path) -> tuple[Path, list[Path]]:
-    """``(base folder, photos)`` of :func:`common.images.photo_files`; one file's base is its folder.
+    """``(base folder, photos)`` of :func:`common.photo_sources.photo_files`; one file's base is its folder.
 
     Outputs are named by each photo's path relative to the base.
     """

@@ -1,4 +1,5 @@
-"""How long ``common.images.photo_files`` takes to list a large ``--source`` folder, before any photo is read.
+"""How long ``common.photo_sources.photo_files`` takes to list a large ``--source`` folder, before any photo
+is read (``common.images.photo_files`` in a ``--baseline`` revision from before ``common/photo_sources.py``).
 
 Builds a scratch tree in a temporary folder (removed at the end): ``--files`` empty ``.png`` files spread
 over ``--folders`` folders two levels deep (``lot_<i>/cam_<j>/img_<k>.png``, as a line's lots and cameras
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import subprocess
@@ -46,12 +48,16 @@ def build_tree(root: Path, files: int, folders: int) -> None:
 
 
 def time_listing(tree: str) -> dict:
-    """Worker: one warm-up listing of ``tree``, then one timed; wall and CPU seconds, what was listed."""
-    try:
-        from common import photo_sources as listing
-    except ImportError:  # a --baseline revision from before common/photo_sources.py
-        from common import images as listing
+    """Worker: one warm-up listing of ``tree``, then one timed; wall and CPU seconds, what was listed.
 
+    ``common.images`` in a ``--baseline`` revision from before ``common/photo_sources.py``: looked for
+    in that revision's ``common`` folder: trying the import would find the installed tree's module
+    through the editable install (``make setup``), and time it in the baseline's place.
+    """
+    import common
+
+    moved = Path(common.__file__).with_name("photo_sources.py").is_file()
+    listing = importlib.import_module("common.photo_sources" if moved else "common.images")
     listing.photo_files(tree)
     wall, cpu = time.perf_counter(), time.process_time()
     files, _ = listing.photo_files(tree)
@@ -119,6 +125,13 @@ def table(timed: dict[str, list[dict]], files: int) -> list[str]:
     return lines
 
 
+def listed_by(timed: dict[str, list[dict]]) -> str:
+    """The function each side timed, once each: ``common.images``'s in a revision from before
+    ``common/photo_sources.py``."""
+    modules = dict.fromkeys(Path(rows[0]["module"]).stem for rows in timed.values())
+    return " and ".join(f"`common.{module}.photo_files(<tree>)`" for module in modules)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     parser.add_argument("--files", type=int, default=20_000, help="files in the tree (default 20000)")
@@ -157,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         "# Listing a large photo folder",
         "",
-        f"`common.images.photo_files(<tree>)` on {args.files} empty `.png` files in {args.folders} folders "
+        f"{listed_by(timed)} on {args.files} empty `.png` files in {args.folders} folders "
         f"(`lot_<i>/cam_<j>/`), each listing in a fresh interpreter after one warm-up listing; best of "
         f"{args.rounds} rounds, the rows taking turns within each round. Every listing named the same files.",
         "",

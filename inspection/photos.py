@@ -2,7 +2,7 @@
 
 ``--source`` is one image file, a folder (searched recursively), or a glob
 pattern (``"lot_7/**/*.png"``, quoted so that the shell leaves it alone), as for
-every prediction command (:func:`common.images.photo_files`). Each photo gets:
+every prediction command (:func:`common.photo_sources.photo_files`). Each photo gets:
 
 - ``file_name``: its path relative to the source folder (to the pattern's
   folder for a glob; its own name for a single file), as ``images.json`` and
