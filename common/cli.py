@@ -38,12 +38,12 @@ def exit_code(action: Callable[[], object]) -> int:
     should be) is one ``error: <reason>: <file>`` line and gives 1, but a path through a link loop (either
     path of a rename or link: :func:`_link_loop_of`; also ``Path.resolve``'s RuntimeError for one:
     :func:`_symlink_loop_text`) is one ``error: <path>: <link> is a link loop ...`` line and gives 2, as the
-    commands' own ``not found`` does (a line break in a path printed becomes a space there too); Ctrl-C gives
-    one ``interrupted`` line and 130 (the work itself keeps its outputs atomic; wrap work whose libraries
-    swallow Ctrl-C in :func:`keep_interrupts`). A SIGTERM (``kill``, a job scheduler's stop) is handled as a
-    Ctrl-C, so that the same clean-up runs (hidden half-built output folders removed), with one ``terminated``
-    line and 143; a second SIGTERM kills at once. Any other exception is a bug and propagates with its
-    traceback.
+    commands' own ``not found`` does (a path's ``\\n``, ``\\r`` or ``\\r\\n`` becomes a space there, and
+    nothing else of it changes: :func:`_path_line`); Ctrl-C gives one ``interrupted`` line and 130 (the work
+    itself keeps its outputs atomic; wrap work whose libraries swallow Ctrl-C in :func:`keep_interrupts`). A
+    SIGTERM (``kill``, a job scheduler's stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden
+    half-built output folders removed), with one ``terminated`` line and 143; a second SIGTERM kills at once.
+    Any other exception is a bug and propagates with its traceback.
     """
     received: list[int] = []
     with _terminate_as_interrupt(received):
@@ -61,13 +61,13 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
         if error.filename is None:
             raise
         loop = _link_loop_of(error)
-        print(f"error: {joined_lines(loop or file_error(error))}", file=sys.stderr, flush=True)
+        print(f"error: {_path_line(loop or file_error(error))}", file=sys.stderr, flush=True)
         return EXIT_FILE_ERROR if loop is None else EXIT_USER_ERROR
     except RuntimeError as error:
         loop = _symlink_loop_text(error)
         if loop is None:
             raise
-        print(f"error: {joined_lines(loop)}", file=sys.stderr, flush=True)
+        print(f"error: {_path_line(loop)}", file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         if received:
@@ -76,6 +76,20 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _path_line(text: str) -> str:
+    """A file error or link loop line, whose paths may hold line breaks, on one line: each ``\\r\\n``,
+    ``\\r`` or ``\\n`` becomes one space and nothing else changes.
+
+    Not :func:`~common.errors.joined_lines`, which strips the ends of each line and also breaks at the
+    characters :meth:`str.splitlines` does (``\\x0c``, ``\\x1c``, ``\\u2028`` ...): the line named a
+    path other than the one given (``out `` without its trailing space, ``a\\u2028b`` as ``a b``).
+
+    >>> _path_line("No such file or directory: /data/lot\\n  7/out ")
+    'No such file or directory: /data/lot   7/out '
+    """
+    return re.sub(r"\r\n|[\r\n]", " ", text)
 
 
 def _link_loop_of(error: OSError) -> str | None:

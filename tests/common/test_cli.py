@@ -118,6 +118,20 @@ def test_a_line_break_in_a_path_of_a_file_error_or_link_loop_stays_on_the_line(t
     assert capsys.readouterr().err.count("\n") == 1
 
 
+@pytest.mark.parametrize("name", ["out ", "a\u2028b", "a\x1cb", "a\x85b", "a\x0cb", "a\tb"])
+def test_a_file_error_names_the_path_as_given(tmp_path, capsys, name):
+    # the path's ends were stripped and splitlines' other breaks became spaces: a path the user never gave
+    assert exit_code(lambda: os.stat(tmp_path / name / "x")) == EXIT_FILE_ERROR
+    assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/{name}/x\n"
+    assert exit_code(lambda: os.stat(tmp_path / name)) == EXIT_FILE_ERROR
+    assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/{name}\n"
+
+
+def test_a_line_break_in_a_path_keeps_the_indent_after_it(tmp_path, capsys):
+    assert exit_code(lambda: os.stat(tmp_path / "lot\r\n  7")) == EXIT_FILE_ERROR
+    assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/lot   7\n"
+
+
 @pytest.mark.parametrize("message", ["Symlink loop", "Symlink loop from nowhere", "cannot reenter"])
 def test_any_other_runtime_error_keeps_its_traceback(message):
     # only Path.resolve's own loop error names a user's path
