@@ -261,7 +261,9 @@ def _check_cached(spec: CheckpointSpec, target: Path, failures: list[str]) -> bo
 
     The file is checked by its path and loaded later by the same path, not through one descriptor: what
     another run may put there meanwhile is only a file whose bytes were verified as they were written
-    (:func:`_write_verified`, renamed into place), and a run moves aside only a file it found corrupt.
+    (:func:`_write_verified`, renamed into place), and a run moves aside only a file it found corrupt: one
+    renamed into place in the instant between its last look and its rename is put back at once
+    (:func:`_move_aside`; a run opening it in that instant finds no file).
     """
     corrupt = False
     while (hashed := _identity(target)) is not None:
@@ -276,7 +278,7 @@ def _check_cached(spec: CheckpointSpec, target: Path, failures: list[str]) -> bo
         now = _identity(target)
         if now is not None and now != hashed:  # another run fetched a fresh file meanwhile
             continue
-        aside = _move_aside(target) if now is not None else None
+        aside = _move_aside(target, hashed) if now is not None else None
         if aside is not None:
             moved = f"moved to {aside.name}, fetching anew"
             _note(f"{target} has the wrong sha256 (expected {spec.sha256}); {moved}")
@@ -301,10 +303,13 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _move_aside(path: Path) -> Path | None:
-    """Renames a bad file to ``<name>.corrupt`` (replacing an older one) and returns the new path.
+def _move_aside(path: Path, hashed: tuple[int, int, int, int]) -> Path | None:
+    """Renames the bad file ``path`` whose :func:`_identity` was ``hashed`` to ``<name>.corrupt`` (replacing
+    an older one) and returns the new path.
 
-    None: ``path`` is gone, moved aside by a concurrent run (two terminals, DDP ranks) since it was hashed.
+    None: ``path`` is gone, moved aside by a concurrent run (two terminals, DDP ranks) since it was hashed;
+    or the file renamed was another, which a concurrent run verified and renamed into place after this
+    run's last look: it is put back (:func:`_put_back`) and checked in its turn.
     """
     aside = path.with_name(path.name + ".corrupt")
     try:
@@ -315,7 +320,26 @@ def _move_aside(path: Path) -> Path | None:
         raise CheckpointError(
             f"{path} has the wrong sha256 and cannot be moved aside ({one_line(error)}): delete it"
         ) from None
+    if _identity(aside) != hashed:
+        _put_back(aside, path)
+        return None
     return aside
+
+
+def _put_back(aside: Path, path: Path) -> None:
+    """Puts the verified file moved to ``aside`` by mistake back at ``path``, never over a file put since.
+
+    A hard link never overwrites: where ``path`` holds a file again, that one, verified as well, is kept and
+    checked in its turn. On a file system without hard links the file is renamed back.
+    """
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links here: whatever stands at path now was verified as this one was
+        os.replace(aside, path)
+        return
+    aside.unlink(missing_ok=True)
 
 
 def _note(message: str) -> None:

