@@ -10,6 +10,10 @@
   it (a UTF-8 BOM first, one-line errors), for every package alike.
 - :mod:`common.images`: reading image files with one-line errors (decoded for
   real, so a truncated JPEG is caught).
+- :mod:`common.photo_sources`: the photo files a ``--source`` (one image, a folder
+  or a glob pattern) names, refused where it takes in masks or an earlier run's output.
+- :mod:`common.out_folders`: the checks that an ``--out`` lies where no later run's
+  ``--source`` reads its images as photos, nor ``--overwrite`` replaces the photos.
 - :mod:`common.config`: YAML defaults, ``key=value`` overrides, and one
   declaration per entry point that checks every key's type and range.
 - :mod:`common.text`: text on images (overlays' labels) in DejaVu Sans, so class
