@@ -159,10 +159,19 @@ def data_category(data: str | Path, category: str | None = None) -> str:
     """
     folder = data_set_folder(data)
     splits = read_splits(folder, category)  # a category given that the set does not hold: named here
+    return splits_category(splits, splits_path(folder), category)
+
+
+def splits_category(splits: Splits, path: Path, category: str | None = None) -> str:
+    """:func:`data_category` of a ``splits.json`` already read (``splits``, from ``path``, checked to hold
+    ``category`` where given: :func:`read_splits`): ``anomaly.train`` reads the file once.
+
+    Raises:
+        UserError: no ``category`` and ``splits`` holds several (naming them) or none.
+    """
     if category is not None:
         return category
     held = split_categories(splits)
-    path = splits_path(folder)
     if not held:
         raise UserError(
             f"{path} lists no image in any split: --data must be the converter output made from the "

