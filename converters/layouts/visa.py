@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import os
-from functools import partial
 from pathlib import Path
 
 from common.errors import UserError, one_line
@@ -38,8 +37,8 @@ from converters.layouts.base import (
     Layout,
     layout_note,
     masks_are_optional,
+    note_folders_left_out,
     note_loose_images,
-    type_folders_beside,
 )
 from converters.records import (
     GOOD,
@@ -58,6 +57,8 @@ COLUMNS = ("object", "split", "label", "image", "mask")
 LABELS = {"normal": GOOD, "anomaly": DEFECT}
 CSV_SPLITS = {"train": "train", "val": "val", "test": "test"}
 ONE_CLASS = "1cls.csv"  # the one-class protocol: anomaly images in test only
+ANOMALY = "Anomaly"
+SUBSETS = ("Normal", ANOMALY)  # the folders of Data/Images/: good photos, defect photos
 
 
 def matches(folder: Path) -> bool:
@@ -221,7 +222,28 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
                 "its Data/Images/{Normal,Anomaly} folders were read instead"
             )
         records = folder_records(folder, category)
+    note_extra_folders(folder, records)
     return [r for r in records if r.defect not in excluded]
+
+
+def note_extra_folders(folder: Path, records: list[ImageRecord]) -> None:
+    """A ``folder not read`` note per subfolder of ``Data/Images`` or ``Data/Masks`` that holds images and
+    is neither VisA's own (``Normal``, ``Anomaly``) nor one the split file lists a file of: its photos were
+    left out without a word (:func:`converters.layouts.base.note_folders_left_out`)."""
+    images = {r.image.parent.name for r in records}
+    masks = {mask.parent.name for r in records for mask in r.mask_files}
+    for sub, own, listed in (("Images", SUBSETS, images), ("Masks", (ANOMALY,), masks)):
+        reads = own + tuple(sorted(listed - set(own)))
+        note_folders_left_out(folder / "Data" / sub, reads, layout=NAME)
+
+
+def type_folders(photo_folder: Path) -> list[Path]:
+    """:attr:`Layout.type_folders`: ``Data/Images/{Normal,Anomaly}`` of the object a photo folder of
+    ``Data/Images/`` lies in; another subfolder there (a user's ``Extra/``) is no defect type."""
+    images = photo_folder.parent
+    if images.name != "Images" or images.parent.name != "Data":
+        return []
+    return [images / name for name in SUBSETS if (images / name).is_dir()]
 
 
 def check_orphan_masks(folder: Path) -> None:
@@ -236,7 +258,7 @@ def check_orphan_masks(folder: Path) -> None:
 def unlisted_records(folder: Path, category: str, listed: set[Path]) -> list[ImageRecord]:
     """The images of ``Data/Images/{Normal,Anomaly}`` not in ``listed`` (resolved paths), as unlabelled."""
     records = []
-    for subset in ("Normal", "Anomaly"):
+    for subset in SUBSETS:
         images = folder / "Data" / "Images" / subset
         if not images.is_dir():
             continue
@@ -255,5 +277,5 @@ LAYOUT = Layout(
     matches=matches,
     scan=scan,
     reads=("Data",),
-    type_folders=partial(type_folders_beside, subsets=("Images",)),  # Data/Images/{Normal,Anomaly}/
+    type_folders=type_folders,
 )

@@ -300,6 +300,7 @@ def test_a_mask_value_missing_from_the_layouts_map_names_that_file(tmp_path, lay
         ("mvtec_3d", "test/good/xyz", False),  # warned "'xyz' is no class of the data set"
         ("mvtec_ad2", "test_private_mixed", False),  # unlabelled photos beside it: no defect type
         ("mvtec_ad", "test/dent", True),
+        ("visa", "Data/Images/Extra", False),  # warned "'Extra' is no class": not a VisA type
     ],
 )
 def test_a_conversion_warns_of_an_empty_folder_only_where_it_is_a_layouts_defect_type(
@@ -314,6 +315,37 @@ def test_a_conversion_warns_of_an_empty_folder_only_where_it_is_a_layouts_defect
     type_name = Path(folder).parent.name if layout == "mvtec_3d" else Path(folder).name
     line = f"empty folder {category / folder}: no photos, so '{type_name}' is no class of the data set"
     assert warnings == ([f"{line} (add them or remove it)"] if warned else [])
+
+
+@pytest.mark.parametrize("split_file", [True, False])
+def test_a_visa_folder_beside_normal_and_anomaly_holding_photos_is_named_as_not_read(tmp_path, split_file):
+    # Data/Images/Extra/ was read as a defect type when empty, and its photos were left out without a word
+    root = make_layout_tree(tmp_path, "visa")
+    if not split_file:
+        (root / "split_csv" / "1cls.csv").unlink()
+    data = root / CATEGORY / "Data"
+    write(data / "Images" / "Extra" / "a.JPG", noise(7))
+    write(data / "Images" / "Extra" / "b.JPG", noise(8))
+    write(data / "Masks" / "Extra" / "a.png", np.zeros((8, 8), np.uint8))
+    notes = [note for note in run(root, tmp_path / "out").notes if note.startswith("folder not read")]
+    assert notes == [
+        f"folder not read: {data / 'Images' / 'Extra'} (2 image files left out; the visa layout reads "
+        "Normal/, Anomaly/ here)",
+        f"folder not read: {data / 'Masks' / 'Extra'} (1 image file left out; the visa layout reads "
+        "Anomaly/ here)",
+    ]
+
+
+def test_a_visa_folder_the_split_file_lists_photos_of_is_read_and_not_named(tmp_path):
+    root = make_layout_tree(tmp_path, "visa")
+    extra = root / CATEGORY / "Data" / "Images" / "Extra"
+    extra.mkdir()
+    (root / CATEGORY / "Data" / "Images" / "Normal" / "0002.JPG").rename(extra / "0002.JPG")
+    csv_file = root / "split_csv" / "1cls.csv"
+    csv_file.write_text(csv_file.read_text().replace("Normal/0002.JPG", "Extra/0002.JPG"))
+    report = run(root, tmp_path / "out")
+    assert sum(report.backgrounds.values()) == 3
+    assert not [note for note in report.notes if note.startswith("folder not read")]
 
 
 def test_3d_ad_class_ids_json_names_the_mask_values(tmp_path):
