@@ -102,22 +102,26 @@ def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> li
     would say. The type folders are the records' layouts' (:attr:`Layout.type_folders`): an empty folder
     of another kind (3D-AD's ``gt/``, the folder layout's ``masks/``) is no type. ``missing``: what that
     type is not, in the line (the converters': ``is no class of the data set``; ``anomaly.evaluate``'s:
-    ``is not scored``).
+    ``is not scored``). A type folder of the layout's own name (:attr:`Layout.type_names`: the folder layout's
+    ``images/``) is named by the type it holds (``'defect'``, not ``'images'``), and asked to be filled.
 
     Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
     """
-    types: dict[Path, Path] = {}  # each type folder: the folder its photos lie in
+    types: dict[Path, tuple[Path, Layout]] = {}  # each type folder: the folder its photos lie in, its layout
     for name, photo_folder in sorted({(record.layout, Path(record.image).parent) for record in records}):
         layout = LAYOUTS.get(name)
         if layout is not None:
-            types |= {folder: folder / layout.photos_in for folder in layout.type_folders(photo_folder)}
+            types |= {f: (f / layout.photos_in, layout) for f in layout.type_folders(photo_folder)}
     empty = [
-        (folder, photos)
-        for folder, photos in sorted(types.items())
+        (folder, photos, layout)
+        for folder, (photos, layout) in sorted(types.items())
         if photos.is_dir() and all(entry.name.startswith(".") for entry in os.scandir(photos))
     ]
     if not empty:
         return []
-    (folder, photos), more = empty[0], len(empty) - 1
+    (folder, photos, layout), more = empty[0], len(empty) - 1
     folders = f"{len(empty)} empty folders, e.g. {photos}" if more else f"empty folder {photos}"
-    return [f"{folders}: no photos, so '{folder.name}' {missing} (add them or remove it)"]
+    # a folder of the layout's own (the folder layout's images/): named by the type it holds, and filled
+    own = folder.name in layout.type_names
+    type_name = layout.type_names.get(folder.name, folder.name)
+    return [f"{folders}: no photos, so '{type_name}' {missing} (add them{'' if own else ' or remove it'})"]

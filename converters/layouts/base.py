@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -130,6 +130,9 @@ class Layout:
             (KolektorSDD's items, Kolektor SDD2's flat subsets).
         photos_in: the subfolder of a type folder that holds its photos (MVTec 3D-AD's ``rgb``); empty:
             the type folder itself.
+        type_names: the type of a type folder's photos by the folder's name, where it is not that name (the
+            folder layout's ``images/``: ``defect``; VisA's ``Anomaly/``: ``anomaly``); such a folder is
+            one of the layout's own, which an empty one's warning asks to fill, not to remove.
     """
 
     name: str
@@ -141,6 +144,7 @@ class Layout:
     reads: tuple[str, ...] = ()
     type_folders: Callable[[Path], list[Path]] = no_type_folders
     photos_in: str = ""
+    type_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def note_files_left_out(folder: Path) -> None:

@@ -118,4 +118,5 @@ LAYOUT = Layout(
     scan=scan,
     reads=("images", "masks", "good"),
     type_folders=type_folders,
+    type_names={"images": DEFECT},
 )

@@ -278,4 +278,5 @@ LAYOUT = Layout(
     scan=scan,
     reads=("Data",),
     type_folders=type_folders,
+    type_names={"Normal": GOOD, ANOMALY: DEFECT},
 )

@@ -357,6 +357,24 @@ def _empty_ad_type(category: Path) -> str:
     return f"empty folder {category / 'test' / 'dent'}: no photos, so 'dent' is not scored"
 
 
+def _empty_folder_images(category: Path) -> str:
+    # warned "'images' is not scored (add them or remove it)": the type is 'defect', and without images/
+    # the folder is no data set of the layout
+    for folder in ("images", "masks"):
+        for path in (category / folder).iterdir():
+            path.unlink()
+    return f"empty folder {category / 'images'}: no photos, so 'defect' is not scored (add them)"
+
+
+def _empty_visa_anomaly(category: Path) -> str:
+    (category.parent / "split_csv" / "1cls.csv").unlink()
+    for folder in ("Images", "Masks"):
+        for path in (category / "Data" / folder / "Anomaly").iterdir():
+            path.unlink()
+    anomaly = category / "Data" / "Images" / "Anomaly"
+    return f"empty folder {anomaly}: no photos, so 'anomaly' is not scored (add them)"
+
+
 @pytest.mark.parametrize(
     ("layout", "empty"),
     [
@@ -365,6 +383,8 @@ def _empty_ad_type(category: Path) -> str:
         ("folder", _empty_folder_masks),  # warned "'masks' is not scored"
         ("folder", _empty_folder_good),
         ("mvtec_ad", _empty_ad_type),
+        ("folder", _empty_folder_images),
+        ("visa", _empty_visa_anomaly),  # warned "'Anomaly' is not scored"
     ],
 )
 def test_an_empty_folder_is_warned_of_only_where_it_is_a_layouts_defect_type_folder(
@@ -376,7 +396,8 @@ def test_an_empty_folder_is_warned_of_only_where_it_is_a_layouts_defect_type_fol
     expected = empty(category)
     capsys.readouterr()
     warn_empty_folders(load_records(category.parent, CATEGORY))
-    lines = [f"warning: {expected} (add them or remove it)"] if expected else []
+    remedy = "" if expected.endswith("(add them)") else " (add them or remove it)"
+    lines = [f"warning: {expected}{remedy}"] if expected else []
     assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == lines
 
 
