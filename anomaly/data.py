@@ -48,7 +48,7 @@ from common.masks import (
 )
 from converters.coco import recorded_root
 from converters.layouts import empty_folder_warnings
-from converters.masks import defect_values
+from converters.masks import defect_values, no_defect_value_reason
 from converters.mvtec import GOOD, ImageRecord, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, is_split_record, load_splits
 
@@ -453,13 +453,66 @@ def read_record_values(record: ImageRecord, shape: tuple[int, int]) -> list[np.n
 def _defect_part(path: Path, part: np.ndarray, names: Mapping[int, str], map_name: str) -> np.ndarray:
     """``part`` ``(H, W)``, the mask file ``path`` as read, with the values ``names`` (its layout's value map)
     calls ``good`` set to 0; refused, naming ``path``, where it holds a value the map lacks."""
-    try:
-        defects = defect_values(part, names, map_name=map_name)
-    except UserError as error:
-        raise UserError(f"{path}: {error}") from None
-    if not any(name == GOOD for value, name in names.items() if value):  # 0 is good in every map
+    defects = _defect_values(path, part, names, map_name)
+    if not _names_good(names):
         return part
     return np.where(np.isin(part, defects), part, 0).astype(part.dtype, copy=False)
+
+
+def _defect_values(path: Path, part: np.ndarray, names: Mapping[int, str], map_name: str) -> list[int]:
+    """:func:`converters.masks.defect_values` of the mask file ``path`` read as ``part``; its error names
+    ``path``."""
+    try:
+        return defect_values(part, names, map_name=map_name)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+
+
+def _names_good(names: Mapping[int, str]) -> bool:
+    """Whether the value map ``names`` calls a value > 0 ``good`` (0 is good in every map)."""
+    return any(name == GOOD for value, name in names.items() if value)
+
+
+def has_no_defect_value(record: ImageRecord) -> bool:
+    """Whether ``record`` is a defect photo whose mask files hold values, each of which its layout's value map
+    (``record.value_names``) names ``good``: a conversion skips it (``no defect value in the mask``), the
+    rule being :func:`converters.masks.defect_values`. Its files are read only where the map names a
+    value > 0 good.
+
+    Raises:
+        UserError: a mask value the map lacks, or a mask of another size than its photo, naming the file.
+    """
+    names = dict(record.value_names)
+    if record.is_good or not record.mask_files or not _names_good(names):
+        return False
+    parts = read_record_parts(record, header_size(record.image))
+    map_name = str(record.value_map or "the layout's value map")
+    files = zip(record.mask_files, parts, strict=True)
+    defects = [_defect_values(path, part, names, map_name) for path, part in files]
+    return any(part.any() for part in parts) and not any(defects)
+
+
+def without_defect_value(
+    records: Sequence[ImageRecord], *, left_out: str = "not scored"
+) -> list[ImageRecord]:
+    """``records`` less the defect photos whose masks hold only values their value map names ``good``
+    (:func:`has_no_defect_value`), which a conversion skips: scored, they were defect photos with an empty
+    mask. A ``note:`` line on stderr counts them, with the converters' reason
+    (:func:`converters.masks.no_defect_value_reason`); ``left_out``: what they are not, in it.
+    """
+    left = [has_no_defect_value(record) for record in records]
+    dropped = [record for record, out in zip(records, left, strict=True) if out]
+    if dropped:
+        first, count = dropped[0], len(dropped)
+        photos = f"{count} defect photo{'s' if count > 1 else ''}"
+        reason = no_defect_value_reason(str(first.value_map or "the layout's value map"))
+        print(
+            f"note: {photos} {left_out}, as a conversion skips {'them' if count > 1 else 'it'}: {reason} "
+            f"(e.g. {first.mask_files[0]})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return [record for record, out in zip(records, left, strict=True) if not out]
 
 
 def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:

@@ -44,6 +44,7 @@ from anomaly.data import (
     splits_path,
     warn_empty_folders,
     warn_masks,
+    without_defect_value,
 )
 from anomaly.maps import to_image_size
 from anomaly.mask_scores import score_masks
@@ -108,6 +109,7 @@ def scored_records(
     chosen = eval_records(records, splits, split)
     check_sizes([r.image for r in chosen], run.image_shape)  # headers only: before every byte is hashed
     check_mask_sizes(chosen)  # headers too: a mask of another size was found when scoring reached it
+    chosen = scorable(without_defect_value(chosen), split=split)
     hint = split_fit_hint(run, data, split)
     check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=hint, progress=progress)
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
@@ -122,7 +124,22 @@ def scored_records(
         val = eval_records(records, splits, "val")
     except UserError:  # no val image of the category, or one not in the tree: the scored images pick it
         val = []
-    return chosen, protocol, val
+    check_mask_sizes(val)
+    return chosen, protocol, without_defect_value(val, left_out="of split 'val' not used for the threshold")
+
+
+def scorable(records: list[ImageRecord], *, split: str) -> list[ImageRecord]:
+    """``records``, the photos left to score once those without a defect value are out
+    (:func:`anomaly.data.without_defect_value`).
+
+    Raises:
+        UserError: none is left (its note names why).
+    """
+    if not records:
+        raise UserError(
+            f"no images to score in split '{split}': each is a defect photo without a defect value"
+        )
+    return records
 
 
 def warn_other_category(run: AnomalyRun, records: Sequence[ImageRecord], category: str) -> None:

@@ -49,7 +49,13 @@ from converters.dataset import Sample, check_output_folder, write_dataset
 from converters.layouts import LAYOUTS, Layout, empty_folder_warnings, get_layout
 from converters.layouts.base import collected_notes
 from converters.layouts.folder import scan_folders
-from converters.masks import MaskInstances, mask_to_instances, merge_masks, region_file_instances
+from converters.masks import (
+    MaskInstances,
+    mask_to_instances,
+    merge_masks,
+    no_defect_value_reason,
+    region_file_instances,
+)
 from converters.mvtec import (
     GOOD,
     Exclusions,
@@ -315,8 +321,7 @@ def skip_reason(found: MaskInstances, mask: np.ndarray, *, min_area: int, own_ma
     if found.n_small:
         return f"all {found.n_small} regions below --min-area {min_area}"
     if mask.any():  # not empty: the value map names every value it holds good
-        value_map = own_map or "the --mask-values map"
-        return f"no defect value in the mask ({value_map} names its values good)"
+        return no_defect_value_reason(own_map or "the --mask-values map")
     return "empty mask"
 
 

@@ -518,6 +518,13 @@ def defect_values(
     return [value for value in values if value_names[value] != GOOD]
 
 
+def no_defect_value_reason(map_name: str) -> str:
+    """Why a defect photo is left out whose mask holds values, each of which the value map ``map_name``
+    names ``good`` (:func:`defect_values` finds none): a conversion skips it, with this reason, and
+    ``anomaly.evaluate`` does not score it (:func:`anomaly.data.without_defect_value`)."""
+    return f"no defect value in the mask ({map_name} names its values good)"
+
+
 def _reading_order(instance: DefectInstance) -> tuple[float, float, int]:
     return instance.xyxy[1], instance.xyxy[0], instance.value
 

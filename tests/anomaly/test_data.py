@@ -31,6 +31,7 @@ from anomaly.data import (
     root_of_data,
     single_category,
     warn_empty_folders,
+    without_defect_value,
 )
 from common.errors import UserError
 from converters.layouts.folder import scan_folders
@@ -586,3 +587,32 @@ def test_the_recorded_root_is_read_whichever_spelling_of_the_data_set_is_given(
     converted = tmp_path / "conv"
     assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0
     assert root_of_data(converted / given) == parts
+
+
+@pytest.mark.parametrize(
+    ("values", "kept"),
+    [
+        pytest.param((128,), False, id="one file, its value named good"),
+        pytest.param((128, 128), False, id="two region files, each named good"),
+        pytest.param((128, 255), True, id="a region file holding a defect"),
+        pytest.param((0,), True, id="an empty mask: not this rule"),
+    ],
+)
+def test_a_defect_photo_is_left_out_where_its_value_map_names_every_mask_value_good(
+    tmp_path: Path, capsys, values: tuple[int, ...], kept: bool
+) -> None:
+    # it was scored as a defect photo with an empty mask, where a conversion skips it
+    image = tmp_path / "000.png"
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    masks = []
+    for index, value in enumerate(values):  # MVTec LOCO: one file per region
+        masks.append(tmp_path / f"{index:03d}.png")
+        cv2.imwrite(str(masks[-1]), np.pad(np.full((2, 2), value, np.uint8), 3))
+    names = ((128, "good"), (255, "crack"))
+    record = ImageRecord(
+        image, "part", "test", "crack", masks=tuple(masks), layout="mvtec_loco", value_names=names
+    )
+    good = ImageRecord(image, "part", "test", "good", layout="mvtec_loco", value_names=names)
+    assert without_defect_value([good, record]) == ([good, record] if kept else [good])
+    note = "note: 1 defect photo not scored, as a conversion skips it: no defect value in the mask"
+    assert capsys.readouterr().err.startswith(note) != kept

@@ -931,3 +931,26 @@ def test_masks_on_a_converter_split_read_the_tree_and_its_split_once(
     notes = [line for line in capsys.readouterr().err.splitlines() if "phone.heic" in line]
     assert len(notes) == 1 and notes[0].startswith("note: 1 file in ")
     assert reads == [tmp_path / "conv" / "splits.json"]
+
+
+def test_a_defect_photo_whose_mask_values_are_all_named_good_is_not_scored_as_a_conversion_skips_it(
+    tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
+) -> None:
+    # a 3D-AD class_ids.json naming every value of a mask good: the converters skip the photo ('no defect
+    # value in the mask'), and here it was scored as a defect photo with an empty mask
+    from converters.mvtec2yolo import main as convert_main
+    from tests.converters.layout_trees import CATEGORY, N_DEFECT, make_layout_tree
+
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    class_map = root / CATEGORY / "class_ids.json"
+    class_map.write_text(json.dumps({"255": "crack", "128": "good"}))
+    gt = root / CATEGORY / "test" / "crack" / "gt" / "001.png"
+    cv2.imwrite(str(gt), np.where(cv2.imread(str(gt), cv2.IMREAD_GRAYSCALE) > 0, 128, 0).astype(np.uint8))
+    assert convert_main(["--root", str(root), "--out", str(tmp_path / "conv"), "--no-progress"]) == 0
+    reason = f"no defect value in the mask ({class_map} names its values good)"
+    assert f"1 x {reason}" in capsys.readouterr().out
+    fit_run(root, CATEGORY, tmp_path / "run", config=tiny_config, progress=False)
+    metrics = evaluate_run(tmp_path / "run", figure=False, progress=False)
+    assert metrics["image"]["defect_images"] == N_DEFECT - 1
+    notes = [line for line in capsys.readouterr().err.splitlines() if "as a conversion skips" in line]
+    assert notes == [f"note: 1 defect photo not scored, as a conversion skips it: {reason} (e.g. {gt})"]
