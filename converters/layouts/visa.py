@@ -52,6 +52,7 @@ from converters.records import (
 )
 
 NAME = "visa"
+TITLE = "VisA"
 DEFECT = "anomaly"
 COLUMNS = ("object", "split", "label", "image", "mask")
 LABELS = {"normal": GOOD, "anomaly": DEFECT}
@@ -234,7 +235,7 @@ def note_extra_folders(folder: Path, records: list[ImageRecord]) -> None:
     masks = {mask.parent.name for r in records for mask in r.mask_files}
     for sub, own, listed in (("Images", SUBSETS, images), ("Masks", (ANOMALY,), masks)):
         reads = own + tuple(sorted(listed - set(own)))
-        note_folders_left_out(folder / "Data" / sub, reads, layout=NAME)
+        note_folders_left_out(folder / "Data" / sub, reads, layout=TITLE)
 
 
 def type_folders(photo_folder: Path) -> list[Path]:
@@ -272,7 +273,7 @@ def unlisted_records(folder: Path, category: str, listed: set[Path]) -> list[Ima
 
 LAYOUT = Layout(
     name=NAME,
-    title="VisA",
+    title=TITLE,
     looks_for="Data/Images/{Normal,Anomaly}/ (split_csv/1cls.csv beside the objects)",
     matches=matches,
     scan=scan,

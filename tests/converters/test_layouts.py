@@ -329,9 +329,9 @@ def test_a_visa_folder_beside_normal_and_anomaly_holding_photos_is_named_as_not_
     write(data / "Masks" / "Extra" / "a.png", np.zeros((8, 8), np.uint8))
     notes = [note for note in run(root, tmp_path / "out").notes if note.startswith("folder not read")]
     assert notes == [
-        f"folder not read: {data / 'Images' / 'Extra'} (2 image files left out; the visa layout reads "
+        f"folder not read: {data / 'Images' / 'Extra'} (2 image files left out; the VisA layout reads "
         "Normal/, Anomaly/ here)",
-        f"folder not read: {data / 'Masks' / 'Extra'} (1 image file left out; the visa layout reads "
+        f"folder not read: {data / 'Masks' / 'Extra'} (1 image file left out; the VisA layout reads "
         "Anomaly/ here)",
     ]
 
