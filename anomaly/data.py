@@ -48,7 +48,7 @@ from common.masks import (
 )
 from converters.coco import recorded_root
 from converters.layouts import empty_folder_warnings
-from converters.masks import defect_values, no_defect_value_reason
+from converters.masks import EMPTY_MASK_REASON, defect_values, no_defect_value_reason
 from converters.mvtec import GOOD, ImageRecord, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, is_split_record, load_splits
 
@@ -473,46 +473,54 @@ def _names_good(names: Mapping[int, str]) -> bool:
     return any(name == GOOD for value, name in names.items() if value)
 
 
-def has_no_defect_value(record: ImageRecord) -> bool:
-    """Whether ``record`` is a defect photo whose mask files hold values, each of which its layout's value map
-    (``record.value_names``) names ``good``: a conversion skips it (``no defect value in the mask``), the
-    rule being :func:`converters.masks.defect_values`. Its files are read only where the map names a
-    value > 0 good.
+def skip_reason(record: ImageRecord) -> str | None:
+    """Why a conversion skips the defect photo ``record``, whose mask holds no defect value; None where it
+    does, for a good photo and for one without a mask (``mask_missing``). Its mask files all zero:
+    :data:`converters.masks.EMPTY_MASK_REASON`; each value they hold named ``good`` by its layout's value
+    map (``record.value_names``): :func:`converters.masks.no_defect_value_reason`, the rule being
+    :func:`converters.masks.defect_values`. Its mask files are read, as :func:`read_record_values` reads them.
 
     Raises:
         UserError: a mask value the map lacks, or a mask of another size than its photo, naming the file.
     """
-    names = dict(record.value_names)
-    if record.is_good or not record.mask_files or not _names_good(names):
-        return False
+    if record.is_good or not record.mask_files:
+        return None
     parts = read_record_parts(record, header_size(record.image))
+    if not any(part.any() for part in parts):
+        return EMPTY_MASK_REASON
+    names = dict(record.value_names)
+    if not _names_good(names):
+        return None
     map_name = str(record.value_map or "the layout's value map")
     files = zip(record.mask_files, parts, strict=True)
-    defects = [_defect_values(path, part, names, map_name) for path, part in files]
-    return any(part.any() for part in parts) and not any(defects)
+    if any(_defect_values(path, part, names, map_name) for path, part in files):
+        return None
+    return no_defect_value_reason(map_name)
 
 
 def without_defect_value(
     records: Sequence[ImageRecord], *, left_out: str = "not scored"
 ) -> list[ImageRecord]:
-    """``records`` less the defect photos whose masks hold only values their value map names ``good``
-    (:func:`has_no_defect_value`), which a conversion skips: scored, they were defect photos with an empty
-    mask. A ``note:`` line on stderr counts them, with the converters' reason
-    (:func:`converters.masks.no_defect_value_reason`); ``left_out``: what they are not, in it.
+    """``records`` less the defect photos whose masks hold no defect value (:func:`skip_reason`: all zero, or
+    only values their value map names ``good``), which a conversion skips: scored, they were defect photos
+    with an empty mask. A ``note:`` line on stderr for each reason counts them, with the converters' reason;
+    ``left_out``: what they are not, in it.
     """
-    left = [has_no_defect_value(record) for record in records]
-    dropped = [record for record, out in zip(records, left, strict=True) if out]
-    if dropped:
-        first, count = dropped[0], len(dropped)
+    reasons = [skip_reason(record) for record in records]
+    skipped: dict[str, list[ImageRecord]] = {}
+    for record, reason in zip(records, reasons, strict=True):
+        if reason is not None:
+            skipped.setdefault(reason, []).append(record)
+    for reason, dropped in skipped.items():
+        count = len(dropped)
         photos = f"{count} defect photo{'s' if count > 1 else ''}"
-        reason = no_defect_value_reason(str(first.value_map or "the layout's value map"))
         print(
             f"note: {photos} {left_out}, as a conversion skips {'them' if count > 1 else 'it'}: {reason} "
-            f"(e.g. {first.mask_files[0]})",
+            f"(e.g. {dropped[0].mask_files[0]})",
             file=sys.stderr,
             flush=True,
         )
-    return [record for record, out in zip(records, left, strict=True) if not out]
+    return [record for record, reason in zip(records, reasons, strict=True) if reason is None]
 
 
 def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:

@@ -129,15 +129,16 @@ def scored_records(
 
 
 def scorable(records: list[ImageRecord], *, split: str) -> list[ImageRecord]:
-    """``records``, the photos left to score once those without a defect value are out
-    (:func:`anomaly.data.without_defect_value`).
+    """``records``, the photos left to score once the defect photos whose mask holds no defect value (all
+    zero, or only values its value map names good) are out (:func:`anomaly.data.without_defect_value`).
 
     Raises:
         UserError: none is left (its note names why).
     """
     if not records:
         raise UserError(
-            f"no images to score in split '{split}': each is a defect photo without a defect value"
+            f"no images to score in split '{split}': each is a defect photo whose mask holds no defect value "
+            "(the note above says why)"
         )
     return records
 

@@ -50,6 +50,7 @@ from converters.layouts import LAYOUTS, Layout, empty_folder_warnings, get_layou
 from converters.layouts.base import collected_notes
 from converters.layouts.folder import scan_folders
 from converters.masks import (
+    EMPTY_MASK_REASON,
     MaskInstances,
     mask_to_instances,
     merge_masks,
@@ -322,7 +323,7 @@ def skip_reason(found: MaskInstances, mask: np.ndarray, *, min_area: int, own_ma
         return f"all {found.n_small} regions below --min-area {min_area}"
     if mask.any():  # not empty: the value map names every value it holds good
         return no_defect_value_reason(own_map or "the --mask-values map")
-    return "empty mask"
+    return EMPTY_MASK_REASON
 
 
 def defect_sample(

@@ -590,16 +590,18 @@ def test_the_recorded_root_is_read_whichever_spelling_of_the_data_set_is_given(
 
 
 @pytest.mark.parametrize(
-    ("values", "kept"),
+    ("values", "reason"),
     [
-        pytest.param((128,), False, id="one file, its value named good"),
-        pytest.param((128, 128), False, id="two region files, each named good"),
-        pytest.param((128, 255), True, id="a region file holding a defect"),
-        pytest.param((0,), True, id="an empty mask: not this rule"),
+        pytest.param((128,), "no defect value in the mask", id="one file, its value named good"),
+        pytest.param((128, 128), "no defect value in the mask", id="two region files, each named good"),
+        pytest.param((128, 255), None, id="a region file holding a defect"),
+        pytest.param((0,), "empty mask", id="an empty mask"),
+        pytest.param((0, 0), "empty mask", id="two region files, both empty"),
+        pytest.param((0, 255), None, id="an empty region file beside one holding a defect"),
     ],
 )
-def test_a_defect_photo_is_left_out_where_its_value_map_names_every_mask_value_good(
-    tmp_path: Path, capsys, values: tuple[int, ...], kept: bool
+def test_a_defect_photo_is_left_out_where_its_mask_holds_no_defect_value(
+    tmp_path: Path, capsys, values: tuple[int, ...], reason: str | None
 ) -> None:
     # it was scored as a defect photo with an empty mask, where a conversion skips it
     image = tmp_path / "000.png"
@@ -613,6 +615,29 @@ def test_a_defect_photo_is_left_out_where_its_value_map_names_every_mask_value_g
         image, "part", "test", "crack", masks=tuple(masks), layout="mvtec_loco", value_names=names
     )
     good = ImageRecord(image, "part", "test", "good", layout="mvtec_loco", value_names=names)
-    assert without_defect_value([good, record]) == ([good, record] if kept else [good])
-    note = "note: 1 defect photo not scored, as a conversion skips it: no defect value in the mask"
-    assert capsys.readouterr().err.startswith(note) != kept
+    assert without_defect_value([good, record]) == ([good, record] if reason is None else [good])
+    note = f"note: 1 defect photo not scored, as a conversion skips it: {reason}"
+    assert capsys.readouterr().err.startswith(note) == (reason is not None)
+
+
+def test_a_defect_photo_whose_mask_is_all_zero_is_left_out_without_a_value_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # MVTec AD: a ground_truth mask saved all black; a conversion skips its photo ('empty mask'), anomaly
+    # scored it as a defect photo without a defect pixel. Two such photos: one note, counting both
+    image = tmp_path / "000.png"
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    empty, spot = tmp_path / "empty.png", tmp_path / "spot.png"
+    cv2.imwrite(str(empty), np.zeros((8, 8), np.uint8))
+    cv2.imwrite(str(spot), np.pad(np.full((2, 2), 255, np.uint8), 3))
+    records = [
+        ImageRecord(image, "part", "test", "spot", mask=empty),
+        ImageRecord(image, "part", "test", "spot", mask=spot),
+        ImageRecord(image, "part", "test", "spot", mask=empty),
+        ImageRecord(image, "part", "test", "spot", mask=None, mask_missing=True),  # not labelled yet: scored
+    ]
+    assert without_defect_value(records, left_out="of split 'val' not used") == records[1::2]
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: 2 defect photos of split 'val' not used, as a conversion skips them: empty mask "
+        f"(e.g. {empty})"
+    ]

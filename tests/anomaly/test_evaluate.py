@@ -954,3 +954,57 @@ def test_a_defect_photo_whose_mask_values_are_all_named_good_is_not_scored_as_a_
     assert metrics["image"]["defect_images"] == N_DEFECT - 1
     notes = [line for line in capsys.readouterr().err.splitlines() if "as a conversion skips" in line]
     assert notes == [f"note: 1 defect photo not scored, as a conversion skips it: {reason} (e.g. {gt})"]
+
+
+def test_a_defect_photo_whose_mask_is_all_zero_is_not_scored_as_a_conversion_skips_it(
+    run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # ground_truth/spot/000_mask.png saved all black: the converters skip its photo ('empty mask'), and here
+    # it was scored as a defect photo without a defect pixel (in the image figures, and in the val split's
+    # threshold)
+    from converters.mvtec2yolo import main as convert_main
+
+    empty = parts / "ground_truth" / "spot" / "000_mask.png"
+    cv2.imwrite(str(empty), np.zeros((64, 64), np.uint8))
+    assert convert_main(["--root", str(parts.parent), "--out", str(tmp_path / "conv"), "--no-progress"]) == 0
+    assert "1 x empty mask (e.g. part/test/spot/000)" in capsys.readouterr().out
+    metrics = evaluate_run(run, figure=False, progress=False)
+    assert metrics["image"]["defect_images"] == 2
+    notes = [line for line in capsys.readouterr().err.splitlines() if "as a conversion skips" in line]
+    assert notes == [f"note: 1 defect photo not scored, as a conversion skips it: empty mask (e.g. {empty})"]
+
+    save_splits(
+        Splits(
+            val=["part/test/spot/000", "part/test/spot/001", "part/test/good/000"],
+            test=["part/test/spot/002"],
+        ),
+        tmp_path / "split" / "splits.json",
+    )
+    result = evaluate_run(run, data=tmp_path / "split", masks=True, figure=False, progress=False)
+    assert result["masks"]["threshold_from"].startswith("pixel F1-max on the val split (2 images)")
+    notes = [line for line in capsys.readouterr().err.splitlines() if "as a conversion skips" in line]
+    assert notes == [
+        "note: 1 defect photo of split 'val' not used for the threshold, as a conversion skips it: "
+        f"empty mask (e.g. {empty})"
+    ]
+
+
+def test_a_split_of_defect_photos_whose_masks_are_all_zero_is_refused_in_one_line(
+    run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    for index in (0, 1):
+        cv2.imwrite(
+            str(parts / "ground_truth" / "spot" / f"{index:03d}_mask.png"), np.zeros((64, 64), np.uint8)
+        )
+    save_splits(
+        Splits(val=["part/test/good/000"], test=["part/test/spot/000", "part/test/spot/001"]),
+        tmp_path / "split" / "splits.json",
+    )
+    argv = ["--run", str(run), "--data", str(tmp_path / "split"), "--no-progress", "--no-figure"]
+    assert evaluate_module.main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (
+        "error: no images to score in split 'test': each is a defect photo whose mask holds no defect value "
+        "(the note above says why)"
+    )
+    assert err[-2].startswith("note: 2 defect photos not scored, as a conversion skips them: empty mask")
