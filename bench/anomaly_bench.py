@@ -51,8 +51,8 @@ from report import (  # noqa: E402
     write_report,
 )
 
-from anomaly.data import eval_records, load_records, read_rgb  # noqa: E402
-from anomaly.evaluate import evaluate_run  # noqa: E402
+from anomaly.data import read_rgb  # noqa: E402
+from anomaly.evaluate import evaluate_run, scored_records  # noqa: E402
 from anomaly.run import fit_run, load_run  # noqa: E402
 from common.io import atomic_write, json_text  # noqa: E402
 from common.tables import fmt  # noqa: E402
@@ -86,13 +86,15 @@ def datasets(work: Path, names: Sequence[str]) -> dict[str, tuple[Path, str]]:
 
 
 def inference_seconds(run_path: Path, root: Path, category: str, threads: int) -> float:
-    """Median seconds per photo, one at a time: decode, PatchCore, map resized to the photo's size.
+    """Median seconds per photo, one at a time: decode, PatchCore, map resized to the photo's size; over the
+    photos ``anomaly.evaluate`` scores (:func:`anomaly.evaluate.scored_records`: a defect photo whose mask
+    holds no defect value is not scored, as a conversion skips it).
 
     Run with ``threads`` torch threads (restored after): on a shared machine one thread is often
     faster than two, whose OpenMP synchronisation stalls when another process holds a core.
     """
     run = load_run(run_path)
-    records = eval_records(load_records(root, category))
+    records, _, _ = scored_records(run, root=root, category=category)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     times = []
