@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -422,6 +423,31 @@ def check_image_tree(run_path: str | Path, run: AnomalyRun, *, root=None) -> Non
         )
 
 
+@dataclass(frozen=True)
+class MaskOptions:
+    """How ``--masks`` turns the maps into instance masks to score (threshold -> regions -> ``sam``; see
+    :mod:`anomaly.mask_scores` for where the threshold comes from): :func:`evaluate_run`'s arguments.
+
+    Attributes:
+        sam, zero_shot, model: the segmenter (:func:`anomaly.masks.load_segmenter`), given as ``sam``,
+            ``sam_zero_shot`` and ``sam_model``.
+        threshold: the map threshold (None: picked, :func:`pick_threshold`).
+        min_area: regions of fewer pixels are dropped.
+        cache_dir: where SAM's embeddings of the scored photos are kept (None: not kept), as
+            ``anomaly.predict`` and the inspection cascade keep them.
+        no_colour: ``(no_colour_head, no_colour_prompt)``: leave out the ``sam`` decoder's colour head,
+            colour prompt (:func:`anomaly.masks.load_segmenter`); recorded in the metrics' ``masks``.
+    """
+
+    sam: str | Path | None = None
+    zero_shot: bool = False
+    model: str | None = None
+    threshold: float | None = None
+    min_area: int = MIN_AREA
+    cache_dir: str | Path | None = None
+    no_colour: tuple[bool, bool] = (False, False)
+
+
 def evaluate_run(
     run_path: str | Path,
     *,
@@ -452,18 +478,11 @@ def evaluate_run(
             ``data`` defaults to the one the run was fit with (``anomaly.train --data``), if any.
         out: report folder (default ``<run>/eval-mvtec`` or ``<run>/eval-<split>``, which a re-run
             replaces); an existing one is refused unless ``overwrite``.
-        figure: write ``anomaly_maps.png``.
-        progress: progress bars.
-        masks: also turn the maps into instance masks (threshold -> regions -> ``sam``) and score them
-            (per-image IoU, mask AP): see :mod:`anomaly.mask_scores` for where the threshold comes from.
-        sam, sam_zero_shot, sam_model: the segmenter (:func:`anomaly.masks.load_segmenter`).
-        threshold: the map threshold (default: picked, see above).
-        min_area: regions of fewer pixels are dropped.
+        figure: write ``anomaly_maps.png``; progress: progress bars.
+        masks: also turn the maps into instance masks and score them (per-image IoU, mask AP), as
+            ``sam``, ``sam_zero_shot``, ``sam_model``, ``threshold``, ``min_area``, ``cache_dir``,
+            ``no_colour_head`` and ``no_colour_prompt`` say (:class:`MaskOptions`).
         overwrite: replace an existing ``out`` (once the new report is complete).
-        cache_dir: where SAM's embeddings of the scored photos are kept (None: not kept), as
-            ``anomaly.predict`` and the inspection cascade keep them.
-        no_colour_head, no_colour_prompt: leave out the ``sam`` decoder's colour head, colour prompt
-            (:func:`anomaly.masks.load_segmenter`); recorded in the metrics' ``masks``.
 
     Raises:
         UserError: a bad option value (``split`` without ``data``, a non-finite or negative
@@ -473,71 +492,71 @@ def evaluate_run(
     """
     data = scored_data(run_path, data)
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
-    run = load_run(run_path)
-    check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
-    check_image_tree(run_path, run, root=root)
+    run = checked_run(run_path, root=root, min_area=min_area)
     images = {"root": root, "category": category, "data": data, "split": split}  # the images scored
     out, replace = report_folder(run_path, run, out=out, **images, overwrite=overwrite)
     if cache_dir is not None and masks:  # made at SAM's first photo: the report was refused as 'exists'
         check_cache_outside(cache_dir, out)
+    no_colour = (no_colour_head, no_colour_prompt)
+    options = MaskOptions(sam, sam_zero_shot, sam_model, threshold, min_area, cache_dir, no_colour)
     # a Ctrl-C on a re-run: 'interrupted' alone left the earlier report in ``out`` reading as this one
     with earlier_run_note(out, until="the report is complete"):
-        records, protocol, val = scored_records(run, **images, progress=progress)
-        segmenter = (
-            masks_segmenter(
-                records,
-                sam,
-                zero_shot=sam_zero_shot,
-                model=sam_model,
-                cache_dir=cache_dir,
-                no_colour=(no_colour_head, no_colour_prompt),
-            )
-            if masks
-            else None
+        return scored_report(
+            run_path, run, images, out, replace, options if masks else None, figure=figure, progress=progress
         )
-        scores, maps, metrics = scored_metrics(run, records, progress=progress)
-        if segmenter is not None:
-            metrics["masks"] = mask_metrics(
-                run,
-                records,
-                maps,
-                metrics,
-                segmenter,
-                threshold=threshold,
-                val=val,
-                data=data,
-                min_area=min_area,
-                no_colour=(no_colour_head, no_colour_prompt),
-                progress=progress,
-            )
-        settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
-        rows = ([r.key for r in records], [r.defect for r in records], list(scores))
-        png = figure_png(records, scores, maps) if figure else None
-        write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
+
+
+def checked_run(run_path: str | Path, *, root: str | Path | None, min_area: int) -> AnomalyRun:
+    """The run at ``run_path``, loaded, once ``min_area`` (``--min-area``) is checked against its photos and
+    the image tree scored (``root``; None: the run's) against the one it was fit on
+    (:func:`check_image_tree`)."""
+    run = load_run(run_path)
+    check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
+    check_image_tree(run_path, run, root=root)
+    return run
+
+
+def scored_report(
+    run_path: str | Path,
+    run: AnomalyRun,
+    images: dict,
+    out: Path,
+    replace: bool,
+    masks: MaskOptions | None,
+    *,
+    figure: bool,
+    progress: bool,
+) -> dict:
+    """Scores ``images`` (:func:`scored_records`' ``root``, ``category``, ``data`` and ``split``) with
+    ``run``, their masks too as ``masks`` says (None: not), and writes the report folder ``out``
+    (``replace``: over an earlier report; ``figure``: with ``anomaly_maps.png``); :func:`evaluate_run`'s
+    result."""
+    records, protocol, val = scored_records(run, **images, progress=progress)
+    segmenter = masks_segmenter(records, masks) if masks is not None else None
+    scores, maps, metrics = scored_metrics(run, records, progress=progress)
+    if segmenter is not None:
+        metrics["masks"] = mask_metrics(
+            run, records, maps, metrics, segmenter, masks, val=val, data=images["data"], progress=progress
+        )
+    root, category = images["root"], images["category"]
+    settings = report_settings(run_path, run, root=root, category=category, protocol=protocol)
+    rows = ([r.key for r in records], [r.defect for r in records], list(scores))
+    png = figure_png(records, scores, maps) if figure else None
+    write_report_folder(out, metrics, settings, rows, png, overwrite=replace)
     # figure: whether anomaly_maps.png was written (none without a defect image to show)
     return {"settings": settings, **metrics, "out": str(out), "figure": png is not None}
 
 
-def masks_segmenter(
-    records: Sequence[ImageRecord],
-    sam: str | Path | None,
-    *,
-    zero_shot: bool,
-    model: str | None,
-    cache_dir: str | Path | None,
-    no_colour: tuple[bool, bool],
-) -> Segmenter:
-    """The segmenter of ``--masks`` (:func:`anomaly.masks.load_segmenter`), with its ``warning:`` where it
-    reads colour and most of the scored ``records``' photos are grey (:func:`anomaly.masks.warn_grey_photos`).
-
-    ``no_colour``: ``(no_colour_head, no_colour_prompt)`` as :func:`evaluate_run` took them.
-    """
-    no_colour_head, no_colour_prompt = no_colour
+def masks_segmenter(records: Sequence[ImageRecord], options: MaskOptions) -> Segmenter:
+    """The segmenter of ``--masks`` (:func:`anomaly.masks.load_segmenter`, as ``options`` name it), with its
+    ``warning:`` where it reads colour and most of the scored ``records``' photos are grey
+    (:func:`anomaly.masks.warn_grey_photos`)."""
+    no_colour_head, no_colour_prompt = options.no_colour
     segmenter = load_segmenter(
-        sam,
-        zero_shot=zero_shot,
-        model=model,
-        cache_dir=cache_dir,
+        options.sam,
+        zero_shot=options.zero_shot,
+        model=options.model,
+        cache_dir=options.cache_dir,
         no_colour_head=no_colour_head,
         no_colour_prompt=no_colour_prompt,
     )
@@ -568,26 +587,24 @@ def mask_metrics(
     maps: Sequence[np.ndarray],
     metrics: dict,
     segmenter: Segmenter,
+    options: MaskOptions,
     *,
-    threshold: float | None,
     val: Sequence[ImageRecord] | None,
     data: str | Path | None,
-    min_area: int,
-    no_colour: tuple[bool, bool],
     progress: bool = False,
 ) -> dict:
     """The metrics' ``masks``: :func:`anomaly.mask_scores.score_masks` of the scored photos with ground
-    truth at ``threshold`` (None: :func:`pick_threshold`'s), and the settings the masks were made with.
+    truth at ``options.threshold`` (None: :func:`pick_threshold`'s), and the settings the masks were made
+    with (``options``: :func:`evaluate_run`'s).
 
     Args:
         records, maps, metrics: the scored records, per record its ``(S, S)`` map, and the metrics
             (:func:`scored_metrics`).
         val, data: the ``val`` split's records (:func:`scored_records`) and the data set scored, which
             :func:`pick_threshold` picks the threshold on.
-        min_area: ``--min-area``, in pixels.
-        no_colour: ``(no_colour_head, no_colour_prompt)`` as :func:`evaluate_run` took them.
     """
-    no_colour_head, no_colour_prompt = no_colour
+    no_colour_head, no_colour_prompt = options.no_colour
+    threshold, min_area = options.threshold, options.min_area
     if threshold is None:
         threshold, picked_on = pick_threshold(run, metrics, val=val, data=data, progress=progress)
     else:

@@ -281,19 +281,14 @@ def predict_photos(
     base, photos, out = photos_and_out(run_path, source, out, overwrite=overwrite, maps=maps)
     if cache_dir is not None:  # made at SAM's first photo: the finished run was refused as 'exists'
         check_cache_outside(cache_dir, out)
+    no_colour = (no_colour_head, no_colour_prompt)
     # a Ctrl-C while the photos are checked or SAM loads, too: 'interrupted' alone, its files read as new
     with earlier_run_note(out, until="every photo is done"):
         check_photos_for_run(photos, out=out, image_shape=run.image_shape)
         value, origin = resolve_threshold(threshold, run_path)
-        segmenter = load_segmenter(
-            sam,
-            zero_shot=sam_zero_shot,
-            model=sam_model,
-            cache_dir=cache_dir,
-            no_colour_head=no_colour_head,
-            no_colour_prompt=no_colour_prompt,
+        segmenter = photos_segmenter(
+            photos, sam, zero_shot=sam_zero_shot, model=sam_model, cache_dir=cache_dir, no_colour=no_colour
         )
-        warn_grey_photos(photos, segmenter)
         info = prediction_info(
             run_path,
             run,
@@ -304,30 +299,79 @@ def predict_photos(
             sam=sam,
             min_area=min_area,
             maps=maps,
-            no_colour_head=no_colour_head,
-            no_colour_prompt=no_colour_prompt,
+            no_colour=no_colour,
         )
-        map_range = (0.0, 2 * value) if maps else None
+        return write_predictions(
+            out, info, run, segmenter, photos, base, maps=maps, overwrite=overwrite, progress=progress
+        )
 
-        def write(folder: Path) -> tuple[int, int]:
-            """Into the hidden build of ``out``; returns the photos flagged and the instances."""
-            with PredictionWriter(folder, map_range=map_range) as writer:
-                predict_into(
-                    writer,
-                    run,
-                    segmenter,
-                    photos,
-                    base,
-                    threshold=value,
-                    min_area=min_area,
-                    progress=progress,
-                )
-                writer.close(info)
-            return writer.flagged, writer.instances
 
-        # an empty existing folder (made by hand) is replaced like an old run's
-        with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
-            flagged, instances = build_folder(out, write, overwrite=overwrite or out.is_dir())
+def photos_segmenter(
+    photos: Sequence[Path],
+    sam: str | Path | None,
+    *,
+    zero_shot: bool,
+    model: str | None,
+    cache_dir: str | Path | None,
+    no_colour: tuple[bool, bool],
+) -> Segmenter:
+    """The segmenter (:func:`anomaly.masks.load_segmenter`; ``no_colour``: ``(no_colour_head,
+    no_colour_prompt)``), with its ``warning:`` where it reads colour and most of ``photos`` are grey
+    (:func:`anomaly.masks.warn_grey_photos`)."""
+    no_colour_head, no_colour_prompt = no_colour
+    segmenter = load_segmenter(
+        sam,
+        zero_shot=zero_shot,
+        model=model,
+        cache_dir=cache_dir,
+        no_colour_head=no_colour_head,
+        no_colour_prompt=no_colour_prompt,
+    )
+    warn_grey_photos(photos, segmenter)
+    return segmenter
+
+
+def write_predictions(
+    out: Path,
+    info: dict,
+    run: AnomalyRun,
+    segmenter: Segmenter,
+    photos: Sequence[Path],
+    base: Path,
+    *,
+    maps: bool,
+    overwrite: bool,
+    progress: bool,
+) -> dict:
+    """Predicts ``photos`` as ``info`` (``predict.json``: :func:`prediction_info`) records them, at its
+    ``threshold`` and ``min_area``, and writes them into ``out`` (:func:`predict_into`), built hidden beside
+    it and renamed into place; an existing ``out`` is replaced (its check: :func:`check_out`).
+
+    Returns:
+        :func:`predict_photos`' summary: ``info``, ``out``, the photos flagged and the instances.
+    """
+    threshold, min_area = info["threshold"], info["min_area"]
+    map_range = (0.0, 2 * threshold) if maps else None
+
+    def write(folder: Path) -> tuple[int, int]:
+        """Into the hidden build of ``out``; returns the photos flagged and the instances."""
+        with PredictionWriter(folder, map_range=map_range) as writer:
+            predict_into(
+                writer,
+                run,
+                segmenter,
+                photos,
+                base,
+                threshold=threshold,
+                min_area=min_area,
+                progress=progress,
+            )
+            writer.close(info)
+        return writer.flagged, writer.instances
+
+    # an empty existing folder (made by hand) is replaced like an old run's
+    with segmenter.noting_interrupts():  # 'interrupted' alone: whether SAM's embeddings were lost
+        flagged, instances = build_folder(out, write, overwrite=overwrite or out.is_dir())
     return {**info, "out": str(out), "flagged": flagged, "instances": instances}
 
 
@@ -416,13 +460,13 @@ def prediction_info(
     sam: str | Path | None,
     min_area: int,
     maps: bool,
-    no_colour_head: bool = False,
-    no_colour_prompt: bool = False,
+    no_colour: tuple[bool, bool] = (False, False),
 ) -> dict:
     """``predict.json``: how the predictions were made, paths absolute so that it traces the output back
-    from any folder. ``threshold``: ``(value, where it came from)``;
-    ``no_colour_head``, ``no_colour_prompt``: the flags (the ``sam`` decoder's part left out)."""
+    from any folder. ``threshold``: ``(value, where it came from)``; ``no_colour``: the flags
+    ``(no_colour_head, no_colour_prompt)`` (the ``sam`` decoder's part left out)."""
     value, origin = threshold
+    no_colour_head, no_colour_prompt = no_colour
     return {
         "run": recorded_path(run_path),
         # a run refit in place under the same folder differs

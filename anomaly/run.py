@@ -256,39 +256,81 @@ def fit_run(
     out = Path(out)
     data = data_set_folder(data) if data is not None else None
     check_run_out(out, trees=(root, data), overwrite=overwrite)
-    records = load_records(root, category)
-    note_masks_missing(records)
-    if data is not None and splits is None:
-        splits = read_splits(data, category)
-    fit, shape, hashes = checked_fit_records(records, splits if data is not None else None, progress=progress)
+    fit, shape, hashes = fit_photos(root, category, data, splits, progress=progress)
     warn_upsampled(shape, config["image_size"])
     model = build_model(config, weights=weights, download=download)
     fit_seconds, kinds = _fit(model, [r.image for r in fit], shape, progress=progress)
     warn_mixed_colour(kinds)
-    colour = next(iter(kinds)) if len(kinds) == 1 else "mixed"
-    sha256, own = _backbone_weights(config, weights)
+    backbone, own = backbone_info(config, weights)
     info = {
+        **run_info(config, backbone, root=root, category=category, data=data),
+        **fit_info(model, fit, shape, hashes, kinds, fit_seconds),
+    }
+    return AnomalyRun(_write(out, model, info, own_weights=own, overwrite=overwrite), model, info)
+
+
+def fit_photos(
+    root: str | Path, category: str, data: Path | None, splits: Splits | None, *, progress: bool
+) -> tuple[list[ImageRecord], tuple[int, int], dict[str, str]]:
+    """The records of ``category`` in the image tree ``root`` to fit on, the ``(H, W)`` of their photos and
+    the sha256 of each (:func:`checked_fit_records`), outside ``data``'s val/test where ``data`` is given
+    (``splits``: its ``splits.json``, read here where None); a note where a defect photo has no mask
+    (:func:`note_masks_missing`)."""
+    records = load_records(root, category)
+    note_masks_missing(records)
+    if data is not None and splits is None:
+        splits = read_splits(data, category)
+    return checked_fit_records(records, splits if data is not None else None, progress=progress)
+
+
+def backbone_info(config: Mapping, weights: str | Path | None) -> tuple[dict, Path | None]:
+    """``run.json``'s ``backbone`` and the user's own weights file that the run keeps a copy of (None for the
+    official file, or random weights): :func:`_backbone_weights`."""
+    sha256, own = _backbone_weights(config, weights)
+    backbone = {
+        "name": config["backbone"],
+        "stages": list(backbone_spec(config["backbone"]).stages),
+        "weights_sha256": sha256,
+        "weights_file": WEIGHTS_FILE if own else None,
+    }
+    return backbone, own
+
+
+def run_info(config: Mapping, backbone: dict, *, root: str | Path, category: str, data: Path | None) -> dict:
+    """``run.json``'s fields on how the run was made: its format, ``config``, ``backbone``
+    (:func:`backbone_info`), the image tree ``root`` and ``category``, and the protocol (``data``: the
+    converter output fit outside of, None for ``mvtec``)."""
+    return {
         "format": FORMAT,
         "version": VERSION,
         "method": "patchcore",
         "config": config,
-        "backbone": {
-            "name": config["backbone"],
-            "stages": list(backbone_spec(config["backbone"]).stages),
-            "weights_sha256": sha256,
-            "weights_file": WEIGHTS_FILE if own else None,
-        },
+        "backbone": backbone,
         "root": recorded_path(root),  # as every record writes a path: a linked folder keeps its name
         "category": category,
         "protocol": _protocol(data),
+    }
+
+
+def fit_info(
+    model: PatchCore,
+    fit: Sequence[ImageRecord],
+    shape: tuple[int, int],
+    hashes: Mapping[str, str],
+    kinds: Mapping[str, Sequence[Path]],
+    seconds: float,
+) -> dict:
+    """``run.json``'s fields on the fit: the photos' ``shape`` ``(H, W)`` and colour (``kinds``:
+    :func:`_fit`'s, ``mixed`` where of more than one), the ``fit`` records' keys and the sha256 of each
+    (``hashes``), the patches ``model`` saw and the fit's ``seconds``."""
+    return {
         "image_shape": list(shape),
-        "fit_colour": colour,
+        "fit_colour": next(iter(kinds)) if len(kinds) == 1 else "mixed",
         "fit_keys": [r.key for r in fit],
         "fit_sha256": hashes,
         "patches_seen": model.patches_seen,
-        "fit_seconds": round(fit_seconds, 3),
+        "fit_seconds": round(seconds, 3),
     }
-    return AnomalyRun(_write(out, model, info, own_weights=own, overwrite=overwrite), model, info)
 
 
 def check_run_out(out: Path, *, trees: Sequence[str | Path | None], overwrite: bool) -> None:
