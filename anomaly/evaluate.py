@@ -125,8 +125,7 @@ def scored_records(
         val = eval_records(records, splits, "val")
     except UserError:  # no val image of the category, or one not in the tree: the scored images pick it
         val = []
-    check_mask_sizes(val)
-    return chosen, protocol, without_defect_value(val, left_out="of split 'val' not used for the threshold")
+    return chosen, protocol, val
 
 
 def scorable(records: list[ImageRecord], *, split: str) -> list[ImageRecord]:
@@ -283,6 +282,8 @@ def pick_threshold(
     if val is not None:
         check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         check_mask_sizes(val)
+        # as scored: a defect photo whose mask holds no defect value would count as good pixels
+        val = without_defect_value(val, left_out="of split 'val' not used for the threshold")
         warn_masks(val, progress=progress)  # the threshold is picked against them
         val = masked(val)  # a defect photo without a mask would count as good pixels
         if any(not r.is_good for r in val):

@@ -980,6 +980,8 @@ def test_a_defect_photo_whose_mask_is_all_zero_is_not_scored_as_a_conversion_ski
         ),
         tmp_path / "split" / "splits.json",
     )
+    evaluate_run(run, data=tmp_path / "split", figure=False, progress=False)  # no threshold picked on val
+    assert "as a conversion skips" not in capsys.readouterr().err  # it said 'not used for the threshold'
     result = evaluate_run(run, data=tmp_path / "split", masks=True, figure=False, progress=False)
     assert result["masks"]["threshold_from"].startswith("pixel F1-max on the val split (2 images)")
     notes = [line for line in capsys.readouterr().err.splitlines() if "as a conversion skips" in line]
