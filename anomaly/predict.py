@@ -60,7 +60,7 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import check_opencv_decodes, image_size, warn_narrow_photos
+from common.images import decode_photos, warn_narrow_photos
 from common.io import expand_user, read_json_object, recorded_path
 from common.out_folders import check_holds_no_photos, check_out_of_photos
 from common.photo_sources import photo_files, photo_root
@@ -397,11 +397,10 @@ def check_decodes(photos: Sequence[Path]) -> None:
     stopped the run when it was reached, every photo before it scored for nothing.
 
     Raises:
-        UserError: a photo that does not decode; one line naming it.
+        UserError: photos that do not decode; one line naming them all, or the first three and how many
+            more (:func:`common.images.decode_photos`).
     """
-    for photo in photos:
-        image_size(photo)
-        check_opencv_decodes(photo)
+    decode_photos(photos)
 
 
 def photos_and_out(

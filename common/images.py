@@ -19,15 +19,16 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 from tqdm import tqdm
 
-from common.errors import UserError, one_line
+from common.errors import UserError, few, one_line
 from common.io import link_loop_text
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
@@ -455,6 +456,50 @@ def check_opencv_decodes(path: str | Path) -> None:
     """
     if Path(path).suffix.lower() in _OPENCV_CHECKED:
         decode_image_file(path, cv2.IMREAD_COLOR)
+
+
+_Read = TypeVar("_Read")
+
+
+def decode_photos(photos: Iterable[Path], read: Callable[[Path], _Read] = image_size) -> list[_Read]:
+    """``read`` of every photo, a TIFF decoded by OpenCV too (:func:`check_opencv_decodes`): the check the
+    commands make before a model loads (``detection.predict``, the inspection commands, ``anomaly.predict``).
+
+    Every photo is read before any failure is raised: stopping at the first, three bad photos took three
+    runs to find.
+
+    Args:
+        photos: the photo files, in order (a ``tqdm`` over them shows progress).
+        read: decodes one photo, a UserError naming it when it does not (:func:`image_size`,
+            :func:`image_size_and_orientation`).
+
+    Returns:
+        ``read``'s answer for each photo, in order.
+
+    Raises:
+        UserError: one photo that does not decode: its own line; more: one line with how many and the first
+            three, each with its reason (``cannot read 3 photos: a.jpg (the file is empty), ...``).
+    """
+    answers, failures = [], []
+    for photo in photos:
+        try:
+            answers.append(read(photo))
+            check_opencv_decodes(photo)
+        except UserError as error:
+            failures.append((Path(photo), str(error)))
+    if len(failures) == 1:
+        raise UserError(failures[0][1])
+    if failures:
+        named = [f"{path} ({_reason(path, message)})" for path, message in failures]
+        raise UserError(f"cannot read {len(failures)} photos: {few(named)}")
+    return answers
+
+
+def _reason(path: Path, message: str) -> str:
+    """What a one-line error naming ``path`` says after it (``cannot read image a.jpg: the file is empty``:
+    ``the file is empty``); the whole line when it does not name it so."""
+    _, named, reason = message.partition(f"{path}: ")
+    return reason if named else message
 
 
 def displayed_size(path: str | Path) -> tuple[int, int]:

@@ -12,9 +12,9 @@ trained with; no text encoder is needed. The image's call follows
 :mod:`detection.image_level`: the class of its top box with score >= ``--conf``,
 ``good`` if none.
 
-Every image is decoded once before the model loads (:func:`common.images.image_size`),
-so a file that is not an image, or a truncated one, stops the run at once with
-one line naming it, before ultralytics opens anything. 16-bit photos of 12-bit
+Every image is decoded once before the model loads (:func:`common.images.decode_photos`),
+so files that are not images, or truncated ones, stop the run at once with one line
+naming them (the first three and how many more), before ultralytics opens anything. 16-bit photos of 12-bit
 data, which OpenCV reads nearly black, get a ``warning:`` line (photos spread
 over the list are checked: :data:`common.images.NARROW_PHOTO_SAMPLE`).
 
@@ -50,10 +50,9 @@ from common.folders import (
 )
 from common.images import (
     NARROW_PHOTO_SAMPLE,
-    check_opencv_decodes,
     decode_image_file,
+    decode_photos,
     encode_image,
-    image_size,
     warn_narrow_photos,
 )
 from common.io import atomic_write, expand_user, json_text, recorded_path
@@ -125,11 +124,10 @@ def image_files(source: str | Path) -> dict[str, Path]:
 
 
 def decoded_files(files: dict[str, Path]) -> dict[str, Path]:
-    """``files`` (:func:`named_files`' answer), once each has decoded; a UserError naming the first that
-    does not (not an image, truncated, unreadable)."""
-    for path in files.values():
-        image_size(path)
-        check_opencv_decodes(path)  # the model reads with OpenCV: a float TIFF stopped the run when reached
+    """``files`` (:func:`named_files`' answer), once each has decoded, a TIFF by OpenCV too (the model reads
+    with it: a float TIFF stopped the run when reached); a UserError naming every one that does not (not an
+    image, truncated, unreadable: :func:`common.images.decode_photos`)."""
+    decode_photos(files.values())
     return files
 
 

@@ -17,6 +17,7 @@ every prediction command (:func:`common.photo_sources.photo_files`). Each photo 
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from tqdm import tqdm
 
 from common.folders import check_unique_names, output_name
 from common.images import (
-    check_opencv_decodes,
     check_upright,
+    decode_photos,
     image_size,
     image_size_and_orientation,
     warn_narrow_photos,
@@ -76,7 +77,7 @@ def find_photos(source: str | Path) -> list[Photo]:
 def check_photos(
     photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos", labelled: bool = False
 ) -> None:
-    """Decodes every photo once (:func:`common.images.image_size`), so a bad one stops the run up front.
+    """Decodes every photo once (:func:`common.images.image_size`), so bad ones stop the run up front.
 
     Args:
         photos: anything with a ``path`` (a :class:`Photo`, a split's ``SegmentationImage``).
@@ -94,13 +95,25 @@ def check_photos(
     (:func:`common.images.check_opencv_decodes`).
 
     Raises:
-        UserError: a photo that is missing, not an image, truncated, or a TIFF OpenCV cannot decode;
-            a labelled one turned by an EXIF tag; one line naming it.
+        UserError: photos that are missing, not images, truncated, or TIFFs OpenCV cannot decode, one line
+            naming them all (the first three and how many more: :func:`common.images.decode_photos`); then
+            a labelled one turned by an EXIF tag, one line naming it.
     """
-    for photo in tqdm(photos, desc=desc, unit="photo", disable=not progress, file=sys.stderr):
-        if labelled and photo.annotations:
-            check_upright(photo.path, image_size_and_orientation(photo.path)[2])
-        else:
-            image_size(photo.path)
-        check_opencv_decodes(photo.path)
-    warn_narrow_photos([photo.path for photo in photos])
+    annotated = {photo.path for photo in photos if labelled and photo.annotations}
+    paths = [photo.path for photo in photos]
+    turns = decode_photos(
+        tqdm(paths, desc=desc, unit="photo", disable=not progress, file=sys.stderr),
+        functools.partial(_orientation_if_annotated, annotated=annotated),
+    )
+    for path, turn in zip(paths, turns, strict=True):
+        check_upright(path, turn)
+    warn_narrow_photos(paths)
+
+
+def _orientation_if_annotated(path: Path, annotated: set[Path]) -> int:
+    """The EXIF orientation of a photo in ``annotated`` (which must be upright), 1 for any other; either
+    decoded once (:func:`common.images.image_size_and_orientation`, :func:`common.images.image_size`)."""
+    if path in annotated:
+        return image_size_and_orientation(path)[2]
+    image_size(path)
+    return 1

@@ -356,6 +356,25 @@ def test_a_photo_that_does_not_decode_is_named_before_sam_loads(
     assert not (tmp_path / "pred").exists()
 
 
+def test_every_photo_that_does_not_decode_is_named_before_sam_loads(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # it stopped at the first: three bad photos took three runs to find
+    source = tmp_path / "photos"
+    shutil.copytree(parts / "test", source)
+    good = source / "good" / "000.png"
+    bad = [source / "zz_a.png", source / "zz_b.png"]
+    for path in bad:
+        path.write_bytes(good.read_bytes()[: good.stat().st_size - 100])
+    monkeypatch.setattr("anomaly.predict.load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    with pytest.raises(UserError) as error:
+        predict_photos(run, source, tmp_path / "pred", threshold="0", progress=False)
+    message = str(error.value)
+    assert message.startswith(f"cannot read 2 photos: {bad[0]} (corrupt or not an image (")
+    assert f"), {bad[1]} (corrupt or not an image (" in message and "\n" not in message
+    assert not (tmp_path / "pred").exists()
+
+
 def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
     run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

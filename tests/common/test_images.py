@@ -21,6 +21,7 @@ from common.images import (
     EXIF_ORIENTATION,
     check_mask_upright,
     decode_image_file,
+    decode_photos,
     displayed_size,
     exif_orientation,
     has_alpha,
@@ -67,6 +68,34 @@ def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
         UserError, match=r"cannot read image .*cut\.jpg: corrupt or not an image \(.*truncated"
     ):
         image_size(path)
+
+
+def test_decode_photos_names_every_photo_that_does_not_decode(tmp_path: Path) -> None:
+    # the commands stopped at the first photo that did not decode: three bad photos took three runs to find
+    good = tmp_path / "good.jpg"
+    good.write_bytes(jpeg_bytes(64, 48))
+    assert decode_photos([good, good]) == [(64, 48), (64, 48)]
+    cut = tmp_path / "a_cut.jpg"
+    cut.write_bytes(jpeg_bytes()[:2000])
+    bad = [cut] + [tmp_path / f"{name}_empty.png" for name in "bcde"]
+    for path in bad[1:]:
+        path.write_bytes(b"")
+    with pytest.raises(UserError) as error:
+        decode_photos([good, *bad])
+    message = str(error.value)
+    assert message.startswith(f"cannot read 5 photos: {cut} (corrupt or not an image (")
+    assert message.endswith(f"{bad[1]} (the file is empty), {bad[2]} (the file is empty) and 2 more"), message
+    assert "\n" not in message
+
+
+def test_decode_photos_keeps_the_line_of_a_single_photo_that_does_not_decode(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    good = tmp_path / "good.jpg"
+    good.write_bytes(jpeg_bytes(64, 48))
+    with pytest.raises(UserError) as error:
+        decode_photos([good, empty])
+    assert str(error.value) == f"cannot read image {empty}: the file is empty"
 
 
 def test_header_only_size_skips_the_decode_but_not_the_checks(tmp_path: Path) -> None:

@@ -468,6 +468,23 @@ def test_12_bit_data_after_16_other_photos_is_warned_of(
     )
 
 
+def test_every_photo_that_does_not_decode_is_named_in_one_line(
+    checkpoint: Path, photos: Path, capsys, monkeypatch
+) -> None:
+    # it stopped at the first: three bad photos took three runs to find
+    data = (photos / "b.jpg").read_bytes()
+    (photos / "b.jpg").write_bytes(data[: len(data) // 2])
+    (photos / "c.png").write_bytes(b"")
+    (photos / "d.png").write_text("not a picture\n")
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
+    out = photos.parent / "out"
+    assert main(["--weights", str(checkpoint), "--source", str(photos), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read 3 photos: {photos / 'b.jpg'} (corrupt or not an image (")
+    assert f", {photos / 'c.png'} (the file is empty), {photos / 'd.png'} (corrupt or not an image (" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
 def test_a_truncated_jpeg_is_named(checkpoint: Path, photos: Path, capsys) -> None:
     data = (photos / "b.jpg").read_bytes()
     (photos / "b.jpg").write_bytes(data[: len(data) // 2])
@@ -1002,7 +1019,9 @@ def test_the_weights_are_checked_before_any_photo_is_decoded(
     photos: Path, tmp_path: Path, monkeypatch
 ) -> None:
     # decoding a large folder takes a while: a missing checkpoint is named first
-    monkeypatch.setattr("detection.predict.image_size", lambda path: pytest.fail(f"{path} decoded"))
+    monkeypatch.setattr(
+        "detection.predict.decode_photos", lambda paths: pytest.fail(f"{list(paths)} decoded")
+    )
     with pytest.raises(UserError, match="missing.pt"):
         next(predicted_images(tmp_path / "missing.pt", photos))
 

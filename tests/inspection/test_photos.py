@@ -129,6 +129,19 @@ def test_check_photos_names_a_corrupt_one(photos):
         check_photos(find_photos(photos), progress=False)
 
 
+def test_check_photos_names_every_corrupt_one_in_one_line(photos):
+    # it stopped at the first: three bad photos took three runs to find
+    cut = photos / "lot_2" / "cut.png"
+    cut.write_bytes((photos / "one.png").read_bytes()[:200])  # truncated
+    empty = photos / "zero.png"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError) as error:
+        check_photos(find_photos(photos), progress=False)
+    message = str(error.value)
+    assert message.startswith(f"cannot read 2 photos: {cut} (corrupt or not an image (")
+    assert message.endswith(f"), {empty} (the file is empty)") and "\n" not in message
+
+
 def test_check_photos_refuses_a_tiff_that_pil_reads_but_opencv_cannot(photos):
     # 32-bit floating-point samples: PIL reads them, OpenCV (which the models read photos with) does not,
     # so the photo passed the check and stopped the run when reached, the models loaded and photos done
