@@ -938,12 +938,32 @@ async function sendChange(path, body, done, attempts) {
       // held, goes with the version it was pressed on, refused naming why (the reloaded version would let
       // it act on changes never shown).
       if (error.status === 507) await reloaded;
+    } else if (error.status === 507) {
+      await readVersion(body.image); // of a photo left meanwhile: the same, its labels not shown
     } else if (error.message.endsWith(SHOWN_AS_NOW)) {
       // refused for a photo left meanwhile: it is read again when opened, not now
       const refused = error.message.slice(0, -SHOWN_AS_NOW.length);
       showMessage(`${refused}; open it to see its labels as they are now`, true);
     }
   }
+}
+
+// A change answered 507 for a photo left meanwhile may be saved all the same: its labels are read, not
+// shown, for the version (its dot and badge too) an undo, redo or status pressed on it before that answer
+// goes with (with the one before, it was refused as another tab's change). Opened again by then, the photo
+// is read as it opens.
+async function readVersion(key) {
+  let detail;
+  try {
+    detail = await api("GET", `/api/image?image=${encodeURIComponent(key)}`);
+  } catch (error) {
+    return; // the 507's message says enough
+  }
+  if (key === state.current || olderThanKept(detail)) return;
+  state.versions[key] = detail.version;
+  state.statuses[key] = detail.status;
+  state.proposalCounts[key] = detail.proposals.length;
+  updateImageList();
 }
 
 // Whether `detail` is of the photo `shown` shows at the size it shows it (else the photo was replaced on

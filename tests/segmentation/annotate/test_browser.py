@@ -1409,3 +1409,31 @@ def test_enter_after_a_save_answered_with_a_click_kept_waits_for_that_clicks_mas
     assert page.inner_text("#message").startswith("the mask of the prompt is not shown yet")
     decodes[0].continue_()
     wait_body(page, "d.preview === '1'")
+
+
+def test_an_undo_pressed_before_a_saved_change_answered_507_goes_after_its_photo_is_read_again_once_left(
+    served, page
+):
+    """Del answered 507 although saved, Ctrl+Z and → pressed before that answer: a.png, no longer shown, was
+    not read again, and the undo went with the version from before the delete, refused as 'changed in
+    another tab' (one tab); it waits for a.png's labels read again and undoes the delete there."""
+    url, session, _ = served
+    add_two_instances(session)
+    deletes, undos = [], []
+    page.route("**/api/delete", lambda route: deletes.append((route, route.fetch())))  # made at once
+    page.route("**/api/undo", lambda route: (undos.append(route.request.url), route.continue_()))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    page.keyboard.press("Delete")
+    wait_held(page, deletes, "the delete")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready'")
+    saved = "saved in annotate_state.json, but the files of a.png could not be written: disk full"
+    deletes[0][0].fulfill(status=507, json={"detail": saved})
+    wait_held(page, undos, "the undo")
+    page.wait_for_function("() => /undone/.test(document.querySelector('#message').textContent)")
+    assert page.inner_text("#message") == "undone on a.png"
+    assert len(session.entry("a.png").instances) == 2
+    assert page.inner_text("#image-name").endswith("b.jpg")
