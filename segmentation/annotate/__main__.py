@@ -422,26 +422,13 @@ def rename_session(args: argparse.Namespace) -> None:
         UserError: a bad ``OLD=NEW``, ``--classes`` beside it, no state in ``--out``, an old name that is
             no class, a new name the rules refuse; another command holds ``--out``.
     """
-    from segmentation.annotate.export import EXPORT_DIR
     from segmentation.annotate.records import renamed_classes
-    from segmentation.annotate.session import AnnotationSession
     from segmentation.annotate.state_file import check_new_category
 
     renames = parse_renames(args.rename_class or [])
     check_rename_options(args, renames)
     lock = OutLock(args.out, advice="stop it first, then rename")  # before the read (OutLock.saved_meanwhile)
-
-    def read() -> AnnotationSession:  # a name renamed here is not warned of as one Windows cannot hold
-        return AnnotationSession.read(
-            args.out,
-            args.images,
-            category=args.category,
-            photos_optional=True,
-            renaming={old for old, new in renames.items() if new != old},
-            category_renamed_to=args.rename_category,
-        )
-
-    session = read()
+    session = read_renaming(args, renames)
     renamed_classes(session.classes, renames)
     category = args.rename_category
     if category is not None:
@@ -456,24 +443,47 @@ def rename_session(args: argparse.Namespace) -> None:
     with lock:
         lock.take()
         if lock.saved_meanwhile():  # a page stopped since the read: renamed from its last state, not lost
-            session = read()  # the renames below check their names against it again
-        print_warnings(session)  # of the session renamed: once, not at each read
-        # the notes, from the state held: a refused lock printed none that said what it would do
-        pending = session.category_was  # a rename the folder refused (or cut short): persist() finishes it
-        for note in rename_notes(renames, category, current=session.category, pending=pending):
-            print(note)
-        moved = category is not None and category != session.category
-        was = pending or session.category  # the tree's name when last whole: an export's at the latest
-        session.persist()
-        print_notices(session)
-        rename_saved(session, changed, category if moved else None)
-        if args.export:
-            print_export(session, task=args.yolo_task)
-        elif (changed or session.category != was) and (session.out / EXPORT_DIR).is_dir():
-            stale = session.category != was
-            print(
-                stale_export_note(session.out / EXPORT_DIR, args.out, classes=bool(changed), category=stale)
-            )
+            session = read_renaming(args, renames)  # the renames below check their names against it again
+        rename_held(session, args, renames)
+
+
+def read_renaming(args: argparse.Namespace, renames: dict[str, str]) -> AnnotationSession:
+    """The session in ``--out`` read for :func:`rename_session`: a name renamed here (``renames``' old names,
+    the category's) is not warned of as one Windows cannot hold."""
+    from segmentation.annotate.session import AnnotationSession
+
+    return AnnotationSession.read(
+        args.out,
+        args.images,
+        category=args.category,
+        photos_optional=True,
+        renaming={old for old, new in renames.items() if new != old},
+        category_renamed_to=args.rename_category,
+    )
+
+
+def rename_held(session: AnnotationSession, args: argparse.Namespace, renames: dict[str, str]) -> None:
+    """:func:`rename_session`'s renames of ``session``, with ``--out``'s lock held: the notes, the state
+    saved, then the export (``--export``) or a note that the one in ``--out`` is stale."""
+    from segmentation.annotate.export import EXPORT_DIR
+
+    category = args.rename_category
+    changed = {old: new for old, new in renames.items() if new != old}
+    print_warnings(session)  # of the session renamed: once, not at each read
+    # the notes, from the state held: a refused lock printed none that said what it would do
+    pending = session.category_was  # a rename the folder refused (or cut short): persist() finishes it
+    for note in rename_notes(renames, category, current=session.category, pending=pending):
+        print(note)
+    moved = category is not None and category != session.category
+    was = pending or session.category  # the tree's name when last whole: an export's at the latest
+    session.persist()
+    print_notices(session)
+    rename_saved(session, changed, category if moved else None)
+    if args.export:
+        print_export(session, task=args.yolo_task)
+    elif (changed or session.category != was) and (session.out / EXPORT_DIR).is_dir():
+        stale = session.category != was
+        print(stale_export_note(session.out / EXPORT_DIR, args.out, classes=bool(changed), category=stale))
 
 
 def check_rename_options(args: argparse.Namespace, renames: dict[str, str]) -> None:
