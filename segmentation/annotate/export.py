@@ -307,22 +307,7 @@ def sync_image(
         existing = stem_files(category_dir, stem)
     keep: set[Path] = set()
     if folder is not None:
-        copies = [p for p in existing if p.parent.parent.name == "test" and p.is_file()]
-        moved = copies[0] if copies else None
-        suffix = copy_suffix(source)
-        if copies and not source.exists():  # no EXIF to say if it was re-encoded as PNG: the copy's suffix
-            suffix = next((p for p in copies if p.parent.name == folder), copies[0]).suffix
-        image_target = category_dir / "test" / folder / f"{stem}{suffix}"
-        keep.add(image_target)
-        if not image_target.is_file():
-            if moved is not None and moved.suffix == image_target.suffix:
-                image_target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(moved, image_target)
-                _remove_if_empty(moved.parent)
-            else:
-                _write_copy(source, image_target, mask)
-        if not copy_is_current(source, image_target) and _fits(source, mask):  # replaced since copied
-            _write_copy(source, image_target, mask)
+        keep.add(_sync_copy(category_dir, source, stem, folder, mask, existing))
     if mask is not None:
         if folder is None:
             raise ValueError("a mask needs a folder")
@@ -335,6 +320,35 @@ def sync_image(
         if path not in keep and path.exists() and not _is_kept(path, keep):
             path.unlink()
             _remove_if_empty(path.parent)
+
+
+def _sync_copy(
+    category_dir: Path,
+    source: Path,
+    stem: str,
+    folder: str,
+    mask: np.ndarray | None,
+    existing: Sequence[Path],
+) -> Path:
+    """:func:`sync_image`'s copy of the photo, ``test/<folder>/<stem><ext>``: renamed from another folder if
+    a copy is there, else copied from ``source``, and copied again when ``source`` was replaced since.
+    Returns its path."""
+    copies = [p for p in existing if p.parent.parent.name == "test" and p.is_file()]
+    moved = copies[0] if copies else None
+    suffix = copy_suffix(source)
+    if copies and not source.exists():  # no EXIF to say if it was re-encoded as PNG: the copy's suffix
+        suffix = next((p for p in copies if p.parent.name == folder), copies[0]).suffix
+    image_target = category_dir / "test" / folder / f"{stem}{suffix}"
+    if not image_target.is_file():
+        if moved is not None and moved.suffix == image_target.suffix:
+            image_target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(moved, image_target)
+            _remove_if_empty(moved.parent)
+        else:
+            _write_copy(source, image_target, mask)
+    if not copy_is_current(source, image_target) and _fits(source, mask):  # replaced since copied
+        _write_copy(source, image_target, mask)
+    return image_target
 
 
 def _is_kept(path: Path, keep: set[Path]) -> bool:
