@@ -171,11 +171,20 @@ def create_app(
         session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer,
         file_proposals=from_file,
     )  # fmt: skip
+    return _fastapi_app(context, allowed_hosts)
 
+
+def _fastapi_app(context: AppContext, allowed_hosts: list[str] | None) -> FastAPI:
+    """:func:`create_app`'s app on ``context``: the routes, every failure as one-line JSON
+    (:func:`_add_error_handlers`) and, where ``allowed_hosts`` is given, only those ``Host`` headers."""
     app = FastAPI(title="mvtec-finetune annotation", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.context = context
     # The parts by name too, for scripts and tests that look at one of them.
-    app.state.session, app.state.prefetcher, app.state.predictor = session, prefetcher, predictor
+    app.state.session, app.state.prefetcher, app.state.predictor = (
+        context.session,
+        context.prefetcher,
+        context.predictor,
+    )
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     _add_error_handlers(app)
