@@ -1,9 +1,9 @@
 """Checks a converted data set with the tools that will consume it.
 
 YOLO: ultralytics' own ``check_det_dataset`` and label parser (the code
-``yolo train`` runs). COCO: ``pycocotools.coco.COCO`` loads each split, every
-image file it lists decodes, every annotation's rendered mask has its stated
-``area``, and COCOeval of the ground truth against itself gives AP 1.0.
+``yolo train`` runs), and no label row is a box of no size. COCO: ``pycocotools.coco.COCO``
+loads each split, every image file it lists decodes, every annotation's rendered mask has its
+stated ``area``, and COCOeval of the ground truth against itself gives AP 1.0.
 
 One rule for a split without images, in both formats: an empty ``train`` or ``val`` is a
 problem (``yolo train`` stops without them, and a COCO trainer has nothing to learn from or
@@ -127,7 +127,7 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
     )
     kept = {Path(label["im_file"]).name for label in labels}
     problem = dropped_images(folder, kept, dropped_reason(data, task))
-    check.problems += [p for p in (broken, problem) if p]
+    check.problems += [p for p in (broken, problem, rows_of_no_size(labels, data, task)) if p]
     # the converters write a label file for every image, an empty one for a background: ultralytics
     # reads a missing one as a background too, so a deleted file turns its defects into "good"; in a
     # data set of another tool's (a Roboflow export) it is how backgrounds may be given: a note
@@ -204,6 +204,55 @@ def turned_line(
             "upright, with their labels drawn on the upright images"
         )
     return f"{tagged}, as must the labels be"
+
+
+def rows_of_no_size(labels: list[dict], data: dict, task: str) -> str | None:
+    """A problem naming the label rows of ``labels`` (ultralytics') whose box has no width or height; None
+    if none has.
+
+    ultralytics keeps such a row (``0 0.5 0.5 0 0``, or a one-point polygon ``0 0.5 0.5`` among a YOLO-seg
+    file's polygons) as an instance no prediction can overlap: a split holding one passed as ``ok``, where
+    a COCO box of no size fails the self-evaluation.
+    """
+    from ultralytics.data.utils import img2label_paths
+
+    named = []
+    for label in labels:
+        if len(label["bboxes"]) and not label["bboxes"][:, 2:4].all():
+            label_file = Path(img2label_paths([label["im_file"]])[0])
+            rows = zero_size_rows(label_file, pose=task == "pose")
+            where = in_data_set(label_file, data)
+            named += [f"{where} row {row}" for row in rows] or [where]  # or: changed since the scan
+    if not named:
+        return None
+    rows = "1 label row" if len(named) == 1 else f"{len(named)} label rows"
+    return f"{rows} of no size (width or height 0): {few(named)}"
+
+
+def zero_size_rows(label_file: Path, *, pose: bool = False) -> list[int]:
+    """The line numbers (from 1) of ``label_file``'s rows whose box, as ultralytics reads it, has no width or
+    height: ``w`` or ``h`` 0 in a ``class cx cy w h`` row, all points on one line in a polygon row (a file
+    with a row of over 6 values is one of polygons, unless ``pose``)."""
+    try:
+        lines = label_file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    rows = {number: line.split() for number, line in enumerate(lines, 1) if line.strip()}
+    polygons = not pose and any(len(row) > 6 for row in rows.values())
+    zero = []
+    for number, row in rows.items():
+        try:
+            values = [float(value) for value in row[1:]]
+        except ValueError:
+            continue
+        if polygons:
+            xs, ys = values[0::2], values[1::2]
+            size = (max(xs, default=0) - min(xs, default=0), max(ys, default=0) - min(ys, default=0))
+        else:
+            size = tuple(values[2:4])
+        if len(size) == 2 and not all(size):
+            zero.append(number)
+    return zero
 
 
 def dropped_images(folder: Path, kept: set[str], reason: Callable[[Path], str]) -> str | None:

@@ -615,6 +615,24 @@ def test_a_box_of_no_size_fails_the_self_evaluation(dataset):
     assert len(problems) == 1 and problems[0].startswith("bbox AP of ground truth against itself is ")
 
 
+@pytest.mark.parametrize(
+    ("task", "row"),
+    [("detect", "0 0.5 0.5 0 0.2"), ("segment", "0 0.5 0.5")],  # no width; a one-point polygon
+    ids=["box", "polygon"],
+)
+def test_a_yolo_row_of_no_size_is_a_problem_naming_its_file_and_row(tmp_path, category_factory, task, row):
+    # ultralytics keeps it as an instance no prediction can overlap: the split passed as ok
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task=task, progress=False))
+    label = next(path for path in sorted((out / "labels" / "val").glob("*.txt")) if path.read_text())
+    rows = label.read_text().splitlines()
+    label.write_text("\n".join([*rows, row, ""]))
+    assert validate(out)["yolo"]["val"].problems == [
+        f"1 label row of no size (width or height 0): labels/val/{label.name} row {len(rows) + 1}"
+    ]
+
+
 def test_a_split_of_crowd_annotations_only_fails_the_self_evaluation(dataset):
     # COCOeval ignores a crowd: the self AP is undefined (NaN), which passed 'AP < 0.999' without a word
     coco_file = dataset / "annotations" / "instances_test.json"
