@@ -215,6 +215,7 @@ def pair_by_stem(
             stays an error: it names a photo that is not there).
     """
     mask_ext = shared_suffix(masks.values()) or mask_ext
+    unpaired = _unpaired(images, masks, same_folder=mask_dir == image_dir)  # before ``masks`` is consumed
     pairs: list[tuple[Path, Path | None]] = []
     for stem, path in images.items():
         if stem not in masks and masks_optional:
@@ -235,14 +236,48 @@ def pair_by_stem(
                 )
         if stem not in masks:
             expected = mask_dir / f"{stem}{suffix}{mask_ext}"
-            hint = _misnamed(stem, expected, masks, images)
-            raise UserError(f"defect image has no mask: {path} (expected {expected}{hint})")
+            raise _no_mask(path, stem, expected, masks, images, unpaired=unpaired)
         pairs.append((path, masks.pop(stem)))
     if masks:
         stem, orphan = next(iter(masks.items()))
         more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
         raise UserError(f"mask has no image: {orphan} (expected {image_dir / stem}.<ext>){more}")
     return pairs
+
+
+def _unpaired(images: dict[str, Path], masks: dict[str, Path], *, same_folder: bool) -> set[str]:
+    """The stems of ``images`` without a mask among ``masks``, for "(and N more)": not an "image" named as a
+    mask (``0_GT_1.png`` among Kolektor's photos, ``00_mask.png`` among the images), which the error names
+    as the likely mask instead."""
+    return {
+        stem
+        for stem in images
+        if stem not in masks
+        and not stem.lower().endswith(MASK_SUFFIX)
+        and not (same_folder and _MASK_WORD.search(stem))
+    }
+
+
+def _no_mask(
+    image: Path,
+    stem: str,
+    expected: Path,
+    masks: dict[str, Path],
+    images: dict[str, Path],
+    *,
+    unpaired: set[str],
+) -> UserError:
+    """The error for a defect ``image`` (key ``stem``) whose mask ``expected`` is missing, with how many
+    more of the ``unpaired`` images have none, as a mask without an image is told.
+
+    A folder of the mask's name (``ground_truth/colour/99_mask.png/``) is named as one:
+    "expected .../99_mask.png" asked for what was there.
+    """
+    more = f" (and {len(others)} more)" if (others := unpaired - {stem}) else ""
+    if expected.is_dir():
+        return UserError(f"defect image has no mask: {image} ({expected} is a folder, not a mask file){more}")
+    hint = _misnamed(stem, expected, masks, images)
+    return UserError(f"defect image has no mask: {image} (expected {expected}{hint}){more}")
 
 
 def shared_suffix(paths: Iterable[Path]) -> str | None:

@@ -82,6 +82,35 @@ def test_a_broken_link_to_a_photo_or_mask_is_one_line_naming_it(tmp_path, catego
     assert len(scan_category(tmp_path, "widget")) == 4 + 2 + 10
 
 
+@pytest.mark.parametrize(
+    ("gone", "folder", "told"),
+    [
+        # a folder of the mask's name: "expected .../000_mask.png" asked for what was there
+        (["000"], True, "{hole}/000.png ({masks}/000_mask.png is a folder, not a mask file)"),
+        (
+            ["000", "001"],
+            True,
+            "{hole}/000.png ({masks}/000_mask.png is a folder, not a mask file) (and 1 more)",
+        ),
+        # the other images without a mask counted, as the masks without an image are
+        (["001", "002"], False, "{hole}/001.png (expected {masks}/001_mask.png) (and 1 more)"),
+    ],
+    ids=["folder", "folder and one more", "two missing"],
+)
+def test_a_defect_image_without_its_mask_file_says_what_is_there_and_how_many_more(
+    tmp_path, category_factory, gone, folder, told
+):
+    category = category_factory(tmp_path, "widget")
+    masks = category / "ground_truth" / "hole"
+    for stem in gone:
+        (masks / f"{stem}_mask.png").unlink()
+    if folder:
+        (masks / "000_mask.png").mkdir()
+    told = told.format(hole=category / "test" / "hole", masks=masks)
+    with pytest.raises(UserError, match=f"^{re.escape(f'defect image has no mask: {told}')}$"):
+        scan_category(tmp_path, "widget")
+
+
 def test_a_short_output_stem_is_the_key_with_underscores():
     assert output_stem("widget/test/hole/000") == "widget_test_hole_000"
     assert (
