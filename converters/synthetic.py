@@ -549,32 +549,38 @@ def render_sample(defect: str | None, rng: np.random.Generator, size: int) -> tu
 # Data set
 
 
-def check_size(size: int) -> None:
-    """Refuses an image side outside ``MIN_SIZE`` .. ``MAX_SIZE``."""
+def check_size(size: int, *, what: str = "size") -> None:
+    """Refuses an image side outside ``MIN_SIZE`` .. ``MAX_SIZE``, naming it ``what`` (``--size``)."""
     if size < MIN_SIZE:
-        raise UserError(f"size must be >= {MIN_SIZE}, got {size}")
+        raise UserError(f"{what} must be >= {MIN_SIZE}, got {size}")
     if size > MAX_SIZE:
-        raise UserError(f"size must be <= {MAX_SIZE} (about 2 GB of memory per image there), got {size}")
+        raise UserError(f"{what} must be <= {MAX_SIZE} (about 2 GB of memory per image there), got {size}")
 
 
-def _check_config(config: SyntheticConfig) -> None:
-    """Raises ``UserError`` (a ``ValueError``) with a one-line message for a bad config."""
+def _check_config(config: SyntheticConfig, *, cli: bool = False) -> None:
+    """Raises ``UserError`` (a ``ValueError``) with a one-line message for a bad config, naming a field as
+    :class:`SyntheticConfig` does (``n_per_defect``), or, with ``cli``, as its option (``--n-per-defect``):
+    the command's errors named options it has not."""
+
+    def name(field_name: str) -> str:
+        return "--" + field_name.replace("_", "-") if cli else field_name
+
     check_folder_name(config.category, "category", spaces=True)  # the folder it writes, on any OS
     for field_name in ("size", "n_train_good", "n_test_good", "n_per_defect", "seed"):
         value = getattr(config, field_name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise UserError(f"{field_name} must be an integer, got {value!r}")
-    check_size(config.size)
+            raise UserError(f"{name(field_name)} must be an integer, got {value!r}")
+    check_size(config.size, what=name("size"))
     for field_name in ("n_train_good", "n_test_good", "n_per_defect", "seed"):
         if getattr(config, field_name) < 0:
-            raise UserError(f"{field_name} must be >= 0, got {getattr(config, field_name)}")
+            raise UserError(f"{name(field_name)} must be >= 0, got {getattr(config, field_name)}")
     if isinstance(config.defects, str):  # a bare string would iterate by character
         raise UserError(f"defects must be a sequence of names, got the string {config.defects!r}")
     unknown = [d for d in config.defects if d not in DEFECT_TYPES]
     if unknown:
         raise UserError(f"{unknown_defect_text(unknown[0])}; expected some of {', '.join(DEFECT_TYPES)}")
     if len(set(config.defects)) != len(config.defects):
-        raise UserError(f"defects listed twice: {', '.join(config.defects)}")
+        raise UserError(f"{name('defects')} listed twice: {', '.join(config.defects)}")
 
 
 def _sample_rng(seed: int, split: str, defect: str | None, index: int) -> np.random.Generator:
@@ -718,6 +724,7 @@ def _run(args: argparse.Namespace) -> None:
         defects=tuple(args.defects or SyntheticConfig().defects),
         seed=args.seed,
     )
+    _check_config(config, cli=True)  # generate's own check names the fields, not the options
     root = generate(args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
     counts = ", ".join(
         [f"train/good {config.n_train_good}", f"test/good {config.n_test_good}"]

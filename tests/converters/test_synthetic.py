@@ -324,13 +324,13 @@ def test_failure_leaves_nothing_behind_and_keeps_the_old_set(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"size": 63}, "size must be >= 64"),
+        ({"size": 63}, "^size must be >= 64"),
         ({"size": 100_000}, "size must be <= 4096 "),  # it ran out of memory with a traceback
-        ({"n_train_good": -1}, "n_train_good must be >= 0"),
-        ({"n_per_defect": -2}, "n_per_defect must be >= 0"),
+        ({"n_train_good": -1}, "^n_train_good must be >= 0"),
+        ({"n_per_defect": -2}, "^n_per_defect must be >= 0"),
         ({"defects": ("bent", "dent")}, "unknown defect 'dent'"),
-        ({"defects": ("bent", "bent")}, "defects listed twice"),
-        ({"seed": -1}, "seed must be >= 0"),
+        ({"defects": ("bent", "bent")}, "^defects listed twice"),
+        ({"seed": -1}, "^seed must be >= 0"),
         ({"category": "a/b"}, "bad category name 'a/b': use letters and digits"),
         ({"size": 96.0}, "size must be an integer"),
         ({"n_train_good": True}, "n_train_good must be an integer, got True"),
@@ -428,15 +428,24 @@ def test_a_repeated_defects_flag_adds_to_the_list_and_none_is_every_type(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "extra",
-    [["--size", "10"], ["--n-train-good", "-1"], ["--defects", "dent"], ["--seed", "-3"]],
+    ("extra", "message"),
+    [
+        # the options named as given, not as SyntheticConfig's fields ('n_per_defect must be >= 0')
+        (["--size", "10"], "--size must be >= 64, got 10"),
+        (["--size", "5000"], "--size must be <= 4096 (about 2 GB of memory per image there), got 5000"),
+        (["--n-train-good", "-1"], "--n-train-good must be >= 0, got -1"),
+        (["--n-test-good", "-1"], "--n-test-good must be >= 0, got -1"),
+        (["--n-per-defect", "-1"], "--n-per-defect must be >= 0, got -1"),
+        (["--defects", "bent", "bent"], "--defects listed twice: bent, bent"),
+        (["--defects", "dent"], "unknown defect 'dent'; expected some of bent, color, flip, scratch"),
+        (["--seed", "-3"], "--seed must be >= 0, got -3"),
+    ],
 )
-def test_cli_bad_input_returns_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+def test_cli_bad_input_returns_2_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
     assert main(["--out", str(tmp_path / "o"), "--no-progress", *extra]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert capsys.readouterr().err == f"error: {message}\n"
     assert not (tmp_path / "o").exists()
 
 

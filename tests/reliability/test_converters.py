@@ -384,7 +384,7 @@ def test_synthetic_existing_category_and_file_parent(tmp_path, unchanged):
         result = run_cli(SYNTHETIC, "--out", tmp_path / "file", *TINY_SET)
         assert_user_error(result, "cannot create folder", "file is a file, not a folder")
         result = run_cli(SYNTHETIC, "--out", tmp_path, *TINY_SET, "--size", "10")
-        assert_user_error(result, "size must be >= 64")
+        assert_user_error(result, "--size must be >= 64, got 10")
 
 
 def test_validate_bad_folders(tmp_path, data, unchanged):
