@@ -42,7 +42,8 @@ def exit_code(action: Callable[[], object]) -> int:
     nothing else of it changes: :func:`_path_line`); Ctrl-C gives one ``interrupted`` line and 130 (the work
     itself keeps its outputs atomic; wrap work whose libraries swallow Ctrl-C in :func:`keep_interrupts`). A
     SIGTERM (``kill``, a job scheduler's stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden
-    half-built output folders removed), with one ``terminated`` line and 143; a second SIGTERM kills at once.
+    half-built output folders removed), with one ``terminated`` line and 143, also when code inside swallowed
+    it (ultralytics' ``TryExcept``) and the work went on to return; a second SIGTERM kills at once.
     Any other exception is a bug and propagates with its traceback.
     """
     received: list[int] = []
@@ -75,6 +76,9 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
             return EXIT_TERMINATED
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    if received:  # swallowed where no keep_interrupts re-raised it: it exited 0 as if never sent
+        print("terminated", file=sys.stderr, flush=True)
+        return EXIT_TERMINATED
     return 0
 
 
@@ -134,11 +138,16 @@ def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
     """Raises KeyboardInterrupt on the first SIGTERM (noted in ``received``), in the main thread.
 
     Python's default for SIGTERM ends the process without running ``finally`` blocks, which left a
-    killed command's hidden ``.partial`` build folder behind until the next run of the same target.
+    killed command's hidden ``.partial`` build folder behind until the next run of the same target. It is
+    also noted in each open :func:`keep_interrupts`, which raises it again if the code inside swallowed it
+    (so does :func:`raise_swallowed_interrupt`): they noted Ctrl-C alone, and a SIGTERM that ultralytics'
+    plotting swallowed was lost: the run trained on to its end and exited 0.
     """
 
     def on_terminate(signum: int, frame: object) -> None:
         received.append(signum)
+        for pressed in _pressed_lists:
+            pressed.append(signum)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one kills at once
         raise KeyboardInterrupt
 
@@ -232,7 +241,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 @contextlib.contextmanager
 def keep_interrupts() -> Iterator[None]:
-    """Re-raises a Ctrl-C that the code inside swallowed, once that code returns.
+    """Re-raises a Ctrl-C (or a SIGTERM: :func:`exit_code`) that the code inside swallowed, once that code
+    returns.
 
     ultralytics wraps its plotting in ``TryExcept``, which swallows every exception, KeyboardInterrupt
     included: a Ctrl-C there printed a plot warning and the run went on to exit 0. Only the main
@@ -259,7 +269,7 @@ def keep_interrupts() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-#: The Ctrl-Cs seen by each :func:`keep_interrupts` now open.
+#: The Ctrl-Cs and SIGTERMs seen by each :func:`keep_interrupts` now open.
 _pressed_lists: list[list[int]] = []
 
 
@@ -282,8 +292,8 @@ class _SwallowedInterruptWarning(logging.Filter):
 
 
 def raise_swallowed_interrupt(*_: object) -> None:
-    """Raises a Ctrl-C that code inside :func:`keep_interrupts` swallowed, now: a callback for the next step
-    of a long loop (``detection.train`` runs it before each of ultralytics' epochs and batches).
+    """Raises a Ctrl-C (or SIGTERM) that code inside :func:`keep_interrupts` swallowed, now: a callback for
+    the next step of a long loop (``detection.train`` runs it before each of ultralytics' epochs and batches).
 
     Re-raised only once that code returned, a Ctrl-C pressed while ultralytics plotted its labels, before the
     first epoch, let the whole run train to its end before the command said ``interrupted``.

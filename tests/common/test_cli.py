@@ -409,6 +409,58 @@ def test_a_kill_is_a_ctrl_c_whose_second_kill_ends_at_once(capsys):
     assert capsys.readouterr().err == "terminated\n"
 
 
+def test_a_kill_that_the_work_swallowed_still_ends_it_as_terminated(capsys):
+    """A SIGTERM caught where no keep_interrupts re-raises it (as ultralytics' TryExcept catches every
+    exception) was lost: the work went on and the command exited 0."""
+    import signal
+
+    def swallowing():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except BaseException:
+            pass
+        return "went on"
+
+    assert exit_code(swallowing) == EXIT_TERMINATED
+    assert capsys.readouterr().err == "terminated\n"
+
+
+def test_a_kill_swallowed_inside_keep_interrupts_stops_the_next_step(capsys):
+    """As a swallowed Ctrl-C: the next step's raise_swallowed_interrupt raises it, keep_interrupts would at
+    its end, and ultralytics' empty warning for it is dropped; it reads 'terminated', not 'interrupted'."""
+    import logging
+    import signal
+
+    from common.cli import keep_interrupts, raise_swallowed_interrupt
+
+    class Kept(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    said: list[str] = []
+    steps: list[int] = []
+    kept, logger = Kept(), logging.getLogger("ultralytics")
+
+    def training():
+        with keep_interrupts():
+            for step in range(3):
+                raise_swallowed_interrupt()
+                steps.append(step)
+                try:  # TryExcept around a plot: the kill comes during the first step's
+                    if step == 0:
+                        signal.raise_signal(signal.SIGTERM)
+                except BaseException as error:
+                    logger.warning(f"ConfusionMatrix plot failure: {error}")
+
+    logger.addHandler(kept)
+    try:
+        assert exit_code(training) == EXIT_TERMINATED
+    finally:
+        logger.removeHandler(kept)
+    assert (steps, said) == ([0], [])
+    assert capsys.readouterr().err == "terminated\n"
+
+
 def test_a_command_run_outside_the_main_thread_handles_no_signals(capsys):
     """Only the main thread may set signal handlers (ValueError elsewhere): a notebook's worker thread."""
     import signal
