@@ -21,10 +21,11 @@ from tqdm import tqdm
 from common import folders
 from common.io import copied_note, recorded_path
 from converters.coco import WRITTEN_BY, CocoImage, build_coco
+from converters.layouts.base import layout_note
 from converters.masks import DefectInstance
 from converters.mvtec import ImageRecord
 from converters.splits import SPLITS, SPLITS_FILE, Splits, save_splits
-from converters.yolo import data_yaml, labels_text
+from converters.yolo import data_yaml, label_rows, repeated_rows_note
 
 if TYPE_CHECKING:
     from converters.convert import ConvertConfig
@@ -99,14 +100,18 @@ def write_dataset(
     final_path: Path,
     config: ConvertConfig,
 ) -> None:
-    """Writes images, labels, annotations, data.yaml and splits.json into ``folder``."""
+    """Writes images, labels, annotations, data.yaml and splits.json into ``folder``.
+
+    A label row repeating another of its file is left out (:func:`converters.yolo.label_rows`), said in a
+    note of the conversion's (:func:`converters.layouts.base.layout_note`)."""
     class_ids = {name: i for i, name in enumerate(names)}
     total = sum(len(s) for s in samples_by_split.values())
     bar = tqdm(total=total, desc="writing", unit="img", disable=not config.progress, file=sys.stderr)
     copied: list[Path] = []  # what --link hardlink copied
+    repeats: list[tuple[str, int]] = []  # label files and their rows left out as repeats
     for split in SPLITS:
         coco_images = _write_split(
-            folder, split, samples_by_split[split], class_ids, config, bar.update, copied
+            folder, split, samples_by_split[split], class_ids, config, bar.update, (copied, repeats)
         )
         if "coco" in config.formats:
             (folder / "annotations").mkdir(exist_ok=True)
@@ -120,6 +125,8 @@ def write_dataset(
     bar.close()
     if copied:
         print(copied_note(len(copied), copied[0], final_path), file=sys.stderr, flush=True)
+    if repeats:
+        layout_note(repeated_rows_note(repeats, task=config.task, coco="coco" in config.formats))
     if "yolo" in config.formats:
         (folder / "data.yaml").write_text(data_yaml(root=final_path, names=names))
     save_splits(splits, folder / SPLITS_FILE)
@@ -132,11 +139,14 @@ def _write_split(
     class_ids: dict[str, int],
     config: ConvertConfig,
     advance: Callable[[], object],
-    copied: list[Path],
+    told: tuple[list[Path], list[tuple[str, int]]],
 ) -> list[CocoImage]:
     """Places one split's images and writes their YOLO labels; returns their COCO entries.
 
-    ``copied`` gets the images that ``--link hardlink`` copied (the file system refused the link)."""
+    ``told``: lists this adds to, of the images that ``--link hardlink`` copied (the file system refused
+    the link), and of the label files written with rows left out as repeats (``labels/<split>/<stem>.txt``
+    and how many)."""
+    copied, repeats = told
     (folder / "images" / split).mkdir(parents=True)
     if "yolo" in config.formats:
         (folder / "labels" / split).mkdir(parents=True)
@@ -147,14 +157,16 @@ def _write_split(
         if not place_image(sample.record.image, folder / "images" / split / file_name, config.link):
             copied.append(sample.record.image)
         if "yolo" in config.formats:
-            text = labels_text(
+            rows, repeated = label_rows(
                 sample.instances,
                 class_ids=class_ids,
                 width=sample.width,
                 height=sample.height,
                 task=config.task,
             )
-            (folder / "labels" / split / f"{stem}.txt").write_text(text)
+            (folder / "labels" / split / f"{stem}.txt").write_text("".join(row + "\n" for row in rows))
+            if repeated:
+                repeats.append((f"labels/{split}/{stem}.txt", repeated))
         coco_images.append(
             CocoImage(image_id, f"{split}/{file_name}", sample.width, sample.height, sample.instances)
         )

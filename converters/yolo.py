@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config import yaml_text
-from common.errors import UserError
+from common.errors import UserError, few
 from common.io import expand_user, recorded_path
 from converters.masks import DefectInstance
 
@@ -105,6 +105,31 @@ def instance_yolo_lines(
     ]
 
 
+def label_rows(
+    instances: Sequence[DefectInstance],
+    *,
+    class_ids: Mapping[str, int],
+    width: int,
+    height: int,
+    task: str = "detect",
+) -> tuple[list[str], int]:
+    """The rows of one label file (:func:`instance_yolo_lines`), each once, and how many repeats it left out.
+
+    Two instances of one class with one box (MVTec LOCO region files over one area) are one ``detect`` row
+    twice. ultralytics keeps one of identical rows ("duplicate labels removed", a log line among many), so
+    the second trained nothing, and a check of the set counted one instance fewer than COCO, unexplained.
+    """
+    rows = [
+        row
+        for inst in instances
+        for row in instance_yolo_lines(
+            inst, class_id=class_ids[inst.class_name], width=width, height=height, task=task
+        )
+    ]
+    kept = list(dict.fromkeys(rows))
+    return kept, len(rows) - len(kept)
+
+
 def labels_text(
     instances: Sequence[DefectInstance],
     *,
@@ -113,15 +138,33 @@ def labels_text(
     height: int,
     task: str = "detect",
 ) -> str:
-    """Contents of one label file (empty for a background image)."""
-    lines = [
-        line
-        for inst in instances
-        for line in instance_yolo_lines(
-            inst, class_id=class_ids[inst.class_name], width=width, height=height, task=task
-        )
-    ]
-    return "".join(line + "\n" for line in lines)
+    """Contents of one label file (empty for a background image): :func:`label_rows`, a repeat left out."""
+    rows, _ = label_rows(instances, class_ids=class_ids, width=width, height=height, task=task)
+    return "".join(row + "\n" for row in rows)
+
+
+def repeated_rows_note(
+    repeats: Sequence[tuple[str, int]], *, task: str = "detect", coco: bool = False
+) -> str:
+    """The conversion's note on the label rows :func:`label_rows` left out.
+
+    Args:
+        repeats: each label file's path in the data set and how many of its rows were repeats.
+        task: the YOLO task (``segment``: the rows repeated an outline, not only a box).
+        coco: COCO files were written too, whose annotations keep every instance.
+
+    >>> repeated_rows_note([("labels/val/a.txt", 1)])
+    "1 YOLO label row left out as the repeat of another in its file (labels/val/a.txt): two instances \
+of one class with one box, which ultralytics trains on as one ('duplicate labels removed')"
+    """
+    count = sum(n for _, n in repeats)
+    rows = "1 YOLO label row" if count == 1 else f"{count} YOLO label rows"
+    shape = "outline" if task == "segment" else "box"
+    return (
+        f"{rows} left out as the repeat of another in its file ({few([path for path, _ in repeats])}): two "
+        f"instances of one class with one {shape}, which ultralytics trains on as one ('duplicate labels "
+        "removed')" + ("; the COCO annotations keep both" if coco else "")
+    )
 
 
 #: The first line of every ``data.yaml`` the converters write: how a reader knows its ``path:`` is theirs.

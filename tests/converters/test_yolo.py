@@ -7,16 +7,20 @@ import numpy as np
 import pytest
 import yaml
 
+from converters.convert import ConvertConfig, convert
 from converters.masks import DefectInstance, join_instances, mask_to_instances
 from converters.yolo import (
     DATA_YAML_HEADER,
     data_yaml,
     instance_to_yolo_line,
+    label_rows,
     labels_text,
+    repeated_rows_note,
     rings_to_single_polygon,
     xyxy_to_yolo,
     yolo_to_xyxy,
 )
+from tests.converters.layout_trees import CATEGORY, N_INSTANCES, make_layout_tree, write
 
 
 def test_box_round_trip():
@@ -185,8 +189,56 @@ def test_every_part_of_a_multi_part_instance_is_written():
 
 def test_labels_text_ends_every_line_with_a_newline():
     one = DefectInstance("a", np.array([0.0, 0.0, 2.0, 2.0]), [np.array([[0, 0], [2, 0], [2, 2]], float)])
-    text = labels_text([one, one], class_ids={"a": 0}, width=4, height=4)
-    assert text == "0 0.25 0.25 0.5 0.5\n0 0.25 0.25 0.5 0.5\n"
+    other = DefectInstance("b", one.xyxy, one.polygons)
+    text = labels_text([one, other], class_ids={"a": 0, "b": 1}, width=4, height=4)
+    assert text == "0 0.25 0.25 0.5 0.5\n1 0.25 0.25 0.5 0.5\n"
+
+
+def _square_instance(class_name: str, mask: np.ndarray) -> DefectInstance:
+    (inst,) = mask_to_instances(mask, class_name=class_name).instances
+    return inst
+
+
+@pytest.mark.parametrize("task", ["detect", "segment"])
+def test_a_row_repeating_another_of_its_file_is_written_once(task):
+    # two MVTec LOCO region files of one class over one area: one detect row twice, which ultralytics
+    # reads as one ("duplicate labels removed", hidden among its log lines); the check counted one fewer
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:6, 2:6] = 255
+    dotted = mask.copy()
+    dotted[3, 3] = 0  # another region, one box: "hole"
+    a, b = _square_instance("a", mask), _square_instance("a", dotted)
+    other_class = _square_instance("b", mask)
+    rows, repeated = label_rows([a, b, other_class], class_ids={"a": 0, "b": 1}, width=8, height=8, task=task)
+    assert repeated == (1 if task == "detect" else 0)  # the outlines differ: ultralytics keeps both rows
+    assert len(rows) == 3 - repeated and rows[-1].startswith("1 ")
+    rows, repeated = label_rows([a, a], class_ids={"a": 0}, width=8, height=8, task=task)
+    assert repeated == 1 and len(rows) == 1
+    assert labels_text([a, a], class_ids={"a": 0}, width=8, height=8, task=task) == rows[0] + "\n"
+
+
+def test_a_loco_conversion_says_which_label_rows_were_left_out_as_repeats(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    folder = root / CATEGORY / "ground_truth" / "logical_anomalies" / "000"
+    region = cv2.imread(str(folder / "000.png"), cv2.IMREAD_UNCHANGED)
+    region[5, 5] = 0  # a second region file over the first one's area: one box
+    write(folder / "001.png", region)
+    config = ConvertConfig(root=root, out=tmp_path / "out", progress=False, formats=("yolo", "coco"))
+    report = convert(config)
+    [label_file] = (tmp_path / "out" / "labels").rglob("*logical_anomalies_000.txt")
+    assert len(label_file.read_text().splitlines()) == 1
+    shown = label_file.relative_to(tmp_path / "out").as_posix()
+    [note] = [note for note in report.notes if "repeat" in note]
+    assert note.startswith(f"1 YOLO label row left out as the repeat of another in its file ({shown}): ")
+    assert note.endswith("; the COCO annotations keep both")
+    assert sum(sum(counts.values()) for counts in report.instances.values()) == N_INSTANCES + 1  # COCO's
+
+
+def test_the_note_on_repeated_rows_names_the_files_and_the_task_s_shape():
+    note = repeated_rows_note([("labels/val/a.txt", 2), ("labels/val/b.txt", 1)], task="segment")
+    assert note.startswith("3 YOLO label rows left out as the repeat of another in its file (")
+    assert "(labels/val/a.txt, labels/val/b.txt)" in note and "one class with one outline" in note
+    assert "COCO" not in note
 
 
 def test_data_yaml_path_is_absolute_and_names_stay_readable(tmp_path, monkeypatch):
