@@ -1,9 +1,9 @@
 """Checks a converted data set with the tools that will consume it.
 
 YOLO: ultralytics' own ``check_det_dataset`` and label parser (the code
-``yolo train`` runs), and no label row is a box of no size. COCO: ``pycocotools.coco.COCO``
-loads each split, every image file it lists decodes, every annotation's rendered mask has its
-stated ``area``, and COCOeval of the ground truth against itself gives AP 1.0.
+``yolo train`` runs), and no label row is a box of no size or a YOLO-seg polygon of no area. COCO:
+``pycocotools.coco.COCO`` loads each split, every image file it lists decodes, every annotation's
+rendered mask has its stated ``area``, and COCOeval of the ground truth against itself gives AP 1.0.
 
 One rule for a split without images, in both formats: an empty ``train`` or ``val`` is a
 problem (``yolo train`` stops without them, and a COCO trainer has nothing to learn from or
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
 from common.cli import OneLineParser, command_name, exit_code, user_path
@@ -127,7 +128,8 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
     )
     kept = {Path(label["im_file"]).name for label in labels}
     problem = dropped_images(folder, kept, dropped_reason(data, task))
-    check.problems += [p for p in (broken, problem, rows_of_no_size(labels, data, task)) if p]
+    rows = (rows_of_no_size(labels, data, task), rows_of_no_area(labels, data, task))
+    check.problems += [p for p in (broken, problem, *rows) if p]
     # the converters write a label file for every image, an empty one for a background: ultralytics
     # reads a missing one as a background too, so a deleted file turns its defects into "good"; in a
     # data set of another tool's (a Roboflow export) it is how backgrounds may be given: a note
@@ -253,6 +255,70 @@ def zero_size_rows(label_file: Path, *, pose: bool = False) -> list[int]:
         if len(size) == 2 and not all(size):
             zero.append(number)
     return zero
+
+
+#: How near one line (in pixels) a YOLO-seg polygon's points lie for it to have no area (:func:`on_one_line`).
+FLAT_PX = 0.01
+
+
+def on_one_line(points: np.ndarray) -> bool:
+    """Whether ``points`` ``(K, 2)`` (pixels) lie on one line, within :data:`FLAT_PX`, and span a box of
+    some size (one of no size is :func:`rows_of_no_size`'s): a polygon of no area, as
+    ``0 0.1 0.1 0.5 0.5 0.1 0.1``."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(points) < 2 or not np.ptp(points, axis=0).all():
+        return False
+    centred = points - points.mean(axis=0)
+    normal = np.linalg.svd(centred, full_matrices=False)[2][-1]  # across the best-fitting line
+    return bool(np.abs(centred @ normal).max() < FLAT_PX)
+
+
+def rows_of_no_area(labels: list[dict], data: dict, task: str) -> str | None:
+    """A problem naming the YOLO-seg rows of ``labels`` (ultralytics', of a ``segment`` split) whose polygon
+    has no area, its points on one line (:func:`on_one_line`), though its box has a size; None if none has.
+
+    ultralytics keeps such a row (two distinct points, ``0 0.1 0.1 0.5 0.5 0.1 0.1``) as an instance whose
+    box trains and whose mask, drawn by ``fillPoly``, is a line of pixels at most: it passed as ``ok``, as
+    a row of no size did. The converters' polygons trace pixel outlines (1 px² at least), so a hand edit
+    or another tool wrote it.
+    """
+    from ultralytics.data.utils import img2label_paths
+
+    if task != "segment":
+        return None
+    named = []
+    for label in labels:
+        height, width = label["shape"]
+        if any(on_one_line(segment * [width, height]) for segment in label["segments"]):
+            label_file = Path(img2label_paths([label["im_file"]])[0])
+            rows = flat_polygon_rows(label_file, width=width, height=height)
+            where = in_data_set(label_file, data)
+            named += [f"{where} row {row}" for row in rows] or [where]  # or: changed since the scan
+    if not named:
+        return None
+    rows = "1 label row" if len(named) == 1 else f"{len(named)} label rows"
+    return f"{rows} of no area (a polygon's points on one line): {few(named)}"
+
+
+def flat_polygon_rows(label_file: Path, *, width: int, height: int) -> list[int]:
+    """The line numbers (from 1) of ``label_file``'s polygon rows (a file with a row of over 6 values) whose
+    points, in an image of ``width`` x ``height`` pixels, lie on one line (:func:`on_one_line`)."""
+    try:
+        lines = label_file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    rows = {number: line.split() for number, line in enumerate(lines, 1) if line.strip()}
+    if not any(len(row) > 6 for row in rows.values()):
+        return []
+    flat = []
+    for number, row in rows.items():
+        try:
+            values = np.array(row[1:], dtype=float)
+        except ValueError:
+            continue
+        if len(values) % 2 == 0 and on_one_line(values.reshape(-1, 2) * [width, height]):
+            flat.append(number)
+    return flat
 
 
 def dropped_images(folder: Path, kept: set[str], reason: Callable[[Path], str]) -> str | None:

@@ -11,7 +11,14 @@ import pytest
 from common.config import read_yaml
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
-from converters.validate import SplitCheck, format_checks, note_backgrounds_only, validate, validate_coco
+from converters.validate import (
+    SplitCheck,
+    format_checks,
+    note_backgrounds_only,
+    on_one_line,
+    validate,
+    validate_coco,
+)
 from converters.validate import main as validate_main
 from converters.yolo import DATA_YAML_HEADER
 from tests.conftest import assert_link_loop_line
@@ -631,6 +638,33 @@ def test_a_yolo_row_of_no_size_is_a_problem_naming_its_file_and_row(tmp_path, ca
     assert validate(out)["yolo"]["val"].problems == [
         f"1 label row of no size (width or height 0): labels/val/{label.name} row {len(rows) + 1}"
     ]
+
+
+@pytest.mark.parametrize(
+    "row",
+    ["0 0.1 0.1 0.5 0.5 0.1 0.1", "0 0.1 0.1 0.3 0.3 0.5 0.5"],  # two distinct points; three on one line
+    ids=["two-points", "collinear"],
+)
+def test_a_yolo_seg_polygon_of_no_area_is_a_problem_naming_its_file_and_row(tmp_path, category_factory, row):
+    # its box has a size, its fillPoly mask is a line at most: it passed as ok, a row of no size did not
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task="segment", progress=False))
+    assert not any(check.problems for check in validate(out)["yolo"].values())  # the converters' rows
+    label = next(path for path in sorted((out / "labels" / "val").glob("*.txt")) if path.read_text())
+    rows = label.read_text().splitlines()
+    label.write_text("\n".join([*rows, row, ""]))
+    where = f"labels/val/{label.name} row {len(rows) + 1}"
+    assert validate(out)["yolo"]["val"].problems == [
+        f"1 label row of no area (a polygon's points on one line): {where}"
+    ]
+
+
+def test_on_one_line_leaves_a_row_of_no_size_and_a_thin_sliver_alone():
+    # the row of no size is rows_of_no_size's; a thin real sliver is not flat
+    assert on_one_line(np.array([[10.0, 10.0], [50.0, 50.0], [10.0, 10.0]]))
+    assert not on_one_line(np.array([[10.0, 10.0], [10.0, 50.0], [10.0, 10.0]]))  # no width
+    assert not on_one_line(np.array([[10.0, 10.0], [50.0, 50.0], [50.0, 51.0]]))
 
 
 def test_a_split_of_crowd_annotations_only_fails_the_self_evaluation(dataset):

@@ -283,3 +283,22 @@ def test_a_data_yaml_naming_its_own_folder_another_way_is_accepted(tmp_path, mon
     monkeypatch.setenv("HOME", str(home))
     with pytest.raises(UserError, match=f"has path: {home / 'other'}, not its own folder"):
         check_data_root(Path("ds/data.yaml"), home / "other", written="~/other")
+
+
+@pytest.mark.parametrize("shape", ["diagonal", "speck", "l-shape"])
+def test_a_one_pixel_wide_defect_s_yolo_seg_row_has_an_area(shape):
+    # pixel outlines, not pixel-centre contours: converters.validate names a row of no area
+    from converters.validate import on_one_line
+
+    mask = np.zeros((16, 16), np.uint8)
+    if shape == "diagonal":
+        np.fill_diagonal(mask[2:14, 2:14], 255)
+    elif shape == "speck":
+        mask[15, 0] = 255  # touching the border
+    else:
+        mask[3, 3:12] = mask[3:12, 3] = 255
+    text = labels_text(
+        mask_to_instances(mask).instances, class_ids={"defect": 0}, width=16, height=16, task="segment"
+    )
+    [row] = text.splitlines()
+    assert not on_one_line(np.array(row.split()[1:], float).reshape(-1, 2) * 16)
