@@ -141,8 +141,38 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
     if turned := turned_labelled(labels, desc=f"yolo {split} EXIF", progress=progress):
         told = check.problems if converted else check.notes
         told.append(turned_line([in_data_set(path, data) for path in turned], converted=converted))
+    if repeated := repeated_rows_note(getattr(dataset, "scan_messages", []), labels, data):
+        check.notes.append(repeated)
     note_backgrounds_only(check, split)
     return check
+
+
+def repeated_rows_note(messages: list[str], labels: list[dict], data: dict) -> str | None:
+    """A note naming the label files of ``labels`` (ultralytics') that ultralytics' scan (``messages``) read
+    a row of twice and kept once ("duplicate labels removed"); None if none.
+
+    The scan said so among its log lines, which the check hides (:func:`_quiet_ultralytics`): a YOLO set
+    whose instance count fell short of COCO's said nothing of why. The converters write no such row
+    (:func:`converters.yolo.label_rows`); a hand edit or another tool's export may.
+    """
+    from ultralytics.data.utils import img2label_paths
+
+    repeats = [message for message in messages if message.endswith(" duplicate labels removed")]
+    if not repeats:
+        return None
+    named, count = [], 0
+    for label in labels:
+        found = [message for message in repeats if f"{label['im_file']}: " in message]
+        if found:
+            count += int(found[0].rsplit(": ", 1)[1].split()[0])
+            named.append(in_data_set(Path(img2label_paths([label["im_file"]])[0]), data))
+    if not named:
+        return None
+    rows = "1 repeated row is" if count == 1 else f"{count} repeated rows are"
+    return (
+        f"ultralytics keeps one of identical label rows ('duplicate labels removed'), so {rows} not counted "
+        f"as instances: {few(named)}"
+    )
 
 
 def _yolo_dataset_with_bar(desc: str, *, progress: bool) -> type:
@@ -150,7 +180,8 @@ def _yolo_dataset_with_bar(desc: str, *, progress: bool) -> type:
     of a YOLO row) ticks a bar on stderr, ``desc``, with ``progress``, as the COCO images' decoding does.
 
     ultralytics' own bar is hidden with its log lines (:func:`_quiet_ultralytics`), so a large split was
-    scanned without a word. The bar counts the scan's results as its loop reads them (its
+    scanned without a word. The scan's messages, those lines, stay on the dataset as ``scan_messages``
+    (:func:`repeated_rows_note`). The bar counts the scan's results as its loop reads them (its
     ``result_to_label``); a valid ``labels/<split>.cache`` read instead scans nothing, and shows none.
     """
     from ultralytics.data import YOLODataset
@@ -165,6 +196,11 @@ def _yolo_dataset_with_bar(desc: str, *, progress: bool) -> type:
         def result_to_label(self, result):
             self._scan_bar.update()
             return super().result_to_label(result)
+
+        def _load_or_scan_cache(self, cache_path: Path, cache_hash: str) -> tuple[dict, bool]:
+            cache, exists = super()._load_or_scan_cache(cache_path, cache_hash)
+            self.scan_messages = list(cache.get("msgs", []))  # get_labels drops them once logged
+            return cache, exists
 
     return Scanned
 

@@ -660,6 +660,24 @@ def test_a_yolo_seg_polygon_of_no_area_is_a_problem_naming_its_file_and_row(tmp_
     ]
 
 
+@pytest.mark.parametrize("task", ["detect", "segment"])
+def test_label_rows_ultralytics_reads_once_are_a_note_naming_their_file(tmp_path, category_factory, task):
+    # its "duplicate labels removed" was hidden with its log lines: YOLO counted fewer instances, unexplained
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task=task, progress=False))
+    label = next(path for path in sorted((out / "labels" / "val").glob("*.txt")) if path.read_text())
+    rows = label.read_text().splitlines()
+    before = validate(out)["yolo"]["val"]
+    label.write_text("\n".join([*rows, rows[0], rows[0], ""]))
+    check = validate(out)["yolo"]["val"]
+    assert not check.problems and check.instances == before.instances
+    assert check.notes == [
+        "ultralytics keeps one of identical label rows ('duplicate labels removed'), so 2 repeated rows are "
+        f"not counted as instances: labels/val/{label.name}"
+    ]
+
+
 def test_on_one_line_leaves_a_row_of_no_size_and_a_thin_sliver_alone():
     # the row of no size is rows_of_no_size's; a thin real sliver is not flat
     assert on_one_line(np.array([[10.0, 10.0], [50.0, 50.0], [10.0, 10.0]]))
