@@ -119,6 +119,10 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
             raise
         problem = broken or dropped_images(folder, set(), dropped_reason(data, task)) or one_line(error)
         return SplitCheck(problems=[problem])
+    except ValueError as error:  # ultralytics refuses a YOLO-seg split of box rows too: a traceback said so
+        if "numbers of boxes and segments" not in str(error):
+            raise
+        return SplitCheck(problems=[box_files_problem(folder, data) or one_line(error)])
     labels = dataset.labels
     check = SplitCheck(
         images=len(labels),
@@ -499,11 +503,42 @@ def _written_here(data_yaml: Path) -> bool:
 
 
 def _guess_task(labels_dir: Path) -> str:
+    """``segment`` where a label file under ``labels_dir`` starts with a polygon row (over 5 values), else
+    ``detect``. Every file is read until one does: the first alone decided, so a YOLO-seg set whose first
+    file held a box row was checked as a detect set, ``ok``, and ``yolo segment train`` refused it."""
     for path in sorted(labels_dir.glob("*/*.txt")):
-        line = path.read_text().split("\n", 1)[0].split()
-        if line:
-            return "segment" if len(line) > 5 else "detect"
+        try:
+            line = path.read_text(encoding="utf-8-sig").split("\n", 1)[0].split()
+        except (OSError, UnicodeDecodeError):  # ultralytics names it, as a corrupt label
+            continue
+        if len(line) > 5:
+            return "segment"
     return "detect"
+
+
+def box_files_problem(folder: Path, data: dict) -> str | None:
+    """The problem of a YOLO-seg split (``folder``, its images) whose label files of box rows
+    (``class cx cy w h``) make ultralytics refuse it for segment training ("requires equal numbers of boxes
+    and segments"), naming them; None where none is found (changed since)."""
+    from ultralytics.data.utils import img2label_paths
+
+    images = sorted(str(path) for path in folder.iterdir() if path.is_file())
+    boxes = []
+    for label in map(Path, img2label_paths(images)):
+        try:
+            lines = label.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        rows = [line.split() for line in lines if line.strip()]
+        if rows and all(len(row) == 5 for row in rows):
+            boxes.append(in_data_set(label, data))
+    if not boxes:
+        return None
+    files = "1 label file holds" if len(boxes) == 1 else f"{len(boxes)} label files hold"
+    return (
+        f"{files} boxes (class cx cy w h), not polygons ({few(boxes)}): ultralytics refuses a YOLO-seg split "
+        "of both for segment training"
+    )
 
 
 def validate_coco(

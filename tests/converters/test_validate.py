@@ -678,6 +678,23 @@ def test_label_rows_ultralytics_reads_once_are_a_note_naming_their_file(tmp_path
     ]
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["first-file", "another-file"])
+def test_a_yolo_seg_label_file_of_boxes_is_a_problem_naming_it(tmp_path, category_factory, first):
+    # ultralytics refuses such a split for segment training: the first file decided the task (detect: ok),
+    # another one raised ultralytics' ValueError as a traceback
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task="segment", progress=False))
+    labelled = [path for path in sorted((out / "labels").glob("*/*.txt")) if path.read_text()]
+    label = labelled[0 if first else -1]
+    label.write_text("0 0.5 0.5 0.2 0.2\n")
+    split = label.parent.name
+    assert validate(out)["yolo"][split].problems[0] == (
+        f"1 label file holds boxes (class cx cy w h), not polygons (labels/{split}/{label.name}): "
+        "ultralytics refuses a YOLO-seg split of both for segment training"
+    )
+
+
 def test_on_one_line_leaves_a_row_of_no_size_and_a_thin_sliver_alone():
     # the row of no size is rows_of_no_size's; a thin real sliver is not flat
     assert on_one_line(np.array([[10.0, 10.0], [50.0, 50.0], [10.0, 10.0]]))
