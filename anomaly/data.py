@@ -623,7 +623,7 @@ def warn_empty_folders(records: Sequence[ImageRecord]) -> None:
     """A ``warning:`` line on stderr where a defect-type folder beside the category's own is empty
     (``test/crack/`` made before its photos were copied): the converters' warning
     (:func:`converters.layouts.empty_folder_warnings`), which a tree read here never gave."""
-    for line in empty_folder_warnings(records, missing="is not scored"):
+    for line in empty_folder_warnings(records, missing="no {photos} are scored"):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 

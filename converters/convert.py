@@ -795,7 +795,9 @@ def conversion_warnings(
     copied across splits, narrow photos, JPEG masks, soft masks, faint masks, inverted masks."""
     return (
         split_warnings(by_split, config)
-        + empty_folder_warnings([s.record for s in samples], missing="is no class of the data set")
+        + empty_folder_warnings(
+            [s.record for s in samples], missing="the data set holds no {photos} of category '{category}'"
+        )
         + copied_photo_warnings(by_split)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])

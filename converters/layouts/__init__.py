@@ -27,7 +27,7 @@ from converters.layouts import (
     visa,
 )
 from converters.layouts.base import Layout
-from converters.records import ImageRecord
+from converters.records import GOOD, ImageRecord
 
 #: Every layout by its ``--layout`` name, MVTec AD first (the generic train/test tree).
 LAYOUTS: dict[str, Layout] = {
@@ -100,28 +100,39 @@ def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> li
     """One line when a defect-type folder beside the records' own is empty (``test/crack/`` made before its
     photos were copied; MVTec 3D-AD's ``test/crack/rgb/``): its type is read nowhere, which nothing else
     would say. The type folders are the records' layouts' (:attr:`Layout.type_folders`): an empty folder
-    of another kind (3D-AD's ``gt/``, the folder layout's ``masks/``) is no type. ``missing``: what that
-    type is not, in the line (the converters': ``is no class of the data set``; ``anomaly.evaluate``'s:
-    ``is not scored``). A type folder of the layout's own name (:attr:`Layout.type_names`: the folder layout's
-    ``images/``) is named by the type it holds (``'defect'``, not ``'images'``), and asked to be filled.
+    of another kind (3D-AD's ``gt/``, the folder layout's ``masks/``) is no type. ``missing``: what the
+    folder's category then lacks, in the line, with ``{photos}`` (``'crack' photos``, or ``good photos``
+    for a folder of good ones: :attr:`Layout.good_folder`, VisA's ``Normal/``) and ``{category}`` (the
+    converters': ``the data set holds no {photos} of category '{category}'``; ``anomaly.evaluate``'s:
+    ``no {photos} are scored``); where the category's records hold photos of that type all the same (another
+    subset's ``good/``), the line claims nothing of it. A type folder of the layout's own name
+    (:attr:`Layout.type_names`: the folder layout's ``images/``) is named by the type it holds (``'defect'``,
+    not ``'images'``), and asked to be filled.
 
     Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
     """
-    types: dict[Path, tuple[Path, Layout]] = {}  # each type folder: the folder its photos lie in, its layout
-    for name, photo_folder in sorted({(record.layout, Path(record.image).parent) for record in records}):
+    types: dict[Path, tuple[Path, Layout, str]] = {}  # each type folder: its photos' folder, layout, category
+    for name, category, photo_folder in sorted(
+        {(record.layout, record.category, Path(record.image).parent) for record in records}
+    ):
         layout = LAYOUTS.get(name)
         if layout is not None:
-            types |= {f: (f / layout.photos_in, layout) for f in layout.type_folders(photo_folder)}
+            types |= {f: (f / layout.photos_in, layout, category) for f in layout.type_folders(photo_folder)}
     empty = [
-        (folder, photos, layout)
-        for folder, (photos, layout) in sorted(types.items())
-        if photos.is_dir() and all(entry.name.startswith(".") for entry in os.scandir(photos))
+        (folder, *found)
+        for folder, found in sorted(types.items())
+        if found[0].is_dir() and all(entry.name.startswith(".") for entry in os.scandir(found[0]))
     ]
     if not empty:
         return []
-    (folder, photos, layout), more = empty[0], len(empty) - 1
+    (folder, photos, layout, category), more = empty[0], len(empty) - 1
     folders = f"{len(empty)} empty folders, e.g. {photos}" if more else f"empty folder {photos}"
     # a folder of the layout's own (the folder layout's images/): named by the type it holds, and filled
     own = folder.name in layout.type_names
-    type_name = layout.type_names.get(folder.name, folder.name)
-    return [f"{folders}: no photos, so '{type_name}' {missing} (add them{'' if own else ' or remove it'})"]
+    ask = f"(add them{'' if own else ' or remove it'})"
+    type_name = GOOD if folder.name == layout.good_folder else layout.type_names.get(folder.name, folder.name)
+    held = {(r.category, GOOD if r.is_good else r.defect) for r in records if not r.unlabelled}
+    if (category, type_name) in held:  # read from another folder of the category: it lacks nothing
+        return [f"{folders}: no photos {ask}"]
+    kind = "good photos" if type_name == GOOD else f"'{type_name}' photos"
+    return [f"{folders}: no photos, so {missing.format(photos=kind, category=category)} {ask}"]

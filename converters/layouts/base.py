@@ -133,6 +133,8 @@ class Layout:
         type_names: the type of a type folder's photos by the folder's name, where it is not that name (the
             folder layout's ``images/``: ``defect``; VisA's ``Anomaly/``: ``anomaly``); such a folder is
             one of the layout's own, which an empty one's warning asks to fill, not to remove.
+        good_folder: the name of a type folder that holds good photos (BTAD's ``ok``), which an empty one's
+            warning calls ``good photos``.
     """
 
     name: str
@@ -145,6 +147,7 @@ class Layout:
     type_folders: Callable[[Path], list[Path]] = no_type_folders
     photos_in: str = ""
     type_names: Mapping[str, str] = field(default_factory=dict)
+    good_folder: str = GOOD
 
 
 def note_files_left_out(folder: Path) -> None:

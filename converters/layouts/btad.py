@@ -56,4 +56,5 @@ LAYOUT = Layout(
     refines=("mvtec_ad",),
     reads=("train", "test", "ground_truth"),
     type_folders=partial(type_folders_beside, subsets=("train", "test")),
+    good_folder=GOOD_FOLDER,
 )

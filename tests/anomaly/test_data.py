@@ -338,7 +338,7 @@ def _empty_3d_gt(category: Path) -> str:
 def _empty_3d_type(category: Path) -> str:
     for folder in ("rgb", "gt"):
         (category / "test" / "dent" / folder).mkdir(parents=True)
-    return f"empty folder {category / 'test' / 'dent' / 'rgb'}: no photos, so 'dent' is not scored"
+    return f"empty folder {category / 'test' / 'dent' / 'rgb'}: no photos, so no 'dent' photos are scored"
 
 
 def _empty_folder_masks(category: Path) -> str:
@@ -350,12 +350,12 @@ def _empty_folder_masks(category: Path) -> str:
 def _empty_folder_good(category: Path) -> str:
     for photo in (category / "good").iterdir():
         photo.unlink()
-    return f"empty folder {category / 'good'}: no photos, so 'good' is not scored"
+    return f"empty folder {category / 'good'}: no photos, so no good photos are scored"
 
 
 def _empty_ad_type(category: Path) -> str:
     (category / "test" / "dent").mkdir()
-    return f"empty folder {category / 'test' / 'dent'}: no photos, so 'dent' is not scored"
+    return f"empty folder {category / 'test' / 'dent'}: no photos, so no 'dent' photos are scored"
 
 
 def _empty_folder_images(category: Path) -> str:
@@ -364,7 +364,7 @@ def _empty_folder_images(category: Path) -> str:
     for folder in ("images", "masks"):
         for path in (category / folder).iterdir():
             path.unlink()
-    return f"empty folder {category / 'images'}: no photos, so 'defect' is not scored (add them)"
+    return f"empty folder {category / 'images'}: no photos, so no 'defect' photos are scored (add them)"
 
 
 def _empty_visa_anomaly(category: Path) -> str:
@@ -373,7 +373,7 @@ def _empty_visa_anomaly(category: Path) -> str:
         for path in (category / "Data" / folder / "Anomaly").iterdir():
             path.unlink()
     anomaly = category / "Data" / "Images" / "Anomaly"
-    return f"empty folder {anomaly}: no photos, so 'anomaly' is not scored (add them)"
+    return f"empty folder {anomaly}: no photos, so no 'anomaly' photos are scored (add them)"
 
 
 @pytest.mark.parametrize(

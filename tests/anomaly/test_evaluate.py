@@ -905,8 +905,8 @@ def test_an_empty_defect_folder_is_one_warning_that_its_type_is_not_scored(
     (parts / "test" / "crack" / ".DS_Store").write_bytes(b"")
     evaluate_run(run, figure=False, progress=False)
     warning = (
-        f"warning: empty folder {parts / 'test' / 'crack'}: no photos, so 'crack' is not scored "
-        "(add them or remove it)"
+        f"warning: empty folder {parts / 'test' / 'crack'}: no photos, so no 'crack' photos are "
+        "scored (add them or remove it)"
     )
     assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == [warning]
 

@@ -1678,14 +1678,42 @@ def test_an_empty_defect_folder_is_a_warning_or_a_strict_error(tmp_path, categor
     (category / "test" / "notes" / "todo.txt").write_text("not empty")
     [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
     assert warning == (
-        f"empty folder {category / 'test' / 'crack'}: no photos, so 'crack' is no class of the data set "
-        "(add them or remove it)"
+        f"empty folder {category / 'test' / 'crack'}: no photos, so the data set holds no 'crack' photos of "
+        "category 'widget' (add them or remove it)"
     )
     (category / "test" / "dent").mkdir()
     [warning] = convert(config(tmp_path / "data", tmp_path / "two")).warnings
-    assert warning.startswith(f"2 empty folders, e.g. {category / 'test' / 'crack'}: no photos, so 'crack'")
+    assert warning.startswith(
+        f"2 empty folders, e.g. {category / 'test' / 'crack'}: no photos, so the data set "
+    )
     with pytest.raises(UserError, match=r"^2 empty folders, e\.g\. .*--strict\)$"):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+
+
+def test_an_empty_defect_folder_is_warned_of_for_its_own_category(tmp_path, category_factory, mask_factory):
+    # "'crack' is no class of the data set" was false: gadget's crack photos make 'crack' a class
+    widget = category_factory(tmp_path / "data", "widget")
+    (widget / "test" / "crack").mkdir()
+    category_factory(
+        tmp_path / "data", "gadget", defects={"crack": [mask_factory(48, 64, [(5, 5, 15, 9)])] * 3}
+    )
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    assert sum(counts["crack"] for counts in report.instances.values()) == 3  # a class of the data set
+    assert [line for line in report.warnings if "empty folder" in line] == [
+        f"empty folder {widget / 'test' / 'crack'}: no photos, so the data set holds no 'crack' photos of "
+        "category 'widget' (add them or remove it)"
+    ]
+
+
+def test_an_empty_good_folder_is_no_class_and_claims_nothing_where_the_category_has_good_photos(
+    tmp_path, category_factory
+):
+    # an empty test/good/ was "'good' is no class of the data set": good photos are no class, and
+    # train/good/ gives the category good photos all the same
+    category = category_factory(tmp_path / "data", "widget", n_test_good=0)
+    (category / "test" / "good").mkdir()
+    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    assert warning == f"empty folder {category / 'test' / 'good'}: no photos (add them or remove it)"
 
 
 def test_a_core_install_is_told_which_extra_brings_yolo_train(tmp_path, category_factory, monkeypatch):

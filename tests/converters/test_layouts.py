@@ -313,8 +313,29 @@ def test_a_conversion_warns_of_an_empty_folder_only_where_it_is_a_layouts_defect
         (category / "test" / "dent" / "gt").mkdir()
     warnings = [line for line in run(category.parent, tmp_path / "out").warnings if "empty folder" in line]
     type_name = Path(folder).parent.name if layout == "mvtec_3d" else Path(folder).name
-    line = f"empty folder {category / folder}: no photos, so '{type_name}' is no class of the data set"
-    assert warnings == ([f"{line} (add them or remove it)"] if warned else [])
+    line = f"empty folder {category / folder}: no photos, so the data set holds no '{type_name}' photos of"
+    assert warnings == ([f"{line} category '{CATEGORY}' (add them or remove it)"] if warned else [])
+
+
+@pytest.mark.parametrize("layout", ["visa", "btad"])
+def test_an_empty_good_folder_says_the_data_set_holds_no_good_photos(tmp_path, layout):
+    # VisA's empty Data/Images/Normal/ was "'good' is no class of the data set (add them)", BTAD's test/ok/
+    # "'ok' is no class ...": good photos are never a class
+    category = make_layout_tree(tmp_path, layout) / CATEGORY
+    if layout == "visa":
+        (category.parent / "split_csv" / "1cls.csv").unlink()
+        shown = category / "Data" / "Images" / "Normal"
+        emptied = [shown]
+    else:  # train/ok/ emptied too, or the category's good photos come from there
+        shown = category / "test" / "ok"
+        emptied = [shown, category / "train" / "ok"]
+    for folder in emptied:
+        for photo in folder.iterdir():
+            photo.unlink()
+    warnings = [line for line in run(category.parent, tmp_path / "out").warnings if "empty folder" in line]
+    remedy = "(add them)" if layout == "visa" else "(add them or remove it)"
+    line = f"empty folder {shown}: no photos, so the data set holds no good photos of category '{CATEGORY}'"
+    assert warnings == [f"{line} {remedy}"]
 
 
 @pytest.mark.parametrize("split_file", [True, False])
