@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -441,7 +442,12 @@ def read_record_values(record: ImageRecord, shape: tuple[int, int]) -> list[np.n
         UserError: as the converters' (:func:`converters.masks.check_mask_values`), after the file's path;
             or :func:`converters.mvtec.read_record_parts`'s.
     """
-    parts = read_record_parts(record, shape)
+    return record_values(record, read_record_parts(record, shape))
+
+
+def record_values(record: ImageRecord, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`read_record_values` of ``record``'s mask files already decoded as ``parts``
+    (:func:`converters.mvtec.read_record_parts`'s list), so a caller holding them decodes none again."""
     if not record.value_names:
         return parts
     names = dict(record.value_names)
@@ -473,19 +479,16 @@ def _names_good(names: Mapping[int, str]) -> bool:
     return any(name == GOOD for value, name in names.items() if value)
 
 
-def skip_reason(record: ImageRecord) -> str | None:
-    """Why a conversion skips the defect photo ``record``, whose mask holds no defect value; None where it
-    does, for a good photo and for one without a mask (``mask_missing``). Its mask files all zero:
+def skip_reason(record: ImageRecord, parts: list[np.ndarray]) -> str | None:
+    """Why a conversion skips the defect photo ``record``, whose mask files, decoded as ``parts``
+    (:func:`converters.mvtec.read_record_parts`), hold no defect value; None where it does. All zero:
     :data:`converters.masks.EMPTY_MASK_REASON`; each value they hold named ``good`` by its layout's value
     map (``record.value_names``): :func:`converters.masks.no_defect_value_reason`, the rule being
-    :func:`converters.masks.defect_values`. Its mask files are read, as :func:`read_record_values` reads them.
+    :func:`converters.masks.defect_values`.
 
     Raises:
-        UserError: a mask value the map lacks, or a mask of another size than its photo, naming the file.
+        UserError: a mask value the map lacks, naming the file.
     """
-    if record.is_good or not record.mask_files:
-        return None
-    parts = read_record_parts(record, header_size(record.image))
     if not any(part.any() for part in parts):
         return EMPTY_MASK_REASON
     names = dict(record.value_names)
@@ -498,20 +501,55 @@ def skip_reason(record: ImageRecord) -> str | None:
     return no_defect_value_reason(map_name)
 
 
-def without_defect_value(
-    records: Sequence[ImageRecord], *, left_out: str = "not scored"
-) -> list[ImageRecord]:
-    """``records`` less the defect photos whose masks hold no defect value (:func:`skip_reason`: all zero, or
-    only values their value map names ``good``), which a conversion skips: scored, they were defect photos
-    with an empty mask. A ``note:`` line on stderr for each reason counts them, with the converters' reason;
-    ``left_out``: what they are not, in it.
+@dataclass(frozen=True)
+class MaskReading:
+    """What :func:`read_masks` found in the records' masks, each decoded once.
+
+    Attributes:
+        kept: the records, in order, less the defect photos a conversion skips.
+        skipped: those photos by their reason (:func:`skip_reason`).
+        warnings: :func:`mask_warnings`' lines (without ``warning:``) for the kept records' masks.
     """
-    reasons = [skip_reason(record) for record in records]
+
+    kept: list[ImageRecord]
+    skipped: dict[str, list[ImageRecord]]
+    warnings: list[str]
+
+
+def read_masks(records: Sequence[ImageRecord], *, progress: bool = False) -> MaskReading:
+    """Every mask of ``records`` decoded once (``progress``: a bar on stderr meanwhile), for the defect photos
+    whose masks hold no defect value (:func:`skip_reason`: all zero, or only values their value map names
+    ``good``), which a conversion skips: scored, they were defect photos with an empty mask; and for
+    :func:`mask_warnings`' lines on the others. The scoring decodes the kept ones once more; this read
+    decoded each twice before (once for the skip, once for the warnings). Read as :func:`read_mask` reads
+    them, so call it after :func:`check_mask_sizes`.
+
+    Raises:
+        UserError: a mask value a value map lacks, naming the file (a JPEG file's too); or
+            :func:`converters.mvtec.read_record_parts`'s.
+    """
     skipped: dict[str, list[ImageRecord]] = {}
-    for record, reason in zip(records, reasons, strict=True):
-        if reason is not None:
+    left_out: set[int] = set()
+    findings = _MaskFindings()
+    read = [(index, record) for index, record in enumerate(records) if record.mask_files]
+    for index, record in tqdm(
+        read, desc="reading masks", unit="photo", disable=not progress, file=sys.stderr
+    ):
+        parts = None if record.is_good else read_record_parts(record, header_size(record.image))
+        reason = None if parts is None else skip_reason(record, parts)
+        if reason is None:
+            findings.add(record, parts)
+        else:
             skipped.setdefault(reason, []).append(record)
-    for reason, dropped in skipped.items():
+            left_out.add(index)
+    kept = [record for index, record in enumerate(records) if index not in left_out]
+    return MaskReading(kept, skipped, findings.lines())
+
+
+def note_skipped(reading: MaskReading, *, left_out: str = "not scored") -> list[ImageRecord]:
+    """``reading.kept``, after a ``note:`` line on stderr for each reason ``reading`` skipped defect photos
+    for, counting them, with the converters' reason; ``left_out``: what they are not, in it."""
+    for reason, dropped in reading.skipped.items():
         count = len(dropped)
         photos = f"{count} defect photo{'s' if count > 1 else ''}"
         print(
@@ -520,7 +558,7 @@ def without_defect_value(
             file=sys.stderr,
             flush=True,
         )
-    return [record for record, reason in zip(records, reasons, strict=True) if reason is None]
+    return reading.kept
 
 
 def read_regions(record: ImageRecord, shape: tuple[int, int]) -> list[np.ndarray]:
@@ -572,7 +610,8 @@ NAMED_MASKS = 3
 
 
 def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> list[str]:
-    """Lines (without ``warning:``) for the defect images' masks that are JPEG files, soft or faint.
+    """Lines (without ``warning:``) for the defect images' masks that are JPEG files, soft or faint, less
+    those of the defect photos a conversion skips (:func:`read_masks`, which reads them).
 
     Every value > 0 is defect (:func:`read_mask`): the faint pixels a JPEG file, a mask once saved as
     JPEG or an anti-aliased edge leaves around a defect grow it, and the pixel AUROC, AUPRO and F1 were
@@ -580,42 +619,55 @@ def mask_warnings(records: Sequence[ImageRecord], *, progress: bool = False) -> 
     once for all the masks: a count and the first :data:`NAMED_MASKS` files. A mask whose layout brought a
     value map (LOCO's, a 3D-AD ``class_ids.json``) holds its classes, never counted as soft or faint, as the
     converters count none there; one holding a value the map lacks is refused (:func:`read_record_values`),
-    a JPEG file's too, here and not when the scoring reaches it.
-    Read as :func:`read_mask` reads them, so call it after :func:`check_mask_sizes`. Every defect mask is
-    decoded, before the scoring decodes it again: ``progress``, a bar on stderr meanwhile.
+    a JPEG file's too, here and not when the scoring reaches it. ``progress``: a bar on stderr while the
+    masks are read.
     """
-    lossy: list[Path] = []
-    soft: list[tuple[Path, int]] = []
-    faint: list[tuple[Path, list[int], int]] = []
-    defects = [record for record in records if record.mask_files]
-    for record in tqdm(defects, desc="reading masks", unit="photo", disable=not progress, file=sys.stderr):
-        lossy += [path for path in record.mask_files if is_lossy_mask(path)]
+    return read_masks(records, progress=progress).warnings
+
+
+class _MaskFindings:
+    """The masks :func:`mask_warnings` names, gathered a record at a time (:meth:`add`)."""
+
+    def __init__(self) -> None:
+        self.lossy: list[Path] = []
+        self.soft: list[tuple[Path, int]] = []
+        self.faint: list[tuple[Path, list[int], int]] = []
+
+    def add(self, record: ImageRecord, parts: list[np.ndarray] | None) -> None:
+        """``record``'s mask files, decoded as ``parts`` (:func:`converters.mvtec.read_record_parts`); None:
+        not yet, and decoded here where they are looked into."""
+        self.lossy += [path for path in record.mask_files if is_lossy_mask(path)]
         if record.layout == "visa":
-            continue  # VisA's values are defect-type ids
+            return  # VisA's values are defect-type ids
+        lossy = any(is_lossy_mask(path) for path in record.mask_files)
+        if lossy and not record.value_names:
+            return  # a JPEG file is named as one
+        if parts is None:
+            parts = read_record_parts(record, header_size(record.image))
+        values = record_values(record, parts)  # a value a value map lacks refused, a JPEG file's too
         if record.value_names:  # a value map names every value (LOCO's, a 3D-AD class_ids.json's): classes
-            read_record_values(record, header_size(record.image))  # one it lacks refused, a JPEG file's too
-            continue
-        if any(is_lossy_mask(path) for path in record.mask_files):
-            continue  # a JPEG file is named as one
-        parts = read_record_values(record, header_size(record.image))
-        for path, part in zip(record.mask_files, parts, strict=True):
-            values = mask_values(part)
-            if is_soft_mask(len(values)):
-                soft.append((path, len(values)))
-            elif found := faint_values(part):  # once saved as JPEG
-                faint.append((path, found, int(values[-1])))
-    effect = "defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
-    lines = [
-        lossy_masks_line(lossy, effect=effect, remedy="save the masks as PNG", named=NAMED_MASKS),
-        soft_masks_line(soft, effect=effect, remedy="save them as 0/255", named=NAMED_MASKS),
-        faint_masks_line(faint, effect=effect, remedy="save them as 0/255", named=NAMED_MASKS),
-    ]
-    return [line for line in lines if line]
+            return
+        for path, part in zip(record.mask_files, values, strict=True):
+            found = mask_values(part)
+            if is_soft_mask(len(found)):
+                self.soft.append((path, len(found)))
+            elif faint := faint_values(part):  # once saved as JPEG
+                self.faint.append((path, faint, int(found[-1])))
+
+    def lines(self) -> list[str]:
+        """The warnings' lines, one a kind of mask found."""
+        effect = "defects grow and the pixel figures (AUROC, AUPRO, F1) are measured against the grown masks"
+        lines = [
+            lossy_masks_line(self.lossy, effect=effect, remedy="save the masks as PNG", named=NAMED_MASKS),
+            soft_masks_line(self.soft, effect=effect, remedy="save them as 0/255", named=NAMED_MASKS),
+            faint_masks_line(self.faint, effect=effect, remedy="save them as 0/255", named=NAMED_MASKS),
+        ]
+        return [line for line in lines if line]
 
 
-def warn_masks(records: Sequence[ImageRecord], *, progress: bool = False) -> None:
-    """:func:`mask_warnings` as ``warning:`` lines on stderr (``progress``: a bar while masks are read)."""
-    for line in mask_warnings(records, progress=progress):
+def warn_lines(lines: Iterable[str]) -> None:
+    """Each of ``lines`` as a ``warning:`` line on stderr (:attr:`MaskReading.warnings`)."""
+    for line in lines:
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 

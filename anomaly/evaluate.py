@@ -39,13 +39,14 @@ from anomaly.data import (
     eval_records,
     load_records,
     masked,
+    note_skipped,
     read_mask,
+    read_masks,
     read_rgb,
     read_splits,
     splits_path,
     warn_empty_folders,
-    warn_masks,
-    without_defect_value,
+    warn_lines,
 )
 from anomaly.maps import to_image_size
 from anomaly.mask_scores import score_masks
@@ -101,7 +102,7 @@ def scored_records(
     """The records to score, the protocol's name and the records of ``data``'s ``val`` split where another
     split is scored (:func:`pick_threshold`'s; None without ``data`` or scoring ``val``): the image tree and
     ``splits.json`` are read here once. Refuses a scored record the run was fit on (``progress``: a bar
-    while their files are hashed, and one while their masks are read for :func:`warn_masks`)."""
+    while their files are hashed, and one while their masks are read: :func:`anomaly.data.read_masks`)."""
     category = category or run.info["category"]
     records = load_records(root or run.info["root"], category)
     warn_empty_folders(records)  # here, not where the val split's threshold reads the tree again
@@ -110,13 +111,13 @@ def scored_records(
     chosen = eval_records(records, splits, split)
     check_sizes([r.image for r in chosen], run.image_shape)  # headers only: before every byte is hashed
     check_mask_sizes(chosen)  # headers too: a mask of another size was found when scoring reached it
-    chosen = scorable(without_defect_value(chosen), split=split)
-    hint = split_fit_hint(run, data, split)
-    check_disjoint(run.fit_keys, chosen, run.fit_hashes, hint=hint, progress=progress)
+    # a photo fit on by key (never a defect photo read_masks may skip) refused in one line, before any bar
+    check_disjoint(run.fit_keys, chosen, hint=split_fit_hint(run, data, split))
+    reading = read_masks(chosen, progress=progress)  # each mask decoded once, for the skips and the warnings
+    chosen = scorable(note_skipped(reading), split=split)
+    check_disjoint((), chosen, run.fit_hashes, progress=progress)  # and a copy of one, among those scored
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
-    warn_masks(
-        chosen, progress=progress
-    )  # JPEG or soft masks: every value > 0 is defect, as the converters warn
+    warn_lines(reading.warnings)  # JPEG or soft masks: every value > 0 is defect, as the converters warn
     # the data set absolute, as the run's root in the report: a relative one names nothing elsewhere
     protocol = f"split {split} of {recorded_path(data)}" if data is not None else "mvtec test/"
     if splits is None or split == "val":
@@ -130,7 +131,7 @@ def scored_records(
 
 def scorable(records: list[ImageRecord], *, split: str) -> list[ImageRecord]:
     """``records``, the photos left to score once the defect photos whose mask holds no defect value (all
-    zero, or only values its value map names good) are out (:func:`anomaly.data.without_defect_value`).
+    zero, or only values its value map names good) are out (:func:`anomaly.data.read_masks`).
 
     Raises:
         UserError: none is left (its note names why).
@@ -283,8 +284,9 @@ def pick_threshold(
         check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         check_mask_sizes(val)
         # as scored: a defect photo whose mask holds no defect value would count as good pixels
-        val = without_defect_value(val, left_out="of split 'val' not used for the threshold")
-        warn_masks(val, progress=progress)  # the threshold is picked against them
+        reading = read_masks(val, progress=progress)  # each mask decoded once
+        val = note_skipped(reading, left_out="of split 'val' not used for the threshold")
+        warn_lines(reading.warnings)  # the threshold is picked against them
         val = masked(val)  # a defect photo without a mask would count as good pixels
         if any(not r.is_good for r in val):
             _, maps, truths, _ = score_records(run, val, progress=progress)

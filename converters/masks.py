@@ -519,14 +519,14 @@ def defect_values(
 
 
 #: Why a defect photo whose mask is all zero is left out: a conversion skips it, with this reason, and
-#: ``anomaly.evaluate`` does not score it (:func:`anomaly.data.without_defect_value`).
+#: ``anomaly.evaluate`` does not score it (:func:`anomaly.data.read_masks`).
 EMPTY_MASK_REASON = "empty mask"
 
 
 def no_defect_value_reason(map_name: str) -> str:
     """Why a defect photo is left out whose mask holds values, each of which the value map ``map_name``
     names ``good`` (:func:`defect_values` finds none): a conversion skips it, with this reason, and
-    ``anomaly.evaluate`` does not score it (:func:`anomaly.data.without_defect_value`)."""
+    ``anomaly.evaluate`` does not score it (:func:`anomaly.data.read_masks`)."""
     return f"no defect value in the mask ({map_name} names its values good)"
 
 

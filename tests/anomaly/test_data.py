@@ -22,7 +22,9 @@ from anomaly.data import (
     fit_records,
     load_records,
     mask_warnings,
+    note_skipped,
     read_mask,
+    read_masks,
     read_regions,
     read_rgb,
     read_splits,
@@ -31,7 +33,6 @@ from anomaly.data import (
     root_of_data,
     single_category,
     warn_empty_folders,
-    without_defect_value,
 )
 from common.errors import UserError
 from converters.layouts.folder import scan_folders
@@ -615,7 +616,7 @@ def test_a_defect_photo_is_left_out_where_its_mask_holds_no_defect_value(
         image, "part", "test", "crack", masks=tuple(masks), layout="mvtec_loco", value_names=names
     )
     good = ImageRecord(image, "part", "test", "good", layout="mvtec_loco", value_names=names)
-    assert without_defect_value([good, record]) == ([good, record] if reason is None else [good])
+    assert note_skipped(read_masks([good, record])) == ([good, record] if reason is None else [good])
     note = f"note: 1 defect photo not scored, as a conversion skips it: {reason}"
     assert capsys.readouterr().err.startswith(note) == (reason is not None)
 
@@ -636,7 +637,7 @@ def test_a_defect_photo_whose_mask_is_all_zero_is_left_out_without_a_value_map(
         ImageRecord(image, "part", "test", "spot", mask=empty),
         ImageRecord(image, "part", "test", "spot", mask=None, mask_missing=True),  # not labelled yet: scored
     ]
-    assert without_defect_value(records, left_out="of split 'val' not used") == records[1::2]
+    assert note_skipped(read_masks(records), left_out="of split 'val' not used") == records[1::2]
     assert capsys.readouterr().err.splitlines() == [
         f"note: 2 defect photos of split 'val' not used, as a conversion skips them: empty mask "
         f"(e.g. {empty})"

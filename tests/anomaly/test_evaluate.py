@@ -933,6 +933,24 @@ def test_masks_on_a_converter_split_read_the_tree_and_its_split_once(
     assert reads == [tmp_path / "conv" / "splits.json"]
 
 
+def test_each_defect_mask_is_decoded_once_before_it_is_scored(
+    run: Path, parts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the empty-mask check and the mask warnings each decoded every defect mask before the scoring did
+    import anomaly.data
+
+    decoded: list[Path] = []
+    real = anomaly.data.read_record_parts
+    monkeypatch.setattr(
+        anomaly.data,
+        "read_record_parts",
+        lambda record, shape: decoded.extend(record.mask_files) or real(record, shape),
+    )
+    evaluate_run(run, figure=False, progress=False)
+    masks = sorted((parts / "ground_truth").rglob("*.png"))
+    assert masks and sorted(decoded) == sorted(masks * 2)  # once before scoring, once scored
+
+
 def test_a_defect_photo_whose_mask_values_are_all_named_good_is_not_scored_as_a_conversion_skips_it(
     tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
 ) -> None:
