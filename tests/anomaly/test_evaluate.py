@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import anomaly.evaluate as evaluate_module
-from anomaly.data import read_rgb
+from anomaly.data import load_records, read_rgb
 from anomaly.evaluate import MIN_AREA, evaluate_run, figure_row
 from anomaly.report import map_figure
 from anomaly.run import fit_run
@@ -356,17 +356,23 @@ def test_the_figure_shows_the_maps_scored_once_a_photo(run: Path, monkeypatch) -
 
 
 def test_good_peak_is_taken_on_good_images_only(tmp_path: Path, tiny_config: dict) -> None:
-    # a defect image with an empty mask (or one too small for the model's grid) counted as good: its
-    # peak became "the largest map value on a good image", which inspection --anomaly-run lifts its
-    # threshold above (hazelnut_toy: 2.44 -> 4.56, over most defects' peaks)
+    # a defect image whose mask is too small for the model's grid counted as good: its peak became "the
+    # largest map value on a good image", which inspection --anomaly-run lifts its threshold above
+    # (hazelnut_toy: 2.44 -> 4.56, over most defects' peaks). Its mask here: one pixel that the resize of
+    # the 64 x 64 photos to the 32 x 32 grid skips (an all-zero mask, the case first tested, is not scored)
     category = make_parts(tmp_path / "data")
-    cv2.imwrite(str(category / "ground_truth" / "spot" / "000_mask.png"), np.zeros((64, 64), np.uint8))
-    run = fit_run(category.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
-    peak = {
-        photo.parent.name + "/" + photo.name: float(run.predict([read_rgb(photo)])[0].anomaly_map.max())
-        for photo in sorted((category / "test").rglob("*.png"))
-    }
+    speck = np.zeros((64, 64), np.uint8)
+    speck[1, 1] = 255
+    assert not cv2.resize(speck, (32, 32), interpolation=cv2.INTER_NEAREST).any()  # gone on the grid
+    cv2.imwrite(str(category / "ground_truth" / "spot" / "000_mask.png"), speck)
+    config = {**tiny_config, "image_size": 32}
+    run = fit_run(category.parent, "part", tmp_path / "run", config=config, progress=False)
+    records = [r for r in load_records(category.parent, "part") if r.subset == "test"]
+    _, maps, truths, _ = evaluate_module.score_records(run, records, progress=False)
+    peak = {f"{r.defect}/{Path(r.image).name}": float(m.max()) for r, m in zip(records, maps, strict=True)}
     metrics = evaluate_run(tmp_path / "run", figure=False, progress=False)
+    assert metrics["image"]["defect_images"] == 3  # the speck's photo scored, as a defect photo
+    assert not truths[list(peak).index("spot/000.png")].any()
     assert peak["spot/000.png"] > max(peak["good/000.png"], peak["good/001.png"])
     assert metrics["pixel"]["good_peak"] == pytest.approx(max(peak["good/000.png"], peak["good/001.png"]))
 
