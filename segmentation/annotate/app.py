@@ -35,7 +35,8 @@ Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
 instance, prediction or file, 409 a request that does not fit the state (e.g. an
 accept whose photo changed on disk since the click, an undo or a status from a tab that did not show
 the photo's last change), 507 a file that cannot be written (a full
-disk, a read-only ``--out``: the message says whether the change was saved), 422 malformed JSON or fields
+disk, a read-only ``--out``: the message says whether the change was saved; saved, ``saved`` holds the
+photo's detail with the version that change gave it, as its 200 would), 422 malformed JSON or fields
 (naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`; a ``version`` not of
 the form an image detail gives included, not the 409 of another start's), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
@@ -66,7 +67,7 @@ from common.errors import UserError, file_error
 from common.io import embeddings_root
 from segmentation.annotate.bad_requests import unparsable_body, validation_problem
 from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
-from segmentation.annotate.errors import AnnotationError
+from segmentation.annotate.errors import AnnotationError, StorageError
 from segmentation.annotate.file_proposals import FileProposals
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
@@ -211,6 +212,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.context.close()
 
 
+def saved_detail(context: AppContext, error: StorageError) -> dict | None:
+    """The detail of the photo whose change was saved although its files could not be written (a 507), with
+    the version that change gave it: the page keeps it as the change's answer (read again later, it may
+    bring another tab's change, which an undo pressed meanwhile would then take back); None where the
+    detail cannot be read."""
+    try:
+        return {**images.image_detail(context, error.image), "version": error.version}
+    except (AnnotationError, OSError) as failure:
+        logger.warning("%s: its detail not sent with the 507: %s", error.image, failure)
+        return None
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     """Every failure becomes a JSON ``{"detail": "..."}`` with a 4xx, 503, 507 (or, for bugs, 500) status."""
 
@@ -218,7 +231,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def annotation_error(request: Request, error: AnnotationError) -> JSONResponse:
         retry_after = getattr(error, "retry_after_s", None)  # BusyError: when to try again
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return JSONResponse({"detail": str(error)}, status_code=error.status_code, headers=headers)
+        content: dict[str, object] = {"detail": str(error)}
+        if isinstance(error, StorageError) and error.image is not None:
+            content["saved"] = saved_detail(request.app.state.context, error)
+        return JSONResponse(content, status_code=error.status_code, headers=headers)
 
     @app.exception_handler(UserError)  # the converters' and the embedding cache's bad input
     async def conversion_error(request: Request, error: UserError) -> JSONResponse:

@@ -32,9 +32,16 @@ class StorageError(AnnotationError):
 
     The message says what was saved: nothing (the state could not be written), or the change
     without the photo's files in the tree (rewritten from the state at the next start or export).
+    The latter names the photo (``image``) and the version its saved change gave it (``version``):
+    the answer carries its detail with that version, as the change's own answer would.
     """
 
     status_code = 507
+
+    def __init__(self, message: str, *, image: str | None = None, version: str | None = None) -> None:
+        super().__init__(message)
+        self.image = image  # the photo whose change was saved all the same; None: nothing saved
+        self.version = version
 
 
 class BusyError(AnnotationError):

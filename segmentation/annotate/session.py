@@ -1258,7 +1258,9 @@ class AnnotationSession:
             raise StorageError(
                 f"saved in {self.state_path.name}, but the files of {entry.key} in {self.category_dir} "
                 f"could not be written ({file_error(error)}): they are written from it at the next "
-                f"start or export; {write_advice(error, self.category_dir)}"
+                f"start or export; {write_advice(error, self.category_dir)}",
+                image=entry.key,
+                version=self.version(entry.key),
             ) from error
 
     def _sync(self, entry: ImageEntry, existing: Sequence[Path] | None = None) -> None:

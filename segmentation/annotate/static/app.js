@@ -107,6 +107,9 @@ async function api(method, path, body) {
     }
     const refused = new Error(message);
     refused.status = response.status; // answered: the server holds what it held before the request
+    // but a 507 of a change saved all the same (the tree's files not written): the photo's detail, with the
+    // version that change gave it
+    refused.saved = (data && data.saved) || null;
     throw refused;
   }
   return data;
@@ -903,20 +906,7 @@ function olderThanKept(detail) {
 async function sendChange(path, body, done, attempts) {
   try {
     const detail = await api("POST", path, body);
-    if (olderThanKept(detail)) {
-      // a later change's answer came first: it is shown, this one is not
-    } else if (detail.image === state.current && !sameSize(detail, state.detail)) {
-      // replaced on disk by a photo of another size: the picture shown is the old one
-      openImage(detail.image, detail.notice ? `${detail.notice}; ` : "");
-    } else if (detail.image === state.current) applyDetail(detail);
-    else {
-      // answered after another photo was opened: its dot, badge and the counts change all the same
-      state.versions[detail.image] = detail.version;
-      state.statuses[detail.image] = detail.status;
-      state.proposalCounts[detail.image] = detail.proposals.length;
-      updateImageList();
-      renderCounts(detail.counts);
-    }
+    showAnswer(detail);
     if (done) done(detail);
   } catch (error) {
     if (error instanceof BusyError && attempts > 1) {
@@ -928,19 +918,22 @@ async function sendChange(path, body, done, attempts) {
       await sendChange(path, body, done, attempts - 1);
       return;
     }
+    if (error.saved) {
+      // 507, saved all the same: the detail it brings, of the version the change made, is kept as a 200's
+      // (an undo, redo or status pressed before this answer goes with it; the labels read again instead
+      // could bring another tab's change made since, which that undo took back), the 507's message shown
+      showAnswer(error.saved);
+      if (done) done(error.saved);
+      showError(error);
+      return;
+    }
     showError(error);
     if (error.status === undefined) return; // not answered: the server may hold it (the message says so)
-    if (body.image === state.current) {
-      const reloaded = reloadDetail(body.image);
-      // 507: the change may be saved all the same, a new version: an undo, redo or status pressed before
-      // this answer waits for the labels read again, to go with it (with the one before, it was refused as
-      // another tab's change). A 409 saved nothing: one pressed meanwhile, on labels the server no longer
-      // held, goes with the version it was pressed on, refused naming why (the reloaded version would let
-      // it act on changes never shown).
-      if (error.status === 507) await reloaded;
-    } else if (error.status === 507) {
-      await readVersion(body.image); // of a photo left meanwhile: the same, its labels not shown
-    } else if (error.message.endsWith(SHOWN_AS_NOW)) {
+    // A refusal saved nothing: one pressed meanwhile, on labels the server no longer held, goes with the
+    // version it was pressed on, refused naming why (the version read again would let it act on changes
+    // never shown).
+    if (body.image === state.current) reloadDetail(body.image);
+    else if (error.message.endsWith(SHOWN_AS_NOW)) {
       // refused for a photo left meanwhile: it is read again when opened, not now
       const refused = error.message.slice(0, -SHOWN_AS_NOW.length);
       showMessage(`${refused}; open it to see its labels as they are now`, true);
@@ -948,22 +941,22 @@ async function sendChange(path, body, done, attempts) {
   }
 }
 
-// A change answered 507 for a photo left meanwhile may be saved all the same: its labels are read, not
-// shown, for the version (its dot and badge too) an undo, redo or status pressed on it before that answer
-// goes with (with the one before, it was refused as another tab's change). Opened again by then, the photo
-// is read as it opens.
-async function readVersion(key) {
-  let detail;
-  try {
-    detail = await api("GET", `/api/image?image=${encodeURIComponent(key)}`);
-  } catch (error) {
-    return; // the 507's message says enough
+// A change's answer: shown on its photo, or, answered after another photo was opened, its version, dot,
+// badge and the counts kept; not where the page already got a newer one.
+function showAnswer(detail) {
+  if (olderThanKept(detail)) {
+    // a later change's answer came first: it is shown, this one is not
+  } else if (detail.image === state.current && !sameSize(detail, state.detail)) {
+    // replaced on disk by a photo of another size: the picture shown is the old one
+    openImage(detail.image, detail.notice ? `${detail.notice}; ` : "");
+  } else if (detail.image === state.current) applyDetail(detail);
+  else {
+    state.versions[detail.image] = detail.version;
+    state.statuses[detail.image] = detail.status;
+    state.proposalCounts[detail.image] = detail.proposals.length;
+    updateImageList();
+    renderCounts(detail.counts);
   }
-  if (key === state.current || olderThanKept(detail)) return;
-  state.versions[key] = detail.version;
-  state.statuses[key] = detail.status;
-  state.proposalCounts[key] = detail.proposals.length;
-  updateImageList();
 }
 
 // Whether `detail` is of the photo `shown` shows at the size it shows it (else the photo was replaced on

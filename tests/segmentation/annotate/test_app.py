@@ -658,6 +658,7 @@ def test_a_state_file_that_cannot_be_written_is_a_one_line_507_and_nothing_is_sa
     detail = response.json()["detail"]
     assert detail.startswith("nothing saved: cannot write") and "Permission denied" in detail
     assert str(session.state_path) in detail and "\n" not in detail
+    assert "saved" not in response.json()  # nothing was: no detail to keep
     assert session.entry("a.png").instances == []
     monkeypatch.undo()
     assert client.post("/api/accept", json=body).status_code == 200  # the same request, once writable
@@ -695,6 +696,10 @@ def test_a_tree_that_cannot_be_written_says_the_change_is_saved_and_the_export_s
     assert response.status_code == 507, response.text
     detail = response.json()["detail"]
     assert detail.startswith("saved in annotate_state.json, but the files of a.png") and "No space" in detail
+    # the photo's detail as the change left it, with the version it gave it: the page keeps it as a 200's
+    saved = response.json()["saved"]
+    assert saved["image"] == "a.png" and saved["version"] == session.version("a.png")
+    assert len(saved["instances"]) == 1 and saved["can_undo"]
     monkeypatch.undo()
     # the page retries: the same mask is saved once, so nothing rewrites the photo's files until the export
     assert len(accept(client, "a.png", prediction, "dent")["instances"]) == 1

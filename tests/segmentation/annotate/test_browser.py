@@ -1357,34 +1357,72 @@ def test_del_pressed_twice_on_the_last_proposal_deletes_no_instance(served, page
     assert len(session.entry("a.png").instances) == 1
 
 
-def test_an_undo_pressed_before_a_saved_change_answered_507_goes_after_the_photo_is_read_again(served, page):
-    """Del answered 507 although saved (the tree's files not written), Ctrl+Z pressed before that answer:
-    the undo went as the photo was read again, with the version from before the delete, and was refused as
-    'changed in another tab' (one tab); it waits for the labels read again and undoes the delete."""
-    url, session, _ = served
+def a_tree_that_cannot_be_written(monkeypatch) -> None:
+    """The tree's files cannot be written (a full disk): a change is saved in the state, answered 507."""
+    from segmentation.annotate import export
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", "/out/new_defects/ground_truth/scratch/a_mask.png")
+
+    monkeypatch.setattr(export, "sync_image", full_disk)
+
+
+def delete_answered_507(page, url, session, monkeypatch, *, leave: bool) -> list:
+    """Opens ``url`` on a.png's two instances, presses Del (saved, answered 507: held) and Ctrl+Z before that
+    answer, and → too where ``leave``; returns the held ``(route, answer)``, the tree writable again."""
     add_two_instances(session)
-    deletes, reads, undos = [], [], []
+    deletes = []
     page.route("**/api/delete", lambda route: deletes.append((route, route.fetch())))  # made at once
-    page.route("**/api/undo", lambda route: (undos.append(route.request.url), route.continue_()))
     page.goto(url)
     wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+    a_tree_that_cannot_be_written(monkeypatch)
     page.keyboard.press("Delete")
     wait_held(page, deletes, "the delete")
+    monkeypatch.undo()
+    assert deletes[0][1].status == 507 and len(session.entry("a.png").instances) == 1
     page.keyboard.press("Control+z")
-    page.route(
-        lambda address: "/api/image?image=a.png" in address,
-        lambda route: reads.append((route, route.fetch())) if not reads else route.continue_(),
-    )
-    saved = "saved in annotate_state.json, but the files of a.png could not be written: disk full"
-    deletes[0][0].fulfill(status=507, json={"detail": saved})
-    wait_held(page, reads, "a.png's labels read again")
-    page.wait_for_timeout(300)
-    assert undos == []  # waits for the labels read again
-    route, answer = reads[0]
+    if leave:
+        page.keyboard.press("ArrowRight")
+        wait_image(page, "b.jpg")
+        wait_body(page, "d.embedding === 'ready'")
+    return deletes
+
+
+@pytest.mark.parametrize("leave", [False, True], ids=["shown", "left"])
+def test_an_undo_pressed_before_a_saved_change_answered_507_goes_with_that_changes_version(
+    served, page, monkeypatch, leave
+):
+    """Del answered 507 although saved (the tree's files not written), Ctrl+Z (and →) pressed before that
+    answer: the undo goes with the version the 507 brings, the delete's, and undoes it (with the one from
+    before the delete, it was refused as 'changed in another tab', one tab open)."""
+    url, session, _ = served
+    route, answer = delete_answered_507(page, url, session, monkeypatch, leave=leave)[0]
     route.fulfill(response=answer)
-    page.wait_for_function("() => document.querySelector('#message').textContent === 'undone'")
+    page.wait_for_function("() => /^undone/.test(document.querySelector('#message').textContent)")
+    assert page.inner_text("#message") == ("undone on a.png" if leave else "undone")
     assert len(session.entry("a.png").instances) == 2
-    wait_body(page, "d.instances === '2'")
+    if not leave:
+        wait_body(page, "d.instances === '2'")
+
+
+@pytest.mark.parametrize("leave", [False, True], ids=["shown", "left"])
+def test_an_undo_pressed_before_a_507_does_not_take_back_another_tabs_change_made_since(
+    served, page, monkeypatch, leave
+):
+    """Del answered 507 although saved, Ctrl+Z (and →) pressed before that answer, another tab's accept
+    between the delete and the page's reading of a.png again: the undo went with the version read, and took
+    back the other tab's instance, never shown; it goes with the delete's, refused as another tab's change."""
+    url, session, _ = served
+    route, answer = delete_answered_507(page, url, session, monkeypatch, leave=leave)[0]
+    undos = []
+    page.on("response", lambda r: undos.append((r.status, r.text())) if "/api/undo" in r.url else None)
+    mask = np.zeros((120, 160), dtype=bool)
+    mask[60:80, 100:120] = True
+    session.add_instance("a.png", class_name="scratch", mask=mask)  # the other tab's, #3
+    route.fulfill(response=answer)
+    wait_held(page, undos, "the undo's answer")
+    assert undos[0][0] == 409 and "another tab" in undos[0][1], undos
+    assert [instance.id for instance in session.entry("a.png").instances] == [1, 3]
 
 
 def test_enter_after_a_save_answered_with_a_click_kept_waits_for_that_clicks_mask(
@@ -1409,31 +1447,3 @@ def test_enter_after_a_save_answered_with_a_click_kept_waits_for_that_clicks_mas
     assert page.inner_text("#message").startswith("the mask of the prompt is not shown yet")
     decodes[0].continue_()
     wait_body(page, "d.preview === '1'")
-
-
-def test_an_undo_pressed_before_a_saved_change_answered_507_goes_after_its_photo_is_read_again_once_left(
-    served, page
-):
-    """Del answered 507 although saved, Ctrl+Z and → pressed before that answer: a.png, no longer shown, was
-    not read again, and the undo went with the version from before the delete, refused as 'changed in
-    another tab' (one tab); it waits for a.png's labels read again and undoes the delete there."""
-    url, session, _ = served
-    add_two_instances(session)
-    deletes, undos = [], []
-    page.route("**/api/delete", lambda route: deletes.append((route, route.fetch())))  # made at once
-    page.route("**/api/undo", lambda route: (undos.append(route.request.url), route.continue_()))
-    page.goto(url)
-    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
-    page.keyboard.press("Delete")
-    wait_held(page, deletes, "the delete")
-    page.keyboard.press("Control+z")
-    page.keyboard.press("ArrowRight")
-    wait_image(page, "b.jpg")
-    wait_body(page, "d.embedding === 'ready'")
-    saved = "saved in annotate_state.json, but the files of a.png could not be written: disk full"
-    deletes[0][0].fulfill(status=507, json={"detail": saved})
-    wait_held(page, undos, "the undo")
-    page.wait_for_function("() => /undone/.test(document.querySelector('#message').textContent)")
-    assert page.inner_text("#message") == "undone on a.png"
-    assert len(session.entry("a.png").instances) == 2
-    assert page.inner_text("#image-name").endswith("b.jpg")
