@@ -984,8 +984,8 @@ async function reloadDetail(key) {
 
 function accept() {
   if (!state.prediction) {
-    const wait = "the mask of the prompt is not shown yet: Enter accepts it once it is";
-    showMessage(hasPrompt() ? wait : "click on a defect first", true);
+    if (hasPrompt()) notShownYet();
+    else showMessage("click on a defect first", true);
     return;
   }
   const name = state.session.classes[state.classIndex];
@@ -996,12 +996,15 @@ function accept() {
     class: name,
   };
   const correcting = state.correcting; // the corrected mask replaces it
-  // Enter pressed again before the answer: once it came, a prompt then on screen is accepted, not the same
-  // mask again (saved twice; correcting a proposal, refused as gone)
+  // Enter pressed again before the answer, on the same mask or on that of the saved prompt and a click made
+  // since (another prediction): once it came, a prompt then on screen is accepted, not the same mask again
+  // (saved twice; correcting a proposal, refused as gone), nor one of the saved prompt (the kept click's own
+  // mask is not shown yet)
   const sent = body.prediction;
-  const again = () => state.prediction && state.prediction.prediction !== sent && accept();
+  const again = () => (state.prediction ? state.prediction.prediction !== sent && accept() : notShownYet());
   const target = correcting === null ? `prediction ${sent}` : `proposal ${correcting}`;
-  if (inFlight(correcting === null ? target : ofProposal(correcting), again)) return;
+  const anyPrediction = (name) => name.startsWith("prediction ");
+  if (inFlight(correcting === null ? anyPrediction : ofProposal(correcting), again)) return;
   if (correcting !== null) body.proposal = correcting;
   const saved = state.steps.slice();
   changeOf(target, "/api/accept", body, (detail) => {
@@ -1021,6 +1024,11 @@ function accept() {
     const instance = detail.instances[detail.instances.length - 1];
     showMessage(`accepted ${name} #${instance.id}${piecesNote(instance)}`, instance.pieces > 1);
   });
+}
+
+// Enter on a prompt whose mask is not on screen (nothing where no prompt is left).
+function notShownYet() {
+  if (hasPrompt()) showMessage("the mask of the prompt is not shown yet: Enter accepts it once it is", true);
 }
 
 // Enter: the prompt's mask when there is one, else the selected proposal.

@@ -1447,3 +1447,27 @@ def test_enter_after_a_save_answered_with_a_click_kept_waits_for_that_clicks_mas
     assert page.inner_text("#message").startswith("the mask of the prompt is not shown yet")
     decodes[0].continue_()
     wait_body(page, "d.preview === '1'")
+
+
+def test_enter_on_a_kept_clicks_mixed_mask_before_the_save_answers_waits_for_it(served, page, defect_centre):
+    """Enter, a click on the next defect before the save answered, and Enter on the mask then shown (of the
+    saved prompt and that click, another prediction) before that answer: it was sent at once, a second
+    instance over the first defect and the click; it waits, then says the kept click's mask is not shown."""
+    url, session, truths = served
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
+    predictions = int(page.evaluate("() => document.body.dataset.predictions"))
+    click_image(page, 5, 5)
+    page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
+    decodes = []  # the kept click's own mask, asked for once the save is answered
+    page.route("**/api/predict", lambda route: decodes.append(route))
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert len(held) == 1, "the mixed mask was sent before the save was answered"
+    held[0].continue_()
+    wait_body(page, "d.instances === '1'")
+    wait_held(page, decodes, "the kept click's prediction")
+    page.wait_for_timeout(300)
+    assert page.inner_text("#message").startswith("the mask of the prompt is not shown yet")
+    assert len(held) == 1 and len(session.entry("a.png").instances) == 1
+    decodes[0].continue_()
+    wait_body(page, "d.preview === '1'")
