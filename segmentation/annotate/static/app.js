@@ -542,7 +542,7 @@ function applyDetail(detail) {
   if (!detail.instances.some((instance) => instance.id === state.selected)) state.selected = null;
   const ids = detail.proposals.map((proposal) => proposal.id);
   if (!ids.includes(state.proposal)) state.proposal = state.selected === null && ids.length ? ids[0] : null;
-  if (!ids.includes(state.correcting)) state.correcting = null;
+  if (state.correcting !== null && !ids.includes(state.correcting)) dropCorrection();
   paintInstances();
   paintProposals();
   renderInstances();
@@ -557,6 +557,18 @@ function applyDetail(detail) {
   $("next").disabled = detail.index === state.keys.length - 1;
   document.body.dataset.status = detail.status;
   draw();
+}
+
+// The proposal corrected is gone (Shift+A took it, another tab accepted or deleted it): its prompt is
+// dropped (Enter saved its mask again, as a new instance), unless its own accept took it (a click made
+// since stays: accept()).
+function dropCorrection() {
+  const id = state.correcting;
+  state.correcting = null;
+  const own = (item) => item.image === state.current && item.target === `proposal ${id}`;
+  if ([...state.targets.values()].some(own)) return;
+  clearPrompt(false);
+  showMessage(`proposal #${id} was taken meanwhile: its correction is dropped`, true);
 }
 
 // --- Images ------------------------------------------------------------------------------------
@@ -1145,8 +1157,12 @@ function changeOf(target, path, body, done) {
 // The proposal's box becomes the prompt (its class the class): clicks refine it, Enter accepts the
 // mask in its place. SAM gets the box and the points, not the proposal's mask: a binary mask as
 // mask input is not what SAM was trained on, and a box and points are.
+// Pressed before the answer to a change of that proposal (Shift+A, A, Del): it waits for it, then corrects
+// the proposal if it is still shown (its box on screen as the prompt of a proposal gone, Enter saved its
+// mask again, as a new instance).
 function correctProposal(id) {
   if (!labelsShown("nothing to correct")) return;
+  if (inFlight(ofProposal(id), () => hasProposal(id) && correctProposal(id))) return;
   const proposal = state.detail.proposals.find((item) => item.id === id);
   if (!proposal) return;
   clearPrompt(false);

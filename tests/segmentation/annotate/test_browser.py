@@ -1471,3 +1471,47 @@ def test_enter_on_a_kept_clicks_mixed_mask_before_the_save_answers_waits_for_it(
     assert len(held) == 1 and len(session.entry("a.png").instances) == 1
     decodes[0].continue_()
     wait_body(page, "d.preview === '1'")
+
+
+def test_e_pressed_while_shift_a_is_in_flight_waits_for_it(served, page):
+    """E on the selected proposal before Shift+A's answer: its box became the prompt at once; the answer
+    took the proposal, the prompt stayed, and Enter saved its mask again as a new instance. E waits for
+    the answer, then corrects nothing (the proposal is gone)."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    held = []
+    page.route("**/api/proposals/accept-all", hold_first_and_count([], held))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("Shift+A")
+    wait_held(page, held, "the accept-all")
+    page.keyboard.press("e")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert len(session.entry("a.png").instances) == 2
+
+
+def test_a_corrected_proposal_taken_meanwhile_drops_its_prompt(served, page):
+    """E on a proposal, then Shift+A (which accepts it with the others): its box stayed as the prompt, no
+    longer correcting anything, and Enter saved its mask again as a new instance; the prompt is dropped."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("Shift+A")
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    assert page.evaluate("() => document.body.dataset.preview") == "0"
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert len(session.entry("a.png").instances) == 2
