@@ -53,6 +53,7 @@ const state = {
   candidate: 0,
   inflight: false,
   pending: false,
+  predictionFailed: null, // why the last prediction asked for failed (not busy): no mask is coming
   opacity: 0.5,
   selected: null,
   proposal: null, // the selected proposal's id
@@ -826,6 +827,7 @@ function requestPrediction() {
 async function runPrediction() {
   state.inflight = true;
   state.pending = false;
+  state.predictionFailed = null;
   const key = state.current;
   const version = state.promptVersion;
   const points = promptPoints();
@@ -857,6 +859,7 @@ async function runPrediction() {
       retryMs = error.retryAfterMs;
       showMessage(`${error.message} (asking again in ${(retryMs / 1000).toFixed(0)} s)`);
     } else {
+      state.predictionFailed = error.message || String(error);
       showError(error);
     }
   } finally {
@@ -1038,9 +1041,16 @@ function accept() {
   });
 }
 
-// Enter on a prompt whose mask is not on screen (nothing where no prompt is left).
+// Enter on a prompt whose mask is not on screen (nothing where no prompt is left): still coming, or, its
+// prediction failed (the error shown then named why), none is.
 function notShownYet() {
-  if (hasPrompt()) showMessage("the mask of the prompt is not shown yet: Enter accepts it once it is", true);
+  if (!hasPrompt()) return;
+  if (state.inflight || state.pending || !state.embeddingReady) {
+    showMessage("the mask of the prompt is not shown yet: Enter accepts it once it is", true);
+    return;
+  }
+  const why = state.predictionFailed ? `: its prediction failed (${state.predictionFailed})` : "";
+  showMessage(`the prompt has no mask${why}; click again to ask for one`, true);
 }
 
 // Enter: the prompt's mask when there is one, else the selected proposal.

@@ -1515,3 +1515,18 @@ def test_a_corrected_proposal_taken_meanwhile_drops_its_prompt(served, page):
     page.keyboard.press("Enter")
     page.wait_for_timeout(500)
     assert len(session.entry("a.png").instances) == 2
+
+
+def test_enter_after_a_failed_prediction_says_the_prompt_has_no_mask(served, page, defect_centre):
+    """A click whose prediction failed (the server stopped), then Enter: it said the mask was not shown yet,
+    though none was coming, over the error naming the server; it says the prompt has no mask, and why."""
+    url, _, truths = served
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    page.route("**/api/predict", lambda route: route.abort())
+    click_image(page, *defect_centre(truths["a.png"]))
+    page.wait_for_function("() => document.querySelector('#message').classList.contains('error')")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    message = page.inner_text("#message")
+    assert message.startswith("the prompt has no mask") and "no answer from the annotation server" in message
