@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from anomaly.data import check_sizes, read_rgb
+from anomaly.data import check_size, header_size, read_rgb
 from anomaly.masks import (
     Segmenter,
     add_cache_options,
@@ -60,7 +60,7 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import decode_photos, warn_narrow_photos
+from common.images import decode_photos, read_photos, warn_narrow_photos
 from common.io import expand_user, read_json_object, recorded_path
 from common.out_folders import check_holds_no_photos, check_out_of_photos
 from common.photo_sources import photo_files, photo_root
@@ -382,25 +382,42 @@ def check_photos_for_run(photos: Sequence[Path], *, out: Path, image_shape: tupl
 
     Raises:
         UserError: naming the photo (:func:`~common.out_folders.check_holds_no_photos`,
-            :func:`~anomaly.data.check_sizes`, :func:`check_decodes`).
+            :func:`check_header_sizes`), or every photo that does not read, header or pixels, in one line
+            (:func:`check_decodes`).
     """
     check_holds_no_photos(out, photos)
-    check_sizes(photos, image_shape)
-    check_decodes(photos)
+    unread = check_header_sizes(photos, image_shape)
+    check_decodes(photos, unread)
     warn_narrow_photos(photos)
 
 
-def check_decodes(photos: Sequence[Path]) -> None:
+def check_header_sizes(photos: Sequence[Path], image_shape: tuple[int, int]) -> dict[Path, str]:
+    """Refuses a photo whose header size is not the run's ``image_shape`` (as
+    :func:`anomaly.data.check_sizes`), before any photo is decoded.
+
+    Returns:
+        The photos whose header does not read, each with its one-line error, for :func:`check_decodes` to
+        name with those whose pixels do not: stopping at the first, three bad photos took three runs.
+    """
+    unread: dict[Path, str] = {}
+    for photo, shape in zip(photos, read_photos(photos, header_size, unread), strict=True):
+        if shape is not None:
+            check_size(np.empty((*shape, 0)), image_shape, photo)
+    return unread
+
+
+def check_decodes(photos: Sequence[Path], unread: dict[Path, str]) -> None:
     """Decodes every photo once before SAM loads, as ``detection.predict`` and the inspection commands do.
 
-    :func:`~anomaly.data.check_sizes` reads headers only: a photo cut short, or a TIFF OpenCV cannot read,
+    :func:`check_header_sizes` reads headers only: a photo cut short, or a TIFF OpenCV cannot read,
     stopped the run when it was reached, every photo before it scored for nothing.
 
     Raises:
-        UserError: photos that do not decode; one line naming them all, or the first three and how many
-            more (:func:`common.images.decode_photos`).
+        UserError: photos that do not decode, or whose header did not read (``unread``, not read again);
+            one line naming them all, or the first three and how many more
+            (:func:`common.images.decode_photos`).
     """
-    decode_photos(photos)
+    decode_photos(photos, unread=unread)
 
 
 def photos_and_out(

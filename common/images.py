@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -461,7 +461,12 @@ def check_opencv_decodes(path: str | Path) -> None:
 _Read = TypeVar("_Read")
 
 
-def decode_photos(photos: Iterable[Path], read: Callable[[Path], _Read] = image_size) -> list[_Read]:
+def decode_photos(
+    photos: Iterable[Path],
+    read: Callable[[Path], _Read] = image_size,
+    *,
+    unread: Mapping[Path, str] | None = None,
+) -> list[_Read]:
     """``read`` of every photo, a TIFF decoded by OpenCV too (:func:`check_opencv_decodes`): the check the
     commands make before a model loads (``detection.predict``, the inspection commands, ``anomaly.predict``).
 
@@ -472,6 +477,8 @@ def decode_photos(photos: Iterable[Path], read: Callable[[Path], _Read] = image_
         photos: the photo files, in order (a ``tqdm`` over them shows progress).
         read: decodes one photo, a UserError naming it when it does not (:func:`image_size`,
             :func:`image_size_and_orientation`).
+        unread: photos already found not to read, each with its one-line error (a header pass's,
+            :func:`read_photos`): not read again, named with the others in their place among ``photos``.
 
     Returns:
         ``read``'s answer for each photo, in order.
@@ -480,25 +487,69 @@ def decode_photos(photos: Iterable[Path], read: Callable[[Path], _Read] = image_
         UserError: one photo that does not decode: its own line; more: one line with how many and the first
             three, each with its reason (``cannot read 3 photos: a.jpg (the file is empty), ...``).
     """
-    answers, failures = [], []
+    failed = dict(unread or {})
+    order: list[Path] = []
+    answers = read_photos(photos, read, failed, opencv=True, order=order)
+    raise_unread([(path, failed.pop(path)) for path in order if path in failed] + list(failed.items()))
+    return answers
+
+
+def read_photos(
+    photos: Iterable[Path],
+    read: Callable[[Path], _Read],
+    unread: dict[Path, str],
+    *,
+    opencv: bool = False,
+    order: list[Path] | None = None,
+) -> list[_Read | None]:
+    """``read`` of every photo not in ``unread``, which gains each photo whose ``read`` fails (a UserError
+    naming it), with its line: a header pass (``read`` a header reader, :func:`image_size` with
+    ``decode=False``) that names every bad photo with :func:`decode_photos`' own, each read once.
+
+    Args:
+        opencv: decode a TIFF by OpenCV too (:func:`check_opencv_decodes`).
+        order: gains every photo's path, in order.
+
+    Returns:
+        ``read``'s answer for each photo, in order; None for one in ``unread``.
+    """
+    answers: list[_Read | None] = []
     for photo in photos:
+        path = Path(photo)
+        if order is not None:
+            order.append(path)
+        if path in unread:
+            answers.append(None)
+            continue
         try:
-            answers.append(read(photo))
-            check_opencv_decodes(photo)
+            answer = read(photo)
+            if opencv:
+                check_opencv_decodes(photo)
         except UserError as error:
-            failures.append((Path(photo), str(error)))
+            unread[path], answer = str(error), None
+        answers.append(answer)
+    return answers
+
+
+def raise_unread(failures: Sequence[tuple[Path, str]]) -> None:
+    """Nothing when ``failures`` (photos that do not read, each with its one-line error) is empty; else a
+    UserError: one photo's own line; more: ``cannot read N photos: <path> (<reason>), ...``, the first three
+    and how many more (:func:`common.errors.few`).
+    """
     if len(failures) == 1:
         raise UserError(failures[0][1])
     if failures:
         named = [f"{path} ({_reason(path, message)})" for path, message in failures]
         raise UserError(f"cannot read {len(failures)} photos: {few(named)}")
-    return answers
 
 
 def _reason(path: Path, message: str) -> str:
     """What a one-line error naming ``path`` says after it (``cannot read image a.jpg: the file is empty``:
-    ``the file is empty``); the whole line when it does not name it so."""
+    ``the file is empty``), or before it when it ends the line (``image listed in x.json is missing:
+    a.jpg``: ``image listed in x.json is missing``); the whole line when it does not name it so."""
     _, named, reason = message.partition(f"{path}: ")
+    if not named and message.endswith(f": {path}"):
+        return message.removesuffix(f": {path}")
     return reason if named else message
 
 

@@ -450,10 +450,10 @@ def evaluate(options: EvaluateOptions) -> dict:
     # a Ctrl-C said 'interrupted' alone: an earlier evaluation left in --out read as this one
     with earlier_run_note(Path(options.out), until="the report is complete"):
         device = resolve_device(options.device)
-        split = load_split(options.data, options.split)
+        split = load_split(options.data, options.split, keep_unread=True)  # named with those cut short
         if not split.images:
             raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
-        picking = load_split(options.data, options.conf_from) if options.conf_from else None
+        picking = load_split(options.data, options.conf_from, keep_unread=True) if options.conf_from else None
         for checked in (split, picking):
             if checked is not None:
                 check_photos(
@@ -461,6 +461,7 @@ def evaluate(options: EvaluateOptions) -> dict:
                     progress=options.progress,
                     desc=f"checking {checked.name} photos",
                     labelled=True,
+                    unread=checked.unread,
                 )
         inspector, settings = load_inspector(options, device, split)
         with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +75,12 @@ def find_photos(source: str | Path) -> list[Photo]:
 
 
 def check_photos(
-    photos: Sequence[Photo], *, progress: bool = True, desc: str = "checking photos", labelled: bool = False
+    photos: Sequence[Photo],
+    *,
+    progress: bool = True,
+    desc: str = "checking photos",
+    labelled: bool = False,
+    unread: Mapping[Path, str] | None = None,
 ) -> None:
     """Decodes every photo once (:func:`common.images.image_size`), so bad ones stop the run up front.
 
@@ -86,6 +91,8 @@ def check_photos(
             file gained an EXIF orientation since (the original a symlinked split points to,
             re-saved by a phone app) is read turned, its masks are not: scored on misplaced masks
             without a word when square, refused mid-run by the size check otherwise.
+        unread: photos already found not to read (a split's header pass: ``load_split``'s ``keep_unread``),
+            each with its one-line error: not read again, named with those that do not decode.
 
     12-bit camera data in 16-bit files (every value below 4096) gets a ``warning:`` line on stderr, as
     the converters and ``anomaly.train`` give it: read by dropping the low 8 bits, such photos reach
@@ -95,15 +102,17 @@ def check_photos(
     (:func:`common.images.check_opencv_decodes`).
 
     Raises:
-        UserError: photos that are missing, not images, truncated, or TIFFs OpenCV cannot decode, one line
-            naming them all (the first three and how many more: :func:`common.images.decode_photos`); then
-            a labelled one turned by an EXIF tag, one line naming it.
+        UserError: photos that are missing, not images, truncated, or TIFFs OpenCV cannot decode, or in
+            ``unread``, one line naming them all (the first three and how many more:
+            :func:`common.images.decode_photos`); then a labelled one turned by an EXIF tag, one line naming
+            it.
     """
     annotated = {photo.path for photo in photos if labelled and photo.annotations}
     paths = [photo.path for photo in photos]
     turns = decode_photos(
         tqdm(paths, desc=desc, unit="photo", disable=not progress, file=sys.stderr),
         functools.partial(_orientation_if_annotated, annotated=annotated),
+        unread=unread,
     )
     for path, turn in zip(paths, turns, strict=True):
         check_upright(path, turn)

@@ -19,7 +19,7 @@ import numpy as np
 
 from common.coco import coco_index
 from common.errors import UserError
-from common.images import check_upright, header_size_and_orientation
+from common.images import check_upright, header_size_and_orientation, raise_unread
 from common.io import link_loop_text, read_coco_instances
 from converters.splits import SPLITS
 from segmentation.coco_checks import FIX_COCO, check_entries, check_ids, check_masks
@@ -74,6 +74,9 @@ class SegmentationSplit:
     images: list[SegmentationImage]
     categories: dict[int, str]
     annotation_file: Path
+    #: Photos that are missing or whose header does not read, with their one-line errors (``load_split``'s
+    #: ``keep_unread``; else it raised).
+    unread: dict[Path, str] = field(default_factory=dict)
 
     @property
     def n_instances(self) -> int:
@@ -189,11 +192,21 @@ def _is_category(folder: Path) -> bool:
     return (folder / "ground_truth").is_dir() or all((folder / name).is_dir() for name in ("train", "test"))
 
 
-def load_split(data: str | Path, split: str) -> SegmentationSplit:
+def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> SegmentationSplit:
     """Reads one split of a data set written by the converters (``mvtec2coco`` or ``mvtec2yolo --coco``).
 
+    Photos that are missing or whose header does not read are named together once the split is read (one
+    photo: its own line; more: the first three and how many more), not the first alone; a missing photo
+    that the data set's layout explains (a broken link, a Windows path, photos beside ``annotations/``)
+    stops the reading at once, its line saying how to fix them all.
+
+    Args:
+        keep_unread: keep such photos in the split instead, their size unchecked, each named with its
+            one-line error in its ``unread``: for a decode pass to name with those whose pixels do not
+            decode (:func:`inspection.photos.check_photos`).
+
     Raises:
-        UserError: no annotations for the split, unreadable JSON, or a missing image file.
+        UserError: no annotations for the split, unreadable JSON, or a missing or unreadable image file.
     """
     path = annotation_file(data, split)
     dataset = read_coco_instances(path)
@@ -202,6 +215,7 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
     listed: dict[str, int] = {}  # file name -> the first image id listing it
+    unread: dict[Path, str] = {}
     for image_id in sorted(coco.getImgIds()):
         info = coco.imgs[image_id]
         if (first := listed.setdefault(str(info.get("file_name")), image_id)) != image_id:
@@ -210,24 +224,51 @@ def load_split(data: str | Path, split: str) -> SegmentationSplit:
                 f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): {FIX_COCO}"
             )
         image_path = Path(data) / "images" / info["file_name"]
-        if not image_path.exists():
-            if image_path.is_symlink():  # converted with --link symlink (the default), its photo since moved
-                raise UserError(
-                    f"image listed in {path} is a broken link: {image_path} points to "
-                    f"{os.readlink(image_path)}, which does not exist: put the photos back there, or "
-                    "convert the data set again"
-                )
-            raise UserError(
-                f"image listed in {path} is missing: {image_path}{_missing_hint(data, info['file_name'])}"
-            )
         annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         check_entries(info, annotations, categories, source=path)
-        _check_size(image_path, info, source=path, labelled=bool(annotations))
+        try:
+            header = _photo_header(data, info["file_name"], source=path)
+        except _UnreadPhoto as error:
+            unread[image_path] = str(error)
+        else:
+            _check_size(image_path, header, info, source=path, labelled=bool(annotations))
         check_masks(annotations, info, source=path)
         images.append(
             SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
         )
-    return SegmentationSplit(split, images, categories, path)
+    if not keep_unread:
+        raise_unread(list(unread.items()))
+    return SegmentationSplit(split, images, categories, path, unread)
+
+
+class _UnreadPhoto(UserError):
+    """A photo of a split that is missing or whose header does not read: named with the others."""
+
+
+def _photo_header(data: str | Path, file_name: str, *, source: Path) -> tuple[int, int, int]:
+    """:func:`common.images.header_size_and_orientation` of the photo ``source`` lists as ``file_name``.
+
+    Raises:
+        _UnreadPhoto: the photo is missing or its header does not read; one line naming it.
+        UserError: a missing photo that the data set's layout explains, for all its photos as a rule: a
+            broken link (converted with ``--link symlink``, the originals since moved), a Windows path,
+            photos beside ``annotations/`` (:func:`_missing_hint`); one line with the fix.
+    """
+    image_path = Path(data) / "images" / file_name
+    if not image_path.exists():
+        if image_path.is_symlink():  # converted with --link symlink (the default), its photo since moved
+            raise UserError(
+                f"image listed in {source} is a broken link: {image_path} points to "
+                f"{os.readlink(image_path)}, which does not exist: put the photos back there, or "
+                "convert the data set again"
+            )
+        if hint := _missing_hint(data, file_name):
+            raise UserError(f"image listed in {source} is missing: {image_path}{hint}")
+        raise _UnreadPhoto(f"image listed in {source} is missing: {image_path}")
+    try:
+        return header_size_and_orientation(image_path)
+    except UserError as error:
+        raise _UnreadPhoto(str(error)) from None
 
 
 def _missing_hint(data: str | Path, file_name: str) -> str:
@@ -245,7 +286,9 @@ def _missing_hint(data: str | Path, file_name: str) -> str:
     return ""
 
 
-def _check_size(image_path: Path, info: dict, *, source: Path, labelled: bool) -> None:
+def _check_size(
+    image_path: Path, header: tuple[int, int, int], info: dict, *, source: Path, labelled: bool
+) -> None:
     """Refuses a photo whose size (its header's, as OpenCV turns it) is not its COCO entry's, and a
     ``labelled`` one (with annotations) that an EXIF orientation tag turns
     (:func:`common.images.check_upright`).
@@ -256,7 +299,7 @@ def _check_size(image_path: Path, info: dict, *, source: Path, labelled: bool) -
     phone app) is read turned while its masks are not: trained and scored on misplaced masks without a
     word when square, refused as a size mismatch otherwise; ``inspection.evaluate`` refused it.
     """
-    width, height, turn = header_size_and_orientation(image_path)
+    width, height, turn = header  # header_size_and_orientation's
     if labelled:
         check_upright(image_path, turn)
     if turn in (5, 6, 7, 8):  # OpenCV reads it turned

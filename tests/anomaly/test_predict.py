@@ -375,6 +375,39 @@ def test_every_photo_that_does_not_decode_is_named_before_sam_loads(
     assert not (tmp_path / "pred").exists()
 
 
+def test_photos_whose_header_does_not_read_are_named_with_those_cut_short(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # the header pass (the run's size) stopped at the first empty or non-image photo, before the decode
+    # pass that names every photo cut short
+    source = tmp_path / "photos"
+    shutil.copytree(parts / "test", source)
+    good = source / "good" / "000.png"
+    empty, text, cut = source / "zz_a.png", source / "zz_b.png", source / "zz_c.png"
+    empty.write_bytes(b"")
+    text.write_text("not a picture\n")
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size - 100])
+    monkeypatch.setattr("anomaly.predict.load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    with pytest.raises(UserError) as error:
+        predict_photos(run, source, tmp_path / "pred", threshold="0", progress=False)
+    message = str(error.value)
+    assert message.startswith(f"cannot read 3 photos: {empty} (the file is empty), {text} (corrupt or not an")
+    assert f"), {cut} (corrupt or not an image (" in message and "\n" not in message
+    assert not (tmp_path / "pred").exists()
+
+
+def test_a_photo_whose_header_does_not_read_keeps_its_own_line(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch
+) -> None:
+    source = tmp_path / "photos"
+    shutil.copytree(parts / "test", source)
+    (source / "zz_a.png").write_bytes(b"")
+    monkeypatch.setattr("anomaly.predict.load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    with pytest.raises(UserError) as error:
+        predict_photos(run, source, tmp_path / "pred", threshold="0", progress=False)
+    assert str(error.value) == f"cannot read image {source / 'zz_a.png'}: the file is empty"
+
+
 def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
     run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

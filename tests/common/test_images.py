@@ -8,6 +8,7 @@ import struct
 import threading
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,7 @@ from common.images import (
     narrow_16bit_max,
     narrow_photo_warnings,
     photo_colour,
+    read_photos,
     tiff_orientation,
 )
 
@@ -86,6 +88,32 @@ def test_decode_photos_names_every_photo_that_does_not_decode(tmp_path: Path) ->
     assert message.startswith(f"cannot read 5 photos: {cut} (corrupt or not an image (")
     assert message.endswith(f"{bad[1]} (the file is empty), {bad[2]} (the file is empty) and 2 more"), message
     assert "\n" not in message
+
+
+def test_decode_photos_names_the_photos_a_header_pass_found_with_its_own_in_order(tmp_path: Path) -> None:
+    # a header pass (a run's size, a split's) stopped at the first photo, before the decode pass named all
+    good = tmp_path / "good.jpg"
+    good.write_bytes(jpeg_bytes(64, 48))
+    cut = tmp_path / "b_cut.jpg"
+    cut.write_bytes(jpeg_bytes()[:2000])
+    empty, gone = tmp_path / "a_empty.png", tmp_path / "c_gone.png"
+    empty.write_bytes(b"")
+    unread: dict[Path, str] = {}
+    photos = [good, empty, cut, gone]
+    sizes = read_photos(photos, partial(image_size, decode=False), unread)  # a header pass: the cut one reads
+    assert sizes == [(64, 48), None, (256, 192), None]
+    assert list(unread) == [empty, gone]
+    empty.unlink()  # not read again: its header pass's line stands
+    given = {**unread, gone: f"image listed in x.json is missing: {gone}"}
+    with pytest.raises(UserError) as error:
+        decode_photos(photos, unread=given)
+    message = str(error.value)
+    assert message.startswith(f"cannot read 3 photos: {empty} (the file is empty), {cut} (corrupt or not an")
+    assert message.endswith(f"), {gone} (image listed in x.json is missing)"), message
+    assert list(given) == [empty, gone]  # left as it was
+    with pytest.raises(UserError) as error:
+        decode_photos([good, gone], unread={gone: "cannot read image c_gone.png: no such file"})
+    assert str(error.value) == "cannot read image c_gone.png: no such file"  # one photo: its own line
 
 
 def test_decode_photos_keeps_the_line_of_a_single_photo_that_does_not_decode(tmp_path: Path) -> None:

@@ -614,6 +614,23 @@ def test_a_corrupt_photo_is_named_before_the_models_load(cli, dataset, tmp_path,
     assert not (tmp_path / "report").exists()
 
 
+def test_every_photo_that_does_not_read_is_named_in_one_line_before_the_models_load(
+    cli, dataset, tmp_path, capsys, monkeypatch
+) -> None:
+    # the split's header pass stopped at the first empty or missing photo, before the decode pass that
+    # names every photo cut short: three bad photos took three runs to find
+    photos = sorted((dataset / "images" / "test").iterdir())
+    photos[0].write_bytes(b"")  # its header does not read
+    photos[1].unlink()
+    photos[-1].write_bytes(photos[-1].read_bytes()[:200])  # a PNG cut short: its header still reads
+    monkeypatch.setattr(evaluate_module, "load_inspector", lambda *a: pytest.fail("models loaded"))
+    assert cli("--out", tmp_path / "report") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read 3 photos: {photos[0]} (the file is empty), {photos[1]} (")
+    assert f", {photos[-1]} (corrupt or not an image (" in err and err.count("\n") == 1
+    assert not (tmp_path / "report").exists()
+
+
 def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, tmp_path, capsys) -> None:
     # --overwrite used to replace the file with the report folder
     (tmp_path / "notes.txt").write_text("not a folder")

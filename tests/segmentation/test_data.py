@@ -116,6 +116,40 @@ def test_a_photo_behind_a_broken_link_is_named_with_its_target(tiny_dataset, tmp
     )
 
 
+def test_every_photo_that_is_missing_or_does_not_read_is_named_in_one_line(tiny_dataset, tmp_path):
+    # the split stopped at the first: three bad photos took three runs to find (segmentation.train, .evaluate)
+    data = tmp_path / "bad"
+    shutil.copytree(tiny_dataset, data)
+    names = [
+        image["file_name"]
+        for image in json.loads((data / "annotations" / "instances_val.json").read_text())["images"]
+    ]
+    photos = [data / "images" / name for name in names]
+    photos[0].write_bytes(b"")
+    photos[1].unlink()
+    with pytest.raises(UserError) as error:
+        load_split(data, "val")
+    coco_file = data / "annotations" / "instances_val.json"
+    assert str(error.value) == (
+        f"cannot read 2 photos: {photos[0]} (the file is empty), {photos[1]} (image listed in {coco_file} "
+        "is missing)"
+    )
+
+
+def test_a_split_read_for_a_decode_pass_keeps_the_photos_that_do_not_read(tiny_dataset, tmp_path):
+    # inspection.evaluate names them with the photos cut short that its decode pass finds
+    data = tmp_path / "bad"
+    shutil.copytree(tiny_dataset, data)
+    photo = load_split(data, "val").images[0].path
+    photo.write_bytes(b"")
+    split = load_split(data, "val", keep_unread=True)
+    assert split.unread == {photo: f"cannot read image {photo}: the file is empty"}
+    assert [image.path.name for image in split.images] == [
+        image.path.name for image in load_split(tiny_dataset, "val").images
+    ]
+    assert split.images[0].path == photo
+
+
 def test_a_photo_listed_twice_is_named(tiny_dataset, tmp_path):
     # a hand-edited COCO file: inspection.evaluate read 'two photos map to one output name ... X and X
     # (rename one of them)', the same file twice
