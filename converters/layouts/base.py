@@ -173,17 +173,21 @@ def _image_count(folder: Path) -> int:
     )
 
 
-def note_folders_left_out(folder: Path, reads: tuple[str, ...] = (), *, layout: str = "") -> None:
-    """A :func:`layout_note` per subfolder of ``folder`` that is not in ``reads`` and holds images.
+def note_folders_left_out(
+    folder: Path, reads: tuple[str, ...] = (), *, layout: str = "", named: tuple[str, ...] = ()
+) -> None:
+    """A :func:`layout_note` per subfolder of ``folder`` that is neither in ``reads`` (shell patterns) nor
+    one of ``named`` (folder names, as a split file spells them: ``batch[1]`` is no pattern) and holds images.
 
     A ``validation/`` added to an MVTec AD tree, or ``test/crack/more/``, was left out of the data set
     without a word: the layout reads only the folders it knows.
     """
     for sub in subfolders(folder):
-        if is_read(sub.name, reads) or not (count := _image_count(sub)):
+        if sub.name in named or is_read(sub.name, reads) or not (count := _image_count(sub)):
             continue
         images = f"{count} image file{'s' if count > 1 else ''}"
-        known = f"; the {layout} layout reads {', '.join(f'{r}/' for r in reads)} here" if reads else ""
+        shown = ", ".join(f"{r}/" for r in (*reads, *named))
+        known = f"; the {layout} layout reads {shown} here" if shown else ""
         layout_note(f"folder not read: {sub} ({images} left out{known})")
 
 

@@ -234,8 +234,8 @@ def note_extra_folders(folder: Path, records: list[ImageRecord]) -> None:
     images = {r.image.parent.name for r in records}
     masks = {mask.parent.name for r in records for mask in r.mask_files}
     for sub, own, listed in (("Images", SUBSETS, images), ("Masks", (ANOMALY,), masks)):
-        reads = own + tuple(sorted(listed - set(own)))
-        note_folders_left_out(folder / "Data" / sub, reads, layout=TITLE)
+        named = tuple(sorted(listed - set(own)))
+        note_folders_left_out(folder / "Data" / sub, own, layout=TITLE, named=named)
 
 
 def type_folders(photo_folder: Path) -> list[Path]:

@@ -357,16 +357,35 @@ def test_a_visa_folder_beside_normal_and_anomaly_holding_photos_is_named_as_not_
     ]
 
 
-def test_a_visa_folder_the_split_file_lists_photos_of_is_read_and_not_named(tmp_path):
+@pytest.mark.parametrize("name", ["Extra", "batch[1]"])
+def test_a_visa_folder_the_split_file_lists_photos_of_is_read_and_not_named(tmp_path, name):
+    # batch[1]/ was matched as a shell pattern, which it does not match: named as not read, though read
     root = make_layout_tree(tmp_path, "visa")
-    extra = root / CATEGORY / "Data" / "Images" / "Extra"
+    extra = root / CATEGORY / "Data" / "Images" / name
     extra.mkdir()
     (root / CATEGORY / "Data" / "Images" / "Normal" / "0002.JPG").rename(extra / "0002.JPG")
     csv_file = root / "split_csv" / "1cls.csv"
-    csv_file.write_text(csv_file.read_text().replace("Normal/0002.JPG", "Extra/0002.JPG"))
+    csv_file.write_text(csv_file.read_text().replace("Normal/0002.JPG", f"{name}/0002.JPG"))
     report = run(root, tmp_path / "out")
+    assert sum(report.images.values()) == 6
     assert sum(report.backgrounds.values()) == 3
     assert not [note for note in report.notes if note.startswith("folder not read")]
+
+
+def test_a_visa_folder_the_split_file_lists_is_no_pattern_for_an_unlisted_folder(tmp_path):
+    # a listed set?/ matched the unlisted set1/ as a shell pattern: its photo was left out without a word
+    root = make_layout_tree(tmp_path, "visa")
+    images = root / CATEGORY / "Data" / "Images"
+    (images / "set?").mkdir()
+    (images / "Normal" / "0002.JPG").rename(images / "set?" / "0002.JPG")
+    csv_file = root / "split_csv" / "1cls.csv"
+    csv_file.write_text(csv_file.read_text().replace("Normal/0002.JPG", "set?/0002.JPG"))
+    write(images / "set1" / "a.JPG", noise(7))
+    notes = [note for note in run(root, tmp_path / "out").notes if note.startswith("folder not read")]
+    assert notes == [
+        f"folder not read: {images / 'set1'} (1 image file left out; the VisA layout reads "
+        "Normal/, Anomaly/, set?/ here)"
+    ]
 
 
 def test_3d_ad_class_ids_json_names_the_mask_values(tmp_path):
