@@ -107,7 +107,8 @@ def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> li
     ``no {photos} are scored``); where the category's records hold photos of that type all the same (another
     subset's ``good/``), the line claims nothing of it. A type folder of the layout's own name
     (:attr:`Layout.type_names`: the folder layout's ``images/``) is named by the type it holds (``'defect'``,
-    not ``'images'``), and asked to be filled.
+    not ``'images'``); one the layout cannot do without (:attr:`Layout.needed`: that ``images/``) is asked to
+    be filled, another to be filled or removed.
 
     Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
     """
@@ -127,9 +128,8 @@ def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> li
         return []
     (folder, photos, layout, category), more = empty[0], len(empty) - 1
     folders = f"{len(empty)} empty folders, e.g. {photos}" if more else f"empty folder {photos}"
-    # a folder of the layout's own (the folder layout's images/): named by the type it holds, and filled
-    own = folder.name in layout.type_names
-    ask = f"(add them{'' if own else ' or remove it'})"
+    # a folder the layout cannot do without (the folder layout's images/) is to be filled, not removed
+    ask = f"(add them{'' if folder.name in layout.needed else ' or remove it'})"
     type_name = GOOD if folder.name == layout.good_folder else layout.type_names.get(folder.name, folder.name)
     held = {(r.category, GOOD if r.is_good else r.defect) for r in records if not r.unlabelled}
     if (category, type_name) in held:  # read from another folder of the category: it lacks nothing

@@ -131,8 +131,10 @@ class Layout:
         photos_in: the subfolder of a type folder that holds its photos (MVTec 3D-AD's ``rgb``); empty:
             the type folder itself.
         type_names: the type of a type folder's photos by the folder's name, where it is not that name (the
-            folder layout's ``images/``: ``defect``; VisA's ``Anomaly/``: ``anomaly``); such a folder is
-            one of the layout's own, which an empty one's warning asks to fill, not to remove.
+            folder layout's ``images/``: ``defect``; VisA's ``Anomaly/``: ``anomaly``).
+        needed: the type folders the layout cannot do without (the folder layout's ``images/``: a category
+            without it is no folder-layout category), which an empty one's warning asks to fill, not to
+            remove; another (VisA's ``Normal/``, read without a split file) may be removed.
         good_folder: the name of a type folder that holds good photos (BTAD's ``ok``), which an empty one's
             warning calls ``good photos``.
     """
@@ -148,6 +150,7 @@ class Layout:
     photos_in: str = ""
     type_names: Mapping[str, str] = field(default_factory=dict)
     good_folder: str = GOOD
+    needed: tuple[str, ...] = ()
 
 
 def note_files_left_out(folder: Path) -> None:

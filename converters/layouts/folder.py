@@ -119,4 +119,5 @@ LAYOUT = Layout(
     reads=("images", "masks", "good"),
     type_folders=type_folders,
     type_names={"images": DEFECT},
+    needed=("images",),
 )

@@ -374,7 +374,7 @@ def _empty_visa_anomaly(category: Path) -> str:
         for path in (category / "Data" / folder / "Anomaly").iterdir():
             path.unlink()
     anomaly = category / "Data" / "Images" / "Anomaly"
-    return f"empty folder {anomaly}: no photos, so no 'anomaly' photos are scored (add them)"
+    return f"empty folder {anomaly}: no photos, so no 'anomaly' photos are scored"
 
 
 @pytest.mark.parametrize(

@@ -320,7 +320,8 @@ def test_a_conversion_warns_of_an_empty_folder_only_where_it_is_a_layouts_defect
 @pytest.mark.parametrize("layout", ["visa", "btad"])
 def test_an_empty_good_folder_says_the_data_set_holds_no_good_photos(tmp_path, layout):
     # VisA's empty Data/Images/Normal/ was "'good' is no class of the data set (add them)", BTAD's test/ok/
-    # "'ok' is no class ...": good photos are never a class
+    # "'ok' is no class ...": good photos are never a class. VisA's asked to add them only, though its
+    # category converts without the folder (test_an_empty_visa_normal_folder_may_be_removed)
     category = make_layout_tree(tmp_path, layout) / CATEGORY
     if layout == "visa":
         (category.parent / "split_csv" / "1cls.csv").unlink()
@@ -333,9 +334,18 @@ def test_an_empty_good_folder_says_the_data_set_holds_no_good_photos(tmp_path, l
         for photo in folder.iterdir():
             photo.unlink()
     warnings = [line for line in run(category.parent, tmp_path / "out").warnings if "empty folder" in line]
-    remedy = "(add them)" if layout == "visa" else "(add them or remove it)"
     line = f"empty folder {shown}: no photos, so the data set holds no good photos of category '{CATEGORY}'"
-    assert warnings == [f"{line} {remedy}"]
+    assert warnings == [f"{line} (add them or remove it)"]
+
+
+def test_an_empty_visa_normal_folder_may_be_removed(tmp_path):
+    # the remedy the warning above offers: without a split file, a VisA object converts without Normal/
+    category = make_layout_tree(tmp_path, "visa") / CATEGORY
+    (category.parent / "split_csv" / "1cls.csv").unlink()
+    shutil.rmtree(category / "Data" / "Images" / "Normal")
+    report = run(category.parent, tmp_path / "out")
+    assert sum(report.images.values()) == 3
+    assert not [line for line in report.warnings if "empty folder" in line]
 
 
 @pytest.mark.parametrize("split_file", [True, False])
