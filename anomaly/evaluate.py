@@ -114,7 +114,8 @@ def scored_records(
     # a photo fit on by key (never a defect photo read_masks may skip) refused in one line, before any bar
     check_disjoint(run.fit_keys, chosen, hint=split_fit_hint(run, data, split))
     reading = read_masks(chosen, progress=progress)  # each mask decoded once, for the skips and the warnings
-    chosen = scorable(note_skipped(reading), split=split)
+    where = "test/" if splits is None else f"split '{split}'"  # as eval_records names it
+    chosen = scorable(note_skipped(reading), where=where, notes=len(reading.skipped))
     check_disjoint((), chosen, run.fit_hashes, progress=progress)  # and a copy of one, among those scored
     warn_narrow_photos([r.image for r in chosen])  # as anomaly.train: 12-bit data reads nearly black
     warn_lines(reading.warnings)  # JPEG or soft masks: every value > 0 is defect, as the converters warn
@@ -129,17 +130,19 @@ def scored_records(
     return chosen, protocol, val
 
 
-def scorable(records: list[ImageRecord], *, split: str) -> list[ImageRecord]:
+def scorable(records: list[ImageRecord], *, where: str, notes: int) -> list[ImageRecord]:
     """``records``, the photos left to score once the defect photos whose mask holds no defect value (all
-    zero, or only values its value map names good) are out (:func:`anomaly.data.read_masks`).
+    zero, or only values its value map names good) are out (:func:`anomaly.data.read_masks`). ``where``:
+    what was to be scored (``test/``, ``split 'test'``); ``notes``: the ``note:`` lines said of them.
 
     Raises:
-        UserError: none is left (its note names why).
+        UserError: none is left (its notes name why).
     """
     if not records:
+        said = "the notes above say" if notes > 1 else "the note above says"
         raise UserError(
-            f"no images to score in split '{split}': each is a defect photo whose mask holds no defect value "
-            "(the note above says why)"
+            f"no images to score in {where}: each is a defect photo whose mask holds no defect value "
+            f"({said} why)"
         )
     return records
 

@@ -1034,3 +1034,26 @@ def test_a_split_of_defect_photos_whose_masks_are_all_zero_is_refused_in_one_lin
         "(the note above says why)"
     )
     assert err[-2].startswith("note: 2 defect photos not scored, as a conversion skips them: empty mask")
+
+
+def test_a_test_folder_of_defect_photos_whose_masks_are_all_zero_is_refused_as_test(
+    tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
+) -> None:
+    # the MVTec protocol (no --data) scores test/, as eval_records names it: this said "in split 'test'"
+    parts = make_parts(tmp_path / "data", n_good=0)
+    shutil.rmtree(parts / "test" / "good")
+    for mask in (parts / "ground_truth" / "spot").iterdir():
+        cv2.imwrite(str(mask), np.zeros((64, 64), np.uint8))
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    capsys.readouterr()
+    assert evaluate_module.main(["--run", str(tmp_path / "run"), "--no-progress", "--no-figure"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: no images to score in test/: each is a defect photo whose mask holds no defect value "
+        "(the note above says why)"
+    )
+
+
+def test_none_left_to_score_after_two_notes_points_at_both() -> None:
+    # two reasons (an empty mask, a mask of values its value map names good) are two notes: "the note above"
+    with pytest.raises(UserError, match=r"\(the notes above say why\)$"):
+        evaluate_module.scorable([], where="split 'test'", notes=2)
