@@ -25,7 +25,9 @@ Three parts, each optional:
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -56,6 +58,7 @@ from anomaly.evaluate import evaluate_run, scored_records  # noqa: E402
 from anomaly.run import fit_run, load_run  # noqa: E402
 from common.io import atomic_write, json_text  # noqa: E402
 from common.tables import fmt  # noqa: E402
+from converters.records import ImageRecord  # noqa: E402
 
 HAZELNUT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hazelnut_toy"
 BACKBONES = ("mobilenet_v2", "efficientnet_lite0")
@@ -85,16 +88,24 @@ def datasets(work: Path, names: Sequence[str]) -> dict[str, tuple[Path, str]]:
     return found
 
 
-def inference_seconds(run_path: Path, root: Path, category: str, threads: int) -> float:
-    """Median seconds per photo, one at a time: decode, PatchCore, map resized to the photo's size; over the
-    photos ``anomaly.evaluate`` scores (:func:`anomaly.evaluate.scored_records`: a defect photo whose mask
-    holds no defect value is not scored, as a conversion skips it).
+def scored_photos(run_path: Path, root: Path, category: str) -> list[ImageRecord]:
+    """The photos ``anomaly.evaluate`` scores (:func:`anomaly.evaluate.scored_records`: a defect photo whose
+    mask holds no defect value is not scored, as a conversion skips it), read after its
+    :func:`anomaly.evaluate.evaluate_run`: the ``note:`` and ``warning:`` lines it printed of them are kept
+    off stderr this time, not said twice more."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        records, _, _ = scored_records(load_run(run_path), root=root, category=category)
+    return records
+
+
+def inference_seconds(run_path: Path, records: Sequence[ImageRecord], threads: int) -> float:
+    """Median seconds per photo of ``records`` (:func:`scored_photos`), one at a time: decode, PatchCore,
+    map resized to the photo's size.
 
     Run with ``threads`` torch threads (restored after): on a shared machine one thread is often
     faster than two, whose OpenMP synchronisation stalls when another process holds a core.
     """
     run = load_run(run_path)
-    records, _, _ = scored_records(run, root=root, category=category)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     times = []
@@ -117,6 +128,7 @@ def quality(work: Path, data: dict, backbones: Sequence[str]) -> list[dict]:
             load = load_average()
             run = fit_run(root, category, out, config={"backbone": backbone}, progress=False)
             metrics = evaluate_run(out, progress=False, out=work / "eval" / f"{name}_{backbone}")
+            scored = scored_photos(out, root, category)
             rows.append(
                 {
                     "dataset": name,
@@ -125,8 +137,8 @@ def quality(work: Path, data: dict, backbones: Sequence[str]) -> list[dict]:
                     "test_images": metrics["image"]["images"],
                     "bank": run.info["bank"]["rows"],
                     "fit_s": run.info["fit_seconds"],
-                    "infer_s": inference_seconds(out, root, category, 2),
-                    "infer_s_1t": inference_seconds(out, root, category, 1),
+                    "infer_s": inference_seconds(out, scored, 2),
+                    "infer_s_1t": inference_seconds(out, scored, 1),
                     "image_auroc": metrics["image"]["auroc"],
                     "image_f1": metrics["image"]["f1_max"],
                     "pixel_auroc": metrics["pixel"]["auroc"],
