@@ -34,9 +34,11 @@ _MASKS_OPTIONAL: ContextVar[bool] = ContextVar("masks_optional", default=False)
 
 
 def layout_note(note: str) -> None:
-    """A scanner's note on how it read a category (a guess it made): gathered for the conversion's report
-    inside :func:`collected_notes` (once: several categories say the same), else said in a ``note:`` line
-    on stderr (``anomaly.train --root``)."""
+    """A note of the conversion's, for the user to read: a scanner's on how it read a category (a guess
+    it made, a folder it left out), or the writer's on what it wrote (the label rows
+    :func:`converters.dataset.write_dataset` writes once). Gathered for the conversion's report inside
+    :func:`collected_notes` (once: several categories say the same), else said in a ``note:`` line on
+    stderr (``anomaly.train --root``). Named for the layouts' scans, its first use."""
     notes = _NOTES.get()
     if notes is None:
         print(f"note: {note}", file=sys.stderr, flush=True)
@@ -46,7 +48,8 @@ def layout_note(note: str) -> None:
 
 @contextmanager
 def collected_notes() -> Iterator[list[str]]:
-    """Gathers the :func:`layout_note` s of the scans run inside the block, each once, in their order.
+    """Gathers the :func:`layout_note` s said inside the block (the scans', the writer's), each once, in
+    their order.
 
     Where the block fails with a :class:`UserError`, they are passed on as :func:`layout_note` s (onto
     stderr before the ``error:`` line, or into an enclosing block), less one the error quotes: a
