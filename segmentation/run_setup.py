@@ -101,6 +101,8 @@ class Run:
     split: str | None = None
     #: :func:`masks_fingerprint` of the same splits' annotations, saved in ``last.pt``.
     masks: str | None = None
+    #: :func:`class_names` of the same splits, saved in ``last.pt``.
+    classes: dict[str, dict[int, str]] | None = None
     #: Each box prompt's colour map as SAM's mask prompt (``colour_prompt: true``).
     colour_prompt: ColourPrompt | None = None
     #: RGB photos of the train samples' views, read once (the colour prompt's input).
@@ -188,6 +190,22 @@ def masks_fingerprint(train: SegmentationSplit, val: SegmentationSplit) -> str:
     return hashlib.sha256(json.dumps(names, sort_keys=True).encode()).hexdigest()
 
 
+def class_names(train: SegmentationSplit, val: SegmentationSplit) -> dict[str, dict[int, str]]:
+    """The names of the classes the train and val annotations use, by split and COCO id.
+
+    :func:`masks_fingerprint` holds each annotation's category id, not its name: a class renamed in a
+    COCO file resumed. Names, not a hash, so that a refusal can say which changed; a key of its own,
+    so that a ``last.pt`` written before it (its masks fingerprint unchanged) still resumes.
+    """
+    return {
+        split.name: {
+            number: split.categories[number]
+            for number in sorted({a["category_id"] for image in split.images for a in image.annotations})
+        }
+        for split in (train, val)
+    }
+
+
 def check_same_split(saved: dict, split: str, *, data: str, resume: Path) -> None:
     """Refuses to resume a run whose data set was converted again into another train/val split.
 
@@ -209,9 +227,31 @@ def check_same_masks(saved: dict, masks: str, *, data: str, resume: Path) -> Non
     """
     if saved.get("masks") not in (None, masks):
         raise UserError(
-            f"the train/val annotations of {data} are not the ones {resume} was trained on (defects "
-            "outlined again, or classes renamed, under the same photos?): start a new run without --resume"
+            f"the train/val annotations of {data} are not the ones {resume} was trained on (defects outlined "
+            "again, or given another class, under the same photos?): start a new run without --resume"
         )
+
+
+def check_same_classes(saved: dict, classes: dict[str, dict[int, str]], *, data: str, resume: Path) -> None:
+    """Refuses to resume a run whose train/val classes were renamed since (:func:`class_names`).
+
+    Called after :func:`check_same_masks`, so each split's annotations use the same class ids. A
+    ``last.pt`` written before the names were recorded resumes unchecked.
+    """
+    if saved.get("classes") in (None, classes):
+        return
+    renamed: dict[tuple[str, str], list[str]] = {}  # (name then, name now) -> splits
+    for split, names in classes.items():
+        for number, name in names.items():
+            if (before := saved["classes"].get(split, {}).get(number, name)) != name:
+                renamed.setdefault((before, name), []).append(split)
+    changes = "; ".join(
+        f"{before!r} is now {now!r} in {' and '.join(splits)}" for (before, now), splits in renamed.items()
+    )
+    raise UserError(
+        f"the classes of {data} are not named as when {resume} was trained ({changes or 'renamed'}): "
+        "start a new run without --resume, or name them back in the COCO files"
+    )
 
 
 def crop_rule(config: dict) -> CropRule | None:
@@ -443,7 +483,7 @@ def set_up(
     where = f"the train split of {config['data']}"
     if announce and (warning := grey_data_warning(config, [i.path for i in train_split.images], where=where)):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    split, masks = checked_fingerprints(
+    split, masks, classes = checked_fingerprints(
         train_split, val_split, saved=saved, data=config["data"], resume=resume
     )
     instances = build_instances(train_split, config)
@@ -482,6 +522,7 @@ def set_up(
         encoder=encoder,
         split=split,
         masks=masks,
+        classes=classes,
         colour_prompt=colour_prompt_of(config),
     )
     return run, state
@@ -504,18 +545,20 @@ def resume_state(config: dict, resume: Path | None) -> dict | None:
 
 def checked_fingerprints(
     train: SegmentationSplit, val: SegmentationSplit, *, saved: dict | None, data: str, resume: Path | None
-) -> tuple[str, str]:
-    """:func:`split_fingerprint` and :func:`masks_fingerprint` of the splits, checked against those of the
-    run ``resume`` goes on (``saved``, its state; None: a new run).
+) -> tuple[str, str, dict[str, dict[int, str]]]:
+    """:func:`split_fingerprint`, :func:`masks_fingerprint` and :func:`class_names` of the splits, checked
+    against those of the run ``resume`` goes on (``saved``, its state; None: a new run).
 
     Raises:
-        UserError: see :func:`check_same_split` and :func:`check_same_masks`.
+        UserError: see :func:`check_same_split`, :func:`check_same_masks` and :func:`check_same_classes`.
     """
     split, masks = split_fingerprint(train, val), masks_fingerprint(train, val)
+    classes = class_names(train, val)
     if saved is not None:
         check_same_split(saved, split, data=data, resume=resume)
         check_same_masks(saved, masks, data=data, resume=resume)
-    return split, masks
+        check_same_classes(saved, classes, data=data, resume=resume)
+    return split, masks, classes
 
 
 def set_up_optimisation(config: dict, sam: Sam, n_instances: int, world: Dist) -> tuple:

@@ -174,6 +174,7 @@ def save_resume_state(run: Run, state: RunState) -> None:
             "rows": state.rows,
             "split": run.split,  # a resume on another train/val split is refused (check_same_split)
             "masks": run.masks,  # and one on other annotations of its photos (check_same_masks)
+            "classes": run.classes,  # or on classes renamed (check_same_classes)
         },
         run.folder / "last.pt",
     )

@@ -1372,11 +1372,36 @@ def test_a_resume_on_photos_whose_masks_changed_is_refused_before_anything_is_wr
     assert _folder_state(run) == before
 
 
+def test_a_resume_on_classes_renamed_is_refused_naming_them_before_anything_is_written(
+    tiny_dataset, tiny_sam_builder, tmp_path
+):
+    # a class renamed in the train COCO file alone: the masks fingerprint holds category ids, not names,
+    # so the resume went on, though check_same_masks and the docs said a renamed class is refused
+    data = tmp_path / "nut"
+    shutil.copytree(tiny_dataset, data)
+    run = train(_config(data, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
+    coco_file = data / "annotations" / "instances_train.json"
+    coco = json.loads(coco_file.read_text())
+    used = next(c for c in coco["categories"] if c["id"] == coco["annotations"][0]["category_id"])
+    old_name, used["name"] = used["name"], used["name"] + "_renamed"
+    coco_file.write_text(json.dumps(coco))
+    before = _folder_state(run)
+    message = (
+        f"the classes of {data} are not named as when {run} was trained ('{old_name}' is now "
+        f"'{old_name}_renamed' in train): start a new run without --resume, or name them back in the "
+        "COCO files"
+    )
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
+    assert _folder_state(run) == before
+
+
 def test_a_last_pt_without_a_split_fingerprint_still_resumes(tiny_dataset, tiny_sam_builder, tmp_path):
     # written before the fingerprint was recorded: nothing to check it against
     run = train(_config(tiny_dataset, tmp_path, "name=run", "epochs=1"), sam=tiny_sam_builder())
     state = torch.load(run / "last.pt", weights_only=False)
     assert len(state.pop("split")) == len(state.pop("masks")) == 64
+    assert set(state.pop("classes")) == {"train", "val"}  # the class names, recorded since
     torch.save(state, run / "last.pt")
     train(load_config(DEFAULTS, run / "args.yaml", ["epochs=2"]), resume=run, sam=tiny_sam_builder())
     assert [int(r["epoch"]) for r in _rows(run / "results.csv")] == [0, 1, 2]
