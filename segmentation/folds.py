@@ -81,20 +81,22 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
 
     Raises:
         UserError: a split's COCO file is missing, unreadable or refused by ``load_split``, or the
-            categories differ.
+            categories differ (naming the splits and what each lists).
     """
     for split in SPLITS:
         load_split(data, split)
+    cocos = {split: read_json_object(annotation_file(data, split), what="COCO file") for split in SPLITS}
+    listed = {split: coco.get("categories", []) for split, coco in cocos.items()}
+    if difference := category_difference(listed):
+        raise UserError(
+            f"the COCO splits of {data} list different categories ({difference}): the pooled folds take "
+            "one list, so give every split's COCO file the same categories"
+        )
+    categories = listed[SPLITS[0]]
+    names = {c["id"]: c["name"] for c in categories}
     pooled: list[PooledImage] = []
-    categories: list[dict] | None = None
     next_annotation = 1
-    for split in SPLITS:
-        coco = read_json_object(annotation_file(data, split), what="COCO file")
-        if categories is None:
-            categories = coco.get("categories", [])
-        elif coco.get("categories", []) != categories:
-            raise UserError(f"the COCO splits of {data} list different categories")
-        names = {c["id"]: c["name"] for c in categories}
+    for split, coco in cocos.items():
         by_image = defaultdict(list)
         for annotation in coco.get("annotations", []):
             by_image[annotation["image_id"]].append(annotation)
@@ -115,7 +117,31 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
                     annotations=tuple(renumbered),
                 )
             )
-    return pooled, categories or []
+    return pooled, categories
+
+
+def category_difference(listed: dict[str, list[dict]]) -> str | None:
+    """How the COCO ``categories`` of splits differ, e.g. ``train lists color; val and test list colour``.
+
+    Args:
+        listed: each split's COCO ``categories`` entries (``id``, ``name``, ...), by split name.
+
+    Returns:
+        The splits grouped by what they list, each group's class names (the entries themselves where
+        two groups list the same names: other ids, supercategories or order); None when all agree.
+    """
+    groups: dict[str, list[str]] = {}  # the entries as JSON -> the splits that list them
+    for split, categories in listed.items():
+        groups.setdefault(json.dumps(categories, sort_keys=True), []).append(split)
+    if len(groups) < 2:
+        return None
+    described = [", ".join(str(c.get("name")) for c in json.loads(key)) or "none" for key in groups]
+    if len(set(described)) < len(described):
+        described = list(groups)
+    return "; ".join(
+        f"{' and '.join(splits)} list{'s' if len(splits) == 1 else ''} {what}"
+        for splits, what in zip(groups.values(), described, strict=True)
+    )
 
 
 def _stratum_rng(seed: int, stratum: str) -> np.random.Generator:

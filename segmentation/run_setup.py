@@ -35,6 +35,7 @@ from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, no
 from segmentation.encoder_part import EncoderPart, encoder_part
 from segmentation.evaluate import crop_views, resolve_device
 from segmentation.finetuned import base_sha256, grey_photos, load_tuned_parts
+from segmentation.folds import category_difference
 from segmentation.instances import InstanceSet, trainable_parameters, training_samples
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
@@ -158,6 +159,25 @@ def load_training_data(data: str | Path) -> tuple[SegmentationSplit, Segmentatio
             f"and stops early, so {way}"
         )
     return train_split, val_split
+
+
+def category_note(train: SegmentationSplit, val: SegmentationSplit, *, data: str) -> str | None:
+    """A ``note:`` when the train and val COCO files list different categories; None when they agree.
+
+    Training takes no class from them, so it goes on; it went on without a word, though
+    ``segmentation.evaluate --folds`` refuses such a data set (:func:`segmentation.folds.pool_defect_images`).
+    """
+    listed = {
+        split.name: [{"id": number, "name": name} for number, name in sorted(split.categories.items())]
+        for split in (train, val)
+    }
+    if (difference := category_difference(listed)) is None:
+        return None
+    return (
+        f"note: the COCO splits of {data} list different categories ({difference}): fine-tuning takes no "
+        "class from them and goes on, but segmentation.evaluate --folds refuses such a data set, and "
+        "each split's scores use its own names"
+    )
 
 
 def split_fingerprint(train: SegmentationSplit, val: SegmentationSplit) -> str:
@@ -470,7 +490,7 @@ def set_up(
 ) -> tuple[Run, RunState]:
     """Checks the config and data, loads the model and any resume state, then makes the run folder.
 
-    ``announce``: print the lines on the data and settings (:func:`grey_data_warning`,
+    ``announce``: print the lines on the data and settings (:func:`announce_data`,
     :func:`augment_line`); off in a ``--folds`` round, whose run says them once
     (:func:`segmentation.crossval.cross_validate`).
     """
@@ -480,9 +500,8 @@ def set_up(
     saved = resume_state(config, resume)
     train_split, val_split = load_training_data(config["data"])
     announce = announce and world.main
-    where = f"the train split of {config['data']}"
-    if announce and (warning := grey_data_warning(config, [i.path for i in train_split.images], where=where)):
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if announce:
+        announce_data(config, train_split, val_split)
     split, masks, classes = checked_fingerprints(
         train_split, val_split, saved=saved, data=config["data"], resume=resume
     )
@@ -526,6 +545,15 @@ def set_up(
         colour_prompt=colour_prompt_of(config),
     )
     return run, state
+
+
+def announce_data(config: dict, train: SegmentationSplit, val: SegmentationSplit) -> None:
+    """Prints, on stderr, :func:`grey_data_warning` on the train photos and :func:`category_note`."""
+    where = f"the train split of {config['data']}"
+    if warning := grey_data_warning(config, [image.path for image in train.images], where=where):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if note := category_note(train, val, data=config["data"]):
+        print(note, file=sys.stderr, flush=True)
 
 
 def resume_state(config: dict, resume: Path | None) -> dict | None:

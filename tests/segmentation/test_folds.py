@@ -131,10 +131,38 @@ def test_pool_stratum_is_the_first_annotations_category_name(tmp_path):
     assert [c["name"] for c in categories] == ["crack", "dent"]
 
 
-def test_pool_refuses_splits_with_different_categories(tmp_path):
-    renamed = [{"id": 1, "name": "crack"}, {"id": 2, "name": "scratch"}]
-    with pytest.raises(UserError, match="list different categories"):
-        pool_defect_images(coco_folder(tmp_path, {"test": renamed}))
+CRACK = {"id": 1, "name": "crack", "supercategory": "defect"}  # coco_folder's categories
+DENT = {"id": 2, "name": "dent"}
+
+
+@pytest.mark.parametrize(
+    ("categories", "listed"),
+    [
+        # a class renamed in one file: it said 'list different categories' without which or how
+        (
+            {"test": [CRACK, {"id": 2, "name": "scratch"}]},
+            "train and val list crack, dent; test lists crack, scratch",
+        ),
+        (
+            {"train": [CRACK, DENT, {"id": 3, "name": "hole"}]},
+            "train lists crack, dent, hole; val and test list crack, dent",
+        ),
+        # the same names, another supercategory: the entries themselves
+        (
+            {"val": [CRACK, {**DENT, "supercategory": "x"}]},
+            f"train and test list {json.dumps([CRACK, DENT], sort_keys=True)}; "
+            f"val lists {json.dumps([CRACK, {**DENT, 'supercategory': 'x'}], sort_keys=True)}",
+        ),
+    ],
+)
+def test_pool_refuses_splits_with_different_categories_naming_them(tmp_path, categories, listed):
+    data = coco_folder(tmp_path, categories)
+    message = (
+        f"the COCO splits of {data} list different categories ({listed}): the pooled folds take one list, "
+        "so give every split's COCO file the same categories"
+    )
+    with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
+        pool_defect_images(data)
 
 
 def test_fold_folder_carries_the_data_splits_file(tmp_path):

@@ -922,6 +922,40 @@ def test_colour_parts_on_a_grey_data_set_are_warned_of_once_before_the_model_loa
         assert warnings == [first + expected]
 
 
+@pytest.mark.parametrize("renamed", [True, False], ids=["a class renamed in train alone", "the same classes"])
+def test_train_and_val_listing_different_categories_is_a_note_naming_them(
+    tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch, renamed
+):
+    # it trained without a word, though segmentation.evaluate --folds refuses the data set
+    from segmentation import run_setup
+
+    data = tmp_path / "renamed"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / "instances_train.json"
+    coco = json.loads(coco_file.read_text())
+    names = ", ".join(c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"]))
+    if renamed:
+        coco["categories"][0]["name"] += "_x"
+        coco_file.write_text(json.dumps(coco))
+    said = []
+
+    def load_model(config, sam, device):
+        said.append(capsys.readouterr().err)
+        raise UserError("stopped before the model")
+
+    monkeypatch.setattr(run_setup, "load_model", load_model)
+    with pytest.raises(UserError, match="stopped before the model"):
+        train(_config(data, tmp_path), sam=tiny_sam)
+    notes = [line for line in said[0].splitlines() if line.startswith("note:")]
+    renamed_names = ", ".join(c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"]))
+    expected = (
+        f"note: the COCO splits of {data} list different categories (train lists {renamed_names}; val "
+        f"lists {names}): fine-tuning takes no class from them and goes on, but segmentation.evaluate "
+        "--folds refuses such a data set, and each split's scores use its own names"
+    )
+    assert notes == ([expected] if renamed else [])
+
+
 @pytest.mark.parametrize(
     "kinds, warned",
     [("gggccccccc", False), ("cggggggggg", True)],
