@@ -824,7 +824,9 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
             or ultralytics' loader left one of the train or val split out (a corrupt label), before
             the first epoch.
         KeyboardInterrupt: after saying where the weights of the last finished epoch are (all epochs'
-            once the last one's were saved: :func:`ended_note`).
+            once the last one's were saved: :func:`ended_note`). One that ultralytics' plotting swallowed
+            surfaces at the next epoch, batch or save (the last epoch's validation draws the confusion
+            matrix: it surfaced after ultralytics' whole final validation).
     """
     started = time.time()
 
@@ -841,7 +843,7 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
     yolo.add_callback("on_model_save", note_last_save)
     yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
-    for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start"):
+    for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start", "on_model_save"):
         yolo.add_callback(event, raise_swallowed_interrupt)  # a Ctrl-C its plotting swallowed stops the run
     # the data set is read, never written; the weights are written whole
     with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing:
@@ -851,7 +853,11 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
             raise unloadable_image(error, f"the training data {data}") from None
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
             save = bool(args.get("save", True))
-            if note := ended_note(save_dir) if ended else stopped_note(save_dir, since=started, save=save):
+            if ended:
+                note = ended_note(save_dir, plots=bool(args.get("plots", True)))
+            else:
+                note = stopped_note(save_dir, since=started, save=save)
+            if note:
                 print(note, file=sys.stderr, flush=True)
             raise
     for line in freezing.summary():
@@ -885,13 +891,19 @@ def stopped_note(save_dir: Path, *, since: float | None = None, save: bool = Tru
     return f"stopped; {last} holds the last finished epoch; train on from it (a new schedule) with: {command}"
 
 
-def ended_note(save_dir: Path) -> str:
-    """The line after a Ctrl-C in ultralytics' final validation, once the last epoch's weights were saved: it
-    said they held 'the last finished epoch' and how to train on from them, as if the run were cut short."""
-    return (
-        f"stopped after training ended, in ultralytics' final validation: the run's weights are in "
-        f"{save_dir / 'weights'} (the summary and the final validation's plots are missing)"
-    )
+def ended_note(save_dir: Path, *, plots: bool = True) -> str:
+    """The line after a Ctrl-C once the last epoch's weights were saved (it named ``last.pt`` as 'the last
+    finished epoch' to train on from, as if the run were cut short).
+
+    It names no stage: ultralytics' final validation, its ``results.png`` (``plots``, the run's setting: its
+    plotting lets a Ctrl-C through) and its ``on_train_end`` follow that save, then ``Model.train`` loads
+    ``best.pt``, and a Ctrl-C in any of them reaches here; one in the summary is :func:`print_summary`'s.
+    """
+    missing = "ultralytics' final validation, results.png and the summary"
+    if not plots:
+        missing = "ultralytics' final validation and the summary"
+    weights = save_dir / "weights"
+    return f"stopped after training ended: the run's weights are in {weights} ({missing} may be missing)"
 
 
 def _written_since(path: Path, since: float | None) -> bool:

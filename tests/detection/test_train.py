@@ -2003,40 +2003,69 @@ def test_a_data_file_through_a_link_loop_is_named_as_typed(
     assert_link_loop_line(f"error: {error.value}\n", given, link_loop)
 
 
-def swallowed_ctrl_c_in(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
-    """Makes ultralytics' ``BaseTrainer.<method>`` do its work, then take a Ctrl-C that it swallows, as its
-    ``TryExcept``-wrapped plotting does (the command's handler notes it, and it surfaces later)."""
+def swallowed_ctrl_c_in_confusion_matrix(monkeypatch: pytest.MonkeyPatch, *, call: int) -> list[str]:
+    """Makes ultralytics' ``ConfusionMatrix.plot`` (``TryExcept``-wrapped: it swallows a Ctrl-C, which the
+    command's handler notes) take a Ctrl-C in its ``call``-th drawing (two a validation: counts, normalised;
+    the last epoch's validation draws the first two, the final validation the next). Returns the steps
+    taken, ``'cm-plot'`` or ``'final_eval'``, in order."""
     import signal
 
     from ultralytics.engine.trainer import BaseTrainer
+    from ultralytics.utils.metrics import ConfusionMatrix
 
-    original = getattr(BaseTrainer, method)
+    steps: list[str] = []
+    original_plot, original_final_eval = ConfusionMatrix.plot, BaseTrainer.final_eval
 
-    def then_swallow(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        try:
-            signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            pass
+    def plot(self, *args, **kwargs):
+        steps.append("cm-plot")
+        if steps.count("cm-plot") == call:
+            try:  # as its TryExcept does
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                pass
+        return original_plot(self, *args, **kwargs)
 
-    monkeypatch.setattr(BaseTrainer, method, then_swallow)
+    def final_eval(self):
+        steps.append("final_eval")
+        return original_final_eval(self)
+
+    monkeypatch.setattr(ConfusionMatrix, "plot", plot)
+    monkeypatch.setattr(BaseTrainer, "final_eval", final_eval)
+    return steps
 
 
-def test_a_ctrl_c_in_the_last_plot_says_the_run_was_saved_after_the_summary(
+def test_a_ctrl_c_in_the_final_validations_plot_says_the_run_was_saved_after_the_summary(
     tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
 ):
-    # a Ctrl-C while ultralytics drew results.png, after the last epoch and the final validation, was
-    # swallowed by its plotting and re-raised once the whole summary was printed: 'interrupted' alone, as if
-    # the run had been cut short
-    swallowed_ctrl_c_in(monkeypatch, "plot_metrics")
+    # a Ctrl-C while ultralytics drew the final validation's confusion matrix was swallowed by its plotting
+    # and re-raised once the whole summary was printed: 'interrupted' alone, as if the run had been cut short
+    steps = swallowed_ctrl_c_in_confusion_matrix(monkeypatch, call=3)
     overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=late", "plots=true")
     assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 130
+    assert steps == ["cm-plot", "cm-plot", "final_eval", "cm-plot", "cm-plot"]
     run = (tmp_path / "runs" / "late").absolute()
     captured = capsys.readouterr()
     assert f"Results in {run}" in captured.out and "evaluate with:" in captured.out
     assert captured.err.endswith(
         f"stopped after training ended: the run in {run} is complete (a plot ultralytics was drawing then "
         "may be missing)\ninterrupted\n"
+    )
+    assert (run / "weights" / "best.pt").is_file() and (run / "results.png").is_file()
+
+
+def test_a_ctrl_c_in_the_last_epochs_validation_plot_stops_before_the_final_validation(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # swallowed while the last epoch's validation drew its confusion matrix, it surfaced only after
+    # ultralytics' whole final validation and the summary, which said the run was complete
+    steps = swallowed_ctrl_c_in_confusion_matrix(monkeypatch, call=1)
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=swallowed", "plots=true")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 130
+    assert steps == ["cm-plot", "cm-plot"]  # no final_eval
+    run = (tmp_path / "runs" / "swallowed").absolute()
+    assert capsys.readouterr().err.endswith(
+        f"stopped after training ended: the run's weights are in {run / 'weights'} (ultralytics' final "
+        "validation, results.png and the summary may be missing)\ninterrupted\n"
     )
     assert (run / "weights" / "best.pt").is_file()
 
@@ -2055,18 +2084,29 @@ def test_a_ctrl_c_as_the_summary_is_made_says_the_run_was_saved(
     assert (run / "weights" / "best.pt").is_file() and (run / "config.yaml").is_file()
 
 
-def test_a_ctrl_c_in_the_final_validation_says_the_training_ended(
-    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+@pytest.mark.parametrize(
+    ("method", "plots", "missing"),
+    [
+        ("final_eval", "false", "ultralytics' final validation and the summary"),
+        ("final_eval", "true", "ultralytics' final validation, results.png and the summary"),
+        ("plot_metrics", "true", "ultralytics' final validation, results.png and the summary"),
+    ],
+)
+def test_a_ctrl_c_after_the_last_save_says_the_training_ended(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, method: str, plots: str, missing: str
 ):
-    # it said last.pt held 'the last finished epoch' and how to train on from it, as if the run were cut short
-    ctrl_c_after(monkeypatch, "final_eval")
-    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=2", "name=validated")
+    # it said last.pt held 'the last finished epoch' and how to train on from it, as if the run were cut
+    # short; then, for any Ctrl-C after the last save, that it came in ultralytics' final validation: also one
+    # while results.png was drawn (plot_metrics lets it through), after that validation had finished
+    ctrl_c_after(monkeypatch, method)
+    train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=2", "name=validated", f"plots={plots}")
     run = (tmp_path / "runs" / "validated").absolute()
     assert capsys.readouterr().err.endswith(
-        f"stopped after training ended, in ultralytics' final validation: the run's weights are in "
-        f"{run / 'weights'} (the summary and the final validation's plots are missing)\n"
+        f"stopped after training ended: the run's weights are in {run / 'weights'} ({missing} may be "
+        "missing)\n"
     )
     assert (run / "weights" / "best.pt").is_file()
+    assert (run / "results.png").is_file() == (method == "plot_metrics")
 
 
 def test_a_ctrl_c_in_the_last_epochs_save_still_names_the_epoch_before(
