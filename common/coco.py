@@ -8,16 +8,30 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 
 :func:`predicted_image` is a photo's entry of the ``images.json`` that ``inspection.predict`` and
 ``anomaly.predict`` write beside their ``predictions.json`` (COCO image info).
+
+:func:`check_image_size`, :func:`check_category`, :func:`check_box` and :func:`check_box_in_image` refuse,
+one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
+write, as does :func:`unknown_image`'s error, in the words of every package that reads one
+(``segmentation.coco_checks``, ``detection.coco``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
+from collections.abc import Container, Mapping, Sequence
 from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.io import read_coco_instances, sha256_file
+
+#: What to do about a COCO file refused for what the converters never write, whoever wrote it: each
+#: message said "convert the data set again", which a file made by hand or by another tool cannot be.
+FIX_COCO = (
+    "correct it in the file, or in the tool that wrote it (a data set the converters wrote and since "
+    "edited: convert it again)"
+)
 
 
 def coco_index(dataset: dict, *, path: str | Path | None = None):
@@ -92,3 +106,72 @@ def predicted_image(
         "name": name,
         "sha256": sha256_file(path, what="photo"),
     }
+
+
+def is_finite_number(value: object) -> bool:
+    """A finite int or float: Python's ``json`` reads ``NaN`` and ``Infinity``, which COCO has not."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_image_size(info: Mapping, *, source: str | Path) -> tuple[float, float]:
+    """``(width, height)`` of a COCO image entry ``info`` of the file ``source``.
+
+    Raises:
+        UserError: no width and height of 1 or more (finite numbers), one line naming the image.
+    """
+    if not all(is_finite_number(info.get(key)) and info[key] >= 1 for key in ("width", "height")):
+        raise UserError(
+            f"image {info.get('id')} ({info.get('file_name')}) in {source} has no width and height: "
+            f"{FIX_COCO}"
+        )
+    return info["width"], info["height"]
+
+
+def unknown_image(annotation: Mapping, *, source: str | Path) -> UserError:
+    """The error for an ``annotation`` of the COCO file ``source`` whose ``image_id`` no image of the file
+    has: pycocotools leaves it out of the scores without a word."""
+    return UserError(
+        f"annotation {annotation.get('id')!r} in {source} has image_id {annotation.get('image_id')!r}, "
+        f"which no image of the file has: {FIX_COCO}"
+    )
+
+
+def check_category(annotation: Mapping, categories: Container, *, where: str) -> None:
+    """Refuses an ``annotation`` (``where``: "annotation <id> in <file>") whose ``category_id`` is not
+    one of ``categories``, the file's category ids: pycocotools and the scorers failed on it with a
+    ``KeyError``, or left it out of every class's AP."""
+    if annotation.get("category_id") not in categories:
+        raise UserError(
+            f"{where} has category_id {annotation.get('category_id')!r}, not one of the file's "
+            f"categories {sorted(categories)}"
+        )
+
+
+def check_box(annotation: Mapping, *, where: str) -> list[float]:
+    """The ``bbox`` of ``annotation`` (``where``: "annotation <id> in <file>"): an xywh list of 4 finite
+    numbers (a short one failed with an ``IndexError``, a string in it with a ``ValueError``).
+
+    Raises:
+        UserError: one line naming the annotation.
+    """
+    box = annotation.get("bbox")
+    if not (isinstance(box, list) and len(box) == 4 and all(is_finite_number(v) for v in box)):
+        raise UserError(f"{where} has no bbox [x, y, width, height] (4 finite numbers): {FIX_COCO}")
+    return box
+
+
+def check_box_in_image(
+    box: Sequence[float], image_size: tuple[float, float], *, where: str, hint: str = ""
+) -> None:
+    """Refuses an xywh ``box`` (:func:`check_box`'s) of no width or height, or reaching more than a pixel
+    outside its ``(width, height)`` image; ``hint`` ends the latter's parenthesis (what else the box may
+    read as)."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise UserError(f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]")
+    width, height = image_size
+    if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
+        raise UserError(
+            f"{where} has a bbox {box} reaching outside its {width}x{height} px image (a bbox is "
+            f"[x, y, width, height]{hint}): {FIX_COCO}"
+        )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from common.coco import check_box, check_box_in_image, check_category, check_image_size, unknown_image
 from common.errors import UserError
 from common.io import read_coco_instances
 from converters.cocoeval import precision_table
@@ -56,7 +57,8 @@ def check_coco_matches(
         what: how the message names the file: the option that gave it, or where it was found.
 
     Raises:
-        UserError: one line naming ``path`` and the first differences.
+        UserError: one line naming ``path`` and the first differences, or the first entry
+            :func:`check_coco_entries` refuses.
     """
     categories = sorted((int(c["id"]), str(c["name"])) for c in coco["categories"])
     if categories != [(i + 1, name) for i, name in enumerate(names)]:
@@ -72,6 +74,32 @@ def check_coco_matches(
             f"{what} {path} does not list the '{split}' split's images: {_some(missing)} of them missing, "
             f"{_some(other)} others listed"
         )
+    check_coco_entries(coco, path, what=what)
+
+
+def check_coco_entries(coco: Mapping, path: Path, *, what: str = "--coco") -> None:
+    """Refuses an annotation of the COCO file ``coco`` (read from ``path``, named as ``what``) that the
+    converters never write: one of no image of the file, of a ``category_id`` the file does not list, or
+    whose ``bbox`` is not 4 finite numbers, has no width or height, or reaches outside its image (which then
+    needs a width and height), in ``segmentation``'s words (:mod:`common.coco`).
+
+    A short bbox stopped the image-level figures with an ``IndexError``, a string in one with a
+    ``ValueError`` and an unknown category with a ``KeyError``, each after the validator had run; a box
+    outside its image was scored as it was, without a word.
+
+    Raises:
+        UserError: one line naming the annotation (or its image) and ``path``.
+    """
+    source = f"{what} {path}"
+    categories = [category.get("id") for category in coco["categories"]]  # a list: any id, even [1]
+    images = {repr(image.get("id")): image for image in coco["images"]}  # by repr: any id, even [1]
+    for annotation in coco["annotations"]:
+        where = f"annotation {annotation.get('id')} in {source}"
+        if (image := images.get(repr(annotation.get("image_id")))) is None:
+            raise unknown_image(annotation, source=source)
+        check_category(annotation, categories, where=where)
+        box = check_box(annotation, where=where)
+        check_box_in_image(box, check_image_size(image, source=source), where=where)
 
 
 def _some(files: Sequence[str]) -> str:

@@ -61,7 +61,7 @@ from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.io import recorded_path
 from common.label_cache import no_label_cache
 from common.trained_images import trained_overlap_warning
-from detection.coco import check_coco_matches, coco_map, default_coco_file, read_coco
+from detection.coco import check_coco_entries, check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import (
     check_nothing_dropped,
     check_own_root,
@@ -348,7 +348,8 @@ def _instead(split: str, data: Path, conf_from: str | None) -> str:
 
 
 def _check_coco_file(coco_file: Path, data: Path, split: str, *, converters_file: bool = False) -> None:
-    """A ``--coco`` file must hold the scored split's images and the data set's classes.
+    """A ``--coco`` file must hold the scored split's images and the data set's classes, and no entry
+    :func:`~detection.coco.check_coco_entries` refuses.
 
     So must the converter's own ``annotations/instances_<split>.json`` (``converters_file``), read when
     no ``--coco`` is given: after a class renamed in ``data.yaml`` by hand the image-level figures
@@ -357,10 +358,10 @@ def _check_coco_file(coco_file: Path, data: Path, split: str, *, converters_file
     """
     images = [path.name for path in split_images(data, split)]
     what = "the converter's COCO file" if converters_file else "--coco"
+    coco = read_coco(coco_file)
+    check_coco_entries(coco, coco_file, what=what)  # an edit of the file itself: its line says what to do
     try:
-        check_coco_matches(
-            read_coco(coco_file), coco_file, names=data_names(data), split=split, images=images, what=what
-        )
+        check_coco_matches(coco, coco_file, names=data_names(data), split=split, images=images, what=what)
     except UserError as error:
         if not converters_file:
             raise

@@ -13,14 +13,16 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.errors import UserError
-
-#: What to do about a COCO file refused for what the converters never write, whoever wrote it: each
-#: message said "convert the data set again", which a file made by hand or by another tool cannot be.
-FIX_COCO = (
-    "correct it in the file, or in the tool that wrote it (a data set the converters wrote and since "
-    "edited: convert it again)"
+from common.coco import (
+    FIX_COCO,
+    check_box,
+    check_box_in_image,
+    check_category,
+    check_image_size,
+    unknown_image,
 )
+from common.coco import is_finite_number as _is_number
+from common.errors import UserError
 
 #: The class key of the scores of every class together (``segmentation.metrics``): no category's name.
 OVERALL = "all"
@@ -79,10 +81,7 @@ def check_ids(dataset: dict, *, source: Path) -> None:
             raise UserError(f"annotation id {annotation['id']!r} is given twice in {source}: {FIX_COCO}")
         annotations.add(annotation["id"])
         if annotation["image_id"] not in images:
-            raise UserError(
-                f"annotation {annotation['id']!r} in {source} has image_id {annotation['image_id']!r}, "
-                f"which no image of the file has: {FIX_COCO}"
-            )
+            raise unknown_image(annotation, source=source)
 
 
 def _check_keys(part: str, index: int, entry: dict, seen: set[int], *, source: Path) -> None:
@@ -134,18 +133,10 @@ def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, 
     counted in IoU, Dice and instance IoU as a defect. Every annotation here is one defect instance, and
     this package has no ignore regions to leave one out of the pixel scores and the training loss.
     """
-    if not all(_is_number(info.get(key)) and info[key] >= 1 for key in ("width", "height")):  # Infinity too
-        raise UserError(
-            f"image {info.get('id')} ({info.get('file_name')}) in {source} has no width and height: "
-            f"{FIX_COCO}"
-        )
+    check_image_size(info, source=source)  # Infinity too
     for annotation in annotations:
         where = f"annotation {annotation.get('id')} in {source}"
-        if annotation.get("category_id") not in categories:
-            raise UserError(
-                f"{where} has category_id {annotation.get('category_id')!r}, not one of the file's "
-                f"categories {sorted(categories)}"
-            )
+        check_category(annotation, categories, where=where)
         if _is_segmentation([annotation.get("segmentation")]):  # another tool's polygon, not in a list
             raise UserError(
                 f"{where} has a segmentation of one flat list of numbers: COCO's polygons are a list of "
@@ -167,9 +158,7 @@ def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, 
                 "ignore and this package cannot (it takes every annotation for one defect): set iscrowd 0 "
                 "if it outlines one defect, or remove it"
             )
-        box = annotation.get("bbox")
-        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
-            raise UserError(f"{where} has no bbox [x, y, width, height] (4 finite numbers): {FIX_COCO}")
+        check_box(annotation, where=where)
         area = annotation.get("area", 1)  # missing: COCOeval is given the mask's pixels
         number = isinstance(area, int | float) and not isinstance(area, bool)
         if not (number and math.isfinite(area) and 0 < area <= MAX_COCO_AREA):
@@ -259,11 +248,6 @@ def check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> Non
         _check_box(annotation["bbox"], mask_utils.toBbox(rle).tolist(), (width, height), where=where)
 
 
-def _is_number(value: object) -> bool:
-    """A finite int or float: Python's ``json`` reads ``NaN`` and ``Infinity``, which COCO has not."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_polygons(polygons: list[list[float]], image_size: tuple[int, int], *, where: str) -> None:
     """Refuses a polygon point that is no finite number or lies farther outside its ``(width, height)``
     image than the image is wide or tall.
@@ -299,19 +283,11 @@ def _check_box(box: list[float], mask_box: list[float], image_size: tuple[int, i
     ``x0`` and ``y0`` px too wide and tall, and were taken without a word. The message fits a file of
     either origin: what the box reads as, and the box as COCO writes it where the corners reading fits.
     """
-    x, y, w, h = box
-    if w <= 0 or h <= 0:
-        raise UserError(f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]")
-    width, height = image_size
     corners = _corners_box(box)
     hint = ""
     if _fits(corners, mask_box):
         hint = f"; read as [x0, y0, x1, y1] corners it is [x, y, width, height] {_rounded(corners)}"
-    if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
-        raise UserError(
-            f"{where} has a bbox {box} reaching outside its {width}x{height} px image (a bbox is "
-            f"[x, y, width, height]{hint}): {FIX_COCO}"
-        )
+    check_box_in_image(box, image_size, where=where, hint=hint)  # of no size first
     if not _covers(box, mask_box):
         raise UserError(
             f"{where} has a bbox {box} that does not cover its mask, whose box is {_rounded(mask_box)} "

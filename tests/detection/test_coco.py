@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.coco import FIX_COCO
 from common.errors import UserError
 from detection.coco import check_coco_matches, coco_map, read_coco
 from detection.detections import ImageDetections
@@ -150,3 +151,79 @@ def test_coco_ground_truth_of_other_ids_or_fewer_images_is_refused(coco: dict, m
     check_coco_matches(
         coco_of(["a", "b"], FILES), Path("gt.json"), names=["a", "b"], split="val", images=FILES
     )
+
+
+def edited(edit: str) -> dict:
+    """:func:`one_image_coco` of one box, hand-edited as ``edit`` says."""
+    coco = one_image_coco([[10, 20, 30, 40]])
+    annotation = coco["annotations"][0]
+    if edit == "short bbox":
+        annotation["bbox"] = [10, 20, 30]
+    elif edit == "text in bbox":
+        annotation["bbox"] = [10, "20", 30, 40]
+    elif edit == "NaN in bbox":
+        annotation["bbox"] = [10, 20, float("nan"), 40]
+    elif edit == "no bbox":
+        del annotation["bbox"]
+    elif edit == "no width":
+        annotation["bbox"] = [10, 20, 0, 40]
+    elif edit == "outside":
+        annotation["bbox"] = [80, 20, 30, 40]  # to x 110 in a 100 px wide image
+    elif edit == "unknown category":
+        annotation["category_id"] = 9
+    elif edit == "unknown image":
+        annotation["image_id"] = 7
+    elif edit == "image without size":
+        del coco["images"][0]["width"]
+    return coco
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # an IndexError traceback from the image-level figures, after the validator had run
+        (
+            "short bbox",
+            "annotation 1 in --coco gt.json has no bbox [x, y, width, height] (4 finite numbers): ",
+        ),
+        # a ValueError traceback
+        (
+            "text in bbox",
+            "annotation 1 in --coco gt.json has no bbox [x, y, width, height] (4 finite numbers): ",
+        ),
+        (
+            "NaN in bbox",
+            "annotation 1 in --coco gt.json has no bbox [x, y, width, height] (4 finite numbers): ",
+        ),
+        ("no bbox", "annotation 1 in --coco gt.json has no bbox [x, y, width, height] (4 finite numbers): "),
+        # scored as it was, without a word
+        (
+            "no width",
+            "annotation 1 in --coco gt.json has a bbox [10, 20, 0, 40] of no width or height: a bbox is "
+            "[x, y, width, height]",
+        ),
+        (
+            "outside",
+            "annotation 1 in --coco gt.json has a bbox [80, 20, 30, 40] reaching outside its 100x100 px "
+            "image (a bbox is [x, y, width, height]): ",
+        ),
+        # a KeyError traceback
+        (
+            "unknown category",
+            "annotation 1 in --coco gt.json has category_id 9, not one of the file's categories [1, 2, 3, 4]",
+        ),
+        ("unknown image", "annotation 1 in --coco gt.json has image_id 7, which no image of the file has: "),
+        ("image without size", "image 1 (a.png) in --coco gt.json has no width and height: "),
+    ],
+)
+def test_a_hand_edited_annotation_is_refused_naming_it(edit: str, message: str) -> None:
+    with pytest.raises(UserError) as error:
+        check_coco_matches(edited(edit), Path("gt.json"), names=NAMES, split="val", images=["a.png"])
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+    assert message.endswith(": ") == str(error.value).endswith(f": {FIX_COCO}")
+
+
+def test_a_box_to_within_a_pixel_of_the_image_edge_is_taken() -> None:
+    # as segmentation takes it: a box rounded outwards
+    coco = one_image_coco([[-1, -0.5, 101, 100.5]])
+    check_coco_matches(coco, Path("gt.json"), names=NAMES, split="val", images=["a.png"])

@@ -674,6 +674,47 @@ def test_the_converters_coco_file_of_an_edited_data_set_is_refused_before_the_mo
     assert expected in err and "convert again, or remove it" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("given", [True, False], ids=["--coco", "the converter's file"])
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # an IndexError traceback from the image-level figures, after the validator had run
+        ("short bbox", "has no bbox [x, y, width, height] (4 finite numbers): correct it in the file"),
+        # a ValueError traceback
+        ("text in bbox", "has no bbox [x, y, width, height] (4 finite numbers): correct it in the file"),
+        # a KeyError traceback
+        ("unknown category", "has category_id 9, not one of the file's categories [1, 2, 3, 4]"),
+        # scored as it was, without a word
+        ("outside", "reaching outside its 64x64 px image (a bbox is [x, y, width, height]): correct it"),
+    ],
+)
+def test_a_hand_edited_coco_annotation_is_refused_before_the_model_loads(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, edit: str, expected: str, given: bool
+) -> None:
+    monkeypatch.setattr("detection.evaluate.load_detector", lambda weights: pytest.fail("model loaded"))
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", dict(enumerate(NAMES)))
+    file = tmp_path / "instances.json" if given else tmp_path / "copy" / "annotations" / "instances_val.json"
+    coco = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
+    annotation = coco["annotations"][0]
+    annotation["bbox"] = {
+        "short bbox": annotation["bbox"][:3],
+        "text in bbox": [str(v) for v in annotation["bbox"]],
+        "outside": [40, 40, 30, 30],
+    }.get(edit, annotation["bbox"])
+    if edit == "unknown category":
+        annotation["category_id"] = 9
+    file.write_text(json.dumps(coco))
+    weights = tmp_path / "best.pt"
+    weights.write_text("never loaded")
+    argv = ["--data", str(data), "--split", "val", "--weights", str(weights)]
+    assert main([*argv, "--coco", str(file)] if given else argv) == 2
+    err = capsys.readouterr().err
+    what = "--coco" if given else "the converter's COCO file"
+    assert err.startswith(f"error: annotation {annotation['id']} in {what} {file} ")
+    assert expected in err and err.count("\n") == 1
+    assert "convert again, or remove it" not in err  # the file was edited, not the data set
+
+
 def _refused_at_load(weights: object) -> None:
     raise UserError("every check before the model passed")
 
