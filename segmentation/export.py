@@ -61,6 +61,7 @@ from segmentation.finetuned import (
     BASE_OPTION,
     DECODER_FORMAT,
     base_sha256,
+    checkpoint_file,
     colour_head_of,
     colour_left_behind,
     colour_prompt_of,
@@ -215,7 +216,7 @@ def load_weights(
         name = model or DEFAULT_MODEL
         sam = load_sam(name, base_checkpoint, path_option=BASE_OPTION)
         return Weights(sam, name, base_sha256(name, base_checkpoint))
-    checkpoint = Path(checkpoint)
+    checkpoint = checkpoint_file(checkpoint)  # a run folder: its decoder.pt named (it said 'not found')
     data = load_torch(checkpoint, what="checkpoint")
     refuse_other_run_files(data, checkpoint)
     is_decoder = isinstance(data, dict) and data.get("format") == DECODER_FORMAT

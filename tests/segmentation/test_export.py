@@ -484,6 +484,19 @@ def test_base_checkpoint_with_a_full_state_dict_is_refused(tiny_registry, tiny_s
     assert not (tmp_path / "d.onnx").exists()
 
 
+@pytest.mark.parametrize("holds_decoder", [True, False])
+def test_a_run_folder_given_as_checkpoint_names_its_decoder_pt(tmp_path, capsys, holds_decoder: bool):
+    # it said 'checkpoint not found: <run>' of a folder that was there, as evaluate and train do not
+    run = tmp_path / "run"
+    run.mkdir()
+    if holds_decoder:
+        (run / "decoder.pt").write_bytes(b"never read")
+    assert main(["--checkpoint", str(run), "--out", str(tmp_path / "d.onnx")]) == 2
+    wanted = f"pass {run / 'decoder.pt'}" if holds_decoder else "pass the checkpoint file itself"
+    assert capsys.readouterr().err == f"error: checkpoint {run} is a folder, not a file: {wanted}\n"
+    assert not (tmp_path / "d.onnx").exists()
+
+
 @pytest.fixture
 def mobile_sam_weights():
     from common.weights import weights_dir
