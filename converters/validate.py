@@ -795,6 +795,8 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
         listed = f"{check.empty}, splits.json lists {len(keys)}"
         if check.empty in check.problems:  # an empty train or val split: one problem saying both
             check.problems[check.problems.index(check.empty)] = listed
+        elif not count and check.problems:  # ultralytics read none of the split's images: its problem says
+            return  # why (all dropped, or box files in YOLO-seg); "no images" of images there misled
         elif not count:
             check.problems.append(listed)
         else:

@@ -839,3 +839,24 @@ def test_a_turned_tiff_dropped_for_its_label_is_told_why(dataset):
     assert problems[0].startswith(
         f"ultralytics dropped 1 of 3 images: {image.stem}.tif (label labels/val/{label.name}: Label class 7 "
     )
+
+
+def test_a_split_whose_images_ultralytics_drops_all_of_is_that_one_problem(dataset):
+    # it read none of them, and "no images, splits.json lists 3" followed: the images are there
+    for label in (dataset / "labels" / "val").glob("*.txt"):
+        label.write_text("0 1.5 0.5 0.2 0.2\n")
+    [problem] = validate(dataset)["yolo"]["val"].problems
+    assert problem.startswith("ultralytics dropped 3 of 3 images: ")
+
+
+def test_a_yolo_seg_split_refused_for_its_box_files_is_that_one_problem(tmp_path, category_factory):
+    # ultralytics reads no image of it, and "no images, splits.json lists 3" followed: the images are there
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task="segment", progress=False))
+    label = next(path for path in sorted((out / "labels" / "val").glob("*.txt")) if path.read_text())
+    label.write_text("0 0.5 0.5 0.2 0.2\n")
+    [problem] = validate(out)["yolo"]["val"].problems
+    assert problem.startswith(
+        f"1 label file holds boxes (class cx cy w h), not polygons (labels/val/{label.name})"
+    )
