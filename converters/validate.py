@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import glob
 import logging
 import os
 import sys
@@ -89,7 +90,7 @@ def validate_yolo(
         raise UserError(f"ultralytics rejects {data_yaml}: {one_line(error)}") from None
     check_data_root(data_yaml, Path(data["path"]))
     converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
-    task = task or _guess_task(data_yaml.parent / "labels")
+    task = task or _guess_task(data)
     return {
         split: _yolo_split_check(split, data, task, converted=converted, progress=progress)
         for split in SPLITS
@@ -502,18 +503,36 @@ def _written_here(data_yaml: Path) -> bool:
         return file.read(len(DATA_YAML_HEADER)) == DATA_YAML_HEADER
 
 
-def _guess_task(labels_dir: Path) -> str:
-    """``segment`` where a label file under ``labels_dir`` starts with a polygon row (over 5 values), else
-    ``detect``. Every file is read until one does: the first alone decided, so a YOLO-seg set whose first
-    file held a box row was checked as a detect set, ``ok``, and ``yolo segment train`` refused it."""
-    for path in sorted(labels_dir.glob("*/*.txt")):
-        try:
-            line = path.read_text(encoding="utf-8-sig").split("\n", 1)[0].split()
-        except (OSError, UnicodeDecodeError):  # ultralytics names it, as a corrupt label
-            continue
-        if len(line) > 5:
-            return "segment"
+def _guess_task(data: dict) -> str:
+    """``segment`` where a label file of the splits of ``data`` (``check_det_dataset``'s) starts with a
+    polygon row (over 5 values), else ``detect``. Every file is read until one does: the first alone
+    decided, so a YOLO-seg set whose first file held a box row was checked as a detect set, ``ok``, and
+    ``yolo segment train`` refused it. The label files are where ultralytics looks (``train/labels/`` of a
+    Roboflow export): ``labels/`` beside ``data.yaml`` alone made every such YOLO-seg export a detect set."""
+    from ultralytics.data.utils import img2label_paths
+
+    for split in SPLITS:
+        for path in map(Path, img2label_paths([str(image) for image in split_images(data.get(split))])):
+            try:
+                line = path.read_text(encoding="utf-8-sig").split("\n", 1)[0].split()
+            except (OSError, UnicodeDecodeError):  # ultralytics names it, as a corrupt label
+                continue
+            if len(line) > 5:
+                return "segment"
     return "detect"
+
+
+def split_images(entry: str | list[str] | None) -> list[Path]:
+    """The image files of a split as ultralytics reads them (``YOLODataset``'s ``get_img_files``) from its
+    ``data.yaml`` entry, resolved (``check_det_dataset``): a folder's, searched through; []: no entry."""
+    from ultralytics.data.utils import IMG_FORMATS
+
+    if not entry:
+        return []
+    found = sorted(
+        Path(name) for name in glob.glob(str(Path(glob.escape(entry)) / "**" / "*.*"), recursive=True)
+    )
+    return [path for path in found if path.suffix[1:].lower() in IMG_FORMATS and path.is_file()]
 
 
 def box_files_problem(folder: Path, data: dict) -> str | None:

@@ -115,14 +115,7 @@ def test_an_image_ultralytics_finds_too_small_is_told_so(dataset):
 def test_a_roboflow_export_s_label_files_are_named_where_they_are(dataset, tmp_path):
     # Roboflow's layout (valid/labels/x.txt beside valid/images/x.jpg): named 'labels/valid/x.txt', no file
     export = tmp_path / "export"
-    for split, folder in (("train", "train"), ("val", "valid"), ("test", "test")):
-        for kind in ("images", "labels"):
-            shutil.copytree(dataset / kind / split, export / folder / kind)
-    names = read_yaml(dataset / "data.yaml", what="data file")["names"]
-    (export / "data.yaml").write_text(
-        "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n"
-        f"nc: {len(names)}\nnames: {json.dumps([names[i] for i in sorted(names)])}\n"
-    )
+    _as_roboflow_export(dataset, export)
     labels = sorted((export / "valid" / "labels").glob("*.txt"))
     labels[0].unlink()
     labels[1].write_text("9 0.5 0.5 0.2 0.2\n")
@@ -859,4 +852,30 @@ def test_a_yolo_seg_split_refused_for_its_box_files_is_that_one_problem(tmp_path
     [problem] = validate(out)["yolo"]["val"].problems
     assert problem.startswith(
         f"1 label file holds boxes (class cx cy w h), not polygons (labels/val/{label.name})"
+    )
+
+
+def _as_roboflow_export(out, export):
+    """``out`` (a converted set) as Roboflow lays one out: ``valid/images/``, ``valid/labels/``."""
+    for split, folder in (("train", "train"), ("val", "valid"), ("test", "test")):
+        for kind in ("images", "labels"):
+            shutil.copytree(out / kind / split, export / folder / kind)
+    names = read_yaml(out / "data.yaml", what="data file")["names"]
+    (export / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n"
+        f"nc: {len(names)}\nnames: {json.dumps([names[i] for i in sorted(names)])}\n"
+    )
+
+
+def test_a_roboflow_yolo_seg_export_is_checked_as_segment(tmp_path, category_factory):
+    # its label files are in valid/labels/, not labels/: it was checked as detect, a box file passed as ok
+    category_factory(tmp_path / "data", "widget")
+    out, export = tmp_path / "out", tmp_path / "export"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task="segment", progress=False))
+    _as_roboflow_export(out, export)
+    label = next(path for path in sorted((export / "valid" / "labels").glob("*.txt")) if path.read_text())
+    label.write_text("0 0.5 0.5 0.2 0.2\n")
+    [problem] = validate(export)["yolo"]["val"].problems
+    assert problem.startswith(
+        f"1 label file holds boxes (class cx cy w h), not polygons (valid/labels/{label.name})"
     )
