@@ -103,13 +103,13 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
     Args:
         converted: a data set the converters wrote (a missing or turned label file is a problem, not a note).
     """
-    if not data.get(split) or not Path(data[split]).is_dir() or not any(Path(data[split]).iterdir()):
+    images = split_image_files(data.get(split))
+    if not images:
         # a data.yaml without the key read 'yolo has 0 images, splits.json lists 3'
         check = SplitCheck(empty="no images" if data.get(split) else f"data.yaml names no {split} split")
         check_not_empty(check, split)
         return check
-    folder = Path(data[split])
-    broken = broken_links(sorted(folder.iterdir()))
+    broken = broken_links(images)
     try:
         with _quiet_ultralytics(), no_label_cache():
             dataset = _yolo_dataset_with_bar(f"yolo {split}", progress=progress)(
@@ -118,12 +118,12 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
     except RuntimeError as error:  # it reads no image of the split: a traceback said so
         if not str(error).startswith("No valid images found"):
             raise
-        problem = broken or dropped_images(folder, set(), dropped_reason(data, task)) or one_line(error)
+        problem = broken or dropped_images(images, set(), dropped_reason(data, task)) or one_line(error)
         return SplitCheck(problems=[problem])
     except ValueError as error:  # ultralytics refuses a YOLO-seg split of box rows too: a traceback said so
         if "numbers of boxes and segments" not in str(error):
             raise
-        return SplitCheck(problems=[box_files_problem(folder, data) or one_line(error)])
+        return SplitCheck(problems=[box_files_problem(images, data) or one_line(error)])
     labels = dataset.labels
     check = SplitCheck(
         images=len(labels),
@@ -131,8 +131,8 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
         backgrounds=sum(len(label["cls"]) == 0 for label in labels),
         stems={Path(label["im_file"]).stem for label in labels},
     )
-    kept = {Path(label["im_file"]).name for label in labels}
-    problem = dropped_images(folder, kept, dropped_reason(data, task))
+    kept = {os.path.abspath(label["im_file"]) for label in labels}
+    problem = dropped_images(images, kept, dropped_reason(data, task))
     rows = (rows_of_no_size(labels, data, task), rows_of_no_area(labels, data, task))
     check.problems += [p for p in (broken, problem, *rows) if p]
     # the converters write a label file for every image, an empty one for a background: ultralytics
@@ -362,17 +362,19 @@ def flat_polygon_rows(label_file: Path, *, width: int, height: int) -> list[int]
     return flat
 
 
-def dropped_images(folder: Path, kept: set[str], reason: Callable[[Path], str]) -> str | None:
+def dropped_images(files: list[Path], kept: set[str], reason: Callable[[Path], str]) -> str | None:
     """What ultralytics left out of a split, naming the first files and why; None when it kept all.
 
     ultralytics skips an unreadable image or a corrupt label with a warning and trains on the rest;
     here it is a failed check.
 
     Args:
-        reason: why ultralytics drops an image of ``folder`` (:func:`dropped_reason`).
+        files: the split's images (:func:`split_image_files`).
+        kept: the absolute paths of those ultralytics kept.
+        reason: why ultralytics drops an image of ``files`` (:func:`dropped_reason`).
     """
-    files = sorted(path for path in folder.iterdir() if path.is_file())
-    dropped = [path for path in files if path.name not in kept]
+    files = [path for path in files if path.exists() or not path.is_symlink()]  # a broken link: broken_links
+    dropped = [path for path in files if os.path.abspath(path) not in kept]
     if not dropped:
         return None
     named = [f"{path.name} ({reason(path)})" for path in dropped[:3]]  # only these are checked again: few()
@@ -512,7 +514,7 @@ def _guess_task(data: dict) -> str:
     from ultralytics.data.utils import img2label_paths
 
     for split in SPLITS:
-        for path in map(Path, img2label_paths([str(image) for image in split_images(data.get(split))])):
+        for path in map(Path, img2label_paths([str(image) for image in split_image_files(data.get(split))])):
             try:
                 line = path.read_text(encoding="utf-8-sig").split("\n", 1)[0].split()
             except (OSError, UnicodeDecodeError):  # ultralytics names it, as a corrupt label
@@ -522,28 +524,37 @@ def _guess_task(data: dict) -> str:
     return "detect"
 
 
-def split_images(entry: str | list[str] | None) -> list[Path]:
+def split_image_files(entry: str | list[str] | None) -> list[Path]:
     """The image files of a split as ultralytics reads them (``YOLODataset``'s ``get_img_files``) from its
-    ``data.yaml`` entry, resolved (``check_det_dataset``): a folder's, searched through; []: no entry."""
+    ``data.yaml`` entry, resolved (``check_det_dataset``): a folder's, searched through, a list file's lines
+    (``train: train.txt`` of a CVAT export), or those of a list of either; []: no entry, or none there.
+
+    A folder alone was read (its own files): a list file read as ``no images``, a list a traceback.
+    """
     from ultralytics.data.utils import IMG_FORMATS
 
-    if not entry:
-        return []
-    found = sorted(
-        Path(name) for name in glob.glob(str(Path(glob.escape(entry)) / "**" / "*.*"), recursive=True)
-    )
-    return [path for path in found if path.suffix[1:].lower() in IMG_FORMATS and path.is_file()]
+    found = []
+    for part in map(Path, entry if isinstance(entry, list) else [entry] if entry else []):
+        if part.is_dir():
+            found += glob.glob(str(Path(glob.escape(part)) / "**" / "*.*"), recursive=True)
+        elif part.is_file():
+            lines = part.read_text(encoding="utf-8-sig", errors="replace").strip().splitlines()
+            found += [
+                line.replace("./", f"{part.parent}{os.sep}", 1) if line.startswith("./") else line
+                for line in lines
+            ]
+    images = {Path(name) for name in found if name.rpartition(".")[2].lower() in IMG_FORMATS}
+    return sorted(path for path in images if not path.is_dir())
 
 
-def box_files_problem(folder: Path, data: dict) -> str | None:
-    """The problem of a YOLO-seg split (``folder``, its images) whose label files of box rows
-    (``class cx cy w h``) make ultralytics refuse it for segment training ("requires equal numbers of boxes
-    and segments"), naming them; None where none is found (changed since)."""
+def box_files_problem(files: list[Path], data: dict) -> str | None:
+    """The problem of a YOLO-seg split (``files``, its images: :func:`split_image_files`) whose label files of
+    box rows (``class cx cy w h``) make ultralytics refuse it for segment training ("requires equal numbers
+    of boxes and segments"), naming them; None where none is found (changed since)."""
     from ultralytics.data.utils import img2label_paths
 
-    images = sorted(str(path) for path in folder.iterdir() if path.is_file())
     boxes = []
-    for label in map(Path, img2label_paths(images)):
+    for label in map(Path, img2label_paths([str(path) for path in files])):
         try:
             lines = label.read_text(encoding="utf-8-sig").splitlines()
         except (OSError, UnicodeDecodeError):

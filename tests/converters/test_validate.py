@@ -879,3 +879,26 @@ def test_a_roboflow_yolo_seg_export_is_checked_as_segment(tmp_path, category_fac
     assert problem.startswith(
         f"1 label file holds boxes (class cx cy w h), not polygons (valid/labels/{label.name})"
     )
+
+
+def test_splits_given_as_list_files_or_lists_are_read_as_ultralytics_reads_them(dataset):
+    # a CVAT export's train: train.txt (lines of image paths) read as "no images"; a list was a traceback
+    for split in ("val", "test"):
+        images = sorted((dataset / "images" / split).iterdir())
+        (dataset / f"{split}.txt").write_text("".join(f"./images/{split}/{image.name}\n" for image in images))
+    data_yaml = dataset / "data.yaml"
+    text = data_yaml.read_text().replace("val: images/val", "val: val.txt").replace("test: images/test", "")
+    data_yaml.write_text(text.replace("train: images/train", "train: [images/train, test.txt]"))
+    results = validate(dataset)["yolo"]
+    assert [(check.images, check.problems) for check in results.values()] == [
+        (12, ["yolo has 12 images, splits.json lists 9"]),
+        (3, []),
+        (0, ["data.yaml names no test split, splits.json lists 3"]),
+    ]
+
+
+def test_a_file_ultralytics_reads_as_no_image_is_not_said_to_be_dropped(dataset):
+    # a README or a .DS_Store among the images: ultralytics never reads it, and it was "dropped (unreadable)"
+    (dataset / "images" / "val" / "README.txt").write_text("exported by hand\n")
+    (dataset / "images" / "val" / ".DS_Store").write_bytes(b"\0")
+    assert validate(dataset)["yolo"]["val"].problems == []
