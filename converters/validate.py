@@ -37,7 +37,7 @@ from common.errors import UserError, few, one_line
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
 from common.images import check_opencv_decodes, decode_image_file, image_size, is_rotated
-from common.io import link_loop_text, read_json
+from common.io import expand_user, link_loop_text, read_json
 from common.label_cache import no_label_cache
 from converters.coco import written_here
 from converters.records import output_stem
@@ -83,18 +83,34 @@ def validate_yolo(
 
     ensure_ultralytics_fonts()
     data_yaml = Path(data_yaml)
-    read_yaml(data_yaml, what="data file")  # ultralytics reads a key given twice as the last one, silently
+    # ultralytics reads a key given twice as the last one, silently
+    written = read_yaml(data_yaml, what="data file").get("path")
+    written = None if written is None else str(written)
     try:
         data = check_det_dataset(str(data_yaml), autodownload=False)
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
-        raise UserError(f"ultralytics rejects {data_yaml}: {one_line(error)}") from None
-    check_data_root(data_yaml, Path(data["path"]))
+        raise UserError(
+            f"ultralytics rejects {data_yaml}: {one_line(error)}{_relative_root(error, written)}"
+        ) from None
+    check_data_root(data_yaml, Path(data["path"]).absolute(), written=written)
     converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
     task = task or _guess_task(data)
     return {
         split: _yolo_split_check(split, data, task, converted=converted, progress=progress)
         for split in SPLITS
     }
+
+
+def _relative_root(error: Exception, written: str | None) -> str:
+    """Why ultralytics found no images (``error``) where ``data.yaml``'s ``path:`` (``written``) is relative:
+    it reads one from the working folder (``path: .`` of a CVAT export checked from elsewhere), and its
+    message named a folder there or in its datasets_dir alone; "" otherwise."""
+    if written is None or expand_user(written).is_absolute() or "images not found" not in str(error):
+        return ""
+    return (
+        f" (its path: {written} is relative: ultralytics reads it from the working folder where it exists "
+        "there, else from its datasets_dir; set path: to the data set's folder)"
+    )
 
 
 def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, progress: bool) -> SplitCheck:

@@ -902,3 +902,32 @@ def test_a_file_ultralytics_reads_as_no_image_is_not_said_to_be_dropped(dataset)
     (dataset / "images" / "val" / "README.txt").write_text("exported by hand\n")
     (dataset / "images" / "val" / ".DS_Store").write_bytes(b"\0")
     assert validate(dataset)["yolo"]["val"].problems == []
+
+
+def test_a_relative_path_that_ultralytics_reads_from_the_working_folder_is_named(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    # a CVAT export's path: . checked from another folder: ultralytics' 'images not found' named a folder
+    # there alone; one that exists there was 'has path: <the path as written>'
+    export = tmp_path / "export"
+    _as_roboflow_export(dataset, export)
+    data_yaml = export / "data.yaml"
+    data_yaml.write_text("path: .\n" + data_yaml.read_text().replace("../", ""))
+    monkeypatch.chdir(tmp_path)
+    assert validate_main([str(export), "--no-progress"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "(its path: . is relative: ultralytics reads it from the working folder where it exists there, "
+            "else from its datasets_dir; set path: to the data set's folder)"
+        )
+    )
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "valid" / "images").mkdir(parents=True)
+    with pytest.raises(
+        UserError, match=re.escape(f"has path: . (relative, so ultralytics reads it as {tmp_path}:")
+    ):
+        validate(export)
+    monkeypatch.chdir(export)
+    assert validate_main([".", "--no-progress"]) == 0
