@@ -125,7 +125,7 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
         check = SplitCheck(empty="no images" if data.get(split) else f"data.yaml names no {split} split")
         check_not_empty(check, split)
         return check
-    broken = broken_links(images)
+    broken = broken_links(images, data, converted=converted)
     try:
         with _quiet_ultralytics(), no_label_cache():
             dataset = _yolo_dataset_with_bar(f"yolo {split}", progress=progress)(
@@ -444,20 +444,26 @@ def in_data_set(path: Path, data: dict) -> str:
     return str(path)
 
 
-def broken_links(paths: list[Path]) -> str | None:
+def broken_links(paths: list[Path], data: dict, *, converted: bool = True) -> str | None:
     """A problem naming the images of ``paths`` that are links to a photo no longer there; None if none is.
 
     ``--link symlink`` (the default) links each image to its photo: once the photo tree was moved or
     deleted, ultralytics dropped the images unsaid, or stopped with a traceback where it read none.
+
+    Args:
+        data: ultralytics' ``check_det_dataset`` dict: the image is named in the data set
+            (:func:`in_data_set`; ``valid/images/x.jpg`` of a Roboflow export was ``images/images/x.jpg``).
+        converted: a data set the converters wrote; another tool's is not told to convert again.
     """
     broken = [path for path in paths if path.is_symlink() and not path.exists()]
     if not broken:
         return None
     first = broken[0]
     links = "1 image is a broken link" if len(broken) == 1 else f"{len(broken)} images are broken links"
-    return (
-        f"{links} (e.g. images/{first.parent.name}/{first.name} -> {os.readlink(first)}): the photos "
-        "moved or were deleted since the conversion; convert again (--link copy keeps copies)"
+    why = "the photos moved or were deleted since the conversion; convert again (--link copy keeps copies)"
+    shown = f"{in_data_set(first, data)} -> {os.readlink(first)}"
+    return f"{links} (e.g. {shown}): " + (
+        why if converted else "the files they point to were moved or deleted"
     )
 
 
@@ -630,7 +636,7 @@ def coco_image_problems(coco, folder: Path, *, desc: str, progress: bool) -> lis
     images_dir = folder / "images"  # file_name is relative to it
     files = [image["file_name"] for image in coco.dataset["images"]]
     problems = []
-    if broken := broken_links([images_dir / name for name in files]):
+    if broken := broken_links([images_dir / name for name in files], {"path": folder}):
         problems.append(broken)
     if missing := missing_images(images_dir, files):
         problems.append(missing)

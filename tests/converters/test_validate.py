@@ -931,3 +931,16 @@ def test_a_relative_path_that_ultralytics_reads_from_the_working_folder_is_named
         validate(export)
     monkeypatch.chdir(export)
     assert validate_main([".", "--no-progress"]) == 0
+
+
+def test_a_broken_link_in_another_tools_export_is_named_where_it_is(dataset, tmp_path):
+    # it was 'images/images/x.jpg' of valid/images/x.jpg, with the advice to convert again
+    export = tmp_path / "export"
+    _as_roboflow_export(dataset, export)
+    image = sorted((export / "valid" / "images").iterdir())[0]
+    image.unlink()
+    image.symlink_to(tmp_path / "gone.png")
+    assert validate(export)["yolo"]["val"].problems == [
+        f"1 image is a broken link (e.g. valid/images/{image.name} -> {tmp_path / 'gone.png'}): the files "
+        "they point to were moved or deleted"
+    ]
