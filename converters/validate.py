@@ -490,14 +490,17 @@ def note_backgrounds_only(check: SplitCheck, split: str) -> None:
 
 
 def _without_empty_labels_warning(record: logging.LogRecord) -> bool:
-    # said by note_backgrounds_only instead, naming no .cache file
-    return "Labels are missing or empty" not in record.getMessage()
+    # said by note_backgrounds_only instead, naming no .cache file; and where no label file of the split is
+    # there ('No labels found in <split>/labels.cache'), by the missing label files' note or problem too
+    message = record.getMessage()
+    return "Labels are missing or empty" not in message and "No labels found in " not in message
 
 
 @contextlib.contextmanager
 def _quiet_ultralytics():
-    """Silences ultralytics' per-split scanning lines and its warning of a split without labels (a note
-    of :func:`note_backgrounds_only` says it); its other warnings still show."""
+    """Silences ultralytics' per-split scanning lines and its warnings of a split without labels (a note
+    of :func:`note_backgrounds_only` says it, and one of the missing label files); its other warnings
+    still show."""
     from ultralytics.utils import LOGGER
 
     level = LOGGER.level

@@ -944,3 +944,16 @@ def test_a_broken_link_in_another_tools_export_is_named_where_it_is(dataset, tmp
         f"1 image is a broken link (e.g. valid/images/{image.name} -> {tmp_path / 'gone.png'}): the files "
         "they point to were moved or deleted"
     ]
+
+
+def test_a_split_without_its_label_folder_is_said_once_not_in_ultralytics_warning(dataset, tmp_path, capfd):
+    # a Roboflow export's test/ of images alone: ultralytics' raw 'No labels found in .../labels.cache'
+    # (never written) came before the table that says it
+    export = tmp_path / "export"
+    _as_roboflow_export(dataset, export)
+    shutil.rmtree(export / "test" / "labels")
+    capfd.readouterr()
+    check = validate(export)["yolo"]["test"]
+    captured = capfd.readouterr()  # ultralytics' handler holds the stream it found at import: fd level
+    assert "No labels found" not in captured.out + captured.err
+    assert check.notes[0].startswith("3 label files missing (test/labels/")
