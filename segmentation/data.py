@@ -9,6 +9,7 @@ from the annotations on demand, never held for a whole split.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -239,6 +240,30 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
     if not keep_unread:
         raise_unread(list(unread.items()))
     return SegmentationSplit(split, images, categories, path, unread)
+
+
+def category_difference(listed: dict[str, list[dict]]) -> str | None:
+    """How the COCO ``categories`` of splits differ, e.g. ``train lists color; val and test list colour``.
+
+    Args:
+        listed: each split's COCO ``categories`` entries (``id``, ``name``, ...), by split name.
+
+    Returns:
+        The splits grouped by what they list, each group's class names (the entries themselves where
+        two groups list the same names: other ids, supercategories or order); None when all agree.
+    """
+    groups: dict[str, list[str]] = {}  # the entries as JSON -> the splits that list them
+    for split, categories in listed.items():
+        groups.setdefault(json.dumps(categories, sort_keys=True), []).append(split)
+    if len(groups) < 2:
+        return None
+    described = [", ".join(str(c.get("name")) for c in json.loads(key)) or "none" for key in groups]
+    if len(set(described)) < len(described):
+        described = list(groups)
+    return "; ".join(
+        f"{' and '.join(splits)} list{'s' if len(splits) == 1 else ''} {what}"
+        for splits, what in zip(groups.values(), described, strict=True)
+    )
 
 
 class _UnreadPhoto(UserError):

@@ -34,7 +34,7 @@ import numpy as np
 from common.errors import UserError
 from common.io import atomic_write, read_json_object, temporary_path, writer_pid
 from converters.splits import SPLITS
-from segmentation.data import annotation_file, load_split
+from segmentation.data import annotation_file, category_difference, load_split
 from segmentation.run_markers import live_marker
 
 #: A K-fold run folder's record of how its rounds were dealt, written before its first round.
@@ -118,30 +118,6 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
                 )
             )
     return pooled, categories
-
-
-def category_difference(listed: dict[str, list[dict]]) -> str | None:
-    """How the COCO ``categories`` of splits differ, e.g. ``train lists color; val and test list colour``.
-
-    Args:
-        listed: each split's COCO ``categories`` entries (``id``, ``name``, ...), by split name.
-
-    Returns:
-        The splits grouped by what they list, each group's class names (the entries themselves where
-        two groups list the same names: other ids, supercategories or order); None when all agree.
-    """
-    groups: dict[str, list[str]] = {}  # the entries as JSON -> the splits that list them
-    for split, categories in listed.items():
-        groups.setdefault(json.dumps(categories, sort_keys=True), []).append(split)
-    if len(groups) < 2:
-        return None
-    described = [", ".join(str(c.get("name")) for c in json.loads(key)) or "none" for key in groups]
-    if len(set(described)) < len(described):
-        described = list(groups)
-    return "; ".join(
-        f"{' and '.join(splits)} list{'s' if len(splits) == 1 else ''} {what}"
-        for splits, what in zip(groups.values(), described, strict=True)
-    )
 
 
 def _stratum_rng(seed: int, stratum: str) -> np.random.Generator:

@@ -29,13 +29,18 @@ from common.trained_images import record_trained_images
 from segmentation.augment import allowed_transforms
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import CropRule
-from segmentation.data import SegmentationSplit, check_data_folder, check_image_sizes, load_split
+from segmentation.data import (
+    SegmentationSplit,
+    category_difference,
+    check_data_folder,
+    check_image_sizes,
+    load_split,
+)
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
 from segmentation.encoder_part import EncoderPart, encoder_part
 from segmentation.evaluate import crop_views, resolve_device
 from segmentation.finetuned import base_sha256, grey_photos, load_tuned_parts
-from segmentation.folds import category_difference
 from segmentation.instances import InstanceSet, trainable_parameters, training_samples
 from segmentation.models import load_sam
 from segmentation.prompts import PromptConfig
