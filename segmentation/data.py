@@ -9,7 +9,6 @@ from the annotations on demand, never held for a whole split.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -242,27 +241,27 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
     return SegmentationSplit(split, images, categories, path, unread)
 
 
-def category_difference(listed: dict[str, list[dict]]) -> str | None:
-    """How the COCO ``categories`` of splits differ, e.g. ``train lists color; val and test list colour``.
+def category_difference(splits: Sequence[SegmentationSplit]) -> str | None:
+    """How the categories of splits differ, e.g. ``train lists color; val and test list colour``.
 
-    Args:
-        listed: each split's COCO ``categories`` entries (``id``, ``name``, ...), by split name.
+    Compared as :func:`load_split` reads them, class name by id: the entries' supercategories and order
+    in the COCO file are no part of a split's categories, so files that differ only in those agree.
 
     Returns:
-        The splits grouped by what they list, each group's class names (the entries themselves where
-        two groups list the same names: other ids, supercategories or order); None when all agree.
+        The splits grouped by what they list, each group's class names in id order (each with its id
+        where two groups list the same names under other ids); None when all agree.
     """
-    groups: dict[str, list[str]] = {}  # the entries as JSON -> the splits that list them
-    for split, categories in listed.items():
-        groups.setdefault(json.dumps(categories, sort_keys=True), []).append(split)
+    groups: dict[tuple[tuple[int, str], ...], list[str]] = {}  # (id, name) pairs -> the splits listing them
+    for split in splits:
+        groups.setdefault(tuple(sorted(split.categories.items())), []).append(split.name)
     if len(groups) < 2:
         return None
-    described = [", ".join(str(c.get("name")) for c in json.loads(key)) or "none" for key in groups]
+    described = [", ".join(name for _, name in pairs) or "none" for pairs in groups]
     if len(set(described)) < len(described):
-        described = list(groups)
+        described = [", ".join(f"{name} (id {number})" for number, name in pairs) for pairs in groups]
     return "; ".join(
-        f"{' and '.join(splits)} list{'s' if len(splits) == 1 else ''} {what}"
-        for splits, what in zip(groups.values(), described, strict=True)
+        f"{' and '.join(names)} list{'s' if len(names) == 1 else ''} {what}"
+        for names, what in zip(groups.values(), described, strict=True)
     )
 
 

@@ -72,7 +72,7 @@ class Fold:
 
 
 def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]:
-    """Every defect image of the data set's three COCO splits, renumbered; and the categories.
+    """Every defect image of the data set's three COCO splits, renumbered; and train's COCO categories.
 
     Each split is read with :func:`~segmentation.data.load_split` first, so a COCO file edited by hand
     into what the converters never write is refused naming that file, before any round: read raw, it
@@ -81,19 +81,18 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
 
     Raises:
         UserError: a split's COCO file is missing, unreadable or refused by ``load_split``, or the
-            categories differ (naming the splits and what each lists).
+            splits' class names by id differ (naming the splits and what each lists); pooling takes
+            those alone, so entries that differ only in supercategory or order pool.
     """
-    for split in SPLITS:
-        load_split(data, split)
-    cocos = {split: read_json_object(annotation_file(data, split), what="COCO file") for split in SPLITS}
-    listed = {split: coco.get("categories", []) for split, coco in cocos.items()}
-    if difference := category_difference(listed):
+    splits = [load_split(data, split) for split in SPLITS]
+    if difference := category_difference(splits):
         raise UserError(
             f"the COCO splits of {data} list different categories ({difference}): the pooled folds take "
             "one list, so give every split's COCO file the same categories"
         )
-    categories = listed[SPLITS[0]]
-    names = {c["id"]: c["name"] for c in categories}
+    cocos = {split: read_json_object(annotation_file(data, split), what="COCO file") for split in SPLITS}
+    categories = cocos[SPLITS[0]].get("categories", [])
+    names = splits[0].categories
     pooled: list[PooledImage] = []
     next_annotation = 1
     for split, coco in cocos.items():

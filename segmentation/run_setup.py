@@ -172,11 +172,7 @@ def category_note(train: SegmentationSplit, val: SegmentationSplit, *, data: str
     Training takes no class from them, so it goes on; it went on without a word, though
     ``segmentation.evaluate --folds`` refuses such a data set (:func:`segmentation.folds.pool_defect_images`).
     """
-    listed = {
-        split.name: [{"id": number, "name": name} for number, name in sorted(split.categories.items())]
-        for split in (train, val)
-    }
-    if (difference := category_difference(listed)) is None:
+    if (difference := category_difference([train, val])) is None:
         return None
     return (
         f"note: the COCO splits of {data} list different categories ({difference}): fine-tuning takes no "

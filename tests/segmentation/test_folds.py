@@ -147,11 +147,10 @@ DENT = {"id": 2, "name": "dent"}
             {"train": [CRACK, DENT, {"id": 3, "name": "hole"}]},
             "train lists crack, dent, hole; val and test list crack, dent",
         ),
-        # the same names, another supercategory: the entries themselves
+        # the same names under another id: each name with its id
         (
-            {"val": [CRACK, {**DENT, "supercategory": "x"}]},
-            f"train and test list {json.dumps([CRACK, DENT], sort_keys=True)}; "
-            f"val lists {json.dumps([CRACK, {**DENT, 'supercategory': 'x'}], sort_keys=True)}",
+            {"val": [CRACK, {"id": 3, "name": "dent"}]},
+            "train and test list crack (id 1), dent (id 2); val lists crack (id 1), dent (id 3)",
         ),
     ],
 )
@@ -163,6 +162,21 @@ def test_pool_refuses_splits_with_different_categories_naming_them(tmp_path, cat
     )
     with pytest.raises(UserError, match="^" + re.escape(message) + "$"):
         pool_defect_images(data)
+
+
+@pytest.mark.parametrize(
+    "categories",
+    [
+        {"val": [CRACK, {**DENT, "supercategory": "x"}]},  # another supercategory
+        {"test": [DENT, CRACK]},  # another order
+    ],
+    ids=["supercategory", "order"],
+)
+def test_pool_takes_splits_that_differ_only_beyond_name_by_id(tmp_path, categories):
+    # pooling reads each split's name by id alone: these were refused as 'different categories'
+    pool, listed = pool_defect_images(coco_folder(tmp_path, categories))
+    assert [p.stratum for p in pool] == ["dent", "crack", "dent"]
+    assert listed == [CRACK, DENT]  # train's entries, written into every fold's COCO files
 
 
 def test_fold_folder_carries_the_data_splits_file(tmp_path):
