@@ -171,13 +171,14 @@ def category_note(train: SegmentationSplit, val: SegmentationSplit, *, data: str
 
     Training takes no class from them, so it goes on; it went on without a word, though
     ``segmentation.evaluate --folds`` refuses such a data set (:func:`segmentation.folds.pool_defect_images`).
+    The test file, which training does not read, is not compared, and the note names the two files alone.
     """
     if (difference := category_difference([train, val])) is None:
         return None
     return (
-        f"note: the COCO splits of {data} list different categories ({difference}): fine-tuning takes no "
-        "class from them and goes on, but segmentation.evaluate --folds refuses such a data set, and "
-        "each split's scores use its own names"
+        f"note: the train and val COCO files of {data} list different categories ({difference}): "
+        "fine-tuning takes no class from them and goes on, but segmentation.evaluate --folds refuses such "
+        "a data set, and each split's scores use its own names"
     )
 
 

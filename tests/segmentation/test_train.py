@@ -949,9 +949,9 @@ def test_train_and_val_listing_different_categories_is_a_note_naming_them(
     notes = [line for line in said[0].splitlines() if line.startswith("note:")]
     renamed_names = ", ".join(c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"]))
     expected = (
-        f"note: the COCO splits of {data} list different categories (train lists {renamed_names}; val "
-        f"lists {names}): fine-tuning takes no class from them and goes on, but segmentation.evaluate "
-        "--folds refuses such a data set, and each split's scores use its own names"
+        f"note: the train and val COCO files of {data} list different categories (train lists "
+        f"{renamed_names}; val lists {names}): fine-tuning takes no class from them and goes on, but "
+        "segmentation.evaluate --folds refuses such a data set, and each split's scores use its own names"
     )
     assert notes == ([expected] if renamed else [])
 
