@@ -560,13 +560,13 @@ function applyDetail(detail) {
   draw();
 }
 
-// The proposal corrected is gone (Shift+A took it, another tab accepted or deleted it): its prompt is
-// dropped (Enter saved its mask again, as a new instance), unless its own accept took it (a click made
-// since stays: accept()).
+// The proposal corrected is gone (Shift+A, its own R or ✓ took it, another tab accepted or deleted it):
+// its prompt is dropped (Enter saved its mask again, as a new instance), unless the correction's own accept
+// took it (a click made since stays: accept()).
 function dropCorrection() {
   const id = state.correcting;
   state.correcting = null;
-  const own = (item) => item.image === state.current && item.target === `proposal ${id}`;
+  const own = (item) => item.image === state.current && item.target === corrected(id);
   if ([...state.targets.values()].some(own)) return;
   clearPrompt(false);
   showMessage(`proposal #${id} was taken meanwhile: its correction is dropped`, true);
@@ -1017,7 +1017,7 @@ function accept() {
   // mask is not shown yet)
   const sent = body.prediction;
   const again = () => (state.prediction ? state.prediction.prediction !== sent && accept() : notShownYet());
-  const target = correcting === null ? `prediction ${sent}` : `proposal ${correcting}`;
+  const target = correcting === null ? `prediction ${sent}` : corrected(correcting);
   const anyPrediction = (name) => name.startsWith("prediction ");
   if (inFlight(correcting === null ? anyPrediction : ofProposal(correcting), again)) return;
   if (correcting !== null) body.proposal = correcting;
@@ -1150,10 +1150,18 @@ function inFlight(target, again) {
 
 const ALL_PROPOSALS = "all proposals"; // Shift+A's target
 
-// A change of proposal `id`, or of them all (Shift+A): each waits for the other (the server's order
-// alone left one refused as gone, or accept-all acting on proposals the page no longer showed).
+// A change of proposal `id` (its correction's accept included), or of them all (Shift+A): each waits for
+// the other (the server's order alone left one refused as gone, or accept-all acting on proposals the page
+// no longer showed).
 function ofProposal(id) {
-  return (name) => name === `proposal ${id}` || name === ALL_PROPOSALS;
+  return (name) => name === `proposal ${id}` || name === corrected(id) || name === ALL_PROPOSALS;
+}
+
+// The target of the accept of proposal `id`'s correction, not the proposal's own (R or ✓: `proposal
+// <id>`): pressed while correcting it, that one drops the correction (dropCorrection took it for the
+// correction's accept, and the box prompt stayed on screen: the next Enter saved its mask again).
+function corrected(id) {
+  return `proposal ${id} corrected`;
 }
 
 // change() of one instance or proposal (`target`), in flight (inFlight) till answered.

@@ -1530,3 +1530,25 @@ def test_enter_after_a_failed_prediction_says_the_prompt_has_no_mask(served, pag
     page.wait_for_timeout(300)
     message = page.inner_text("#message")
     assert message.startswith("the prompt has no mask") and "no answer from the annotation server" in message
+
+
+def test_r_pressed_while_correcting_a_proposal_accepts_it_and_drops_the_correction(served, page):
+    """E on a proposal, then R (which accepts that proposal itself): the page took R's accept for the
+    correction's own, the box stayed as the prompt, no longer correcting anything, and Enter saved its mask
+    again as a new instance; the prompt is dropped, and Enter accepts the next proposal selected."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("r")
+    wait_body(page, "d.proposals === '1' && d.instances === '1'")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    assert page.evaluate("() => document.body.dataset.preview") == "0"
+    assert page.inner_text("#message").startswith("accepted proposal #1 as dent #1")
+    page.keyboard.press("Enter")
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    assert page.inner_text("#message").startswith("accepted proposal #2 as dent #2")
+    assert [instance.prompt["box"] for instance in session.entry("a.png").instances][1] == [0, 0, 10, 10]
