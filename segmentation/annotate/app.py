@@ -36,7 +36,8 @@ instance, prediction or file, 409 a request that does not fit the state (e.g. an
 accept whose photo changed on disk since the click, an undo or a status from a tab that did not show
 the photo's last change), 507 a file that cannot be written (a full
 disk, a read-only ``--out``: the message says whether the change was saved; saved, ``saved`` holds the
-photo's detail with the version that change gave it, as its 200 would), 422 malformed JSON or fields
+photo's detail with the version that change gave it, as its 200 would, or null where that detail could not be
+read or, for another file error of a change, whether it was saved is not known), 422 malformed JSON or fields
 (naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`; a ``version`` not of
 the form an image detail gives included, not the 409 of another start's), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
@@ -258,7 +259,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)  # a full disk, a read-only folder: the user's to fix, not a bug
     async def file_system_error(request: Request, error: OSError) -> JSONResponse:
         logger.error("%s %s: %s", request.method, request.url.path, file_error(error))
-        return JSONResponse({"detail": f"cannot read or write a file: {file_error(error)}"}, status_code=507)
+        content: dict[str, object] = {"detail": f"cannot read or write a file: {file_error(error)}"}
+        if request.method != "GET":
+            content["saved"] = None  # a change may be saved all the same: its detail is not sent
+        return JSONResponse(content, status_code=507)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -109,8 +109,9 @@ async function api(method, path, body) {
     const refused = new Error(message);
     refused.status = response.status; // answered: the server holds what it held before the request
     // but a 507 of a change saved all the same (the tree's files not written): the photo's detail, with the
-    // version that change gave it
+    // version that change gave it; `saved` null: the change may be saved, its detail not sent (unread)
     refused.saved = (data && data.saved) || null;
+    refused.unread = response.status === 507 && data !== null && "saved" in data && !data.saved;
     throw refused;
   }
   return data;
@@ -930,8 +931,7 @@ async function sendChange(path, body, done, attempts) {
       // labels before this change, with the version the change was to move on).
       showMessage(`${error.message} (trying again)`);
       await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs));
-      await sendChange(path, body, done, attempts - 1);
-      return;
+      return sendChange(path, body, done, attempts - 1);
     }
     if (error.saved) {
       // 507, saved all the same: the detail it brings, of the version the change made, is kept as a 200's
@@ -942,6 +942,7 @@ async function sendChange(path, body, done, attempts) {
       showError(error);
       return;
     }
+    if (error.unread) return unread(body.image, error);
     showError(error);
     if (error.status === undefined) return; // not answered: the server may hold it (the message says so)
     // A refusal saved nothing: one pressed meanwhile, on labels the server no longer held, goes with the
@@ -954,6 +955,18 @@ async function sendChange(path, body, done, attempts) {
       showMessage(`${refused}; open it to see its labels as they are now`, true);
     }
   }
+}
+
+// A 507 of a change that may be saved all the same, without the photo's detail as it left it: the version
+// this page holds may be the one before it. The photo shown is read again, and the change is in flight till
+// then; an undo, redo or status pressed before is refused (versionedChange: with the version before the
+// change, it was refused as another tab's change, one tab open). Returns what they say.
+async function unread(key, error) {
+  const note = key === state.current ? "its labels are read again" : `open ${key} to see its labels`;
+  showMessage(`${error.message}; the change may be saved all the same: ${note}`, true);
+  if (key === state.current) await reloadDetail(key);
+  const why = `pressed before the answer to a change of ${key} that may be saved, its labels not sent`;
+  return { unread: key, why: `${why} (${error.message})` };
 }
 
 // A change's answer: shown on its photo, or, answered after another photo was opened, its version, dot,
@@ -1291,10 +1304,18 @@ function redo() {
 function versionedChange(path, body, refused, done) {
   const key = state.current;
   if (!labelsShown(refused)) return;
-  const before = [state.turn, ...state.changing];
+  // those in flight: one answered 507 without the labels as it left them (unread) refuses this one
+  const before = state.waiting ? [state.turn, ...state.changing] : [...state.changing];
   state.waiting += 1;
   state.turn = Promise.allSettled(before)
-    .then(() => {
+    .then((results) => {
+      const after = results.map((result) => result.value).find((value) => value && value.unread === key);
+      if (after) {
+        const shown = key === state.current;
+        const again = shown ? "its labels are read again: press again once they are shown" : "open it first";
+        showMessage(`${refused}${shown ? "" : ` on ${key}`}: ${after.why}; ${again}`, true);
+        return after;
+      }
       const versioned = { ...body, image: key, version: state.versions[key] };
       const answered = (detail) => done(key === state.current ? "" : ` on ${key}`, detail);
       return track(sendChange(path, versioned, answered, CHANGE_ATTEMPTS));

@@ -709,6 +709,29 @@ def test_a_tree_that_cannot_be_written_says_the_change_is_saved_and_the_export_s
     assert len(coco["annotations"]) == 1  # was 0: the export read the tree, which lacked the photo
 
 
+def test_a_file_error_after_a_change_is_a_507_saying_its_labels_are_not_sent(client, app_parts, monkeypatch):
+    # the change saved, its detail not read: without ``saved`` the page took it for nothing saved, and an
+    # undo pressed before that answer was refused as another tab's change
+    from segmentation.annotate.routes import instances
+
+    session, _, truths = app_parts
+    session.add_instance("a.png", class_name="dent", mask=truths["a.png"])
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/a.png")
+
+    monkeypatch.setattr(instances, "image_detail", unreadable)
+    response = client.post("/api/delete", json={"image": "a.png", "instance": 1})
+    assert response.status_code == 507, response.text
+    assert response.json()["detail"].startswith("cannot read or write a file:")
+    assert response.json()["saved"] is None  # may be saved (it is): its detail is not sent
+    assert session.entry("a.png").instances == []
+    monkeypatch.undo()
+    monkeypatch.setattr("segmentation.annotate.routes.images.image_detail", unreadable)
+    response = client.get("/api/image", params={"image": "a.png"})
+    assert response.status_code == 507 and "saved" not in response.json()  # a read changes nothing
+
+
 def test_a_one_pixel_scratch_stays_visible_in_the_preview_of_a_large_image(client, app_parts):
     session, _, _ = app_parts
     scratch = np.zeros((300, 640), bool)

@@ -1552,3 +1552,40 @@ def test_r_pressed_while_correcting_a_proposal_accepts_it_and_drops_the_correcti
     wait_body(page, "d.proposals === '0' && d.instances === '2'")
     assert page.inner_text("#message").startswith("accepted proposal #2 as dent #2")
     assert [instance.prompt["box"] for instance in session.entry("a.png").instances][1] == [0, 0, 10, 10]
+
+
+def test_an_undo_pressed_before_a_507_without_the_labels_is_refused_saying_why(served, page, monkeypatch):
+    """Del saved, then answered 507 without the photo's labels (they could not be read), Ctrl+Z pressed
+    before that answer: the undo went with the version from before the delete and was refused as another
+    tab's change (one tab open); the page refuses it, saying the change may be saved, and reads a.png again,
+    where Ctrl+Z then undoes the delete."""
+    from segmentation.annotate.routes import instances
+
+    url, session, _ = served
+    add_two_instances(session)
+    deletes, undos = [], []
+    page.route("**/api/delete", lambda route: deletes.append((route, route.fetch())))  # made at once
+    page.on("request", lambda request: undos.append(request.url) if "/api/undo" in request.url else None)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/a.png")
+
+    monkeypatch.setattr(instances, "image_detail", unreadable)
+    page.keyboard.press("Delete")
+    wait_held(page, deletes, "the delete")
+    monkeypatch.undo()
+    assert deletes[0][1].status == 507 and len(session.entry("a.png").instances) == 1
+    page.keyboard.press("Control+z")
+    route, answer = deletes[0]
+    route.fulfill(response=answer)
+    page.wait_for_function("() => /^nothing undone/.test(document.querySelector('#message').textContent)")
+    message = page.inner_text("#message")
+    assert message.startswith("nothing undone: pressed before the answer to a change of a.png that may be")
+    assert "Input/output error" in message and "another tab" not in message
+    wait_body(page, "d.instances === '1'")  # read again
+    assert undos == []
+    page.keyboard.press("Control+z")
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'undone'")
+    assert len(session.entry("a.png").instances) == 2
