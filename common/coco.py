@@ -12,7 +12,8 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 :func:`check_image_size`, :func:`check_category`, :func:`check_box` and :func:`check_box_in_image` refuse,
 one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
 write, as does :func:`unknown_image`'s error, in the words of every package that reads one
-(``segmentation.coco_checks``, ``detection.coco``).
+(``segmentation.coco_checks``, ``detection.coco``); :func:`check_ids` (:func:`check_keys` and
+:func:`check_unique_ids`) so refuses its ids.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from pathlib import Path
 
 from common.errors import UserError, one_line
@@ -32,6 +33,14 @@ FIX_COCO = (
     "correct it in the file, or in the tool that wrote it (a data set the converters wrote and since "
     "edited: convert it again)"
 )
+
+
+#: Each part of a COCO file: what one entry is called, and the keys every entry needs.
+COCO_KEYS = {
+    "images": ("image", ("id", "file_name")),
+    "annotations": ("annotation", ("id", "image_id")),
+    "categories": ("category", ("id", "name")),
+}
 
 
 def coco_index(dataset: dict, *, path: str | Path | None = None):
@@ -113,6 +122,11 @@ def is_finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_whole_number(value: object) -> bool:
+    """An int, not a bool: COCO's ids (``json`` reads ``1.0`` as a float, and ``true`` as a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_image_size(info: Mapping, *, source: str | Path) -> tuple[float, float]:
     """``(width, height)`` of a COCO image entry ``info`` of the file ``source``.
 
@@ -134,6 +148,83 @@ def unknown_image(annotation: Mapping, *, source: str | Path) -> UserError:
         f"annotation {annotation.get('id')!r} in {source} has image_id {annotation.get('image_id')!r}, "
         f"which no image of the file has: {FIX_COCO}"
     )
+
+
+def check_ids(dataset: Mapping, *, source: str | Path) -> None:
+    """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an entry without
+    its :data:`COCO_KEYS`, an id that is no whole number or is given twice, an image without a ``file_name``
+    path, an annotation of no image of the file (:func:`check_keys`, then :func:`check_unique_ids`).
+
+    Raises:
+        UserError: one line naming the entry and ``source`` (the file, as the message names it).
+    """
+    check_keys(dataset, source=source)
+    check_unique_ids(dataset, source=source)
+
+
+def check_keys(
+    dataset: Mapping, *, source: str | Path, category_check: Callable[[Mapping], None] | None = None
+) -> None:
+    """Refuses an entry of the COCO file ``dataset`` (read from ``source``) without its :data:`COCO_KEYS`
+    (a bare ``KeyError`` in pycocotools and the scorers), with an id that is no whole number (a text id
+    beside numbers failed with a ``TypeError``; ``"3"`` for 3 matched nothing), an image whose
+    ``file_name`` is not a path, or a category id given twice (its first category's instances were scored
+    under the second's name).
+
+    Args:
+        category_check: the caller's own check of a category entry, after its keys and id, before its
+            id is looked up among the earlier ones.
+    """
+    for part, (kind, keys) in COCO_KEYS.items():
+        seen: set[int] = set()
+        for index, entry in enumerate(dataset[part]):
+            if missing := [key for key in keys if key not in entry]:
+                raise UserError(
+                    f"entry {index + 1} of '{part}' in {source} has no '{missing[0]}': {FIX_COCO}"
+                )
+            if not is_whole_number(entry["id"]):
+                raise UserError(
+                    f"{kind} id {entry['id']!r} in {source} is not a whole number, as COCO's ids are: "
+                    f"{FIX_COCO}"
+                )
+            if part == "images" and not isinstance(entry["file_name"], str):
+                raise UserError(
+                    f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: "
+                    f"{FIX_COCO}"
+                )
+            if part == "categories" and category_check is not None:
+                category_check(entry)
+            if part == "categories" and entry["id"] in seen:
+                raise UserError(
+                    f"category id {entry['id']} is given twice in {source} ({entry['name']!r} and another): "
+                    f"{FIX_COCO}"
+                )
+            seen.add(entry["id"])
+
+
+def check_unique_ids(dataset: Mapping, *, source: str | Path) -> None:
+    """Refuses an image or annotation id given twice in the COCO file ``dataset`` (read from ``source``;
+    :func:`check_keys` passed), or an annotation whose ``image_id`` is no image of the file.
+
+    pycocotools indexes them by id and annotations by ``image_id``, so each dropped data without a word:
+    the second image of an id, the first annotation of an id (the second read twice in its place), an
+    annotation of no image (one of ``image_id`` ``[1]`` failed with a ``TypeError`` here).
+    """
+    images: dict[object, str] = {}
+    for image in dataset["images"]:
+        if image["id"] in images:
+            raise UserError(
+                f"image id {image['id']!r} is given twice in {source} ({images[image['id']]} and "
+                f"{image.get('file_name')}): {FIX_COCO}"
+            )
+        images[image["id"]] = image.get("file_name")
+    annotations: set[object] = set()
+    for annotation in dataset["annotations"]:
+        if annotation["id"] in annotations:
+            raise UserError(f"annotation id {annotation['id']!r} is given twice in {source}: {FIX_COCO}")
+        annotations.add(annotation["id"])
+        if isinstance(annotation["image_id"], list | dict) or annotation["image_id"] not in images:
+            raise unknown_image(annotation, source=source)
 
 
 def check_category(annotation: Mapping, categories: Container, *, where: str) -> None:

@@ -17,7 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from common.coco import check_box, check_box_in_image, check_category, check_image_size, unknown_image
+from common.coco import (
+    check_box,
+    check_box_in_image,
+    check_category,
+    check_ids,
+    check_image_size,
+    unknown_image,
+)
 from common.errors import UserError
 from common.io import read_coco_instances
 from converters.cocoeval import precision_table
@@ -48,7 +55,9 @@ def check_coco_matches(
     Detections are matched to the file by category id (class id + 1, the converter's ids) and by
     image file name: a file of another data set's classes scored them against the wrong names (or
     stopped with a ``KeyError`` after the validator had run), and one listing images the split lacks
-    counted each of them as an image without a box.
+    counted each of them as an image without a box. Its ids are checked first
+    (:func:`common.coco.check_ids`): a category without an ``id`` or ``name``, an id not a number or an
+    image without a ``file_name`` stopped here with a ``KeyError`` or ``ValueError`` traceback.
 
     Args:
         coco: the COCO file read from ``path``.
@@ -60,6 +69,7 @@ def check_coco_matches(
         UserError: one line naming ``path`` and the first differences, or the first entry
             :func:`check_coco_entries` refuses.
     """
+    check_ids(coco, source=f"{what} {path}")
     categories = sorted((int(c["id"]), str(c["name"])) for c in coco["categories"])
     if categories != [(i + 1, name) for i, name in enumerate(names)]:
         listed = [name for _, name in categories]
@@ -74,25 +84,32 @@ def check_coco_matches(
             f"{what} {path} does not list the '{split}' split's images: {_some(missing)} of them missing, "
             f"{_some(other)} others listed"
         )
-    check_coco_entries(coco, path, what=what)
+    _check_annotations(coco, path, what=what)
 
 
 def check_coco_entries(coco: Mapping, path: Path, *, what: str = "--coco") -> None:
-    """Refuses an annotation of the COCO file ``coco`` (read from ``path``, named as ``what``) that the
-    converters never write: one of no image of the file, of a ``category_id`` the file does not list, or
-    whose ``bbox`` is not 4 finite numbers, has no width or height, or reaches outside its image (which then
-    needs a width and height), in ``segmentation``'s words (:mod:`common.coco`).
+    """Refuses an id of the COCO file ``coco`` (read from ``path``, named as ``what``) that
+    :func:`common.coco.check_ids` refuses, or an annotation that the converters never write: one of no
+    image of the file, of a ``category_id`` the file does not list, or whose ``bbox`` is not 4 finite
+    numbers, has no width or height, or reaches outside its image (which then needs a width and height),
+    in ``segmentation``'s words (:mod:`common.coco`).
 
     A short bbox stopped the image-level figures with an ``IndexError``, a string in one with a
     ``ValueError`` and an unknown category with a ``KeyError``, each after the validator had run; a box
     outside its image was scored as it was, without a word.
 
     Raises:
-        UserError: one line naming the annotation (or its image) and ``path``.
+        UserError: one line naming the annotation (or its image or entry) and ``path``.
     """
+    check_ids(coco, source=f"{what} {path}")
+    _check_annotations(coco, path, what=what)
+
+
+def _check_annotations(coco: Mapping, path: Path, *, what: str) -> None:
+    """:func:`check_coco_entries` of a file whose ids :func:`common.coco.check_ids` took."""
     source = f"{what} {path}"
-    categories = [category.get("id") for category in coco["categories"]]  # a list: any id, even [1]
-    images = {repr(image.get("id")): image for image in coco["images"]}  # by repr: any id, even [1]
+    categories = [category["id"] for category in coco["categories"]]
+    images = {repr(image["id"]): image for image in coco["images"]}  # by repr: image_id 1.0 is not 1
     for annotation in coco["annotations"]:
         where = f"annotation {annotation.get('id')} in {source}"
         if (image := images.get(repr(annotation.get("image_id")))) is None:

@@ -10,7 +10,7 @@ deep inside training or scoring with a traceback.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.coco import (
@@ -19,7 +19,8 @@ from common.coco import (
     check_box_in_image,
     check_category,
     check_image_size,
-    unknown_image,
+    check_keys,
+    check_unique_ids,
 )
 from common.coco import is_finite_number as _is_number
 from common.errors import UserError
@@ -31,18 +32,11 @@ OVERALL = "all"
 MAX_COCO_AREA = 1e5**2
 
 
-#: Each part of a COCO file: what one entry is called, and the keys every entry needs.
-_REQUIRED = {
-    "images": ("image", ("id", "file_name")),
-    "annotations": ("annotation", ("id", "image_id")),
-    "categories": ("category", ("id", "name")),
-}
-
-
 def check_ids(dataset: dict, *, source: Path) -> None:
     """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an image,
     annotation or category id given twice or missing, or not a whole number (as COCO's ids are), an
-    image without a ``file_name``, or an annotation whose ``image_id`` is no image of the file.
+    image without a ``file_name``, or an annotation whose ``image_id`` is no image of the file
+    (:func:`common.coco.check_keys`, :func:`common.coco.check_unique_ids`).
 
     pycocotools indexes them by id and annotations by ``image_id``, so each dropped data silently: the
     second image of an id, the first annotation of an id (the second read twice in its place), an
@@ -54,11 +48,7 @@ def check_ids(dataset: dict, *, source: Path) -> None:
     scores are keyed by name, so their images were counted together under it, a class row of more
     images than the split's "all" row, without a word.
     """
-    for part in _REQUIRED:
-        seen: set[int] = set()
-        for index, entry in enumerate(dataset[part]):
-            _check_keys(part, index, entry, seen, source=source)
-            seen.add(entry["id"])
+    check_keys(dataset, source=source, category_check=lambda category: _check_name(category, source=source))
     names: dict[str, object] = {}  # category name (its repr) -> its first id
     for category in dataset.get("categories", []):
         name, number = category["name"], category["id"]
@@ -67,55 +57,20 @@ def check_ids(dataset: dict, *, source: Path) -> None:
                 f"category name {name!r} is given to ids {first} and {number} in {source}: the scores list "
                 "classes by name, so both would be counted as one: rename one of them"
             )
-    images: dict[object, str] = {}
-    for image in dataset.get("images", []):
-        if image["id"] in images:
-            raise UserError(
-                f"image id {image['id']!r} is given twice in {source} ({images[image['id']]} and "
-                f"{image.get('file_name')}): {FIX_COCO}"
-            )
-        images[image["id"]] = image.get("file_name")
-    annotations: set[object] = set()
-    for annotation in dataset.get("annotations", []):
-        if annotation["id"] in annotations:
-            raise UserError(f"annotation id {annotation['id']!r} is given twice in {source}: {FIX_COCO}")
-        annotations.add(annotation["id"])
-        if annotation["image_id"] not in images:
-            raise unknown_image(annotation, source=source)
+    check_unique_ids(dataset, source=source)
 
 
-def _check_keys(part: str, index: int, entry: dict, seen: set[int], *, source: Path) -> None:
-    """Refuses entry ``index`` of a COCO file's ``part`` without its :data:`_REQUIRED` keys, with an id
-    that is no whole number, or a category whose id is in ``seen`` (the part's earlier ids)."""
-    kind, keys = _REQUIRED[part]
-    if missing := [key for key in keys if key not in entry]:
-        raise UserError(f"entry {index + 1} of '{part}' in {source} has no '{missing[0]}': {FIX_COCO}")
-    if not _is_id(entry["id"]):
+def _check_name(category: Mapping, *, source: Path) -> None:
+    """Refuses a category whose name is not text, or is :data:`OVERALL`: a number beside text stopped the
+    scores' table with a ``TypeError`` traceback, after the models ran; a class 'all' was counted into the
+    row of every class together."""
+    if not isinstance(category["name"], str) or category["name"] == OVERALL:
+        what = "the name the scores give every class together" if category["name"] == OVERALL else "not text"
         raise UserError(
-            f"{kind} id {entry['id']!r} in {source} is not a whole number, as COCO's ids are: {FIX_COCO}"
-        )
-    if part == "images" and not isinstance(entry["file_name"], str):
-        raise UserError(
-            f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: {FIX_COCO}"
-        )
-    if part == "categories" and (not isinstance(entry["name"], str) or entry["name"] == OVERALL):
-        # a number beside text stopped the scores' table with a TypeError traceback, after the models ran;
-        # a class 'all' was counted into the row of every class together
-        what = "the name the scores give every class together" if entry["name"] == OVERALL else "not text"
-        raise UserError(
-            f"category {entry['id']} in {source} has name {entry['name']!r}, {what}: name it otherwise "
+            f"category {category['id']} in {source} has name {category['name']!r}, {what}: name it otherwise "
             "(text, as COCO's category names are; a data set the converters wrote: rename its defect folder "
             "and convert it again)"
         )
-    if part == "categories" and entry["id"] in seen:
-        raise UserError(
-            f"category id {entry['id']} is given twice in {source} ({entry['name']!r} and another): "
-            f"{FIX_COCO}"
-        )
-
-
-def _is_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, source: Path) -> None:

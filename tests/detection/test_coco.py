@@ -10,7 +10,7 @@ import pytest
 
 from common.coco import FIX_COCO
 from common.errors import UserError
-from detection.coco import check_coco_matches, coco_map, read_coco
+from detection.coco import check_coco_entries, check_coco_matches, coco_map, read_coco
 from detection.detections import ImageDetections
 
 NAMES = ["bent", "color", "flip", "scratch"]
@@ -227,3 +227,57 @@ def test_a_box_to_within_a_pixel_of_the_image_edge_is_taken() -> None:
     # as segmentation takes it: a box rounded outwards
     coco = one_image_coco([[-1, -0.5, 101, 100.5]])
     check_coco_matches(coco, Path("gt.json"), names=NAMES, split="val", images=["a.png"])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # a KeyError traceback from the categories' check
+        (
+            lambda coco: coco["categories"][0].pop("id"),
+            "entry 1 of 'categories' in --coco gt.json has no 'id'",
+        ),
+        (
+            lambda coco: coco["categories"][1].pop("name"),
+            "entry 2 of 'categories' in --coco gt.json has no 'name'",
+        ),
+        # a ValueError traceback (int('x'))
+        (
+            lambda coco: coco["categories"][0].update(id="x"),
+            "category id 'x' in --coco gt.json is not a whole number, as COCO's ids are",
+        ),
+        # a KeyError traceback from the images' check
+        (
+            lambda coco: coco["images"][0].pop("file_name"),
+            "entry 1 of 'images' in --coco gt.json has no 'file_name'",
+        ),
+        (
+            lambda coco: coco["annotations"][0].update(image_id=[1]),
+            "annotation 1 in --coco gt.json has image_id [1], which no image of the file has",
+        ),
+        # pycocotools scored the second box of id 1 twice, the first not at all, without a word
+        (
+            lambda coco: coco["annotations"][1].update(id=1),
+            "annotation id 1 is given twice in --coco gt.json",
+        ),
+    ],
+    ids=[
+        "category without id",
+        "category without name",
+        "category id not a number",
+        "image without file_name",
+        "image_id a list",
+        "annotation id twice",
+    ],
+)
+def test_a_hand_edited_coco_id_is_refused_naming_it(edit, message: str) -> None:
+    # as segmentation refuses it (common.coco.check_ids), by both checks of detection.evaluate
+    coco = one_image_coco([[10, 20, 30, 40], [50, 20, 30, 40]])
+    edit(coco)
+    for check in (
+        lambda: check_coco_entries(coco, Path("gt.json")),
+        lambda: check_coco_matches(coco, Path("gt.json"), names=NAMES, split="val", images=["a.png"]),
+    ):
+        with pytest.raises(UserError) as error:
+            check()
+        assert str(error.value) == f"{message}: {FIX_COCO}"

@@ -296,6 +296,10 @@ def test_a_crowd_region_is_refused_naming_it_and_the_way_on(tiny_dataset, tmp_pa
             lambda data: data["annotations"][0].update(image_id=999),
             r"annotation \d+ in .*instances_test.json has image_id 999, which no image of the file has",
         ),
+        (  # a TypeError traceback (unhashable type: 'list')
+            lambda data: data["annotations"][0].update(image_id=[data["annotations"][0]["image_id"]]),
+            r"has image_id \[\d+\], which no image",
+        ),
         (  # a hand-written "3" for 3: dropped as well
             lambda data: data["annotations"][0].update(image_id=str(data["annotations"][0]["image_id"])),
             r"has image_id '\d+', which no image",
