@@ -230,11 +230,16 @@ def check_unique_ids(dataset: Mapping, *, source: str | Path) -> None:
 def check_category(annotation: Mapping, categories: Container, *, where: str) -> None:
     """Refuses an ``annotation`` (``where``: "annotation <id> in <file>") whose ``category_id`` is not
     one of ``categories``, the file's category ids: pycocotools and the scorers failed on it with a
-    ``KeyError``, or left it out of every class's AP."""
+    ``KeyError``, or left it out of every class's AP.
+
+    The message lists the ids numbers first, in order, then any others by their ``repr``: ``sorted`` of
+    numbers beside text failed with a ``TypeError``.
+    """
     if annotation.get("category_id") not in categories:
+        listed = sorted(categories, key=lambda c: (0, c, "") if is_finite_number(c) else (1, 0, repr(c)))
         raise UserError(
             f"{where} has category_id {annotation.get('category_id')!r}, not one of the file's "
-            f"categories {sorted(categories)}"
+            f"categories {listed}"
         )
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from common.coco import coco_index, read_coco_index
+from common.coco import check_category, coco_index, read_coco_index
 from common.errors import UserError
 
 COCO_FILE = {
@@ -45,3 +45,22 @@ def test_ground_truth_in_memory_is_indexed_as_it_is():
     assert coco.dataset is dataset and coco.anns[1]["bbox"] == [1, 1, 2, 2]
     with pytest.raises(UserError, match="^cannot load COCO ground truth: an entry lacks 'id'"):
         coco_index({**dataset, "categories": [{"name": "cut"}]})
+
+
+@pytest.mark.parametrize(
+    ("categories", "listed"),
+    [
+        ([3, 1, 2], "[1, 2, 3]"),
+        # a number beside text ids: sorted() of them was a TypeError traceback building the message
+        ([2, "x", 1, None], "[1, 2, 'x', None]"),
+        ({"b": "cut", 10: "dent", 9: "hole"}, "[9, 10, 'b']"),
+    ],
+)
+def test_an_unlisted_category_id_is_refused_listing_the_files_ids(categories, listed):
+    with pytest.raises(UserError) as error:
+        check_category({"id": 5, "category_id": 7}, categories, where="annotation 5 in gt.json")
+    assert (
+        str(error.value)
+        == f"annotation 5 in gt.json has category_id 7, not one of the file's categories {listed}"
+    )
+    check_category({"id": 5, "category_id": 1 if 1 in categories else 9}, categories, where="annotation 5")
