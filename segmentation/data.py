@@ -77,6 +77,10 @@ class SegmentationSplit:
     #: Photos that are missing or whose header does not read, with their one-line errors (``load_split``'s
     #: ``keep_unread``; else it raised).
     unread: dict[Path, str] = field(default_factory=dict)
+    #: The COCO file's JSON object as ``load_split`` read and checked it, every entry as written (an
+    #: ``area`` too, which ``images`` hold as their mask's pixels): for a caller that copies the entries
+    #: whole without reading the file again (``segmentation.folds``). Empty for a split built in memory.
+    dataset: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_instances(self) -> int:
@@ -224,7 +228,8 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
                 f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): {FIX_COCO}"
             )
         image_path = Path(data) / "images" / info["file_name"]
-        annotations = tuple(coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
+        # copies: check_masks sets each one's area to its mask's pixels, the file's entries kept as written
+        annotations = tuple({**a} for a in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
         check_entries(info, annotations, categories, source=path)
         try:
             header = _photo_header(data, info["file_name"], source=path)
@@ -238,7 +243,7 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
         )
     if not keep_unread:
         raise_unread(list(unread.items()))
-    return SegmentationSplit(split, images, categories, path, unread)
+    return SegmentationSplit(split, images, categories, path, unread, dataset)
 
 
 def category_difference(splits: Sequence[SegmentationSplit]) -> str | None:

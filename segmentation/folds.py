@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.io import atomic_write, read_json_object, temporary_path, writer_pid
+from common.io import atomic_write, temporary_path, writer_pid
 from converters.splits import SPLITS
-from segmentation.data import annotation_file, category_difference, load_split
+from segmentation.data import category_difference, load_split
 from segmentation.run_markers import live_marker
 
 #: A K-fold run folder's record of how its rounds were dealt, written before its first round.
@@ -77,7 +77,8 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
     Each split is read with :func:`~segmentation.data.load_split` first, so a COCO file edited by hand
     into what the converters never write is refused naming that file, before any round: read raw, it
     failed with a traceback (ids of mixed types) or was refused inside round 0's training, naming the
-    round's copy of the file, after an earlier run in the work folder had been removed.
+    round's copy of the file, after an earlier run in the work folder had been removed. The pool copies
+    the entries as ``load_split`` read them, so each file is read once.
 
     Raises:
         UserError: a split's COCO file is missing, unreadable or refused by ``load_split``, or the
@@ -90,16 +91,14 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
             f"the COCO splits of {data} list different categories ({difference}): the pooled folds take "
             "one list, so give every split's COCO file the same categories"
         )
-    cocos = {split: read_json_object(annotation_file(data, split), what="COCO file") for split in SPLITS}
-    categories = cocos[SPLITS[0]].get("categories", [])
     names = splits[0].categories
     pooled: list[PooledImage] = []
     next_annotation = 1
-    for split, coco in cocos.items():
+    for split in splits:
         by_image = defaultdict(list)
-        for annotation in coco.get("annotations", []):
+        for annotation in split.dataset["annotations"]:
             by_image[annotation["image_id"]].append(annotation)
-        for image in sorted(coco.get("images", []), key=lambda im: im["id"]):
+        for image in sorted(split.dataset["images"], key=lambda im: im["id"]):
             annotations = by_image.get(image["id"], [])
             if not annotations:
                 continue
@@ -110,13 +109,14 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
                 next_annotation += 1
             pooled.append(
                 PooledImage(
-                    key=f"{split}/{image['file_name']}",
-                    stratum=names.get(annotations[0]["category_id"], "?"),
+                    key=f"{split.name}/{image['file_name']}",
+                    # load_split refused a category_id its file does not list, and every file lists train's
+                    stratum=names[annotations[0]["category_id"]],
                     image={**image, "id": new_id},
                     annotations=tuple(renumbered),
                 )
             )
-    return pooled, categories
+    return pooled, splits[0].dataset["categories"]
 
 
 def _stratum_rng(seed: int, stratum: str) -> np.random.Generator:

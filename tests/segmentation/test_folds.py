@@ -131,6 +131,28 @@ def test_pool_stratum_is_the_first_annotations_category_name(tmp_path):
     assert [c["name"] for c in categories] == ["crack", "dent"]
 
 
+def test_pool_reads_each_coco_file_once(tmp_path, monkeypatch):
+    # it read and parsed each file twice (load_split, then again raw), and a file rewritten in between
+    # was checked in one state and pooled in another
+    reads = Counter()
+    read_text = Path.read_text
+
+    def counted(path, *args, **kwargs):
+        reads[path.name] += path.name.startswith("instances_")
+        return read_text(path, *args, **kwargs)
+
+    data = coco_folder(tmp_path)
+    path = data / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    coco["annotations"][0]["area"] = 2  # another tool's area: its mask is 1 px
+    path.write_text(json.dumps(coco))
+    monkeypatch.setattr(Path, "read_text", counted)
+    pool, _ = pool_defect_images(data)
+    assert +reads == {f"instances_{split}.json": 1 for split in ("train", "val", "test")}
+    # the entries as the file writes them, not as load_split scores them: a round's COCO files unchanged
+    assert [[a["area"] for a in image.annotations] for image in pool] == [[1, 1], [2], [1]]
+
+
 CRACK = {"id": 1, "name": "crack", "supercategory": "defect"}  # coco_folder's categories
 DENT = {"id": 2, "name": "dent"}
 
