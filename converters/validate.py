@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import glob
+import hashlib
 import logging
 import os
 import sys
@@ -95,10 +96,13 @@ def validate_yolo(
     check_data_root(data_yaml, Path(data["path"]).absolute(), written=written)
     converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
     task = task or _guess_task(data)
-    return {
+    checks = {
         split: _yolo_split_check(split, data, task, converted=converted, progress=progress)
         for split in SPLITS
     }
+    files = {split: split_image_files(data.get(split)) for split in SPLITS}
+    check_shared_images(checks, files, lambda path: in_data_set(path, data))
+    return checks
 
 
 def _relative_root(error: Exception, written: str | None) -> str:
@@ -467,6 +471,82 @@ def broken_links(paths: list[Path], data: dict, *, converted: bool = True) -> st
     )
 
 
+def check_shared_images(
+    checks: dict[str, SplitCheck], files: dict[str, list[Path]], name: Callable[[Path], str]
+) -> None:
+    """Fails the later split of two that hold one image file (its path resolved: a ``train.txt`` naming
+    an image of the val folder, two ``data.yaml`` entries of one folder), naming both splits and the first
+    few files (``name``: as the data set holds one); notes byte-identical copies across two splits
+    (:func:`copied_images`).
+
+    A model is then scored on images it trained on (or tested on those that chose it, val picking
+    ``best.pt``): nothing said so. The converters write each split to its own folder, each source photo
+    to one split (:func:`converters.splits.load_splits` refuses a key listed twice).
+
+    Args:
+        checks: one format's checks by split, added to.
+        files: the image files of each split (:func:`split_image_files`, or a COCO split's ``file_name``s
+            under ``images/``).
+    """
+    owner: dict[str, tuple[str, Path]] = {}  # a file's resolved path: the first split holding it, as named
+    shared: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    for split in SPLITS:
+        held = {os.path.realpath(path): path for path in files.get(split, []) if path.is_file()}
+        for real, path in held.items():
+            first, named = owner.setdefault(real, (split, path))
+            if first != split:  # under another name there (a link to the photo): both named
+                shown = name(path) if name(path) == name(named) else f"{name(path)} = {name(named)}"
+                shared[(first, split)].append(shown)
+    for (first, later), names in shared.items():
+        images = "1 image is" if len(names) == 1 else f"{len(names)} images are"
+        checks[later].problems.append(
+            f"{images} in both {first} and {later} ({few(names)}): one file in two splits, so {later} "
+            f"scores a model on images {_seen_in(first)}"
+        )
+    for (first, later), pairs in copied_images(files).items():
+        images = f"1 {later} image is" if len(pairs) == 1 else f"{len(pairs)} {later} images are"
+        shown = few([f"{name(copy)} = {name(original)}" for copy, original in pairs])
+        checks[later].notes.append(
+            f"{images} byte-identical to {first} images ({shown}): if one photo saved twice, {later} scores "
+            f"a model on images {_seen_in(first)}"
+        )
+
+
+def _seen_in(split: str) -> str:
+    """How a model saw the images of ``split``: trained on them, or chosen by them (val picks best.pt)."""
+    return "it trained on" if split == "train" else f"that chose it ({split} picks best.pt)"
+
+
+def copied_images(files: dict[str, list[Path]]) -> dict[tuple[str, str], list[tuple[Path, Path]]]:
+    """``{(first, later): [(copy, original)]}``: the image files of split ``later`` whose bytes are those
+    of another file of an earlier split ``first`` (``files``: each split's); one file under two names (its
+    path resolved) is not its own copy (:func:`check_shared_images` fails it).
+
+    Only files of one size in two splits are read: the check decodes every image anyway (ultralytics'
+    scan, :func:`unreadable_images`), so reading those again costs little.
+    """
+    sizes: dict[int, set[str]] = collections.defaultdict(set)
+    paths: dict[str, list[tuple[str, Path]]] = collections.defaultdict(list)
+    for split in SPLITS:
+        for path in files.get(split, []):
+            if path.is_file():
+                sizes[path.stat().st_size].add(split)
+                paths[os.path.realpath(path)].append((split, path))
+    digests: dict[str, tuple[str, Path]] = {}
+    copied: dict[tuple[str, str], list[tuple[Path, Path]]] = collections.defaultdict(list)
+    for resolved, [(split, path), *_] in paths.items():
+        if len(sizes[path.stat().st_size]) < 2:
+            continue
+        try:
+            digest = hashlib.sha256(Path(resolved).read_bytes()).hexdigest()
+        except OSError:  # unreadable: named as such by the decode
+            continue
+        first, original = digests.setdefault(digest, (split, path))
+        if first != split:
+            copied[(first, split)].append((path, original))
+    return copied
+
+
 def check_not_empty(check: SplitCheck, split: str) -> None:
     """A split without images: a problem for ``train`` and ``val`` (:data:`TRAINING_SPLITS`), a note
     for ``test``. YOLO and COCO alike: an empty COCO val passed as ``ok`` where YOLO's failed."""
@@ -602,7 +682,8 @@ def validate_coco(
     """Loads each ``instances_{split}.json`` with pycocotools; checks image files (there, decoding), areas and
     self-AP. ``progress``: bars on stderr while a split's images are decoded (every listed one is), its
     masks rendered (:func:`area_mismatches`) and its self-AP scored (:func:`self_ap_problems`)."""
-    checks = {}
+    checks, files = {}, {}
+    folder = Path(annotations_dir).parent
     for split in SPLITS:
         path = Path(annotations_dir) / f"instances_{split}.json"
         if not path.is_file():
@@ -611,13 +692,13 @@ def validate_coco(
         check = coco_split_counts(coco)
         check_not_empty(check, split)
         note_backgrounds_only(check, split)
-        check.problems.extend(
-            coco_image_problems(coco, Path(annotations_dir).parent, desc=f"coco {split}", progress=progress)
-        )
+        check.problems.extend(coco_image_problems(coco, folder, desc=f"coco {split}", progress=progress))
         check.problems.extend(area_mismatches(coco, desc=f"coco {split} masks", progress=progress))
         if self_eval and coco.dataset["annotations"]:
             check.problems.extend(self_ap_problems(coco, desc=f"coco {split} self-AP", progress=progress))
         checks[split] = check
+        files[split] = [folder / "images" / image["file_name"] for image in coco.dataset["images"]]
+    check_shared_images(checks, files, lambda path: in_data_set(path, {"path": folder}))
     return checks
 
 

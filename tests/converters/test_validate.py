@@ -575,6 +575,85 @@ def test_images_swapped_between_two_yolo_splits_are_a_problem(dataset):
     ]
 
 
+LEAK = "one file in two splits, so {later} scores a model on images {seen}"
+
+
+def test_a_train_list_naming_a_val_image_fails_val_naming_both_splits(dataset):
+    # a CVAT-style train.txt naming an image of the val folder: the same file in two splits (test leakage)
+    # passed as "ok"; the converters write each split to its own folder, and their set has none such
+    results = validate(dataset)
+    assert not [text for checks in results.values() for c in checks.values() for text in c.problems + c.notes]
+    val = sorted((dataset / "images" / "val").iterdir())
+    train = sorted((dataset / "images" / "train").iterdir())
+    names = [f"./images/train/{image.name}" for image in train] + [f"./images/val/{val[0].name}"]
+    (dataset / "train.txt").write_text("".join(f"{name}\n" for name in names))
+    data_yaml = dataset / "data.yaml"
+    data_yaml.write_text(data_yaml.read_text().replace("train: images/train", "train: train.txt"))
+    results = validate(dataset)["yolo"]
+    assert results["val"].problems == [
+        f"1 image is in both train and val (images/val/{val[0].name}): "
+        + LEAK.format(later="val", seen="it trained on")
+    ]
+    assert results["test"].problems == []
+
+
+def test_two_splits_of_one_folder_fail_the_later_naming_a_few_images(dataset):
+    _as_another_tools(dataset)
+    (dataset / "splits.json").unlink()  # its check names the images of test elsewhere too
+    data_yaml = dataset / "data.yaml"
+    data_yaml.write_text(data_yaml.read_text().replace("test: images/test", "test: images/val"))
+    results = validate(dataset)["yolo"]
+    val = sorted(image.name for image in (dataset / "images" / "val").iterdir())
+    assert results["test"].problems == [
+        f"3 images are in both val and test (images/val/{val[0]}, images/val/{val[1]}, images/val/{val[2]}): "
+        + LEAK.format(later="test", seen="that chose it (val picks best.pt)")
+    ]
+    assert results["val"].problems == [] and results["train"].problems == []
+
+
+def test_a_link_to_a_train_photo_in_val_is_the_same_file(dataset):
+    # the same file under another name (its path resolved): --link symlink's images are links to the photos
+    _as_another_tools(dataset)
+    (dataset / "splits.json").unlink()
+    image = sorted((dataset / "images" / "train").iterdir())[0]
+    alias = dataset / "images" / "val" / "alias.png"
+    alias.symlink_to(image.resolve())
+    shutil.copy(dataset / "labels" / "train" / f"{image.stem}.txt", dataset / "labels" / "val" / "alias.txt")
+    problems = validate(dataset)["yolo"]["val"].problems
+    assert problems == [
+        f"1 image is in both train and val (images/val/alias.png = images/train/{image.name}): "
+        + LEAK.format(later="val", seen="it trained on")
+    ]
+
+
+def test_a_coco_split_listing_a_train_image_fails(dataset):
+    files = {split: dataset / "annotations" / f"instances_{split}.json" for split in ("train", "test")}
+    train, test = (json.loads(path.read_text()) for path in files.values())
+    name = train["images"][0]["file_name"]
+    test["images"][0]["file_name"] = name
+    files["test"].write_text(json.dumps(test))
+    problems = validate(dataset)["coco"]["test"].problems
+    assert problems[0] == (
+        f"1 image is in both train and test (images/{name}): "
+        + LEAK.format(later="test", seen="it trained on")
+    )
+
+
+def test_a_byte_identical_copy_in_another_split_is_a_note(dataset):
+    # a copy is not the same file: a note (one photo saved twice, or two captures that are byte for byte one)
+    _as_another_tools(dataset)
+    (dataset / "splits.json").unlink()
+    image = sorted((dataset / "images" / "train").iterdir())[0]
+    shutil.copy(image, dataset / "images" / "test" / "copy.png")
+    shutil.copy(dataset / "labels" / "train" / f"{image.stem}.txt", dataset / "labels" / "test" / "copy.txt")
+    check = validate(dataset)["yolo"]["test"]
+    assert check.problems == []
+    assert check.notes == [
+        f"1 test image is byte-identical to train images (images/test/copy.png = images/train/{image.name}): "
+        "if one photo saved twice, test scores a model on images it trained on"
+    ]
+
+
 def test_a_count_that_differs_from_splits_json_is_the_one_problem_named(dataset):
     # the count says it: the image splits.json no longer lists is not named a second time
     splits_file = dataset / "splits.json"
