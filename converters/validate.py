@@ -951,7 +951,9 @@ def split_record_note(folder: str | Path) -> str | None:
     (none, or another tool's file of that name); None with theirs.
 
     The converters write it (the split, its seed and ratios, by source key); without it the check of
-    each split's images against it (:func:`check_listed`) is skipped, which was said nowhere.
+    each split's images against it (:func:`check_listed`) is skipped, which was said nowhere. Of a set they
+    did not write (:func:`_converted_here`) it says no more: it was told its split "cannot be reproduced
+    (--splits)", a record it never had.
     """
     folder = Path(folder)
     if folder.is_file():  # the converters' data.yaml: its folder (data_set_folder refuses one without)
@@ -963,6 +965,11 @@ def split_record_note(folder: str | Path) -> str | None:
         return (
             f"{path} is not the converters' split record (another tool's file of that name): the splits' "
             "images are not checked against it"
+        )
+    if not _converted_here(folder):  # another tool's export never had one: nothing to reproduce with --splits
+        return (
+            f"{folder} has no splits.json, the converters' split record (a set they did not write has none): "
+            "there is no split record to check the splits' images against"
         )
     return (
         f"{folder} has no splits.json (the seeded split record the converters write): the splits' images "
