@@ -960,13 +960,15 @@ async function sendChange(path, body, done, attempts) {
 // A 507 of a change that may be saved all the same, without the photo's detail as it left it: the version
 // this page holds may be the one before it. The photo shown is read again, and the change is in flight till
 // then; an undo, redo or status pressed before is refused (versionedChange: with the version before the
-// change, it was refused as another tab's change, one tab open). Returns what they say.
+// change, it was refused as another tab's change, one tab open). Returns what they say (`why`), and what
+// this one said (`said`).
 async function unread(key, error) {
   const note = key === state.current ? "its labels are read again" : `open ${key} to see its labels`;
-  showMessage(`${error.message}; the change may be saved all the same: ${note}`, true);
+  const said = `${error.message}; the change may be saved all the same: ${note}`;
+  showMessage(said, true);
   if (key === state.current) await reloadDetail(key);
   const why = `pressed before the answer to a change of ${key} that may be saved, its labels not sent`;
-  return { unread: key, why: `${why} (${error.message})` };
+  return { unread: key, said, why: `${why} (${error.message})` };
 }
 
 // A change's answer: shown on its photo, or, answered after another photo was opened, its version, dot,
@@ -1035,23 +1037,35 @@ function accept() {
   if (inFlight(correcting === null ? anyPrediction : ofProposal(correcting), again)) return;
   if (correcting !== null) body.proposal = correcting;
   const saved = state.steps.slice();
-  changeOf(target, "/api/accept", body, (detail) => {
-    // Only the saved prompt goes: a click made before the answer (on the next defect) stays, as a
-    // prompt of its own; so does a prompt on another photo opened meanwhile.
-    const kept = state.steps.filter((step) => !saved.includes(step));
-    if (!kept.length) clearPrompt();
-    else if (kept.length < state.steps.length) {
-      state.steps = kept;
-      state.undoneSteps = [];
-      // the mask shown, of the saved prompt (and those clicks), is not accepted again: the kept clicks' own
-      // mask is shown once it comes
-      state.prediction = null;
-      document.body.dataset.preview = "0";
-      changePrompt();
-    }
+  const sending = changeOf(target, "/api/accept", body, (detail) => {
+    dropSent(saved);
     const instance = detail.instances[detail.instances.length - 1];
     showMessage(`accepted ${name} #${instance.id}${piecesNote(instance)}`, instance.pieces > 1);
   });
+  // A 507 that may leave it saved, its labels not sent (unread): the prompt stayed on screen, and Enter again
+  // saved its mask a second time where the first was saved. It goes too once the labels are read again.
+  sending.then((result) => {
+    if (!result || !result.unread || !dropSent(saved)) return;
+    showMessage(`${result.said}; its prompt is dropped: click again if its mask is not among them`, true);
+  });
+}
+
+// Only the sent prompt (its steps `sent`) goes: a click made before the answer (on the next defect) stays,
+// as a prompt of its own; so does a prompt on another photo opened meanwhile. Returns whether any went.
+function dropSent(sent) {
+  const kept = state.steps.filter((step) => !sent.includes(step));
+  const went = kept.length < state.steps.length;
+  if (!kept.length) clearPrompt();
+  else if (went) {
+    state.steps = kept;
+    state.undoneSteps = [];
+    // the mask shown, of the sent prompt (and those clicks), is not accepted again: the kept clicks' own
+    // mask is shown once it comes
+    state.prediction = null;
+    document.body.dataset.preview = "0";
+    changePrompt();
+  }
+  return went;
 }
 
 // Enter on a prompt whose mask is not on screen (nothing where no prompt is left): still coming, or, its
@@ -1177,12 +1191,13 @@ function corrected(id) {
   return `proposal ${id} corrected`;
 }
 
-// change() of one instance or proposal (`target`), in flight (inFlight) till answered.
+// change() of one instance or proposal (`target`), in flight (inFlight) till answered; returns it.
 function changeOf(target, path, body, done) {
   const key = `${body.image} ${target}`;
   const sent = change(path, body, done);
   state.targets.set(key, { image: body.image, target, sent });
   sent.finally(() => state.targets.get(key)?.sent === sent && state.targets.delete(key));
+  return sent;
 }
 
 // The proposal's box becomes the prompt (its class the class): clicks refine it, Enter accepts the

@@ -1589,3 +1589,37 @@ def test_an_undo_pressed_before_a_507_without_the_labels_is_refused_saying_why(s
     page.keyboard.press("Control+z")
     page.wait_for_function("() => document.querySelector('#message').textContent === 'undone'")
     assert len(session.entry("a.png").instances) == 2
+
+
+def test_enter_answered_507_without_the_labels_drops_its_prompt(served, page, defect_centre, monkeypatch):
+    """Enter saved, then answered 507 without the photo's labels (they could not be read): the prompt and its
+    mask stayed on screen, and Enter again, on the labels read again that held its instance, saved the mask a
+    second time; the prompt is dropped, the message saying so."""
+    from segmentation.annotate.routes import instances
+
+    url, session, truths = served
+    accepts = []
+    page.route("**/api/accept", lambda route: accepts.append((route, route.fetch())))  # made at once
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    preview_click(page, *defect_centre(truths["a.png"]))
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/a.png")
+
+    monkeypatch.setattr(instances, "image_detail", unreadable)
+    page.keyboard.press("Enter")
+    wait_held(page, accepts, "the accept")
+    monkeypatch.undo()
+    assert accepts[0][1].status == 507 and len(session.entry("a.png").instances) == 1
+    route, answer = accepts[0]
+    route.fulfill(response=answer)
+    wait_body(page, "d.instances === '1'")  # read again
+    assert page.evaluate("() => document.body.dataset.preview") == "0"
+    message = page.inner_text("#message")
+    assert "Input/output error" in message and "the change may be saved all the same" in message
+    assert message.endswith("its prompt is dropped: click again if its mask is not among them")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert page.inner_text("#message") == "click on a defect first"
+    assert len(accepts) == 1 and len(session.entry("a.png").instances) == 1
