@@ -960,15 +960,15 @@ async function sendChange(path, body, done, attempts) {
 // A 507 of a change that may be saved all the same, without the photo's detail as it left it: the version
 // this page holds may be the one before it. The photo shown is read again, and the change is in flight till
 // then; an undo, redo or status pressed before is refused (versionedChange: with the version before the
-// change, it was refused as another tab's change, one tab open). Returns what they say (`why`), and what
-// this one said (`said`).
+// change, it was refused as another tab's change, one tab open). Returns what they say (`why`), what this
+// one said (`said`) and whether the labels were read again (`read`).
 async function unread(key, error) {
   const note = key === state.current ? "its labels are read again" : `open ${key} to see its labels`;
   const said = `${error.message}; the change may be saved all the same: ${note}`;
   showMessage(said, true);
-  if (key === state.current) await reloadDetail(key);
+  const read = key === state.current && (await reloadDetail(key));
   const why = `pressed before the answer to a change of ${key} that may be saved, its labels not sent`;
-  return { unread: key, said, why: `${why} (${error.message})` };
+  return { unread: key, said, read, why: `${why} (${error.message})` };
 }
 
 // A change's answer: shown on its photo, or, answered after another photo was opened, its version, dot,
@@ -999,17 +999,19 @@ function sameSize(detail, shown) {
 // A refused change (another tab on this photo deleted the instance or took the proposal first) left the
 // view showing what the server no longer holds: the photo's labels are read again, the refusal's
 // message kept. Applied only if nothing else was shown meanwhile (a later change's answer is newer).
+// Returns whether they were read.
 async function reloadDetail(key) {
   const shown = state.detail;
   let detail;
   try {
     detail = await api("GET", `/api/image?image=${encodeURIComponent(key)}`);
   } catch (error) {
-    return; // the refusal's message says enough
+    return false; // the refusal's message says enough
   }
-  if (key !== state.current || state.detail !== shown || olderThanKept(detail)) return;
+  if (key !== state.current || state.detail !== shown || olderThanKept(detail)) return true;
   if (detail.width !== shown.width || detail.height !== shown.height) openImage(key); // replaced on disk
   else applyDetail(detail);
+  return true;
 }
 
 function accept() {
@@ -1326,8 +1328,10 @@ function versionedChange(path, body, refused, done) {
     .then((results) => {
       const after = results.map((result) => result.value).find((value) => value && value.unread === key);
       if (after) {
+        // answered once the labels were read again (unread): they are shown by then, unless reading failed
         const shown = key === state.current;
-        const again = shown ? "its labels are read again: press again once they are shown" : "open it first";
+        const read = after.read ? "its labels were read again: press again" : "open it again, then press again";
+        const again = shown ? read : "open it first";
         showMessage(`${refused}${shown ? "" : ` on ${key}`}: ${after.why}; ${again}`, true);
         return after;
       }

@@ -1554,11 +1554,15 @@ def test_r_pressed_while_correcting_a_proposal_accepts_it_and_drops_the_correcti
     assert [instance.prompt["box"] for instance in session.entry("a.png").instances][1] == [0, 0, 10, 10]
 
 
-def test_an_undo_pressed_before_a_507_without_the_labels_is_refused_saying_why(served, page, monkeypatch):
+@pytest.mark.parametrize("read", [True, False], ids=["read", "unread"])
+def test_an_undo_pressed_before_a_507_without_the_labels_is_refused_saying_why(
+    served, page, monkeypatch, read
+):
     """Del saved, then answered 507 without the photo's labels (they could not be read), Ctrl+Z pressed
     before that answer: the undo went with the version from before the delete and was refused as another
     tab's change (one tab open); the page refuses it, saying the change may be saved, and reads a.png again,
-    where Ctrl+Z then undoes the delete."""
+    where Ctrl+Z then undoes the delete. The refusal came once a.png was read again, yet said 'press again
+    once they are shown'; it says they were read, or, that reading failed too, to open a.png again."""
     from segmentation.annotate.routes import instances
 
     url, session, _ = served
@@ -1578,12 +1582,18 @@ def test_an_undo_pressed_before_a_507_without_the_labels_is_refused_saying_why(s
     monkeypatch.undo()
     assert deletes[0][1].status == 507 and len(session.entry("a.png").instances) == 1
     page.keyboard.press("Control+z")
+    if not read:
+        page.route("**/api/image?*", lambda route: route.fulfill(status=507, json={"detail": "disk error"}))
     route, answer = deletes[0]
     route.fulfill(response=answer)
     page.wait_for_function("() => /^nothing undone/.test(document.querySelector('#message').textContent)")
     message = page.inner_text("#message")
     assert message.startswith("nothing undone: pressed before the answer to a change of a.png that may be")
     assert "Input/output error" in message and "another tab" not in message
+    if not read:
+        assert message.endswith("; open it again, then press again") and undos == []
+        return
+    assert message.endswith("; its labels were read again: press again")
     wait_body(page, "d.instances === '1'")  # read again
     assert undos == []
     page.keyboard.press("Control+z")
