@@ -474,14 +474,15 @@ def broken_links(paths: list[Path], data: dict, *, converted: bool = True) -> st
 def check_shared_images(
     checks: dict[str, SplitCheck], files: dict[str, list[Path]], name: Callable[[Path], str]
 ) -> None:
-    """Fails the later split of two that hold one image file (its path resolved: a ``train.txt`` naming
+    """Fails val or test where it holds an image file of train (its path resolved: a ``train.txt`` naming
     an image of the val folder, two ``data.yaml`` entries of one folder), naming both splits and the first
-    few files (``name``: as the data set holds one); notes byte-identical copies across two splits
-    (:func:`copied_images`).
+    few files (``name``: as the data set holds one); notes a test holding val's files (``test:`` naming the
+    val folder, as some exports do on purpose: test then scores the images val picked ``best.pt`` on, no
+    training image) and byte-identical copies across two splits (:func:`copied_images`).
 
-    A model is then scored on images it trained on (or tested on those that chose it, val picking
-    ``best.pt``): nothing said so. The converters write each split to its own folder, each source photo
-    to one split (:func:`converters.splits.load_splits` refuses a key listed twice).
+    A model was scored on images it trained on: nothing said so; a set whose test was its val failed. The
+    converters write each split to its own folder, each source photo to one split
+    (:func:`converters.splits.load_splits` refuses a key listed twice).
 
     Args:
         checks: one format's checks by split, added to.
@@ -499,10 +500,11 @@ def check_shared_images(
                 shared[(first, split)].append(shown)
     for (first, later), names in shared.items():
         images = "1 image is" if len(names) == 1 else f"{len(names)} images are"
-        checks[later].problems.append(
-            f"{images} in both {first} and {later} ({few(names)}): one file in two splits, so {later} "
-            f"scores a model on images {_seen_in(first)}"
-        )
+        said = f"{images} in both {first} and {later} ({few(names)}): one file in two splits, so {later} "
+        if first == "train":
+            checks[later].problems.append(f"{said}scores a model on images it trained on")
+        else:  # test: pointing at the val folder, as some exports do on purpose: no training image leaks
+            checks[later].notes.append(f"{said}then scores the images {first} picked best.pt on")
     for (first, later), pairs in copied_images(files).items():
         images = f"1 {later} image is" if len(pairs) == 1 else f"{len(pairs)} {later} images are"
         shown = few([f"{name(copy)} = {name(original)}" for copy, original in pairs])
