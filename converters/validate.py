@@ -71,7 +71,8 @@ def validate_yolo(
     """Loads ``data.yaml`` and every split's labels through ultralytics.
 
     Args:
-        task: ``detect`` or ``segment``; guessed from the first label line when None.
+        task: ``detect`` or ``segment``, what the set is trained for; when None, ``segment`` where a label
+            file starts with a polygon row (:func:`_guess_task`).
         progress: a bar on stderr while a split's images and label files are scanned
             (:func:`_yolo_dataset_with_bar`).
 
@@ -95,9 +96,11 @@ def validate_yolo(
         ) from None
     check_data_root(data_yaml, Path(data["path"]).absolute(), written=written)
     converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
-    task = task or _guess_task(data)
+    polygon = None  # the first label file of polygons, named where a box file makes a split YOLO-seg refuses
+    if task is None:
+        task, polygon = _guess_task(data)
     checks = {
-        split: _yolo_split_check(split, data, task, converted=converted, progress=progress)
+        split: _yolo_split_check(split, data, task, converted=converted, progress=progress, polygon=polygon)
         for split in SPLITS
     }
     files = {split: split_image_files(data.get(split)) for split in SPLITS}
@@ -117,11 +120,14 @@ def _relative_root(error: Exception, written: str | None) -> str:
     )
 
 
-def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, progress: bool) -> SplitCheck:
+def _yolo_split_check(
+    split: str, data: dict, task: str, *, converted: bool, progress: bool, polygon: Path | None = None
+) -> SplitCheck:
     """One split of ``data`` (``check_det_dataset``'s) read through ultralytics' ``YOLODataset``.
 
     Args:
         converted: a data set the converters wrote (a missing or turned label file is a problem, not a note).
+        polygon: the label file of polygons that made the set YOLO-seg (:func:`_guess_task`), if known.
     """
     images = split_image_files(data.get(split))
     if not images:
@@ -143,7 +149,7 @@ def _yolo_split_check(split: str, data: dict, task: str, *, converted: bool, pro
     except ValueError as error:  # ultralytics refuses a YOLO-seg split of box rows too: a traceback said so
         if "numbers of boxes and segments" not in str(error):
             raise
-        return SplitCheck(problems=[box_files_problem(images, data) or one_line(error)])
+        return SplitCheck(problems=[box_files_problem(images, data, polygon) or one_line(error)])
     labels = dataset.labels
     check = SplitCheck(
         images=len(labels),
@@ -612,12 +618,20 @@ def _written_here(data_yaml: Path) -> bool:
         return file.read(len(DATA_YAML_HEADER)) == DATA_YAML_HEADER
 
 
-def _guess_task(data: dict) -> str:
-    """``segment`` where a label file of the splits of ``data`` (``check_det_dataset``'s) starts with a
-    polygon row (over 5 values), else ``detect``. Every file is read until one does: the first alone
-    decided, so a YOLO-seg set whose first file held a box row was checked as a detect set, ``ok``, and
-    ``yolo segment train`` refused it. The label files are where ultralytics looks (``train/labels/`` of a
-    Roboflow export): ``labels/`` beside ``data.yaml`` alone made every such YOLO-seg export a detect set."""
+def _guess_task(data: dict) -> tuple[str, Path | None]:
+    """``("segment", file)`` where a label ``file`` of the splits of ``data`` (``check_det_dataset``'s)
+    starts with a polygon row (over 5 values), the first such; else ``("detect", None)``. Every file is read
+    until one does: the first alone decided, so a YOLO-seg set whose first file held a box row was checked
+    as a detect set, ``ok``, and ``yolo segment train`` refused it. The label files are where ultralytics
+    looks (``train/labels/`` of a Roboflow export): ``labels/`` beside ``data.yaml`` alone made every such
+    YOLO-seg export a detect set. The file is named where a box file makes a split one ultralytics refuses
+    (:func:`box_files_problem`): a detect set with one file of polygons failed every split, naming none."""
+    polygon = _first_polygon_file(data)
+    return ("detect", None) if polygon is None else ("segment", polygon)
+
+
+def _first_polygon_file(data: dict) -> Path | None:
+    """The first label file of the splits of ``data`` whose first row is a polygon (over 5 values)."""
     from ultralytics.data.utils import img2label_paths
 
     for split in SPLITS:
@@ -627,8 +641,8 @@ def _guess_task(data: dict) -> str:
             except (OSError, UnicodeDecodeError):  # ultralytics names it, as a corrupt label
                 continue
             if len(line) > 5:
-                return "segment"
-    return "detect"
+                return path
+    return None
 
 
 def split_image_files(entry: str | list[str] | None) -> list[Path]:
@@ -654,10 +668,15 @@ def split_image_files(entry: str | list[str] | None) -> list[Path]:
     return sorted(path for path in images if not path.is_dir())
 
 
-def box_files_problem(files: list[Path], data: dict) -> str | None:
+def box_files_problem(files: list[Path], data: dict, polygon: Path | None = None) -> str | None:
     """The problem of a YOLO-seg split (``files``, its images: :func:`split_image_files`) whose label files of
     box rows (``class cx cy w h``) make ultralytics refuse it for segment training ("requires equal numbers
-    of boxes and segments"), naming them; None where none is found (changed since)."""
+    of boxes and segments"), naming them and the first label file of polygons (``polygon``, else looked
+    for), which made the set YOLO-seg; None where none is found (changed since).
+
+    It said "a split of both" of a split of box files alone (one polygon file elsewhere made the set
+    YOLO-seg), and named no polygon file: a detect set with one reads it as boxes (``--task detect``).
+    """
     from ultralytics.data.utils import img2label_paths
 
     boxes = []
@@ -672,9 +691,13 @@ def box_files_problem(files: list[Path], data: dict) -> str | None:
     if not boxes:
         return None
     files = "1 label file holds" if len(boxes) == 1 else f"{len(boxes)} label files hold"
+    said = f"{files} boxes (class cx cy w h), not polygons ({few(boxes)})"
+    polygon = polygon or _first_polygon_file(data)
+    if polygon is None:  # --task segment of a set of boxes alone
+        return f"{said}: ultralytics refuses such a split for segment training"
     return (
-        f"{files} boxes (class cx cy w h), not polygons ({few(boxes)}): ultralytics refuses a YOLO-seg split "
-        "of both for segment training"
+        f"{said}, as {in_data_set(polygon, data)}'s are: ultralytics refuses such a split for segment "
+        "training; a detect training reads the polygons as boxes (--task detect checks it so)"
     )
 
 
@@ -844,9 +867,12 @@ def coco_self_ap(coco, iou_type: str) -> float:
     return table.ap()
 
 
-def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[str, SplitCheck]]:
+def validate(
+    folder: str | Path, *, task: str | None = None, progress: bool = False
+) -> dict[str, dict[str, SplitCheck]]:
     """Validates whatever formats ``folder`` holds; returns ``{format: {split: check}}``; ``progress``: bars
-    on stderr while each split is checked (:func:`validate_yolo`, :func:`validate_coco`).
+    on stderr while each split is checked (:func:`validate_yolo`, :func:`validate_coco`); ``task``: the YOLO
+    set's, ``detect`` or ``segment`` (guessed when None: :func:`validate_yolo`).
 
     A split without images is a problem when it is ``train`` or ``val`` (``yolo train`` stops without
     them; a COCO trainer has nothing to learn from or validate on) and a note when it is ``test``
@@ -875,7 +901,7 @@ def validate(folder: str | Path, *, progress: bool = False) -> dict[str, dict[st
     splits = _split_record(folder)
     results = {}
     if (folder / "data.yaml").is_file():
-        results["yolo"] = validate_yolo(folder / "data.yaml", progress=progress)
+        results["yolo"] = validate_yolo(folder / "data.yaml", task=task, progress=progress)
     if (folder / "annotations").is_dir():
         results["coco"] = validate_coco(folder / "annotations", progress=progress)
     if splits is not None:
@@ -1006,12 +1032,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "folder", type=user_path, help="data set folder written by mvtec2yolo / mvtec2coco, or its data.yaml"
     )
+    parser.add_argument(
+        "--task",
+        choices=("detect", "segment"),
+        help="what the YOLO set is trained for (default: segment where a label file starts with a polygon)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}
 
     def work() -> None:
         args = parser.parse_args(argv)
-        checked[args.folder] = validate(args.folder, progress=not args.no_progress)
+        checked[args.folder] = validate(args.folder, task=args.task, progress=not args.no_progress)
 
     code = exit_code(work)
     if code:

@@ -785,10 +785,65 @@ def test_a_yolo_seg_label_file_of_boxes_is_a_problem_naming_it(tmp_path, categor
     label = labelled[0 if first else -1]
     label.write_text("0 0.5 0.5 0.2 0.2\n")
     split = label.parent.name
+    polygon = next(
+        path for path in labelled if path.parent.name == "train" and path != label
+    )  # train's first
     assert validate(out)["yolo"][split].problems[0] == (
-        f"1 label file holds boxes (class cx cy w h), not polygons (labels/{split}/{label.name}): "
-        "ultralytics refuses a YOLO-seg split of both for segment training"
+        f"1 label file holds boxes (class cx cy w h), not polygons (labels/{split}/{label.name}), as "
+        f"labels/train/{polygon.name}'s are: " + REFUSED
     )
+
+
+REFUSED = (
+    "ultralytics refuses such a split for segment training; a detect training reads the polygons as boxes "
+    "(--task detect checks it so)"
+)
+
+
+def test_one_polygon_file_in_a_detect_set_is_named_and_task_detect_passes_it(
+    tmp_path, category_factory, capsys
+):
+    # one train label file of rectangle polygons made the set YOLO-seg: every split failed, val and test
+    # (box files alone) told "ultralytics refuses a YOLO-seg split of both", no polygon file named, no way out
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task="detect", progress=False))
+    polygon = next(path for path in sorted((out / "labels" / "train").glob("*.txt")) if path.read_text())
+    rows = [list(map(float, line.split())) for line in polygon.read_text().splitlines()]
+    polygon.write_text(
+        "".join(
+            f"{c:g} {x - w / 2:g} {y - h / 2:g} {x + w / 2:g} {y - h / 2:g} {x + w / 2:g} {y + h / 2:g} "
+            f"{x - w / 2:g} {y + h / 2:g}\n"
+            for c, x, y, w, h in rows
+        )
+    )
+    results = validate(out)["yolo"]
+    for split in ("val", "test"):
+        boxes = [f"labels/{split}/{path.name}" for path in sorted((out / "labels" / split).glob("*.txt"))]
+        boxes = [name for name in boxes if (out / name).read_text()]
+        assert results[split].problems == [
+            f"{len(boxes)} label files hold boxes (class cx cy w h), not polygons ({', '.join(boxes)}), as "
+            f"labels/train/{polygon.name}'s are: " + REFUSED
+        ]
+    assert ", as labels/train/" in results["train"].problems[0]
+    checks = validate(out, task="detect")["yolo"]
+    assert [(check.problems, check.images) for check in checks.values()] == [([], 9), ([], 3), ([], 3)]
+    assert validate_main([str(out), "--no-progress", "--task", "detect"]) == 0
+    assert validate_main([str(out), "--no-progress", "--task", "segment"]) == 1
+    assert validate_main([str(out), "--no-progress"]) == 1
+    capsys.readouterr()
+
+
+def test_task_segment_of_a_set_of_boxes_fails_each_labelled_split(dataset):
+    # no polygon file to name: the split is refused for what the user said they train
+    results = validate(dataset, task="segment")["yolo"]
+    label = sorted(path for path in (dataset / "labels" / "val").glob("*.txt") if path.read_text())[0]
+    assert (
+        results["val"]
+        .problems[0]
+        .startswith(f"2 label files hold boxes (class cx cy w h), not polygons (labels/val/{label.name}, ")
+    )
+    assert results["val"].problems[0].endswith(": ultralytics refuses such a split for segment training")
 
 
 def test_on_one_line_leaves_a_row_of_no_size_and_a_thin_sliver_alone():
