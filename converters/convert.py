@@ -17,6 +17,7 @@ is only ever read.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -281,7 +282,12 @@ def read_samples(
     Returns:
         ``(samples, skipped, n_small)``: defect images whose mask yields no
         instance are skipped, with the reason.
+
+    Raises:
+        UserError: one photo is two images of the tree (:func:`check_one_photo_once`), or a photo or
+            mask does not read.
     """
+    check_one_photo_once(records)
     samples, skipped, n_small = [], [], 0
     maps: dict[tuple[tuple[int, str], ...], dict[int, str]] = {}
     for record in tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr):
@@ -314,6 +320,23 @@ def read_samples(
             continue
         samples.append(defect_sample(record, (width, height), found, mask, value_coded=names is not None))
     return samples, skipped, n_small
+
+
+def check_one_photo_once(records: Sequence[ImageRecord]) -> None:
+    """Refuses a source tree holding one photo under two names (its path resolved: a link to another photo
+    of the tree, a category folder linked twice), naming both: it was converted twice, into two splits
+    perhaps (a link ``test/good/003.png`` to ``train/good/003.png``), and a model scored on a photo it
+    trained on, told as a copy (:func:`copied_photo_warnings`) at best. MVTec AD never holds one."""
+    seen: dict[str, Path] = {}
+    for record in records:
+        image = Path(record.image)
+        first = seen.setdefault(os.path.realpath(image), image)
+        if first != image:
+            raise UserError(
+                f"{image} and {first} are one photo ({os.path.realpath(image)}, links followed): it would be "
+                "converted twice, perhaps into two splits, a model then scored on a photo it trained on; "
+                "remove the link"
+            )
 
 
 def skip_reason(found: MaskInstances, mask: np.ndarray, *, min_area: int, own_map: str | None) -> str:
@@ -760,7 +783,8 @@ def choose_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
 
 def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
     """One line when a photo in one split is a byte-for-byte copy of one in another (a file copied
-    under another name, a folder linked twice): a model is then scored on a photo it trained on.
+    under another name; one file under two names is refused, :func:`check_one_photo_once`): a model is
+    then scored on a photo it trained on.
     It counts the photos that are such copies and the images they hold.
 
     Only photos of one size in bytes are hashed, so a data set without copies costs a ``stat`` a photo.

@@ -1200,8 +1200,8 @@ def test_masks_of_a_few_values_give_no_soft_mask_warning(tmp_path, category_fact
 
 
 def test_a_photo_copied_into_another_split_is_a_warning_or_a_strict_error(tmp_path, category_factory):
-    # a photo copied under another name (or a folder linked twice) was converted without a word, and
-    # every model was then scored on a photo it trained on
+    # a photo copied under another name was converted without a word, and every model was then scored on
+    # a photo it trained on
     category = category_factory(tmp_path / "data", "widget")
     first = convert(config(tmp_path / "data", tmp_path / "first")).out  # the split drawn from the keys
     splits = json.loads((first / "splits.json").read_text())
@@ -1216,6 +1216,21 @@ def test_a_photo_copied_into_another_split_is_a_warning_or_a_strict_error(tmp_pa
         UserError, match=r"^2 photos are byte-for-byte copies across splits \(1 image\), .*--strict"
     ):
         convert(config(tmp_path / "data", tmp_path / "strict", strict=True))
+
+
+def test_one_photo_under_two_names_in_the_tree_is_refused_naming_both(tmp_path, category_factory):
+    # a link test/good/003.png -> train/good/003.png: the photo was converted twice, into two splits perhaps
+    category = category_factory(tmp_path / "data", "widget")
+    photo = sorted((category / "train" / "good").glob("*.png"))[0]
+    link = category / "test" / "good" / "alias.png"
+    link.symlink_to(photo)
+    with pytest.raises(UserError) as error:
+        convert(config(tmp_path / "data", tmp_path / "out"))
+    assert str(error.value) == (
+        f"{link} and {photo} are one photo ({photo.resolve()}, links followed): it would be converted twice, "
+        "perhaps into two splits, a model then scored on a photo it trained on; remove the link"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def _photo(path: Path, content: bytes, *, mask_suffix: str = ".png", values: int = 0) -> Sample:
