@@ -60,7 +60,7 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import decode_photos, read_photos, warn_narrow_photos
+from common.images import decode_photos, raise_unread, read_photos, warn_narrow_photos
 from common.io import expand_user, read_json_object, recorded_path
 from common.out_folders import check_holds_no_photos, check_out_of_photos
 from common.photo_sources import photo_files, photo_root
@@ -398,11 +398,21 @@ def check_header_sizes(photos: Sequence[Path], image_shape: tuple[int, int]) -> 
     Returns:
         The photos whose header does not read, each with its one-line error, for :func:`check_decodes` to
         name with those whose pixels do not: stopping at the first, three bad photos took three runs.
+
+    Raises:
+        UserError: a photo of another size, or those before it whose header does not read
+            (:func:`common.images.raise_unread`), as when the first of them stopped the run.
     """
     unread: dict[Path, str] = {}
-    for photo, shape in zip(photos, read_photos(photos, header_size, unread), strict=True):
-        if shape is not None:
+    for photo in photos:
+        (shape,) = read_photos([photo], header_size, unread)
+        if shape is None:
+            continue
+        try:
             check_size(np.empty((*shape, 0)), image_shape, photo)
+        except UserError:
+            raise_unread(list(unread.items()))
+            raise
     return unread
 
 

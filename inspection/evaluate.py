@@ -57,7 +57,7 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import decode_image_file
+from common.images import decode_image_file, raise_unread
 from common.io import atomic_write, read_json_object
 from common.tables import fmt
 from common.trained_images import trained_overlap_warning
@@ -439,6 +439,22 @@ def _sam_run(sam: str | Path | None) -> Path | None:
     return Path(sam).parent if sam else None
 
 
+def load_picking_split(data: str | Path, name: str, scored: SegmentationSplit) -> SegmentationSplit:
+    """The ``--conf-from`` split ``name``, read as the ``scored`` one (:func:`~segmentation.data.load_split`,
+    ``keep_unread``).
+
+    Raises:
+        UserError: when reading it fails, the scored split's photos that do not read (its ``unread``) if
+            any, as when they stopped the run before this split was read (:func:`common.images.raise_unread`);
+            else its own error.
+    """
+    try:
+        return load_split(data, name, keep_unread=True)
+    except UserError:
+        raise_unread(list(scored.unread.items()))
+        raise
+
+
 def evaluate(options: EvaluateOptions) -> dict:
     """The command's work: checks (every photo decoded once), loads, scores the split into ``options.out``.
 
@@ -453,7 +469,7 @@ def evaluate(options: EvaluateOptions) -> dict:
         split = load_split(options.data, options.split, keep_unread=True)  # named with those cut short
         if not split.images:
             raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
-        picking = load_split(options.data, options.conf_from, keep_unread=True) if options.conf_from else None
+        picking = load_picking_split(options.data, options.conf_from, split) if options.conf_from else None
         for checked in (split, picking):
             if checked is not None:
                 check_photos(

@@ -202,7 +202,10 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
     Photos that are missing or whose header does not read are named together once the split is read (one
     photo: its own line; more: the first three and how many more), not the first alone; a missing photo
     that the data set's layout explains (a broken link, a Windows path, photos beside ``annotations/``)
-    stops the reading at once, its line saying how to fix them all.
+    stops the reading at once, its line saying how to fix them all. Any error that stops the reading (a
+    COCO entry, a photo's size or EXIF tag, a mask) names the photos before it that do not read instead,
+    as when the first of them stopped it; a photo is checked for being there, then its entry, then its
+    header and size.
 
     Args:
         keep_unread: keep such photos in the split instead, their size unchecked, each named with its
@@ -220,30 +223,56 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
     images = []
     listed: dict[str, int] = {}  # file name -> the first image id listing it
     unread: dict[Path, str] = {}
-    for image_id in sorted(coco.getImgIds()):
-        info = coco.imgs[image_id]
-        if (first := listed.setdefault(str(info.get("file_name")), image_id)) != image_id:
-            # a hand-edited file: scored twice, and both got one output name ('rename one of them')
-            raise UserError(
-                f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): {FIX_COCO}"
-            )
-        image_path = Path(data) / "images" / info["file_name"]
-        # copies: check_masks sets each one's area to its mask's pixels, the file's entries kept as written
-        annotations = tuple({**a} for a in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
-        check_entries(info, annotations, categories, source=path)
-        try:
-            header = _photo_header(data, info["file_name"], source=path)
-        except _UnreadPhoto as error:
-            unread[image_path] = str(error)
-        else:
-            _check_size(image_path, header, info, source=path, labelled=bool(annotations))
-        check_masks(annotations, info, source=path)
-        images.append(
-            SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
-        )
+    try:
+        for image_id in sorted(coco.getImgIds()):
+            info = coco.imgs[image_id]
+            if (first := listed.setdefault(str(info.get("file_name")), image_id)) != image_id:
+                # a hand-edited file: scored twice, and both got one output name ('rename one of them')
+                raise UserError(
+                    f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): {FIX_COCO}"
+                )
+            images.append(_read_image(data, coco, image_id, categories, unread, source=path))
+    except UserError:
+        # the photos before it that do not read are named first, as when the first one stopped the reading
+        raise_unread(list(unread.items()))
+        raise
     if not keep_unread:
         raise_unread(list(unread.items()))
     return SegmentationSplit(split, images, categories, path, unread, dataset)
+
+
+def _read_image(
+    data: str | Path,
+    coco,  # pycocotools' COCO (common.coco.coco_index)
+    image_id: int,
+    categories: dict[int, str],
+    unread: dict[Path, str],
+    *,
+    source: Path,
+) -> SegmentationImage:
+    """One image of a split, its entries, photo and masks checked in that order; a photo that is missing
+    or whose header does not read goes into ``unread`` (path -> its line), its size unchecked.
+
+    Raises:
+        UserError: a bad entry (:func:`check_entries`) or mask (:func:`check_masks`), a photo of another
+            size or turned (:func:`_check_size`), a missing photo the layout explains (:func:`_missing_line`).
+    """
+    info = coco.imgs[image_id]
+    image_path = Path(data) / "images" / info["file_name"]
+    # copies: check_masks sets each one's area to its mask's pixels, the file's entries kept as written
+    annotations = tuple({**a} for a in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=None)))
+    if missing := _missing_line(data, info["file_name"], source=source):
+        unread[image_path] = missing  # named before a bad entry of its own (load_split)
+    check_entries(info, annotations, categories, source=source)
+    if not missing:
+        try:
+            header = header_size_and_orientation(image_path)
+        except UserError as error:  # named with the others (load_split)
+            unread[image_path] = str(error)
+        else:
+            _check_size(image_path, header, info, source=source, labelled=bool(annotations))
+    check_masks(annotations, info, source=source)
+    return SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
 
 
 def category_difference(splits: Sequence[SegmentationSplit]) -> str | None:
@@ -270,34 +299,27 @@ def category_difference(splits: Sequence[SegmentationSplit]) -> str | None:
     )
 
 
-class _UnreadPhoto(UserError):
-    """A photo of a split that is missing or whose header does not read: named with the others."""
-
-
-def _photo_header(data: str | Path, file_name: str, *, source: Path) -> tuple[int, int, int]:
-    """:func:`common.images.header_size_and_orientation` of the photo ``source`` lists as ``file_name``.
+def _missing_line(data: str | Path, file_name: str, *, source: Path) -> str | None:
+    """The line naming the photo ``source`` lists as ``file_name`` when it is not in the data set's
+    ``images/``; None when it is there.
 
     Raises:
-        _UnreadPhoto: the photo is missing or its header does not read; one line naming it.
         UserError: a missing photo that the data set's layout explains, for all its photos as a rule: a
             broken link (converted with ``--link symlink``, the originals since moved), a Windows path,
             photos beside ``annotations/`` (:func:`_missing_hint`); one line with the fix.
     """
     image_path = Path(data) / "images" / file_name
-    if not image_path.exists():
-        if image_path.is_symlink():  # converted with --link symlink (the default), its photo since moved
-            raise UserError(
-                f"image listed in {source} is a broken link: {image_path} points to "
-                f"{os.readlink(image_path)}, which does not exist: put the photos back there, or "
-                "convert the data set again"
-            )
-        if hint := _missing_hint(data, file_name):
-            raise UserError(f"image listed in {source} is missing: {image_path}{hint}")
-        raise _UnreadPhoto(f"image listed in {source} is missing: {image_path}")
-    try:
-        return header_size_and_orientation(image_path)
-    except UserError as error:
-        raise _UnreadPhoto(str(error)) from None
+    if image_path.exists():
+        return None
+    if image_path.is_symlink():  # converted with --link symlink (the default), its photo since moved
+        raise UserError(
+            f"image listed in {source} is a broken link: {image_path} points to "
+            f"{os.readlink(image_path)}, which does not exist: put the photos back there, or "
+            "convert the data set again"
+        )
+    if hint := _missing_hint(data, file_name):
+        raise UserError(f"image listed in {source} is missing: {image_path}{hint}")
+    return f"image listed in {source} is missing: {image_path}"
 
 
 def _missing_hint(data: str | Path, file_name: str) -> str:

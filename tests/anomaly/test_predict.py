@@ -408,6 +408,30 @@ def test_a_photo_whose_header_does_not_read_keeps_its_own_line(
     assert str(error.value) == f"cannot read image {source / 'zz_a.png'}: the file is empty"
 
 
+@pytest.mark.parametrize("unread", [1, 2])
+def test_a_photo_whose_header_does_not_read_is_named_before_a_later_photo_of_another_size(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch, unread: int
+) -> None:
+    # the header pass went on past it and the later photo's size error was raised instead: the photo that
+    # stopped the run before was no longer named
+    source = tmp_path / "photos"
+    shutil.copytree(parts / "test", source)
+    bad = [source / f"zz_{n}.png" for n in range(unread)]
+    for photo in bad:
+        photo.write_bytes(b"")
+    cv2.imwrite(str(source / "zz_z.png"), np.zeros((60, 199, 3), np.uint8))  # read after them
+    monkeypatch.setattr("anomaly.predict.load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    with pytest.raises(UserError) as error:
+        predict_photos(run, source, tmp_path / "pred", threshold="0", progress=False)
+    if unread == 1:
+        assert str(error.value) == f"cannot read image {bad[0]}: the file is empty"
+    else:
+        assert (
+            str(error.value)
+            == f"cannot read 2 photos: {bad[0]} (the file is empty), {bad[1]} (the file is empty)"
+        )
+
+
 def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
     run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

@@ -631,6 +631,32 @@ def test_every_photo_that_does_not_read_is_named_in_one_line_before_the_models_l
     assert not (tmp_path / "report").exists()
 
 
+def test_a_scored_photo_that_does_not_read_is_named_before_the_conf_from_splits_errors(
+    cli, dataset, tmp_path, capsys, monkeypatch
+) -> None:
+    # the scored split keeps its unread photos for the decode pass, so the --conf-from split was read
+    # next and its photo of another size was named instead: the empty photo that stopped the run before
+    # was not
+    data = tmp_path / "with_val"
+    convert(
+        ConvertConfig(
+            root=tmp_path / "mvtec" / "widget",
+            out=data,
+            formats=("yolo", "coco"),
+            ratios=(0.4, 0.3, 0.3),
+            progress=False,
+            link="copy",
+        )
+    )
+    empty = sorted((data / "images" / "test").iterdir())[0]
+    empty.write_bytes(b"")
+    cv2.imwrite(str(sorted((data / "images" / "val").iterdir())[0]), np.zeros((60, 99, 3), np.uint8))
+    monkeypatch.setattr(evaluate_module, "load_inspector", lambda *a: pytest.fail("models loaded"))
+    assert cli("--data", data, "--out", tmp_path / "report", "--conf-from", "val") == 2
+    assert capsys.readouterr().err == f"error: cannot read image {empty}: the file is empty\n"
+    assert not (tmp_path / "report").exists()
+
+
 def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, tmp_path, capsys) -> None:
     # --overwrite used to replace the file with the report folder
     (tmp_path / "notes.txt").write_text("not a folder")

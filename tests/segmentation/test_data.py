@@ -6,6 +6,7 @@ import json
 import shlex
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -130,6 +131,72 @@ def test_every_photo_that_is_missing_or_does_not_read_is_named_in_one_line(tiny_
     with pytest.raises(UserError) as error:
         load_split(data, "val")
     coco_file = data / "annotations" / "instances_val.json"
+    assert str(error.value) == (
+        f"cannot read 2 photos: {photos[0]} (the file is empty), {photos[1]} (image listed in {coco_file} "
+        "is missing)"
+    )
+
+
+def _turn_by_exif(path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees clockwise
+    with Image.open(path) as photo:
+        photo.load()
+    photo.save(path, exif=exif)
+
+
+def _resize(path):
+    cv2.imwrite(str(path), np.zeros((60, 99, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("bad_first", "later"),
+    [
+        ("missing", lambda first, other, photo: _resize(photo)),
+        ("empty", lambda first, other, photo: _turn_by_exif(photo)),
+        ("empty", lambda first, other, photo: other.update(width=-1)),
+        ("missing", lambda first, other, photo: first.update(width="x")),  # the missing photo's own entry
+    ],
+    ids=["missing-then-resized", "empty-then-exif-turned", "empty-then-bad-entry", "missing-with-bad-entry"],
+)
+def test_a_photo_that_does_not_read_is_named_before_a_later_error(tiny_dataset, tmp_path, bad_first, later):
+    # the split went on past it to a later error (a photo's size or EXIF tag, a COCO entry): the photo that
+    # stopped the reading before was no longer named, and once that was fixed the run stopped at it
+    data = tmp_path / "bad"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    entries = sorted(coco["images"], key=lambda entry: entry["id"])
+    labelled = {annotation["image_id"] for annotation in coco["annotations"]}
+    other = next(entry for entry in entries[1:] if entry["id"] in labelled)
+    later(entries[0], other, data / "images" / other["file_name"])
+    coco_file.write_text(json.dumps(coco))
+    first = data / "images" / entries[0]["file_name"]
+    if bad_first == "missing":
+        first.unlink()
+        line = f"image listed in {coco_file} is missing: {first}"
+    else:
+        first.write_bytes(b"")
+        line = f"cannot read image {first}: the file is empty"
+    for keep_unread in (False, True):  # inspection.evaluate keeps them for its decode pass
+        with pytest.raises(UserError) as error:
+            load_split(data, "val", keep_unread=keep_unread)
+        assert str(error.value) == line
+
+
+def test_photos_that_do_not_read_are_named_together_before_a_later_error(tiny_dataset, tmp_path):
+    data = tmp_path / "bad"
+    shutil.copytree(tiny_dataset, data)
+    coco_file = data / "annotations" / "instances_val.json"
+    entries = sorted(json.loads(coco_file.read_text())["images"], key=lambda entry: entry["id"])
+    photos = [data / "images" / entry["file_name"] for entry in entries]
+    photos[0].write_bytes(b"")
+    photos[1].unlink()
+    _resize(photos[2])
+    with pytest.raises(UserError) as error:
+        load_split(data, "val")
     assert str(error.value) == (
         f"cannot read 2 photos: {photos[0]} (the file is empty), {photos[1]} (image listed in {coco_file} "
         "is missing)"
