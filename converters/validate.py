@@ -283,19 +283,39 @@ def rows_of_no_size(labels: list[dict], data: dict, task: str) -> str | None:
     file's polygons) as an instance no prediction can overlap: a split holding one passed as ``ok``, where
     a COCO box of no size fails the self-evaluation.
     """
+    return label_rows_problem(
+        labels,
+        data,
+        "of no size (width or height 0)",
+        flagged=lambda label: bool(len(label["bboxes"])) and not label["bboxes"][:, 2:4].all(),
+        rows=lambda label, label_file: zero_size_rows(label_file, pose=task == "pose"),
+    )
+
+
+def label_rows_problem(
+    labels: list[dict],
+    data: dict,
+    what: str,
+    *,
+    flagged: Callable[[dict], bool],
+    rows: Callable[[dict, Path], list[int]],
+) -> str | None:
+    """A problem naming the label rows of ``labels`` (ultralytics') that are ``what`` (``of no size ...``):
+    those ``rows`` finds (line numbers, from 1) in the label file of each label ``flagged``, or the file
+    alone where it finds none (changed since the scan); None if no label is flagged."""
     from ultralytics.data.utils import img2label_paths
 
     named = []
     for label in labels:
-        if len(label["bboxes"]) and not label["bboxes"][:, 2:4].all():
+        if flagged(label):
             label_file = Path(img2label_paths([label["im_file"]])[0])
-            rows = zero_size_rows(label_file, pose=task == "pose")
+            found = rows(label, label_file)
             where = in_data_set(label_file, data)
-            named += [f"{where} row {row}" for row in rows] or [where]  # or: changed since the scan
+            named += [f"{where} row {row}" for row in found] or [where]  # or: changed since the scan
     if not named:
         return None
-    rows = "1 label row" if len(named) == 1 else f"{len(named)} label rows"
-    return f"{rows} of no size (width or height 0): {few(named)}"
+    counted = "1 label row" if len(named) == 1 else f"{len(named)} label rows"
+    return f"{counted} {what}: {few(named)}"
 
 
 def zero_size_rows(label_file: Path, *, pose: bool = False) -> list[int]:
@@ -349,22 +369,23 @@ def rows_of_no_area(labels: list[dict], data: dict, task: str) -> str | None:
     a row of no size did. The converters' polygons trace pixel outlines (1 px² at least), so a hand edit
     or another tool wrote it.
     """
-    from ultralytics.data.utils import img2label_paths
-
     if task != "segment":
         return None
-    named = []
-    for label in labels:
-        height, width = label["shape"]
-        if any(on_one_line(segment * [width, height]) for segment in label["segments"]):
-            label_file = Path(img2label_paths([label["im_file"]])[0])
-            rows = flat_polygon_rows(label_file, width=width, height=height)
-            where = in_data_set(label_file, data)
-            named += [f"{where} row {row}" for row in rows] or [where]  # or: changed since the scan
-    if not named:
-        return None
-    rows = "1 label row" if len(named) == 1 else f"{len(named)} label rows"
-    return f"{rows} of no area (a polygon's points on one line): {few(named)}"
+    return label_rows_problem(
+        labels,
+        data,
+        "of no area (a polygon's points on one line)",
+        flagged=_has_flat_polygon,
+        rows=lambda label, label_file: flat_polygon_rows(
+            label_file, width=label["shape"][1], height=label["shape"][0]
+        ),
+    )
+
+
+def _has_flat_polygon(label: dict) -> bool:
+    """Whether a polygon of ``label`` (ultralytics') has its points on one line (:func:`on_one_line`)."""
+    height, width = label["shape"]
+    return any(on_one_line(segment * [width, height]) for segment in label["segments"])
 
 
 def flat_polygon_rows(label_file: Path, *, width: int, height: int) -> list[int]:
