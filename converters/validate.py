@@ -96,7 +96,7 @@ def validate_yolo(
         ) from None
     check_data_root(data_yaml, Path(data["path"]).absolute(), written=written)
     converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
-    polygon = None  # the first label file of polygons, named where a box file makes a split YOLO-seg refuses
+    polygon = None  # the set's first label file of polygons, named where a split of box files has none
     if task is None:
         task, polygon = _guess_task(data)
     checks = {
@@ -127,7 +127,8 @@ def _yolo_split_check(
 
     Args:
         converted: a data set the converters wrote (a missing or turned label file is a problem, not a note).
-        polygon: the label file of polygons that made the set YOLO-seg (:func:`_guess_task`), if known.
+        polygon: the label file of polygons that made the set YOLO-seg (:func:`_guess_task`), if known: named
+            where a box file makes the split one ultralytics refuses and it holds no polygon file of its own.
     """
     images = split_image_files(data.get(split))
     if not images:
@@ -658,12 +659,17 @@ def _first_polygon_file(data: dict) -> Path | None:
     for split in SPLITS:
         for path in map(Path, img2label_paths([str(image) for image in split_image_files(data.get(split))])):
             try:
-                line = path.read_text(encoding="utf-8-sig").split("\n", 1)[0].split()
+                text = path.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError):  # ultralytics names it, as a corrupt label
                 continue
-            if len(line) > 5:
+            if _starts_with_polygon(text):
                 return path
     return None
+
+
+def _starts_with_polygon(text: str) -> bool:
+    """Whether a label file's ``text`` starts with a polygon row (over 5 values)."""
+    return len(text.split("\n", 1)[0].split()) > 5
 
 
 def split_image_files(entry: str | list[str] | None) -> list[Path]:
@@ -692,28 +698,32 @@ def split_image_files(entry: str | list[str] | None) -> list[Path]:
 def box_files_problem(files: list[Path], data: dict, polygon: Path | None = None) -> str | None:
     """The problem of a YOLO-seg split (``files``, its images: :func:`split_image_files`) whose label files of
     box rows (``class cx cy w h``) make ultralytics refuse it for segment training ("requires equal numbers
-    of boxes and segments"), naming them and the first label file of polygons (``polygon``, else looked
-    for), which made the set YOLO-seg; None where none is found (changed since).
+    of boxes and segments"), naming them and a label file of polygons, which made it YOLO-seg: the split's
+    first, else the set's (``polygon``, else looked for); None where none is found (changed since).
 
     It said "a split of both" of a split of box files alone (one polygon file elsewhere made the set
-    YOLO-seg), and named no polygon file: a detect set with one reads it as boxes (``--task detect``).
+    YOLO-seg), and named no polygon file: a detect set with one reads it as boxes (``--task detect``). The
+    set's first was named where the split held polygon files too: one of another split, not of the split
+    refused.
     """
     from ultralytics.data.utils import img2label_paths
 
-    boxes = []
+    boxes, own = [], None
     for label in map(Path, img2label_paths([str(path) for path in files])):
         try:
-            lines = label.read_text(encoding="utf-8-sig").splitlines()
+            text = label.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError):
             continue
-        rows = [line.split() for line in lines if line.strip()]
+        if own is None and _starts_with_polygon(text):
+            own = label
+        rows = [line.split() for line in text.splitlines() if line.strip()]
         if rows and all(len(row) == 5 for row in rows):
             boxes.append(in_data_set(label, data))
     if not boxes:
         return None
     files = "1 label file holds" if len(boxes) == 1 else f"{len(boxes)} label files hold"
     said = f"{files} boxes (class cx cy w h), not polygons ({few(boxes)})"
-    polygon = polygon or _first_polygon_file(data)
+    polygon = own or polygon or _first_polygon_file(data)
     if polygon is None:  # --task segment of a set of boxes alone
         return f"{said}: ultralytics refuses such a split for segment training"
     return (

@@ -785,13 +785,26 @@ def test_a_yolo_seg_label_file_of_boxes_is_a_problem_naming_it(tmp_path, categor
     label = labelled[0 if first else -1]
     label.write_text("0 0.5 0.5 0.2 0.2\n")
     split = label.parent.name
-    polygon = next(
-        path for path in labelled if path.parent.name == "train" and path != label
-    )  # train's first
+    polygon = next(path for path in labelled if path.parent.name == split and path != label)  # the split's
     assert validate(out)["yolo"][split].problems[0] == (
         f"1 label file holds boxes (class cx cy w h), not polygons (labels/{split}/{label.name}), as "
-        f"labels/train/{polygon.name}'s are: " + REFUSED
+        f"labels/{split}/{polygon.name}'s are: " + REFUSED
     )
+
+
+def test_a_split_refused_for_its_box_files_names_a_polygon_file_of_its_own(tmp_path, category_factory):
+    # it named the set's first polygon file (train's) where the split held polygon files too
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task="segment", progress=False))
+    for split in ("train", "val"):
+        labelled = [path for path in sorted((out / "labels" / split).glob("*.txt")) if path.read_text()]
+        box, polygon = labelled[:2]
+        box.write_text("0 0.5 0.5 0.2 0.2\n")
+        assert validate(out)["yolo"][split].problems[0] == (
+            f"1 label file holds boxes (class cx cy w h), not polygons (labels/{split}/{box.name}), as "
+            f"labels/{split}/{polygon.name}'s are: " + REFUSED
+        )
 
 
 REFUSED = (
