@@ -65,6 +65,7 @@ const state = {
   changing: new Set(), // the changes sent and not yet answered (undo, redo and statuses wait for them)
   turn: Promise.resolve(), // the last undo, redo or status pressed: answered once it is (versionedChange)
   targets: new Map(), // "<photo> <kind> <id>" of a delete or accept in flight -> {image, target, sent} (inFlight)
+  sentPredictions: new Set(), // the predictions whose masks Enter sent (accept): not sent twice
   waiting: 0, // the undos, redos and statuses pressed and not yet answered: changes pressed meanwhile go after
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
@@ -1029,16 +1030,19 @@ function accept() {
   };
   const correcting = state.correcting; // the corrected mask replaces it
   // Enter pressed again before the answer, on the same mask or on that of the saved prompt and a click made
-  // since (another prediction): once it came, a prompt then on screen is accepted, not the same mask again
+  // since (another prediction): once it came, a prompt then on screen is accepted, not a mask already sent
   // (saved twice; correcting a proposal, refused as gone), nor one of the saved prompt (the kept click's own
-  // mask is not shown yet)
+  // mask is not shown yet). Enter on a fresh prompt's own mask (Esc, a click elsewhere) waits too, then
+  // saves it (dropped without a word where it was the mask this Enter had been pressed on).
   const sent = body.prediction;
-  const again = () => (state.prediction ? state.prediction.prediction !== sent && accept() : notShownYet());
+  const again = () =>
+    state.prediction ? !state.sentPredictions.has(state.prediction.prediction) && accept() : notShownYet();
   const target = correcting === null ? `prediction ${sent}` : corrected(correcting);
   const anyPrediction = (name) => name.startsWith("prediction ");
   if (inFlight(correcting === null ? anyPrediction : ofProposal(correcting), again)) return;
   if (correcting !== null) body.proposal = correcting;
   const saved = state.steps.slice();
+  state.sentPredictions.add(sent);
   const sending = changeOf(target, "/api/accept", body, (detail) => {
     dropSent(saved);
     const instance = detail.instances[detail.instances.length - 1];

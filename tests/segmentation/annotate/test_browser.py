@@ -1473,6 +1473,30 @@ def test_enter_on_a_kept_clicks_mixed_mask_before_the_save_answers_waits_for_it(
     wait_body(page, "d.preview === '1'")
 
 
+def test_enter_on_a_fresh_prompts_own_mask_before_an_earlier_save_answers_saves_it(
+    served, page, defect_centre
+):
+    """Enter, Esc, a click elsewhere and Enter on its own mask before the first save answered: once it did,
+    the second Enter was dropped without a word (its mask was the one it had been pressed on), the prompt
+    left on screen unsaved. It waits for that answer, then saves its own mask."""
+    url, session, truths = served
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
+    page.keyboard.press("Escape")
+    predictions = int(page.evaluate("() => document.body.dataset.predictions"))
+    click_image(page, 5, 5)
+    page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert len(held) == 1, "the fresh prompt's mask was sent before the first save was answered"
+    held[0].continue_()
+    wait_held(page, held, "the fresh prompt's accept", count=2)
+    held[1].continue_()
+    wait_body(page, "d.instances === '2'")
+    assert len(session.entry("a.png").instances) == 2
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+
+
 def test_e_pressed_while_shift_a_is_in_flight_waits_for_it(served, page):
     """E on the selected proposal before Shift+A's answer: its box became the prompt at once; the answer
     took the proposal, the prompt stayed, and Enter saved its mask again as a new instance. E waits for
