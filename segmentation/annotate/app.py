@@ -61,6 +61,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -234,7 +235,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         content: dict[str, object] = {"detail": str(error)}
         if isinstance(error, StorageError) and error.image is not None:
-            content["saved"] = saved_detail(request.app.state.context, error)
+            # the detail encodes mask previews and may read the photo: off the event loop, as the routes run
+            content["saved"] = await run_in_threadpool(saved_detail, request.app.state.context, error)
         return JSONResponse(content, status_code=error.status_code, headers=headers)
 
     @app.exception_handler(UserError)  # the converters' and the embedding cache's bad input
