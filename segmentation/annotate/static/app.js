@@ -1134,6 +1134,8 @@ function acceptAllProposals() {
   const n = state.detail.proposals.length;
   if (!n) return;
   changeOf(ALL_PROPOSALS, "/api/proposals/accept-all", { image: state.current }, (detail) => {
+    // a 507's detail (saved all the same) has no count: its message, shown next, says what happened
+    if (detail.accepted === undefined) return;
     const accepted = `accepted ${detail.accepted} proposal${detail.accepted === 1 ? "" : "s"}`;
     showMessage(detail.notice ? `${accepted}; left the others: ${detail.notice}` : accepted);
   });

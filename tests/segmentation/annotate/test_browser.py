@@ -1164,6 +1164,30 @@ def proposals_on_a(session, truths) -> None:
     session.add_proposals({"a.png": proposals}, source="cascade")
 
 
+def test_shift_a_answered_507_shows_its_message_and_no_undefined_count(served, page, monkeypatch):
+    """Shift+A saved, then answered 507 (the tree's files not written): the page showed 'accepted undefined
+    proposals' (the detail a 507 brings has no count) before the 507's message replaced it."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.evaluate(
+        """() => {
+        window.messagesShown = [];
+        const message = document.querySelector('#message');
+        new MutationObserver((records) => records.forEach((record) => record.addedNodes.forEach(
+            (node) => window.messagesShown.push(node.textContent)))).observe(message, {childList: true});
+    }"""
+    )
+    a_tree_that_cannot_be_written(monkeypatch)
+    page.keyboard.press("Shift+A")
+    wait_body(page, "d.proposals === '0' && d.instances === '2'")
+    page.wait_for_function("() => document.querySelector('#message').classList.contains('error')")
+    assert "No space left on device" in page.inner_text("#message")
+    shown = page.evaluate("() => window.messagesShown")
+    assert not [text for text in shown if "undefined" in text], shown
+
+
 def test_shift_a_pressed_twice_before_the_first_answer_sends_one_accept_all(served, page):
     """Shift+A twice before the first accept-all was answered: the second went at once, on the proposal list
     the page still showed."""
