@@ -257,14 +257,22 @@ def check_box(annotation: Mapping, *, where: str) -> list[float]:
 
 
 def check_box_in_image(
-    box: Sequence[float], image_size: tuple[float, float], *, where: str, hint: str = ""
+    box: Sequence[float],
+    image_size: tuple[float, float],
+    *,
+    where: str,
+    hint: str = "",
+    no_size_fix: str = "",
 ) -> None:
     """Refuses an xywh ``box`` (:func:`check_box`'s) of no width or height, or reaching more than a pixel
     outside its ``(width, height)`` image; ``hint`` ends the latter's parenthesis (what else the box may
-    read as)."""
+    read as), ``no_size_fix`` (the next step, after ``; ``) the former's line."""
     x, y, w, h = box
     if w <= 0 or h <= 0:
-        raise UserError(f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]")
+        fix = f"; {no_size_fix}" if no_size_fix else ""
+        raise UserError(
+            f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]{fix}"
+        )
     width, height = image_size
     if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
         raise UserError(

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from common.coco import (
+    FIX_COCO,
     check_box,
     check_box_in_image,
     check_category,
@@ -29,6 +30,9 @@ from common.errors import UserError
 from common.io import read_coco_instances
 from converters.cocoeval import precision_table
 from detection.detections import ImageDetections
+
+NO_SIZE_FIX = f"remove the annotation, or {FIX_COCO}"
+"""The next step of a box of no width or height (COCO's own train2017 holds two)."""
 
 
 def default_coco_file(data_yaml: Path, split: str) -> Path:
@@ -116,7 +120,7 @@ def _check_annotations(coco: Mapping, path: Path, *, what: str) -> None:
             raise unknown_image(annotation, source=source)
         check_category(annotation, categories, where=where)
         box = check_box(annotation, where=where)
-        check_box_in_image(box, check_image_size(image, source=source), where=where)
+        check_box_in_image(box, check_image_size(image, source=source), where=where, no_size_fix=NO_SIZE_FIX)
 
 
 def _some(files: Sequence[str]) -> str:
