@@ -113,10 +113,11 @@ def _check_annotations(coco: Mapping, path: Path, *, what: str) -> None:
     """:func:`check_coco_entries` of a file whose ids :func:`common.coco.check_ids` took."""
     source = f"{what} {path}"
     categories = [category["id"] for category in coco["categories"]]
-    images = {repr(image["id"]): image for image in coco["images"]}  # by repr: image_id 1.0 is not 1
+    # by value, as check_ids and pycocotools take an image_id: 1.0 is image 1's (it said no image has it)
+    images = {image["id"]: image for image in coco["images"]}
     for annotation in coco["annotations"]:
         where = f"annotation {annotation.get('id')} in {source}"
-        if (image := images.get(repr(annotation.get("image_id")))) is None:
+        if (image := images.get(annotation["image_id"])) is None:
             raise unknown_image(annotation, source=source)
         check_category(annotation, categories, where=where)
         box = check_box(annotation, where=where)

@@ -223,6 +223,22 @@ def test_a_hand_edited_annotation_is_refused_naming_it(edit: str, message: str) 
     assert message.endswith((": ", ", or ")) == str(error.value).endswith(FIX_COCO)
 
 
+def test_an_image_id_of_a_whole_float_is_its_image_s() -> None:
+    # as common.coco.check_ids and pycocotools take it (1.0 == 1); detection said no image had it
+    coco = one_image_coco([[10, 20, 30, 40], [80, 20, 30, 40]])
+    for annotation in coco["annotations"]:
+        annotation["image_id"] = 1.0
+    with pytest.raises(
+        UserError, match=r"^annotation 2 in --coco gt.json has a bbox \[80, 20, 30, 40\] reaching"
+    ):
+        check_coco_entries(coco, Path("gt.json"))
+    coco["annotations"].pop()
+    check_coco_entries(coco, Path("gt.json"))
+    check_coco_matches(coco, Path("gt.json"), names=NAMES, split="val", images=["a.png"])
+    scores = coco_map(coco, coco_truth_as_detections(one_image_coco([[10, 20, 30, 40]])))
+    assert scores["mAP50"] == pytest.approx(1.0)
+
+
 def test_a_box_to_within_a_pixel_of_the_image_edge_is_taken() -> None:
     # as segmentation takes it: a box rounded outwards
     coco = one_image_coco([[-1, -0.5, 101, 100.5]])
