@@ -552,7 +552,8 @@ def copied_images(files: dict[str, list[Path]]) -> dict[tuple[str, str], list[tu
     of another file of an earlier split ``first`` (``files``: each split's); one file under two names (its
     path resolved) is not its own copy (:func:`check_shared_images` fails it).
 
-    Only files of one size in two splits are read: the check decodes every image anyway (ultralytics'
+    Only files of one size in two splits are read, a file listed in two counting in its first (``test:``
+    pointing at val's folder read every val image): the check decodes every image anyway (ultralytics'
     scan, :func:`unreadable_images`), so reading those again costs little.
     """
     sizes: dict[int, set[str]] = collections.defaultdict(set)
@@ -560,8 +561,10 @@ def copied_images(files: dict[str, list[Path]]) -> dict[tuple[str, str], list[tu
     for split in SPLITS:
         for path in files.get(split, []):
             if path.is_file():
-                sizes[path.stat().st_size].add(split)
-                paths[os.path.realpath(path)].append((split, path))
+                real = os.path.realpath(path)
+                if real not in paths:  # one file in two splits (test: val's folder) is no copy of itself
+                    sizes[path.stat().st_size].add(split)
+                paths[real].append((split, path))
     digests: dict[str, tuple[str, Path]] = {}
     copied: dict[tuple[str, str], list[tuple[Path, Path]]] = collections.defaultdict(list)
     for resolved, [(split, path), *_] in paths.items():

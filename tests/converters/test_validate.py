@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +14,7 @@ from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.validate import (
     SplitCheck,
+    copied_images,
     format_checks,
     note_backgrounds_only,
     on_one_line,
@@ -676,6 +678,21 @@ def test_a_byte_identical_copy_in_another_split_is_a_note(dataset):
         f"1 test image is byte-identical to train images (images/test/copy.png = images/train/{image.name}): "
         "if one photo saved twice, test scores a model on images it trained on"
     ]
+
+
+def test_a_file_in_two_splits_is_not_read_to_look_for_copies(tmp_path, monkeypatch):
+    # test: pointing at val's folder listed every val image twice, and each was read in full and hashed
+    shared = [tmp_path / "a.png", tmp_path / "b.png"]
+    for index, path in enumerate(shared):
+        path.write_bytes(bytes(10 + index))
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(shared[0].read_bytes())
+    read = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or read_bytes(path))
+    copied = copied_images({"val": shared, "test": [*shared, copy]})
+    assert copied == {("val", "test"): [(copy, shared[0])]}
+    assert sorted(read) == ["a.png", "copy.png"]  # b.png: of no other file's size
 
 
 def test_a_count_that_differs_from_splits_json_is_the_one_problem_named(dataset):
