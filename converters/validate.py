@@ -72,7 +72,7 @@ def validate_yolo(
 
     Args:
         task: ``detect`` or ``segment``, what the set is trained for; when None, ``segment`` where a label
-            file starts with a polygon row (:func:`_guess_task`).
+            file's first row is a polygon (:func:`_guess_task`).
         progress: a bar on stderr while a split's images and label files are scanned
             (:func:`_yolo_dataset_with_bar`).
 
@@ -645,7 +645,7 @@ def _written_here(data_yaml: Path) -> bool:
 
 def _guess_task(data: dict) -> tuple[str, Path | None]:
     """``("segment", file)`` where a label ``file`` of the splits of ``data`` (``check_det_dataset``'s)
-    starts with a polygon row (over 5 values), the first such; else ``("detect", None)``. Every file is read
+    has a polygon row (over 5 values) first, the first such; else ``("detect", None)``. Every file is read
     until one does: the first alone decided, so a YOLO-seg set whose first file held a box row was checked
     as a detect set, ``ok``, and ``yolo segment train`` refused it. The label files are where ultralytics
     looks (``train/labels/`` of a Roboflow export): ``labels/`` beside ``data.yaml`` alone made every such
@@ -671,8 +671,9 @@ def _first_polygon_file(data: dict) -> Path | None:
 
 
 def _starts_with_polygon(text: str) -> bool:
-    """Whether a label file's ``text`` starts with a polygon row (over 5 values)."""
-    return len(text.split("\n", 1)[0].split()) > 5
+    """Whether a label file's ``text`` starts with a polygon row (over 5 values), stripped first as
+    ultralytics reads it: a file starting with a blank line was not one of polygons."""
+    return len(text.strip().split("\n", 1)[0].split()) > 5
 
 
 def split_image_files(entry: str | list[str] | None) -> list[Path]:
@@ -1069,7 +1070,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--task",
         choices=("detect", "segment"),
-        help="what the YOLO set is trained for (default: segment where a label file starts with a polygon)",
+        help="what the YOLO set is trained for (default: segment where a label file's first row is a "
+        "polygon)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}

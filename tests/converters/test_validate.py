@@ -824,6 +824,23 @@ def test_a_split_refused_for_its_box_files_names_a_polygon_file_of_its_own(tmp_p
         )
 
 
+def test_a_polygon_file_starting_with_a_blank_line_makes_the_set_yolo_seg(tmp_path, category_factory):
+    # ultralytics strips a label file before reading its rows: the raw first line alone was looked at,
+    # so a YOLO-seg set whose files started with a blank line was checked as a detect one, ok
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, task="segment", progress=False))
+    labelled = [path for path in sorted((out / "labels").glob("*/*.txt")) if path.read_text()]
+    for path in labelled:
+        path.write_text("\n \n" + path.read_text())
+    box, polygon = [path for path in labelled if path.parent.name == "val"][:2]
+    box.write_text("0 0.5 0.5 0.2 0.2\n")
+    assert validate(out)["yolo"]["val"].problems[0] == (
+        f"1 label file holds boxes (class cx cy w h), not polygons (labels/val/{box.name}), as "
+        f"labels/val/{polygon.name}'s are: " + REFUSED
+    )
+
+
 REFUSED = (
     "ultralytics refuses such a split for segment training; a detect training reads the polygons as boxes "
     "(--task detect checks it so)"
