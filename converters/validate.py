@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import OneLineParser, command_name, exit_code, user_path
-from common.coco import read_coco_index
+from common.coco import check_ids, read_coco_index
 from common.config import read_yaml
 from common.data_sets import DATA_YAML, data_set_folder
 from common.errors import UserError, few, one_line
@@ -749,6 +749,7 @@ def validate_coco(
         if not path.is_file():
             raise UserError(f"missing COCO file {path}")
         coco = read_coco_index(path)  # one line naming a part that is missing or no list
+        check_ids(coco.dataset, source=path)  # another tool's: an image without a file_name path, an id twice
         check = coco_split_counts(coco)
         check_not_empty(check, split)
         note_backgrounds_only(check, split)

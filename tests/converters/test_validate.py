@@ -526,6 +526,27 @@ def test_a_coco_file_without_a_part_is_one_line(tmp_path, category_factory, drop
         validate(out)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda image: image.pop("file_name"), "entry 1 of 'images' in {path} has no 'file_name'"),
+        (lambda image: image.update(file_name=7), "image 1 in {path} has file_name 7, not a path"),
+    ],
+    ids=["no-file-name", "number"],
+)
+def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_factory, edit, message):
+    # another tool's file: a traceback from the split's counts (KeyError, TypeError)
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    path = out / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    edit(coco["images"][0])
+    path.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match="^" + re.escape(message.format(path=path))):
+        validate(out)
+
+
 def test_a_split_whose_images_are_all_gone_is_one_problem_for_yolo(dataset):
     for image in (dataset / "images" / "val").iterdir():
         image.unlink()
