@@ -671,11 +671,13 @@ def warn_lines(lines: Iterable[str]) -> None:
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
-def warn_empty_folders(records: Sequence[ImageRecord]) -> None:
+def warn_empty_folders(records: Sequence[ImageRecord], *, held: Sequence[ImageRecord] | None = None) -> None:
     """A ``warning:`` line on stderr where a defect-type folder beside the category's own is empty
     (``test/crack/`` made before its photos were copied): the converters' warning
-    (:func:`converters.layouts.empty_folder_warnings`), which a tree read here never gave."""
-    for line in empty_folder_warnings(records, missing="no {photos} are scored"):
+    (:func:`converters.layouts.empty_folder_warnings`), which a tree read here never gave. ``held``: the
+    records that may be scored (default: all; the MVTec protocol's ``test/`` ones), whose photos of the
+    folder's type, if any, make the line claim nothing of what is scored."""
+    for line in empty_folder_warnings(records, missing="no {photos} are scored", held=held):
         print(f"warning: {line}", file=sys.stderr, flush=True)
 
 

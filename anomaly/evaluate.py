@@ -105,7 +105,10 @@ def scored_records(
     while their files are hashed, and one while their masks are read: :func:`anomaly.data.read_masks`)."""
     category = category or run.info["category"]
     records = load_records(root or run.info["root"], category)
-    warn_empty_folders(records)  # here, not where the val split's threshold reads the tree again
+    # here, not where the val split's threshold reads the tree again; the MVTec protocol scores test/ alone,
+    # so an empty test/good/ beside a full train/good/ leaves no good photo scored
+    held = [r for r in records if r.layout_split == "test"] if data is None else None
+    warn_empty_folders(records, held=held)
     warn_other_category(run, records, category)
     splits = read_splits(data, category) if data is not None else None
     chosen = eval_records(records, splits, split)

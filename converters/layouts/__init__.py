@@ -96,7 +96,9 @@ def detect_layout(folder: str | Path) -> Layout:
     raise UserError(f"{folder} matches several layouts: {names}; choose one with --layout")
 
 
-def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> list[str]:
+def empty_folder_warnings(
+    records: Sequence[ImageRecord], *, missing: str, held: Sequence[ImageRecord] | None = None
+) -> list[str]:
     """One line when a defect-type folder beside the records' own is empty (``test/crack/`` made before its
     photos were copied; MVTec 3D-AD's ``test/crack/rgb/``): its type is read nowhere, which nothing else
     would say. The type folders are the records' layouts' (:attr:`Layout.type_folders`): an empty folder
@@ -104,8 +106,9 @@ def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> li
     folder's category then lacks, in the line, with ``{photos}`` (``'crack' photos``, or ``good photos``
     for a folder of good ones: :attr:`Layout.good_folder`, VisA's ``Normal/``) and ``{category}`` (the
     converters': ``the data set holds no {photos} of category '{category}'``; ``anomaly.evaluate``'s:
-    ``no {photos} are scored``); where the category's records hold photos of that type all the same (another
-    subset's ``good/``), the line claims nothing of it. A type folder of the layout's own name
+    ``no {photos} are scored``); where the category's records in ``held`` (default: ``records``; the
+    scored ones, ``anomaly.evaluate``'s ``test/``) hold photos of that type all the same (another subset's
+    ``good/``), the line claims nothing of it. A type folder of the layout's own name
     (:attr:`Layout.type_names`: the folder layout's ``images/``) is named by the type it holds (``'defect'``,
     not ``'images'``); one the layout cannot do without (:attr:`Layout.needed`: that ``images/``) is asked to
     be filled, another to be filled or removed.
@@ -131,8 +134,12 @@ def empty_folder_warnings(records: Sequence[ImageRecord], *, missing: str) -> li
     # a folder the layout cannot do without (the folder layout's images/) is to be filled, not removed
     ask = f"(add them{'' if folder.name in layout.needed else ' or remove it'})"
     type_name = GOOD if folder.name == layout.good_folder else layout.type_names.get(folder.name, folder.name)
-    held = {(r.category, GOOD if r.is_good else r.defect) for r in records if not r.unlabelled}
-    if (category, type_name) in held:  # read from another folder of the category: it lacks nothing
+    held_types = {
+        (r.category, GOOD if r.is_good else r.defect)
+        for r in (records if held is None else held)
+        if not r.unlabelled
+    }
+    if (category, type_name) in held_types:  # read from another folder of the category: it lacks nothing
         return [f"{folders}: no photos {ask}"]
     kind = "good photos" if type_name == GOOD else f"'{type_name}' photos"
     return [f"{folders}: no photos, so {missing.format(photos=kind, category=category)} {ask}"]

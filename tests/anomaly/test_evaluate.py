@@ -917,6 +917,24 @@ def test_an_empty_defect_folder_is_one_warning_that_its_type_is_not_scored(
     assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == [warning]
 
 
+def test_an_empty_test_good_folder_beside_train_good_warns_that_no_good_photo_is_scored(
+    run: Path, parts: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # the MVTec protocol scores test/ alone: train/good/'s photos, which the run was fit on, made the line
+    # claim nothing ("no photos") though no good photo was scored
+    from anomaly.run import load_run
+
+    for photo in (parts / "test" / "good").iterdir():
+        photo.unlink()
+    chosen, _, _ = evaluate_module.scored_records(load_run(run))
+    assert chosen and not any(r.is_good for r in chosen)
+    warning = (
+        f"warning: empty folder {parts / 'test' / 'good'}: no photos, so no good photos are scored "
+        "(add them or remove it)"
+    )
+    assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == [warning]
+
+
 def test_masks_on_a_converter_split_read_the_tree_and_its_split_once(
     run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
