@@ -278,7 +278,7 @@ def _check_cached(spec: CheckpointSpec, target: Path, failures: list[str]) -> bo
         now = _identity(target)
         if now is not None and now != hashed:  # another run fetched a fresh file meanwhile
             continue
-        aside = _move_aside(target, hashed) if now is not None else None
+        aside = _move_aside(target, hashed, spec.sha256) if now is not None else None
         if aside is not None:
             moved = f"moved to {aside.name}, fetching anew"
             _note(f"{target} has the wrong sha256 (expected {spec.sha256}); {moved}")
@@ -303,13 +303,16 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _move_aside(path: Path, hashed: tuple[int, int, int, int]) -> Path | None:
+def _move_aside(path: Path, hashed: tuple[int, int, int, int], sha256: str) -> Path | None:
     """Renames the bad file ``path`` whose :func:`_identity` was ``hashed`` to ``<name>.corrupt`` (replacing
     an older one) and returns the new path.
 
     None: ``path`` is gone, moved aside by a concurrent run (two terminals, DDP ranks) since it was hashed;
     or the file renamed was another, which a concurrent run verified and renamed into place after this
-    run's last look: it is put back (:func:`_put_back`) and checked in its turn.
+    run's last look: it is put back (:func:`_put_back`) and checked in its turn. Only a file whose sha256
+    is the official ``sha256`` is put back: on a file system whose rename copies (a new inode, as some
+    network and FUSE mounts), the corrupt file itself has another identity once moved, and putting it back
+    would have it hashed and moved again for ever.
     """
     aside = path.with_name(path.name + ".corrupt")
     try:
@@ -321,8 +324,13 @@ def _move_aside(path: Path, hashed: tuple[int, int, int, int]) -> Path | None:
             f"{path} has the wrong sha256 and cannot be moved aside ({one_line(error)}): delete it"
         ) from None
     if _identity(aside) != hashed:
-        _put_back(aside, path)
-        return None
+        try:
+            verified = sha256_file(aside) == sha256
+        except UserError:  # gone or unreadable: whatever stands at path is checked in its turn
+            return None
+        if verified:
+            _put_back(aside, path)
+            return None
     return aside
 
 

