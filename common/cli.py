@@ -43,12 +43,34 @@ def exit_code(action: Callable[[], object]) -> int:
     itself keeps its outputs atomic; wrap work whose libraries swallow Ctrl-C in :func:`keep_interrupts`). A
     SIGTERM (``kill``, a job scheduler's stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden
     half-built output folders removed), with one ``terminated`` line and 143, also when code inside swallowed
-    it (ultralytics' ``TryExcept``) and the work went on to return; a second SIGTERM kills at once.
+    it (ultralytics' ``TryExcept``) and the work went on to return; a second SIGTERM kills at once. Work
+    for which a SIGTERM is its ordinary stop (a server's ``kill``, ``docker stop``) says it stopped as asked
+    with :func:`acknowledge_termination`: it then ends as a Ctrl-C it swallowed does, with 0.
     Any other exception is a bug and propagates with its traceback.
     """
     received: list[int] = []
-    with _terminate_as_interrupt(received):
-        return _run(action, received)
+    _received_lists.append(received)
+    try:
+        with _terminate_as_interrupt(received):
+            return _run(action, received)
+    finally:
+        _received_lists.remove(received)
+
+
+#: The SIGTERMs received by each :func:`exit_code` now running.
+_received_lists: list[list[int]] = []
+
+
+def acknowledge_termination() -> None:
+    """Tells each :func:`exit_code` now running that the SIGTERM it received was handled as the work's
+    ordinary stop: it returns 0 with no ``terminated`` line, as for a Ctrl-C the work swallowed.
+
+    For a server (``segmentation.annotate``) a ``kill``, ``docker stop`` or ``systemctl stop`` is how it is
+    stopped: it shut down gracefully and said so, yet ended ``terminated`` with 143. Every other command
+    keeps 143. A SIGTERM received after this call counts again.
+    """
+    for received in _received_lists:
+        received.clear()
 
 
 def _run(action: Callable[[], object], received: list[int]) -> int:

@@ -39,7 +39,7 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING
 
-from common.cli import OneLineParser, command_name, exit_code, user_path
+from common.cli import OneLineParser, acknowledge_termination, command_name, exit_code, user_path
 from common.errors import UserError, few, one_line
 from common.folders import check_input_file
 from common.io import expand_user
@@ -1048,7 +1048,8 @@ def build_app(
 
 
 def run_server(app: FastAPI, sock: socket.socket) -> bool:
-    """Serves ``app`` on the bound ``sock`` until Ctrl+C (uvicorn shuts down gracefully first).
+    """Serves ``app`` on the bound ``sock`` until Ctrl+C or a ``kill`` (SIGTERM), which ends the command as
+    Ctrl+C does, with exit code 0 (uvicorn shuts down gracefully first).
 
     Returns:
         Whether a second Ctrl+C stopped it at once, before the requests then in flight were answered.
@@ -1078,8 +1079,8 @@ def run_server(app: FastAPI, sock: socket.socket) -> bool:
     log.addFilter(not_a_forced_cancel)
     try:
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass  # uvicorn has shut down gracefully and re-raises the Ctrl+C it caught
+    except KeyboardInterrupt:  # uvicorn has shut down gracefully and re-raises the Ctrl+C or kill it caught
+        acknowledge_termination()  # a kill (SIGTERM) is a server's ordinary stop: exit 0, as for Ctrl+C
     finally:
         log.removeFilter(not_a_forced_cancel)
     return server.force_exit

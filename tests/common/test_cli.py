@@ -15,6 +15,7 @@ from common.cli import (
     EXIT_USER_ERROR,
     DefaultsHelpFormatter,
     OneLineParser,
+    acknowledge_termination,
     command_name,
     exit_code,
     user_path,
@@ -423,6 +424,31 @@ def test_a_kill_that_the_work_swallowed_still_ends_it_as_terminated(capsys):
 
     assert exit_code(swallowing) == EXIT_TERMINATED
     assert capsys.readouterr().err == "terminated\n"
+
+
+def test_a_kill_the_work_acknowledged_as_its_ordinary_stop_exits_0(capsys):
+    """A server stopped by kill (docker stop, systemctl stop) shut down gracefully and said so, yet ended
+    'terminated' with 143; acknowledged, it ends as a Ctrl-C it swallowed does. Unacknowledged (every
+    other command: test_a_kill_that_the_work_swallowed_still_ends_it_as_terminated) it stays 143."""
+    import signal
+
+    def server():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            acknowledge_termination()
+        return "stopped"
+
+    assert exit_code(server) == 0
+    assert capsys.readouterr().err == ""
+
+    def acknowledged_then_ctrl_c():
+        acknowledge_termination()  # no SIGTERM received: nothing changes
+        raise KeyboardInterrupt
+
+    assert exit_code(acknowledged_then_ctrl_c) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "interrupted\n"
+    acknowledge_termination()  # outside any command: nothing to tell
 
 
 def test_a_kill_swallowed_inside_keep_interrupts_stops_the_next_step(capsys):

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
@@ -1832,6 +1833,45 @@ def test_a_second_ctrl_c_during_saves_stops_quietly_with_no_500(tmp_path, said):
         process.kill()
     assert rest == "forced\n"  # no traceback of the cancelled saves
     assert 500 not in answers and len(answers) == 3
+
+
+SERVED = """
+import socket, sys
+from fastapi import FastAPI
+from common.cli import exit_code
+from segmentation.annotate.__main__ import run_server
+
+def work():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    print(sock.getsockname()[1], flush=True)
+    print("forced" if run_server(FastAPI(), sock) else "graceful", flush=True)
+
+sys.exit(exit_code(work))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["kill", "ctrl-c"])
+def test_a_kill_stops_the_server_as_ctrl_c_does_with_exit_0(signum):
+    # kill (docker stop, systemctl stop: a server's ordinary stop) shut the server down gracefully and
+    # printed its last line, then ended 'terminated' with exit code 143
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVED],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        port = int(process.stdout.readline())
+        try:  # answered once the server runs (404: the app has no page)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30)
+        except urllib.error.HTTPError:
+            pass
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert (out, err, process.returncode) == ("graceful\n", "", 0)
 
 
 def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch) -> None:
