@@ -564,13 +564,16 @@ function applyDetail(detail) {
 
 // The proposal corrected is gone (Shift+A, its own R or ✓ took it, another tab accepted or deleted it):
 // its prompt is dropped (Enter saved its mask again, as a new instance), unless the correction's own accept
-// took it (a click made since stays: accept()).
+// took it (a click made since stays: accept()). Said only where another tab took it: this page's own R, ✓
+// or Shift+A shows its own answer (a 507's message, once the labels were read again, was replaced).
 function dropCorrection() {
   const id = state.correcting;
   state.correcting = null;
-  const own = (item) => item.image === state.current && item.target === corrected(id);
-  if ([...state.targets.values()].some(own)) return;
+  const mine = (matches) =>
+    [...state.targets.values()].some((item) => item.image === state.current && matches(item.target));
+  if (mine((name) => name === corrected(id))) return;
   clearPrompt(false);
+  if (mine(ofProposal(id))) return;
   showMessage(`proposal #${id} was taken meanwhile: its correction is dropped`, true);
 }
 

@@ -1602,6 +1602,35 @@ def test_r_pressed_while_correcting_a_proposal_accepts_it_and_drops_the_correcti
     assert [instance.prompt["box"] for instance in session.entry("a.png").instances][1] == [0, 0, 10, 10]
 
 
+@pytest.mark.parametrize("key", ["r", "Shift+A"])
+def test_r_or_shift_a_while_correcting_answered_507_unread_keeps_its_message(served, page, monkeypatch, key):
+    """E on a proposal, then R or Shift+A, saved but answered 507 without the photo's labels: once they were
+    read again (the proposal gone), the page said 'proposal #1 was taken meanwhile' (this tab took it) over
+    the 507's message; the prompt is dropped and the 507's message stays."""
+    from segmentation.annotate.routes import proposals
+
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/a.png")
+
+    monkeypatch.setattr(proposals, "image_detail", unreadable)
+    with page.expect_response("**/api/proposals/accept*") as answer:
+        page.keyboard.press(key)
+    assert answer.value.status == 507
+    monkeypatch.undo()
+    wait_body(page, "d.instances !== '0'")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    message = page.inner_text("#message")
+    assert "Input/output error" in message and "taken meanwhile" not in message
+
+
 @pytest.mark.parametrize("read", [True, False], ids=["read", "unread"])
 def test_an_undo_pressed_before_a_507_without_the_labels_is_refused_saying_why(
     served, page, monkeypatch, read
