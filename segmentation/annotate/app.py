@@ -90,6 +90,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The changes a file error may leave saved, their detail not sent: their 507 has ``saved`` null (the page
+# reads the photo again); that of another request (predict, export, current, detect) has none.
+CHANGE_PATHS = frozenset(
+    ["/api/accept", "/api/delete", "/api/status", "/api/undo", "/api/redo"]
+    + ["/api/proposals/accept", "/api/proposals/accept-all", "/api/proposals/delete"]
+)
 #: Every router of the app, in the order they are matched.
 ROUTERS = (files.router, images.router, instances.router, proposals.router, export.router)
 
@@ -262,7 +268,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def file_system_error(request: Request, error: OSError) -> JSONResponse:
         logger.error("%s %s: %s", request.method, request.url.path, file_error(error))
         content: dict[str, object] = {"detail": f"cannot read or write a file: {file_error(error)}"}
-        if request.method != "GET":
+        if request.url.path in CHANGE_PATHS:
             content["saved"] = None  # a change may be saved all the same: its detail is not sent
         return JSONResponse(content, status_code=507)
 

@@ -732,6 +732,23 @@ def test_a_file_error_after_a_change_is_a_507_saying_its_labels_are_not_sent(cli
     assert response.status_code == 507 and "saved" not in response.json()  # a read changes nothing
 
 
+def test_a_file_error_of_a_request_that_changes_no_labels_has_no_saved(client, app_parts, monkeypatch):
+    # ``saved`` null says a change may be saved: every POST had it, a prediction's and an export's too
+    session, _, _ = app_parts
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/a.png")
+
+    monkeypatch.setattr(session, "image_path", unreadable)
+    monkeypatch.setattr(session, "export", unreadable)
+    for path, body in [("/api/predict", {"image": "a.png", "points": [[5, 5]]}), ("/api/export", {})]:
+        response = client.post(path, json=body)
+        assert response.status_code == 507 and "saved" not in response.json(), (path, response.text)
+    monkeypatch.setattr("segmentation.annotate.routes.instances.image_detail", unreadable)
+    response = client.post("/api/status", json={"image": "a.png", "status": "good"})  # a change: it has
+    assert response.status_code == 507 and response.json()["saved"] is None, response.text
+
+
 def test_a_one_pixel_scratch_stays_visible_in_the_preview_of_a_large_image(client, app_parts):
     session, _, _ = app_parts
     scratch = np.zeros((300, 640), bool)
