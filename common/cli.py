@@ -43,10 +43,10 @@ def exit_code(action: Callable[[], object]) -> int:
     itself keeps its outputs atomic; wrap work whose libraries swallow Ctrl-C in :func:`keep_interrupts`). A
     SIGTERM (``kill``, a job scheduler's stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden
     half-built output folders removed), with one ``terminated`` line and 143, also when code inside swallowed
-    it (ultralytics' ``TryExcept``) and the work went on to return; a second SIGTERM kills at once. Work
-    for which a SIGTERM is its ordinary stop (a server's ``kill``, ``docker stop``) says it stopped as asked
-    with :func:`acknowledge_termination`: it then ends as a Ctrl-C it swallowed does, with 0.
-    Any other exception is a bug and propagates with its traceback.
+    it (ultralytics' ``TryExcept``) and the work went on to return, or to fail with one of the errors above
+    (:func:`_run`); a second SIGTERM kills at once. Work for which a SIGTERM is its ordinary stop (a server's
+    ``kill``, ``docker stop``) says it stopped as asked with :func:`acknowledge_termination`: it then ends as
+    a Ctrl-C it swallowed does, with 0. Any other exception is a bug and propagates with its traceback.
     """
     received: list[int] = []
     _received_lists.append(received)
@@ -74,34 +74,50 @@ def acknowledge_termination() -> None:
 
 
 def _run(action: Callable[[], object], received: list[int]) -> int:
-    """:func:`exit_code`'s work; ``received`` holds SIGTERM once it arrived."""
+    """:func:`exit_code`'s work; ``received`` holds SIGTERM once it arrived.
+
+    A SIGTERM that the work swallowed ends it as ``terminated`` whatever came after: it returned, or it went
+    on and failed with one of the errors :func:`exit_code` prints (their line is not printed: the user asked
+    it to stop, and such an error often follows from the stop; it exited 2 or 1 as if never killed).
+    """
     try:
         action()
-    except UserError as error:
-        print(f"error: {joined_lines(str(error))}", file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
-    except OSError as error:
-        if error.filename is None:
-            raise
-        loop = _link_loop_of(error)
-        print(f"error: {_path_line(loop or file_error(error))}", file=sys.stderr, flush=True)
-        return EXIT_FILE_ERROR if loop is None else EXIT_USER_ERROR
-    except RuntimeError as error:
-        loop = _symlink_loop_text(error)
-        if loop is None:
-            raise
-        print(f"error: {_path_line(loop)}", file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
     except KeyboardInterrupt:
+        return _stopped(received)
+    except (UserError, OSError, RuntimeError) as error:
+        line, code = _error_line(error)
+        if line is None:
+            raise
         if received:
-            print("terminated", file=sys.stderr, flush=True)
-            return EXIT_TERMINATED
-        print("interrupted", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+            return _stopped(received)
+        print(f"error: {line}", file=sys.stderr, flush=True)
+        return code
     if received:  # swallowed where no keep_interrupts re-raised it: it exited 0 as if never sent
+        return _stopped(received)
+    return 0
+
+
+def _stopped(received: list[int]) -> int:
+    """The line and exit code of a Ctrl-C, or of a SIGTERM once ``received`` holds one."""
+    if received:
         print("terminated", file=sys.stderr, flush=True)
         return EXIT_TERMINATED
-    return 0
+    print("interrupted", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def _error_line(error: UserError | OSError | RuntimeError) -> tuple[str | None, int]:
+    """The ``error:`` line's text and the exit code for an error :func:`exit_code` prints; None for the text
+    of one it lets propagate (a bug: an OSError naming no file, a RuntimeError other than a link loop)."""
+    if isinstance(error, UserError):
+        return joined_lines(str(error)), EXIT_USER_ERROR
+    if isinstance(error, OSError):
+        if error.filename is None:
+            return None, EXIT_FILE_ERROR
+        loop = _link_loop_of(error)
+        return _path_line(loop or file_error(error)), EXIT_FILE_ERROR if loop is None else EXIT_USER_ERROR
+    loop = _symlink_loop_text(error)
+    return (None if loop is None else _path_line(loop)), EXIT_USER_ERROR
 
 
 def _path_line(text: str) -> str:

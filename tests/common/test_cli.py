@@ -426,6 +426,41 @@ def test_a_kill_that_the_work_swallowed_still_ends_it_as_terminated(capsys):
     assert capsys.readouterr().err == "terminated\n"
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        UserError("no photos in /data/lot 7"),
+        PermissionError(13, "Permission denied", "/srv/out"),
+        RuntimeError("Symlink loop from '/srv/loop'"),
+    ],
+    ids=["user error", "file error", "link loop"],
+)
+def test_a_kill_the_work_swallowed_before_an_error_ends_it_as_terminated(capsys, error):
+    """The user asked it to stop: an error after a swallowed SIGTERM (ultralytics' plotting swallowed it, the
+    work went on and then failed) made it exit 2 or 1 with the error's line, as if never killed."""
+    import signal
+
+    def swallowing_then_failing():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except BaseException:
+            pass
+        raise error
+
+    assert exit_code(swallowing_then_failing) == EXIT_TERMINATED
+    assert capsys.readouterr().err == "terminated\n"
+
+    def acknowledged_then_failing():  # a server's kill, acknowledged: the error counts again
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            acknowledge_termination()
+        raise UserError("no photos in /data/lot 7")
+
+    assert exit_code(acknowledged_then_failing) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == "error: no photos in /data/lot 7\n"
+
+
 def test_a_kill_the_work_acknowledged_as_its_ordinary_stop_exits_0(capsys):
     """A server stopped by kill (docker stop, systemctl stop) shut down gracefully and said so, yet ended
     'terminated' with 143; acknowledged, it ends as a Ctrl-C it swallowed does. Unacknowledged (every
