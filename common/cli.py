@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
-from common.errors import UserError, few, file_error, joined_lines
+from common.errors import UserError, few, file_error, message_line
 from common.io import expand_user, link_loop_text
 
 #: Exit codes: a file system refusal, bad input (argparse uses 2 too), Ctrl-C (128 + SIGINT) and a
@@ -33,7 +33,8 @@ def exit_code(action: Callable[[], object]) -> int:
     """Runs a CLI's work and returns its exit code.
 
     0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one ``error: ...`` line on
-    stderr (a wrapped library message's line breaks become spaces: :func:`~common.errors.joined_lines`) and
+    stderr (its line breaks become spaces, each with the indent of a wrapped library message's next line;
+    nothing else of it changes, a path's trailing space included: :func:`~common.errors.message_line`) and
     gives 2; a file system error that names its file (a read-only folder, a full disk, a file where a folder
     should be) is one ``error: <reason>: <file>`` line and gives 1, but a path through a link loop (either
     path of a rename or link: :func:`_link_loop_of`; also ``Path.resolve``'s RuntimeError for one:
@@ -110,7 +111,7 @@ def _error_line(error: UserError | OSError | RuntimeError) -> tuple[str | None, 
     """The ``error:`` line's text and the exit code for an error :func:`exit_code` prints; None for the text
     of one it lets propagate (a bug: an OSError naming no file, a RuntimeError other than a link loop)."""
     if isinstance(error, UserError):
-        return joined_lines(str(error)), EXIT_USER_ERROR
+        return message_line(str(error)), EXIT_USER_ERROR
     if isinstance(error, OSError):
         if error.filename is None:
             return None, EXIT_FILE_ERROR

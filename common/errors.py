@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import re
 from collections.abc import Iterable, Sequence
 
 #: Longest text :func:`one_line` keeps; longer library messages are cut.
@@ -49,6 +50,27 @@ def joined_lines(text: str) -> str:
     "Dataset 'x' error images not found in 'a  b'"
     """
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+#: A run of line breaks (``\r\n``, ``\r``, ``\n``: those a terminal breaks at), each with the indent after it.
+_BREAKS = re.compile(r"(?:(?:\r\n|[\r\n])[ \t]*)+")
+
+
+def message_line(text: str) -> str:
+    """A :class:`UserError`'s message on one line, its paths as given: each run of line breaks, with the
+    indent after it, is one space (none at either end); nothing else changes.
+
+    Not :func:`joined_lines`, which strips the ends of each line and breaks at every character
+    :meth:`str.splitlines` does (``\x0c``, ``\x1c``, ``\u2028`` ...): a message ending in a path lost
+    the path's trailing space, and ``a\u2028b.png`` read ``a b.png``, files other than those given. A
+    wrapped library message still reads as one sentence; a space at the end of one of its lines stays.
+
+    >>> message_line("no photos in /data/lot 7 ")
+    'no photos in /data/lot 7 '
+    >>> message_line("ultralytics rejects data.yaml: Dataset 'x' error\\n  images not found\\n")
+    "ultralytics rejects data.yaml: Dataset 'x' error images not found"
+    """
+    return _BREAKS.sub(lambda found: "" if found.start() == 0 or found.end() == len(text) else " ", text)
 
 
 def few(items: Sequence[object], limit: int = 3, *, sep: str = ", ") -> str:

@@ -46,6 +46,13 @@ def test_work_that_returns_exits_0(capsys):
         ("ultralytics rejects data.yaml: Dataset 'x' error\n  images not found", None),
         # a quoted value keeps its runs of spaces: it was printed as 'lot 7', not the name given
         ("no class 'lot  7' in data.yaml", "error: no class 'lot  7' in data.yaml\n"),
+        # a path's trailing space and the characters str.splitlines breaks at (but a terminal does not) stay:
+        # the line named '/data/lot 7' and 'a b.png', files other than those given
+        ("no photos in /data/lot 7 ", "error: no photos in /data/lot 7 \n"),
+        ("cannot read /data/a\u2028b.png: no photo", "error: cannot read /data/a\u2028b.png: no photo\n"),
+        ("cannot read /data/a\x0cb \x1c.png", "error: cannot read /data/a\x0cb \x1c.png\n"),
+        # a path's line break is a space, as in a file error's line; the trailing space before it stays
+        ("no photos in /data/lot \r\n7/out\r", "error: no photos in /data/lot  7/out\n"),
     ],
 )
 def test_a_user_error_is_one_line_and_exit_2(capsys, message, printed):

@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from common.errors import close_match, few, one_line, write_advice
+from common.errors import close_match, few, message_line, one_line, write_advice
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,21 @@ def test_write_advice_follows_the_errno(error: OSError, advice: str) -> None:
 )
 def test_one_line_folds_line_breaks_only(error: BaseException | str, expected: str) -> None:
     assert one_line(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("no photos in /data/lot 7 ", "no photos in /data/lot 7 ", id="a path's trailing space"),
+        pytest.param(
+            "cannot read a\u2028b\x0c.png", "cannot read a\u2028b\x0c.png", id="not a terminal's break"
+        ),
+        pytest.param(
+            "rejects x: error\n  images\n\n   not found", "rejects x: error images not found", id="wrap"
+        ),
+        pytest.param("\r\n  rejects x:\rlot \r\n", "rejects x: lot ", id="breaks at the ends go"),
+        pytest.param("no class 'lot  7'", "no class 'lot  7'", id="a quoted value's spaces"),
+    ],
+)
+def test_message_line_folds_terminal_line_breaks_only(text: str, expected: str) -> None:
+    assert message_line(text) == expected
