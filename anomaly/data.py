@@ -29,14 +29,9 @@ from tqdm import tqdm
 
 from common.data_sets import DATA_YAML, data_set_folder
 from common.errors import UserError
-from common.images import (
-    check_mask_upright,
-    check_upright,
-    decode_image_file,
-    displayed_size,
-    exif_orientation,
-    mask_size,
-)
+from common.exif import check_mask_upright, check_upright, exif_orientation
+from common.image_files import decode_image_file
+from common.images import displayed_size, mask_size
 from common.io import read_json_object, sha256_file
 from common.masks import (
     faint_masks_line,

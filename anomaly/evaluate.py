@@ -82,9 +82,9 @@ from common.folders import (
     check_outside_tree,
     earlier_run_note,
 )
-from common.images import warn_narrow_photos
 from common.io import atomic_write, recorded_path, sha256_file
 from common.metrics import pixel_f1_max
+from common.pixels import warn_narrow_photos
 from converters.mvtec import ImageRecord, category_dir
 
 #: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.

@@ -35,7 +35,7 @@ import numpy as np
 from anomaly.masks import Instances
 from common.coco import predicted_image
 from common.folders import output_name
-from common.images import encode_image
+from common.image_files import encode_image
 from common.io import StreamedFile, atomic_write, json_text
 from converters.masks import mask_to_rle
 

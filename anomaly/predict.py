@@ -60,10 +60,11 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import decode_photos, raise_unread, read_photos, warn_narrow_photos
+from common.images import decode_photos, raise_unread, read_photos
 from common.io import expand_user, read_json_object, recorded_path
 from common.out_folders import check_holds_no_photos, check_out_of_photos
 from common.photo_sources import photo_files, photo_root
+from common.pixels import warn_narrow_photos
 
 #: Evaluation folders whose metrics.json gives the default threshold, in order of preference.
 EVAL_FOLDERS = ("eval-val", "eval-test", "eval-mvtec")

@@ -60,7 +60,6 @@ from common.folders import (
     check_utf8_path,
     is_empty_folder,
 )
-from common.images import photo_colour, warn_narrow_photos
 from common.io import (
     atomic_write,
     link_loop_text,
@@ -70,6 +69,7 @@ from common.io import (
     sha256_file,
     torch_file_kind,
 )
+from common.pixels import photo_colour, warn_narrow_photos
 from common.weights import cache_checkpoint
 from converters.mvtec import ImageRecord
 from converters.splits import Splits
@@ -383,7 +383,7 @@ def _fit(
     """Fits ``model`` on the photos at ``paths`` (decoded once each, at ``shape``).
 
     Returns:
-        ``(seconds, kinds)``: the photos by :func:`~common.images.photo_colour` (``grey``, ``colour``),
+        ``(seconds, kinds)``: the photos by :func:`~common.pixels.photo_colour` (``grey``, ``colour``),
         in fit order; one key where every photo is of one kind.
     """
     kinds: dict[str, list[Path]] = {}

@@ -54,7 +54,7 @@ from report import (
     machine_info as shared_machine_info,
 )
 
-from common.images import decode_image_file
+from common.image_files import decode_image_file
 from inspection.inspector import Inspector
 from inspection.outputs import PredictionWriter
 from segmentation.embeddings import embed_images

@@ -386,7 +386,7 @@ def quiet_damaged_exif_warnings() -> None:
     PIL reads such a photo all the same, skipping the tags it cannot, and warns with a raw Python
     ``UserWarning`` naming neither the file nor the command (``Tag data larger than file. Skipping tag
     270``), also when ultralytics' loader opens it. This project's readers say it in one line naming the
-    file (``common.images``: they record PIL's warnings themselves, whatever the filters say).
+    file (``common.exif``: they record PIL's warnings themselves, whatever the filters say).
     """
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 

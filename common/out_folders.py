@@ -340,7 +340,7 @@ def photo_names_hidden(pattern: str) -> bool:
     A photo's output name is its path below the pattern's leading folder
     (:func:`common.photo_sources.glob_base`), folders joined (:func:`common.folders.output_name`): it starts
     with the name the part after that folder matched, hidden just where that part starts with a dot, as glob
-    reads it, and is not the last (a hidden file is no photo: :func:`common.images.is_image_file`).
+    reads it, and is not the last (a hidden file is no photo: :func:`common.image_files.is_image_file`).
 
     >>> [photo_names_hidden(p) for p in ("lots/.*/*.jpg", "lots/.cam/*.jpg", "lots/*/*.jpg", "lots/.*")]
     [True, False, False, False]

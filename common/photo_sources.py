@@ -20,7 +20,7 @@ from pathlib import Path
 from common.errors import UserError
 from common.folders import check_utf8_names
 from common.globs import GLOB_MAGIC
-from common.images import IMAGE_SUFFIXES, is_image_file
+from common.image_files import IMAGE_SUFFIXES, is_image_file
 from common.io import not_found_text
 
 #: The stem suffix of a defect image's mask in MVTec's layouts (``000_mask.png`` for ``000.png``).

@@ -30,9 +30,10 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import UnreadableFileError, UserError, few, read_advice
+from common.exif import check_upright
 from common.extras import install_hint
 from common.folders import LINE_BREAKS, build_folder, check_one_line_names, earlier_run_note
-from common.images import check_upright, image_size_and_orientation, narrow_photo_warnings
+from common.images import image_size_and_orientation
 from common.io import file_exists, link_loop_text, recorded_path, sha256_file
 from common.masks import (
     faint_masks_line,
@@ -43,6 +44,7 @@ from common.masks import (
     mask_values,
     soft_masks_line,
 )
+from common.pixels import narrow_photo_warnings
 from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES

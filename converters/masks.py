@@ -34,7 +34,8 @@ from pycocotools import mask as mask_utils
 from shapely.geometry import LineString, Point, Polygon
 
 from common.errors import UserError
-from common.images import check_mask_upright, decode_image_file
+from common.exif import check_mask_upright
+from common.image_files import decode_image_file
 from common.masks import mask_values
 from converters.records import GOOD
 
@@ -97,7 +98,7 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
 
     Raises:
         UserError: the file is missing, unreadable or not an image, a TIFF that an EXIF orientation tag
-            turns (OpenCV decodes it turned: :func:`common.images.check_mask_upright`), or
+            turns (OpenCV decodes it turned: :func:`common.exif.check_mask_upright`), or
             (``value_coded``) two of its colours read as one value.
     """
     mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")

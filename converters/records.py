@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.folders import check_one_line_names
-from common.images import is_image_file
+from common.image_files import is_image_file
 
 GOOD = "good"
 MASK_SUFFIX = "_mask"

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.images import IMAGE_SUFFIXES
+from common.image_files import IMAGE_SUFFIXES
 from common.io import atomic_write, read_json_object
 
 SPLITS = ("train", "val", "test")

@@ -35,9 +35,11 @@ from common.coco import check_ids, read_coco_index
 from common.config import read_yaml
 from common.data_sets import DATA_YAML, data_set_folder
 from common.errors import UserError, few, one_line
+from common.exif import is_rotated
 from common.extras import require
 from common.fonts import ensure_ultralytics_fonts
-from common.images import check_opencv_decodes, decode_image_file, image_size, is_rotated
+from common.image_files import decode_image_file
+from common.images import check_opencv_decodes, image_size
 from common.io import expand_user, link_loop_text, read_json
 from common.label_cache import no_label_cache
 from converters.coco import written_here
@@ -239,7 +241,7 @@ def _yolo_dataset_with_bar(desc: str, *, progress: bool) -> type:
 
 def turned_labelled(labels: list[dict], *, desc: str = "EXIF", progress: bool = False) -> list[Path]:
     """The images of ultralytics' ``labels`` that have instances and an EXIF orientation tag
-    (:func:`common.images.is_rotated`): ultralytics reads them turned, as OpenCV does. Every labelled one
+    (:func:`common.exif.is_rotated`): ultralytics reads them turned, as OpenCV does. Every labelled one
     is opened for it, behind a bar on stderr (``desc``) with ``progress``, as the split's scan is."""
     labelled = [label["im_file"] for label in labels if len(label["cls"])]
     bar = tqdm(labelled, desc=desc, unit="img", disable=not progress, file=sys.stderr)
@@ -252,7 +254,7 @@ def turned_line(
     """What the status column says of labelled images (``turned``: their paths in the data set) that an EXIF
     tag turns (:func:`turned_labelled`); ``reader`` reads them turned (``ultralytics``, OpenCV).
 
-    The converters refuse such a photo (:func:`common.images.check_upright`): its labels come from a mask
+    The converters refuse such a photo (:func:`common.exif.check_upright`): its labels come from a mask
     drawn on the stored pixels. One that gained the tag since (the original a symlinked image points to,
     re-saved by a phone app) was called ok, and was trained on with misplaced labels. Another tool's
     labels may have been drawn on the turned image, as ``reader`` reads it, so converting again is no

@@ -57,9 +57,9 @@ from common.data_sets import data_yaml_of
 from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
-from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.io import recorded_path
 from common.label_cache import no_label_cache
+from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.trained_images import trained_overlap_warning
 from detection.coco import check_coco_entries, check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import (

@@ -16,7 +16,7 @@ Every image is decoded once before the model loads (:func:`common.images.decode_
 so files that are not images, or truncated ones, stop the run at once with one line
 naming them (the first three and how many more), before ultralytics opens anything. 16-bit photos of 12-bit
 data, which OpenCV reads nearly black, get a ``warning:`` line (photos spread
-over the list are checked: :data:`common.images.NARROW_PHOTO_SAMPLE`).
+over the list are checked: :data:`common.pixels.NARROW_PHOTO_SAMPLE`).
 
 Writes ``predictions.json`` into ``--out``: per image, named by its path relative
 to the source folder (:func:`named_files`), its size, boxes (xyxy pixels), scores,
@@ -48,16 +48,12 @@ from common.folders import (
     check_unique_names,
     output_name,
 )
-from common.images import (
-    NARROW_PHOTO_SAMPLE,
-    decode_image_file,
-    decode_photos,
-    encode_image,
-    warn_narrow_photos,
-)
+from common.image_files import decode_image_file, encode_image
+from common.images import decode_photos
 from common.io import atomic_write, expand_user, json_text, recorded_path
 from common.out_folders import check_holds_no_photos, check_not_read_as_photos
 from common.photo_sources import photo_files
+from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections

@@ -50,7 +50,7 @@ from tqdm import tqdm
 from common.config import yaml_text
 from common.errors import UserError
 from common.folders import build_folder
-from common.images import decode_image_file
+from common.image_files import decode_image_file
 from common.io import atomic_write, recorded_path
 from converters.yolo import rings_to_single_polygon
 from detection.data import data_names, label_path, split_images

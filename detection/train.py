@@ -74,10 +74,10 @@ from common.config import project_path, save_config, with_source
 from common.errors import UserError
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
-from common.images import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.io import expand_user, recorded_path
 from common.label_cache import no_label_cache
 from common.photo_sources import ULTRALYTICS_FIGURES
+from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.trained_images import record_trained_images
 from detection.checkpoint_files import atomic_checkpoints, atomic_weights
 from detection.data import (

@@ -26,7 +26,7 @@ from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import nms, ops
 from ultralytics.utils.checks import check_imgsz
 
-from common.images import decode_image_file
+from common.image_files import decode_image_file
 from detection.detections import ImageDetections
 from detection.tiling import predict_tiled
 

@@ -57,7 +57,8 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import decode_image_file, raise_unread
+from common.image_files import decode_image_file
+from common.images import raise_unread
 from common.io import atomic_write, read_json_object
 from common.tables import fmt
 from common.trained_images import trained_overlap_warning

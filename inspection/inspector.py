@@ -42,7 +42,7 @@ import torch
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.images import decode_image_file
+from common.image_files import decode_image_file
 from common.io import embeddings_root
 from detection.detections import ImageDetections
 from detection.image_level import image_prediction

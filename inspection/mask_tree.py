@@ -33,8 +33,9 @@ from pathlib import Path
 
 import cv2
 
+from common.exif import is_rotated
 from common.folders import windows_safe_name
-from common.images import IMAGE_SUFFIXES, decode_image_file, encode_image, is_rotated
+from common.image_files import IMAGE_SUFFIXES, decode_image_file, encode_image
 from common.io import atomic_write, copied_note, temporary_path
 from converters.mvtec import GOOD, MASK_SUFFIX
 from converters.value_masks import MIXED, compose_mask, defect_folder, write_value_map

@@ -44,7 +44,7 @@ import numpy as np
 from common.coco import predicted_image
 from common.errors import UserError
 from common.folders import UniqueNames, output_name
-from common.images import decode_image_file, encode_image
+from common.image_files import decode_image_file, encode_image
 from common.io import StreamedFile, atomic_write, json_text
 from converters.coco import xyxy_to_xywh
 from converters.masks import mask_to_rle

@@ -25,15 +25,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from common.exif import check_upright
 from common.folders import check_unique_names, output_name
-from common.images import (
-    check_upright,
-    decode_photos,
-    image_size,
-    image_size_and_orientation,
-    warn_narrow_photos,
-)
+from common.images import decode_photos, image_size, image_size_and_orientation
 from common.photo_sources import photo_files
+from common.pixels import warn_narrow_photos
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ def find_photos(source: str | Path) -> list[Photo]:
     """The photos ``source`` names, sorted by path, ids 1..N; nothing is decoded here.
 
     Args:
-        source: an image file, a folder (recursive, by suffix: :data:`common.images.IMAGE_SUFFIXES`)
+        source: an image file, a folder (recursive, by suffix: :data:`common.image_files.IMAGE_SUFFIXES`)
             or a glob pattern (``**`` matches any number of folders).
 
     Raises:
@@ -87,7 +83,7 @@ def check_photos(
     Args:
         photos: anything with a ``path`` (a :class:`Photo`, a split's ``SegmentationImage``).
         labelled: ``photos`` are a split's images (``annotations``): one with annotations must be
-            upright (:func:`common.images.check_upright`, as the converters made it). A photo whose
+            upright (:func:`common.exif.check_upright`, as the converters made it). A photo whose
             file gained an EXIF orientation since (the original a symlinked split points to,
             re-saved by a phone app) is read turned, its masks are not: scored on misplaced masks
             without a word when square, refused mid-run by the size check otherwise.

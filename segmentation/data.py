@@ -19,7 +19,8 @@ import numpy as np
 
 from common.coco import coco_index
 from common.errors import UserError
-from common.images import check_upright, header_size_and_orientation, raise_unread
+from common.exif import check_upright
+from common.images import header_size_and_orientation, raise_unread
 from common.io import link_loop_text, read_coco_instances
 from converters.splits import SPLITS
 from segmentation.coco_checks import FIX_COCO, check_entries, check_ids, check_masks
@@ -342,7 +343,7 @@ def _check_size(
 ) -> None:
     """Refuses a photo whose size (its header's, as OpenCV turns it) is not its COCO entry's, and a
     ``labelled`` one (with annotations) that an EXIF orientation tag turns
-    (:func:`common.images.check_upright`).
+    (:func:`common.exif.check_upright`).
 
     :func:`check_image_sizes` compares the embedded sizes, which every command has only once the whole
     split was through SAM's encoder: minutes of work before the one-line error on a CPU. A photo that

@@ -51,7 +51,7 @@ import torch
 from tqdm import tqdm
 
 from common.errors import UserError, one_line, write_advice
-from common.images import decode_image_file
+from common.image_files import decode_image_file
 from common.io import atomic_write, load_torch, remove_stale, save_torch, sha256_file
 from segmentation.encoder_part import EncoderPart
 

@@ -40,7 +40,7 @@ from common.folders import (
     check_output_folder,
     earlier_run_note,
 )
-from common.images import encode_image
+from common.image_files import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
 from common.tables import fmt, markdown_cell
 from common.text import put_text

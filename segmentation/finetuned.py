@@ -29,8 +29,9 @@ import torch
 
 from common.errors import UserError, one_line
 from common.folders import check_input_file
-from common.images import decode_image_file, photo_colour, spread_indices
+from common.image_files import decode_image_file
 from common.io import load_torch, recorded_path, save_torch, sha256_file
+from common.pixels import photo_colour, spread_indices
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
 
@@ -136,7 +137,7 @@ GREY_LOOK = 3
 def grey_photos(photos: Sequence[str | Path]) -> str | None:
     """What :func:`greyscale_warning` says of the photos (``the photo X is``, ``all N photos are``,
     ``2 of the 3 photos read from the N are``, ``the one photo read from the N (X) is``) when most of
-    :data:`GREY_LOOK` photos spread over the list (:func:`common.images.spread_indices`; all of them when
+    :data:`GREY_LOOK` photos spread over the list (:func:`common.pixels.spread_indices`; all of them when
     fewer) are grey: three equal channels, or one channel, which every reader here turns into three. None
     when most are in colour, or none decodes.
 

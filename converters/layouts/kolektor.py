@@ -13,7 +13,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.folders import check_one_line_names
-from common.images import is_image_file
+from common.image_files import is_image_file
 from converters.layouts.base import Layout, note_folders_left_out
 from converters.masks import read_mask
 from converters.records import GOOD, ImageRecord, has_file_ending, pair_by_stem, stem_key

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from common.errors import UserError
-from common.images import is_image_file
+from common.image_files import is_image_file
 from converters.layouts.base import Layout, check_orphan_masks, scan_subset, type_folders_beside
 from converters.records import UNLABELLED, ImageRecord, stem_key, subfolders
 

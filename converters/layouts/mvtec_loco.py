@@ -39,7 +39,7 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.folders import check_one_line_names
-from common.images import is_image_file
+from common.image_files import is_image_file
 from common.io import check_utf8_text
 from converters.layouts.base import (
     Layout,

@@ -32,7 +32,7 @@ import os
 from pathlib import Path
 
 from common.errors import UserError, one_line
-from common.images import is_image_file
+from common.image_files import is_image_file
 from converters.layouts.base import (
     Layout,
     layout_note,

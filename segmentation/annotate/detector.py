@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from common.errors import UserError, one_line
-from common.images import decode_image_file
+from common.image_files import decode_image_file
 from common.io import sha256_file
 from segmentation.annotate.errors import AnnotationError, BusyError
 from segmentation.annotate.predictor import InteractivePredictor

@@ -43,8 +43,10 @@ import cv2
 import numpy as np
 
 from common.errors import UnreadableFileError, UserError, few, read_advice
+from common.exif import is_rotated
 from common.folders import foreign_names
-from common.images import IMAGE_SUFFIXES, displayed_size, is_rotated
+from common.image_files import IMAGE_SUFFIXES
+from common.images import displayed_size
 from common.io import atomic_write, file_exists
 from converters.convert import ConversionReport, ConvertConfig, convert
 from converters.dataset import DATASET_NAMES

@@ -18,7 +18,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from common.folders import check_utf8_names
-from common.images import IMAGE_SUFFIXES
+from common.image_files import IMAGE_SUFFIXES
 from segmentation.annotate.errors import AnnotationError, NotFoundError
 
 #: Longest relative path accepted in a request (characters); longer ones are refused unread.

@@ -42,7 +42,7 @@ import yaml
 
 from common.errors import UserError
 from common.folders import check_input_file
-from common.images import IMAGE_SUFFIXES
+from common.image_files import IMAGE_SUFFIXES
 from common.io import expand_user, read_json
 from common.photo_sources import glob_base
 from converters.masks import segmentation_to_mask

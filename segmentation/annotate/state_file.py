@@ -19,7 +19,8 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.folders import is_empty_folder, windows_problem
-from common.images import IMAGE_SUFFIXES, displayed_size
+from common.image_files import IMAGE_SUFFIXES
+from common.images import displayed_size
 from common.io import expand_user
 from common.photo_sources import check_not_ground_truth
 from segmentation.annotate import export

@@ -103,7 +103,7 @@ def test_fitting_on_fewer_than_ten_good_photos_is_warned_of(tmp_path: Path, tiny
 
 
 def test_a_run_fit_on_grey_photos_records_it(tmp_path: Path, tiny_config: dict) -> None:
-    from common.images import photo_colour
+    from common.pixels import photo_colour
 
     parts = make_parts(tmp_path / "data")
     for photo in parts.rglob("train/good/*.png"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from common.images import IMAGE_SUFFIXES, is_image_file
+from common.image_files import IMAGE_SUFFIXES, is_image_file
 from common.photo_sources import (
     EVALUATION_MARKERS,
     PREDICTIONS,

@@ -21,7 +21,7 @@ from PIL import Image
 import converters.dataset
 from common import folders
 from common.errors import UserError
-from common.images import IMAGE_SUFFIXES
+from common.image_files import IMAGE_SUFFIXES
 from common.io import partial_dir, temporary_path
 from converters import convert as convert_module
 from converters.classes import class_namer, load_value_map

@@ -84,12 +84,12 @@ def test_without_a_cache_a_photo_is_decoded_once_and_a_window_encoded_once(
 ):
     # each small box's crop decoded the photo file again, and a window asked for again (the evaluation's
     # truth box beside the cascade's box of one defect) was encoded again: 5 decodes, 5 encodes here
-    import common.images
+    import common.image_files
     import inspection.inspector as inspector_module
     import segmentation.embeddings as embeddings_module
 
     decodes, encodes = [], []
-    real_decode, real_embed = common.images.decode_image_file, inspector_module.embed_images
+    real_decode, real_embed = common.image_files.decode_image_file, inspector_module.embed_images
 
     def decode_image_file(path, *args, **kwargs):
         decodes.append(path)

@@ -11,7 +11,8 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from common.images import has_alpha, is_rotated
+from common.exif import is_rotated
+from common.images import has_alpha
 from segmentation.annotate import export
 from segmentation.annotate.files import resolve_inside
 from segmentation.annotate.routes.shared import NO_STORE, Context
