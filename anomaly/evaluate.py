@@ -284,10 +284,11 @@ def pick_threshold(
 
     Raises:
         UserError: no image to pick on holds a defect pixel (on the model's grid): the threshold
-            would be NaN, no pixel would pass it and every good image would count as left clean.
+            would be NaN, no pixel would pass it and every good image would count as left clean; or
+            :func:`~anomaly.data.check_disjoint`'s, for a val photo the pick scores that the run was fit on
+            (of those it scores alone: not a defect photo left out of the pick).
     """
     if val is not None:
-        check_disjoint(run.fit_keys, val, run.fit_hashes, hint=split_fit_hint(run, data), progress=progress)
         check_mask_sizes(val)
         # as scored: a defect photo whose mask holds no defect value would count as good pixels
         reading = read_masks(val, progress=progress)  # each mask decoded once
@@ -295,6 +296,9 @@ def pick_threshold(
         warn_lines(reading.warnings)  # the threshold is picked against them
         val = masked(val)  # a defect photo without a mask would count as good pixels
         if any(not r.is_good for r in val):
+            # the photos scored alone: one skipped above, or a val split that picks nothing, is never scored
+            hint = split_fit_hint(run, data)
+            check_disjoint(run.fit_keys, val, run.fit_hashes, hint=hint, progress=progress)
             _, maps, truths, _ = score_records(run, val, progress=progress)
             if any(truth.any() for truth in truths):  # else no defect pixel survived the model's grid
                 # F1-max alone: val's pixel AUROC and AUPRO, as long again, are reported nowhere

@@ -1075,3 +1075,26 @@ def test_none_left_to_score_after_two_notes_points_at_both() -> None:
     # two reasons (an empty mask, a mask of values its value map names good) are two notes: "the note above"
     with pytest.raises(UserError, match=r"\(the notes above say why\)$"):
         evaluate_module.scorable([], where="split 'test'", notes=2)
+
+
+def test_a_val_photo_left_out_of_the_threshold_is_not_checked_against_the_fit_photos(
+    run: Path, parts: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # the val split's fit-overlap check ran on every val photo before those whose mask holds no defect value
+    # were left out: a fit photo filed as a defect with an all-black mask, never scored, refused the pick
+    shutil.copyfile(parts / "train" / "good" / "000.png", parts / "test" / "spot" / "000.png")
+    cv2.imwrite(str(parts / "ground_truth" / "spot" / "000_mask.png"), np.zeros((64, 64), np.uint8))
+    save_splits(
+        Splits(
+            val=["part/test/spot/000", "part/test/spot/001", "part/test/good/000"],
+            test=["part/test/spot/002", "part/test/good/001"],
+        ),
+        tmp_path / "split" / "splits.json",
+    )
+    result = evaluate_run(run, data=tmp_path / "split", masks=True, figure=False, progress=False)
+    assert result["masks"]["threshold_from"].startswith("pixel F1-max on the val split (2 images)")
+    assert "split 'val' not used for the threshold" in capsys.readouterr().err
+    # one the pick scores is refused as before
+    shutil.copyfile(parts / "train" / "good" / "001.png", parts / "test" / "good" / "000.png")
+    with pytest.raises(UserError, match=r"test/good/000.png: its bytes are those of part/train/good/001"):
+        evaluate_run(run, data=tmp_path / "split", masks=True, figure=False, progress=False, overwrite=True)
