@@ -31,7 +31,7 @@ from common.data_sets import DATA_YAML, data_set_folder
 from common.errors import UserError
 from common.exif import check_mask_upright, check_upright, exif_orientation
 from common.image_files import decode_image_file
-from common.images import displayed_size, mask_size
+from common.images import displayed_size, mask_size, raise_unread, read_photos
 from common.io import read_json_object, sha256_file
 from common.masks import (
     faint_masks_line,
@@ -731,10 +731,17 @@ def check_sizes(
 
     Returns:
         The reference ``(H, W)``.
+
+    Raises:
+        UserError: every image whose header does not read, in one line (its own line for one; else the first
+            three and how many more: :func:`common.images.raise_unread`, as ``anomaly.predict`` names them;
+            the first stopped the run, three bad photos took three runs); else the first of another size.
     """
+    unread: dict[Path, str] = {}
+    shapes = read_photos(paths, header_size, unread)
+    raise_unread(list(unread.items()))
     fitting, first = expected is None, None
-    for path in paths:
-        shape = header_size(path)
+    for path, shape in zip(paths, shapes, strict=True):
         first = first or (path, shape)
         try:
             expected = check_size(np.empty((*shape, 0)), expected, path, model=model)

@@ -243,6 +243,25 @@ def test_sizes_are_checked_from_headers_before_any_work(tmp_path: Path) -> None:
         check_sizes([good, broken])
 
 
+def test_every_image_whose_header_does_not_read_is_named_in_one_line(tmp_path: Path) -> None:
+    # check_sizes stopped at the first: a user with three broken photos learnt of them one run at a time
+    good, odd = tmp_path / "a.png", tmp_path / "b.png"
+    cv2.imwrite(str(good), np.zeros((40, 50, 3), np.uint8))
+    cv2.imwrite(str(odd), np.zeros((40, 80, 3), np.uint8))
+    broken = [tmp_path / f"c{index}.png" for index in range(4)]
+    for path in broken:
+        path.write_bytes(b"not a png")
+    reason = "corrupt or not an image (PIL cannot identify it)"
+    named = ", ".join(f"{path} ({reason})" for path in broken[:3])
+    for expected in (None, (40, 50)):  # fitting and scoring; the odd one among them is named once they read
+        with pytest.raises(UserError) as error:
+            check_sizes([good, broken[0], odd, *broken[1:]], expected)
+        assert str(error.value) == f"cannot read 4 photos: {named} and 1 more"
+    with pytest.raises(UserError) as error:  # one alone: its own line, as before
+        check_sizes([good, broken[0]])
+    assert str(error.value) == f"cannot read image {broken[0]}: {reason}"
+
+
 def turned_jpeg(path: Path, height: int, width: int) -> Path:
     """A JPEG stored ``height x width`` whose EXIF orientation 6 turns it to ``width x height`` on reading."""
     from PIL import Image

@@ -1098,3 +1098,15 @@ def test_a_val_photo_left_out_of_the_threshold_is_not_checked_against_the_fit_ph
     shutil.copyfile(parts / "train" / "good" / "001.png", parts / "test" / "good" / "000.png")
     with pytest.raises(UserError, match=r"test/good/000.png: its bytes are those of part/train/good/001"):
         evaluate_run(run, data=tmp_path / "split", masks=True, figure=False, progress=False, overwrite=True)
+
+
+def test_every_scored_photo_whose_header_does_not_read_is_named_in_one_line(
+    run: Path, parts: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # the first stopped the evaluation: two broken photos took two runs to find
+    broken = [parts / "test" / "good" / name for name in ("007.png", "008.png")]
+    for path in broken:
+        path.write_bytes(b"")
+    assert evaluate_module.main(["--run", str(run), "--no-progress", "--no-figure"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"error: cannot read 2 photos: {broken[0]} (") and str(broken[1]) in err[-1]

@@ -295,3 +295,17 @@ def test_data_splits_file_is_read_once(parts: Path, tmp_path: Path, capsys, monk
     split = "val" if json.loads((converted / "splits.json").read_text())["val"] else "test"
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == f"evaluate with: python -m anomaly.evaluate --run {run} --data {converted} --split {split}"
+
+
+def test_every_fit_photo_whose_header_does_not_read_is_named_in_one_line(
+    parts: Path, tmp_path: Path, capsys
+) -> None:
+    # the first stopped the fit: three broken photos took three runs to find
+    broken = [parts / "train" / "good" / f"{index:03d}.png" for index in (7, 8, 9)]
+    for path in broken:
+        path.write_bytes(b"")
+    argv = ["--root", str(parts.parent), "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: cannot read 3 photos: {broken[0]} (")
+    assert all(str(path) in err for path in broken)
