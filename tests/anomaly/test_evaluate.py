@@ -1110,3 +1110,36 @@ def test_every_scored_photo_whose_header_does_not_read_is_named_in_one_line(
     assert evaluate_module.main(["--run", str(run), "--no-progress", "--no-figure"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith(f"error: cannot read 2 photos: {broken[0]} (") and str(broken[1]) in err[-1]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["test folder", "split"])
+def test_none_left_to_score_says_the_notes_above_and_they_are_there(
+    tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture, split: bool
+) -> None:
+    # "the notes above say why" was tested on scorable alone, never against the lines printed above it:
+    # two reasons (an all-zero mask, a mask of values its value map names good) are two notes, then the line
+    from tests.converters.layout_trees import CATEGORY, make_layout_tree
+
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    (root / CATEGORY / "class_ids.json").write_text(json.dumps({"255": "crack", "128": "good"}))
+    shutil.rmtree(root / CATEGORY / "test" / "good")
+    gt = root / CATEGORY / "test" / "crack" / "gt"
+    for name, value in (("000.png", 0), ("001.png", 128), ("002.png", 0)):
+        mask = cv2.imread(str(gt / name), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(gt / name), np.where(mask > 0, value, 0).astype(np.uint8))
+    fit_run(root, CATEGORY, tmp_path / "run", config=tiny_config, progress=False)
+    argv = ["--run", str(tmp_path / "run"), "--no-progress", "--no-figure"]
+    if split:
+        keys = [f"{CATEGORY}/test/crack/{index:03d}" for index in range(3)]
+        save_splits(Splits(test=keys), tmp_path / "conv" / "splits.json")
+        argv += ["--data", str(tmp_path / "conv")]
+    capsys.readouterr()
+    assert evaluate_module.main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    where = "split 'test'" if split else "test/"
+    assert err[-1] == (
+        f"error: no images to score in {where}: each is a defect photo whose mask holds no defect value "
+        "(the notes above say why)"
+    )
+    assert err[-3].startswith("note: 2 defect photos not scored, as a conversion skips them: empty mask (")
+    assert err[-2].startswith("note: 1 defect photo not scored, as a conversion skips it: no defect value ")
