@@ -422,6 +422,24 @@ def test_an_empty_folder_is_warned_of_only_where_it_is_a_layouts_defect_type_fol
     assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == lines
 
 
+def test_each_of_several_empty_folders_claims_only_what_its_own_type_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # one line named the first of several ('2 empty folders, e.g. ...') and claimed of its type alone: here
+    # the first, test/good/, claimed nothing (train/good/ holds good photos) and 'scratch' went unsaid
+    category = make_layout_tree(tmp_path, "mvtec_ad") / CATEGORY
+    for photo in (category / "test" / "good").iterdir():
+        photo.unlink()
+    (category / "test" / "scratch").mkdir()
+    capsys.readouterr()
+    warn_empty_folders(load_records(category.parent, CATEGORY))
+    assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == [
+        f"warning: empty folder {category / 'test' / 'good'}: no photos (add them or remove it)",
+        f"warning: empty folder {category / 'test' / 'scratch'}: no photos, so no 'scratch' photos are "
+        "scored (add them or remove it)",
+    ]
+
+
 def test_an_empty_folder_beside_folders_given_as_images_and_masks_is_no_defect_type(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

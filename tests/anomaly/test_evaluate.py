@@ -917,6 +917,25 @@ def test_an_empty_defect_folder_is_one_warning_that_its_type_is_not_scored(
     assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == [warning]
 
 
+def test_several_empty_folders_are_a_warning_each_naming_its_own_type(
+    run: Path, parts: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # "2 empty folders, e.g. .../test/crack: no photos, so no 'crack' photos are scored (add them or remove
+    # it)": the claim was the first folder's alone, and no word said 'hole' photos were not scored either
+    for name in ("crack", "hole"):
+        (parts / "test" / name).mkdir()
+    for photo in (parts / "test" / "good").iterdir():  # held in train/good, but test/ alone is scored
+        photo.unlink()
+    evaluate_run(run, figure=False, progress=False)
+    kinds = {"crack": "'crack' photos", "good": "good photos", "hole": "'hole' photos"}
+    warnings = [
+        f"warning: empty folder {parts / 'test' / name}: no photos, so no {kind} are scored "
+        "(add them or remove it)"
+        for name, kind in kinds.items()
+    ]
+    assert [line for line in capsys.readouterr().err.splitlines() if "empty folder" in line] == warnings
+
+
 def test_an_empty_test_good_folder_beside_train_good_warns_that_no_good_photo_is_scored(
     run: Path, parts: Path, capsys: pytest.CaptureFixture
 ) -> None:
