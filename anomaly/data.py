@@ -43,8 +43,7 @@ from common.masks import (
     soft_masks_line,
 )
 from converters.coco import recorded_root
-from converters.layouts import LAYOUTS
-from converters.layouts.base import Layout
+from converters.layouts import empty_folder_warnings
 from converters.masks import EMPTY_MASK_REASON, defect_values, no_defect_value_reason
 from converters.mvtec import GOOD, ImageRecord, read_record_parts, scan_category
 from converters.splits import SPLITS, SPLITS_FILE, Splits, is_split_record, load_splits
@@ -669,46 +668,11 @@ def warn_lines(lines: Iterable[str]) -> None:
 
 def warn_empty_folders(records: Sequence[ImageRecord], *, held: Sequence[ImageRecord] | None = None) -> None:
     """A ``warning:`` line on stderr for each defect-type folder beside the category's own that is empty
-    (``test/crack/`` made before its photos were copied), in the converters' words for one
-    (:func:`converters.layouts.empty_folder_warnings`), which a tree read here never gave: ``empty folder
-    test/crack: no photos, so no 'crack' photos are scored (add them or remove it)``. One line a folder:
-    theirs for several (``2 empty folders, e.g. test/crack: ...``) claimed the first folder's type alone,
-    and nothing of the others. ``held``: the records that may be scored (default: all; the MVTec
-    protocol's ``test/`` ones), whose photos of a folder's type, if any, make its line claim nothing of
-    what is scored (``empty folder test/good: no photos (add them or remove it)``)."""
-    held_types = {
-        (r.category, GOOD if r.is_good else r.defect)
-        for r in (records if held is None else held)
-        if not r.unlabelled
-    }
-    for folder, photos, layout, category in empty_type_folders(records):
-        # a folder the layout cannot do without (the folder layout's images/) is to be filled, not removed
-        ask = f"(add them{'' if folder.name in layout.needed else ' or remove it'})"
-        type_name = layout.type_names.get(folder.name, folder.name)  # the folder layout's images/: 'defect'
-        type_name = GOOD if folder.name == layout.good_folder else type_name
-        kind = "good photos" if type_name == GOOD else f"'{type_name}' photos"
-        lacks = "" if (category, type_name) in held_types else f", so no {kind} are scored"
-        print(f"warning: empty folder {photos}: no photos{lacks} {ask}", file=sys.stderr, flush=True)
-
-
-def empty_type_folders(records: Sequence[ImageRecord]) -> list[tuple[Path, Path, Layout, str]]:
-    """The defect-type folders beside the records' own (their layouts' :attr:`Layout.type_folders`) whose
-    photos' folder (:attr:`Layout.photos_in`: MVTec 3D-AD's ``test/crack/rgb/``) holds nothing but hidden
-    entries (``.DS_Store``), sorted, each as ``(folder, photos' folder, layout, category)``: those
-    :func:`converters.layouts.empty_folder_warnings` finds. A folder holding anything else is not looked
-    into."""
-    types: dict[Path, tuple[Path, Layout, str]] = {}
-    for name, category, photo_folder in sorted(
-        {(record.layout, record.category, Path(record.image).parent) for record in records}
-    ):
-        layout = LAYOUTS.get(name)
-        if layout is not None:
-            types |= {f: (f / layout.photos_in, layout, category) for f in layout.type_folders(photo_folder)}
-    return [
-        (folder, *found)
-        for folder, found in sorted(types.items())
-        if found[0].is_dir() and all(entry.name.startswith(".") for entry in os.scandir(found[0]))
-    ]
+    (``test/crack/`` made before its photos were copied): the converters' warnings
+    (:func:`converters.layouts.empty_folder_warnings`), which a tree read here never gave. ``held``: the
+    records that may be scored (default: all; the MVTec protocol's ``test/`` ones), whose photos of a
+    folder's type, if any, make its line claim nothing of what is scored."""
+    warn_lines(empty_folder_warnings(records, missing="no {photos} are scored", held=held))
 
 
 def check_rgb(image: object, name: str | Path) -> None:

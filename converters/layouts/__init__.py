@@ -99,21 +99,47 @@ def detect_layout(folder: str | Path) -> Layout:
 def empty_folder_warnings(
     records: Sequence[ImageRecord], *, missing: str, held: Sequence[ImageRecord] | None = None
 ) -> list[str]:
-    """One line when a defect-type folder beside the records' own is empty (``test/crack/`` made before its
-    photos were copied; MVTec 3D-AD's ``test/crack/rgb/``): its type is read nowhere, which nothing else
-    would say. The type folders are the records' layouts' (:attr:`Layout.type_folders`): an empty folder
-    of another kind (3D-AD's ``gt/``, the folder layout's ``masks/``) is no type. ``missing``: what the
-    folder's category then lacks, in the line, with ``{photos}`` (``'crack' photos``, or ``good photos``
-    for a folder of good ones: :attr:`Layout.good_folder`, VisA's ``Normal/``) and ``{category}`` (the
-    converters': ``the data set holds no {photos} of category '{category}'``; ``anomaly.evaluate``'s:
-    ``no {photos} are scored``); where the category's records in ``held`` (default: ``records``; the
-    scored ones, ``anomaly.evaluate``'s ``test/``) hold photos of that type all the same (another subset's
-    ``good/``), the line claims nothing of it. A type folder of the layout's own name
-    (:attr:`Layout.type_names`: the folder layout's ``images/``) is named by the type it holds (``'defect'``,
-    not ``'images'``); one the layout cannot do without (:attr:`Layout.needed`: that ``images/``) is asked to
-    be filled, another to be filled or removed.
+    """A line for each defect-type folder beside the records' own that is empty (``test/crack/`` made before
+    its photos were copied; MVTec 3D-AD's ``test/crack/rgb/``): its type is read nowhere, which nothing else
+    would say (:func:`_empty_type_folders`). ``missing``: what the folder's category then lacks, in its line,
+    with ``{photos}`` (``'crack' photos``, or ``good photos`` for a folder of good ones:
+    :attr:`Layout.good_folder`, VisA's ``Normal/``) and ``{category}`` (the converters': ``the data set
+    holds no {photos} of category '{category}'``; ``anomaly.evaluate``'s: ``no {photos} are scored``); where
+    the category's records in ``held`` (default: ``records``; the scored ones, ``anomaly.evaluate``'s
+    ``test/``) hold photos of that type all the same (another subset's ``good/``), the line claims nothing of
+    it. A type folder of the layout's own name (:attr:`Layout.type_names`: the folder layout's ``images/``)
+    is named by the type it holds (``'defect'``, not ``'images'``); one the layout cannot do without
+    (:attr:`Layout.needed`: that ``images/``) is asked to be filled, another to be filled or removed.
+    Several folders were one line (``2 empty folders, e.g. test/crack: ...``) claiming the first's type
+    alone, and nothing of the others'.
+    """
+    held_types = {
+        (r.category, GOOD if r.is_good else r.defect)
+        for r in (records if held is None else held)
+        if not r.unlabelled
+    }
+    lines = []
+    for type_folder, photos, layout, category in _empty_type_folders(records):
+        name = type_folder.name
+        # a folder the layout cannot do without (the folder layout's images/) is to be filled, not removed
+        ask = f"(add them{'' if name in layout.needed else ' or remove it'})"
+        type_name = GOOD if name == layout.good_folder else layout.type_names.get(name, name)
+        if (category, type_name) in held_types:  # read from another folder of the category: it lacks nothing
+            lines.append(f"empty folder {photos}: no photos {ask}")
+            continue
+        kind = "good photos" if type_name == GOOD else f"'{type_name}' photos"
+        lines.append(
+            f"empty folder {photos}: no photos, so {missing.format(photos=kind, category=category)} {ask}"
+        )
+    return lines
 
-    Hidden entries (``.DS_Store``) do not count; a folder holding anything else is not looked into.
+
+def _empty_type_folders(records: Sequence[ImageRecord]) -> list[tuple[Path, Path, Layout, str]]:
+    """The defect-type folders beside the records' own whose photos' folder (:attr:`Layout.photos_in`:
+    MVTec 3D-AD's ``test/crack/rgb/``) holds nothing but hidden entries (``.DS_Store``), sorted, each as
+    ``(folder, photos' folder, layout, category)``. The type folders are the records' layouts'
+    (:attr:`Layout.type_folders`): an empty folder of another kind (3D-AD's ``gt/``, the folder layout's
+    ``masks/``) is no type. A folder holding anything else is not looked into.
     """
     types: dict[Path, tuple[Path, Layout, str]] = {}  # each type folder: its photos' folder, layout, category
     for name, category, photo_folder in sorted(
@@ -122,24 +148,8 @@ def empty_folder_warnings(
         layout = LAYOUTS.get(name)
         if layout is not None:
             types |= {f: (f / layout.photos_in, layout, category) for f in layout.type_folders(photo_folder)}
-    empty = [
+    return [
         (folder, *found)
         for folder, found in sorted(types.items())
         if found[0].is_dir() and all(entry.name.startswith(".") for entry in os.scandir(found[0]))
     ]
-    if not empty:
-        return []
-    (folder, photos, layout, category), more = empty[0], len(empty) - 1
-    folders = f"{len(empty)} empty folders, e.g. {photos}" if more else f"empty folder {photos}"
-    # a folder the layout cannot do without (the folder layout's images/) is to be filled, not removed
-    ask = f"(add them{'' if folder.name in layout.needed else ' or remove it'})"
-    type_name = GOOD if folder.name == layout.good_folder else layout.type_names.get(folder.name, folder.name)
-    held_types = {
-        (r.category, GOOD if r.is_good else r.defect)
-        for r in (records if held is None else held)
-        if not r.unlabelled
-    }
-    if (category, type_name) in held_types:  # read from another folder of the category: it lacks nothing
-        return [f"{folders}: no photos {ask}"]
-    kind = "good photos" if type_name == GOOD else f"'{type_name}' photos"
-    return [f"{folders}: no photos, so {missing.format(photos=kind, category=category)} {ask}"]
