@@ -734,29 +734,66 @@ def check_sizes(
     Raises:
         UserError: every image whose header does not read, in one line (its own line for one; else the first
             three and how many more: :func:`common.images.raise_unread`, as ``anomaly.predict`` names them;
-            the first stopped the run, three bad photos took three runs); else the first of another size.
+            the first stopped the run, three bad photos took three runs); else the first of another size
+            (:func:`check_header_sizes`).
     """
     unread: dict[Path, str] = {}
-    shapes = read_photos(paths, header_size, unread)
+    expected = check_header_sizes(paths, expected, unread, model=model)
     raise_unread(list(unread.items()))
-    fitting, first = expected is None, None
-    for path, shape in zip(paths, shapes, strict=True):
-        first = first or (path, shape)
-        try:
-            expected = check_size(np.empty((*shape, 0)), expected, path, model=model)
-        except UserError:
-            if not fitting:
-                raise
-            # Nothing is fit yet: the first image set the size, and either of the two may be the odd one.
-            (first_path, (height, width)) = first
-            raise UserError(
-                f"the images to fit on differ in size: {path} is {shape[1]}x{shape[0]}, {first_path} is "
-                f"{width}x{height} (PatchCore compares patches at one scale; sides may differ by "
-                f"{SIZE_TOLERANCE:.0%}): resize them to one size"
-            ) from None
     if expected is None:
         raise UserError("no images")
     return expected
+
+
+def check_header_sizes(
+    paths: Sequence[str | Path],
+    expected: tuple[int, int] | None,
+    unread: dict[Path, str],
+    *,
+    model: str = "the model",
+) -> tuple[int, int] | None:
+    """Reads every image's header, ``unread`` gaining each that does not read with its one-line error
+    (:func:`common.images.read_photos`), and checks the others' sizes against ``expected`` (None: the first
+    one's) before any image is decoded. Photos that do not read are left to the caller to name
+    (``anomaly.predict`` names them with those whose pixels do not) unless a size is refused.
+
+    Returns:
+        The reference ``(H, W)``; None when no header reads.
+
+    Raises:
+        UserError: where one read image is of another size (:func:`check_size`; with no ``expected``, two
+            images to fit on that differ): first every image whose header does not read, in one line
+            (:func:`common.images.raise_unread`), then that size (``anomaly.predict`` stopped at the first of
+            another size: a photo after it whose header did not read stopped the next run).
+    """
+    shapes = read_photos(paths, header_size, unread)
+    fitting, first = expected is None, None
+    for path, shape in zip(paths, shapes, strict=True):
+        if shape is None:
+            continue
+        first = first or (path, shape)
+        try:
+            expected = check_size(np.empty((*shape, 0)), expected, path, model=model)
+        except UserError as error:
+            refusal = _fit_sizes_differ(path, shape, *first) if fitting else error
+            break
+    else:
+        return expected
+    raise_unread(list(unread.items()))
+    raise refusal
+
+
+def _fit_sizes_differ(
+    path: str | Path, shape: tuple[int, int], first_path: str | Path, first_shape: tuple[int, int]
+) -> UserError:
+    """The error for two images to fit on of other sizes: nothing is fit yet, the first image set the size,
+    and either of the two may be the odd one."""
+    (height, width) = first_shape
+    return UserError(
+        f"the images to fit on differ in size: {path} is {shape[1]}x{shape[0]}, {first_path} is "
+        f"{width}x{height} (PatchCore compares patches at one scale; sides may differ by "
+        f"{SIZE_TOLERANCE:.0%}): resize them to one size"
+    )
 
 
 def sized_images(

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from anomaly.data import check_size, header_size, read_rgb
+from anomaly.data import check_header_sizes, read_rgb
 from anomaly.masks import (
     Segmenter,
     add_cache_options,
@@ -60,7 +60,7 @@ from common.folders import (
     earlier_run_note,
     output_name,
 )
-from common.images import decode_photos, raise_unread, read_photos
+from common.images import decode_photos
 from common.io import expand_user, read_json_object, recorded_path
 from common.out_folders import check_holds_no_photos, check_out_of_photos
 from common.photo_sources import photo_files, photo_root
@@ -382,46 +382,23 @@ def check_photos_for_run(photos: Sequence[Path], *, out: Path, image_shape: tupl
     black, as ``anomaly.train`` and ``inspection.predict`` give.
 
     Raises:
-        UserError: naming the photo (:func:`~common.out_folders.check_holds_no_photos`,
-            :func:`check_header_sizes`), or every photo that does not read, header or pixels, in one line
-            (:func:`check_decodes`).
+        UserError: naming the photo (:func:`~common.out_folders.check_holds_no_photos`; one of another
+            size after every photo whose header does not read, in one line:
+            :func:`anomaly.data.check_header_sizes`), or every photo that does not read, header or pixels,
+            in one line (:func:`check_decodes`).
     """
     check_holds_no_photos(out, photos)
-    unread = check_header_sizes(photos, image_shape)
+    unread: dict[Path, str] = {}  # named with those whose pixels do not read, unless a size is refused
+    check_header_sizes(photos, image_shape, unread)
     check_decodes(photos, unread)
     warn_narrow_photos(photos)
-
-
-def check_header_sizes(photos: Sequence[Path], image_shape: tuple[int, int]) -> dict[Path, str]:
-    """Refuses a photo whose header size is not the run's ``image_shape`` (as
-    :func:`anomaly.data.check_sizes`), before any photo is decoded.
-
-    Returns:
-        The photos whose header does not read, each with its one-line error, for :func:`check_decodes` to
-        name with those whose pixels do not: stopping at the first, three bad photos took three runs.
-
-    Raises:
-        UserError: a photo of another size, or those before it whose header does not read
-            (:func:`common.images.raise_unread`), as when the first of them stopped the run.
-    """
-    unread: dict[Path, str] = {}
-    for photo in photos:
-        (shape,) = read_photos([photo], header_size, unread)
-        if shape is None:
-            continue
-        try:
-            check_size(np.empty((*shape, 0)), image_shape, photo)
-        except UserError:
-            raise_unread(list(unread.items()))
-            raise
-    return unread
 
 
 def check_decodes(photos: Sequence[Path], unread: dict[Path, str]) -> None:
     """Decodes every photo once before SAM loads, as ``detection.predict`` and the inspection commands do.
 
-    :func:`check_header_sizes` reads headers only: a photo cut short, or a TIFF OpenCV cannot read,
-    stopped the run when it was reached, every photo before it scored for nothing.
+    :func:`anomaly.data.check_header_sizes` reads headers only: a photo cut short, or a TIFF OpenCV cannot
+    read, stopped the run when it was reached, every photo before it scored for nothing.
 
     Raises:
         UserError: photos that do not decode, or whose header did not read (``unread``, not read again);

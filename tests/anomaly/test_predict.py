@@ -432,6 +432,30 @@ def test_a_photo_whose_header_does_not_read_is_named_before_a_later_photo_of_ano
         )
 
 
+def test_every_photo_whose_header_does_not_read_is_named_before_a_photo_of_another_size_between_them(
+    run: Path, parts: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # the header pass stopped at the photo of another size: the unreadable photo after it went unnamed
+    # ('cannot read image .../zz_a.png: the file is empty' alone), to stop the next run
+    source = tmp_path / "photos"
+    shutil.copytree(parts / "test", source)
+    bad = [source / "zz_a.png", source / "zz_z.png"]
+    for photo in bad:
+        photo.write_bytes(b"")
+    cv2.imwrite(str(source / "zz_m.png"), np.zeros((60, 199, 3), np.uint8))  # read between them
+    monkeypatch.setattr("anomaly.predict.load_segmenter", lambda *a, **k: pytest.fail("SAM loaded"))
+    with pytest.raises(UserError) as error:
+        predict_photos(run, source, tmp_path / "pred", threshold="0", progress=False)
+    assert (
+        str(error.value)
+        == f"cannot read 2 photos: {bad[0]} (the file is empty), {bad[1]} (the file is empty)"
+    )
+    for photo in bad:
+        photo.unlink()
+    with pytest.raises(UserError, match=r"^image .*zz_m\.png is 199x60 but the model was fit on "):
+        predict_photos(run, source, tmp_path / "pred", threshold="0", progress=False)
+
+
 def test_a_ctrl_c_says_that_the_out_folder_is_an_earlier_runs(
     run: Path, parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
