@@ -281,13 +281,16 @@ class OneLineParser(argparse.ArgumentParser):
 @contextlib.contextmanager
 def keep_interrupts() -> Iterator[None]:
     """Re-raises a Ctrl-C (or a SIGTERM: :func:`exit_code`) that the code inside swallowed, once that code
-    returns.
+    returns, or in place of an error it went on to raise that :func:`exit_code` prints as one line (a
+    :class:`~common.errors.UserError`, a file error, a link loop; a bug keeps its traceback).
 
     ultralytics wraps its plotting in ``TryExcept``, which swallows every exception, KeyboardInterrupt
-    included: a Ctrl-C there printed a plot warning and the run went on to exit 0. Only the main
-    thread receives signals; elsewhere this does nothing. The warning ``TryExcept`` logs for the
-    swallowed Ctrl-C, whose text is empty (a bare ``WARNING ⚠️`` line, or ``ConfusionMatrix plot failure:``),
-    is dropped (:class:`_SwallowedInterruptWarning`): the command's ``interrupted`` line says it.
+    included: a Ctrl-C there printed a plot warning and the run went on to exit 0, or, where the work failed
+    after it, exited 2 with the error's line as if never pressed (``detection.evaluate`` without its
+    ``stopped:`` line). Only the main thread receives signals; elsewhere this does nothing. The warning
+    ``TryExcept`` logs for the swallowed Ctrl-C, whose text is empty (a bare ``WARNING ⚠️`` line, or
+    ``ConfusionMatrix plot failure:``), is dropped (:class:`_SwallowedInterruptWarning`): the command's
+    ``interrupted`` line says it.
     """
     pressed: list[int] = []
 
@@ -301,6 +304,10 @@ def keep_interrupts() -> Iterator[None]:
     try:
         with _handling(signal.SIGINT, on_interrupt):
             yield
+    except (UserError, OSError, RuntimeError) as error:
+        if pressed and _error_line(error)[0] is not None:  # the user asked it to stop: as if not swallowed
+            raise KeyboardInterrupt from error
+        raise
     finally:
         _pressed_lists.remove(pressed)
         logging.getLogger("ultralytics").removeFilter(dropped)

@@ -258,6 +258,41 @@ def test_a_ctrl_c_that_library_code_swallowed_is_raised_again():
         pass
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        UserError("no photos in /data/lot 7"),
+        PermissionError(13, "Permission denied", "/srv/out"),
+        RuntimeError("Symlink loop from '/srv/loop'"),
+    ],
+    ids=["user error", "file error", "link loop"],
+)
+def test_a_ctrl_c_swallowed_inside_keep_interrupts_before_an_error_ends_it_as_interrupted(capsys, error):
+    """The user asked it to stop: an error after a Ctrl-C that ultralytics' plotting swallowed made it exit 2
+    or 1 with the error's line, as if never pressed; a bug after it keeps its traceback."""
+    import signal
+
+    from common.cli import keep_interrupts
+
+    def swallowing_then_failing(raised: BaseException):
+        def work():
+            with keep_interrupts():
+                try:  # ultralytics' TryExcept around a plot
+                    signal.raise_signal(signal.SIGINT)
+                except BaseException:
+                    pass
+                raise raised
+
+        return work
+
+    assert exit_code(swallowing_then_failing(error)) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "interrupted\n"
+    with pytest.raises(TypeError, match="a bug"):
+        exit_code(swallowing_then_failing(TypeError("a bug")))
+    with pytest.raises(OSError, match="socket"):  # an OSError naming no file is a bug too
+        exit_code(swallowing_then_failing(OSError("socket closed")))
+
+
 @pytest.mark.parametrize("message", ["", "ConfusionMatrix plot failure"])
 def test_ultralytics_warning_for_a_swallowed_ctrl_c_is_not_printed(message):
     import logging
