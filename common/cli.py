@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
-from common.errors import UserError, few, file_error, message_line
+from common.errors import UserError, escaped_breaks, few, file_error, message_line
 from common.io import expand_user, link_loop_text
 
 #: Exit codes: a file system refusal, bad input (argparse uses 2 too), Ctrl-C (128 + SIGINT) and a
@@ -33,13 +33,14 @@ def exit_code(action: Callable[[], object]) -> int:
     """Runs a CLI's work and returns its exit code.
 
     0 when ``action`` returns; a :class:`~common.errors.UserError` is printed as one ``error: ...`` line on
-    stderr (its line breaks become spaces, each with the indent of a wrapped library message's next line;
-    nothing else of it changes, a path's trailing space included: :func:`~common.errors.message_line`) and
-    gives 2; a file system error that names its file (a read-only folder, a full disk, a file where a folder
-    should be) is one ``error: <reason>: <file>`` line and gives 1, but a path through a link loop (either
-    path of a rename or link: :func:`_link_loop_of`; also ``Path.resolve``'s RuntimeError for one:
-    :func:`_symlink_loop_text`) is one ``error: <path>: <link> is a link loop ...`` line and gives 2, as the
-    commands' own ``not found`` does (a path's ``\\n``, ``\\r`` or ``\\r\\n`` becomes a space there, and
+    stderr (its line feeds become spaces, each with the indent of a wrapped library message's next line; its
+    other line breaks, a path's trailing ``\\r`` among them, are shown escaped; nothing else of it changes, a
+    path's trailing space included: :func:`~common.errors.message_line`) and gives 2; a file system error that
+    names its file (a read-only folder, a full disk, a file where a folder should be) is one
+    ``error: <reason>: <file>`` line and gives 1, but a path through a link loop (either path of a rename or
+    link: :func:`_link_loop_of`; also ``Path.resolve``'s RuntimeError for one: :func:`_symlink_loop_text`) is
+    one ``error: <path>: <link> is a link loop ...`` line and gives 2, as the commands' own ``not found`` does
+    (a path's ``\\n`` or ``\\r\\n`` becomes a space there, its other line breaks are shown escaped, and
     nothing else of it changes: :func:`_path_line`); Ctrl-C gives one ``interrupted`` line and 130 (the work
     itself keeps its outputs atomic; wrap work whose libraries swallow Ctrl-C in :func:`keep_interrupts`). A
     SIGTERM (``kill``, a job scheduler's stop) is handled as a Ctrl-C, so that the same clean-up runs (hidden
@@ -122,17 +123,21 @@ def _error_line(error: UserError | OSError | RuntimeError) -> tuple[str | None, 
 
 
 def _path_line(text: str) -> str:
-    """A file error or link loop line, whose paths may hold line breaks, on one line: each ``\\r\\n``,
-    ``\\r`` or ``\\n`` becomes one space and nothing else changes.
+    """A file error or link loop line, whose paths may hold line breaks, on one line: each ``\\r\\n`` or
+    ``\\n`` becomes one space, any other line break (a ``\\r`` not before a ``\\n``, ``\\x0b``, ``\\u2028``
+    ...) is shown escaped (:func:`~common.errors.escaped_breaks`), and nothing else changes.
 
     Not :func:`~common.errors.joined_lines`, which strips the ends of each line and also breaks at the
-    characters :meth:`str.splitlines` does (``\\x0c``, ``\\x1c``, ``\\u2028`` ...): the line named a
-    path other than the one given (``out `` without its trailing space, ``a\\u2028b`` as ``a b``).
+    characters :meth:`str.splitlines` does: the line named a path other than the one given (``out ``
+    without its trailing space, ``a\\u2028b`` as ``a b``). A path's trailing ``\\r`` (read from a file
+    written with CRLF) became a space, the other breaks were printed raw, breaking the line.
 
     >>> _path_line("No such file or directory: /data/lot\\n  7/out ")
     'No such file or directory: /data/lot   7/out '
+    >>> print(_path_line("No such file or directory: /data/lot\\x0b7\\r"))
+    No such file or directory: /data/lot\\x0b7\\r
     """
-    return re.sub(r"\r\n|[\r\n]", " ", text)
+    return escaped_breaks(re.sub(r"\r\n|\n", " ", text))
 
 
 def _link_loop_of(error: OSError) -> str | None:

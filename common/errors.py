@@ -52,25 +52,52 @@ def joined_lines(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-#: A run of line breaks (``\r\n``, ``\r``, ``\n``: those a terminal breaks at), each with the indent after it.
-_BREAKS = re.compile(r"(?:(?:\r\n|[\r\n])[ \t]*)+")
+#: A run of line feeds (``\n``, ``\r\n``), each with the indent after it: how a library wraps its message.
+_WRAPS = re.compile(r"(?:(?:\r\n|\n)[ \t]*)+")
+
+#: The other characters :meth:`str.splitlines` breaks a line at (``common.folders.LINE_BREAKS``): a ``\r``
+#: not before a ``\n`` (a path's, from a file written with CRLF: ``--root "$(cat root.txt)"``), ``\v``,
+#: ``\f``, ``\x1c``-``\x1e``, ``\x85``, ``\u2028``, ``\u2029``. No message wraps at them.
+_VALUE_BREAKS = re.compile(r"\r(?!\n)|[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def escaped_breaks(text: str) -> str:
+    """``text`` with each line break other than a line feed (:data:`_VALUE_BREAKS`) shown escaped, as
+    :func:`repr` writes it (``\\r``, ``\\x0b``, ``\\u2028``): a path or value holding one stays on one line.
+
+    Printed raw, a terminal breaks the line at ``\\x0b`` and ``\\x0c`` and :meth:`str.splitlines` at all
+    of them, and a ``\\r`` goes back to the line's start, so that the rest of the line overwrites it.
+
+    >>> print(escaped_breaks("no photos in /data/lot\\r"))
+    no photos in /data/lot\\r
+    """
+    return _VALUE_BREAKS.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 def message_line(text: str) -> str:
-    """A :class:`UserError`'s message on one line, its paths as given: each run of line breaks, with the
-    indent after it, is one space (none at either end); nothing else changes.
+    """A :class:`UserError`'s message on one line, its paths as given and recognisable.
+
+    A line feed (``\\n`` or ``\\r\\n``) is how a wrapped library message goes on: each run of them, with
+    the indent after it, is one space (none at either end), so the message reads as one sentence. Any
+    other line break (a ``\\r`` not before a ``\\n``; ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``, ``\\x85``,
+    ``\\u2028``, ``\\u2029``) is part of a path or value the message names, and is shown escaped
+    (:func:`escaped_breaks`): a ``--root`` read from a CRLF file printed as the folder without its ``\\r``,
+    one that exists, and the others were printed raw, breaking the line. Nothing else changes.
 
     Not :func:`joined_lines`, which strips the ends of each line and breaks at every character
-    :meth:`str.splitlines` does (``\x0c``, ``\x1c``, ``\u2028`` ...): a message ending in a path lost
-    the path's trailing space, and ``a\u2028b.png`` read ``a b.png``, files other than those given. A
-    wrapped library message still reads as one sentence; a space at the end of one of its lines stays.
+    :meth:`str.splitlines` does: a message ending in a path lost the path's trailing space, and
+    ``a\\u2028b.png`` read ``a b.png``, files other than those given. A space at the end of a wrapped
+    message's line stays.
 
     >>> message_line("no photos in /data/lot 7 ")
     'no photos in /data/lot 7 '
     >>> message_line("ultralytics rejects data.yaml: Dataset 'x' error\\n  images not found\\n")
     "ultralytics rejects data.yaml: Dataset 'x' error images not found"
+    >>> print(message_line("data root does not exist: /data/mvtec\\r"))
+    data root does not exist: /data/mvtec\\r
     """
-    return _BREAKS.sub(lambda found: "" if found.start() == 0 or found.end() == len(text) else " ", text)
+    folded = _WRAPS.sub(lambda found: "" if found.start() == 0 or found.end() == len(text) else " ", text)
+    return escaped_breaks(folded)
 
 
 def few(items: Sequence[object], limit: int = 3, *, sep: str = ", ") -> str:

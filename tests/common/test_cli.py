@@ -22,6 +22,7 @@ from common.cli import (
     user_path_text,
 )
 from common.errors import UserError
+from common.folders import LINE_BREAKS
 from tests.conftest import assert_link_loop_line
 from tests.test_readme import entry_points, module_of
 
@@ -46,13 +47,16 @@ def test_work_that_returns_exits_0(capsys):
         ("ultralytics rejects data.yaml: Dataset 'x' error\n  images not found", None),
         # a quoted value keeps its runs of spaces: it was printed as 'lot 7', not the name given
         ("no class 'lot  7' in data.yaml", "error: no class 'lot  7' in data.yaml\n"),
-        # a path's trailing space and the characters str.splitlines breaks at (but a terminal does not) stay:
-        # the line named '/data/lot 7' and 'a b.png', files other than those given
+        # a path's trailing space stays: the line named '/data/lot 7', a folder other than the one given
         ("no photos in /data/lot 7 ", "error: no photos in /data/lot 7 \n"),
-        ("cannot read /data/a\u2028b.png: no photo", "error: cannot read /data/a\u2028b.png: no photo\n"),
-        ("cannot read /data/a\x0cb \x1c.png", "error: cannot read /data/a\x0cb \x1c.png\n"),
-        # a path's line break is a space, as in a file error's line; the trailing space before it stays
-        ("no photos in /data/lot \r\n7/out\r", "error: no photos in /data/lot  7/out\n"),
+        # a line break no message wraps at is a path's, shown escaped: printed raw, the line was two for
+        # str.splitlines (and a terminal, at \x0c); folded, 'a b.png' named a file other than the one given
+        ("cannot read /data/a\u2028b.png: no photo", "error: cannot read /data/a\\u2028b.png: no photo\n"),
+        ("cannot read /data/a\x0cb \x1c.png", "error: cannot read /data/a\\x0cb \\x1c.png\n"),
+        # --root "$(cat root.txt)" from a CRLF file: its '\r' was dropped, naming a folder that exists
+        ("data root does not exist: /data/mvtec\r", "error: data root does not exist: /data/mvtec\\r\n"),
+        # a path's line feed is a space, as in a file error's line; the trailing space before it stays
+        ("no photos in /data/lot \r\n7/out\r", "error: no photos in /data/lot  7/out\\r\n"),
     ],
 )
 def test_a_user_error_is_one_line_and_exit_2(capsys, message, printed):
@@ -63,6 +67,21 @@ def test_a_user_error_is_one_line_and_exit_2(capsys, message, printed):
         assert err == printed
     else:
         assert err == "error: ultralytics rejects data.yaml: Dataset 'x' error images not found\n"
+
+
+@pytest.mark.parametrize("line_break", sorted(LINE_BREAKS))
+def test_a_user_error_naming_a_path_with_any_line_break_is_one_line(capsys, line_break):
+    # \x0b, \x0c, \x1c-\x1e, \x85, \u2028, \u2029 were printed raw: str.splitlines read two lines (a terminal
+    # too at \x0b and \x0c); a trailing '\r' was dropped. Only a line feed, how a message wraps, is a space
+    assert exit_code(_raise(UserError(f"no photos in /data/lot{line_break}7{line_break}"))) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    shown = repr(line_break)[1:-1]
+    assert err == (
+        "error: no photos in /data/lot 7\n"
+        if line_break == "\n"
+        else f"error: no photos in /data/lot{shown}7{shown}\n"
+    )
+    assert len(err.splitlines()) == 1
 
 
 def test_ctrl_c_is_one_line_and_exit_130(capsys):
@@ -126,13 +145,32 @@ def test_a_line_break_in_a_path_of_a_file_error_or_link_loop_stays_on_the_line(t
     assert capsys.readouterr().err.count("\n") == 1
 
 
-@pytest.mark.parametrize("name", ["out ", "a\u2028b", "a\x1cb", "a\x85b", "a\x0cb", "a\tb"])
+@pytest.mark.parametrize("name", ["out ", "a\tb"])
 def test_a_file_error_names_the_path_as_given(tmp_path, capsys, name):
-    # the path's ends were stripped and splitlines' other breaks became spaces: a path the user never gave
+    # the path's ends were stripped: a path the user never gave
     assert exit_code(lambda: os.stat(tmp_path / name / "x")) == EXIT_FILE_ERROR
     assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/{name}/x\n"
     assert exit_code(lambda: os.stat(tmp_path / name)) == EXIT_FILE_ERROR
     assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/{name}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("a\u2028b", "a\\u2028b"),
+        ("a\x1cb", "a\\x1cb"),
+        ("a\x85b", "a\\x85b"),
+        ("a\x0cb", "a\\x0cb"),
+        ("lot\r", "lot\\r"),
+    ],
+)
+def test_a_file_error_shows_a_line_break_of_its_path_escaped(tmp_path, capsys, name, shown):
+    # printed raw, the line was two for str.splitlines (and a terminal, at \x0c); a trailing '\r' was a
+    # space, and joined_lines made 'a b', a path the user never gave
+    assert exit_code(lambda: os.stat(tmp_path / name / "x")) == EXIT_FILE_ERROR
+    assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/{shown}/x\n"
+    assert exit_code(lambda: os.stat(tmp_path / name)) == EXIT_FILE_ERROR
+    assert capsys.readouterr().err == f"error: No such file or directory: {tmp_path}/{shown}\n"
 
 
 def test_a_line_break_in_a_path_keeps_the_indent_after_it(tmp_path, capsys):

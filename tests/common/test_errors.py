@@ -71,14 +71,21 @@ def test_one_line_folds_line_breaks_only(error: BaseException | str, expected: s
     [
         pytest.param("no photos in /data/lot 7 ", "no photos in /data/lot 7 ", id="a path's trailing space"),
         pytest.param(
-            "cannot read a\u2028b\x0c.png", "cannot read a\u2028b\x0c.png", id="not a terminal's break"
+            "cannot read a\u2028b\x0c.png",
+            "cannot read a\\u2028b\\x0c.png",
+            id="a path's other breaks: escaped",
         ),
+        pytest.param(
+            "no folder /data/mvtec\r", "no folder /data/mvtec\\r", id="a path's trailing CR: escaped"
+        ),
+        pytest.param("cannot read a\r\r\nb", "cannot read a\\r b", id="a CR before a CRLF: escaped"),
         pytest.param(
             "rejects x: error\n  images\n\n   not found", "rejects x: error images not found", id="wrap"
         ),
-        pytest.param("\r\n  rejects x:\rlot \r\n", "rejects x: lot ", id="breaks at the ends go"),
+        pytest.param("\r\n  rejects x:\nlot \r\n", "rejects x: lot ", id="line feeds at the ends go"),
+        pytest.param("\n  rejects x:\rlot\n\r", "rejects x:\\rlot \\r", id="a lone CR is a value's"),
         pytest.param("no class 'lot  7'", "no class 'lot  7'", id="a quoted value's spaces"),
     ],
 )
-def test_message_line_folds_terminal_line_breaks_only(text: str, expected: str) -> None:
+def test_message_line_folds_line_feeds_and_escapes_other_line_breaks(text: str, expected: str) -> None:
     assert message_line(text) == expected
