@@ -74,7 +74,7 @@ def validate_yolo(
 
     Args:
         task: ``detect`` or ``segment``, what the set is trained for; when None, ``segment`` where a label
-            file's first row is a polygon (:func:`_guess_task`).
+            file is one of polygons (:func:`_guess_task`).
         progress: a bar on stderr while a split's images and label files are scanned
             (:func:`_yolo_dataset_with_bar`).
 
@@ -647,18 +647,19 @@ def _written_here(data_yaml: Path) -> bool:
 
 def _guess_task(data: dict) -> tuple[str, Path | None]:
     """``("segment", file)`` where a label ``file`` of the splits of ``data`` (``check_det_dataset``'s)
-    has a polygon row (over 5 values) first, the first such; else ``("detect", None)``. Every file is read
-    until one does: the first alone decided, so a YOLO-seg set whose first file held a box row was checked
-    as a detect set, ``ok``, and ``yolo segment train`` refused it. The label files are where ultralytics
-    looks (``train/labels/`` of a Roboflow export): ``labels/`` beside ``data.yaml`` alone made every such
-    YOLO-seg export a detect set. The file is named where a box file makes a split one ultralytics refuses
-    (:func:`box_files_problem`): a detect set with one file of polygons failed every split, naming none."""
+    is one of polygons as ultralytics reads it (:func:`_is_polygon_file`), the first such; else
+    ``("detect", None)``. Every file is read until one is: the first alone decided, so a YOLO-seg set whose
+    first file held a box row was checked as a detect set, ``ok``, and ``yolo segment train`` refused it.
+    The label files are where ultralytics looks (``train/labels/`` of a Roboflow export): ``labels/`` beside
+    ``data.yaml`` alone made every such YOLO-seg export a detect set. The file is named where a box file
+    makes a split one ultralytics refuses (:func:`box_files_problem`): a detect set with one file of polygons
+    failed every split, naming none."""
     polygon = _first_polygon_file(data)
     return ("detect", None) if polygon is None else ("segment", polygon)
 
 
 def _first_polygon_file(data: dict) -> Path | None:
-    """The first label file of the splits of ``data`` whose first row is a polygon (over 5 values)."""
+    """The first label file of the splits of ``data`` that is one of polygons (:func:`_is_polygon_file`)."""
     from ultralytics.data.utils import img2label_paths
 
     for split in SPLITS:
@@ -667,15 +668,25 @@ def _first_polygon_file(data: dict) -> Path | None:
                 text = path.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError):  # ultralytics names it, as a corrupt label
                 continue
-            if _starts_with_polygon(text):
+            if _is_polygon_file(text, data):
                 return path
     return None
 
 
-def _starts_with_polygon(text: str) -> bool:
-    """Whether a label file's ``text`` starts with a polygon row (over 5 values), stripped first as
-    ultralytics reads it: a file starting with a blank line was not one of polygons."""
-    return len(text.strip().split("\n", 1)[0].split()) > 5
+def _is_polygon_file(text: str, data: dict) -> bool:
+    """Whether ultralytics reads a label file's ``text`` as one of polygons, in a data set of ``data``
+    (``check_det_dataset``'s), and keeps it in any task: a row of over 6 values, none of 5.
+
+    Its ``verify_image_label`` takes a file with a row of over 6 values for polygons and drops one that
+    mixes box rows in ("labels mix segment and detection rows"); a row of ``5 + nkpt * ndim`` values, where
+    ``kpt_shape`` is set, is a box with keypoints. A first row of over 5 values decided here: a box with a
+    score (6 values, which ultralytics drops: "labels require 5 columns") or a polygon before a box row made
+    a detect set YOLO-seg, and its box files were failed "as" that file's polygons.
+    """
+    nkpt, ndim = data.get("kpt_shape") or (0, 0)
+    lengths = [len(line.split()) for line in text.strip().splitlines() if line.strip()]
+    lengths = [5 if nkpt and length == 5 + nkpt * ndim else length for length in lengths]
+    return any(length > 6 for length in lengths) and 5 not in lengths
 
 
 def split_image_files(entry: str | list[str] | None) -> list[Path]:
@@ -720,7 +731,7 @@ def box_files_problem(files: list[Path], data: dict, polygon: Path | None = None
             text = label.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError):
             continue
-        if own is None and _starts_with_polygon(text):
+        if own is None and _is_polygon_file(text, data):
             own = label
         rows = [line.split() for line in text.splitlines() if line.strip()]
         if rows and all(len(row) == 5 for row in rows):
@@ -1073,8 +1084,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--task",
         choices=("detect", "segment"),
-        help="what the YOLO set is trained for (default: segment where a label file's first row is a "
-        "polygon)",
+        help="what the YOLO set is trained for (default: segment where a label file is one of polygons, "
+        "as ultralytics reads it)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     checked: dict[Path, dict[str, dict[str, SplitCheck]]] = {}

@@ -902,6 +902,41 @@ def test_one_polygon_file_in_a_detect_set_is_named_and_task_detect_passes_it(
     capsys.readouterr()
 
 
+@pytest.mark.parametrize(
+    "rows, reason",
+    [
+        ("0 0.5 0.5 0.2 0.2 0.9\n", "labels require 5 columns, 6 columns detected"),
+        ("0 0.4 0.4 0.6 0.4 0.6 0.6\n0 0.5 0.5 0.2 0.2\n", "labels mix segment and detection rows"),
+        ("0 0.5 0.5 0.2 0.2\n0 0.4 0.4 0.6 0.4 0.6 0.6\n", "labels mix segment and detection rows"),
+    ],
+    ids=["box-and-score", "polygon-then-box", "box-then-polygon"],
+)
+def test_a_label_file_ultralytics_refuses_in_any_task_leaves_a_detect_set_detect(dataset, rows, reason):
+    # ultralytics reads a file as polygons where a row has over 6 values, and drops one that mixes box rows
+    # in: a first row of over 5 values made the set YOLO-seg, so a box with a score (a predictions export)
+    # or a polygon before a box failed val and test for box files "as labels/train/x.txt's are" (polygons)
+    label = next(path for path in sorted((dataset / "labels" / "train").glob("*.txt")) if path.read_text())
+    label.write_text(rows)
+    image = next((dataset / "images" / "train").glob(f"{label.stem}.*")).name
+    results = validate(dataset)["yolo"]
+    assert [results[split].problems for split in ("val", "test")] == [[], []]
+    assert results["train"].problems[0] == (
+        f"ultralytics dropped 1 of 9 images: {image} (label labels/train/{label.name}: {reason})"
+    )
+
+
+def test_a_set_of_boxes_with_keypoints_is_checked_as_a_detect_set(dataset):
+    # with kpt_shape ultralytics reads a row of 5 + keypoint values as a box in a detect training: its 7
+    # values (one x y keypoint) made the set YOLO-seg, each labelled split failed in ultralytics' words
+    data_yaml = dataset / "data.yaml"
+    data_yaml.write_text(data_yaml.read_text() + "kpt_shape: [1, 2]\n")
+    for label in (dataset / "labels").glob("*/*.txt"):
+        rows = [line.split() for line in label.read_text().splitlines()]
+        label.write_text("".join(" ".join([*row, row[1], row[2]]) + "\n" for row in rows))
+    checks = validate(dataset)["yolo"]
+    assert [(check.problems, check.images) for check in checks.values()] == [([], 9), ([], 3), ([], 3)]
+
+
 def test_task_segment_of_a_set_of_boxes_fails_each_labelled_split(dataset):
     # no polygon file to name: the split is refused for what the user said they train
     results = validate(dataset, task="segment")["yolo"]
