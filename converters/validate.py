@@ -22,7 +22,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +107,9 @@ def validate_yolo(
     }
     files = {split: split_image_files(data.get(split)) for split in SPLITS}
     check_shared_images(checks, files, lambda path: in_data_set(path, data))
+    for split in SPLITS:
+        if note := unread_images_note(data.get(split), data):
+            checks[split].notes.append(note)
     return checks
 
 
@@ -698,6 +701,36 @@ def split_image_files(entry: str | list[str] | None) -> list[Path]:
     """
     from ultralytics.data.utils import IMG_FORMATS
 
+    return _split_files(entry, IMG_FORMATS)
+
+
+#: Suffixes of still images that ultralytics' ``IMG_FORMATS`` lacks (it lists ``gif`` among its video
+#: formats): a split's image of one is left out of training without a word (:func:`unread_images_note`).
+OTHER_IMAGE_SUFFIXES = frozenset("gif apng jfif jpe jxl pbm pgm ppm pnm pcx tga ico psd qoi exr".split())
+
+
+def unread_images_note(entry: str | list[str] | None, data: dict) -> str | None:
+    """A note counting the image files of a split (its ``data.yaml`` ``entry``, read as
+    :func:`split_image_files` reads it) of a type ultralytics does not read (:data:`OTHER_IMAGE_SUFFIXES`),
+    naming the first few as the data set holds them (``data``: ``check_det_dataset``'s); None if none is.
+
+    ultralytics leaves such a file out of the split unsaid, as it does a README: a ``.gif`` photo among the
+    ``.png`` ones was neither trained on nor named.
+    """
+    unread = _split_files(entry, OTHER_IMAGE_SUFFIXES)
+    if not unread:
+        return None
+    files, them = ("1 image file", "it") if len(unread) == 1 else (f"{len(unread)} image files", "them")
+    suffixes = ", ".join(sorted({f".{path.name.rpartition('.')[2].lower()}" for path in unread}))
+    return (
+        f"{files} of a type ultralytics does not read ({suffixes}) left out: "
+        f"{few([in_data_set(path, data) for path in unread])}; save {them} as PNG or JPEG to train on {them}"
+    )
+
+
+def _split_files(entry: str | list[str] | None, suffixes: Collection[str]) -> list[Path]:
+    """The files of a split's ``data.yaml`` ``entry`` (:func:`split_image_files`) whose suffix, lower case,
+    is one of ``suffixes`` (without the dot), sorted."""
     found = []
     for part in map(Path, entry if isinstance(entry, list) else [entry] if entry else []):
         if part.is_dir():
@@ -708,8 +741,8 @@ def split_image_files(entry: str | list[str] | None) -> list[Path]:
                 line.replace("./", f"{part.parent}{os.sep}", 1) if line.startswith("./") else line
                 for line in lines
             ]
-    images = {Path(name) for name in found if name.rpartition(".")[2].lower() in IMG_FORMATS}
-    return sorted(path for path in images if not path.is_dir())
+    files = {Path(name) for name in found if name.rpartition(".")[2].lower() in suffixes}
+    return sorted(path for path in files if not path.is_dir())
 
 
 def box_files_problem(files: list[Path], data: dict, polygon: Path | None = None) -> str | None:

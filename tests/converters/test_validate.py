@@ -1165,6 +1165,28 @@ def test_a_file_ultralytics_reads_as_no_image_is_not_said_to_be_dropped(dataset)
     assert validate(dataset)["yolo"]["val"].problems == []
 
 
+def test_images_of_a_type_ultralytics_does_not_read_are_a_note_naming_them(dataset):
+    # ultralytics leaves a .gif (among its video formats) or a .ppm out of a split unsaid, as it does a README
+    from PIL import Image
+
+    photo = np.zeros((8, 8, 3), np.uint8)  # any picture: left out for its suffix, not its content
+    for name in ("a.gif", "b.GIF"):
+        Image.fromarray(photo).save(dataset / "images" / "train" / name, format="GIF")
+    cv2.imwrite(str(dataset / "images" / "val" / "c.ppm"), photo)
+    (dataset / "images" / "val" / "README.txt").write_text("exported by hand\n")
+    checks = validate(dataset)["yolo"]
+    assert checks["train"].notes == [
+        "2 image files of a type ultralytics does not read (.gif) left out: images/train/a.gif, "
+        "images/train/b.GIF; save them as PNG or JPEG to train on them"
+    ]
+    assert checks["val"].notes == [
+        "1 image file of a type ultralytics does not read (.ppm) left out: images/val/c.ppm; save it as PNG "
+        "or JPEG to train on it"
+    ]
+    assert [check.problems for check in checks.values()] == [[], [], []]
+    assert checks["test"].notes == []
+
+
 def test_a_relative_path_that_ultralytics_reads_from_the_working_folder_is_named(
     dataset, tmp_path, monkeypatch, capsys
 ):
