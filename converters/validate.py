@@ -106,17 +106,60 @@ def validate_yolo(
     polygon = None  # the set's first label file of polygons, named where a split of box files has none
     if task is None:
         task, polygon = _guess_task(data)
-    checks = {
-        split: _yolo_split_check(split, data, task, converted=converted, progress=progress, polygon=polygon)
-        for split in SPLITS
-    }
+    resaved: list[Path] = []
+    with _images_left_as_they_are(resaved):
+        checks = {
+            split: _yolo_split_check(
+                split, data, task, converted=converted, progress=progress, polygon=polygon
+            )
+            for split in SPLITS
+        }
     files = {split: split_image_files(data.get(split)) for split in SPLITS}
     check_shared_images(checks, files, lambda path: in_data_set(path, data))
     for split in SPLITS:
         checks[split].task = task
-        if note := unread_images_note(data.get(split), data):
-            checks[split].notes.append(note)
+        notes = (unread_images_note(data.get(split), data), resaved_note(resaved, files[split], data))
+        checks[split].notes += [note for note in notes if note]
     return checks
+
+
+@contextlib.contextmanager
+def _images_left_as_they_are(resaved: list[Path]):
+    """Keeps ultralytics' scan from re-saving a JPEG that does not end in its end marker (its ``check_image``:
+    "corrupt JPEG restored and saved", re-encoded in place), adding the image's path to ``resaved`` instead
+    (:func:`resaved_note`).
+
+    A check wrote into the data set it checked: the image was re-encoded, a link to a photo replaced by a
+    copy, and the split called ``ok``. An ultralytics without that helper is left as it is.
+    """
+    from ultralytics.data import utils
+
+    replace = getattr(utils, "_replace_image", None)
+    if replace is not None:
+        utils._replace_image = lambda image, write: resaved.append(Path(image))
+    try:
+        yield
+    finally:
+        if replace is not None:
+            utils._replace_image = replace
+
+
+def resaved_note(resaved: list[Path], files: list[Path], data: dict) -> str | None:
+    """A note naming the images of a split (``files``: :func:`split_image_files`) that ultralytics would
+    re-save, ``resaved`` (:func:`_images_left_as_they_are`), as the data set (``data``) holds them; None if
+    none is."""
+    mine = {os.path.abspath(path) for path in files}
+    named = [in_data_set(path, data) for path in dict.fromkeys(resaved) if os.path.abspath(path) in mine]
+    if not named:
+        return None
+    if len(named) == 1:
+        images, its, them, are = "1 JPEG image does", "its", "it", "it is"
+    else:
+        images, its, them, are = f"{len(named)} JPEG images do", "their", "them", "they are"
+    return (
+        f"{images} not end in {its} end marker ({few(named)}): ultralytics re-saves {them} in place when it "
+        f"reads {them} (re-encoded; a link to a photo becomes a copy); the check left {them} as {are}"
+    )
 
 
 def _relative_root(error: Exception, written: str | None) -> str:

@@ -152,6 +152,23 @@ def test_validate_names_an_unreadable_image(dataset):
     ]
 
 
+def test_a_jpeg_without_its_end_marker_is_left_as_it_is_with_a_note(dataset):
+    # ultralytics' scan re-saves such a JPEG in place ("corrupt JPEG restored and saved", among the log lines
+    # the check hides): the check re-encoded the user's image, a link to a photo became a copy, ok said
+    png = sorted((dataset / "images" / "val").iterdir())[0]
+    image = png.with_suffix(".jpg")
+    data = cv2.imencode(".jpg", cv2.imread(str(png)))[1].tobytes() + b"\0\0"  # bytes after the end marker
+    png.unlink()
+    image.write_bytes(data)
+    check = validate(dataset)["yolo"]["val"]
+    assert image.read_bytes() == data
+    assert check.problems == [] and check.images == 3
+    assert check.notes == [
+        f"1 JPEG image does not end in its end marker (images/val/{image.name}): ultralytics re-saves it in "
+        "place when it reads it (re-encoded; a link to a photo becomes a copy); the check left it as it is"
+    ]
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
