@@ -658,16 +658,18 @@ def note_backgrounds_only(check: SplitCheck, split: str) -> None:
 
 def _without_empty_labels_warning(record: logging.LogRecord) -> bool:
     # said by note_backgrounds_only instead, naming no .cache file; and where no label file of the split is
-    # there ('No labels found in <split>/labels.cache'), by the missing label files' note or problem too
+    # there ('No labels found in <split>/labels.cache'), by the missing label files' note or problem too;
+    # its HEIF plugin asked for where PIL identifies no image (an empty file): the image is named unreadable
     message = record.getMessage()
-    return "Labels are missing or empty" not in message and "No labels found in " not in message
+    hidden = ("Labels are missing or empty", "No labels found in ", "['pi-heif'] not found")
+    return not any(text in message for text in hidden)
 
 
 @contextlib.contextmanager
 def _quiet_ultralytics():
-    """Silences ultralytics' per-split scanning lines and its warnings of a split without labels (a note
-    of :func:`note_backgrounds_only` says it, and one of the missing label files); its other warnings
-    still show."""
+    """Silences ultralytics' per-split scanning lines, its warnings of a split without labels (a note
+    of :func:`note_backgrounds_only` says it, and one of the missing label files) and its request for a HEIF
+    plugin where an image does not read (named as unreadable); its other warnings still show."""
     from ultralytics.utils import LOGGER
 
     level = LOGGER.level

@@ -169,6 +169,19 @@ def test_a_jpeg_without_its_end_marker_is_left_as_it_is_with_a_note(dataset):
     ]
 
 
+def test_an_image_pil_cannot_identify_is_named_without_ultralytics_plugin_warning(dataset, capfd):
+    # ultralytics' scan, failing to identify the file, asked for its HEIF plugin: "requirement ['pi-heif']
+    # not found" on stderr, above a table naming the image unreadable, sent the user after a plugin
+    image = sorted((dataset / "images" / "val").iterdir())[0]
+    image.unlink()
+    image.write_bytes(b"")
+    capfd.readouterr()
+    assert validate_main([str(dataset), "--no-progress"]) == 1
+    out, err = capfd.readouterr()
+    assert f"ultralytics dropped 1 of 3 images: {image.name} (unreadable image)" in out
+    assert "pi-heif" not in out + err
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
