@@ -954,7 +954,8 @@ def missing_images(images_dir: Path, files: list[str]) -> str | None:
     missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
     if not missing:
         return None
-    return f"{len(missing)} image files missing (e.g. images/{missing[0]})"
+    files = "1 image file" if len(missing) == 1 else f"{len(missing)} image files"
+    return f"{files} missing (e.g. images/{missing[0]})"
 
 
 def turned_coco_images(coco, images_dir: Path, *, desc: str = "EXIF", progress: bool = False) -> list[str]:

@@ -206,7 +206,7 @@ def test_validate_finds_missing_image_files_in_both_formats(dataset):
     image.unlink()
     results = validate(dataset)
     assert results["yolo"]["val"].problems  # ultralytics lists the folder: one image fewer
-    assert results["coco"]["val"].problems == [f"1 image files missing (e.g. images/val/{image.name})"]
+    assert results["coco"]["val"].problems == [f"1 image file missing (e.g. images/val/{image.name})"]
 
 
 def test_images_linked_to_photos_moved_since_are_named_as_broken_links(dataset, tmp_path):
