@@ -96,11 +96,10 @@ def validate_yolo(
     written = read_yaml(data_yaml, what="data file").get("path")
     written = None if written is None else str(written)
     try:
-        data = check_det_dataset(str(data_yaml), autodownload=False)
+        with _quiet_ultralytics():  # its blank line before 'images not found'
+            data = check_det_dataset(str(data_yaml), autodownload=False)
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
-        raise UserError(
-            f"ultralytics rejects {data_yaml}: {one_line(error)}{_relative_root(error, written)}"
-        ) from None
+        raise UserError(f"ultralytics rejects {data_yaml}: {_rejected(error, written)}") from None
     check_data_root(data_yaml, Path(data["path"]).absolute(), written=written)
     converted = _has_split_record(data_yaml.parent) or _written_here(data_yaml)
     polygon = None  # the set's first label file of polygons, named where a split of box files has none
@@ -160,6 +159,17 @@ def resaved_note(resaved: list[Path], files: list[Path], data: dict) -> str | No
         f"{images} not end in {its} end marker ({few(named)}): ultralytics re-saves {them} in place when it "
         f"reads {them} (re-encoded; a link to a photo becomes a copy); the check left {them} as {are}"
     )
+
+
+def _rejected(error: Exception, written: str | None) -> str:
+    """Why ultralytics rejects a ``data.yaml`` whose ``path:`` is ``written`` (None: not given), in one line:
+    its ``error``, where that folder is relative how ultralytics reads it (:func:`_relative_root`), where it
+    is absolute without ultralytics' note on the folder it downloads data sets to (no data set is downloaded
+    here, and an absolute ``path:`` is read from no such folder)."""
+    said = one_line(error)
+    if written is not None and expand_user(written).is_absolute():
+        said = said.partition(" Note dataset download directory is ")[0]
+    return said + _relative_root(error, written)
 
 
 def _relative_root(error: Exception, written: str | None) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -1241,6 +1242,22 @@ def test_images_of_a_type_ultralytics_does_not_read_are_a_note_naming_them(datas
     ]
     assert [check.problems for check in checks.values()] == [[], [], []]
     assert checks["test"].notes == []
+
+
+def test_a_val_folder_gone_is_one_line_without_a_blank_line_or_a_download_note(dataset, capsys):
+    # ultralytics printed a blank line first and added where it downloads data sets to, and how to change
+    # it: of a data set whose path: is absolute and that has nothing to download, a lead to follow in vain
+    shutil.rmtree(dataset / "images" / "val")
+    importlib.import_module("ultralytics.data.utils")  # its first import says where its settings were made
+    capsys.readouterr()
+    assert validate_main([str(dataset), "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    data_yaml = dataset / "data.yaml"
+    assert (out, err) == (
+        "",
+        f"error: ultralytics rejects {data_yaml}: Dataset '{data_yaml}' images not found, missing path "
+        f"'{(dataset / 'images' / 'val').resolve()}'\n",
+    )
 
 
 def test_a_relative_path_that_ultralytics_reads_from_the_working_folder_is_named(
