@@ -195,11 +195,8 @@ def _yolo_split_check(
             where a box file makes the split one ultralytics refuses and it holds no polygon file of its own.
     """
     images = split_image_files(data.get(split))
-    if not images:
-        # a data.yaml without the key read 'yolo has 0 images, splits.json lists 3'
-        check = SplitCheck(empty="no images" if data.get(split) else f"data.yaml names no {split} split")
-        check_not_empty(check, split)
-        return check
+    if unread := _unread_split(split, data, images):
+        return unread
     broken = broken_links(images, data, converted=converted)
     try:
         with _quiet_ultralytics(), no_label_cache():
@@ -240,6 +237,33 @@ def _yolo_split_check(
     if repeated := repeated_rows_note(getattr(dataset, "scan_messages", []), labels, data):
         check.notes.append(repeated)
     note_backgrounds_only(check, split)
+    return check
+
+
+def _unread_split(split: str, data: dict, images: list[Path]) -> SplitCheck | None:
+    """The check of a YOLO split (``images``: :func:`split_image_files`) that ultralytics reads no image of:
+    none there, its ``data.yaml`` entry missing or naming a path that does not exist (alone: the split is
+    empty, :func:`check_not_empty`; beside others: ultralytics stops on it); None for a split to load.
+
+    A data.yaml without the key read 'yolo has 0 images, splits.json lists 3'; a folder mistyped read 'no
+    images', and beside another in a list stopped the check with ultralytics' FileNotFoundError.
+    """
+    entry = data.get(split)
+    parts = [Path(part) for part in (entry if isinstance(entry, list) else [entry] if entry else [])]
+    gone = [in_data_set(part, data) for part in parts if not part.exists()]
+    if images and gone:
+        return SplitCheck(
+            problems=[
+                f"data.yaml's {split}: names what does not exist ({few(gone)}): ultralytics stops on it, "
+                "reading none of the split"
+            ]
+        )
+    if images:
+        return None
+    check = SplitCheck(empty=f"{gone[0]} does not exist" if gone else "no images")
+    if not parts:
+        check.empty = f"data.yaml names no {split} split"
+    check_not_empty(check, split)
     return check
 
 

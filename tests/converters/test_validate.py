@@ -1260,6 +1260,27 @@ def test_a_val_folder_gone_is_one_line_without_a_blank_line_or_a_download_note(d
     )
 
 
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("images/trainx", "images/trainx does not exist, splits.json lists 9"),
+        (
+            "[images/train, images/trainx]",
+            "data.yaml's train: names what does not exist (images/trainx): ultralytics stops on it, reading "
+            "none of the split",
+        ),
+    ],
+    ids=["alone", "in-a-list"],
+)
+def test_a_split_folder_that_does_not_exist_is_named(dataset, entry, problem):
+    # a typo in data.yaml: alone it was "no images", in a list ultralytics' FileNotFoundError, a traceback
+    data_yaml = dataset / "data.yaml"
+    data_yaml.write_text(data_yaml.read_text().replace("train: images/train", f"train: {entry}"))
+    checks = validate(dataset)["yolo"]
+    assert (checks["train"].problems, checks["train"].images) == ([problem], 0)
+    assert not checks["val"].problems
+
+
 def test_a_relative_path_that_ultralytics_reads_from_the_working_folder_is_named(
     dataset, tmp_path, monkeypatch, capsys
 ):
