@@ -31,7 +31,15 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import OneLineParser, command_name, exit_code, user_path
-from common.coco import check_ids, read_coco_index
+from common.coco import (
+    FIX_COCO,
+    check_box,
+    check_category,
+    check_ids,
+    check_image_size,
+    is_finite_number,
+    read_coco_index,
+)
 from common.config import read_yaml
 from common.data_sets import DATA_YAML, data_set_folder
 from common.errors import UserError, few, one_line
@@ -881,6 +889,7 @@ def validate_coco(
             raise UserError(f"missing COCO file {path}")
         coco = read_coco_index(path)  # one line naming a part that is missing or no list
         check_ids(coco.dataset, source=path)  # another tool's: an image without a file_name path, an id twice
+        check_entries(coco.dataset, source=path)
         check = coco_split_counts(coco)
         check.box_repeats = repeated_boxes(coco.dataset)
         check_not_empty(check, split)
@@ -893,6 +902,49 @@ def validate_coco(
         files[split] = [folder / "images" / image["file_name"] for image in coco.dataset["images"]]
     check_shared_images(checks, files, lambda path: in_data_set(path, {"path": folder}))
     return checks
+
+
+def check_entries(dataset: dict, *, source: Path) -> None:
+    """Refuses what the checks of a COCO split read and another tool's file (``dataset``, read from
+    ``source``) may lack: an image without a width and height, an annotation of a category the file does not
+    list, without an xywh ``bbox``, an ``area`` number or a segmentation pycocotools decodes.
+
+    Each stopped the check with a traceback (``KeyError``, ``IndexError``, ``TypeError``), but the category:
+    COCOeval left such an annotation out of the self-evaluation, and the split was called ``ok``.
+
+    Raises:
+        UserError: one line naming the entry and ``source``.
+    """
+    for image in dataset["images"]:
+        check_image_size(image, source=source)
+    categories = {category["id"] for category in dataset["categories"]}
+    for annotation in dataset["annotations"]:
+        where = f"annotation {annotation['id']} in {source}"
+        check_category(annotation, categories, where=where)
+        check_box(annotation, where=where)
+        if not is_finite_number(area := annotation.get("area")):
+            raise UserError(f"{where} has area {area!r}, not a number of pixels: {FIX_COCO}")
+        if not _is_segmentation(annotation.get("segmentation")):
+            raise UserError(
+                f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
+                f"RLE with size and counts): {FIX_COCO}"
+            )
+
+
+def _is_segmentation(segmentation: object) -> bool:
+    """Whether ``segmentation`` is one pycocotools decodes: an RLE (``size`` and ``counts``), or a list of
+    polygons, each a flat list of 3 points or more."""
+    if isinstance(segmentation, dict):
+        return {"size", "counts"} <= segmentation.keys()
+    return (
+        isinstance(segmentation, list)
+        and len(segmentation) > 0
+        and all(
+            isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
+            and all(is_finite_number(value) for value in polygon)
+            for polygon in segmentation
+        )
+    )  # fmt: skip
 
 
 def repeated_boxes(dataset: dict) -> list[str]:

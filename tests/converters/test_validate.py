@@ -579,6 +579,49 @@ def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_fa
         validate(out)
 
 
+@pytest.mark.parametrize(
+    ("part", "edit", "message"),
+    [
+        (
+            "annotations",
+            lambda a: a.pop("bbox"),
+            "annotation {id} in {path} has no bbox [x, y, width, height]",
+        ),
+        (
+            "annotations",
+            lambda a: a.update(category_id=7),
+            "annotation {id} in {path} has category_id 7, not one",
+        ),
+        ("annotations", lambda a: a.update(segmentation=[]), "annotation {id} in {path} has no segmentation"),
+        (
+            "annotations",
+            lambda a: a.update(area="12"),
+            "annotation {id} in {path} has area '12', not a number",
+        ),
+        (
+            "images",
+            lambda image: image.pop("height"),
+            "image {id} ({name}) in {path} has no width and height",
+        ),
+    ],
+    ids=["no-bbox", "unlisted-category", "empty-segmentation", "text-area", "no-height"],
+)
+def test_a_coco_entry_the_checks_cannot_read_is_one_line(dataset, part, edit, message):
+    # another tool's file: a traceback (KeyError, IndexError, TypeError); an annotation of a category the
+    # file does not list was left out of the self-evaluation by COCOeval, and the split called ok
+    path = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    image = next(i for i in coco["images"] if any(a["image_id"] == i["id"] for a in coco["annotations"]))
+    entry = (
+        image if part == "images" else next(a for a in coco["annotations"] if a["image_id"] == image["id"])
+    )
+    edit(entry)
+    path.write_text(json.dumps(coco))
+    expected = message.format(id=entry["id"], name=image["file_name"], path=path)
+    with pytest.raises(UserError, match="^" + re.escape(expected)):
+        validate(dataset)
+
+
 def test_a_split_whose_images_are_all_gone_is_one_problem_for_yolo(dataset):
     for image in (dataset / "images" / "val").iterdir():
         image.unlink()
