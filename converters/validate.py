@@ -932,10 +932,10 @@ def check_entries(dataset: dict, *, source: Path) -> None:
 
 
 def _is_segmentation(segmentation: object) -> bool:
-    """Whether ``segmentation`` is one pycocotools decodes: an RLE (``size`` and ``counts``), or a list of
-    polygons, each a flat list of 3 points or more."""
+    """Whether ``segmentation`` is one pycocotools decodes: an RLE (``size`` and ``counts``) whose runs
+    decode (:func:`_rle_decodes`), or a list of polygons, each a flat list of 3 points or more."""
     if isinstance(segmentation, dict):
-        return {"size", "counts"} <= segmentation.keys()
+        return {"size", "counts"} <= segmentation.keys() and _rle_decodes(segmentation)
     return (
         isinstance(segmentation, list)
         and len(segmentation) > 0
@@ -945,6 +945,21 @@ def _is_segmentation(segmentation: object) -> bool:
             for polygon in segmentation
         )
     )  # fmt: skip
+
+
+def _rle_decodes(rle: dict) -> bool:
+    """Whether pycocotools decodes ``rle`` (a COCO RLE, its ``counts`` a list or a string) to its ``size``:
+    a corrupt string stopped the check of areas with a bare ``ValueError`` ("Invalid RLE mask
+    representation")."""
+    from pycocotools import mask as mask_utils
+
+    try:
+        height, width = rle["size"]
+        compressed = mask_utils.frPyObjects(rle, height, width) if isinstance(rle["counts"], list) else rle
+        mask_utils.decode(compressed)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
 
 
 def repeated_boxes(dataset: dict) -> list[str]:

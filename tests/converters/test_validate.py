@@ -595,6 +595,11 @@ def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_fa
         ("annotations", lambda a: a.update(segmentation=[]), "annotation {id} in {path} has no segmentation"),
         (
             "annotations",
+            lambda a: a.update(segmentation={"size": [64, 64], "counts": "zz!!"}),
+            "annotation {id} in {path} has no segmentation",
+        ),
+        (
+            "annotations",
             lambda a: a.update(area="12"),
             "annotation {id} in {path} has area '12', not a number",
         ),
@@ -604,7 +609,7 @@ def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_fa
             "image {id} ({name}) in {path} has no width and height",
         ),
     ],
-    ids=["no-bbox", "unlisted-category", "empty-segmentation", "text-area", "no-height"],
+    ids=["no-bbox", "unlisted-category", "empty-segmentation", "corrupt-rle", "text-area", "no-height"],
 )
 def test_a_coco_entry_the_checks_cannot_read_is_one_line(dataset, part, edit, message):
     # another tool's file: a traceback (KeyError, IndexError, TypeError); an annotation of a category the
