@@ -127,7 +127,46 @@ def validate_yolo(
         checks[split].task = task
         notes = (unread_images_note(data.get(split), data), resaved_note(resaved, files[split], data))
         checks[split].notes += [note for note in notes if note]
+        # of a split of no images at all, its one problem says it (no images, splits.json lists 3)
+        if files[split] and (orphans := label_files_without_image(data.get(split), files[split])):
+            told = checks[split].problems if converted else checks[split].notes
+            told.append(orphans_line([in_data_set(path, data) for path in orphans]))
     return checks
+
+
+def label_files_without_image(entry: str | list[str] | None, images: list[Path]) -> list[Path]:
+    """The label files (``*.txt``) in the label folders of a split's image folders (its ``data.yaml``
+    ``entry``: ``images/val`` -> ``labels/val``) that belong to none of its ``images``
+    (:func:`split_image_files`) nor to an image of a type ultralytics does not read (named apart:
+    :func:`unread_images_note`), sorted.
+
+    ultralytics reads a split's images and their label files: one whose image was deleted is never read,
+    and the check named no file (a converted set's split counted one image fewer than splits.json's;
+    another tool's said nothing). A folder whose label folder is itself (no ``images`` in its path) is not
+    searched: its ``.txt`` files are no label files.
+    """
+    from ultralytics.data.utils import img2label_paths
+
+    parts = [Path(part) for part in (entry if isinstance(entry, list) else [entry] if entry else [])]
+    folders = {
+        Path(img2label_paths([str(part / "x.png")])[0]).parent: part for part in parts if part.is_dir()
+    }
+    folders = [folder for folder, part in folders.items() if folder != part and folder.is_dir()]
+    if not folders:
+        return []
+    read = [*images, *_split_files(entry, OTHER_IMAGE_SUFFIXES)]
+    known = {os.path.abspath(path) for path in img2label_paths([str(path) for path in read])}
+    found = sorted({path for folder in folders for path in folder.rglob("*.txt") if path.is_file()})
+    return [path for path in found if os.path.abspath(path) not in known]
+
+
+def orphans_line(orphans: list[str]) -> str:
+    """What the status column says of label files without an image (:func:`label_files_without_image`),
+    ``orphans`` as the data set holds them."""
+    files, it = (
+        ("1 label file has", "it") if len(orphans) == 1 else (f"{len(orphans)} label files have", "them")
+    )
+    return f"{files} no image ({few(orphans)}): ultralytics reads a split's images, not {it}"
 
 
 @contextlib.contextmanager

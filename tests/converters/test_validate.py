@@ -1233,6 +1233,21 @@ def _as_roboflow_export(out, export):
     )
 
 
+@pytest.mark.parametrize("converted", [True, False], ids=["converted", "roboflow-export"])
+def test_a_label_file_whose_image_is_gone_is_named(dataset, tmp_path, converted):
+    # ultralytics reads a split's images and never a label file without one: the YOLO row named no file
+    # ("yolo has 2 images, splits.json lists 3"), and of another tool's export said nothing at all
+    folder, images, labels = dataset, "images/val", "labels/val"
+    if not converted:
+        folder, images, labels = tmp_path / "export", "valid/images", "valid/labels"
+        _as_roboflow_export(dataset, folder)
+    label = next(path for path in sorted((folder / labels).glob("*.txt")) if path.read_text())
+    next((folder / images).glob(f"{label.stem}.*")).unlink()
+    said = f"1 label file has no image ({labels}/{label.name}): ultralytics reads a split's images, not it"
+    check = validate(folder)["yolo"]["val"]
+    assert (check.problems[:1], check.notes) == (([said], []) if converted else ([], [said]))
+
+
 def test_a_roboflow_yolo_seg_export_is_checked_as_segment(tmp_path, category_factory):
     # its label files are in valid/labels/, not labels/: it was checked as detect, a box file passed as ok
     category_factory(tmp_path / "data", "widget")
