@@ -71,6 +71,7 @@ def check_output_folder(
     overwrite: bool | None = None,
     holds: Iterable[str] | None = None,
     replaced_by: str = "--overwrite",
+    marker: str | None = None,
 ) -> Path:
     """``folder`` once a command may write its results there; checked before any work.
 
@@ -86,6 +87,9 @@ def check_output_folder(
             None: any folder is replaced.
         replaced_by: what replaces the folder, for that message: ``--overwrite``, or a default
             folder that each re-run replaces without it (``anomaly.evaluate``'s ``<run>/eval-mvtec``).
+        marker: with ``holds``, the file every run of the command leaves there (``splits.json``): a
+            folder holding some of ``holds`` but not it was made by hand or by another tool
+            (:func:`check_replaceable`).
 
     Raises:
         UserError: its path is not UTF-8 (:func:`check_utf8_path`) or goes through a link loop
@@ -107,7 +111,7 @@ def check_output_folder(
     if overwrite is not None:  # replaced by renaming (an empty one too): None writes into it
         check_not_working_folder(folder, flag=flag)
     if folder.exists() and overwrite and holds is not None:
-        check_replaceable(folder, holds, flag=flag, replaced_by=replaced_by)
+        check_replaceable(folder, holds, flag=flag, replaced_by=replaced_by, marker=marker)
     if not folder.exists():
         _check_ancestor(folder, what="folder")  # check_creatable, its loop check made above
     elif overwrite is not None and not os.access(folder.absolute().parent, os.W_OK | os.X_OK):
@@ -171,22 +175,38 @@ def foreign_names(folder: Path, holds: Iterable[str]) -> list[str]:
 
 
 def check_replaceable(
-    folder: Path, holds: Iterable[str], *, flag: str = "--out", replaced_by: str = "--overwrite"
+    folder: Path,
+    holds: Iterable[str],
+    *,
+    flag: str = "--out",
+    replaced_by: str = "--overwrite",
+    marker: str | None = None,
 ) -> None:
-    """Refuses to replace ``folder`` whole when it holds anything but names matching ``holds``.
+    """Refuses to replace ``folder`` whole when it holds anything but names matching ``holds``, or, given a
+    ``marker``, holds some of them without it.
 
     ``--overwrite`` replaces an earlier run's output; a folder that also holds the user's own
-    files (or is another folder altogether, mistyped) would lose them with it.
+    files (or is another folder altogether, mistyped) would lose them with it. Names alone do not tell
+    a run's folder from one of the same layout made otherwise: a YOLO data set of ``images/``, ``labels/``
+    and ``data.yaml`` made by hand holds the user's photos, and ``marker`` is what only a run leaves.
 
     Raises:
-        UserError: naming up to three of the other entries.
+        UserError: naming up to three of the other entries, or the missing ``marker``.
     """
+    holds = list(holds)
     others = foreign_names(folder, holds)
     if others:
         shown = few(others)
         raise UserError(
             f"{flag} {folder} holds {shown}, which this command does not write: {replaced_by} replaces "
             "the folder whole and would delete it; choose another folder, or move those out"
+        )
+    ours = foreign_names(folder, ())
+    if marker is not None and ours and marker not in ours:
+        raise UserError(
+            f"{flag} {folder} holds {few(ours)} but no {marker}, which every run of this command writes: "
+            f"it was made otherwise (by hand, another tool), and {replaced_by} replaces the folder whole and "
+            "would delete it; choose another folder, or move it away"
         )
 
 

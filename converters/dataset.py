@@ -62,12 +62,17 @@ def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -
     Raises:
         UserError: ``out`` is inside the input tree or holds it (``--overwrite`` would delete
             the input), is a file (``--overwrite`` replaces a data set folder, never a file),
-            exists without ``overwrite``, or cannot be created (a file or a read-only folder
-            on its path).
+            exists without ``overwrite``, holds other files than a data set's or no ``splits.json``
+            (one made otherwise), or cannot be created (a file or a read-only folder on its path).
     """
     folders.check_outside_tree(out, root)
+    # a YOLO data set made by hand or by another tool holds these names too, with the user's photos
     return folders.check_output_folder(
-        Path(out).resolve(), what="data set folder", overwrite=overwrite, holds=DATASET_NAMES
+        Path(out).resolve(),
+        what="data set folder",
+        overwrite=overwrite,
+        holds=DATASET_NAMES,
+        marker=SPLITS_FILE,
     )
 
 

@@ -383,6 +383,28 @@ def test_a_file_browsers_own_files_do_not_block_a_replacement(tmp_path: Path) ->
         check_replaceable(out, ["run.json"])
 
 
+def test_a_marker_tells_a_runs_folder_from_one_of_the_same_names_made_otherwise(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "images").mkdir(parents=True)  # a data set made by hand: the names of a run's, not a run's
+    (out / "data.yaml").write_text("x")
+    (out / ".DS_Store").write_text("x")
+    holds = ["images", "data.yaml", "splits.json"]
+    assert check_output_folder(out, overwrite=True, holds=holds) == out  # names alone: replaced
+    with pytest.raises(
+        UserError,
+        match=r"^--out .*out holds data.yaml, images but no splits.json, which every run of this command "
+        r"writes: it was made otherwise \(by hand, another tool\), and --overwrite replaces the folder whole",
+    ):
+        check_output_folder(out, overwrite=True, holds=holds, marker="splits.json")
+    (out / "splits.json").write_text("{}")
+    assert check_output_folder(out, overwrite=True, holds=holds, marker="splits.json") == out
+    (out / "splits.json").unlink()
+    assert check_output_folder(out, holds=holds, marker="splits.json") == out  # written into: no check
+    for path in (out / "images", out / "data.yaml"):
+        path.rmdir() if path.is_dir() else path.unlink()
+    assert check_output_folder(out, overwrite=True, holds=holds, marker="splits.json") == out  # browser's
+
+
 def test_a_failure_to_write_elsewhere_names_that_place_not_out(tmp_path: Path) -> None:
     cache = tmp_path / "cache" / "ab"
 

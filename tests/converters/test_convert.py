@@ -454,6 +454,22 @@ def test_overwrite_refuses_a_folder_holding_other_files_than_a_data_sets(tmp_pat
     assert (tmp_path / "out" / "thesis.txt").read_text() == "mine" and (tmp_path / "out" / "labels").is_dir()
 
 
+def test_overwrite_refuses_a_yolo_data_set_made_otherwise(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    mine = tmp_path / "mine"  # ultralytics' own layout, made by hand: its photos are files, not links
+    (mine / "images" / "train").mkdir(parents=True)
+    (mine / "labels" / "train").mkdir(parents=True)
+    (mine / "images" / "train" / "a.png").write_bytes(b"my photo")
+    (mine / "data.yaml").write_text("path: .\n")
+    with pytest.raises(UserError, match=r"--out .*mine holds data.yaml, images, labels but no splits.json"):
+        convert(config(tmp_path / "data", mine, overwrite=True))  # deleted the photos with the folder
+    assert (mine / "images" / "train" / "a.png").read_bytes() == b"my photo"
+    convert(config(tmp_path / "data", tmp_path / "out"))
+    (tmp_path / "out" / ".DS_Store").write_text("")  # a converted one is replaced, as before
+    convert(config(tmp_path / "data", tmp_path / "out", overwrite=True, formats=("coco",)))
+    assert not (tmp_path / "out" / "labels").exists()
+
+
 def test_failure_leaves_nothing_behind(tmp_path, category_factory, image_writer):
     category_factory(tmp_path / "data", "widget")
     convert(config(tmp_path / "data", tmp_path / "out"))
