@@ -628,15 +628,23 @@ def generate(
     Raises:
         UserError: (a ``ValueError``) bad config (size < 64, negative count or seed, unknown or
             repeated defect, a category no folder on every OS takes: :func:`check_folder_name`), the
-            category folder exists and ``overwrite`` is False, it is a file, or it cannot be written
+            category folder exists and ``overwrite`` is False, it is a file, it holds other names than a
+            category's or no ``synthetic.json`` (a real category, its photos), or it cannot be written
             (a file or a read-only folder in the way, a full disk).
     """
     _check_config(config)
     target = Path(out) / config.category
     if target.exists() and target.is_dir() and not overwrite:
         raise UserError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-    # --overwrite never replaces a file, nor a folder that holds more than a category's subsets
-    check_output_folder(target, flag="category folder", overwrite=overwrite or None, holds=CATEGORY_NAMES)
+    # --overwrite never replaces a file, nor a folder that holds more than a category's subsets, nor a
+    # real category of train/, test/, ground_truth/ (the user's photos): only a synthetic set has its settings
+    check_output_folder(
+        target,
+        flag="category folder",
+        overwrite=overwrite or None,
+        holds=CATEGORY_NAMES,
+        marker=SETTINGS_FILE,
+    )
     with earlier_run_note(target, until="the data set is done"):  # 'interrupted' alone: it read as new
         build_folder(target, partial(_write_set, config=config, progress=progress), overwrite=overwrite)
     return target

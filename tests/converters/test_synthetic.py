@@ -265,6 +265,21 @@ def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [config.category]
 
 
+def test_overwrite_refuses_a_real_category_of_the_same_subsets(tmp_path: Path) -> None:
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
+    real = tmp_path / config.category  # an MVTec category of the user's photos, under the same name
+    photos = {
+        name: b"photo"
+        for name in ("ground_truth/cut/000_mask.png", "test/good/000.png", "train/good/000.png")
+    }
+    for name, data in photos.items():
+        (real / name).parent.mkdir(parents=True, exist_ok=True)
+        (real / name).write_bytes(data)
+    with pytest.raises(UserError, match=r"holds ground_truth, test, train but no synthetic.json"):
+        generate(tmp_path, config, overwrite=True, progress=False)  # deleted the photos with it
+    assert _files(real) == photos
+
+
 def test_a_ctrl_c_of_an_overwrite_says_the_folder_holds_the_earlier_set(tmp_path: Path, monkeypatch, capsys):
     # it printed 'interrupted' alone: the earlier set, left whole, read as the one just asked for
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
