@@ -32,7 +32,13 @@ from tqdm import tqdm
 from common.errors import UnreadableFileError, UserError, few, read_advice
 from common.exif import check_upright
 from common.extras import install_hint
-from common.folders import LINE_BREAKS, build_folder, check_one_line_names, earlier_run_note
+from common.folders import (
+    LINE_BREAKS,
+    build_folder,
+    check_one_line_names,
+    check_outside_tree,
+    earlier_run_note,
+)
 from common.images import image_size_and_orientation
 from common.io import file_exists, link_loop_text, recorded_path, sha256_file
 from common.masks import (
@@ -210,8 +216,8 @@ def check_config(config: ConvertConfig) -> Path:
         return check_output_folder(config.out, config.root, overwrite=config.overwrite)
     # the folder layout's input tree is its folders, not their parent: an --out beside them is fine
     inputs = [folder for folder in (config.images, config.masks, config.good) if folder is not None]
-    for folder in inputs:
-        check_output_folder(config.out, folder, overwrite=config.overwrite)
+    for folder in inputs:  # each before the folder itself: --out of the --masks folder was 'exists, pass
+        check_outside_tree(config.out, folder)  # --overwrite', as --images was its input tree checked alone
     return check_output_folder(config.out, inputs[0], overwrite=config.overwrite)
 
 

@@ -852,6 +852,17 @@ def test_folder_layout_writes_beside_its_folders_not_in_them(tmp_path):
         run(root, root, **folders, overwrite=True)
 
 
+@pytest.mark.parametrize("name", ["masks", "good"])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_folder_layout_refuses_an_out_that_is_one_of_its_folders_as_input(tmp_path, name, overwrite):
+    root = make_layout_tree(tmp_path, "folder") / CATEGORY
+    folders = {"images": root / "images", "masks": root / "masks", "good": root / "good"}
+    # it said 'output folder exists (pass --overwrite to replace it)', and with --overwrite 'move those
+    # out' of the user's own masks: checked against --images alone before the folder itself
+    with pytest.raises(UserError, match=f"^output folder .*{name} is inside the input tree .*{name}; choose"):
+        run(root, root / name, **folders, overwrite=overwrite)
+
+
 def test_mixed_layouts_under_one_root_each_read_their_own_way(tmp_path):
     (tmp_path / "data").mkdir()
     for layout, name in (("mvtec_ad", "alpha"), ("btad", "beta")):
