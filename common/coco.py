@@ -34,6 +34,9 @@ FIX_COCO = (
     "edited: convert it again)"
 )
 
+#: The next step of a box of no width or height (COCO's own train2017 holds two), in every package's words.
+NO_SIZE_FIX = f"remove the annotation, or {FIX_COCO}"
+
 
 #: Each part of a COCO file: what one entry is called, and the keys every entry needs.
 COCO_KEYS = {
@@ -262,16 +265,16 @@ def check_box_in_image(
     *,
     where: str,
     hint: str = "",
-    no_size_fix: str = "",
+    no_size_fix: str = NO_SIZE_FIX,
 ) -> None:
     """Refuses an xywh ``box`` (:func:`check_box`'s) of no width or height, or reaching more than a pixel
     outside its ``(width, height)`` image; ``hint`` ends the latter's parenthesis (what else the box may
-    read as), ``no_size_fix`` (the next step, after ``; ``) the former's line."""
+    read as), ``no_size_fix`` ends the former's line (the next step, after ``; ``; by default
+    :data:`NO_SIZE_FIX`, the words of every package)."""
     x, y, w, h = box
     if w <= 0 or h <= 0:
-        fix = f"; {no_size_fix}" if no_size_fix else ""
         raise UserError(
-            f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]{fix}"
+            f"{where} has a bbox {box} of no width or height: a bbox is [x, y, width, height]; {no_size_fix}"
         )
     width, height = image_size
     if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:

@@ -245,6 +245,12 @@ def _corners(box: list[float]) -> list[float]:
             r"that does not cover its mask, whose box is \[.*\] \(a bbox is \[x, y, width, height\]\): "
             r"correct it in the file, or in the tool that wrote it",
         ),
+        (  # the line ended without a next step, where detection's gave one (common.coco.NO_SIZE_FIX)
+            lambda image, ann: ann.update(bbox=[*ann["bbox"][:2], 0, ann["bbox"][3]]),
+            r"has a bbox \[.*\] of no width or height: a bbox is \[x, y, width, height\]; remove the "
+            r"annotation, or correct it in the file, or in the tool that wrote it \(a data set the "
+            r"converters wrote and since edited: convert it again\)$",
+        ),
     ],
 )
 def test_a_bad_bbox_is_refused_with_a_way_on_for_a_hand_made_file(tiny_dataset, tmp_path, edit, fragment):
