@@ -155,8 +155,9 @@ def unknown_image(annotation: Mapping, *, source: str | Path) -> UserError:
 
 def check_ids(dataset: Mapping, *, source: str | Path) -> None:
     """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an entry without
-    its :data:`COCO_KEYS`, an id that is no whole number or is given twice, an image without a ``file_name``
-    path, an annotation of no image of the file (:func:`check_keys`, then :func:`check_unique_ids`).
+    its :data:`COCO_KEYS`, an id that is no whole number or is given twice (an annotation's ``image_id``
+    too), an image without a ``file_name`` path, an annotation of no image of the file
+    (:func:`check_keys`, then :func:`check_unique_ids`).
 
     Raises:
         UserError: one line naming the entry and ``source`` (the file, as the message names it).
@@ -170,7 +171,8 @@ def check_keys(
 ) -> None:
     """Refuses an entry of the COCO file ``dataset`` (read from ``source``) without its :data:`COCO_KEYS`
     (a bare ``KeyError`` in pycocotools and the scorers), with an id that is no whole number (a text id
-    beside numbers failed with a ``TypeError``; ``"3"`` for 3 matched nothing), an image whose
+    beside numbers failed with a ``TypeError``; ``"3"`` for 3 matched nothing), an annotation whose
+    ``image_id`` is none (:func:`check_references`), an image whose
     ``file_name`` is not a path, or a category id given twice (its first category's instances were scored
     under the second's name).
 
@@ -190,6 +192,8 @@ def check_keys(
                     f"{kind} id {entry['id']!r} in {source} is not a whole number, as COCO's ids are: "
                     f"{FIX_COCO}"
                 )
+            if part == "annotations":
+                check_references(entry, index=index, source=source)
             if part == "images" and not isinstance(entry["file_name"], str):
                 raise UserError(
                     f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: "
@@ -205,13 +209,28 @@ def check_keys(
             seen.add(entry["id"])
 
 
+def check_references(annotation: Mapping, *, index: int, source: str | Path) -> None:
+    """Refuses an ``annotation`` (entry ``index``, from 0, of the COCO file ``source``) whose ``image_id`` is
+    no whole number.
+
+    pycocotools and Python's ``in`` take ``1.0`` and ``true`` for 1 (``1.0 == 1 == True``), so a hand-edited
+    id of either was read as image 1's without a word.
+    """
+    for key in ("image_id",):
+        if key in annotation and not is_whole_number(value := annotation[key]):
+            raise UserError(
+                f"annotation {annotation['id']!r} (entry {index + 1} of 'annotations') in {source} has {key} "
+                f"{value!r}, not a whole number, as COCO's ids are: {FIX_COCO}"
+            )
+
+
 def check_unique_ids(dataset: Mapping, *, source: str | Path) -> None:
     """Refuses an image or annotation id given twice in the COCO file ``dataset`` (read from ``source``;
     :func:`check_keys` passed), or an annotation whose ``image_id`` is no image of the file.
 
     pycocotools indexes them by id and annotations by ``image_id``, so each dropped data without a word:
     the second image of an id, the first annotation of an id (the second read twice in its place), an
-    annotation of no image (one of ``image_id`` ``[1]`` failed with a ``TypeError`` here).
+    annotation of no image.
     """
     images: dict[object, str] = {}
     for image in dataset["images"]:
@@ -226,7 +245,7 @@ def check_unique_ids(dataset: Mapping, *, source: str | Path) -> None:
         if annotation["id"] in annotations:
             raise UserError(f"annotation id {annotation['id']!r} is given twice in {source}: {FIX_COCO}")
         annotations.add(annotation["id"])
-        if isinstance(annotation["image_id"], list | dict) or annotation["image_id"] not in images:
+        if annotation["image_id"] not in images:
             raise unknown_image(annotation, source=source)
 
 

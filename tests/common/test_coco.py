@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from common.coco import check_category, coco_index, read_coco_index
+from common.coco import FIX_COCO, check_category, check_ids, coco_index, read_coco_index
 from common.errors import UserError
 
 COCO_FILE = {
@@ -64,3 +64,25 @@ def test_an_unlisted_category_id_is_refused_listing_the_files_ids(categories, li
         == f"annotation 5 in gt.json has category_id 7, not one of the file's categories {listed}"
     )
     check_category({"id": 5, "category_id": 1 if 1 in categories else 9}, categories, where="annotation 5")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        # pycocotools and `in` took each for image or category 1 (1.0 == 1 == True), without a word
+        ("image_id", 1.0),
+        ("image_id", True),
+        ("image_id", [1]),
+        ("image_id", "1"),  # matched no image: "which no image of the file has"
+    ],
+)
+def test_an_annotation_s_image_or_category_id_that_is_no_whole_number_is_refused(key, value):
+    dataset = json.loads(json.dumps(COCO_FILE))
+    dataset["annotations"].insert(0, {**dataset["annotations"][0], "id": 7})
+    dataset["annotations"][1].update({"id": 8, key: value})
+    with pytest.raises(UserError) as error:
+        check_ids(dataset, source="gt.json")
+    assert str(error.value) == (
+        f"annotation 8 (entry 2 of 'annotations') in gt.json has {key} {value!r}, not a whole number, as "
+        f"COCO's ids are: {FIX_COCO}"
+    )

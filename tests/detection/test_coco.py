@@ -223,20 +223,21 @@ def test_a_hand_edited_annotation_is_refused_naming_it(edit: str, message: str) 
     assert message.endswith((": ", ", or ")) == str(error.value).endswith(FIX_COCO)
 
 
-def test_an_image_id_of_a_whole_float_is_its_image_s() -> None:
-    # as common.coco.check_ids and pycocotools take it (1.0 == 1); detection said no image had it
-    coco = one_image_coco([[10, 20, 30, 40], [80, 20, 30, 40]])
-    for annotation in coco["annotations"]:
-        annotation["image_id"] = 1.0
-    with pytest.raises(
-        UserError, match=r"^annotation 2 in --coco gt.json has a bbox \[80, 20, 30, 40\] reaching"
+@pytest.mark.parametrize("image_id", [1.0, True])
+def test_an_image_id_of_a_whole_float_or_true_is_refused(image_id) -> None:
+    # pycocotools and common.coco.check_ids took it for image 1's (1.0 == 1 == True): a hand edit's mistake
+    coco = one_image_coco([[10, 20, 30, 40], [50, 20, 30, 40]])
+    coco["annotations"][1]["image_id"] = image_id
+    for check in (
+        lambda: check_coco_entries(coco, Path("gt.json")),
+        lambda: check_coco_matches(coco, Path("gt.json"), names=NAMES, split="val", images=["a.png"]),
     ):
-        check_coco_entries(coco, Path("gt.json"))
-    coco["annotations"].pop()
-    check_coco_entries(coco, Path("gt.json"))
-    check_coco_matches(coco, Path("gt.json"), names=NAMES, split="val", images=["a.png"])
-    scores = coco_map(coco, coco_truth_as_detections(one_image_coco([[10, 20, 30, 40]])))
-    assert scores["mAP50"] == pytest.approx(1.0)
+        with pytest.raises(UserError) as error:
+            check()
+        assert str(error.value) == (
+            f"annotation 2 (entry 2 of 'annotations') in --coco gt.json has image_id {image_id!r}, not a "
+            f"whole number, as COCO's ids are: {FIX_COCO}"
+        )
 
 
 def test_a_box_to_within_a_pixel_of_the_image_edge_is_taken() -> None:
@@ -269,7 +270,8 @@ def test_a_box_to_within_a_pixel_of_the_image_edge_is_taken() -> None:
         ),
         (
             lambda coco: coco["annotations"][0].update(image_id=[1]),
-            "annotation 1 in --coco gt.json has image_id [1], which no image of the file has",
+            "annotation 1 (entry 1 of 'annotations') in --coco gt.json has image_id [1], not a whole number, "
+            "as COCO's ids are",
         ),
         # pycocotools scored the second box of id 1 twice, the first not at all, without a word
         (

@@ -304,11 +304,21 @@ def test_a_crowd_region_is_refused_naming_it_and_the_way_on(tiny_dataset, tmp_pa
         ),
         (  # a TypeError traceback (unhashable type: 'list')
             lambda data: data["annotations"][0].update(image_id=[data["annotations"][0]["image_id"]]),
-            r"has image_id \[\d+\], which no image",
+            r"annotation \d+ \(entry 1 of 'annotations'\) in .*instances_test.json has image_id \[\d+\], "
+            "not a whole number, as COCO's ids are",
         ),
         (  # a hand-written "3" for 3: dropped as well
             lambda data: data["annotations"][0].update(image_id=str(data["annotations"][0]["image_id"])),
-            r"has image_id '\d+', which no image",
+            r"has image_id '\d+', not a whole number",
+        ),
+        (  # read as image 1's (1.0 == 1 == True), without a word
+            lambda data: data["annotations"][1].update(image_id=float(data["images"][0]["id"])),
+            r"annotation \d+ \(entry 2 of 'annotations'\) in .*instances_test.json has image_id \d+\.0, not "
+            "a whole number",
+        ),
+        (
+            lambda data: data["annotations"][1].update(image_id=True),
+            r"\(entry 2 of 'annotations'\) in .* has image_id True, not a whole number",
         ),
         (  # a text id beside numbers: a TypeError traceback (sorted ids)
             lambda data: data["images"][0].update(id=str(data["images"][0]["id"])),
