@@ -155,8 +155,8 @@ def unknown_image(annotation: Mapping, *, source: str | Path) -> UserError:
 
 def check_ids(dataset: Mapping, *, source: str | Path) -> None:
     """Refuses ids a hand-edited COCO file may get wrong and the converters never write: an entry without
-    its :data:`COCO_KEYS`, an id that is no whole number or is given twice (an annotation's ``image_id``
-    too), an image without a ``file_name`` path, an annotation of no image of the file
+    its :data:`COCO_KEYS`, an id that is no whole number or is given twice (an annotation's ``image_id`` and
+    ``category_id`` too), an image without a ``file_name`` path, an annotation of no image of the file
     (:func:`check_keys`, then :func:`check_unique_ids`).
 
     Raises:
@@ -172,7 +172,7 @@ def check_keys(
     """Refuses an entry of the COCO file ``dataset`` (read from ``source``) without its :data:`COCO_KEYS`
     (a bare ``KeyError`` in pycocotools and the scorers), with an id that is no whole number (a text id
     beside numbers failed with a ``TypeError``; ``"3"`` for 3 matched nothing), an annotation whose
-    ``image_id`` is none (:func:`check_references`), an image whose
+    ``image_id`` or ``category_id`` is none (:func:`check_references`), an image whose
     ``file_name`` is not a path, or a category id given twice (its first category's instances were scored
     under the second's name).
 
@@ -210,13 +210,14 @@ def check_keys(
 
 
 def check_references(annotation: Mapping, *, index: int, source: str | Path) -> None:
-    """Refuses an ``annotation`` (entry ``index``, from 0, of the COCO file ``source``) whose ``image_id`` is
-    no whole number.
+    """Refuses an ``annotation`` (entry ``index``, from 0, of the COCO file ``source``) whose ``image_id``, or
+    ``category_id`` where it has one, is no whole number.
 
     pycocotools and Python's ``in`` take ``1.0`` and ``true`` for 1 (``1.0 == 1 == True``), so a hand-edited
-    id of either was read as image 1's without a word.
+    id of either was read as image or category 1's without a word; a list stopped pycocotools' index with
+    ``unhashable type: 'list'``. A ``category_id`` that is missing is left to the reader's own check.
     """
-    for key in ("image_id",):
+    for key in ("image_id", "category_id"):
         if key in annotation and not is_whole_number(value := annotation[key]):
             raise UserError(
                 f"annotation {annotation['id']!r} (entry {index + 1} of 'annotations') in {source} has {key} "

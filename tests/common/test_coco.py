@@ -72,8 +72,13 @@ def test_an_unlisted_category_id_is_refused_listing_the_files_ids(categories, li
         # pycocotools and `in` took each for image or category 1 (1.0 == 1 == True), without a word
         ("image_id", 1.0),
         ("image_id", True),
+        ("category_id", 1.0),
+        ("category_id", True),
+        # pycocotools' index: "unhashable type: 'list'"
+        ("category_id", [1]),
         ("image_id", [1]),
         ("image_id", "1"),  # matched no image: "which no image of the file has"
+        ("category_id", None),
     ],
 )
 def test_an_annotation_s_image_or_category_id_that_is_no_whole_number_is_refused(key, value):
@@ -86,3 +91,9 @@ def test_an_annotation_s_image_or_category_id_that_is_no_whole_number_is_refused
         f"annotation 8 (entry 2 of 'annotations') in gt.json has {key} {value!r}, not a whole number, as "
         f"COCO's ids are: {FIX_COCO}"
     )
+
+
+def test_an_annotation_without_a_category_id_is_left_to_the_reader_s_check():
+    dataset = json.loads(json.dumps(COCO_FILE))
+    del dataset["annotations"][0]["category_id"]
+    check_ids(dataset, source="gt.json")

@@ -320,6 +320,15 @@ def test_a_crowd_region_is_refused_naming_it_and_the_way_on(tiny_dataset, tmp_pa
             lambda data: data["annotations"][1].update(image_id=True),
             r"\(entry 2 of 'annotations'\) in .* has image_id True, not a whole number",
         ),
+        (  # pycocotools: "cannot load COCO file ...: unhashable type: 'list' (pycocotools)"
+            lambda data: data["annotations"][0].update(category_id=[data["annotations"][0]["category_id"]]),
+            r"\(entry 1 of 'annotations'\) in .*instances_test.json has category_id \[\d+\], not a whole "
+            "number, as COCO's ids are",
+        ),
+        (  # read as category 1's
+            lambda data: data["annotations"][0].update(category_id=1.0),
+            r"\(entry 1 of 'annotations'\) in .* has category_id 1.0, not a whole number",
+        ),
         (  # a text id beside numbers: a TypeError traceback (sorted ids)
             lambda data: data["images"][0].update(id=str(data["images"][0]["id"])),
             r"image id '\d+' in .*instances_test.json is not a whole number, as COCO's ids are",
