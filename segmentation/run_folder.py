@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from common.config import save_config
-from common.errors import UserError
+from common.errors import UserError, one_line
 from common.folders import check_not_inside, check_output_folder, check_run_name
 from common.io import (
     FOREIGN_STALE_S,
@@ -243,7 +243,9 @@ def read_resume_state(folder: Path) -> dict:
 
 
     Raises:
-        UserError: missing, unreadable (a run killed by a full disk, a foreign file) or incomplete.
+        UserError: missing, unreadable (a run killed by a full disk, a foreign file), incomplete, or
+            holding ``classes`` that are not class names by split (a foreign file: an ``AttributeError``
+            traceback once the data set was read).
     """
     path = folder / "last.pt"
     # Our own file with the optimiser state in it: loading it runs pickled code (weights_only=False).
@@ -253,6 +255,15 @@ def read_resume_state(folder: Path) -> dict:
     missing = [key for key in RESUME_KEYS if key not in state]
     if missing:
         raise UserError(f"{path} is not a whole training state: it lacks {', '.join(missing)}")
+    classes = state.get("classes")  # None: written before the class names were recorded
+    if classes is not None and not (
+        isinstance(classes, dict) and all(isinstance(names, dict) for names in classes.values())
+    ):
+        raise UserError(
+            f"{path} is not a training state written by segmentation.train: its 'classes' is "
+            f"{one_line(repr(classes), limit=60)}, not the class names of each split: start a new run "
+            "without --resume"
+        )
     return state
 
 

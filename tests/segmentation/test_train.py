@@ -34,7 +34,7 @@ from segmentation.embeddings import embed_images
 from segmentation.finetuned import apply_decoder, load_colour_head
 from segmentation.instances import instance_loss, trainable_parameters
 from segmentation.prompts import PromptConfig, prompt_schema
-from segmentation.run_folder import next_run_dir, run_name
+from segmentation.run_folder import RESUME_KEYS, next_run_dir, run_name
 from segmentation.schedule import StepPlan, build_optimizer, lr_factor, plan_steps
 from segmentation.train import main, train
 from segmentation.train_config import DEFAULTS, SCHEMA, data_categories
@@ -1095,6 +1095,25 @@ def test_bad_resume_state_is_one_line(tiny_dataset, tmp_path, capsys, last, mess
     assert main(["--resume", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err and "last.pt" in err, err
+    assert _folder_state(run) == before
+
+
+@pytest.mark.parametrize(
+    "classes", [["cut"], {"train": ["cut"], "val": {}}], ids=["a list", "a split's a list"]
+)
+def test_a_last_pt_whose_classes_are_not_class_names_by_split_is_one_line(
+    tiny_dataset, tmp_path, capsys, classes
+):
+    # a foreign last.pt: an AttributeError traceback ('list' object has no attribute 'get') once the data
+    # set was read (check_same_classes)
+    run = _resumable(tiny_dataset, tmp_path, {**dict.fromkeys(RESUME_KEYS), "epoch": 0, "classes": classes})
+    (run / "decoder.pt").write_bytes(b"kept")  # else refused as missing first
+    before = _folder_state(run)
+    assert main(["--resume", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {run / 'last.pt'} is not a training state written by segmentation.train: its 'classes' is "
+        f"{classes!r}, not the class names of each split: start a new run without --resume\n"
+    )
     assert _folder_state(run) == before
 
 
