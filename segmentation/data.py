@@ -9,6 +9,7 @@ from the annotations on demand, never held for a whole split.
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 
 from common.coco import coco_index
-from common.errors import UserError
+from common.errors import UserError, one_line, read_advice
 from common.exif import check_upright
 from common.images import header_size_and_orientation, raise_unread
 from common.io import link_loop_text, read_coco_instances
@@ -310,8 +311,11 @@ def _missing_line(data: str | Path, file_name: str, *, source: Path) -> str | No
             photos beside ``annotations/`` (:func:`_missing_hint`); one line with the fix.
     """
     image_path = Path(data) / "images" / file_name
-    if image_path.exists():
-        return None
+    try:
+        if image_path.exists():
+            return None
+    except OSError as error:  # a file_name too long for the file system, a folder that cannot be searched
+        return _lookup_line(image_path, error, source=source)
     if image_path.is_symlink():  # converted with --link symlink (the default), its photo since moved
         raise UserError(
             f"image listed in {source} is a broken link: {image_path} points to "
@@ -321,6 +325,19 @@ def _missing_line(data: str | Path, file_name: str, *, source: Path) -> str | No
     if hint := _missing_hint(data, file_name):
         raise UserError(f"image listed in {source} is missing: {image_path}{hint}")
     return f"image listed in {source} is missing: {image_path}"
+
+
+def _lookup_line(image_path: Path, error: OSError, *, source: Path) -> str:
+    """The line naming the photo ``image_path`` (listed in ``source``) whose lookup failed with ``error``:
+    ``Path.exists`` raises all but "no such file" (a traceback)."""
+    if error.errno == errno.ENAMETOOLONG:
+        return (
+            f"cannot read image {image_path}: its file_name in {source} is longer than the file system "
+            f"allows: {FIX_COCO}"
+        )
+    # a folder of the path that may not be searched (the photo itself is not opened yet)
+    advice = read_advice(error, image_path.parent)
+    return f"cannot read image {image_path}: {error.strerror or one_line(error)}: {advice}"
 
 
 def _missing_hint(data: str | Path, file_name: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -80,6 +82,40 @@ def test_a_windows_file_name_is_named_with_the_one_to_write(tiny_dataset, tmp_pa
         f"image listed in {coco_file} is missing: {data / 'images' / windows} (its file_name {windows!r} is "
         f"a Windows path: write {first!r}, as COCO's file names are)"
     )
+
+
+def test_a_file_name_too_long_for_the_file_system_is_one_line_naming_it(tiny_dataset, tmp_path):
+    # Path.exists raised "OSError: [Errno 36] File name too long": a traceback
+    coco_file = tmp_path / "annotations" / "instances_val.json"
+    coco_file.parent.mkdir()
+    (tmp_path / "images").symlink_to(tiny_dataset / "images")
+    coco = json.loads((tiny_dataset / "annotations" / "instances_val.json").read_text())
+    coco["images"][0]["file_name"] = "val/" + "a" * 300 + ".png"
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as error:
+        load_split(tmp_path, "val")
+    photo = tmp_path / "images" / coco["images"][0]["file_name"]
+    assert str(error.value) == (
+        f"cannot read image {photo}: its file_name in {coco_file} is longer than the file system allows: "
+        f"{FIX_COCO}"
+    )
+
+
+def test_a_photo_in_a_folder_that_cannot_be_searched_is_one_line_naming_it(tiny_dataset, monkeypatch):
+    # as root the permission is not checked: Path.exists raises as it would for another user
+    def refused(path, **kwargs):
+        if path.suffix:
+            raise PermissionError(13, "Permission denied", str(path))
+        return original(path, **kwargs)
+
+    original = Path.exists
+    monkeypatch.setattr(Path, "exists", refused)
+    with pytest.raises(UserError) as error:
+        load_split(tiny_dataset, "val")
+    assert re.fullmatch(
+        r"cannot read \d+ photos: (.+ \(Permission denied: make .*/images/val readable\), ){2}.*",
+        str(error.value),
+    ), str(error.value)
 
 
 def test_photos_beside_the_annotations_are_told_to_move_into_images(tiny_dataset, tmp_path):
