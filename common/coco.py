@@ -41,7 +41,7 @@ NO_SIZE_FIX = f"remove the annotation, or {FIX_COCO}"
 #: Each part of a COCO file: what one entry is called, and the keys every entry needs.
 COCO_KEYS = {
     "images": ("image", ("id", "file_name")),
-    "annotations": ("annotation", ("id", "image_id")),
+    "annotations": ("annotation", ("id", "image_id", "category_id")),  # pycocotools indexes by each
     "categories": ("category", ("id", "name")),
 }
 
@@ -210,15 +210,15 @@ def check_keys(
 
 
 def check_references(annotation: Mapping, *, index: int, source: str | Path) -> None:
-    """Refuses an ``annotation`` (entry ``index``, from 0, of the COCO file ``source``) whose ``image_id``, or
-    ``category_id`` where it has one, is no whole number.
+    """Refuses an ``annotation`` (entry ``index``, from 0, of the COCO file ``source``; its keys checked)
+    whose ``image_id`` or ``category_id`` is no whole number.
 
     pycocotools and Python's ``in`` take ``1.0`` and ``true`` for 1 (``1.0 == 1 == True``), so a hand-edited
     id of either was read as image or category 1's without a word; a list stopped pycocotools' index with
-    ``unhashable type: 'list'``. A ``category_id`` that is missing is left to the reader's own check.
+    ``unhashable type: 'list'``.
     """
     for key in ("image_id", "category_id"):
-        if key in annotation and not is_whole_number(value := annotation[key]):
+        if not is_whole_number(value := annotation[key]):
             raise UserError(
                 f"annotation {annotation['id']!r} (entry {index + 1} of 'annotations') in {source} has {key} "
                 f"{value!r}, not a whole number, as COCO's ids are: {FIX_COCO}"

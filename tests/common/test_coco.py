@@ -93,7 +93,11 @@ def test_an_annotation_s_image_or_category_id_that_is_no_whole_number_is_refused
     )
 
 
-def test_an_annotation_without_a_category_id_is_left_to_the_reader_s_check():
+def test_an_annotation_without_a_category_id_is_refused_naming_it():
+    # pycocotools: "cannot load COCO file ...: an entry lacks 'category_id' (pycocotools)"; detection said
+    # "has category_id None, not one of the file's categories [1]"
     dataset = json.loads(json.dumps(COCO_FILE))
     del dataset["annotations"][0]["category_id"]
-    check_ids(dataset, source="gt.json")
+    with pytest.raises(UserError) as error:
+        check_ids(dataset, source="gt.json")
+    assert str(error.value) == f"entry 1 of 'annotations' in gt.json has no 'category_id': {FIX_COCO}"

@@ -353,6 +353,10 @@ def test_a_crowd_region_is_refused_naming_it_and_the_way_on(tiny_dataset, tmp_pa
             lambda data: data["annotations"][0].pop("image_id"),
             r"entry 1 of 'annotations' in .* has no 'image_id'",
         ),
+        (  # "cannot load COCO file ...: an entry lacks 'category_id' (pycocotools)", no next step
+            lambda data: data["annotations"][1].pop("category_id"),
+            r"entry 2 of 'annotations' in .*instances_test.json has no 'category_id'",
+        ),
         (  # the first category's instances were scored under the second's name
             lambda data: data["categories"].append({"id": data["categories"][0]["id"], "name": "other"}),
             r"category id \d+ is given twice in .*instances_test.json \('other' and another\)",
