@@ -78,9 +78,13 @@ def read_coco_index(path: str | Path):
     >>> read_coco_index("data/annotations/instances_test.json").getImgIds()  # doctest: +SKIP
 
     Raises:
-        UserError: unreadable, not a COCO instances file, or one pycocotools cannot index; one line.
+        UserError: unreadable, not a COCO instances file, or one pycocotools cannot index; one line. An entry
+            :func:`check_keys` refuses is refused in its words first: pycocotools' own line (``an entry lacks
+            'image_id'``, ``unhashable type: 'list'``) named neither the entry nor a next step.
     """
-    return coco_index(read_coco_instances(path), path=path)
+    dataset = read_coco_instances(path)
+    check_keys(dataset, source=path)
+    return coco_index(dataset, path=path)
 
 
 def predicted_image(

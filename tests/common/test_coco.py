@@ -23,20 +23,30 @@ def test_a_coco_file_a_windows_tool_saved_with_a_bom_is_indexed(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("part", "message"),
+    ("edit", "message"),
     [
-        ("annotations", "an entry lacks 'image_id' (pycocotools)"),  # COCO(path): a bare KeyError
-        ("images", "an entry lacks 'id' (pycocotools)"),
+        # COCO(path): a KeyError, then "cannot load COCO file ...: an entry lacks 'image_id' (pycocotools)"
+        (
+            lambda coco: coco["annotations"][0].pop("image_id"),
+            "entry 1 of 'annotations' in {path} has no 'image_id'",
+        ),
+        (lambda coco: coco["images"][0].pop("id"), "entry 1 of 'images' in {path} has no 'id'"),
+        # "cannot load COCO file ...: unhashable type: 'list' (pycocotools)" (converters.validate)
+        (
+            lambda coco: coco["annotations"][0].update(category_id=[1]),
+            "annotation 1 (entry 1 of 'annotations') in {path} has category_id [1], not a whole number, as "
+            "COCO's ids are",
+        ),
     ],
 )
-def test_an_entry_pycocotools_cannot_index_is_one_line_naming_the_file(tmp_path, part, message):
+def test_an_entry_pycocotools_cannot_index_is_one_line_naming_the_file_and_the_entry(tmp_path, edit, message):
     broken = json.loads(json.dumps(COCO_FILE))
-    del broken[part][0]["image_id" if part == "annotations" else "id"]
+    edit(broken)
     path = tmp_path / "instances_val.json"
     path.write_text(json.dumps(broken))
     with pytest.raises(UserError) as error:
         read_coco_index(path)
-    assert str(error.value) == f"cannot load COCO file {path}: {message}"
+    assert str(error.value) == f"{message.format(path=path)}: {FIX_COCO}"
 
 
 def test_ground_truth_in_memory_is_indexed_as_it_is():
