@@ -176,9 +176,9 @@ def check_keys(
     """Refuses an entry of the COCO file ``dataset`` (read from ``source``) without its :data:`COCO_KEYS`
     (a bare ``KeyError`` in pycocotools and the scorers), with an id that is no whole number (a text id
     beside numbers failed with a ``TypeError``; ``"3"`` for 3 matched nothing), an annotation whose
-    ``image_id`` or ``category_id`` is none (:func:`check_references`), an image whose
-    ``file_name`` is not a path, or a category id given twice (its first category's instances were scored
-    under the second's name).
+    ``image_id`` or ``category_id`` is none (:func:`check_references`), an image whose ``file_name`` is not
+    a path (an empty one read the images folder itself), or a category id given twice (its first
+    category's instances were scored under the second's name).
 
     Args:
         category_check: the caller's own check of a category entry, after its keys and id, before its
@@ -198,7 +198,7 @@ def check_keys(
                 )
             if part == "annotations":
                 check_references(entry, index=index, source=source)
-            if part == "images" and not isinstance(entry["file_name"], str):
+            if part == "images" and not (isinstance(entry["file_name"], str) and entry["file_name"]):
                 raise UserError(
                     f"image {entry['id']} in {source} has file_name {entry['file_name']!r}, not a path: "
                     f"{FIX_COCO}"

@@ -345,6 +345,10 @@ def test_a_crowd_region_is_refused_naming_it_and_the_way_on(tiny_dataset, tmp_pa
             lambda data: data["images"][0].update(file_name=None),
             r"image \d+ in .* has file_name None, not a path",
         ),
+        (  # "cannot read image <data>/images: corrupt or not an image (... Is a directory ...)"
+            lambda data: data["images"][0].update(file_name=""),
+            r"image \d+ in .*instances_test.json has file_name '', not a path",
+        ),
         (
             lambda data: data["annotations"][2].pop("id"),
             r"entry 3 of 'annotations' in .* has no 'id'",
