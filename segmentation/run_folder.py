@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import numbers
 import os
 import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from common.config import save_config
@@ -238,14 +240,41 @@ def write_results(rows: list[dict], path: Path) -> None:
 RESUME_KEYS = ("mask_decoder", "optimizer", "scheduler", "epoch", "best_iou", "stale", "step", "rows")
 
 
+def _is_whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)  # numpy's ints too
+
+
+def _is_count(value: object) -> bool:
+    return _is_whole(value) and value >= 0
+
+
+#: What each run-state entry of ``last.pt`` is (a test of it, and its kind for the message), read before
+#: the data set: a foreign file's entry of another kind was a traceback (``int()`` of ``epoch``, the rows
+#: or ``best_iou`` of a run whose ``decoder.pt`` is gone, an ``AttributeError`` on ``classes`` once the
+#: data set was read). ``classes`` is None in a ``last.pt`` written before the class names were recorded.
+RESUME_KINDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "epoch": (_is_whole, "a whole number"),  # -1 in the last.pt of a run stopped during epoch 1
+    "stale": (_is_count, "a whole number of 0 or more"),
+    "step": (_is_count, "a whole number of 0 or more"),
+    "best_iou": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+    "rows": (
+        lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v),
+        "a list of results.csv rows",
+    ),
+    "classes": (
+        lambda v: v is None or (isinstance(v, dict) and all(isinstance(names, dict) for names in v.values())),
+        "the class names of each split",
+    ),
+}
+
+
 def read_resume_state(folder: Path) -> dict:
     """``folder/last.pt``, checked to hold a whole training state.
 
 
     Raises:
         UserError: missing, unreadable (a run killed by a full disk, a foreign file), incomplete, or
-            holding ``classes`` that are not class names by split (a foreign file: an ``AttributeError``
-            traceback once the data set was read).
+            holding an entry of another kind (:data:`RESUME_KINDS`).
     """
     path = folder / "last.pt"
     # Our own file with the optimiser state in it: loading it runs pickled code (weights_only=False).
@@ -255,15 +284,12 @@ def read_resume_state(folder: Path) -> dict:
     missing = [key for key in RESUME_KEYS if key not in state]
     if missing:
         raise UserError(f"{path} is not a whole training state: it lacks {', '.join(missing)}")
-    classes = state.get("classes")  # None: written before the class names were recorded
-    if classes is not None and not (
-        isinstance(classes, dict) and all(isinstance(names, dict) for names in classes.values())
-    ):
-        raise UserError(
-            f"{path} is not a training state written by segmentation.train: its 'classes' is "
-            f"{one_line(repr(classes), limit=60)}, not the class names of each split: start a new run "
-            "without --resume"
-        )
+    for key, (fits, kind) in RESUME_KINDS.items():
+        if not fits(value := state.get(key)):
+            raise UserError(
+                f"{path} is not a training state written by segmentation.train: its {key!r} is "
+                f"{one_line(repr(value), limit=60)}, not {kind}: start a new run without --resume"
+            )
     return state
 
 

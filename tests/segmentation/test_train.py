@@ -1098,6 +1098,10 @@ def test_bad_resume_state_is_one_line(tiny_dataset, tmp_path, capsys, last, mess
     assert _folder_state(run) == before
 
 
+#: A last.pt's run state as segmentation.train writes it at epoch 0 (the weights left out: checked later).
+RUN_STATE = {**dict.fromkeys(RESUME_KEYS), "epoch": 0, "best_iou": 0.5, "stale": 0, "step": 0, "rows": []}
+
+
 @pytest.mark.parametrize(
     "classes", [["cut"], {"train": ["cut"], "val": {}}], ids=["a list", "a split's a list"]
 )
@@ -1106,13 +1110,40 @@ def test_a_last_pt_whose_classes_are_not_class_names_by_split_is_one_line(
 ):
     # a foreign last.pt: an AttributeError traceback ('list' object has no attribute 'get') once the data
     # set was read (check_same_classes)
-    run = _resumable(tiny_dataset, tmp_path, {**dict.fromkeys(RESUME_KEYS), "epoch": 0, "classes": classes})
+    run = _resumable(tiny_dataset, tmp_path, {**RUN_STATE, "classes": classes})
     (run / "decoder.pt").write_bytes(b"kept")  # else refused as missing first
     before = _folder_state(run)
     assert main(["--resume", str(run)]) == 2
     assert capsys.readouterr().err == (
         f"error: {run / 'last.pt'} is not a training state written by segmentation.train: its 'classes' is "
         f"{classes!r}, not the class names of each split: start a new run without --resume\n"
+    )
+    assert _folder_state(run) == before
+
+
+@pytest.mark.parametrize(
+    ("entry", "what"),
+    [
+        # int() of it: a ValueError or TypeError traceback before the data set was read
+        ({"epoch": "x"}, "'epoch' is 'x', not a whole number"),
+        ({"epoch": None}, "'epoch' is None, not a whole number"),
+        ({"step": 1.5}, "'step' is 1.5, not a whole number of 0 or more"),  # int() took it for 1
+        # with decoder.pt gone: a TypeError traceback ('NoneType' object is not iterable)
+        ({"rows": None}, "'rows' is None, not a list of results.csv rows"),
+        ({"rows": [1]}, "'rows' is [1], not a list of results.csv rows"),
+        # its format spec: "Unknown format code 'f' for object of type 'str'"
+        ({"best_iou": "0.5"}, "'best_iou' is '0.5', not a number"),
+    ],
+)
+def test_a_last_pt_whose_run_state_is_of_another_kind_is_one_line(
+    tiny_dataset, tmp_path, capsys, entry, what
+):
+    run = _resumable(tiny_dataset, tmp_path, {**RUN_STATE, **entry})
+    before = _folder_state(run)
+    assert main(["--resume", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {run / 'last.pt'} is not a training state written by segmentation.train: its {what}: start "
+        "a new run without --resume\n"
     )
     assert _folder_state(run) == before
 
@@ -1130,8 +1161,7 @@ def test_resume_checks_args_yaml_and_refuses_a_second_config(tiny_dataset, tmp_p
 
 def test_resume_refuses_fewer_epochs_than_it_has_trained(tiny_dataset, tmp_path, capsys):
     # it printed "all 2 epochs were done", wrote epochs: 2 into args.yaml (results.csv held 3) and refit
-    state = dict.fromkeys(("mask_decoder", "optimizer", "scheduler", "best_iou", "stale", "step", "rows"))
-    run = _resumable(tiny_dataset, tmp_path, {**state, "epoch": 2})  # epochs 0-2 done
+    run = _resumable(tiny_dataset, tmp_path, {**RUN_STATE, "epoch": 2})  # epochs 0-2 done
     before = _folder_state(run)
     assert main(["--resume", str(run), "epochs=2"]) == 2
     assert capsys.readouterr().err == (
