@@ -61,16 +61,23 @@ def check_ids(dataset: dict, *, source: Path) -> None:
 
 
 def _check_name(category: Mapping, *, source: Path) -> None:
-    """Refuses a category whose name is not text, or is :data:`OVERALL`: a number beside text stopped the
-    scores' table with a ``TypeError`` traceback, after the models ran; a class 'all' was counted into the
-    row of every class together."""
-    if not isinstance(category["name"], str) or category["name"] == OVERALL:
-        what = "the name the scores give every class together" if category["name"] == OVERALL else "not text"
-        raise UserError(
-            f"category {category['id']} in {source} has name {category['name']!r}, {what}: name it otherwise "
-            "(text, as COCO's category names are; a data set the converters wrote: rename its defect folder "
-            "and convert it again)"
-        )
+    """Refuses a category whose name is not text, is blank, or is :data:`OVERALL`: a number beside text
+    stopped the scores' table with a ``TypeError`` traceback, after the models ran; a blank one was a table
+    row without a name; a class 'all' was counted into the row of every class together."""
+    name = category["name"]
+    if not isinstance(name, str):
+        what = "not text"
+    elif not name.strip():
+        what = "blank"
+    elif name == OVERALL:
+        what = "the name the scores give every class together"
+    else:
+        return
+    raise UserError(
+        f"category {category['id']} in {source} has name {name!r}, {what}: name it otherwise (text, as "
+        "COCO's category names are; a data set the converters wrote: rename its defect folder and convert it "
+        "again)"
+    )
 
 
 def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, source: Path) -> None:

@@ -413,6 +413,8 @@ def test_two_categories_of_one_name_are_refused_naming_both_ids(tiny_dataset, tm
     [
         (3, "not text"),  # beside a text name: a TypeError traceback from the table, after the models ran
         ("all", "the name the scores give every class together"),  # counted into the row of every class
+        ("", "blank"),  # a table row without a name
+        (" ", "blank"),
     ],
 )
 def test_a_category_name_the_scores_cannot_key_is_refused(tiny_dataset, tmp_path, name, what):
