@@ -153,11 +153,15 @@ def set_up_process(config: dict) -> tuple[torch.device, Dist]:
 def load_training_data(data: str | Path) -> tuple[SegmentationSplit, SegmentationSplit]:
     """The train and val splits of a converted data set, both checked to have defects."""
     train_split, val_split = load_split(data, "train"), load_split(data, "val")
+    converted = (Path(data) / "splits.json").is_file()  # COCO files made elsewhere have no split file
     if train_split.n_instances == 0:
-        raise UserError(f"the train split of {data} has no defect instances")
+        way = f"give {train_split.annotation_file} annotated images"
+        if converted:
+            way = "convert with more defect images or a larger train fraction (--split TRAIN VAL TEST)"
+        raise UserError(f"the train split of {data} has no defect instances to fine-tune on: {way}")
     if val_split.n_instances == 0:
         way = f"give {val_split.annotation_file} annotated images (from {train_split.annotation_file.name})"
-        if (Path(data) / "splits.json").is_file():  # converted: COCO files made elsewhere have no split file
+        if converted:
             way = "convert with more defect images or a larger val fraction (--split TRAIN VAL TEST)"
         raise UserError(
             f"the val split of {data} has no defect instances: validation IoU picks the best epoch "

@@ -1766,6 +1766,30 @@ def test_an_override_without_a_value_is_refused(tiny_dataset, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("converted", [True, False], ids=["converted", "made elsewhere"])
+def test_a_train_split_without_defects_is_told_the_way_on(tiny_dataset, tmp_path, converted):
+    # the line ended "the train split of <data> has no defect instances", without a next step
+    from segmentation.run_setup import load_training_data
+
+    data = tmp_path / "data"
+    (data / "annotations").mkdir(parents=True)
+    (data / "images").symlink_to(tiny_dataset / "images")
+    for split in ("train", "val"):
+        shutil.copy(tiny_dataset / "annotations" / f"instances_{split}.json", data / "annotations")
+    if converted:
+        shutil.copy(tiny_dataset / "splits.json", data)
+    train = data / "annotations" / "instances_train.json"
+    train.write_text(json.dumps({**json.loads(train.read_text()), "annotations": []}))
+    with pytest.raises(UserError) as error:
+        load_training_data(data)
+    way = (
+        "convert with more defect images or a larger train fraction (--split TRAIN VAL TEST)"
+        if converted
+        else f"give {train} annotated images"
+    )
+    assert str(error.value) == f"the train split of {data} has no defect instances to fine-tune on: {way}"
+
+
 @pytest.mark.parametrize("converted", [True, False])
 def test_a_val_split_without_defects_is_told_the_way_on_its_origin_allows(tiny_dataset, tmp_path, converted):
     # COCO files made by hand or by another tool were told to convert with a larger val fraction
