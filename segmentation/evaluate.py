@@ -668,7 +668,11 @@ def _defect_split(args: argparse.Namespace) -> SegmentationSplit:
     """
     split = load_split(args.data, args.split)
     if not any(not im.is_background for im in split.images):
-        raise UserError(f"split '{args.split}' of {args.data} has no defect images to evaluate")
+        raise UserError(
+            f"split '{args.split}' of {args.data} has no defect images to evaluate (SAM is prompted with "
+            f"each defect's box): score another split with --split, or give {split.annotation_file} "
+            "annotated images"
+        )
     return split
 
 

@@ -340,7 +340,10 @@ def test_a_split_of_good_photos_only_is_refused_naming_it(tiny_dataset, tmp_path
     coco["annotations"] = []
     path.write_text(json.dumps(coco))
     assert main(["--data", str(data), "--out", str(tmp_path / "eval"), "--no-progress"]) == 2
-    assert capsys.readouterr().err == f"error: split 'test' of {data} has no defect images to evaluate\n"
+    assert capsys.readouterr().err == (  # it ended without a next step
+        f"error: split 'test' of {data} has no defect images to evaluate (SAM is prompted with each defect's "
+        f"box): score another split with --split, or give {path} annotated images\n"
+    )
     assert not (tmp_path / "eval").exists()
 
 
