@@ -277,6 +277,25 @@ def _read_image(
     return SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
 
 
+def check_separate_splits(splits: Sequence[SegmentationSplit]) -> None:
+    """Refuses a photo that the COCO files of two ``splits`` both list (a file edited by hand or written by
+    another tool; the converters split each photo into one): trained on and scored in val, or pooled twice
+    by ``--folds``, where its two copies could land on either side of a round, without a word.
+
+    Raises:
+        UserError: one line naming the photo and both files.
+    """
+    seen: dict[str, SegmentationSplit] = {}  # the photo's path, normalised -> the first split listing it
+    for split in splits:
+        for image in split.images:
+            if (first := seen.setdefault(os.path.normpath(image.path), split)) is not split:
+                raise UserError(
+                    f"photo {image.path} is listed in both {first.annotation_file} and "
+                    f"{split.annotation_file}: the {first.name} and {split.name} splits must not share a "
+                    f"photo: {FIX_COCO}"
+                )
+
+
 def category_difference(splits: Sequence[SegmentationSplit]) -> str | None:
     """How the categories of splits differ, e.g. ``train lists color; val and test list colour``.
 

@@ -34,7 +34,7 @@ import numpy as np
 from common.errors import UserError
 from common.io import atomic_write, temporary_path, writer_pid
 from converters.splits import SPLITS
-from segmentation.data import category_difference, load_split
+from segmentation.data import category_difference, check_separate_splits, load_split
 from segmentation.run_markers import live_marker
 
 #: A K-fold run folder's record of how its rounds were dealt, written before its first round.
@@ -86,6 +86,7 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
             those alone, so entries that differ only in supercategory or order pool.
     """
     splits = [load_split(data, split) for split in SPLITS]
+    check_separate_splits(splits)
     if difference := category_difference(splits):
         raise UserError(
             f"the COCO splits of {data} list different categories ({difference}): the pooled folds take "

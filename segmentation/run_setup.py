@@ -34,6 +34,7 @@ from segmentation.data import (
     category_difference,
     check_data_folder,
     check_image_sizes,
+    check_separate_splits,
     load_split,
 )
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
@@ -151,8 +152,10 @@ def set_up_process(config: dict) -> tuple[torch.device, Dist]:
 
 
 def load_training_data(data: str | Path) -> tuple[SegmentationSplit, SegmentationSplit]:
-    """The train and val splits of a converted data set, both checked to have defects."""
+    """The train and val splits of a converted data set, both checked to have defects and no photo in
+    common (:func:`~segmentation.data.check_separate_splits`)."""
     train_split, val_split = load_split(data, "train"), load_split(data, "val")
+    check_separate_splits([train_split, val_split])
     converted = (Path(data) / "splits.json").is_file()  # COCO files made elsewhere have no split file
     if train_split.n_instances == 0:
         way = f"give {train_split.annotation_file} annotated images"

@@ -450,3 +450,38 @@ def test_an_annotated_photo_turned_by_an_exif_tag_is_refused(tiny_dataset, tmp_p
     labelled.path.write_bytes(upright)
     turn(next(image for image in split.images if image.is_background).path)  # no masks to misplace
     assert load_split(data, "val").images
+
+
+def _share_a_val_photo_with_train(data):
+    """Lists the first annotated photo of ``data``'s val COCO file in its train file too (a hand edit)."""
+    folder = data / "annotations"
+    train, val = (json.loads((folder / f"instances_{s}.json").read_text()) for s in ("train", "val"))
+    image = next(im for im in val["images"] if any(a["image_id"] == im["id"] for a in val["annotations"]))
+    new_id, next_annotation = (
+        max(im["id"] for im in train["images"]) + 1,
+        max(a["id"] for a in train["annotations"]),
+    )
+    train["images"].append({**image, "id": new_id})
+    for annotation in (a for a in val["annotations"] if a["image_id"] == image["id"]):
+        next_annotation += 1
+        train["annotations"].append({**annotation, "id": next_annotation, "image_id": new_id})
+    (folder / "instances_train.json").write_text(json.dumps(train))
+    return data / "images" / image["file_name"]
+
+
+@pytest.mark.parametrize("reader", ["train", "folds"])
+def test_a_photo_two_splits_list_is_refused_naming_both_files(tiny_dataset, tmp_path, reader):
+    # trained on and scored in val, or pooled twice by --folds (either side of a round), without a word
+    from segmentation.folds import pool_defect_images
+    from segmentation.run_setup import load_training_data
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    photo = _share_a_val_photo_with_train(data)
+    with pytest.raises(UserError) as error:
+        (load_training_data if reader == "train" else pool_defect_images)(data)
+    assert str(error.value) == (
+        f"photo {photo} is listed in both {data / 'annotations' / 'instances_train.json'} and "
+        f"{data / 'annotations' / 'instances_val.json'}: the train and val splits must not share a photo: "
+        f"{FIX_COCO}"
+    )
