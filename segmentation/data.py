@@ -223,12 +223,14 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
     coco = coco_index(dataset, path=path)
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
-    listed: dict[str, int] = {}  # file name -> the first image id listing it
+    listed: dict[
+        str, int
+    ] = {}  # file name (normalised: 'test/./a.png' is 'test/a.png') -> its first image id
     unread: dict[Path, str] = {}
     try:
         for image_id in sorted(coco.getImgIds()):
             info = coco.imgs[image_id]
-            if (first := listed.setdefault(str(info.get("file_name")), image_id)) != image_id:
+            if (first := listed.setdefault(os.path.normpath(info["file_name"]), image_id)) != image_id:
                 # a hand-edited file: scored twice, and both got one output name ('rename one of them')
                 raise UserError(
                     f"{path} lists {info.get('file_name')} twice (images {first} and {image_id}): {FIX_COCO}"

@@ -253,21 +253,21 @@ def test_a_split_read_for_a_decode_pass_keeps_the_photos_that_do_not_read(tiny_d
     assert split.images[0].path == photo
 
 
-def test_a_photo_listed_twice_is_named(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("spelt", ["as it is", "with ./", "with //"])
+def test_a_photo_listed_twice_is_named(tiny_dataset, tmp_path, spelt):
     # a hand-edited COCO file: inspection.evaluate read 'two photos map to one output name ... X and X
-    # (rename one of them)', the same file twice
+    # (rename one of them)', the same file twice; spelt 'val/./a.png' or 'val//a.png' it was read twice
     data = tmp_path / "twice"
     shutil.copytree(tiny_dataset, data, symlinks=True)
     coco_file = data / "annotations" / "instances_val.json"
     coco = json.loads(coco_file.read_text())
-    coco["images"].append({**coco["images"][0], "id": 999})
+    first = coco["images"][0]
+    again = {"as it is": "/", "with ./": "/./", "with //": "//"}[spelt].join(first["file_name"].split("/", 1))
+    coco["images"].append({**first, "id": 999, "file_name": again})
     coco_file.write_text(json.dumps(coco))
     with pytest.raises(UserError) as error:
         load_split(data, "val")
-    first = coco["images"][0]
-    assert str(error.value) == (
-        f"{coco_file} lists {first['file_name']} twice (images {first['id']} and 999): {FIX_COCO}"
-    )
+    assert str(error.value) == f"{coco_file} lists {again} twice (images {first['id']} and 999): {FIX_COCO}"
 
 
 def test_the_reconvert_command_for_missing_coco_files_keeps_the_split(tmp_path, category_factory):
