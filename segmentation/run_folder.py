@@ -248,6 +248,10 @@ def _is_count(value: object) -> bool:
     return _is_whole(value) and value >= 0
 
 
+#: What every ``results.csv`` row of a run holds and a resumed run reads (its curves, its kept epoch).
+ROW_KEYS = frozenset({"epoch", "train_loss", "val_iou", "val_mask_ap"})
+
+
 #: What each run-state entry of ``last.pt`` is (a test of it, and its kind for the message), read before
 #: the data set: a foreign file's entry of another kind was a traceback (``int()`` of ``epoch``, the rows
 #: or ``best_iou`` of a run whose ``decoder.pt`` is gone, an ``AttributeError`` on ``classes`` once the
@@ -258,7 +262,7 @@ RESUME_KINDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "step": (_is_count, "a whole number of 0 or more"),
     "best_iou": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
     "rows": (
-        lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v),
+        lambda v: isinstance(v, list) and all(isinstance(row, dict) and ROW_KEYS <= row.keys() for row in v),
         "a list of results.csv rows",
     ),
     "classes": (

@@ -1131,6 +1131,7 @@ def test_a_last_pt_whose_classes_are_not_class_names_by_split_is_one_line(
         # with decoder.pt gone: a TypeError traceback ('NoneType' object is not iterable)
         ({"rows": None}, "'rows' is None, not a list of results.csv rows"),
         ({"rows": [1]}, "'rows' is [1], not a list of results.csv rows"),
+        ({"rows": [{"epoch": 0}]}, "'rows' is [{'epoch': 0}], not a list of results.csv rows"),  # KeyError
         # its format spec: "Unknown format code 'f' for object of type 'str'"
         ({"best_iou": "0.5"}, "'best_iou' is '0.5', not a number"),
     ],
