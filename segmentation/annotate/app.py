@@ -91,10 +91,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The changes a file error may leave saved, their detail not sent: their 507 has ``saved`` null (the page
-# reads the photo again); that of another request (predict, export, current, detect) has none.
+# reads the photo again); that of another request (predict, export, current) has none. A detection is one:
+# the proposals it adds are saved and move the photo's version, as an accept does.
 CHANGE_PATHS = frozenset(
     ["/api/accept", "/api/delete", "/api/status", "/api/undo", "/api/redo"]
-    + ["/api/proposals/accept", "/api/proposals/accept-all", "/api/proposals/delete"]
+    + ["/api/proposals/accept", "/api/proposals/accept-all", "/api/proposals/delete", "/api/proposals/detect"]
 )
 #: Every router of the app, in the order they are matched.
 ROUTERS = (files.router, images.router, instances.router, proposals.router, export.router)

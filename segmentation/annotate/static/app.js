@@ -711,8 +711,10 @@ async function detectProposals(key, token, attempts = 20) {
       setTimeout(() => detectProposals(key, token, attempts - 1), error.retryAfterMs);
       return;
     }
-    showError(error);
     document.body.dataset.detector = "failed";
+    // a 507 whose proposals may be saved, the labels not sent: read again, they bring them and their version
+    if (error.unread) return unread(key, error);
+    showError(error);
   }
 }
 

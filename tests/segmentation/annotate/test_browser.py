@@ -1631,6 +1631,29 @@ def test_r_or_shift_a_while_correcting_answered_507_unread_keeps_its_message(ser
     assert "Input/output error" in message and "taken meanwhile" not in message
 
 
+def test_a_detection_answered_507_without_the_labels_reads_them_again(served_detecting, page, monkeypatch):
+    """The detector's proposals saved, then its answer 507 without the photo's labels (they could not be
+    read): the page said the detector failed and showed none, its version the one from before them (G was
+    refused as 'given new proposals since this page showed it'); it reads the labels again."""
+    from segmentation.annotate.routes import proposals
+
+    url, session, _ = served_detecting
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/a.png")
+
+    monkeypatch.setattr(proposals, "image_detail", unreadable)
+    with page.expect_response("**/api/proposals/detect") as answer:
+        page.goto(url)
+    assert answer.value.status == 507
+    wait_body(page, "d.detector === 'done' && d.proposals === '1'")  # read again
+    message = page.inner_text("#message")
+    assert "Input/output error" in message and "the change may be saved all the same" in message
+    page.keyboard.press("g")
+    wait_body(page, "d.status === 'good' && d.proposals === '0'")
+    assert session.entry("a.png").status == "good"
+
+
 @pytest.mark.parametrize("read", [True, False], ids=["read", "unread"])
 def test_an_undo_pressed_before_a_507_without_the_labels_is_refused_saying_why(
     served, page, monkeypatch, read

@@ -386,6 +386,28 @@ def test_d_from_a_tab_that_did_not_see_the_detectors_proposals_is_refused_and_th
         assert len(detail["proposals"]) == 2 and detail["instances"] == []
 
 
+def test_a_file_error_after_the_detectors_proposals_were_saved_is_a_507_with_saved_null(
+    detecting, monkeypatch
+):
+    # the proposals were saved (the version moved), then the photo's detail could not be read: the 507 had
+    # no ``saved``, as a prediction's, so the page kept the version from before them and did not read again
+    from segmentation.annotate.routes import proposals
+
+    session, app, _, _ = detecting
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/lot_2/c.png")
+
+    with TestClient(app) as client:
+        shown = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        monkeypatch.setattr(proposals, "image_detail", unreadable)
+        response = client.post("/api/proposals/detect", json={"image": "lot_2/c.png"})
+        assert response.status_code == 507 and response.json()["saved"] is None, response.text
+        monkeypatch.undo()
+        read = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        assert len(read["proposals"]) == 2 and read["version"] != shown["version"]
+
+
 def test_a_photo_opened_as_its_prefetched_proposals_arrive_is_shown_with_their_version(
     detecting, monkeypatch
 ):
