@@ -1049,7 +1049,8 @@ def build_app(
 
 def run_server(app: FastAPI, sock: socket.socket) -> bool:
     """Serves ``app`` on the bound ``sock`` until Ctrl+C or a ``kill`` (SIGTERM), which ends the command as
-    Ctrl+C does, with exit code 0 (uvicorn shuts down gracefully first).
+    Ctrl+C does, with exit code 0 (uvicorn shuts down gracefully first). One that came before uvicorn took
+    the signals over propagates: ``terminated``, 143 (Ctrl+C: ``interrupted``, 130).
 
     Returns:
         Whether a second Ctrl+C stopped it at once, before the requests then in flight were answered.
@@ -1080,6 +1081,8 @@ def run_server(app: FastAPI, sock: socket.socket) -> bool:
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn has shut down gracefully and re-raises the Ctrl+C or kill it caught
+        if not server.should_exit:  # came before uvicorn took the signals over: a stop of the start, not
+            raise  # of the server ('terminated', 143, as a kill while SAM loads; Ctrl+C: 'interrupted', 130)
         acknowledge_termination()  # a kill (SIGTERM) is a server's ordinary stop: exit 0, as for Ctrl+C
     finally:
         log.removeFilter(not_a_forced_cancel)

@@ -1874,6 +1874,42 @@ def test_a_kill_stops_the_server_as_ctrl_c_does_with_exit_0(signum):
     assert (out, err, process.returncode) == ("graceful\n", "", 0)
 
 
+KILLED_AS_IT_STARTS = """
+import os, signal, socket, sys
+import uvicorn
+from fastapi import FastAPI
+from common.cli import exit_code
+from segmentation.annotate.__main__ import run_server
+
+run = uvicorn.Server.run
+
+def killed_first(self, sockets=None):  # the kill lands before uvicorn takes SIGTERM over
+    os.kill(os.getpid(), signal.SIGTERM)
+    return run(self, sockets)
+
+uvicorn.Server.run = killed_first
+
+def work():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    print("forced" if run_server(FastAPI(), sock) else "graceful", flush=True)
+
+sys.exit(exit_code(work))
+"""
+
+
+def test_a_kill_before_the_server_takes_it_over_ends_terminated_with_143():
+    # run_server took it for uvicorn's re-raised stop: 'graceful' (the annotate command's 'stopped' line)
+    # and exit 0 for a server that never served, as if it had shut down as asked
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_AS_IT_STARTS],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (done.stdout, done.stderr, done.returncode) == ("", "terminated\n", 143)
+
+
 def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatch) -> None:
     # --out '~/a' annotated into a folder named '~' in the working folder; the help names the variable
     # that moves the default cache
