@@ -1580,6 +1580,31 @@ def test_enter_after_a_failed_prediction_says_the_prompt_has_no_mask(served, pag
     assert message.startswith("the prompt has no mask") and "no answer from the annotation server" in message
 
 
+def test_a_proposal_being_corrected_that_another_tab_took_is_said_taken_meanwhile(served, page):
+    """E on a proposal in one tab, the same proposal accepted in another, then Enter in the first: refused
+    (the proposal is gone), the labels read again; the correction's prompt is dropped, saying so, and its
+    mask is not saved as a new instance."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    # another tab (a window of its own: the page keeps nothing in the browser that tabs would share)
+    other = page.context.browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    other.on("pageerror", lambda error: errors.append(str(error)))
+    for tab in (page, other):
+        tab.goto(url)
+        wait_body(tab, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    other.keyboard.press("Enter")  # proposal #1, selected first
+    wait_body(other, "d.proposals === '1' && d.instances === '1'")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('meanwhile')")
+    assert page.inner_text("#message") == "proposal #1 was taken meanwhile: its correction is dropped"
+    wait_body(page, "d.proposals === '1' && d.instances === '1' && d.preview === '0'")
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    assert len(session.entry("a.png").instances) == 1 and errors == []
+
+
 def test_r_pressed_while_correcting_a_proposal_accepts_it_and_drops_the_correction(served, page):
     """E on a proposal, then R (which accepts that proposal itself): the page took R's accept for the
     correction's own, the box stayed as the prompt, no longer correcting anything, and Enter saved its mask
