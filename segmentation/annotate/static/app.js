@@ -678,8 +678,11 @@ function proposalHint(detail) {
 
 // Runs --detector on the opened photo (once per photo; the server remembers) and shows its proposals.
 async function detectProposals(key, token, attempts = 20) {
-  document.body.dataset.detector = "running";
-  $("proposal-state").textContent = "detector: running";
+  if (token === state.openToken) {
+    // asked again after a busy answer, the photo left meanwhile: the one shown keeps its own state
+    document.body.dataset.detector = "running";
+    $("proposal-state").textContent = "detector: running";
+  }
   try {
     const detail = await api("POST", "/api/proposals/detect", { image: key });
     const older = olderThanKept(detail); // a change's answer came first: its labels are newer

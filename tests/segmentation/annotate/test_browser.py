@@ -811,6 +811,37 @@ def test_an_undo_pressed_while_a_busy_delete_waits_to_be_sent_again_goes_after_i
     wait_body(page, "d.instances === '1'")
 
 
+def test_a_busy_detection_asked_again_after_the_photo_was_left_leaves_the_next_ones_state_alone(
+    served_detecting, page
+):
+    """a.png's detection answered 503, then → before it was asked again: the retry, for a.png, set the panel
+    of b.jpg, shown by then with its detector done, to 'detector: running', which stayed."""
+    url, _, _ = served_detecting
+    detects = []
+
+    def busy_once(route):
+        detects.append(route.request.post_data_json["image"])
+        if len(detects) > 1:
+            route.continue_()
+        else:
+            busy = {"status": 503, "headers": {"Retry-After": "3"}, "content_type": "application/json"}
+            route.fulfill(**busy, body='{"detail": "the decoder is busy"}')
+
+    page.route("**/api/proposals/detect", busy_once)
+    page.goto(url)
+    wait_held(page, detects, "a.png's detection")
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready' && d.detector === 'done'")
+    assert "a.png" not in detects[1:], "b.jpg took longer to open than the retry's wait"
+    with page.expect_response("**/api/proposals/detect") as retried:
+        pass
+    assert retried.value.request.post_data_json["image"] == "a.png"
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.body.dataset.detector") == "done"
+    assert page.inner_text("#proposal-state") == ""
+
+
 def test_a_refusal_for_a_photo_left_meanwhile_does_not_say_its_labels_are_shown(served, page):
     """Ctrl+Z, then → before the answer, refused as another tab changed the photo: the message said its
     labels were shown as they are now, but the page showed the next photo and read nothing again."""
