@@ -715,6 +715,7 @@ async function detectProposals(key, token, attempts = 20) {
       return;
     }
     document.body.dataset.detector = "failed";
+    $("proposal-state").textContent = "detector: failed"; // it said "running" still
     // a 507 whose proposals may be saved, the labels not sent: read again, they bring them and their version
     if (error.unread) return unread(key, error);
     showError(error);

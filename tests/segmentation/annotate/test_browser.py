@@ -525,6 +525,23 @@ def test_the_page_asks_the_detector_for_the_opened_photo(served_detecting, page)
     assert (mask & truth).sum() / (mask | truth).sum() > 0.8
 
 
+def test_a_detector_that_fails_says_failed_in_the_proposal_panel(
+    served_detecting, page, red_detector, monkeypatch
+):
+    """The detector failed on the opened photo: the message said so, the proposal panel still said
+    'detector: running'."""
+
+    def fails(self, image):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(type(red_detector), "__call__", fails)
+    url, _, _ = served_detecting
+    page.goto(url)
+    wait_body(page, "d.detector === 'failed'")
+    assert "the detector failed on a.png" in page.inner_text("#message")
+    assert page.inner_text("#proposal-state") == "detector: failed"
+
+
 def test_with_crop_fraction_a_small_box_is_zoomed_and_saved_in_the_photos_frame(
     photos, tmp_path, colour_sam, page
 ):
