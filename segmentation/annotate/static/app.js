@@ -1409,13 +1409,17 @@ view.addEventListener("pointerdown", (event) => {
     view.setPointerCapture(event.pointerId);
     return;
   }
+  // the picture shown is still that of the photo left (→, a list click): a point there became a prompt on
+  // the photo opening, at the other's pixel
+  if (!labelsShown("no point or box added")) return;
   const xy = toImage(event);
   if (event.button === 2) {
     if (insideImage(xy)) addStep({ type: "point", xy, label: 0 });
     return;
   }
   if (event.button !== 0) return;
-  state.press = { start: xy, end: xy, x: event.offsetX, y: event.offsetY, shift: event.shiftKey, moved: false };
+  const image = state.current;
+  state.press = { image, start: xy, end: xy, x: event.offsetX, y: event.offsetY, shift: event.shiftKey, moved: false };
   view.setPointerCapture(event.pointerId);
 });
 
@@ -1443,6 +1447,10 @@ view.addEventListener("pointerup", (event) => {
   const press = state.press;
   state.press = null;
   if (!press || event.button !== 0) return;
+  if (press.image !== state.current) {
+    draw(); // another photo opened while the button was down: its box was drawn on the one left
+    return;
+  }
   if (press.moved) {
     const a = clampToImage(press.start);
     const b = clampToImage(toImage(event));

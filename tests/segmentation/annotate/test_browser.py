@@ -859,6 +859,31 @@ def test_a_busy_detection_asked_again_after_the_photo_was_left_leaves_the_next_o
     assert page.inner_text("#proposal-state") == ""
 
 
+@pytest.mark.parametrize("button", ["left", "right"])
+def test_a_click_on_the_photo_left_while_the_next_opens_is_no_prompt_on_the_next(
+    served, page, defect_centre, button
+):
+    """→, then a click on a.png's picture, still shown while b.jpg's labels were read: the click became a
+    prompt on b.jpg, at a.png's pixel, whose mask was asked for once b.jpg was shown; it is refused, saying
+    why."""
+    url, _, truths = served
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    held = []
+    page.route(lambda address: "/api/image?image=b.jpg" in address, lambda route: held.append(route))
+    page.keyboard.press("ArrowRight")
+    wait_held(page, held, "b.jpg's labels")
+    click_image(page, *defect_centre(truths["a.png"]), button=button)
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    assert page.inner_text("#message").startswith("b.jpg is still opening: no point or box added")
+    held[0].continue_()
+    wait_image(page, "b.jpg")
+    wait_body(page, "d.embedding === 'ready'")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.annotator.state.steps.length") == 0
+    assert page.evaluate("() => document.body.dataset.preview") == "0"
+
+
 def test_a_refusal_for_a_photo_left_meanwhile_does_not_say_its_labels_are_shown(served, page):
     """Ctrl+Z, then → before the answer, refused as another tab changed the photo: the message said its
     labels were shown as they are now, but the page showed the next photo and read nothing again."""
