@@ -1236,7 +1236,7 @@ function correctProposal(id) {
   const unnamed = proposal.is_class === false;
   if (!unnamed) selectClass(Math.max(0, state.session.classes.indexOf(proposal.class)));
   renderSelection();
-  addStep({ type: "box", box: proposal.box });
+  addStep({ type: "box", box: proposal.box, proposal: id }); // its proposal: redo() after an undo
   const as = unnamed ? ` as the selected class (${proposal.class} is not a class here)` : "";
   showMessage(`correcting proposal #${id}: click to add or remove parts, Enter accepts${as}, Esc cancels`);
 }
@@ -1312,7 +1312,17 @@ function undo() {
 
 function redo() {
   if (state.undoneSteps.length) {
-    state.steps.push(state.undoneSteps.pop());
+    const step = state.undoneSteps.pop();
+    // the box of a correction taken back (Ctrl+Z, Del) corrects its proposal again where it is still shown:
+    // it came back as a drawn box, and Enter saved its mask as a new instance, the proposal left undecided
+    const id = step.proposal;
+    const taking = (item) => item.image === state.current && ofProposal(id)(item.target); // R, ✓, Del sent
+    if (!hasPrompt() && id !== undefined && hasProposal(id) && ![...state.targets.values()].some(taking)) {
+      state.proposal = id;
+      state.correcting = id;
+      renderSelection();
+    }
+    state.steps.push(step);
     changePrompt();
     return;
   }

@@ -1687,6 +1687,28 @@ def test_a_proposal_being_corrected_that_another_tab_took_is_said_taken_meanwhil
     assert len(session.entry("a.png").instances) == 1 and errors == []
 
 
+@pytest.mark.parametrize("take_back", ["Control+z", "Delete"])
+def test_a_corrections_box_taken_back_and_redone_corrects_the_proposal_again(served, page, take_back):
+    """E on a proposal, its box taken back (Ctrl+Z, or Del on the prompt), then redone: the box came back as
+    a drawn one, no longer correcting the proposal, and Enter saved its mask as a new instance beside the
+    proposal, left undecided (the defect twice once that was accepted too); Enter replaces the proposal."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press(take_back)
+    wait_body(page, "d.preview === '0'")
+    page.keyboard.press("Control+Shift+z")
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("Enter")
+    wait_body(page, "d.instances === '1'")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.body.dataset.proposals") == "1"
+    assert [p.id for p in session.entry("a.png").proposals] == [2]
+
+
 def test_r_pressed_while_correcting_a_proposal_accepts_it_and_drops_the_correction(served, page):
     """E on a proposal, then R (which accepts that proposal itself): the page took R's accept for the
     correction's own, the box stayed as the prompt, no longer correcting anything, and Enter saved its mask
