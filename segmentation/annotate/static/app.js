@@ -1369,13 +1369,18 @@ function versionedChange(path, body, refused, done) {
     });
 }
 
-// The button stays disabled until the answer: a second click ran a second export over the first.
+// The button stays disabled until the answer: a second click ran a second export over the first. This
+// page's changes not yet answered go first (sent at once, the export could run before an accept still
+// waiting for the decoder, and leave its mask out, saying 'exported to').
 async function exportDataset() {
   const button = $("export");
   if (button.disabled) return;
   button.disabled = true;
-  showMessage("exporting YOLO + COCO ...");
+  const before = [state.turn, ...state.changing];
+  if (state.changing.size || state.waiting) showMessage("exporting YOLO + COCO once the changes sent are saved ...");
   try {
+    await Promise.allSettled(before);
+    showMessage("exporting YOLO + COCO ...");
     const result = await api("POST", "/api/export", { task: "detect" });
     const report = $("export-report");
     report.textContent = result.report;

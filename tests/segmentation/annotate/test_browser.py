@@ -7,6 +7,7 @@ prompt scaling, decoder call and mask upscaling and land on the drawn defect.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -733,6 +734,24 @@ def test_the_export_button_waits_for_the_export_it_started(served, page):
     assert len(held) == 1
     held[0].continue_()
     page.wait_for_function("() => !document.querySelector('#export').disabled")
+
+
+def test_export_pressed_before_an_accepts_answer_waits_for_it(served, page, defect_centre):
+    """Enter, then export before the accept's answer (a busy decoder, a slow disk): the export went at once
+    and could run first, said 'exported to ...' without the mask just accepted; it waits for the changes
+    sent, then exports."""
+    url, session, truths = served
+    exports = []
+    page.on("request", lambda request: exports.append(request) if "/api/export" in request.url else None)
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
+    page.click("#export")
+    page.wait_for_timeout(300)
+    assert exports == [] and page.is_disabled("#export")
+    held[0].continue_()
+    page.wait_for_function("() => document.querySelector('#message').textContent.startsWith('exported to')")
+    assert len(exports) == 1
+    coco = [json.loads(path.read_text()) for path in (session.out / "export" / "annotations").glob("*.json")]
+    assert sum(len(split["annotations"]) for split in coco) == 1  # the mask accepted
 
 
 def test_an_undo_waiting_for_this_pages_delete_goes_to_its_photo_when_the_next_one_opens(served, page):
