@@ -910,6 +910,7 @@ def test_the_stopped_line_says_how_many_embeddings_the_page_encoded_into_its_cac
             while prefetcher.request(folder / name).state != READY:
                 assert time.monotonic() < deadline, prefetcher.request(folder / name)
                 time.sleep(0.02)
+        self.should_exit = True  # as uvicorn's handler of the Ctrl-C does
         raise KeyboardInterrupt  # as uvicorn re-raises the Ctrl-C it took, once it has shut down
 
     monkeypatch.setattr(uvicorn.Server, "run", photos_opened_then_ctrl_c)
