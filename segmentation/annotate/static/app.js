@@ -1263,18 +1263,30 @@ function deleteSelected() {
     // A click on screen: Del takes back its last point or box, never an accepted instance behind it.
     state.undoneSteps.push(state.steps.pop());
     changePrompt();
-    showMessage(hasPrompt() ? "removed the prompt's last point or box" : "prompt cleared: Del again deletes an instance");
+    if (hasPrompt()) showMessage("removed the prompt's last point or box");
+    else {
+      // it said "an instance" where Del again deletes the selected proposal (the one being corrected)
+      const next = state.detail && state.detail.image === state.current ? toDelete() : null;
+      const what = next === null ? "" : `: Del again deletes ${next.proposal ? "proposal" : "instance"} #${next.id}`;
+      showMessage(`prompt cleared${what}`);
+    }
     return;
   }
   if (!labelsShown("not deleted")) return;
-  if (state.proposal !== null && state.selected === null) {
-    // again once the change it waits for is answered: a proposal then selected, never an instance
-    deleteProposal(state.proposal, () => state.proposal !== null && deleteSelectedAgain());
-    return;
-  }
+  const next = toDelete();
+  if (next === null) return;
+  // again once the change it waits for is answered: a proposal then selected, never an instance
+  if (next.proposal) deleteProposal(next.id, () => state.proposal !== null && deleteSelectedAgain());
+  else deleteInstance(next.id, deleteSelectedAgain);
+}
+
+// What Del deletes with no prompt on screen: {id, proposal} of the selected proposal, else of the selected
+// (or last) instance; null: none.
+function toDelete() {
+  if (state.proposal !== null && state.selected === null) return { id: state.proposal, proposal: true };
   const instances = state.detail.instances;
   const id = state.selected !== null ? state.selected : instances.length ? instances[instances.length - 1].id : null;
-  if (id !== null) deleteInstance(id, deleteSelectedAgain);
+  return id === null ? null : { id, proposal: false };
 }
 
 function setStatus(status) {

@@ -578,7 +578,7 @@ def test_a_prompt_on_screen_is_what_del_takes_and_what_d_waits_for(served, page,
     preview_click(page, 5, 5)
     page.keyboard.press("Delete")
     wait_body(page, "d.preview === '0'")
-    assert page.inner_text("#message") == "prompt cleared: Del again deletes an instance"
+    assert page.inner_text("#message") == "prompt cleared: Del again deletes instance #1"
     # D with a mask on screen is refused (the mask was left unsaved behind a 'done' photo)
     preview_click(page, 5, 5)
     page.keyboard.press("d")
@@ -1726,6 +1726,28 @@ def test_a_corrections_box_taken_back_and_redone_corrects_the_proposal_again(ser
     page.wait_for_timeout(300)
     assert page.evaluate("() => document.body.dataset.proposals") == "1"
     assert [p.id for p in session.entry("a.png").proposals] == [2]
+
+
+def test_del_taking_back_a_corrections_box_says_del_again_deletes_the_proposal(served, page):
+    """E on a proposal, then Del (its box taken back): the message said 'Del again deletes an instance', but
+    Del again deleted the proposal, still selected."""
+    url, session, truths = served
+    proposals_on_a(session, truths)
+    session.add_instance(
+        "a.png", class_name="scratch", mask=np.pad(np.ones((4, 4), bool), ((0, 116), (0, 156)))
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '2' && d.instances === '1'")
+    page.keyboard.press("e")
+    wait_body(page, "d.preview === '1'")
+    page.keyboard.press("Delete")
+    wait_body(page, "d.preview === '0'")
+    assert page.inner_text("#message") == "prompt cleared: Del again deletes proposal #1"
+    page.keyboard.press("Delete")
+    wait_body(page, "d.proposals === '1'")
+    assert [p.id for p in session.entry("a.png").proposals] == [2] and len(
+        session.entry("a.png").instances
+    ) == 1
 
 
 def test_r_pressed_while_correcting_a_proposal_accepts_it_and_drops_the_correction(served, page):
