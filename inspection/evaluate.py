@@ -58,7 +58,6 @@ from common.folders import (
     output_name,
 )
 from common.image_files import decode_image_file
-from common.images import raise_unread
 from common.io import atomic_write, read_json_object
 from common.tables import fmt
 from common.trained_images import trained_overlap_warning
@@ -440,20 +439,47 @@ def _sam_run(sam: str | Path | None) -> Path | None:
     return Path(sam).parent if sam else None
 
 
-def load_picking_split(data: str | Path, name: str, scored: SegmentationSplit) -> SegmentationSplit:
-    """The ``--conf-from`` split ``name``, read as the ``scored`` one (:func:`~segmentation.data.load_split`,
-    ``keep_unread``).
+def checked_splits(options: EvaluateOptions) -> tuple[SegmentationSplit, SegmentationSplit | None]:
+    """The scored split and the ``--conf-from`` one (None without it), every photo of both decoded once
+    (:func:`~inspection.photos.check_photos`), before the models load.
 
     Raises:
-        UserError: when reading it fails, the scored split's photos that do not read (its ``unread``) if
-            any, as when they stopped the run before this split was read (:func:`common.images.raise_unread`);
-            else its own error.
+        UserError: what stops either split (:func:`_checked_split`) in one line; both: the scored split's,
+            then ``; the --conf-from val split: ...``. Raised one after the other, the second split's
+            unreadable photos were learned of only once the first's were fixed and the run made again.
     """
+    split = _checked_split(options.data, options.split, progress=options.progress, scored=True)
+    picking = (
+        _checked_split(options.data, options.conf_from, progress=options.progress)
+        if options.conf_from
+        else None
+    )
+    if isinstance(split, UserError) and isinstance(picking, UserError):
+        raise UserError(f"{split}; the --conf-from {options.conf_from} split: {picking}")
+    if isinstance(split, UserError):
+        raise split
+    if isinstance(picking, UserError):
+        raise picking
+    return split, picking
+
+
+def _checked_split(
+    data: Path, name: str, *, progress: bool, scored: bool = False
+) -> SegmentationSplit | UserError:
+    """The split read (:func:`~segmentation.data.load_split`, ``keep_unread``: its photos that do not read
+    are named with those the decode pass finds) and its photos decoded, or the error that stopped it (the
+    ``scored`` split's also when it has no images)."""
     try:
-        return load_split(data, name, keep_unread=True)
-    except UserError:
-        raise_unread(list(scored.unread.items()))
-        raise
+        split = load_split(data, name, keep_unread=True)
+        if scored and not split.images:
+            raise UserError(f"the {name} split of {data} has no images: nothing to score")
+        check_photos(
+            split.images, progress=progress, desc=f"checking {name} photos", labelled=True,
+            unread=split.unread,
+        )  # fmt: skip
+    except UserError as error:
+        return error
+    return split
 
 
 def evaluate(options: EvaluateOptions) -> dict:
@@ -467,19 +493,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     # a Ctrl-C said 'interrupted' alone: an earlier evaluation left in --out read as this one
     with earlier_run_note(Path(options.out), until="the report is complete"):
         device = resolve_device(options.device)
-        split = load_split(options.data, options.split, keep_unread=True)  # named with those cut short
-        if not split.images:
-            raise UserError(f"the {options.split} split of {options.data} has no images: nothing to score")
-        picking = load_picking_split(options.data, options.conf_from, split) if options.conf_from else None
-        for checked in (split, picking):
-            if checked is not None:
-                check_photos(
-                    checked.images,
-                    progress=options.progress,
-                    desc=f"checking {checked.name} photos",
-                    labelled=True,
-                    unread=checked.unread,
-                )
+        split, picking = checked_splits(options)
         inspector, settings = load_inspector(options, device, split)
         with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
             return score(options, inspector, settings, split, picking)

@@ -631,12 +631,9 @@ def test_every_photo_that_does_not_read_is_named_in_one_line_before_the_models_l
     assert not (tmp_path / "report").exists()
 
 
-def test_a_scored_photo_that_does_not_read_is_named_before_the_conf_from_splits_errors(
-    cli, dataset, tmp_path, capsys, monkeypatch
-) -> None:
-    # the scored split keeps its unread photos for the decode pass, so the --conf-from split was read
-    # next and its photo of another size was named instead: the empty photo that stopped the run before
-    # was not
+@pytest.fixture
+def with_val(tmp_path: Path, dataset: Path) -> Path:
+    """The ``dataset`` fixture's photos converted again with a val split (for ``--conf-from val``)."""
     data = tmp_path / "with_val"
     convert(
         ConvertConfig(
@@ -648,12 +645,50 @@ def test_a_scored_photo_that_does_not_read_is_named_before_the_conf_from_splits_
             link="copy",
         )
     )
-    empty = sorted((data / "images" / "test").iterdir())[0]
+    return data
+
+
+def test_a_scored_photo_that_does_not_read_is_named_with_the_conf_from_splits_errors(
+    cli, with_val, tmp_path, capsys, monkeypatch
+) -> None:
+    # the scored split keeps its unread photos for the decode pass, so the --conf-from split was read
+    # next and its photo of another size was named instead: the empty photo that stopped the run before
+    # was not; then the empty photo alone was named, and the other size only on the next run
+    empty = sorted((with_val / "images" / "test").iterdir())[0]
     empty.write_bytes(b"")
-    cv2.imwrite(str(sorted((data / "images" / "val").iterdir())[0]), np.zeros((60, 99, 3), np.uint8))
+    resized = sorted((with_val / "images" / "val").iterdir())[0]
+    cv2.imwrite(str(resized), np.zeros((60, 99, 3), np.uint8))
     monkeypatch.setattr(evaluate_module, "load_inspector", lambda *a: pytest.fail("models loaded"))
-    assert cli("--data", data, "--out", tmp_path / "report", "--conf-from", "val") == 2
-    assert capsys.readouterr().err == f"error: cannot read image {empty}: the file is empty\n"
+    assert cli("--data", with_val, "--out", tmp_path / "report", "--conf-from", "val") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read image {empty}: the file is empty; the --conf-from val split: ")
+    assert str(resized) in err and err.count("\n") == 1
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("damaged", [("test",), ("val",), ("test", "val")])
+def test_the_photos_that_do_not_read_in_both_splits_are_named_in_one_run(
+    cli, with_val, tmp_path, capsys, monkeypatch, damaged
+) -> None:
+    # with --conf-from the scored split's unreadable photos were named alone: the user fixed them, ran
+    # again, and only then learned of the --conf-from split's
+    bad = {}
+    for split in damaged:
+        photos = sorted((with_val / "images" / split).iterdir())
+        photos[0].write_bytes(photos[0].read_bytes()[:200])  # cut short: its header reads, its pixels not
+        photos[1].write_bytes(b"")  # its header does not read either
+        bad[split] = photos[:2]
+    monkeypatch.setattr(evaluate_module, "load_inspector", lambda *a: pytest.fail("models loaded"))
+    assert cli("--data", with_val, "--out", tmp_path / "report", "--conf-from", "val") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read 2 photos: ") and err.count("\n") == 1
+    for photos in bad.values():
+        assert f"{photos[0]} (corrupt or not an image (" in err and f"{photos[1]} (the file is empty)" in err
+    joint = "; the --conf-from val split: cannot read 2 photos: "
+    if len(damaged) == 2:  # the scored split's first
+        assert err.index(str(bad["test"][1])) < err.index(joint) < err.index(str(bad["val"][0]))
+    else:
+        assert "--conf-from" not in err  # one split's photos: its own line, as before
     assert not (tmp_path / "report").exists()
 
 
