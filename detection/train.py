@@ -52,11 +52,13 @@ with, and with ``tile``/``repeat_factor`` the data the run trained on (``tiles/`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from shlex import quote
@@ -829,31 +831,16 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
             matrix: it surfaced after ultralytics' whole final validation).
     """
     started = time.time()
-
-    def check_loaded(loaded: object) -> None:  # ultralytics trained without a corrupt label's image
-        check_nothing_dropped(loaded.train_loader.dataset.im_files, data, "train")
-        check_nothing_dropped(loaded.test_loader.dataset.im_files, data, "val")
-
-    ended: list[bool] = []  # the last epoch's weights are saved: ultralytics' final validation follows
-
-    def note_last_save(trainer: object) -> None:
-        if getattr(trainer, "stop", False):  # set before the last epoch's (or an early stop's) save
-            ended.append(True)
-
-    yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
-    yolo.add_callback("on_model_save", note_last_save)
-    yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
-    for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start", "on_model_save"):
-        yolo.add_callback(event, raise_swallowed_interrupt)  # a Ctrl-C its plotting swallowed stops the run
     # the data set is read, never written; the weights are written whole
-    with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing:
+    with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing, last_save() as ended:
+        add_callbacks(yolo, data, ended)
         try:
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {data}") from None
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
             save = bool(args.get("save", True))
-            if ended:
+            if ended.saved():
                 note = ended_note(save_dir, plots=bool(args.get("plots", True)))
             else:
                 note = stopped_note(save_dir, since=started, save=save)
@@ -863,6 +850,54 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     for line in freezing.summary():
         print(line, flush=True)
     return metrics
+
+
+def add_callbacks(yolo: Model, data: Path, ended: LastSave) -> None:
+    """:func:`fit`'s callbacks on ``yolo``: the loaders checked for dropped images of ``data``, the last save
+    noted in ``ended``, the weights written whole, a Ctrl-C that ultralytics' plotting swallowed re-raised.
+
+    A multi-GPU (DDP) run's workers run pickled copies of them (``ultralytics.utils.dist.generate_ddp_file``):
+    what one changes of this process's objects there is not seen here, so :class:`LastSave` writes a file.
+    """
+
+    def check_loaded(loaded: object) -> None:  # ultralytics trained without a corrupt label's image
+        check_nothing_dropped(loaded.train_loader.dataset.im_files, data, "train")
+        check_nothing_dropped(loaded.test_loader.dataset.im_files, data, "val")
+
+    yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
+    yolo.add_callback("on_model_save", ended.note)  # before a swallowed Ctrl-C is raised at that save
+    yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
+    for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start", "on_model_save"):
+        yolo.add_callback(event, raise_swallowed_interrupt)  # a Ctrl-C its plotting swallowed stops the run
+
+
+@dataclass(frozen=True)
+class LastSave:
+    """Whether the last epoch's weights (or an early stop's) were saved, after which ultralytics' final
+    validation follows: a ``path`` that :meth:`note`, the ``on_model_save`` callback, writes then.
+
+    A file tells, not a flag: a multi-GPU (DDP) run trains in worker processes that run a pickled copy of
+    the callback (``ultralytics.utils.dist.generate_ddp_file``), whose flag the command never saw; a Ctrl-C
+    after the last save named ``last.pt`` as the last finished epoch to train on from.
+    """
+
+    path: Path
+
+    def note(self, trainer: object) -> None:
+        """The ``on_model_save`` callback; ultralytics sets ``trainer.stop`` before the last epoch's save."""
+        if getattr(trainer, "stop", False):
+            with contextlib.suppress(FileNotFoundError):  # a model trained again keeps an old run's callback
+                self.path.touch()
+
+    def saved(self) -> bool:
+        return self.path.is_file()
+
+
+@contextlib.contextmanager
+def last_save() -> Iterator[LastSave]:
+    """A :class:`LastSave` whose file goes in a temporary folder, removed on leaving."""
+    with tempfile.TemporaryDirectory(prefix="detection-train-") as folder:
+        yield LastSave(Path(folder) / "last-save")
 
 
 def stopped_note(save_dir: Path, *, since: float | None = None, save: bool = True) -> str | None:

@@ -30,6 +30,7 @@ from detection.train import (
     check_training_splits,
     checkpoint_pretrained,
     class_names_note,
+    fit,
     main,
     optimizer_note,
     prepare_training_data,
@@ -2125,3 +2126,59 @@ def test_a_ctrl_c_in_the_last_epochs_save_still_names_the_epoch_before(
     monkeypatch.setattr(BaseTrainer, "save_model", stop_in_the_last)
     train_until_ctrl_c(tiny_dataset, tmp_path, "epochs=2", "name=cut_late")
     assert "holds the last finished epoch; train on from it" in capsys.readouterr().err
+
+
+#: A multi-GPU (DDP) worker's part in :class:`DdpYolo`: it loads the pickled callbacks, writes the last
+#: epoch's weights and runs them as rank 0's save does (``trainer.stop`` set before the last epoch's save).
+DDP_SAVE_WORKER = """
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path = {path!r}  # as ultralytics' DDP file sets it
+import cloudpickle
+
+with open({state!r}, "rb") as file:
+    callbacks = cloudpickle.load(file)
+Path({last!r}).write_bytes(b"the last epoch's weights")
+for callback in callbacks["on_model_save"]:
+    callback(SimpleNamespace(stop=True))
+"""
+
+
+class DdpYolo:
+    """What :func:`detection.train.fit` uses of a ``YOLO`` model, trained as ultralytics' multi-GPU (DDP)
+    launch does: the callbacks are pickled with cloudpickle (``ultralytics.utils.dist.generate_ddp_file``)
+    and run in a worker process (:data:`DDP_SAVE_WORKER`), which saves the last epoch's weights; then a
+    Ctrl-C reaches the parent as it waits for the workers."""
+
+    def __init__(self, state: Path, last: Path) -> None:
+        self.callbacks: dict[str, list] = {}
+        self.state, self.last = state, last
+
+    def add_callback(self, event: str, callback) -> None:
+        self.callbacks.setdefault(event, []).append(callback)
+
+    def train(self, **args) -> None:
+        import subprocess
+
+        import cloudpickle
+
+        self.state.write_bytes(cloudpickle.dumps(self.callbacks))
+        worker = DDP_SAVE_WORKER.format(path=sys.path, state=str(self.state), last=str(self.last))
+        subprocess.run([sys.executable, "-c", worker], check=True, timeout=300)
+        raise KeyboardInterrupt  # the parent's subprocess.run, waiting on the workers
+
+
+def test_a_ctrl_c_after_the_last_save_of_a_multi_gpu_run_says_the_training_ended(tmp_path: Path, capsys):
+    # the last save's callback ran on the workers' pickled copy of it, whose note the parent never saw: the
+    # parent said last.pt held 'the last finished epoch' and how to train on from it, as if cut short
+    weights = tmp_path / "run" / "weights"
+    weights.mkdir(parents=True)
+    yolo = DdpYolo(tmp_path / "_temp_ddp.pt", weights / "last.pt")
+    with pytest.raises(KeyboardInterrupt):
+        fit(yolo, None, {"plots": False}, save_dir=weights.parent, data=tmp_path / "data.yaml")
+    assert capsys.readouterr().err == (
+        f"stopped after training ended: the run's weights are in {weights} (ultralytics' final validation "
+        "and the summary may be missing)\n"
+    )
