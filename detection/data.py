@@ -33,7 +33,23 @@ def read_data_yaml(path: str | Path) -> dict:
             link_loop_text(path, what="data file")
             or f"data file not found: {path} (a data.yaml written by converters.mvtec2yolo)"
         )
-    return read_yaml(path, what="data file")
+    data = read_yaml(path, what="data file")
+    if path.suffix.lower() == ".json" and "names" not in data and "nc" not in data:
+        raise UserError(_json_data_file_text(path, data))  # it said 'has no class names ('names:')'
+    return data
+
+
+def _json_data_file_text(path: Path, data: Mapping) -> str:
+    """The line refusing a JSON file without classes as the data file (the converters' COCO file or
+    ``splits.json``), naming the ``data.yaml`` beside it or one folder up where there is one."""
+    kind = "a COCO annotation file" if "images" in data and "annotations" in data else "a JSON file"
+    near = [
+        folder / "data.yaml"
+        for folder in (path.parent, path.parent.parent)
+        if (folder / "data.yaml").is_file()
+    ]
+    advice = f"pass {near[0]}" if near else "pass the data.yaml written by converters.mvtec2yolo"
+    return f"data file {path} is {kind}, not a YOLO data.yaml: {advice}"
 
 
 def data_names(path: str | Path) -> list[str]:

@@ -79,6 +79,36 @@ def test_a_folder_given_as_data_file_names_the_file_to_pass(tmp_path):
         read_data_yaml(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "kind"),
+    [
+        (
+            "annotations/instances_train.json",
+            '{"images": [], "annotations": [], "categories": []}',
+            "a COCO annotation file",
+        ),
+        ("splits.json", '{"records": {}}', "a JSON file"),
+    ],
+    ids=["coco", "splits"],
+)
+def test_a_json_file_given_as_data_file_names_the_data_yaml(tmp_path, name, content, kind):
+    # data=annotations/instances_train.json (or --data) said 'has no class names ('names:')': as if names:
+    # were missing from a data.yaml
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(content)
+    advice = "pass the data.yaml written by converters.mvtec2yolo"
+    for _ in range(2):
+        for read in (read_data_yaml, data_names):
+            with pytest.raises(UserError) as error:
+                read(path)
+            assert str(error.value) == f"data file {path} is {kind}, not a YOLO data.yaml: {advice}"
+        (tmp_path / "data.yaml").write_text("names: [a]\n")
+        advice = f"pass {tmp_path / 'data.yaml'}"  # the converters' folder: beside it or one up
+    (tmp_path / name).write_text('{"names": ["a"]}')  # a JSON data file with classes is read as ever
+    assert data_names(path) == ["a"]
+
+
 def test_an_empty_data_yaml_has_no_class_names(tmp_path):
     (tmp_path / "data.yaml").write_text("")
     assert read_data_yaml(tmp_path / "data.yaml") == {}
