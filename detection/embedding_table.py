@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from common.errors import UserError, one_line
-from common.io import atomic_write, expand_user, save_torch
+from common.io import atomic_write, expand_user, save_torch, torch_file_kind
 
 #: Width of YOLO-World's text embeddings (CLIP ViT-B/32's text projection).
 EMBEDDING_DIM = 512
@@ -152,6 +152,8 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
     data = _read_table(path)
     texts = prompt_texts(names)
     missing = [t for t in texts if t not in data]
+    if missing and (kind := torch_file_kind(path)):  # a SAM state dict's 439 keys were listed as its texts
+        raise TextEmbeddingError(_other_file_text(path, kind))
     if missing:
         have = ", ".join(repr(k) for k in list(data)[:10]) + (", ..." if len(data) > 10 else "")
         raise TextEmbeddingError(
@@ -170,6 +172,14 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
     )
 
 
+def _other_file_text(path: Path, kind: str) -> str:
+    """The line refusing another torch file (:func:`common.io.torch_file_kind`'s ``kind``) as a table."""
+    return (
+        f"{path} is not a text-embedding table: it is {kind}; pass a table file {{class name: tensor}} "
+        "(python -m detection.text_embeddings --out FILE.pt, or a run's text_embeddings.pt)"
+    )
+
+
 def _read_table(path: Path) -> dict[str, torch.Tensor]:
     """The ``{str: tensor}`` dict of a table file; :class:`TextEmbeddingError` naming it otherwise."""
     if not path.is_file():
@@ -177,6 +187,8 @@ def _read_table(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file
+        if kind := torch_file_kind(path):  # a best.pt: torch's weights_only advice, many lines of it
+            raise TextEmbeddingError(_other_file_text(path, kind)) from None
         raise TextEmbeddingError(f"cannot read text-embedding table {path}: {one_line(error)}") from None
     if not isinstance(data, Mapping) or not data:
         raise TextEmbeddingError(

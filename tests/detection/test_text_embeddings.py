@@ -156,6 +156,29 @@ def test_bad_tables_fail_with_one_line_naming_the_file(tmp_path: Path, content, 
     assert expected in message and str(path) in message
 
 
+def test_another_torch_file_given_as_a_table_is_named_for_what_it_is(tmp_path: Path) -> None:
+    # a detector's best.pt gave torch's weights_only advice (ANSI codes and all), a SAM state dict the list
+    # of its 'texts' ('image_encoder.patch_embed...') as if a table lacked the class names
+    from ultralytics import YOLO
+
+    best = tmp_path / "best.pt"
+    YOLO("yolo11n.yaml").save(str(best))
+    sam = tmp_path / "sam_finetuned.pth"
+    torch.save({"mask_decoder.iou_token.weight": torch.randn(EMBEDDING_DIM)}, sam)
+    advice = (
+        "pass a table file {class name: tensor} (python -m detection.text_embeddings --out FILE.pt, or a "
+    )
+    for path, kind in (
+        (best, "an ultralytics model (detection weights)"),
+        (sam, "a SAM state dict, such as sam_finetuned.pth"),
+    ):
+        with pytest.raises(TextEmbeddingError) as error:
+            load_table(path, NAMES)
+        assert str(error.value) == (
+            f"{path} is not a text-embedding table: it is {kind}; {advice}run's text_embeddings.pt)"
+        )
+
+
 # --- CLIP ----------------------------------------------------------------------------------------
 
 
