@@ -467,12 +467,17 @@ def _checked_split(
     data: Path, name: str, *, progress: bool, scored: bool = False
 ) -> SegmentationSplit | UserError:
     """The split read (:func:`~segmentation.data.load_split`, ``keep_unread``: its photos that do not read
-    are named with those the decode pass finds) and its photos decoded, or the error that stopped it (the
-    ``scored`` split's also when it has no images)."""
+    are named with those the decode pass finds) and its photos decoded, or the error that stopped it, also
+    when it has no images (the ``scored`` split, or the ``--conf-from`` one: :func:`pick_conf` refused it
+    once both models had loaded)."""
     try:
         split = load_split(data, name, keep_unread=True)
-        if scored and not split.images:
-            raise UserError(f"the {name} split of {data} has no images: nothing to score")
+        if not split.images:
+            raise UserError(
+                f"the {name} split of {data} has no images: nothing to score"
+                if scored
+                else f"--conf-from {name}: {split.annotation_file} has no images to pick it on"
+            )
         check_photos(
             split.images, progress=progress, desc=f"checking {name} photos", labelled=True,
             unread=split.unread,

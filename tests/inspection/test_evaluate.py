@@ -527,8 +527,17 @@ def test_conf_from_the_scored_split_is_refused(cli, tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err == "error: --conf-from test: pick the threshold on another split than the one scored\n"
     assert not (tmp_path / "r").exists()
+
+
+def test_a_conf_from_split_without_images_is_refused_before_the_models_load(
+    cli, dataset, tmp_path, capsys, monkeypatch
+) -> None:
+    # it was refused by the pick itself, once both models had loaded
+    monkeypatch.setattr(evaluate_module, "load_inspector", lambda *a: pytest.fail("models loaded"))
     assert cli("--out", tmp_path / "r", "--conf-from", "val") == 2  # converted with no val images
-    assert "--conf-from val" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    annotations = dataset / "annotations" / "instances_val.json"
+    assert capsys.readouterr().err == f"error: --conf-from val: {annotations} has no images to pick it on\n"
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_decoders_colour_head_is_applied_and_recorded(cli, tmp_path) -> None:
