@@ -540,6 +540,8 @@ def _picked_conf(
     _validate(picker, model, data, split)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
+    # ultralytics skips an image it cannot read: the pick counted it as a good image without a box
+    check_nothing_dropped(picker.dataloader.dataset.im_files, data, split)
     truth = _truth(_ground_truth_file(data, split, None, names, []), picker, names)
     conf, accuracy = tuned_conf(truth, picker.calls, names, default=default)
     if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties: --conf kept

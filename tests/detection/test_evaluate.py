@@ -310,6 +310,24 @@ def test_a_split_ultralytics_read_only_part_of_is_refused(tiny_dataset, tmp_path
         ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval")
 
 
+def test_a_conf_from_split_ultralytics_read_only_part_of_is_refused(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # the scored split's was refused, the --conf-from split's images ultralytics skipped counted as good
+    # images without a box in the pick, with nothing said but ultralytics' own warning among its scan lines
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=False)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
+    broken = sorted((copy / "images" / "train").iterdir())[0]
+    broken.write_bytes(b"not an image")
+    with pytest.raises(
+        UserError, match=rf"could not read 1 image\(s\) of the 'train' split of .*: {broken.name} "
+    ):
+        ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train")
+    assert not (tmp_path / "eval").exists()
+
+
 def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, untrained_detector) -> None:
     report = ground_truth_eval(
         tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train"
