@@ -344,13 +344,25 @@ def check_nothing_dropped(kept: Iterable[str | Path], data_yaml: Path, split: st
     Raises:
         UserError: naming the files left out and the command that says why.
     """
-    names = {Path(file).name for file in kept}
-    dropped = [path.name for path in split_images(data_yaml, split) if path.name not in names]
-    if dropped:
-        raise UserError(
-            f"ultralytics could not read {len(dropped)} image(s) of the '{split}' split of {data_yaml}: "
-            f"{few(dropped)} (python -m converters.validate {quote(str(data_yaml.parent))} says why)"
-        )
+    check_splits_read({split: kept}, data_yaml)
+
+
+def check_splits_read(kept: Mapping[str, Iterable[str | Path]], data_yaml: Path) -> None:
+    """:func:`check_nothing_dropped` of several splits (``kept``: split -> the files ultralytics kept), the
+    images left out of each named in one line: one split's alone, they took a run each to find."""
+    dropped = {}
+    for split, files in kept.items():
+        names = {Path(file).name for file in files}
+        if missing := [path.name for path in split_images(data_yaml, split) if path.name not in names]:
+            dropped[split] = missing
+    if not dropped:
+        return
+    (first, missing), *others = dropped.items()
+    more = "".join(f", and {len(left)} of the '{split}' split: {few(left)}" for split, left in others)
+    raise UserError(
+        f"ultralytics could not read {len(missing)} image(s) of the '{first}' split of {data_yaml}: "
+        f"{few(missing)}{more} (python -m converters.validate {quote(str(data_yaml.parent))} says why)"
+    )
 
 
 def unloadable_image(error: FileNotFoundError, where: str) -> Exception:

@@ -84,9 +84,9 @@ from common.trained_images import record_trained_images
 from detection.checkpoint_files import atomic_checkpoints, atomic_weights
 from detection.data import (
     EmptySplitError,
-    check_nothing_dropped,
     check_own_root,
     check_split_labelled,
+    check_splits_read,
     data_names,
     has_polygon_labels,
     present_split_images,
@@ -861,8 +861,8 @@ def add_callbacks(yolo: Model, data: Path, ended: LastSave) -> None:
     """
 
     def check_loaded(loaded: object) -> None:  # ultralytics trained without a corrupt label's image
-        check_nothing_dropped(loaded.train_loader.dataset.im_files, data, "train")
-        check_nothing_dropped(loaded.test_loader.dataset.im_files, data, "val")
+        kept = {"train": loaded.train_loader.dataset.im_files, "val": loaded.test_loader.dataset.im_files}
+        check_splits_read(kept, data)
 
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
     yolo.add_callback("on_model_save", ended.note)  # before a swallowed Ctrl-C is raised at that save

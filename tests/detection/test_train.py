@@ -1357,6 +1357,25 @@ def test_a_corrupt_label_stops_the_run_before_the_first_epoch(
     assert not list((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
+def test_images_left_out_of_both_splits_are_named_in_one_run(tiny_dataset: Path, tmp_path: Path) -> None:
+    # the train split's were named alone: the val split's only on the next run, once those were fixed
+    copy = tmp_path / "copy"
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    broken = {split: sorted(split_images(data, split))[0] for split in ("train", "val")}
+    for image in broken.values():
+        image.write_bytes(b"not an image")  # ultralytics skips it with a warning
+    config = build_config(YOLO11_CONFIG, tiny_run(copy, tmp_path, "model=yolo11n.yaml"))
+    with pytest.raises(UserError) as error:
+        train(config)
+    assert str(error.value) == (
+        f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {broken['train'].name}, "
+        f"and 1 of the 'val' split: {broken['val'].name} (python -m converters.validate {copy} says why)"
+    )
+
+
 # --- tiles and repeat factors --------------------------------------------------------------------
 
 
