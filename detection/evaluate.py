@@ -66,6 +66,7 @@ from detection.data import (
     check_nothing_dropped,
     check_own_root,
     check_split_labelled,
+    check_splits_read,
     data_names,
     dataset_root,
     present_split_images,
@@ -179,7 +180,8 @@ def evaluate(
             validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
         stats = _validate(validator, model, data, split)
         _check_classes(validator.names, names, data)
-        check_nothing_dropped(validator.dataloader.dataset.im_files, data, split)
+        if conf_from is None:  # else with the --conf-from split's, once the pick has read that split
+            check_nothing_dropped(validator.dataloader.dataset.im_files, data, split)
         report = _report(
             validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
             coco_file=coco_file, weights=weights, tiling=tiling,
@@ -531,6 +533,10 @@ def _picked_conf(
     The split's detections (its :attr:`~RecordingValidator.calls`) come from a second validator of the
     same class and settings (tiling included), writing nothing; the folder ``conf_<split>`` that
     ultralytics makes for it inside ``scored``'s is removed when it stays empty.
+
+    Raises:
+        UserError: images ultralytics' loader left out of ``split`` or of the scored one, named in one line
+            (:func:`~detection.data.check_splits_read`).
     """
     a = scored.args
     out = Path(scored.save_dir) / f"conf_{split}"
@@ -540,8 +546,10 @@ def _picked_conf(
     _validate(picker, model, data, split)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
-    # ultralytics skips an image it cannot read: the pick counted it as a good image without a box
-    check_nothing_dropped(picker.dataloader.dataset.im_files, data, split)
+    # ultralytics skips an image it cannot read: the pick counted it as a good image without a box; the
+    # scored split's are named with them (each alone took a run to find)
+    kept = {scored.args.split: scored.dataloader.dataset.im_files, split: picker.dataloader.dataset.im_files}
+    check_splits_read(kept, data)
     truth = _truth(_ground_truth_file(data, split, None, names, []), picker, names)
     conf, accuracy = tuned_conf(truth, picker.calls, names, default=default)
     if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties: --conf kept

@@ -328,6 +328,27 @@ def test_a_conf_from_split_ultralytics_read_only_part_of_is_refused(
     assert not (tmp_path / "eval").exists()
 
 
+def test_images_left_out_of_the_scored_and_the_conf_from_split_are_named_in_one_run(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # the scored split's were named alone: the --conf-from split's only on the next run, once those were fixed
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=False)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
+    broken = {split: sorted((copy / "images" / split).iterdir())[0] for split in ("val", "train")}
+    for image in broken.values():
+        image.write_bytes(b"not an image")
+    with pytest.raises(UserError) as error:
+        ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train")
+    assert str(error.value) == (
+        f"ultralytics could not read 1 image(s) of the 'val' split of {copy / 'data.yaml'}: "
+        f"{broken['val'].name}, and 1 of the 'train' split: {broken['train'].name} (python -m "
+        f"converters.validate {copy} says why)"
+    )
+    assert not (tmp_path / "eval").exists()
+
+
 def test_conf_from_picks_the_threshold_on_another_split(tiny_dataset, tmp_path, untrained_detector) -> None:
     report = ground_truth_eval(
         tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train"
