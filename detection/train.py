@@ -55,6 +55,7 @@ import argparse
 import contextlib
 import math
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +63,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from shlex import quote
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from common.cli import (
     OneLineParser,
@@ -832,15 +833,19 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     """
     started = time.time()
     # the data set is read, never written; the weights are written whole
-    with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing, last_save() as ended:
-        add_callbacks(yolo, data, ended)
+    with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing, run_notes() as notes:
+        add_callbacks(yolo, data, notes)
         try:
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {data}") from None
+        except subprocess.CalledProcessError:  # a multi-GPU (DDP) launch whose workers stopped
+            if (refused := notes.refusal()) is not None:  # one line, not the workers' tracebacks
+                raise UserError(refused) from None
+            raise
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
             save = bool(args.get("save", True))
-            if ended.saved():
+            if notes.saved():
                 note = ended_note(save_dir, plots=bool(args.get("plots", True)))
             else:
                 note = stopped_note(save_dir, since=started, save=save)
@@ -852,52 +857,70 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     return metrics
 
 
-def add_callbacks(yolo: Model, data: Path, ended: LastSave) -> None:
+def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
     """:func:`fit`'s callbacks on ``yolo``: the loaders checked for dropped images of ``data``, the last save
-    noted in ``ended``, the weights written whole, a Ctrl-C that ultralytics' plotting swallowed re-raised.
+    noted, the weights written whole, a Ctrl-C that ultralytics' plotting swallowed re-raised.
 
     A multi-GPU (DDP) run's workers run pickled copies of them (``ultralytics.utils.dist.generate_ddp_file``):
-    what one changes of this process's objects there is not seen here, so :class:`LastSave` writes a file.
+    what one changes of this process's objects there is not seen here, so they tell ``notes`` (files).
     """
 
     def check_loaded(loaded: object) -> None:  # ultralytics trained without a corrupt label's image
         kept = {"train": loaded.train_loader.dataset.im_files, "val": loaded.test_loader.dataset.im_files}
-        check_splits_read(kept, data)
+        try:
+            check_splits_read(kept, data)
+        except UserError as error:
+            notes.refuse(error)
 
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
-    yolo.add_callback("on_model_save", ended.note)  # before a swallowed Ctrl-C is raised at that save
+    yolo.add_callback("on_model_save", notes.note_save)  # before a swallowed Ctrl-C is raised at that save
     yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
     for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start", "on_model_save"):
         yolo.add_callback(event, raise_swallowed_interrupt)  # a Ctrl-C its plotting swallowed stops the run
 
 
 @dataclass(frozen=True)
-class LastSave:
-    """Whether the last epoch's weights (or an early stop's) were saved, after which ultralytics' final
-    validation follows: a ``path`` that :meth:`note`, the ``on_model_save`` callback, writes then.
+class RunNotes:
+    """What :func:`fit`'s callbacks tell it through files in ``folder`` (a temporary one, :func:`run_notes`).
 
-    A file tells, not a flag: a multi-GPU (DDP) run trains in worker processes that run a pickled copy of
-    the callback (``ultralytics.utils.dist.generate_ddp_file``), whose flag the command never saw; a Ctrl-C
-    after the last save named ``last.pt`` as the last finished epoch to train on from.
+    Files, not flags: a multi-GPU (DDP) run trains in worker processes that run pickled copies of the
+    callbacks (``ultralytics.utils.dist.generate_ddp_file``), whose changes to this process's objects the
+    command never saw. ``last-save``: the last epoch's weights (or an early stop's) were saved, ultralytics'
+    final validation follows (a Ctrl-C after it named ``last.pt`` as the last finished epoch to train on
+    from); ``refusal``: a callback's one-line error (the worker's traceback, then the launch's
+    ``CalledProcessError`` traceback, were all the command said).
     """
 
-    path: Path
+    folder: Path
 
-    def note(self, trainer: object) -> None:
+    def note_save(self, trainer: object) -> None:
         """The ``on_model_save`` callback; ultralytics sets ``trainer.stop`` before the last epoch's save."""
         if getattr(trainer, "stop", False):
-            with contextlib.suppress(FileNotFoundError):  # a model trained again keeps an old run's callback
-                self.path.touch()
+            self._write("last-save", "")
 
     def saved(self) -> bool:
-        return self.path.is_file()
+        return (self.folder / "last-save").is_file()
+
+    def refuse(self, error: UserError) -> NoReturn:
+        """Raises ``error``, kept for :meth:`refusal` first."""
+        self._write("refusal", str(error))
+        raise error
+
+    def refusal(self) -> str | None:
+        """The error a callback raised with :meth:`refuse`, if any."""
+        path = self.folder / "refusal"
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def _write(self, name: str, text: str) -> None:
+        with contextlib.suppress(FileNotFoundError):  # a model trained again keeps an old run's callbacks
+            (self.folder / name).write_text(text, encoding="utf-8")
 
 
 @contextlib.contextmanager
-def last_save() -> Iterator[LastSave]:
-    """A :class:`LastSave` whose file goes in a temporary folder, removed on leaving."""
+def run_notes() -> Iterator[RunNotes]:
+    """:class:`RunNotes` in a temporary folder, removed on leaving."""
     with tempfile.TemporaryDirectory(prefix="detection-train-") as folder:
-        yield LastSave(Path(folder) / "last-save")
+        yield RunNotes(Path(folder))
 
 
 def stopped_note(save_dir: Path, *, since: float | None = None, save: bool = True) -> str | None:

@@ -2148,9 +2148,9 @@ def test_a_ctrl_c_in_the_last_epochs_save_still_names_the_epoch_before(
     assert "holds the last finished epoch; train on from it" in capsys.readouterr().err
 
 
-#: A multi-GPU (DDP) worker's part in :class:`DdpYolo`: it loads the pickled callbacks, writes the last
-#: epoch's weights and runs them as rank 0's save does (``trainer.stop`` set before the last epoch's save).
-DDP_SAVE_WORKER = """
+#: A multi-GPU (DDP) worker's part in :class:`DdpYolo`: it loads the pickled callbacks and runs those of one
+#: ``event`` on a stand-in ``trainer`` (a Python expression), after writing ``files``, as rank 0 does.
+DDP_WORKER = """
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -2160,21 +2160,23 @@ import cloudpickle
 
 with open({state!r}, "rb") as file:
     callbacks = cloudpickle.load(file)
-Path({last!r}).write_bytes(b"the last epoch's weights")
-for callback in callbacks["on_model_save"]:
-    callback(SimpleNamespace(stop=True))
+for name, content in {files!r}.items():
+    Path(name).write_bytes(content)
+trainer = {trainer}
+for callback in callbacks[{event!r}]:
+    callback(trainer)
 """
 
 
 class DdpYolo:
     """What :func:`detection.train.fit` uses of a ``YOLO`` model, trained as ultralytics' multi-GPU (DDP)
     launch does: the callbacks are pickled with cloudpickle (``ultralytics.utils.dist.generate_ddp_file``)
-    and run in a worker process (:data:`DDP_SAVE_WORKER`), which saves the last epoch's weights; then a
-    Ctrl-C reaches the parent as it waits for the workers."""
+    and run in a worker process (:data:`DDP_WORKER`, its ``worker`` settings), which the launch waits for
+    with ``subprocess.run(..., check=True)``; then a Ctrl-C reaches the parent as it waits."""
 
-    def __init__(self, state: Path, last: Path) -> None:
+    def __init__(self, state: Path, **worker: object) -> None:
         self.callbacks: dict[str, list] = {}
-        self.state, self.last = state, last
+        self.state, self.worker = state, worker
 
     def add_callback(self, event: str, callback) -> None:
         self.callbacks.setdefault(event, []).append(callback)
@@ -2185,8 +2187,8 @@ class DdpYolo:
         import cloudpickle
 
         self.state.write_bytes(cloudpickle.dumps(self.callbacks))
-        worker = DDP_SAVE_WORKER.format(path=sys.path, state=str(self.state), last=str(self.last))
-        subprocess.run([sys.executable, "-c", worker], check=True, timeout=300)
+        worker = DDP_WORKER.format(path=sys.path, state=str(self.state), **self.worker)
+        subprocess.run([sys.executable, "-c", worker], check=True, timeout=300, capture_output=True)
         raise KeyboardInterrupt  # the parent's subprocess.run, waiting on the workers
 
 
@@ -2195,10 +2197,38 @@ def test_a_ctrl_c_after_the_last_save_of_a_multi_gpu_run_says_the_training_ended
     # parent said last.pt held 'the last finished epoch' and how to train on from it, as if cut short
     weights = tmp_path / "run" / "weights"
     weights.mkdir(parents=True)
-    yolo = DdpYolo(tmp_path / "_temp_ddp.pt", weights / "last.pt")
+    files = {str(weights / "last.pt"): b"the last epoch's weights"}
+    # ultralytics sets trainer.stop before the last epoch's save
+    yolo = DdpYolo(
+        tmp_path / "_temp_ddp.pt", files=files, event="on_model_save", trainer="SimpleNamespace(stop=True)"
+    )
     with pytest.raises(KeyboardInterrupt):
         fit(yolo, None, {"plots": False}, save_dir=weights.parent, data=tmp_path / "data.yaml")
     assert capsys.readouterr().err == (
         f"stopped after training ended: the run's weights are in {weights} (ultralytics' final validation "
         "and the summary may be missing)\n"
+    )
+
+
+def test_images_a_multi_gpu_runs_loader_left_out_are_one_line(tiny_dataset: Path, tmp_path: Path) -> None:
+    # the worker's check raised there: its traceback, then the launch's CalledProcessError traceback in the
+    # command, were all it said
+    data = tiny_dataset / "data.yaml"
+    images = {split: [str(path) for path in split_images(data, split)] for split in ("train", "val")}
+    loaders = ", ".join(
+        f"{loader}=SimpleNamespace(dataset=SimpleNamespace(im_files={files[1:]!r}))"  # the first left out
+        for loader, files in (("train_loader", images["train"]), ("test_loader", images["val"]))
+    )
+    yolo = DdpYolo(
+        tmp_path / "_temp_ddp.pt",
+        files={},
+        event="on_pretrain_routine_end",
+        trainer=f"SimpleNamespace({loaders})",
+    )
+    with pytest.raises(UserError) as error:
+        fit(yolo, None, {}, save_dir=tmp_path / "run", data=data)
+    first = {split: Path(files[0]).name for split, files in images.items()}
+    assert str(error.value).startswith(
+        f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {first['train']}, and 1 of "
+        f"the 'val' split: {first['val']} (python -m converters.validate "
     )
