@@ -38,7 +38,7 @@ from converters.mvtec import ImageRecord
 from converters.mvtec2coco import main as mvtec2coco
 from converters.mvtec2yolo import main as mvtec2yolo
 from converters.splits import SPLITS, load_splits, save_splits
-from converters.validate import validate
+from converters.validation import validate
 from tests.conftest import assert_link_loop_line
 
 

@@ -20,7 +20,7 @@ from converters.records import (
     output_stem,
     subfolders,
 )
-from converters.validate import validate
+from converters.validation import validate
 
 
 def test_hidden_files_and_folders_are_not_part_of_the_data_set(tmp_path, category_factory):

@@ -288,7 +288,7 @@ def test_a_data_yaml_naming_its_own_folder_another_way_is_accepted(tmp_path, mon
 @pytest.mark.parametrize("shape", ["diagonal", "speck", "l-shape"])
 def test_a_one_pixel_wide_defect_s_yolo_seg_row_has_an_area(shape):
     # pixel outlines, not pixel-centre contours: converters.validate names a row of no area
-    from converters.validate import on_one_line
+    from converters.validation.label_rows import on_one_line
 
     mask = np.zeros((16, 16), np.uint8)
     if shape == "diagonal":

@@ -1,0 +1,231 @@
+"""converters.validate's COCO check: each instances file read by pycocotools: entries, areas, self-AP."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from common.errors import UserError
+from converters.convert import ConvertConfig, convert
+from converters.validation import validate, validate_coco
+from tests.converters.validated_sets import turn_a_labelled_val_image
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: b"", "the file is empty"),  # a copy cut short before its first byte
+        (lambda data: data[: len(data) // 2], "corrupt or not an image"),  # truncated
+    ],
+    ids=["empty", "truncated"],
+)
+def test_a_coco_image_that_does_not_decode_is_a_problem_naming_it(dataset, damage, reason):
+    # the COCO rows called such an image ok where the YOLO rows named it (ultralytics dropped it)
+    image = sorted((dataset / "images" / "train").iterdir())[0]
+    data = image.read_bytes()
+    image.unlink()  # a link into the source tree, maybe: replaced, not written through
+    image.write_bytes(damage(data))
+    [problem] = validate(dataset)["coco"]["train"].problems
+    assert problem.startswith(f"1 image file unreadable (e.g. cannot read image images/train/{image.name}: ")
+    assert reason in problem
+
+
+def test_a_coco_only_data_set_is_validated(tmp_path, category_factory):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    results = validate(out)
+    assert list(results) == ["coco"]
+    assert [c.problems for c in results["coco"].values()] == [[], [], []]
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ("annotations", "is not a COCO instances file (needs images, annotations, categories)"),  # a KeyError
+        ("categories", "is not a COCO instances file"),
+    ],
+)
+def test_a_coco_file_without_a_part_is_one_line(tmp_path, category_factory, drop, message):
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    path = out / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    del coco[drop]
+    path.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match=re.escape(f"instances_val.json {message}")):
+        validate(out)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda image: image.pop("file_name"), "entry 1 of 'images' in {path} has no 'file_name'"),
+        (lambda image: image.update(file_name=7), "image 1 in {path} has file_name 7, not a path"),
+    ],
+    ids=["no-file-name", "number"],
+)
+def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_factory, edit, message):
+    # another tool's file: a traceback from the split's counts (KeyError, TypeError)
+    category_factory(tmp_path / "data", "widget")
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    path = out / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    edit(coco["images"][0])
+    path.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match="^" + re.escape(message.format(path=path))):
+        validate(out)
+
+
+@pytest.mark.parametrize(
+    ("part", "edit", "message"),
+    [
+        (
+            "annotations",
+            lambda a: a.pop("bbox"),
+            "annotation {id} in {path} has no bbox [x, y, width, height]",
+        ),
+        (
+            "annotations",
+            lambda a: a.update(category_id=7),
+            "annotation {id} in {path} has category_id 7, not one",
+        ),
+        ("annotations", lambda a: a.update(segmentation=[]), "annotation {id} in {path} has no segmentation"),
+        (
+            "annotations",
+            lambda a: a.update(segmentation={"size": [64, 64], "counts": "zz!!"}),
+            "annotation {id} in {path} has no segmentation",
+        ),
+        (
+            "annotations",
+            lambda a: a.update(area="12"),
+            "annotation {id} in {path} has area '12', not a number",
+        ),
+        (
+            "images",
+            lambda image: image.pop("height"),
+            "image {id} ({name}) in {path} has no width and height",
+        ),
+    ],
+    ids=["no-bbox", "unlisted-category", "empty-segmentation", "corrupt-rle", "text-area", "no-height"],
+)
+def test_a_coco_entry_the_checks_cannot_read_is_one_line(dataset, part, edit, message):
+    # another tool's file: a traceback (KeyError, IndexError, TypeError); an annotation of a category the
+    # file does not list was left out of the self-evaluation by COCOeval, and the split called ok
+    path = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    image = next(i for i in coco["images"] if any(a["image_id"] == i["id"] for a in coco["annotations"]))
+    entry = (
+        image if part == "images" else next(a for a in coco["annotations"] if a["image_id"] == image["id"])
+    )
+    edit(entry)
+    path.write_text(json.dumps(coco))
+    expected = message.format(id=entry["id"], name=image["file_name"], path=path)
+    with pytest.raises(UserError, match="^" + re.escape(expected)):
+        validate(dataset)
+
+
+def test_a_coco_split_emptied_of_the_images_splits_json_lists_is_a_problem(dataset):
+    # instances_val.json with no images while splits.json lists 3 (and YOLO has them) passed as "ok"
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    coco["images"], coco["annotations"] = [], []
+    coco_file.write_text(json.dumps(coco))
+    results = validate(dataset)
+    assert results["coco"]["val"].problems == ["no images, splits.json lists 3"]
+    assert results["yolo"]["val"].problems == []
+
+
+def test_images_swapped_between_two_coco_splits_are_a_problem(dataset):
+    # every count stays right, so it passed as "ok" (helper-93's finding)
+    files = {split: dataset / "annotations" / f"instances_{split}.json" for split in ("val", "test")}
+    cocos = {split: json.loads(path.read_text()) for split, path in files.items()}
+    val, test = cocos["val"]["images"][0], cocos["test"]["images"][0]
+    val["file_name"], test["file_name"] = test["file_name"], val["file_name"]
+    for split, path in files.items():
+        path.write_text(json.dumps(cocos[split]))
+    results = validate(dataset)
+    stem = val["file_name"].rsplit("/", 1)[-1].rsplit(".", 1)[0]  # the test image val holds now
+    assert results["coco"]["val"].problems == [
+        f"coco holds 1 val image(s) splits.json lists elsewhere or not at all (e.g. {stem})"
+    ]
+    assert len(results["coco"]["test"].problems) == 1 and results["yolo"]["val"].problems == []
+
+
+def test_an_area_a_few_pixels_off_is_a_problem(dataset):
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    first, second = coco["annotations"][:2]
+    first["area"] += 2  # within the polygons' rendering slack
+    second["area"] = round(second["area"] * 1.1) + 2
+    coco_file.write_text(json.dumps(coco))
+    problems = validate(dataset)["coco"]["val"].problems
+    assert len(problems) == 1 and problems[0].startswith(f"annotation {second['id']}: renders ")
+
+
+def test_a_box_of_no_size_fails_the_self_evaluation(dataset):
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    coco["annotations"][0]["bbox"][2:] = [0, 0]
+    coco_file.write_text(json.dumps(coco))
+    problems = validate(dataset)["coco"]["test"].problems
+    assert len(problems) == 1 and problems[0].startswith("bbox AP of ground truth against itself is ")
+
+
+def test_a_split_of_crowd_annotations_only_fails_the_self_evaluation(dataset):
+    # COCOeval ignores a crowd: the self AP is undefined (NaN), which passed 'AP < 0.999' without a word
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    for annotation in coco["annotations"]:
+        annotation["iscrowd"] = 1
+    coco_file.write_text(json.dumps(coco))
+    assert validate(dataset)["coco"]["test"].problems == [
+        f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval ignores every "
+        "annotation (iscrowd 1, a category the file does not list, or an area outside its range)"
+        for iou_type in ("bbox", "segm")
+    ]
+
+
+def test_an_image_of_over_100_instances_scores_1_against_itself(tmp_path, category_factory, mask_factory):
+    # 11 x 11 specks of 2x2 px on one image: COCO's default keeps 100 detections per image
+    specks = [(4 * col + 1, 4 * row + 1, 4 * col + 3, 4 * row + 3) for row in range(11) for col in range(11)]
+    category_factory(tmp_path / "data", "widget", defects={"speck": [mask_factory(48, 64, specks)] * 5})
+    out = tmp_path / "out"
+    convert(ConvertConfig(root=tmp_path / "data", out=out, formats=("coco",), progress=False))
+    checks = validate(out)["coco"]
+    assert checks["train"].instances == 3 * 121
+    assert [check.problems for check in checks.values()] == [[], [], []]
+
+
+@pytest.mark.parametrize("description", ["val split written by converters from /data", "exported by CVAT"])
+def test_a_labelled_coco_image_turned_by_an_exif_tag_is_told_by_who_wrote_the_set(dataset, description):
+    # another tool's COCO set (no splits.json, its own info) may have labels drawn on the turned image:
+    # "convert again" was said of it all the same; the YOLO side tells the two apart, and the segmentation
+    # commands refuse the image either way (a problem still)
+    (dataset / "splits.json").unlink()
+    image = turn_a_labelled_val_image(dataset, description)
+    tagged = (
+        f"1 labelled image has an EXIF orientation tag (images/{image.parent.name}/{image.name}): "
+        "OpenCV (SAM's reader) reads it turned, "
+    )
+    if description.startswith("val split written by converters"):
+        again = "the labels, made from masks as stored, not; save the photos upright and convert again"
+    else:
+        again = (
+            "and the segmentation commands refuse it whichever way the labels were drawn; save the photos "
+            "upright, with their labels drawn on the upright images"
+        )
+    assert validate(dataset)["coco"]["val"].problems == [tagged + again]
+
+
+def test_another_tools_splits_json_does_not_make_a_coco_set_the_converters(dataset):
+    # any file named splits.json beside annotations/ made the set the converters': "convert again" was said
+    # of another tool's set, whose labels may have been drawn on the turned image
+    (dataset / "splits.json").write_text(json.dumps({"splits": {"train": "train.txt", "val": "val.txt"}}))
+    turn_a_labelled_val_image(dataset, "exported by CVAT")
+    (problem,) = validate_coco(dataset / "annotations")["val"].problems
+    assert problem.endswith("save the photos upright, with their labels drawn on the upright images")
