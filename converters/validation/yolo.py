@@ -36,6 +36,7 @@ from converters.validation.ultralytics_scan import (
     yolo_dataset_with_bar,
 )
 from converters.validation.yolo_files import (
+    absent_label_lines,
     box_files_problem,
     guess_task,
     label_files_without_image,
@@ -165,11 +166,7 @@ def _yolo_split_check(
     # the converters write a label file for every image, an empty one for a background: ultralytics
     # reads a missing one as a background too, so a deleted file turns its defects into "good"; in a
     # data set of another tool's (a Roboflow export) it is how backgrounds may be given: a note
-    if missing := [Path(f) for f in dataset.label_files if not Path(f).is_file()]:
-        shown = few([in_data_set(path, data) for path in missing])
-        files = "label file" if len(missing) == 1 else "label files"
-        told = check.problems if converted else check.notes
-        told.append(f"{len(missing)} {files} missing ({shown}): read as backgrounds")
+    (check.problems if converted else check.notes).extend(absent_label_lines(dataset.label_files, data))
     if turned := turned_labelled(labels, desc=f"yolo {split} EXIF", progress=progress):
         told = check.problems if converted else check.notes
         told.append(turned_line([in_data_set(path, data) for path in turned], converted=converted))

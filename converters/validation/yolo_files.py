@@ -10,6 +10,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from common.errors import few
+from common.io import link_loop
 from converters.splits import SPLITS
 from converters.validation.split_check import in_data_set
 
@@ -38,6 +39,56 @@ def label_files_without_image(entry: str | list[str] | None, images: list[Path])
     known = {os.path.abspath(path) for path in img2label_paths([str(path) for path in read])}
     found = sorted({path for folder in folders for path in folder.rglob("*.txt") if path.is_file()})
     return [path for path in found if os.path.abspath(path) not in known]
+
+
+def absent_label_lines(label_files: list[str], data: dict) -> list[str]:
+    """What the status column says of a split's label files (``label_files``: ultralytics' paths of them)
+    that are no file, each of whose images ultralytics reads as a background: one line for those missing,
+    for folders in their place, for broken links and for link loops, naming them as the data set (``data``:
+    ``check_det_dataset``'s) holds them.
+
+    A folder or a link to no file was called a missing label file, sending the user after a file where
+    something was.
+    """
+    absent = [Path(file) for file in label_files if not Path(file).is_file()]
+    folders = [path for path in absent if path.is_dir()]
+    links = [path for path in absent if path.is_symlink() and path not in folders]
+    loops = [path for path in links if link_loop(path) is not None]
+    kinds = (  # (paths, said of one, said of more), {shown} the paths, {n} how many
+        (
+            [path for path in absent if path not in folders and path not in links],
+            "1 label file missing ({shown}): read as backgrounds",
+            "{n} label files missing ({shown}): read as backgrounds",
+        ),
+        (
+            folders,
+            "1 label file's place is a folder ({shown}), not a file: read as a background",
+            "{n} label files' places are folders ({shown}), not files: read as backgrounds",
+        ),
+        (
+            [path for path in links if path not in loops],
+            "1 label file is a broken link ({shown}): read as a background",
+            "{n} label files are broken links ({shown}): read as backgrounds",
+        ),
+        (
+            loops,
+            "1 label file is a link loop ({shown}: a link that leads back to itself): read as a background",
+            "{n} label files are link loops ({shown}: links leading back to themselves): read as backgrounds",
+        ),
+    )
+    return [
+        (one if len(paths) == 1 else more).format(
+            n=len(paths), shown=few([_named_label(p, data) for p in paths])
+        )
+        for paths, one, more in kinds
+        if paths
+    ]
+
+
+def _named_label(path: Path, data: dict) -> str:
+    """A label file's ``path`` as the data set (``data``) holds it, with the target of a link."""
+    named = in_data_set(path, data)
+    return f"{named} -> {os.readlink(path)}" if path.is_symlink() else named
 
 
 def orphans_line(orphans: list[str]) -> str:

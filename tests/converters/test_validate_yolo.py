@@ -19,7 +19,7 @@ from converters.validation import SplitCheck, format_checks, validate
 from converters.validation.label_rows import on_one_line
 from converters.validation.split_check import note_backgrounds_only
 from tests.converters.layout_trees import CATEGORY, make_layout_tree, write
-from tests.converters.validated_sets import as_roboflow_export
+from tests.converters.validated_sets import as_another_tools, as_roboflow_export
 
 
 def test_validate_finds_broken_labels(dataset, capsys):
@@ -89,6 +89,34 @@ def test_a_missing_label_file_is_a_problem(dataset):
     label.unlink()
     problems = validate(dataset)["yolo"]["train"].problems
     assert problems == [f"1 label file missing (labels/train/{label.name}): read as backgrounds"]
+
+
+@pytest.mark.parametrize("converted", [True, False], ids=["converted", "another-tools"])
+@pytest.mark.parametrize("kind", ["folder", "broken link", "link loop"])
+def test_a_label_path_holding_no_file_is_named_for_what_is_there(dataset, tmp_path, kind, converted):
+    # a folder, or a link to no file, where a label file belongs: ultralytics reads the image as a
+    # background, as without the file, and the check called the file missing, which sent the user
+    # looking for a file where something was
+    if not converted:
+        as_another_tools(dataset)
+        (dataset / "splits.json").unlink()
+    label = next(p for p in sorted((dataset / "labels" / "train").glob("*.txt")) if p.read_text())
+    label.unlink()
+    where = f"labels/train/{label.name}"
+    if kind == "folder":
+        label.mkdir()
+        expected = f"1 label file's place is a folder ({where}), not a file: read as a background"
+    elif kind == "broken link":
+        label.symlink_to(tmp_path / "gone.txt")
+        expected = f"1 label file is a broken link ({where} -> {tmp_path / 'gone.txt'}): read as a background"
+    else:
+        label.symlink_to(label.name)
+        expected = (
+            f"1 label file is a link loop ({where} -> {label.name}: a link that leads back to itself): read "
+            "as a background"
+        )
+    check = validate(dataset)["yolo"]["train"]
+    assert (check.problems if converted else check.notes) == [expected]
 
 
 def test_validate_names_an_unreadable_image(dataset):
