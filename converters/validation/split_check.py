@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import few
+from common.io import link_loop
 from converters.splits import SPLITS
 
 #: The splits training needs images in; an empty one of the others (``test``) is a note, not a problem.
@@ -81,7 +82,8 @@ def in_data_set(path: Path, data: dict) -> str:
 
 
 def broken_links(paths: list[Path], data: dict, *, converted: bool = True) -> str | None:
-    """A problem naming the images of ``paths`` that are links to a photo no longer there; None if none is.
+    """A problem naming the images of ``paths`` that are links to a photo no longer there, and those that are
+    link loops (:func:`link_loops_line`); None if none is.
 
     ``--link symlink`` (the default) links each image to its photo: once the photo tree was moved or
     deleted, ultralytics dropped the images unsaid, or stopped with a traceback where it read none.
@@ -91,15 +93,42 @@ def broken_links(paths: list[Path], data: dict, *, converted: bool = True) -> st
             (:func:`in_data_set`; ``valid/images/x.jpg`` of a Roboflow export was ``images/images/x.jpg``).
         converted: a data set the converters wrote; another tool's is not told to convert again.
     """
-    broken = [path for path in paths if path.is_symlink() and not path.exists()]
-    if not broken:
-        return None
-    first = broken[0]
-    links = "1 image is a broken link" if len(broken) == 1 else f"{len(broken)} images are broken links"
-    why = "the photos moved or were deleted since the conversion; convert again (--link copy keeps copies)"
+    links = [path for path in paths if path.is_symlink() and not path.exists()]
+    loops = [path for path in links if link_loop(path) is not None]
+    broken = [path for path in links if path not in loops]
+    said = []
+    if broken:
+        first = broken[0]
+        images = "1 image is a broken link" if len(broken) == 1 else f"{len(broken)} images are broken links"
+        why = (
+            "the photos moved or were deleted since the conversion; convert again (--link copy keeps copies)"
+            if converted
+            else "the files they point to were moved or deleted"
+        )
+        said.append(f"{images} (e.g. {in_data_set(first, data)} -> {os.readlink(first)}): {why}")
+    if loops:
+        said.append(link_loops_line(loops, data))
+    return "; ".join(said) or None
+
+
+def link_loops_line(loops: list[Path], data: dict) -> str:
+    """What the status column says of images (``loops``, named as ``data``'s folder holds them:
+    :func:`in_data_set`) that are link loops (:func:`common.io.link_loop`): links that lead back to
+    themselves, to no file.
+
+    Such a link (``ln -sf x.png x.png``) was called a broken link whose photo moved or was deleted since the
+    conversion, converting again the remedy: no photo was ever there to move.
+    """
+    first = loops[0]
     shown = f"{in_data_set(first, data)} -> {os.readlink(first)}"
-    return f"{links} (e.g. {shown}): " + (
-        why if converted else "the files they point to were moved or deleted"
+    if len(loops) == 1:
+        return (
+            f"1 image is a link loop (e.g. {shown}): a symbolic link that leads back to itself, to no file; "
+            "point it at its image"
+        )
+    return (
+        f"{len(loops)} images are link loops (e.g. {shown}): symbolic links that lead back to themselves, "
+        "to no file; point them at their images"
     )
 
 

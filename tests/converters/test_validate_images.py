@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from converters.validate import main as validate_main
 from converters.validation import validate
 from converters.validation.split_check import copied_images
@@ -18,6 +20,25 @@ def test_validate_finds_missing_image_files_in_both_formats(dataset):
     results = validate(dataset)
     assert results["yolo"]["val"].problems  # ultralytics lists the folder: one image fewer
     assert results["coco"]["val"].problems == [f"1 image file missing (e.g. images/val/{image.name})"]
+
+
+@pytest.mark.parametrize("converted", [True, False], ids=["converted", "another-tools"])
+def test_an_image_linked_to_itself_is_a_link_loop_not_a_photo_moved_since(dataset, converted):
+    # a link that leads back to itself (ln -sf x.png x.png) was called a broken link whose photo "moved or
+    # was deleted since the conversion", and converting again the remedy: no photo was ever linked
+    if not converted:
+        as_another_tools(dataset)
+        (dataset / "splits.json").unlink()
+    image = sorted((dataset / "images" / "val").iterdir())[0]
+    image.unlink()
+    image.symlink_to(image.name)
+    loop = (
+        f"1 image is a link loop (e.g. images/val/{image.name} -> {image.name}): a symbolic link that leads "
+        "back to itself, to no file; point it at its image"
+    )
+    results = validate(dataset)
+    assert results["yolo"]["val"].problems[0] == loop
+    assert results["coco"]["val"].problems == [loop]
 
 
 def test_images_linked_to_photos_moved_since_are_named_as_broken_links(dataset, tmp_path):
