@@ -29,6 +29,7 @@ from converters.validation.split_check import (
     broken_links,
     check_not_empty,
     check_shared_images,
+    image_folders_line,
     in_data_set,
     note_backgrounds_only,
     turned_line,
@@ -185,12 +186,16 @@ def coco_split_counts(coco) -> SplitCheck:
 def coco_image_problems(coco, folder: Path, *, desc: str, progress: bool) -> list[str]:
     """The problems of the image files a COCO split (``coco``) lists in data set ``folder``: broken links,
     missing files, files that do not decode (behind a bar ``desc`` with ``progress``), labelled images an
-    EXIF tag turns; in that order."""
+    EXIF tag turns; in that order (folders in images' places after the broken links)."""
     images_dir = folder / "images"  # file_name is relative to it
     files = [image["file_name"] for image in coco.dataset["images"]]
     problems = []
     if broken := broken_links([images_dir / name for name in files], {"path": folder}):
         problems.append(broken)
+    if folders := image_folders_line(
+        [images_dir / name for name in files if (images_dir / name).is_dir()], {"path": folder}
+    ):
+        problems.append(folders)
     if missing := missing_images(images_dir, files):
         problems.append(missing)
     if unreadable := unreadable_images(images_dir, files, desc=desc, progress=progress):
@@ -211,9 +216,13 @@ def coco_image_problems(coco, folder: Path, *, desc: str, progress: bool) -> lis
 
 def missing_images(images_dir: Path, files: list[str]) -> str | None:
     """A problem counting the ``files`` (``file_name``s under ``images_dir``) that are not there, naming the
-    first; None when all are. A broken link is not counted: :func:`broken_links` names it."""
-    missing = [name for name in files if not (images_dir / name).is_file()]
-    missing = [name for name in missing if not (images_dir / name).is_symlink()]  # named as broken
+    first; None when all are. A broken link or a folder in an image's place is not counted:
+    :func:`broken_links` and :func:`image_folders_line` name them."""
+    missing = [
+        name
+        for name in files
+        if not (path := images_dir / name).is_file() and not path.is_symlink() and not path.is_dir()
+    ]
     if not missing:
         return None
     files = "1 image file" if len(missing) == 1 else f"{len(missing)} image files"

@@ -111,6 +111,21 @@ def broken_links(paths: list[Path], data: dict, *, converted: bool = True) -> st
     return "; ".join(said) or None
 
 
+def image_folders_line(folders: list[Path], data: dict) -> str | None:
+    """A problem naming the ``folders`` in a split's images' places (``images/val/x.png/``), as ``data``'s
+    folder holds them (:func:`in_data_set`); None if there is none.
+
+    ultralytics lists such a folder among a YOLO split's images and drops it, unsaid (the check then called
+    its label file one without an image); the COCO check called the image missing.
+    """
+    if not folders:
+        return None
+    shown = few([in_data_set(path, data) for path in folders])
+    if len(folders) == 1:
+        return f"1 image file's place is a folder ({shown}), not a file"
+    return f"{len(folders)} image files' places are folders ({shown}), not files"
+
+
 def link_loops_line(loops: list[Path], data: dict) -> str:
     """What the status column says of images (``loops``, named as ``data``'s folder holds them:
     :func:`in_data_set`) that are link loops (:func:`common.io.link_loop`): links that lead back to

@@ -20,6 +20,7 @@ from converters.validation.split_check import (
     broken_links,
     check_not_empty,
     check_shared_images,
+    image_folders_line,
     in_data_set,
     note_backgrounds_only,
     turned_line,
@@ -42,6 +43,7 @@ from converters.validation.yolo_files import (
     label_files_without_image,
     orphans_line,
     split_image_files,
+    split_image_folders,
     unread_images_note,
 )
 from converters.yolo import check_data_root
@@ -138,6 +140,7 @@ def _yolo_split_check(
     if unread := _unread_split(split, data, images):
         return unread
     broken = broken_links(images, data, converted=converted)
+    folders = image_folders_line(split_image_folders(data.get(split)), data)
     try:
         with quiet_ultralytics(), no_label_cache():
             dataset = yolo_dataset_with_bar(f"yolo {split}", progress=progress)(
@@ -146,7 +149,9 @@ def _yolo_split_check(
     except RuntimeError as error:  # it reads no image of the split: a traceback said so
         if not str(error).startswith("No valid images found"):
             raise
-        problem = broken or dropped_images(images, set(), dropped_reason(data, task)) or one_line(error)
+        problem = (
+            broken or folders or dropped_images(images, set(), dropped_reason(data, task)) or one_line(error)
+        )
         return SplitCheck(problems=[problem])
     except ValueError as error:  # ultralytics refuses a YOLO-seg split of box rows too: a traceback said so
         if "numbers of boxes and segments" not in str(error):
@@ -162,7 +167,7 @@ def _yolo_split_check(
     kept = {os.path.abspath(label["im_file"]) for label in labels}
     problem = dropped_images(images, kept, dropped_reason(data, task))
     rows = (rows_of_no_size(labels, data, task), rows_of_no_area(labels, data, task))
-    check.problems += [p for p in (broken, problem, *rows) if p]
+    check.problems += [p for p in (broken, folders, problem, *rows) if p]
     # the converters write a label file for every image, an empty one for a background: ultralytics
     # reads a missing one as a background too, so a deleted file turns its defects into "good"; in a
     # data set of another tool's (a Roboflow export) it is how backgrounds may be given: a note

@@ -35,7 +35,7 @@ def label_files_without_image(entry: str | list[str] | None, images: list[Path])
     folders = [folder for folder, part in folders.items() if folder != part and folder.is_dir()]
     if not folders:
         return []
-    read = [*images, *_split_files(entry, OTHER_IMAGE_SUFFIXES)]
+    read = [*images, *_split_files(entry, OTHER_IMAGE_SUFFIXES), *split_image_folders(entry)]
     known = {os.path.abspath(path) for path in img2label_paths([str(path) for path in read])}
     found = sorted({path for folder in folders for path in folder.rglob("*.txt") if path.is_file()})
     return [path for path in found if os.path.abspath(path) not in known]
@@ -156,6 +156,15 @@ def split_image_files(entry: str | list[str] | None) -> list[Path]:
     return _split_files(entry, IMG_FORMATS)
 
 
+def split_image_folders(entry: str | list[str] | None) -> list[Path]:
+    """The folders of a split (its ``data.yaml`` ``entry``, read as :func:`split_image_files` reads it) named
+    as images are (``images/val/x.png/``): ultralytics lists each among the split's images and drops it
+    (:func:`converters.validation.split_check.image_folders_line`)."""
+    from ultralytics.data.utils import IMG_FORMATS
+
+    return _split_files(entry, IMG_FORMATS, folders=True)
+
+
 #: Suffixes of still images that ultralytics' ``IMG_FORMATS`` lacks (it lists ``gif`` among its video
 #: formats): a split's image of one is left out of training without a word (:func:`unread_images_note`).
 OTHER_IMAGE_SUFFIXES = frozenset("gif apng jfif jpe jxl pbm pgm ppm pnm pcx tga ico psd qoi exr".split())
@@ -180,9 +189,11 @@ def unread_images_note(entry: str | list[str] | None, data: dict) -> str | None:
     )
 
 
-def _split_files(entry: str | list[str] | None, suffixes: Collection[str]) -> list[Path]:
+def _split_files(
+    entry: str | list[str] | None, suffixes: Collection[str], *, folders: bool = False
+) -> list[Path]:
     """The files of a split's ``data.yaml`` ``entry`` (:func:`split_image_files`) whose suffix, lower case,
-    is one of ``suffixes`` (without the dot), sorted."""
+    is one of ``suffixes`` (without the dot), sorted; with ``folders``, the folders so named instead."""
     found = []
     for part in map(Path, entry if isinstance(entry, list) else [entry] if entry else []):
         if part.is_dir():
@@ -194,7 +205,7 @@ def _split_files(entry: str | list[str] | None, suffixes: Collection[str]) -> li
                 for line in lines
             ]
     files = {Path(name) for name in found if name.rpartition(".")[2].lower() in suffixes}
-    return sorted(path for path in files if not path.is_dir())
+    return sorted(path for path in files if path.is_dir() == folders)
 
 
 def box_files_problem(files: list[Path], data: dict, polygon: Path | None = None) -> str | None:

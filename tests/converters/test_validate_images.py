@@ -14,6 +14,18 @@ from converters.validation.split_check import copied_images
 from tests.converters.validated_sets import as_another_tools
 
 
+def test_a_folder_in_an_image_s_place_is_named_in_both_formats(dataset):
+    # ultralytics lists such a folder among the split's images and drops it: the YOLO row called its label
+    # file one without an image, and the COCO row called the image missing, where a folder was
+    image = sorted((dataset / "images" / "val").iterdir())[0]
+    image.unlink()
+    image.mkdir()
+    folder = f"1 image file's place is a folder (images/val/{image.name}), not a file"
+    results = validate(dataset)
+    assert results["yolo"]["val"].problems == [folder, "yolo has 2 images, splits.json lists 3"]
+    assert results["coco"]["val"].problems == [folder]
+
+
 def test_validate_finds_missing_image_files_in_both_formats(dataset):
     image = next((dataset / "images" / "val").iterdir())
     image.unlink()
