@@ -5,6 +5,7 @@ entries, image files and areas checked and its ground truth scored against itsel
 from __future__ import annotations
 
 import collections
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from common.coco import (
 from common.errors import UserError, few
 from common.exif import is_rotated
 from common.images import check_opencv_decodes, image_size
+from common.io import link_loop_text
 from converters.coco import written_here
 from converters.splits import SPLITS
 from converters.validation.split_check import (
@@ -48,7 +50,7 @@ def validate_coco(
     for split in SPLITS:
         path = Path(annotations_dir) / f"instances_{split}.json"
         if not path.is_file():
-            raise UserError(f"missing COCO file {path}")
+            raise UserError(absent_coco_file_text(path))
         coco = read_coco_index(path)  # one line naming a part that is missing or no list
         check_ids(coco.dataset, source=path)  # another tool's: an image without a file_name path, an id twice
         check_entries(coco.dataset, source=path)
@@ -64,6 +66,17 @@ def validate_coco(
         files[split] = [folder / "images" / image["file_name"] for image in coco.dataset["images"]]
     check_shared_images(checks, files, lambda path: in_data_set(path, {"path": folder}))
     return checks
+
+
+def absent_coco_file_text(path: Path) -> str:
+    """Why a split's COCO file ``path`` is not read, in one line: missing, a folder in its place, a broken
+    link (naming its target) or a link loop (:func:`common.io.link_loop_text`). Each but the first was
+    called missing."""
+    if path.is_dir():
+        return f"{path} is a folder, not a COCO file: put the split's instances file there"
+    if path.is_symlink():
+        return link_loop_text(path) or f"{path} is a broken link (to {os.readlink(path)}): no COCO file there"
+    return f"missing COCO file {path}"
 
 
 def check_entries(dataset: dict, *, source: Path) -> None:

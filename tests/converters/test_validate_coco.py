@@ -9,6 +9,7 @@ import pytest
 
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
+from converters.validate import main as validate_main
 from converters.validation import validate, validate_coco
 from tests.converters.validated_sets import turn_a_labelled_val_image
 
@@ -229,3 +230,21 @@ def test_another_tools_splits_json_does_not_make_a_coco_set_the_converters(datas
     turn_a_labelled_val_image(dataset, "exported by CVAT")
     (problem,) = validate_coco(dataset / "annotations")["val"].problems
     assert problem.endswith("save the photos upright, with their labels drawn on the upright images")
+
+
+@pytest.mark.parametrize("kind", ["folder", "broken link", "link loop"])
+def test_a_coco_file_s_place_holding_no_file_is_named_for_what_is_there(dataset, tmp_path, capsys, kind):
+    # each was 'missing COCO file', sending the user after a file where something was
+    path = dataset / "annotations" / "instances_val.json"
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+        expected = f"{path} is a folder, not a COCO file: put the split's instances file there"
+    elif kind == "broken link":
+        path.symlink_to(tmp_path / "gone.json")
+        expected = f"{path} is a broken link (to {tmp_path / 'gone.json'}): no COCO file there"
+    else:
+        path.symlink_to(path.name)
+        expected = f"{path} is a link loop"
+    assert validate_main([str(dataset), "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {expected}")
