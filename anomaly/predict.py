@@ -234,7 +234,9 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool, maps
             lies inside the photo folder searched recursively, or a pattern ``source`` could match
             its images (:func:`common.out_folders.check_out_of_photos`: a later run would score them as
             photos, the message naming which: the masks, or the anomaly maps), is a file, exists and
-            is not empty without ``overwrite``, or cannot be created.
+            is not empty without ``overwrite``, holds other names than the outputs' or some of them
+            without ``predict.json`` (made by hand: :func:`common.folders.check_replaceable`), or cannot
+            be created.
     """
     out = check_out_of_photos(
         out,
@@ -244,7 +246,8 @@ def check_out(out: Path, *, run: Path, source: str | Path, overwrite: bool, maps
         kept=[(run, "the run")],
     )
     empty = out.is_dir() and not any(out.iterdir())  # made by hand: replaced like an old run's
-    return check_output_folder(out, overwrite=overwrite or empty, holds=OUTPUT_NAMES)
+    # a folder of the outputs' names without predict.json (a masks/ of the user's) is not an earlier run
+    return check_output_folder(out, overwrite=overwrite or empty, holds=OUTPUT_NAMES, marker="predict.json")
 
 
 def predict_photos(

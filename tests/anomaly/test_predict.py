@@ -316,6 +316,20 @@ def test_existing_output_needs_overwrite_and_drops_old_masks(run: Path, parts: P
     assert not (out / "masks").exists()  # no photo flagged now: last run's masks are gone
 
 
+def test_overwrite_refuses_a_folder_of_the_outputs_names_without_predict_json(
+    run: Path, parts: Path, tmp_path: Path
+) -> None:
+    # a folder of the user's that merely holds masks/ (no predict.json: no run of this command made it)
+    # was replaced whole, their file deleted with it
+    mine = tmp_path / "mine"
+    (mine / "masks").mkdir(parents=True)
+    (mine / "masks" / "notes.txt").write_text("mine")
+    message = f"--out {mine} holds masks but no predict.json, which every run of this command writes"
+    with pytest.raises(UserError, match=re.escape(message)):
+        predict_photos(run, parts / "test", mine, threshold="0.5", overwrite=True, progress=False)
+    assert (mine / "masks" / "notes.txt").read_text() == "mine"
+
+
 def test_a_photo_failing_midway_leaves_no_output_and_the_old_one_whole(
     run: Path, parts: Path, tmp_path: Path
 ) -> None:
