@@ -339,18 +339,22 @@ def check_options(*, data, split: str, threshold: float | None, min_area: int, m
         raise UserError(f"--min-area must be at least 1, got {min_area}")
 
 
-def check_out(out: Path, *, run: Path, root: Path, overwrite: bool) -> Path:
-    """An explicit ``out`` resolved, once the report may be written there (replacing what is there).
+def check_out(out: Path, *, run: Path, root: Path, overwrite: bool, data: Path | None = None) -> Path:
+    """An explicit ``out`` resolved, once the report may be written there (replacing what is there);
+    ``data``: the converter output scored (its folder, or its ``splits.json``), None for none.
 
     Raises:
-        UserError: ``out`` is or holds the run folder, lies inside the image tree or holds it
-            (``--overwrite`` would delete them), is a file, exists without ``overwrite``, or
-            cannot be created.
+        UserError: ``out`` is or holds the run folder, lies inside the image tree or the ``data`` folder or
+            holds it (``--overwrite`` would delete them; a report inside a data set is in the way of its
+            next conversion, as every other command refuses it), is a file, exists without ``overwrite``,
+            or cannot be created.
     """
     out, run = out.resolve(), run.resolve()
     if out == run or out in run.parents:
         raise UserError(f"output folder {out} holds the run ({run}); choose another --out")
     check_outside_tree(out, root)
+    if data is not None:
+        check_outside_tree(out, splits_path(data).parent)
     return check_output_folder(out, what="report folder", overwrite=overwrite, holds=REPORT_NAMES)
 
 
@@ -384,7 +388,8 @@ def report_folder(
         )
         return default, True
     tree = Path(root or run.info["root"])
-    return check_out(Path(out), run=Path(run_path), root=tree, overwrite=overwrite), overwrite
+    checked = check_out(Path(out), run=Path(run_path), root=tree, overwrite=overwrite, data=data)
+    return checked, overwrite
 
 
 def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str | None:

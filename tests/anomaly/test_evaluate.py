@@ -4,6 +4,7 @@ cannot write; each one line before any image is scored, nothing written."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -618,6 +619,30 @@ def test_the_report_names_a_converter_split_by_its_absolute_folder(
     evaluate_run("run", data="conv", out="conv-report", progress=False, figure=False)
     settings = json.loads((tmp_path / "conv-report" / "metrics.json").read_text())["settings"]
     assert settings["protocol"] == f"split test of {tmp_path / 'conv'}"
+
+
+@pytest.mark.parametrize("given", ["sets/conv", "sets/conv/splits.json"])
+@pytest.mark.parametrize(
+    ("out", "fragment"), [("sets/conv/ev", "is inside"), ("sets/conv", "is inside"), ("sets", "contains")]
+)
+def test_a_report_folder_inside_the_converter_output_scored_is_refused(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, out: str, fragment: str
+) -> None:
+    # --data DS --out DS/ev was taken: the report written into the data set, in the way of its next
+    # conversion, where every other command refuses an output inside its input data set
+    splits = Splits(val=["part/test/spot/000", "part/test/good/000"])
+    save_splits(splits, tmp_path / "sets" / "conv" / "splits.json")
+    monkeypatch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
+    before = sorted(tmp_path.rglob("*"))
+    tree = (tmp_path / "sets" / "conv").resolve()
+    message = (
+        f"output folder {(tmp_path / out).resolve()} {fragment} the input tree {tree}; choose another --out"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        evaluate_run(
+            run, data=tmp_path / given, split="val", out=tmp_path / out, progress=False, overwrite=True
+        )
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_a_converter_split_holding_train_good_images_names_the_way_out(run: Path, tmp_path: Path) -> None:
