@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -27,6 +28,8 @@ EXIT_FILE_ERROR = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+#: A pipe's reader gone (``| head -1``): 128 + SIGPIPE, what the shell shows for ``cat``, ``grep``, ``yes``.
+EXIT_BROKEN_PIPE = 141
 
 
 def exit_code(action: Callable[[], object]) -> int:
@@ -48,7 +51,9 @@ def exit_code(action: Callable[[], object]) -> int:
     it (ultralytics' ``TryExcept``) and the work went on to return, or to fail with one of the errors above
     (:func:`_run`); a second SIGTERM kills at once. Work for which a SIGTERM is its ordinary stop (a server's
     ``kill``, ``docker stop``) says it stopped as asked with :func:`acknowledge_termination`: it then ends as
-    a Ctrl-C it swallowed does, with 0. Any other exception is a bug and propagates with its traceback.
+    a Ctrl-C it swallowed does, with 0. Output piped to a reader that closed it early (``| head -1``,
+    ``| true``) ends quietly with 141, as a Unix tool killed by SIGPIPE does (:func:`_pipe_closed`). Any
+    other exception is a bug and propagates with its traceback.
     """
     received: list[int] = []
     _received_lists.append(received)
@@ -84,8 +89,14 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
     """
     try:
         action()
+        # a pipe whose reader is gone fails here, not in Python's own flush at exit ('Exception ignored')
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return _stopped(received)
+    except BrokenPipeError:
+        if not _pipe_closed():
+            raise
+        return _stopped(received) if received else EXIT_BROKEN_PIPE
     except (UserError, OSError, RuntimeError) as error:
         line, code = _error_line(error)
         if line is None:
@@ -97,6 +108,40 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
     if received:  # swallowed where no keep_interrupts re-raised it: it exited 0 as if never sent
         return _stopped(received)
     return 0
+
+
+def _pipe_closed() -> bool:
+    """Whether stdout or stderr is a pipe whose reader is gone; each such one is pointed at ``os.devnull``.
+
+    Python ignores SIGPIPE, so a write there raises BrokenPipeError: a traceback and exit 1, once a
+    command's work was done and its last line printed (``... | head -1``). Not letting SIGPIPE kill it
+    keeps the ``finally`` clean-up of work stopped midway (hidden build folders removed); outputs already
+    renamed into place stay. Pointed at ``os.devnull`` (the Python docs' idiom, ``signal`` module), Python's
+    own flush at exit writes there. A BrokenPipeError of another pipe or socket (neither stream is one
+    with its reader gone) is no such case: False.
+    """
+    closed = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # replaced by pytest's capture, say
+            continue
+        if _reader_gone(fd):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            closed = True
+    return closed
+
+
+def _reader_gone(fd: int) -> bool:
+    """Whether ``fd`` is the writing end of a pipe with no reader: ``poll`` reports an error there (Linux
+    POLLERR; POLLHUP elsewhere), never for a file or a terminal. Without ``poll`` (Windows): assumed."""
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(fd, 0)  # errors and hang-ups are reported whatever is asked
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _stopped(received: list[int]) -> int:

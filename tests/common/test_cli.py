@@ -792,3 +792,86 @@ def test_a_command_keeps_pils_damaged_exif_warning_out_of_its_output(tmp_path):
         [sys.executable, "-m", "loader.command"], capture_output=True, text=True, env=env, timeout=120
     )
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def _run_into_a_closed_pipe(argv: list[str], *, both: bool = False, cwd=None):
+    """``argv`` run with stdout (and stderr too, ``both``: ``2>&1``) a pipe whose reader is gone, as in
+    ``... | true``; ``(exit code, stderr)``."""
+    import subprocess
+    from pathlib import Path
+
+    read, write = os.pipe()
+    os.close(read)  # the reader gone before the command prints: every write to it fails
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    try:
+        done = subprocess.run(
+            argv,
+            stdout=write,
+            stderr=write if both else subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=120,
+            cwd=cwd or repo,
+        )
+    finally:
+        os.close(write)
+    return done.returncode, done.stderr
+
+
+def _closed_pipe_script(tmp_path, action: str):
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from common.cli import exit_code\n"
+        "from common.folders import build_folder\n"
+        f"out = Path({str(tmp_path / 'out')!r})\n"
+        "def work():\n"
+        "    build_folder(out, lambda folder: (folder / 'done.txt').write_text('x'), overwrite=False)\n"
+        f"    {action}\n"
+        "sys.exit(exit_code(work))\n"
+    )
+    return script
+
+
+@pytest.mark.parametrize("both", [False, True])
+def test_output_into_a_pipe_closed_early_ends_quietly_with_141_and_keeps_the_work(tmp_path, both):
+    # '... | head -1': BrokenPipeError's traceback and exit 1 (buffered: Python's 'Exception ignored' and 120)
+    from common.cli import EXIT_BROKEN_PIPE
+
+    script = _closed_pipe_script(tmp_path, "print(f'wrote {out}')")
+    code, err = _run_into_a_closed_pipe([sys.executable, str(script)], both=both)
+    assert (code, err) == (EXIT_BROKEN_PIPE, None if both else "")
+    assert (tmp_path / "out" / "done.txt").read_text() == "x"  # renamed into place before the print: kept
+
+
+def test_a_broken_pipe_of_the_work_itself_is_a_bug_with_its_traceback(tmp_path):
+    # another pipe or socket than stdout's: not taken for the user's '| head'
+    import subprocess
+    from pathlib import Path
+
+    script = _closed_pipe_script(tmp_path, "raise BrokenPipeError(32, 'Broken pipe')")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert done.returncode == 1 and "Traceback" in done.stderr and "BrokenPipeError" in done.stderr
+
+
+def test_a_conversion_into_a_pipe_closed_early_ends_quietly_with_its_data_set_whole(tmp_path, hazelnut_root):
+    # 'mvtec2yolo ... | true': BrokenPipeError's traceback and exit 1 once the data set was written
+    from common.cli import EXIT_BROKEN_PIPE
+
+    argv = ["-m", "converters.mvtec2yolo", "--root", str(hazelnut_root), "--out", "y", "--no-progress"]
+    code, err = _run_into_a_closed_pipe([sys.executable, *argv], cwd=tmp_path)
+    assert (code, err) == (EXIT_BROKEN_PIPE, "")
+    assert sorted(p.name for p in (tmp_path / "y").iterdir()) == [
+        "data.yaml",
+        "images",
+        "labels",
+        "splits.json",
+    ]
