@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import select
+import shlex
 import signal
 import sys
 import threading
@@ -306,7 +307,10 @@ class OneLineParser(argparse.ArgumentParser):
         # (anomaly.train --out "" too: its "" became "." further on)
         if action.type in (Path, user_path, user_path_text) and not arg_string.strip():
             raise argparse.ArgumentError(action, f"is empty ({arg_string!r}; an unset shell variable?)")
-        return super()._get_value(action, arg_string)
+        value = super()._get_value(action, arg_string)
+        if OUTPUT_OPTIONS.intersection(action.option_strings):
+            check_new_names(action, Path(value))
+        return value
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -326,6 +330,40 @@ class OneLineParser(argparse.ArgumentParser):
                 "quote it (--source 'photos/*.png')"
             )
         self.error(f"unrecognized arguments: {shown}")
+
+
+#: The options that name what a command writes, a folder or file it may create.
+OUTPUT_OPTIONS = frozenset({"--out", "--cache-dir"})
+
+
+def check_new_names(action: argparse.Action, path: Path) -> None:
+    """Refuses an output ``path`` (:data:`OUTPUT_OPTIONS`) whose names not there yet, those the command would
+    create, start or end with whitespace; a name that exists is taken as given, as any input path is.
+
+    ``--out "y2 "`` (a space copied with the name) made the folder ``'y2 '``, which ``ls`` shows as ``y2``
+    and ``converters.validate y2`` then named as not found.
+
+    Raises:
+        argparse.ArgumentError: naming the first such name in ``repr`` and the path to pass instead.
+    """
+    new = 0  # how many of the last names of path are not there yet
+    for part in (path, *path.parents):
+        if os.path.lexists(part) or not part.name:
+            break
+        new += 1
+    parts = path.parts
+    spaced = [name for name in parts[len(parts) - new :] if name != name.strip()]
+    if not spaced:
+        return
+    name, flag = spaced[0], action.option_strings[-1]
+    first, last = name[0].isspace(), name[-1].isspace()
+    end = "starts and ends" if first and last else "starts" if first else "ends"
+    instead = Path(*parts[: len(parts) - new], *(part.strip() for part in parts[len(parts) - new :]))
+    raise argparse.ArgumentError(
+        action,
+        f"the new name {name!r} {end} with whitespace, which it would keep ({name.strip()!r} would not find "
+        f"it): pass {flag} {shlex.quote(str(instead))}",
+    )
 
 
 @contextlib.contextmanager

@@ -235,6 +235,97 @@ def test_an_empty_user_path_text_argument_is_refused(capsys):
     assert parser.parse_args(["--out", "./runs"]).out == "./runs"  # kept as typed
 
 
+@pytest.mark.parametrize(
+    ("option", "kind", "value", "said", "instead"),
+    [
+        # copied with a trailing space: the folder 'y2 ', which 'converters.validate y2' named as not found
+        ("--out", user_path, "y2 ", "'y2 ' ends with whitespace, which it would keep ('y2'", "y2"),
+        ("--out", user_path_text, " y2", "' y2' starts with whitespace, which it would keep ('y2'", "y2"),
+        (
+            "--out",
+            None,
+            "y2\t",
+            "'y2\\t' ends with whitespace, which it would keep ('y2'",
+            "y2",
+        ),  # synthetic's
+        (
+            "--out",
+            user_path,
+            " y2 ",
+            "' y2 ' starts and ends with whitespace, which it would keep ('y2'",
+            "y2",
+        ),
+        # a folder it would create on the way too
+        (
+            "--out",
+            user_path,
+            "a b/sub /y2",
+            "'sub ' ends with whitespace, which it would keep ('sub'",
+            "'a b/sub/y2'",
+        ),
+        (
+            "--cache-dir",
+            user_path,
+            "cache ",
+            "'cache ' ends with whitespace, which it would keep ('cache'",
+            "cache",
+        ),
+    ],
+)
+def test_an_output_name_with_whitespace_at_an_end_is_refused(
+    tmp_path, monkeypatch, capsys, option, kind, value, said, instead
+):
+    monkeypatch.chdir(tmp_path)
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument(option, type=kind)
+    assert exit_code(lambda: parser.parse_args([option, value])) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == (
+        f"error: argument {option}: the new name {said} would not find it): pass {option} {instead} "
+        "(see python -m tool --help)\n"
+    )
+    assert sorted(tmp_path.iterdir()) == []  # nothing created
+
+
+#: The commands with neither --out nor --cache-dir: a report alone, or a training config naming the run.
+NO_OUTPUT_OPTION = {"mvtec-validate", "mvtec-sam-train", "mvtec-detect-train"}
+
+
+@pytest.mark.parametrize(
+    ("script", "target"), sorted((s, t) for s, t in entry_points().items() if s not in NO_OUTPUT_OPTION)
+)
+def test_every_commands_output_options_refuse_a_new_name_with_whitespace(
+    tmp_path, monkeypatch, capsys, script, target
+):
+    import importlib
+
+    from tests.test_readme import help_options
+
+    monkeypatch.chdir(tmp_path)
+    module, function = target.split(":")
+    options = sorted({"--out", "--cache-dir"} & help_options(target))
+    assert options
+    capsys.readouterr()
+    for option in options:
+        assert getattr(importlib.import_module(module), function)([option, "y2 "]) == EXIT_USER_ERROR
+        assert capsys.readouterr().err.startswith(f"error: argument {option}: the new name 'y2 ' ends with")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_name_with_whitespace_is_taken_as_given(tmp_path, monkeypatch):
+    # a folder the user made under that name (an input path is taken as given too), and inputs whatever
+    # they hold
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "y2 ").mkdir()
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--out", type=user_path)
+    parser.add_argument("--root", type=user_path)
+    assert parser.parse_args(["--out", "y2 "]).out.name == "y2 "
+    assert parser.parse_args(["--out", "y2 /sub"]).out.as_posix() == "y2 /sub"
+    assert (
+        parser.parse_args(["--root", "photos "]).root.name == "photos "
+    )  # not an output: its command names it
+
+
 def test_a_user_path_text_tilde_with_no_home_folder_is_refused(monkeypatch, capsys):
     # a container's arbitrary user id with no HOME: anomaly.train --out '~/runs' wrote into a folder named '~'
     from tests.conftest import without_home
