@@ -347,7 +347,8 @@ def check_out(out: Path, *, run: Path, root: Path, overwrite: bool, data: Path |
         UserError: ``out`` is or holds the run folder, lies inside the image tree or the ``data`` folder or
             holds it (``--overwrite`` would delete them; a report inside a data set is in the way of its
             next conversion, as every other command refuses it), is a file, exists without ``overwrite``,
-            or cannot be created.
+            holds other names than the report's or some of them without ``metrics.json`` (made by hand:
+            :func:`common.folders.check_replaceable`), or cannot be created.
     """
     out, run = out.resolve(), run.resolve()
     if out == run or out in run.parents:
@@ -355,7 +356,10 @@ def check_out(out: Path, *, run: Path, root: Path, overwrite: bool, data: Path |
     check_outside_tree(out, root)
     if data is not None:
         check_outside_tree(out, splits_path(data).parent)
-    return check_output_folder(out, what="report folder", overwrite=overwrite, holds=REPORT_NAMES)
+    # a folder of the report's names without metrics.json (a report.md of the user's) is no earlier report
+    return check_output_folder(
+        out, what="report folder", overwrite=overwrite, holds=REPORT_NAMES, marker="metrics.json"
+    )
 
 
 def report_folder(
@@ -385,6 +389,7 @@ def report_folder(
             overwrite=True,
             holds=REPORT_NAMES,
             replaced_by="each re-run (without --out)",
+            marker="metrics.json",
         )
         return default, True
     tree = Path(root or run.info["root"])

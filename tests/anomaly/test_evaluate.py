@@ -83,6 +83,7 @@ def test_an_existing_report_folder_needs_overwrite(run: Path, tmp_path: Path, mo
     # an explicit --out used to be written into without --overwrite, unlike every other command's
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "anomaly_maps.png").write_text("an older report's")
+    (tmp_path / "report" / "metrics.json").write_text("{}")  # written by every report: the marker
     with monkeypatch.context() as patch:
         patch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
         with pytest.raises(UserError, match=r"output folder exists: .*report \(pass --overwrite"):
@@ -90,11 +91,29 @@ def test_an_existing_report_folder_needs_overwrite(run: Path, tmp_path: Path, mo
         (tmp_path / "report" / "notes.txt").write_text("mine")  # --overwrite would delete it
         with pytest.raises(UserError, match=r"report holds notes.txt, which this command does not write"):
             evaluate_run(run, out=tmp_path / "report", progress=False, overwrite=True)
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["anomaly_maps.png", "notes.txt"]
+    kept = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert kept == ["anomaly_maps.png", "metrics.json", "notes.txt"]
     (tmp_path / "report" / "notes.txt").unlink()
     evaluate_run(run, out=tmp_path / "report", progress=False, figure=False, overwrite=True)
     replaced = sorted(p.name for p in (tmp_path / "report").iterdir())
     assert replaced == ["metrics.json", "report.md", "scores.csv"]  # the old figure went with the old folder
+
+
+@pytest.mark.parametrize("default", [False, True])
+def test_overwrite_refuses_a_folder_of_the_reports_names_without_metrics_json(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default: bool
+) -> None:
+    # a folder of the user's holding a report.md of their own (no metrics.json: no evaluation wrote it) was
+    # replaced whole, the file deleted with it; the run's own eval-mvtec alike, replaced by each re-run
+    mine = run / "eval-mvtec" if default else tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes")
+    monkeypatch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
+    with pytest.raises(
+        UserError, match=re.escape(f"{mine} holds report.md but no metrics.json, which every run")
+    ):
+        evaluate_run(run, out=None if default else mine, progress=False, overwrite=True)
+    assert (mine / "report.md").read_text() == "my notes"
 
 
 @pytest.mark.parametrize(
