@@ -97,7 +97,14 @@ from inspection.outputs import (
 )
 from inspection.overlays import draw_overlay
 from inspection.photos import Photo, check_photos
-from inspection.report import REPORT_FILES, GalleryItem, anomaly_note, dropped_note, write_report
+from inspection.report import (
+    METRICS_FILE,
+    REPORT_FILES,
+    GalleryItem,
+    anomaly_note,
+    dropped_note,
+    write_report,
+)
 from inspection.result import Inspection
 from inspection.scoring import ImageRecord, SplitScorer, TrueInstances, oracle_inspection
 from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
@@ -385,7 +392,9 @@ def check_options(options: EvaluateOptions) -> None:
     check_not_inside(options.out, options.data)
     if options.cache_dir is not None and not options.no_cache:
         check_cache_outside(options.cache_dir, options.out)  # made at the first photo: the report was refused
-    check_output_folder(Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES)
+    check_output_folder(
+        Path(options.out).resolve(), overwrite=options.overwrite, holds=EVALUATION_NAMES, marker=METRICS_FILE
+    )
     if warning := picked_on_train_warning(options.conf_from):
         print(warning, file=sys.stderr, flush=True)
 

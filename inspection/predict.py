@@ -214,7 +214,7 @@ def check_out(out: Path, source: str, *, overwrite: bool, overlays: int, anomaly
     """
     images = written_images(overlays=overlays, anomaly_maps=anomaly_maps)
     out = check_out_of_photos(out, source, later="inspect its {} too", images=images)
-    check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES)
+    check_output_folder(out, overwrite=overwrite, holds=OUTPUT_NAMES, marker=PREDICTIONS_FILE)
     return out
 
 

@@ -21,8 +21,10 @@ from common.extras import package_versions
 from common.io import atomic_write, json_text
 from common.tables import fmt, markdown_table
 
+#: The file of the figures, which every evaluation writes.
+METRICS_FILE = "metrics.json"
 #: Files :func:`write_report` writes into the evaluation folder.
-REPORT_FILES = ("metrics.json", "report.md", "report.html")
+REPORT_FILES = (METRICS_FILE, "report.md", "report.html")
 
 
 @dataclass(frozen=True)

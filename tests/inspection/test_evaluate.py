@@ -780,6 +780,18 @@ def test_overwrite_replaces_an_earlier_report_and_no_other_folder(cli, tmp_path,
     assert (out / "keep.txt").is_file()
 
 
+def test_overwrite_refuses_a_folder_holding_only_output_folders_names(cli, tmp_path, capsys) -> None:
+    # a user's folder of masks/ and overlays/ held only names the command writes: --overwrite deleted it
+    out = tmp_path / "mine"
+    for held in ("masks", "overlays"):
+        (out / held).mkdir(parents=True)
+        (out / held / "some.png").write_bytes(b"mine")
+    assert cli("--out", out, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} holds masks, overlays but no metrics.json, which every run of this command" in err
+    assert (out / "masks" / "some.png").is_file() and (out / "overlays" / "some.png").is_file()
+
+
 def test_an_anomaly_run_adds_its_regions_to_the_evaluation(cli, dataset, tmp_path) -> None:
     # fit on the good photos outside the scored split (a run fit on any of them is refused)
     fit_run(tmp_path / "mvtec", "widget", tmp_path / "patchcore", config=TINY, data=dataset, progress=False)

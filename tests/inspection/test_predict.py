@@ -155,8 +155,21 @@ def test_an_existing_out_is_refused_unless_overwrite(cli, photos, tmp_path, caps
     assert cli("--source", photos, "--out", out, "--overwrite") == 2
     assert f"--out {out} holds keep.txt, which this command does not write" in capsys.readouterr().err
     (out / "keep.txt").unlink()
+    (out / "predictions.json").write_text("[]")  # an earlier run's: every run writes one
     assert cli("--source", photos, "--out", out, "--overwrite", "--rank-by", "product") == 0
     assert not (out / "overlays" / "old.jpg").exists() and (out / "predictions.json").is_file()
+
+
+@pytest.mark.parametrize("held", ["masks", "overlays"])
+def test_overwrite_refuses_a_folder_holding_only_an_output_folders_name(cli, photos, tmp_path, capsys, held):
+    # a user's mine/masks/some.png held only names the command writes: --overwrite deleted it with the folder
+    out = tmp_path / "mine"
+    (out / held).mkdir(parents=True)
+    (out / held / "some.png").write_bytes(b"mine")
+    assert cli("--source", photos, "--out", out, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} holds {held} but no predictions.json, which every run of this command writes" in err
+    assert (out / held / "some.png").read_bytes() == b"mine"
 
 
 def test_a_detector_trained_on_tiles_run_on_whole_photos_gets_a_note(
@@ -294,6 +307,7 @@ def test_an_earlier_runs_anomaly_maps_a_pattern_matches_are_refused_as_photos(cl
     for path in (lots / "line_1" / "cam" / "a.png", earlier):
         path.parent.mkdir(parents=True)
         assert cv2.imwrite(str(path), np.zeros((32, 32, 3), np.uint8))
+    (lots / "run" / "predictions.json").write_text("[]")  # the earlier run's, which every run writes
     assert cli("--source", f"{lots}/*/*/*.png", "--out", lots / "run", "--overwrite") == 2
     assert (
         f"output folder {lots / 'run'} holds the photo {earlier}; choose another --out"
