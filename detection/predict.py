@@ -26,14 +26,15 @@ the first ``--overlays`` images with their boxes and call drawn
 (:func:`detection.overlays.draw_detections`; ``<name>`` is the file name without
 suffix, folders joined by ``__``). A rerun into the same ``--out`` replaces the
 overlays folder whole, so it never mixes two runs' images (one with ``--overlays 0``
-leaves it as it is, and says so).
+leaves it as it is, and says so); an ``overlays/`` beside no ``predictions.json`` is no run's and is
+refused (:func:`check_overlays_folder`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,12 @@ import cv2
 import numpy as np
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
-from common.errors import UserError, one_line
+from common.errors import UserError, few, one_line
 from common.folders import (
     build_folder,
     check_output_folder,
     check_unique_names,
+    foreign_names,
     output_name,
 )
 from common.image_files import decode_image_file, encode_image
@@ -317,24 +319,7 @@ def run(args: argparse.Namespace) -> Path:
     # the overlays this run draws: with --overlays 0 it writes no image, inside the photo folder too
     drawn = {OVERLAY_FILES: "overlays"} if overlays else {}
     check_not_read_as_photos(out, args.source, later="read its {} as photos", images=drawn)
-    # an earlier run's overlays: where they are among the photos, --overlays 0 leaves them to be read as
-    # photos (by this run as by a later one), and one drawing overlays deletes them with the folder
-    check_holds_no_photos(
-        out / OVERLAYS_DIR,
-        options["source"].values(),
-        why="a run that draws overlays replaces it whole, the photo with it"
-        if overlays
-        else "--overlays 0 keeps it: an earlier run's overlays there are read as photos",
-    )
-    if overlays:  # an earlier run's overlays are replaced whole: none of a photo no longer there stays
-        # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
-        check_output_folder(
-            out / OVERLAYS_DIR,
-            flag="overlays folder",
-            overwrite=True,
-            holds=["*.jpg"],
-            replaced_by="a run that draws overlays (--overlays other than 0)",
-        )
+    check_overlays_folder(out, options["source"].values(), overlays=overlays)
     images = predicted_images(**options, distinct_stems=overlays != 0)
     try:
         if overlays:
@@ -385,6 +370,43 @@ def settings_record(args: argparse.Namespace, images: int, imgsz: int, device: s
         "tile_overlap": args.tile_overlap if args.tile else None,
         "device": device,
     }
+
+
+def check_overlays_folder(out: Path, photos: Iterable[Path], *, overlays: int) -> None:
+    """Refuses an ``out/overlays`` that this run would delete or read as photos.
+
+    An earlier run's overlays there are replaced whole by a run that draws overlays, so none of a photo
+    no longer there stays; where they are among the photos, ``--overlays 0`` leaves them to be read as
+    photos (by this run as by a later one), and one drawing overlays deletes them with the folder. A
+    folder of ``*.jpg`` beside no ``predictions.json`` (which every run writes) is not a run's: the user's
+    own ``overlays/my_drawing.jpg`` was replaced with it.
+
+    Raises:
+        UserError: naming the folder and a photo in it, another file, or the missing ``predictions.json``.
+    """
+    folder = out / OVERLAYS_DIR
+    check_holds_no_photos(
+        folder,
+        photos,
+        why="a run that draws overlays replaces it whole, the photo with it"
+        if overlays
+        else "--overlays 0 keeps it: an earlier run's overlays there are read as photos",
+    )
+    if not overlays:
+        return
+    replaced_by = "a run that draws overlays (--overlays other than 0)"
+    # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
+    check_output_folder(
+        folder, flag="overlays folder", overwrite=True, holds=["*.jpg"], replaced_by=replaced_by
+    )
+    held = foreign_names(folder, ()) if folder.is_dir() else []
+    if held and not (out / PREDICTIONS_FILE).is_file():
+        raise UserError(
+            f"overlays folder {folder} holds {few(held)} but {out} holds no {PREDICTIONS_FILE}, which every "
+            f"run of this command writes beside it: it was made otherwise (by hand, another tool), and "
+            f"{replaced_by} replaces the folder whole and would delete it; choose another --out, "
+            "or move it away"
+        )
 
 
 def stopped_note(out: Path) -> str:

@@ -909,6 +909,24 @@ def test_overlays_holding_other_files_are_refused_before_the_model_runs(
     assert (tmp_path / "out" / "overlays" / "notes.txt").read_text() == "mine\n"
 
 
+def test_overlays_beside_no_predictions_are_the_users_and_refused(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # lot/overlays/my_drawing.jpg, in a folder no run wrote, was deleted with the overlays it "replaced"
+    out = tmp_path / "lot"
+    (out / "overlays").mkdir(parents=True)
+    (out / "overlays" / "my_drawing.jpg").write_bytes(b"mine")
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
+    assert cli(checkpoint, photos, out) == 2
+    assert capsys.readouterr().err == (
+        f"error: overlays folder {out / 'overlays'} holds my_drawing.jpg but {out} holds no "
+        "predictions.json, which every run of this command writes beside it: it was made otherwise (by hand, "
+        "another tool), and a run that draws overlays (--overlays other than 0) replaces the folder whole "
+        "and would delete it; choose another --out, or move it away\n"
+    )
+    assert (out / "overlays" / "my_drawing.jpg").read_bytes() == b"mine"
+
+
 def test_photos_sharing_an_overlay_name_are_refused_only_when_drawn(
     checkpoint: Path, photos: Path, tmp_path: Path, capsys
 ) -> None:
