@@ -71,7 +71,7 @@ from detection.clip_text import (
     clip_weight_candidates,
     find_clip_weights,
 )
-from detection.data import data_names
+from detection.data import data_names, dataset_root
 from detection.embedding_table import (
     CLOSED_SET_NOTE,
     EMBEDDING_DIM,
@@ -281,6 +281,25 @@ def check_table_out(out: Path) -> Path:
     return out
 
 
+def check_out_of_data_set(out: Path, data: Path) -> None:
+    """Refuses a table ``out`` inside the data set of ``data`` (a ``data.yaml``), whose class names it reads.
+
+    Every other command refuses an output inside the data set it reads
+    (:func:`common.folders.check_not_inside`): files written there are in the way of its next conversion.
+    ``--data DS --out DS/t.pt`` wrote ``t.pt`` and ``t.json`` into it.
+
+    Raises:
+        UserError: naming ``out``, the data set's folder and a place outside it.
+    """
+    root = dataset_root(data).resolve()
+    if root in out.resolve().parents:
+        raise UserError(
+            f"--out {out} is inside the data set {root} whose class names it reads (files written into a "
+            f"data set are in the way of its next conversion); write the table outside it, e.g. "
+            f"--out {root.parent / out.name}"
+        )
+
+
 def _is_table_sidecar(path: Path) -> bool:
     """True when ``path`` is a JSON object with the keys :func:`save_table` writes."""
     try:
@@ -323,6 +342,8 @@ def write_table(args: argparse.Namespace) -> Path:
     """The command's work: makes the table, writes it and its sidecar, prints how to train with it."""
     check_source_options(args)
     check_table_out(Path(args.out))  # before CLIP runs
+    if args.data is not None:
+        check_out_of_data_set(Path(args.out), data_yaml_of(args.data))
     embeddings = make_table(args)
     try:
         path = save_table(embeddings, args.out)

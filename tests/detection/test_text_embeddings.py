@@ -309,6 +309,25 @@ def test_cli_data_with_a_class_named_good_is_refused_as_training_refuses_it(
     assert not (tmp_path / "t.pt").exists()
 
 
+@pytest.mark.parametrize("given", ["folder", "data.yaml"])
+def test_cli_an_out_inside_the_data_set_read_is_refused(
+    tmp_path: Path, capsys, tiny_dataset: Path, given
+) -> None:
+    # --data DS --out DS/t.pt wrote t.pt and t.json into the data set, which every other command refuses
+    data = copy_with_names(tiny_dataset, tmp_path / "ds", dict(enumerate(NAMES)))
+    out = data.parent / "t.pt"
+    before = sorted(data.parent.iterdir())
+    assert (
+        main(["--data", str(data.parent if given == "folder" else data), "--fixed", "--out", str(out)]) == 2
+    )
+    assert capsys.readouterr().err == (
+        f"error: --out {out} is inside the data set {data.parent} whose class names it reads (files written "
+        "into a data set are in the way of its next conversion); write the table outside it, e.g. "
+        f"--out {tmp_path / 't.pt'}\n"
+    )
+    assert sorted(data.parent.iterdir()) == before
+
+
 def test_cli_names_given_twice_are_all_in_the_table(tmp_path: Path, capsys) -> None:
     # --names scratch --names bent wrote bent alone (argparse kept the last flag), silently
     out = tmp_path / "t.pt"
