@@ -872,11 +872,14 @@ def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
         except UserError as error:
             notes.refuse(error)
 
+    # a Ctrl-C its plotting swallowed stops the run; first at the loaders' end: a refusal raised before it
+    # removed the run folder without a word, and 'interrupted' alone followed
+    yolo.add_callback("on_pretrain_routine_end", raise_swallowed_interrupt)
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
     yolo.add_callback("on_model_save", notes.note_save)  # before a swallowed Ctrl-C is raised at that save
     yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
-    for event in ("on_pretrain_routine_end", "on_train_epoch_start", "on_train_batch_start", "on_model_save"):
-        yolo.add_callback(event, raise_swallowed_interrupt)  # a Ctrl-C its plotting swallowed stops the run
+    for event in ("on_train_epoch_start", "on_train_batch_start", "on_model_save"):
+        yolo.add_callback(event, raise_swallowed_interrupt)
 
 
 @dataclass(frozen=True)

@@ -1964,6 +1964,36 @@ def test_a_ctrl_c_that_ultralytics_plotting_swallowed_stops_the_run_before_its_f
     assert not run.exists()
 
 
+def test_a_swallowed_ctrl_c_before_a_dropped_image_refusal_is_said_as_a_ctrl_c(
+    tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch
+):
+    # the loaders' check ran first at the same callback: its refusal removed the run folder without a word
+    # (say=False) and keep_interrupts then said 'interrupted' alone
+    import signal
+
+    from common.cli import keep_interrupts
+
+    def swallowing_plot(*args, **kwargs):  # ultralytics' TryExcept around plot_labels
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:
+            pass
+
+    def dropped(kept, data):
+        raise UserError(f"ultralytics could not read 1 image(s) of the 'train' split of {data}")
+
+    monkeypatch.setattr("ultralytics.models.yolo.detect.train.plot_labels", swallowing_plot)
+    monkeypatch.setattr("detection.train.check_splits_read", dropped)
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "epochs=2", "name=cut", "plots=true")
+    with pytest.raises(KeyboardInterrupt), keep_interrupts():
+        train(build_config(YOLO11_CONFIG, overrides))
+    run = (tmp_path / "runs" / "cut").absolute()
+    assert capsys.readouterr().err.endswith(
+        f"stopped before the first epoch's weights were saved: removed its run folder {run}\n"
+    )
+    assert not run.exists()
+
+
 @pytest.mark.parametrize("name", ["taken", None])
 def test_a_run_folder_that_is_taken_is_said_before_training_into_a_numbered_one(
     tiny_dataset: Path, tmp_path: Path, capsys, monkeypatch, name: str | None
