@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from common.coco import (
-    FIX_COCO,
     check_box,
     check_box_in_image,
     check_category,
@@ -30,9 +29,6 @@ from common.errors import UserError
 from common.io import read_coco_instances
 from converters.cocoeval import precision_table
 from detection.detections import ImageDetections
-
-NO_SIZE_FIX = f"remove the annotation, or {FIX_COCO}"
-"""The next step of a box of no width or height (COCO's own train2017 holds two)."""
 
 
 def default_coco_file(data_yaml: Path, split: str) -> Path:
@@ -113,7 +109,7 @@ def _check_annotations(coco: Mapping, path: Path, *, what: str) -> None:
     """:func:`check_coco_entries` of a file whose ids :func:`common.coco.check_ids` took."""
     source = f"{what} {path}"
     categories = [category["id"] for category in coco["categories"]]
-    # by value, as check_ids and pycocotools take an image_id: 1.0 is image 1's (it said no image has it)
+    # check_ids took whole-number ids alone (an image_id 1.0 is refused: common.coco.check_references)
     images = {image["id"]: image for image in coco["images"]}
     for annotation in coco["annotations"]:
         where = f"annotation {annotation.get('id')} in {source}"
@@ -121,7 +117,8 @@ def _check_annotations(coco: Mapping, path: Path, *, what: str) -> None:
             raise unknown_image(annotation, source=source)
         check_category(annotation, categories, where=where)
         box = check_box(annotation, where=where)
-        check_box_in_image(box, check_image_size(image, source=source), where=where, no_size_fix=NO_SIZE_FIX)
+        # a box of no width or height ends with common.coco.NO_SIZE_FIX, as in every package
+        check_box_in_image(box, check_image_size(image, source=source), where=where)
 
 
 def _some(files: Sequence[str]) -> str:
