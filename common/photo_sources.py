@@ -139,14 +139,35 @@ def check_not_ground_truth(files: list[Path], source: str | Path) -> None:
             if parent.name == "ground_truth" and (parent.parent / "test").is_dir():
                 if parent.parent.parent.name == "masks" and (output / "images.json").is_file():
                     # its test/ holds links to the photos inspected: no folder of photos to name
+                    step = _next_step(source, output, "name the folder of the photos it inspected instead")
                     raise UserError(
-                        f"{source} includes {output}, an inspection's output folder (its masks tree "
-                        f"{parent} holds masks, not photos): move it out of the photos' folder"
+                        f"{_taking_in(source, output)} an inspection's output folder (its masks tree "
+                        f"{parent} holds masks, not photos): {step}"
                     )
                 raise UserError(
-                    f"{source} includes {parent}, an MVTec category's defect masks, not photos: "
+                    f"{_taking_in(source, parent)} an MVTec category's defect masks, not photos: "
                     f"name the photos' folder instead (e.g. {parent.parent / 'test'})"
                 )
+
+
+def _is_source(source: str | Path, folder: Path) -> bool:
+    """``source`` (a ``--source``: a folder, a file or a pattern) is ``folder`` itself."""
+    try:
+        return os.path.samefile(source, folder)
+    except (OSError, ValueError):  # a pattern, or a name no file has
+        return False
+
+
+def _taking_in(source: str | Path, folder: Path) -> str:
+    """How a refusal begins: ``<source> includes <folder>,``, or ``<source> is`` where ``source`` is the
+    folder itself (it read ``out includes out, an inspection's output folder``)."""
+    return f"{source} is" if _is_source(source, folder) else f"{source} includes {folder},"
+
+
+def _next_step(source: str | Path, folder: Path, given: str) -> str:
+    """The next step of a refusal of the output ``folder``: ``given`` where ``source`` is the folder itself,
+    else to move it out of the photos' folder."""
+    return given if _is_source(source, folder) else "move it out of the photos' folder"
 
 
 #: The folders of images a predict or evaluate command writes in its ``--out`` (``detection.predict``'s
@@ -296,9 +317,9 @@ def _marked_folder(
 def _run_output_error(source: str | Path, out: Path, marked: _Marked, what: str) -> UserError:
     """The line refusing photos that take in the output folder ``out`` (:func:`check_not_run_output`)."""
     kind, marker = marked[:2]
+    step = _next_step(source, out, "name the photos' own folder instead")
     return UserError(
-        f"{source} includes {out}, an earlier {kind}'s output folder ({marker}): {what}; move it "
-        "out of the photos' folder"
+        f"{_taking_in(source, out)} an earlier {kind}'s output folder ({marker}): {what}; {step}"
     )
 
 

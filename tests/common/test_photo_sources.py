@@ -180,6 +180,45 @@ def test_an_inspection_output_among_the_photos_is_named_as_one(tmp_path: Path) -
         photo_files(lot)
 
 
+def test_an_inspection_output_given_itself_is_named_as_what_it_is(tmp_path: Path) -> None:
+    # it read 'out includes out, an inspection's output folder (...): move it out of the photos' folder'
+    out = tmp_path / "out"
+    write_png(out / "masks" / "out" / "test" / "colour" / "a.jpg")
+    write_png(out / "masks" / "out" / "ground_truth" / "colour" / "a_mask.png")
+    (out / "images.json").write_text("{}")
+    message = (
+        f"{out} is an inspection's output folder (its masks tree {out / 'masks' / 'out' / 'ground_truth'} "
+        "holds masks, not photos): name the folder of the photos it inspected instead"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files(out)
+
+
+@pytest.mark.parametrize("folder", RUN_IMAGE_FOLDERS)
+def test_a_run_output_given_itself_is_named_as_what_it_is(tmp_path, monkeypatch, folder) -> None:
+    # it read 'runs/r1 includes runs/r1, an earlier run's output folder (...)'
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "runs" / "r1", folder, "predict.json")
+    message = (
+        "runs/r1 is an earlier run's output folder (runs/r1/predictions.json): "
+        f"its {folder}/ holds the images it wrote, not photos; name the photos' own folder instead"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files("runs/r1")
+
+
+def test_an_mvtec_ground_truth_folder_given_itself_is_named_as_what_it_is(tmp_path: Path) -> None:
+    masks = tmp_path / "hazelnut" / "ground_truth"
+    write_png(masks / "crack" / "000_mask.png")
+    write_png(tmp_path / "hazelnut" / "test" / "crack" / "000.png")
+    message = (
+        f"{masks} is an MVTec category's defect masks, not photos: name the photos' folder instead "
+        f"(e.g. {tmp_path / 'hazelnut' / 'test'})"
+    )
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        photo_files(masks)
+
+
 def write_run(out: Path, folder: str, marker: str) -> Path:
     """An earlier run's --out: its predictions.json, ``marker`` and an image in ``folder``."""
     image = write_png(out / folder / "sub" / "a__b.png")
@@ -300,7 +339,7 @@ def test_an_evaluation_folder_given_itself_is_refused_and_its_image_folder_passe
     write_png(tmp_path / "eval" / "anomaly_maps.png")
     for name in ("metrics.json", "table.md"):
         (tmp_path / "eval" / name).write_text("{}")
-    with pytest.raises(UserError, match="^eval includes eval, an earlier evaluation's output folder"):
+    with pytest.raises(UserError, match="^eval is an earlier evaluation's output folder"):
         photo_files("eval")
     assert photo_files("eval/overlays") == ([Path("eval/overlays/a.png")], Path("eval/overlays"))
     (tmp_path / "eval" / "table.md").unlink()  # metrics.json alone: another tool's, its images photos
