@@ -454,8 +454,9 @@ def checked_splits(options: EvaluateOptions) -> tuple[SegmentationSplit, Segment
 
     Raises:
         UserError: what stops either split (:func:`_checked_split`) in one line; both: the scored split's,
-            then ``; the --conf-from val split: ...``. Raised one after the other, the second split's
-            unreadable photos were learned of only once the first's were fixed and the run made again.
+            then ``; the --conf-from val split: ...`` (its ``--conf-from val:`` dropped there, named once).
+            Raised one after the other, the second split's unreadable photos were learned of only once the
+            first's were fixed and the run made again.
     """
     split = _checked_split(options.data, options.split, progress=options.progress, scored=True)
     picking = (
@@ -464,7 +465,9 @@ def checked_splits(options: EvaluateOptions) -> tuple[SegmentationSplit, Segment
         else None
     )
     if isinstance(split, UserError) and isinstance(picking, UserError):
-        raise UserError(f"{split}; the --conf-from {options.conf_from} split: {picking}")
+        # the --conf-from split's own line names it ('--conf-from val: ... has no images'): named once
+        alone = str(picking).removeprefix(f"--conf-from {options.conf_from}: ")
+        raise UserError(f"{split}; the --conf-from {options.conf_from} split: {alone}")
     if isinstance(split, UserError):
         raise split
     if isinstance(picking, UserError):

@@ -540,6 +540,23 @@ def test_a_conf_from_split_without_images_is_refused_before_the_models_load(
     assert not (tmp_path / "r").exists()
 
 
+def test_a_conf_from_split_without_images_is_named_once_after_the_scored_splits_error(
+    cli, dataset, tmp_path, capsys, monkeypatch
+) -> None:
+    # joined to the scored split's error the line said '--conf-from val' twice:
+    # '...; the --conf-from val split: --conf-from val: ... has no images to pick it on'
+    monkeypatch.setattr(evaluate_module, "load_inspector", lambda *a: pytest.fail("models loaded"))
+    empty = sorted((dataset / "images" / "test").iterdir())[0]
+    empty.write_bytes(b"")
+    assert cli("--out", tmp_path / "r", "--conf-from", "val") == 2  # converted with no val images
+    annotations = dataset / "annotations" / "instances_val.json"
+    assert capsys.readouterr().err == (
+        f"error: cannot read image {empty}: the file is empty; "
+        f"the --conf-from val split: {annotations} has no images to pick it on\n"
+    )
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_decoders_colour_head_is_applied_and_recorded(cli, tmp_path) -> None:
     head = ColourHead((0.0, 0.0, 5.0))  # every in-box pixel foreground
     decoder = save_decoder(build_tiny_sam(seed=1), tmp_path / "head.pt", model="tiny", colour_head=head)
