@@ -225,6 +225,11 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+#: A number with an exponent as YAML 1.2 writes it (``1e-3``, ``1.5E3``), which YAML 1.1 (PyYAML) reads as a
+#: string for want of a dot or of the exponent's sign.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
 def _number(text: str) -> int | float | str:
     """``"1e-3"`` -> 0.001: YAML 1.1 (PyYAML) reads exponents without a dot as strings."""
     for kind in (int, float):
@@ -274,8 +279,11 @@ def parse_overrides(items: Sequence[str]) -> dict:
             raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
         except yaml.YAMLError:
             value = text
-        if isinstance(value, str) and not text.strip().startswith(("'", '"')):
-            value = _number(value)  # a plain 1e-3; a quoted '0' or "2024" stays the text it was given as
+        quoted = text.strip().startswith(("'", '"'))
+        if isinstance(value, str) and not quoted and _EXPONENT_NUMBER.fullmatch(value):
+            # a plain 1e-3, as a config file's value is read for a number key (merge); any other text (08,
+            # nan, inf) stays text as in a file (name=08 named a run folder '8'); a quoted '1e-3' is text
+            value = _number(value)
         node = result
         parts = key.split(".")
         for part in parts[:-1]:

@@ -444,6 +444,27 @@ def test_a_quoted_number_in_an_override_stays_text():
     assert config["data"] == "2024" and config["epochs"] == 3 and config["lr"] == 0.001
 
 
+def test_an_override_reads_text_as_a_config_file_does_but_for_an_exponent(tmp_path):
+    # name=08 named detection's run folder '8' and name=nan a float, while a file's "name: 08" is the
+    # text '08': Python's int() and float() took what YAML reads as text (08, nan, inf, Arabic digits)
+    texts = ["08", "nan", "inf", "\u0661\u0662"]
+    assert parse_overrides(["name=08"]) == {"name": "08"}
+    for text in texts:
+        path = tmp_path / "run.yaml"
+        path.write_text(f"data: {text}\n", encoding="utf-8")
+        from_file = load_config(SCHEMA, path)["data"]
+        assert load_config(SCHEMA, None, [f"data={text}"])["data"] == from_file == text
+        assert load_config({"name": None}, None, [f"name={text}"]) == {"name": text}
+    # YAML 1.2's exponent without a dot, which YAML 1.1 reads as text, is still a number
+    assert parse_overrides(["a=1e-3", "b=-1.5E3", "c=.5e1", "d='1e-3'"]) == {
+        "a": 0.001,
+        "b": -1500.0,
+        "c": 5.0,
+        "d": "1e-3",
+    }
+    assert load_config(SCHEMA, None, ["epochs=08"])["epochs"] == 8  # a number key reads it as a number
+
+
 def test_override_keys_are_read_as_the_overrides_are_parsed():
     # segmentation.train/.evaluate stripped " data=x" to refuse keys while parse_overrides kept ' data',
     # an unknown key: now both read the key data
