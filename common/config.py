@@ -277,6 +277,8 @@ def parse_overrides(items: Sequence[str]) -> dict:
             value = yaml.load(text, Loader=UniqueKeyLoader)
         except DuplicateKeyError as error:  # {a: 1, a: 2}: the first would be lost silently
             raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
+        except Yaml11NumberError as error:  # seed=010 is not 8, and not 10 either
+            raise UserError(f"override '{item}': {error.problem}") from None
         except yaml.YAMLError:
             value = text
         quoted = text.strip().startswith(("'", '"'))
@@ -334,6 +336,37 @@ class UniqueKeyLoader(yaml.SafeLoader):
             if key in first_lines:
                 raise DuplicateKeyError(key_node.value, line, first_lines[key])
             first_lines[key] = line
+
+
+class Yaml11NumberError(yaml.constructor.ConstructorError):
+    """A plain number YAML 1.1 reads otherwise than it looks: ``010`` is octal 8, ``1:30`` base 60 (90)."""
+
+
+def _construct_number(loader: UniqueKeyLoader, node: yaml.ScalarNode) -> int | float:
+    """YAML 1.1's int or float of ``node``; refused when it is an octal whose digits read otherwise in
+    decimal (``010``, not ``07``) or a base-60 number (``1:30``).
+
+    ``epochs: 010`` trained 8 epochs and ``seed=1:30`` seeded 90, without a word: YAML 1.2, and any
+    reader, takes them for 10 and a time or text.
+    """
+    is_int = node.tag.endswith(":int")
+    value = loader.construct_yaml_int(node) if is_int else loader.construct_yaml_float(node)
+    text = node.value.replace("_", "")
+    decimal = int(text) if is_int and text.lstrip("+-").isdigit() else value
+    octal = is_int and decimal != value  # a float's .nan is no number it equals
+    if node.style is None and (octal or ":" in text):
+        read, write = (
+            (f"octal {value}", f"{value} or {decimal} without the leading zero")
+            if octal
+            else (f"the base-60 number {value}", "the number")
+        )
+        problem = f"'{node.value}' reads as {read} in YAML 1.1: write {write}, or quote it for text"
+        raise Yaml11NumberError(None, None, problem, node.start_mark)
+    return value
+
+
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
 
 
 def colon_value_hint(error: BaseException) -> str:

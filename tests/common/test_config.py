@@ -13,6 +13,7 @@ from common.config import (
     PROJECT_ROOT,
     Option,
     Schema,
+    UniqueKeyLoader,
     load_config,
     override_keys,
     parse_overrides,
@@ -403,6 +404,52 @@ def test_an_override_giving_a_key_twice_is_refused():
     with pytest.raises(UserError, match=r"^override 'loss=\{a: 1, a: 2\}': key 'a' is given twice$"):
         parse_overrides(["loss={a: 1, a: 2}"])
     assert parse_overrides(["loss={a: 1, b: 2}"]) == {"loss": {"a": 1, "b": 2}}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "010",
+            "'010' reads as octal 8 in YAML 1.1: write 8 or 10 without the leading zero, or quote it",
+        ),
+        ("-010", "'-010' reads as octal -8 in YAML 1.1: write -8 or -10 without the leading zero"),
+        ("1:30", "'1:30' reads as the base-60 number 90 in YAML 1.1: write the number, or quote it for text"),
+        ("[2, 1:30.5]", "'1:30.5' reads as the base-60 number 90.5 in YAML 1.1"),
+    ],
+    ids=["octal", "negative-octal", "base-60", "base-60-float-in-a-list"],
+)
+def test_a_yaml_11_octal_or_base_60_number_is_refused_in_a_file_and_an_override(tmp_path, text, problem):
+    # "epochs: 010" trained 8 epochs and seed=1:30 seeded 90, without a word
+    with pytest.raises(UserError, match=f"^override 'epochs={re.escape(text)}': {re.escape(problem)}"):
+        load_config(SCHEMA, None, [f"epochs={text}"])
+    path = tmp_path / "run.yaml"
+    path.write_text(f"lr: 0.1\nepochs: {text}\n")
+    with pytest.raises(
+        UserError, match=f"^cannot read config {re.escape(str(path))}: {re.escape(problem)}.*line 2"
+    ):
+        load_config(SCHEMA, path)
+
+
+def test_numbers_that_read_alike_in_yaml_11_and_12_are_read():
+    path_text = "a: 07\nb: 00\nc: 010.5\nd: '010'\ne: 0x10\nf: 1_000\ng: .nan\nh: -.inf\ni: '1:30'\n"
+    read = yaml.load(path_text, Loader=UniqueKeyLoader)
+    assert {key: read[key] for key in "abcdefhi"} == {
+        "a": 7,
+        "b": 0,
+        "c": 10.5,
+        "d": "010",
+        "e": 16,
+        "f": 1000,
+        "h": -math.inf,
+        "i": "1:30",
+    }
+    assert math.isnan(read["g"])
+    assert parse_overrides(["epochs=07", "name='010'", "time='1:30'"]) == {
+        "epochs": 7,
+        "name": "010",
+        "time": "1:30",
+    }
 
 
 @pytest.mark.parametrize("item", ["data=", "loss.weight=", "data= "])
