@@ -409,8 +409,23 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
         text = one_line(re.sub(r'\s+in "<unicode string>",', ",", str(error)))
         raise UserError(f"cannot read {what} {path}: {text}{colon_value_hint(error)}") from None
     if not isinstance(data, Mapping):
-        raise UserError(f"{what} {path} must be a YAML mapping")
+        raise UserError(f"{what} {path} must be a YAML mapping (key: value lines), not {_kind_text(data)}")
     return dict(data)
+
+
+def _kind_text(data: object) -> str:
+    """What a YAML document that is no mapping holds, for the error that refuses it.
+
+    >>> _kind_text([1]), _kind_text("runs/x"), _kind_text(3), _kind_text(True)
+    ('a list', "the text 'runs/x'", 'the number 3', 'the value True')
+    """
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, str):
+        return f"the text {one_line(repr(data))[:60]}"
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        return f"the number {data}"
+    return f"the value {data!r}"
 
 
 def load_config(

@@ -342,6 +342,25 @@ def test_bad_files(tmp_path):
         load_config(SCHEMA, tmp_path / "list.yaml")
 
 
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("- epochs: 3\n", "a list"),
+        ("epochs 3\n", "the text 'epochs 3'"),
+        ("3\n", "the number 3"),
+        ("true\n", "the value True"),
+    ],
+    ids=["list", "text", "number", "bool"],
+)
+def test_a_config_that_is_no_mapping_says_what_it_holds_and_how_keys_are_written(tmp_path, text, held):
+    # "- epochs: 3" (a list item) or "epochs 3" (no colon) was only "must be a YAML mapping"
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    message = f"config {path} must be a YAML mapping (key: value lines), not {held}"
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        load_config(SCHEMA, path)
+
+
 def test_saved_config_round_trips(tmp_path):
     config = load_config(SCHEMA, None, ["epochs=3", "loss.kind=bce", "tags=[a]"])
     save_config({**config, "data": Path("runs/x")}, tmp_path / "args.yaml")
