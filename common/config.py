@@ -73,7 +73,8 @@ class Option:
             raise UserError(f"config key '{key}' needs {self.describe()}, got null")
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
         if not any(_is_kind(value, kind) for kind in kinds):
-            raise UserError(f"config key '{key}' needs {self.describe()}, got {value!r}")
+            text = _quote_hint(value) if str in kinds else ""
+            raise UserError(f"config key '{key}' needs {self.describe()}, got {value!r}{text}")
         if self.choices is not None and value not in self.choices:
             raise UserError(
                 f"config key '{key}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
@@ -121,6 +122,19 @@ class Option:
         if self.multiple is not None:
             text += f", a multiple of {self.multiple}"
         return text + (" or null" if self.nullable else "")
+
+
+def _quote_hint(value: object) -> str:
+    """How to give a key that takes text the word YAML read as a bool or a number (``name: no``, ``2024``):
+    quoted, YAML reads it as text (``name: 'no'``; ``"name='no'"`` in a shell, which drops bare quotes).
+
+    >>> _quote_hint(False), _quote_hint(2024), _quote_hint([1])
+    (' (YAML reads no, off and false as False: quote the word to mean text)', ' (quote it to mean text)', '')
+    """
+    if isinstance(value, bool):
+        words = "yes, on and true" if value else "no, off and false"
+        return f" (YAML reads {words} as {value}: quote the word to mean text)"
+    return " (quote it to mean text)" if isinstance(value, int | float) else ""
 
 
 def _bound_text(bound: float | None) -> str:

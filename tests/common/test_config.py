@@ -361,6 +361,23 @@ def test_a_config_that_is_no_mapping_says_what_it_holds_and_how_keys_are_written
         load_config(SCHEMA, path)
 
 
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("data=no", "got False (YAML reads no, off and false as False: quote the word to mean text)"),
+        ("data=on", "got True (YAML reads yes, on and true as True: quote the word to mean text)"),
+        ("data=2024", "got 2024 (quote it to mean text)"),
+        ("data=[a]", "got ['a']"),
+    ],
+    ids=["no", "on", "number", "list"],
+)
+def test_a_word_yaml_reads_as_no_text_says_to_quote_it(item, message):
+    # name=no was "needs a string or null, got False": the word typed was not named, nor how to keep it
+    with pytest.raises(UserError, match=f"^override '{re.escape(item)}': .*{re.escape(message)}$"):
+        load_config(SCHEMA, None, [item])
+    assert load_config(SCHEMA, None, ["data='no'"])["data"] == "no"
+
+
 def test_saved_config_round_trips(tmp_path):
     config = load_config(SCHEMA, None, ["epochs=3", "loss.kind=bce", "tags=[a]"])
     save_config({**config, "data": Path("runs/x")}, tmp_path / "args.yaml")
