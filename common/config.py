@@ -287,19 +287,7 @@ def parse_overrides(items: Sequence[str]) -> dict:
                 f"override '{item}' has no value (an unset shell variable?): "
                 f"write {key}=null to unset '{key}' explicitly"
             )
-        try:
-            value = yaml.load(text, Loader=UniqueKeyLoader)
-        except DuplicateKeyError as error:  # {a: 1, a: 2}: the first would be lost silently
-            raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
-        except Yaml11NumberError as error:  # seed=010 is not 8, and not 10 either
-            raise UserError(f"override '{item}': {error.problem}") from None
-        except yaml.YAMLError:
-            value = text
-        quoted = text.strip().startswith(("'", '"'))
-        if isinstance(value, str) and not quoted and _EXPONENT_NUMBER.fullmatch(value):
-            # a plain 1e-3, as a config file's value is read for a number key (merge); any other text (08,
-            # nan, inf) stays text as in a file (name=08 named a run folder '8'); a quoted '1e-3' is text
-            value = _number(value)
+        value = _override_value(item, text)
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -308,6 +296,38 @@ def parse_overrides(items: Sequence[str]) -> dict:
                 raise UserError(f"override '{item}' sets a key inside '{part}', which was given a value")
         node[parts[-1]] = value
     return result
+
+
+def _override_value(item: str, text: str) -> object:
+    """The value of the override ``item`` (``key=text``): ``text`` read as YAML (:func:`parse_overrides`).
+
+    Raises:
+        UserError: ``text`` gives a key twice, holds a YAML 1.1 octal or base-60 number, or a comment that
+            YAML would drop (``name=lot #7`` was ``lot``, ``name=#7`` null: the default, without a word).
+    """
+    try:
+        value = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKeyError as error:  # {a: 1, a: 2}: the first would be lost silently
+        raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
+    except Yaml11NumberError as error:  # seed=010 is not 8, and not 10 either
+        raise UserError(f"override '{item}': {error.problem}") from None
+    except yaml.YAMLError:
+        return text
+    node = yaml.compose(text, Loader=yaml.SafeLoader)  # it loaded: it composes
+    comment = text.strip() if node is None else text[node.end_mark.index :].strip()  # all a value leaves
+    if comment:
+        key, plain = item.partition("=")[0].strip(), text.strip()
+        example = "" if "'" in plain or '"' in plain else f" (\"{key}='{plain}'\" in a shell)"
+        raise UserError(
+            f"override '{item}': YAML reads '{comment}' as a comment and drops it: leave it out, or quote "
+            f"the value to mean text{example}"
+        )
+    quoted = text.strip().startswith(("'", '"'))
+    if isinstance(value, str) and not quoted and _EXPONENT_NUMBER.fullmatch(value):
+        # a plain 1e-3, as a config file's value is read for a number key (merge); any other text (08,
+        # nan, inf) stays text as in a file (name=08 named a run folder '8'); a quoted '1e-3' is text
+        return _number(value)
+    return value
 
 
 class DuplicateKeyError(yaml.YAMLError):

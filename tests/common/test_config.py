@@ -488,6 +488,19 @@ def test_numbers_that_read_alike_in_yaml_11_and_12_are_read():
     }
 
 
+@pytest.mark.parametrize(
+    ("item", "comment"),
+    [("data=lot #7", "#7"), ("data=#7", "#7"), ("tags=[a, b] # two", "# two")],
+    ids=["after-a-word", "alone", "after-a-list"],
+)
+def test_an_override_whose_comment_yaml_would_drop_is_refused(item, comment):
+    # data=lot #7 (quoted whole in a shell) was the data 'lot', data=#7 null: the default, without a word
+    message = f"^override '{re.escape(item)}': YAML reads '{comment}' as a comment"
+    with pytest.raises(UserError, match=message):
+        parse_overrides([item])
+    assert parse_overrides(["data='lot #7'", "name=lot#7"]) == {"data": "lot #7", "name": "lot#7"}
+
+
 @pytest.mark.parametrize("item", ["data=", "loss.weight=", "data= "])
 def test_an_override_without_a_value_is_refused_naming_the_key(item):
     # `cache_dir=$CACHE` with CACHE unset arrives as `cache_dir=`: YAML read it as null, and the run
