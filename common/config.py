@@ -12,6 +12,11 @@ the file that set it (``override 'batch_size=0': config key 'batch_size' needs .
 
 Nested keys use dots. Values are parsed as YAML (``5`` is an int, ``null`` is
 None, ``[1, 2]`` a list); an empty value (``key=``) is refused, not read as null.
+What YAML 1.1 would read otherwise than it looks is refused, in a file or an
+override, naming it: an octal (``010`` is 8) or base-60 number (``1:30`` is 90),
+a key given twice, an override's comment (``name=lot #7`` is ``lot``). A word it
+reads as a bool or a number (``name: no``) for a key that takes text is refused
+with the advice to quote it.
 """
 
 from __future__ import annotations
