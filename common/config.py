@@ -178,7 +178,7 @@ class Schema(dict):
             value = config.get(key)
             if isinstance(option, Schema):
                 if not isinstance(value, Mapping):
-                    raise UserError(f"config key '{where}{key}' needs a mapping, got {value!r}")
+                    raise UserError(_mapping_needed(f"{where}{key}", option, value))
                 option.check(value, where=f"{where}{key}.")
             else:
                 option.check(f"{where}{key}", value)
@@ -211,7 +211,7 @@ def merge(
             raise UserError(unknown_key_text(path, merged))
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
-                raise UserError(f"config key '{path}' needs a mapping, got {value!r}")
+                raise UserError(_mapping_needed(path, merged[key], value))
             merged[key] = merge(merged[key], value, where=f"{path}.", needs=needs)
         else:
             if isinstance(value, str) and _is_number(merged[key]):
@@ -221,6 +221,17 @@ def merge(
                 raise UserError(f"config key '{path}' needs {wanted}, got {value!r}")
             merged[key] = value
     return merged
+
+
+def _mapping_needed(path: str, section: Mapping, value: object) -> str:
+    """``config key 'loss' needs a mapping of its keys (kind, weight), got null``: a section given a value.
+
+    ``loss: null`` or ``loss=3`` said only "needs a mapping, got None": neither YAML's word nor the keys
+    that go under it.
+    """
+    got = "null" if value is None else repr(value)
+    keys = ", ".join(sorted(map(str, section)))
+    return f"config key '{path}' needs a mapping of its keys ({keys}), got {got}"
 
 
 def _number_kind(default: int | float) -> str:

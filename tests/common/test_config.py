@@ -301,7 +301,7 @@ def test_a_list_as_a_key_is_one_line_not_a_traceback(tmp_path):
 def test_check_names_missing_and_unknown_keys():
     config = SCHEMA.defaults()
     del config["loss"]
-    with pytest.raises(UserError, match="'loss' needs a mapping, got None"):
+    with pytest.raises(UserError, match=r"'loss' needs a mapping of its keys \(kind, weight\), got null$"):
         SCHEMA.check(config)
     with pytest.raises(UserError, match="unknown config key 'loss.extra'"):
         SCHEMA.check({**SCHEMA.defaults(), "loss": {"weight": 1.0, "kind": "bce", "extra": 1}})
@@ -376,6 +376,18 @@ def test_a_word_yaml_reads_as_no_text_says_to_quote_it(item, message):
     with pytest.raises(UserError, match=f"^override '{re.escape(item)}': .*{re.escape(message)}$"):
         load_config(SCHEMA, None, [item])
     assert load_config(SCHEMA, None, ["data='no'"])["data"] == "no"
+
+
+@pytest.mark.parametrize(
+    ("text", "got"), [("loss: null\n", "null"), ("loss: 3\n", "3"), ("loss: [kind]\n", "['kind']")]
+)
+def test_a_section_given_a_value_names_its_keys_and_yaml_null(tmp_path, text, got):
+    # "loss: null" said "needs a mapping, got None": not YAML's word, nor the keys that go under loss
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    message = f"config file {path}: config key 'loss' needs a mapping of its keys (kind, weight), got {got}"
+    with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+        load_config(SCHEMA, path)
 
 
 def test_saved_config_round_trips(tmp_path):
