@@ -457,7 +457,8 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
     except (UnicodeDecodeError, yaml.YAMLError) as error:
         # the text was read from a string: PyYAML's 'in "<unicode string>",' names no file
         text = one_line(re.sub(r'\s+in "<unicode string>",', ",", str(error)))
-        raise UserError(f"cannot read {what} {path}: {text}{colon_value_hint(error)}") from None
+        advice = " (not UTF-8 text: save it as UTF-8)" if isinstance(error, UnicodeDecodeError) else ""
+        raise UserError(f"cannot read {what} {path}: {text}{advice}{colon_value_hint(error)}") from None
     if not isinstance(data, Mapping):
         raise UserError(f"{what} {path} must be a YAML mapping (key: value lines), not {_kind_text(data)}")
     return dict(data)

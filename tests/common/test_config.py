@@ -390,6 +390,16 @@ def test_a_section_given_a_value_names_its_keys_and_yaml_null(tmp_path, text, go
         load_config(SCHEMA, path)
 
 
+def test_a_config_that_is_not_utf8_says_to_save_it_as_utf8(tmp_path):
+    # a Latin-1 file (an editor's default) named only the codec's byte: not what to do about it
+    path = tmp_path / "run.yaml"
+    path.write_bytes("data: /lots/caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(
+        UserError, match=r"^cannot read config .*run\.yaml: 'utf-8' codec .*\(not UTF-8 text: save it"
+    ):
+        load_config(SCHEMA, path)
+
+
 def test_saved_config_round_trips(tmp_path):
     config = load_config(SCHEMA, None, ["epochs=3", "loss.kind=bce", "tags=[a]"])
     save_config({**config, "data": Path("runs/x")}, tmp_path / "args.yaml")
