@@ -882,27 +882,36 @@ def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
         yolo.add_callback(event, raise_swallowed_interrupt)
 
 
-@dataclass(frozen=True)
 class RunNotes:
-    """What :func:`fit`'s callbacks tell it through files in ``folder`` (a temporary one, :func:`run_notes`).
+    """What :func:`fit`'s callbacks tell it: in this process, as flags; from a multi-GPU (DDP) run's
+    workers, through files in ``folder``.
 
-    Files, not flags: a multi-GPU (DDP) run trains in worker processes that run pickled copies of the
-    callbacks (``ultralytics.utils.dist.generate_ddp_file``), whose changes to this process's objects the
-    command never saw. ``last-save``: the last epoch's weights (or an early stop's) were saved, ultralytics'
-    final validation follows (a Ctrl-C after it named ``last.pt`` as the last finished epoch to train on
-    from); ``refusal``: a callback's one-line error (the worker's traceback, then the launch's
-    ``CalledProcessError`` traceback, were all the command said).
+    Those workers run pickled copies of the callbacks (``ultralytics.utils.dist.generate_ddp_file``), whose
+    changes to this process's objects the command never saw: pickling the notes for them makes ``folder``, a
+    temporary one that :func:`run_notes` removes (a single-process run needs none). ``last-save``: the last
+    epoch's weights (or an early stop's) were saved, ultralytics' final validation follows (a Ctrl-C after it
+    named ``last.pt`` as the last finished epoch to train on from); ``refusal``: a callback's one-line error
+    (the worker's traceback, then the launch's ``CalledProcessError`` traceback, were all the command said).
     """
 
-    folder: Path
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.closed = False  # run_notes ended: a copy pickled later (a model trained again) gets no folder
+        self._saved = False
+
+    def __getstate__(self) -> dict:
+        if self.folder is None and not self.closed:
+            self.folder = notes_folder()
+        return {"folder": self.folder, "closed": True, "_saved": False}
 
     def note_save(self, trainer: object) -> None:
         """The ``on_model_save`` callback; ultralytics sets ``trainer.stop`` before the last epoch's save."""
         if getattr(trainer, "stop", False):
+            self._saved = True
             self._write("last-save", "")
 
     def saved(self) -> bool:
-        return (self.folder / "last-save").is_file()
+        return self._saved or (self.folder is not None and (self.folder / "last-save").is_file())
 
     def refuse(self, error: UserError) -> NoReturn:
         """Raises ``error``, kept for :meth:`refusal` first."""
@@ -910,20 +919,44 @@ class RunNotes:
         raise error
 
     def refusal(self) -> str | None:
-        """The error a callback raised with :meth:`refuse`, if any."""
-        path = self.folder / "refusal"
-        return path.read_text(encoding="utf-8") if path.is_file() else None
+        """The error a worker's callback raised with :meth:`refuse`, if any."""
+        if self.folder is None or not (path := self.folder / "refusal").is_file():
+            return None
+        return path.read_text(encoding="utf-8")
 
     def _write(self, name: str, text: str) -> None:
+        if self.folder is None:  # this process: the flags tell
+            return
         with contextlib.suppress(FileNotFoundError):  # a model trained again keeps an old run's callbacks
             (self.folder / name).write_text(text, encoding="utf-8")
 
 
+def notes_folder() -> Path:
+    """A new temporary folder for a multi-GPU run's :class:`RunNotes`.
+
+    Raises:
+        UserError: no usable temporary folder (Python's 'No usable temporary directory found in [...]' named
+            no file), or TMPDIR's cannot be written.
+    """
+    try:
+        return Path(tempfile.mkdtemp(prefix="detection-train-"))
+    except OSError as error:
+        raise UserError(
+            "a multi-GPU run passes its workers' notes through a temporary folder, and none is usable "
+            f"({error}): set TMPDIR to a writable folder"
+        ) from None
+
+
 @contextlib.contextmanager
 def run_notes() -> Iterator[RunNotes]:
-    """:class:`RunNotes` in a temporary folder, removed on leaving."""
-    with tempfile.TemporaryDirectory(prefix="detection-train-") as folder:
-        yield RunNotes(Path(folder))
+    """:class:`RunNotes`; the temporary folder a multi-GPU run's made for them is removed on leaving."""
+    notes = RunNotes()
+    try:
+        yield notes
+    finally:
+        notes.closed = True
+        if notes.folder is not None:
+            shutil.rmtree(notes.folder, ignore_errors=True)  # also gone already: a cleaner of /tmp
 
 
 def stopped_note(save_dir: Path, *, since: float | None = None, save: bool = True) -> str | None:

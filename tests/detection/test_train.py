@@ -2240,6 +2240,41 @@ def test_a_ctrl_c_after_the_last_save_of_a_multi_gpu_run_says_the_training_ended
     )
 
 
+class PlainYolo:
+    """What :func:`detection.train.fit` uses of a ``YOLO`` model, trained in this process: nothing happens."""
+
+    def add_callback(self, event: str, callback) -> None:
+        pass
+
+    def train(self, **args) -> dict:
+        return {"trained": 1}
+
+
+def test_a_single_process_run_needs_no_temporary_folder(tmp_path: Path, monkeypatch) -> None:
+    # the multi-GPU run's notes folder was made for every run: with no usable temporary folder (TMPDIR
+    # naming a removed one) a plain training stopped before ultralytics started, a FileNotFoundError
+    # traceback naming no file
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "removed"))
+    metrics = fit(PlainYolo(), None, {}, save_dir=tmp_path / "run", data=tmp_path / "data.yaml")
+    assert metrics == {"trained": 1}
+
+
+def test_a_multi_gpu_run_without_a_temporary_folder_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "removed"))
+    yolo = DdpYolo(tmp_path / "_temp_ddp.pt", files={}, event="on_model_save", trainer="None")
+    with pytest.raises(UserError) as error:
+        fit(yolo, None, {}, save_dir=tmp_path / "run", data=tmp_path / "data.yaml")
+    assert str(error.value).startswith(
+        "a multi-GPU run passes its workers' notes through a temporary folder, and none is usable ([Errno 2] "
+        f"No such file or directory: '{tmp_path / 'removed'}"
+    )
+    assert str(error.value).endswith("): set TMPDIR to a writable folder")
+
+
 def test_images_a_multi_gpu_runs_loader_left_out_are_one_line(tiny_dataset: Path, tmp_path: Path) -> None:
     # the worker's check raised there: its traceback, then the launch's CalledProcessError traceback in the
     # command, were all it said
