@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -914,8 +915,14 @@ class RunNotes:
         return self._saved or (self.folder is not None and (self.folder / "last-save").is_file())
 
     def refuse(self, error: UserError) -> NoReturn:
-        """Raises ``error``, kept for :meth:`refusal` first."""
+        """Raises ``error``, kept for :meth:`refusal` first; a multi-GPU run's worker exits with status 2.
+
+        ultralytics launches the workers with ``subprocess.run(cmd, check=True)``, their output not captured:
+        each one's traceback printed before the command's one line.
+        """
         self._write("refusal", str(error))
+        if self.folder is not None and os.environ.get("RANK", "-1") != "-1":  # torchrun's worker
+            raise SystemExit(2)
         raise error
 
     def refusal(self) -> str | None:

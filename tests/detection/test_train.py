@@ -2218,7 +2218,10 @@ class DdpYolo:
 
         self.state.write_bytes(cloudpickle.dumps(self.callbacks))
         worker = DDP_WORKER.format(path=sys.path, state=str(self.state), **self.worker)
-        subprocess.run([sys.executable, "-c", worker], check=True, timeout=300, capture_output=True)
+        # torchrun sets each worker's RANK; ultralytics captures none of their output
+        subprocess.run(
+            [sys.executable, "-c", worker], check=True, timeout=300, env={**os.environ, "RANK": "0"}
+        )
         raise KeyboardInterrupt  # the parent's subprocess.run, waiting on the workers
 
 
@@ -2275,9 +2278,11 @@ def test_a_multi_gpu_run_without_a_temporary_folder_is_one_line(tmp_path: Path, 
     assert str(error.value).endswith("): set TMPDIR to a writable folder")
 
 
-def test_images_a_multi_gpu_runs_loader_left_out_are_one_line(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_images_a_multi_gpu_runs_loader_left_out_are_one_line(
+    tiny_dataset: Path, tmp_path: Path, capfd
+) -> None:
     # the worker's check raised there: its traceback, then the launch's CalledProcessError traceback in the
-    # command, were all it said
+    # command, were all it said; then the worker's traceback still printed before the line
     data = tiny_dataset / "data.yaml"
     images = {split: [str(path) for path in split_images(data, split)] for split in ("train", "val")}
     loaders = ", ".join(
@@ -2297,3 +2302,4 @@ def test_images_a_multi_gpu_runs_loader_left_out_are_one_line(tiny_dataset: Path
         f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {first['train']}, and 1 of "
         f"the 'val' split: {first['val']} (python -m converters.validate "
     )
+    assert "Traceback" not in capfd.readouterr().err
