@@ -841,7 +841,7 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {data}") from None
         except subprocess.CalledProcessError:  # a multi-GPU (DDP) launch whose workers stopped
-            if (refused := notes.refusal()) is not None:  # one line, not the workers' tracebacks
+            if refused := notes.refusal():  # one line, not the workers' tracebacks
                 raise UserError(refused) from None
             raise
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
@@ -934,8 +934,12 @@ class RunNotes:
     def _write(self, name: str, text: str) -> None:
         if self.folder is None:  # this process: the flags tell
             return
+        # whole or not at all: a rank that torchrun killed (another one failed) between write_text's
+        # truncating and its writing left an empty refusal, a blank 'error: ' line; each rank its own part
+        part = self.folder / f"{name}.{os.getpid()}.part"
         with contextlib.suppress(FileNotFoundError):  # a model trained again keeps an old run's callbacks
-            (self.folder / name).write_text(text, encoding="utf-8")
+            part.write_text(text, encoding="utf-8")
+            os.replace(part, self.folder / name)
 
 
 def notes_folder() -> Path:

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -2241,6 +2242,15 @@ def test_a_ctrl_c_after_the_last_save_of_a_multi_gpu_run_says_the_training_ended
         f"stopped after training ended: the run's weights are in {weights} (ultralytics' final validation "
         "and the summary may be missing)\n"
     )
+
+
+def test_an_empty_refusal_of_a_multi_gpu_run_is_no_blank_error(tmp_path: Path) -> None:
+    # a rank killed between write_text's truncating and its writing: the command said 'error: ' alone
+    notes = "callbacks['on_model_save'][0].__self__.folder"
+    failed = f"({notes} / 'refusal').write_text('') or sys.exit(1)"
+    yolo = DdpYolo(tmp_path / "_temp_ddp.pt", files={}, event="on_model_save", trainer=failed)
+    with pytest.raises(subprocess.CalledProcessError):
+        fit(yolo, None, {}, save_dir=tmp_path / "run", data=tmp_path / "data.yaml")
 
 
 class PlainYolo:
