@@ -327,8 +327,8 @@ def run(args: argparse.Namespace) -> Path:
                 out / OVERLAYS_DIR, lambda folder: predict_all(images, folder, overlays), overwrite=True
             )
         else:
-            if (out / OVERLAYS_DIR).is_dir():
-                print(f"note: {out / OVERLAYS_DIR} is an earlier run's (--overlays 0 leaves it as it is)")
+            if note := kept_overlays_note(out):
+                print(note)
             found = predict_all(images)
     except KeyboardInterrupt:
         print(stopped_note(out), file=sys.stderr, flush=True)
@@ -407,6 +407,24 @@ def check_overlays_folder(out: Path, photos: Iterable[Path], *, overlays: int) -
             f"{replaced_by} replaces the folder whole and would delete it; choose another --out, "
             "or move it away"
         )
+
+
+def kept_overlays_note(out: Path) -> str | None:
+    """The note of an ``--overlays 0`` run on the ``out/overlays`` it leaves as it is; None: there is none.
+
+    Beside no ``predictions.json`` (which every run writes) it is no run's: it was called an earlier run's,
+    and the ``predictions.json`` this run writes lets a later run that draws overlays replace it whole.
+    """
+    folder = out / OVERLAYS_DIR
+    if not folder.is_dir():
+        return None
+    if (out / PREDICTIONS_FILE).is_file():
+        return f"note: {folder} is an earlier run's (--overlays 0 leaves it as it is)"
+    return (
+        f"note: {folder} is no run's ({out} held no {PREDICTIONS_FILE}); --overlays 0 leaves it as it is, "
+        f"but with the {PREDICTIONS_FILE} this run writes beside it a later run that draws overlays into "
+        f"{out} would replace it whole: move it away"
+    )
 
 
 def stopped_note(out: Path) -> str:

@@ -927,6 +927,22 @@ def test_overlays_beside_no_predictions_are_the_users_and_refused(
     assert (out / "overlays" / "my_drawing.jpg").read_bytes() == b"mine"
 
 
+def test_overlays_0_calls_overlays_beside_no_predictions_no_runs(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys
+) -> None:
+    # the note called the user's own lot/overlays an earlier run's
+    out = tmp_path / "lot"
+    (out / "overlays").mkdir(parents=True)
+    (out / "overlays" / "my_drawing.jpg").write_bytes(b"mine")
+    assert cli(checkpoint, photos, out, "--overlays", "0") == 0
+    assert (
+        f"note: {out / 'overlays'} is no run's ({out} held no predictions.json); --overlays 0 leaves it "
+        "as it is, but with the predictions.json this run writes beside it a later run that draws overlays "
+        f"into {out} would replace it whole: move it away\n"
+    ) in capsys.readouterr().out
+    assert (out / "overlays" / "my_drawing.jpg").read_bytes() == b"mine"
+
+
 def test_photos_sharing_an_overlay_name_are_refused_only_when_drawn(
     checkpoint: Path, photos: Path, tmp_path: Path, capsys
 ) -> None:
