@@ -53,7 +53,8 @@ def exit_code(action: Callable[[], object]) -> int:
     (:func:`_run`); a second SIGTERM kills at once. Work for which a SIGTERM is its ordinary stop (a server's
     ``kill``, ``docker stop``) says it stopped as asked with :func:`acknowledge_termination`: it then ends as
     a Ctrl-C it swallowed does, with 0. Output piped to a reader that closed it early (``| head -1``,
-    ``| true``) ends quietly with 141, as a Unix tool killed by SIGPIPE does (:func:`_pipe_closed`). Any
+    ``| true``) ends quietly with 141, as a Unix tool killed by SIGPIPE does (:func:`_pipe_closed`; not
+    without ``select.poll``, Windows: there it keeps its traceback, :func:`_reader_gone`). Any
     other exception is a bug and propagates with its traceback.
     """
     received: list[int] = []
@@ -137,9 +138,10 @@ def _pipe_closed() -> bool:
 
 def _reader_gone(fd: int) -> bool:
     """Whether ``fd`` is the writing end of a pipe with no reader: ``poll`` reports an error there (Linux
-    POLLERR; POLLHUP elsewhere), never for a file or a terminal. Without ``poll`` (Windows): assumed."""
+    POLLERR; POLLHUP elsewhere), never for a file or a terminal. Without ``poll`` (Windows) it cannot tell:
+    False, so that a BrokenPipeError keeps its traceback rather than a bug's being taken for ``| head``."""
     if not hasattr(select, "poll"):
-        return True
+        return False
     poller = select.poll()
     poller.register(fd, 0)  # errors and hang-ups are reported whatever is asked
     return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))

@@ -966,3 +966,21 @@ def test_a_conversion_into_a_pipe_closed_early_ends_quietly_with_its_data_set_wh
         "labels",
         "splits.json",
     ]
+
+
+def test_without_poll_a_broken_pipe_keeps_its_traceback(monkeypatch):
+    # Windows has no select.poll: every BrokenPipeError was taken for '| head', a bug's too (exit 141, silent)
+    import select
+
+    import common.cli as cli
+
+    monkeypatch.delattr(select, "poll")
+    with open(os.devnull, "w") as devnull:  # streams with a file number, as a real stdout and stderr have
+        monkeypatch.setattr(sys, "stdout", devnull)
+        monkeypatch.setattr(sys, "stderr", devnull)
+
+        def work():
+            raise BrokenPipeError(32, "Broken pipe")
+
+        with pytest.raises(BrokenPipeError):
+            cli.exit_code(work)
