@@ -52,10 +52,10 @@ def exit_code(action: Callable[[], object]) -> int:
     it (ultralytics' ``TryExcept``) and the work went on to return, or to fail with one of the errors above
     (:func:`_run`); a second SIGTERM kills at once. Work for which a SIGTERM is its ordinary stop (a server's
     ``kill``, ``docker stop``) says it stopped as asked with :func:`acknowledge_termination`: it then ends as
-    a Ctrl-C it swallowed does, with 0. Output piped to a reader that closed it early (``| head -1``,
-    ``| true``) ends quietly with 141, as a Unix tool killed by SIGPIPE does (:func:`_pipe_closed`; not
-    without ``select.poll``, Windows: there it keeps its traceback, :func:`_reader_gone`). Any
-    other exception is a bug and propagates with its traceback.
+    a Ctrl-C it swallowed does, with 0. Output, printed or logged (:func:`_logging_raises_at_a_closed_pipe`),
+    piped to a reader that closed it early (``| head -1``, ``| true``) ends quietly with 141, as a Unix tool
+    killed by SIGPIPE does (:func:`_pipe_closed`; not without ``select.poll``, Windows: there it keeps its
+    traceback, :func:`_reader_gone`). Any other exception is a bug and propagates with its traceback.
     """
     received: list[int] = []
     _received_lists.append(received)
@@ -90,7 +90,8 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
     it to stop, and such an error often follows from the stop; it exited 2 or 1 as if never killed).
     """
     try:
-        action()
+        with _logging_raises_at_a_closed_pipe():
+            action()
         # a pipe whose reader is gone fails here, not in Python's own flush at exit ('Exception ignored')
         sys.stdout.flush()
     except KeyboardInterrupt:
@@ -112,6 +113,45 @@ def _run(action: Callable[[], object], received: list[int]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _logging_raises_at_a_closed_pipe() -> Iterator[None]:
+    """Lets a log record's BrokenPipeError on stdout or stderr, their reader gone, propagate as a
+    ``print``'s does (:func:`_run`: 141), while the work inside runs.
+
+    ``logging`` catches every error of a handler's write: ultralytics' ``LOGGER`` (a ``StreamHandler`` on
+    stdout) into ``| head -1`` printed a ``--- Logging error ---`` traceback on stderr for each record and
+    the work went on. An error of any other handler, or of another pipe, is left to ``logging`` as before.
+    """
+    original = logging.Handler.handleError
+
+    def handle_error(handler: logging.Handler, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, BrokenPipeError) and _writes_to_a_closed_std_stream(handler):
+            raise error
+        original(handler, record)
+
+    logging.Handler.handleError = handle_error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if logging.Handler.handleError is handle_error:  # else another thread's command set its own since
+            logging.Handler.handleError = original  # type: ignore[method-assign]
+
+
+def _writes_to_a_closed_std_stream(handler: logging.Handler) -> bool:
+    """Whether ``handler`` writes to stdout's or stderr's file and that is a pipe whose reader is gone."""
+    fd = _fileno(getattr(handler, "stream", None))
+    return fd is not None and fd in {_fileno(sys.stdout), _fileno(sys.stderr)} and _reader_gone(fd)
+
+
+def _fileno(stream: object) -> int | None:
+    """``stream``'s file number; None for one with none (replaced by pytest's capture, say)."""
+    try:
+        return stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _pipe_closed() -> bool:
     """Whether stdout or stderr is a pipe whose reader is gone; each such one is pointed at ``os.devnull``.
 
@@ -124,11 +164,8 @@ def _pipe_closed() -> bool:
     """
     closed = False
     for stream in (sys.stdout, sys.stderr):
-        try:
-            fd = stream.fileno()
-        except (AttributeError, OSError, ValueError):  # replaced by pytest's capture, say
-            continue
-        if _reader_gone(fd):
+        fd = _fileno(stream)
+        if fd is not None and _reader_gone(fd):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, fd)
             os.close(devnull)

@@ -937,6 +937,60 @@ def test_output_into_a_pipe_closed_early_ends_quietly_with_141_and_keeps_the_wor
     assert (tmp_path / "out" / "done.txt").read_text() == "x"  # renamed into place before the print: kept
 
 
+@pytest.mark.parametrize("both", [False, True])
+def test_logging_into_a_pipe_closed_early_ends_quietly_with_141_and_stops_the_work(tmp_path, both):
+    # ultralytics' LOGGER is a StreamHandler on stdout: logging swallowed each BrokenPipeError, printed a
+    # '--- Logging error ---' traceback per record on stderr and the work went on to exit 0
+    from common.cli import EXIT_BROKEN_PIPE
+
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import logging, sys\n"
+        "from pathlib import Path\n"
+        "from common.cli import exit_code\n"
+        "log = logging.getLogger('ultralytics_like')\n"
+        "log.addHandler(logging.StreamHandler(sys.stdout))\n"
+        "log.setLevel(logging.INFO)\n"
+        "def work():\n"
+        "    for epoch in range(3):\n"
+        "        log.info('epoch %d', epoch)\n"
+        f"    Path({str(tmp_path / 'finished')!r}).touch()\n"
+        "sys.exit(exit_code(work))\n"
+    )
+    code, err = _run_into_a_closed_pipe([sys.executable, str(script)], both=both)
+    assert (code, err) == (EXIT_BROKEN_PIPE, None if both else "")
+    assert not (tmp_path / "finished").exists()  # stopped at the first record, as at a print
+
+
+def test_a_logging_error_of_another_pipe_is_left_to_logging(tmp_path):
+    # a handler on a pipe other than stdout's or stderr's: logging's own report, the work going on
+    import subprocess
+    from pathlib import Path
+
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import logging, os, sys\n"
+        "from common.cli import exit_code\n"
+        "read, write = os.pipe()\n"
+        "os.close(read)\n"
+        "log = logging.getLogger('other_pipe')\n"
+        "log.addHandler(logging.StreamHandler(os.fdopen(write, 'w')))\n"
+        "def work():\n"
+        "    log.warning('one')\n"
+        "    print('finished')\n"
+        "sys.exit(exit_code(work))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert (done.returncode, done.stdout) == (0, "finished\n")
+    assert "--- Logging error ---" in done.stderr and "BrokenPipeError" in done.stderr
+
+
 def test_a_broken_pipe_of_the_work_itself_is_a_bug_with_its_traceback(tmp_path):
     # another pipe or socket than stdout's: not taken for the user's '| head'
     import subprocess
