@@ -383,7 +383,8 @@ def check_new_names(action: argparse.Action, path: Path) -> None:
     and ``converters.validate y2`` then named as not found.
 
     Raises:
-        argparse.ArgumentError: naming the first such name in ``repr`` and the path to pass instead.
+        argparse.ArgumentError: naming the first such name in ``repr`` and the path to pass instead; one of
+            whitespace alone as empty, with the whole path (``'runs/ '``: ``runs`` is no fix for a lost name).
     """
     new = 0  # how many of the last names of path are not there yet
     for part in (path, *path.parents):
@@ -395,6 +396,11 @@ def check_new_names(action: argparse.Action, path: Path) -> None:
     if not spaced:
         return
     name, flag = spaced[0], action.option_strings[-1]
+    if not name.strip():  # --out "runs/$NAME" with NAME=' ': as an empty value is named
+        raise argparse.ArgumentError(
+            action,
+            f"the new name {name!r} is empty but for whitespace ({str(path)!r}; an unset shell variable?)",
+        )
     first, last = name[0].isspace(), name[-1].isspace()
     end = "starts and ends" if first and last else "starts" if first else "ends"
     instead = Path(*parts[: len(parts) - new], *(part.strip() for part in parts[len(parts) - new :]))

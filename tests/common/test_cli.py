@@ -286,6 +286,25 @@ def test_an_output_name_with_whitespace_at_an_end_is_refused(
     assert sorted(tmp_path.iterdir()) == []  # nothing created
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        # 'runs/$NAME' with NAME=' ': it said "' ' starts and ends with whitespace ... ('' would not find it)"
+        ("runs/ ", "' ' is empty but for whitespace ('runs/ '; an unset shell variable?)"),
+        ("runs/\t/y2", "'\\t' is empty but for whitespace ('runs/\\t/y2'; an unset shell variable?)"),
+    ],
+)
+def test_an_output_name_of_whitespace_alone_is_named_empty(tmp_path, monkeypatch, capsys, value, said):
+    monkeypatch.chdir(tmp_path)
+    parser = OneLineParser(prog="python -m tool")
+    parser.add_argument("--out", type=user_path)
+    assert exit_code(lambda: parser.parse_args(["--out", value])) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == (
+        f"error: argument --out: the new name {said} (see python -m tool --help)\n"
+    )
+    assert sorted(tmp_path.iterdir()) == []
+
+
 #: The commands with neither --out nor --cache-dir: a report alone, or a training config naming the run.
 NO_OUTPUT_OPTION = {"mvtec-validate", "mvtec-sam-train", "mvtec-detect-train"}
 
