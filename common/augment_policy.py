@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.config import read_yaml
+from common.config import read_yaml, unknown_key_text
 from common.errors import UserError
 
 #: The numeric ultralytics augmentation settings a policy may set (probabilities, gains, ranges).
@@ -62,8 +62,10 @@ def load_policy(path: str | Path) -> AugmentPolicy:
     """
     path = Path(path)
     data = read_yaml(path, what="augmentation policy")
-    if set(data) - {"default", "categories"}:
-        raise UserError(f"augmentation policy {path} must be a mapping with 'default' and 'categories'")
+    unknown = sorted(map(str, set(data) - {"default", "categories"}))
+    if unknown:  # a typo (categorie:) is named with the key it is likely meant for
+        known = {"default": None, "categories": None}
+        raise UserError(f"augmentation policy {path}: {unknown_key_text(unknown[0], known)}")
     default = _settings(data.get("default") or {}, path, "default")
     categories = data.get("categories") or {}
     if not isinstance(categories, Mapping):
@@ -78,15 +80,14 @@ def load_policy(path: str | Path) -> AugmentPolicy:
 def _settings(entry: object, path: Path, where: str) -> dict[str, float]:
     if not isinstance(entry, Mapping):
         raise UserError(f"augmentation policy {path}: '{where}' must be a mapping of settings")
-    unknown = sorted(set(entry) - AUGMENT_KEYS)
-    if unknown:
-        raise UserError(
-            f"augmentation policy {path}: '{where}' has unknown keys {unknown} "
-            f"(allowed: {', '.join(sorted(AUGMENT_KEYS))})"
-        )
+    unknown = sorted(map(str, set(entry) - AUGMENT_KEYS))
+    if unknown:  # as a config key: flipd is named with flipud, the key it is likely meant for
+        known = dict.fromkeys(AUGMENT_KEYS)
+        raise UserError(f"augmentation policy {path}: {unknown_key_text(f'{where}.{unknown[0]}', known)}")
     for key, value in entry.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise UserError(f"augmentation policy {path}: '{where}.{key}' must be a number >= 0")
+            got = "null" if value is None else repr(value)  # flipud: lots, or flipud: with no value
+            raise UserError(f"augmentation policy {path}: '{where}.{key}' must be a number >= 0, got {got}")
     return {k: float(v) for k, v in entry.items()}
 
 

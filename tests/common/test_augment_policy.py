@@ -40,7 +40,7 @@ def test_geometry_settings_of_the_shipped_policy(categories, expected):
 def test_a_bad_policy_is_one_error_line(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text("categories:\n  hazelnut:\n    spin: 1\n")
-    with pytest.raises(UserError, match="unknown keys"):
+    with pytest.raises(UserError, match="unknown config key 'categories.hazelnut.spin'"):
         load_policy(path)
 
 
@@ -64,3 +64,33 @@ def test_a_named_category_known_to_neither_the_policy_nor_the_data_is_refused(na
     assert str(error.value) == (
         "augment.category metal_nt: neither in the policy (metal_nut) nor a category of the data set (my_nut)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a typo under a category is named with the key it is likely meant for, as a config key is
+        (
+            "categories:\n  wood:\n    flipd: 0.5\n",
+            "unknown config key 'categories.wood.flipd' (did you mean 'categories.wood.flipud'?; known here",
+        ),
+        # the value is named: 'must be a number >= 0' alone did not say what was read
+        (
+            "categories:\n  wood:\n    flipud: lots\n",
+            "'categories.wood.flipud' must be a number >= 0, got 'lots'",
+        ),
+        ("default:\n  fliplr:\n", "'default.fliplr' must be a number >= 0, got null"),
+        # a typo at the top named neither the key nor the right one ("must be a mapping with ...")
+        (
+            "categorie:\n  wood:\n    flipud: 0.5\n",
+            "unknown config key 'categorie' (did you mean 'categories'?; known here: categories, default)",
+        ),
+    ],
+)
+def test_a_bad_policy_entry_names_the_key_or_value_and_a_likely_typo(tmp_path, text, expected):
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        load_policy(path)
+    assert str(error.value).startswith(f"augmentation policy {path}: ")
+    assert expected in str(error.value)

@@ -215,9 +215,9 @@ def test_a_data_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path: Path)
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ({"categories": {"wood": {"flip": 0.5}}}, "'categories.wood' has unknown keys ['flip']"),
+        ({"categories": {"wood": {"flip": 0.5}}}, "unknown config key 'categories.wood.flip'"),
         ({"default": {"fliplr": -1}}, "'default.fliplr' must be a number >= 0"),
-        ({"policies": {}}, "must be a mapping with 'default' and 'categories'"),
+        ({"policies": {}}, "unknown config key 'policies' (known here: categories, default)"),
     ],
 )
 def test_bad_policy_files_are_named(tmp_path: Path, content: dict, expected: str) -> None:
