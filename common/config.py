@@ -280,14 +280,15 @@ def override_keys(items: Sequence[str]) -> set[str]:
     return set(parse_overrides(items))
 
 
-def parse_overrides(items: Sequence[str]) -> dict:
+def parse_overrides(items: Sequence[str], *, takes_text: Callable[[str], bool] | None = None) -> dict:
     """``["epochs=5", "prompts.p_box=1"]`` -> ``{"epochs": 5, "prompts": {"p_box": 1}}``.
 
     An empty value (``cache_dir=``, as ``cache_dir=$CACHE`` gives with ``CACHE`` unset) is refused:
     YAML reads it as null, which put the default back without a word. ``key=null`` (or ``key=~``)
     unsets a key; ``key=''`` as the program receives it (``"key=''"`` in a shell) is the empty string, and
     a quoted number (``"device='0'"``, ``"name='2024'"``) is text, as in a config file (a key whose default
-    is a number still reads it as one: :func:`merge`).
+    is a number still reads it as one: :func:`merge`). A plain exponent (``1e-3``) is a number, but for a
+    key ``takes_text(key)`` says takes text (``name=1e3`` is the name ``1e3``, not ``1000.0``).
 
     Raises:
         UserError: an item that is not ``key=value``, has an empty value, or gives a key twice.
@@ -303,7 +304,7 @@ def parse_overrides(items: Sequence[str]) -> dict:
                 f"override '{item}' has no value (an unset shell variable?): "
                 f"write {key}=null to unset '{key}' explicitly"
             )
-        value = _override_value(item, text)
+        value = _override_value(item, text, exponent=not (takes_text and takes_text(key)))
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -314,8 +315,9 @@ def parse_overrides(items: Sequence[str]) -> dict:
     return result
 
 
-def _override_value(item: str, text: str) -> object:
-    """The value of the override ``item`` (``key=text``): ``text`` read as YAML (:func:`parse_overrides`).
+def _override_value(item: str, text: str, *, exponent: bool = True) -> object:
+    """The value of the override ``item`` (``key=text``): ``text`` read as YAML (:func:`parse_overrides`),
+    a plain exponent (``1e-3``, text to YAML 1.1) as a number if ``exponent``.
 
     Raises:
         UserError: ``text`` gives a key twice, holds a YAML 1.1 octal or base-60 number, or a comment that
@@ -339,7 +341,7 @@ def _override_value(item: str, text: str) -> object:
             f"the value to mean text{example}"
         )
     quoted = text.strip().startswith(("'", '"'))
-    if isinstance(value, str) and not quoted and _EXPONENT_NUMBER.fullmatch(value):
+    if exponent and isinstance(value, str) and not quoted and _EXPONENT_NUMBER.fullmatch(value):
         # a plain 1e-3, as a config file's value is read for a number key (merge); any other text (08,
         # nan, inf) stays text as in a file (name=08 named a run folder '8'); a quoted '1e-3' is text
         return _number(value)
@@ -522,12 +524,31 @@ def load_config(
                 flush=True,
             )
     try:
-        config = merge(config, parse_overrides(overrides), needs=needs)
+        given = parse_overrides(overrides, takes_text=lambda key: _takes_text(key, config, schema))
+        config = merge(config, given, needs=needs)
         if schema is not None:
             schema.check(config)
     except UserError as error:
         raise with_source(error, path, overrides, flags) from None
     return config
+
+
+def _takes_text(path: str, config: Mapping, schema: Schema | None) -> bool:
+    """Whether the key ``path`` (``loss.kind``) takes text and no number: as ``schema`` declares it, else
+    (undeclared) when its value in ``config`` is text (detection's ``project: runs/detect``).
+
+    >>> _takes_text("name", {"name": "run"}, None), _takes_text("seed", {"seed": 0}, None)
+    (True, False)
+    """
+    option: object = schema
+    value: object = config
+    for key in path.split("."):
+        option = option.get(key) if isinstance(option, Schema) else None
+        value = value.get(key) if isinstance(value, Mapping) else None
+    if isinstance(option, Option):
+        kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
+        return str in kinds and int not in kinds and float not in kinds
+    return isinstance(value, str)
 
 
 #: What each ``--config`` file set when :func:`load_config` read it, by the path as given, with the file

@@ -583,6 +583,17 @@ def test_an_override_reads_text_as_a_config_file_does_but_for_an_exponent(tmp_pa
     assert load_config(SCHEMA, None, ["epochs=08"])["epochs"] == 8  # a number key reads it as a number
 
 
+def test_an_exponent_override_for_a_key_that_takes_text_stays_text():
+    # name=1e3 was the number 1000.0 for any key: detection's run folder '1000.0' (project: runs/detect),
+    # and a declared text key refused what a file's "data: 1e3" gives as text
+    assert load_config(SCHEMA, None, ["data=1e3", "lr=1e-3", "max_steps=null"])["data"] == "1e3"
+    with pytest.raises(UserError, match=r"config key 'loss.kind' must be one of focal, bce, got '1e3'$"):
+        load_config(SCHEMA, None, ["loss.kind=1e3"])  # a section's key, named as typed
+    defaults = {"project": "runs/detect", "lr0": 0.01, "time": None}
+    config = load_config(defaults, None, ["project=1e3", "lr0=1e-3", "time=1e1"])
+    assert config == {"project": "1e3", "lr0": 0.001, "time": 10.0}  # a key of no known kind: a number
+
+
 def test_override_keys_are_read_as_the_overrides_are_parsed():
     # segmentation.train/.evaluate stripped " data=x" to refuse keys while parse_overrides kept ' data',
     # an unknown key: now both read the key data
