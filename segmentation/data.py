@@ -357,8 +357,23 @@ def _lookup_line(image_path: Path, error: OSError, *, source: Path) -> str:
             f"allows: {FIX_COCO}"
         )
     # a folder of the path that may not be searched (the photo itself is not opened yet)
+    blocked = _unsearchable_folder(image_path) if error.errno in (errno.EACCES, errno.EPERM) else None
     advice = read_advice(error, image_path.parent)
+    if blocked is not None:
+        advice = f"let {blocked} be searched (chmod a+x {shlex.quote(str(blocked))})"
     return f"cannot read image {image_path}: {error.strerror or one_line(error)}: {advice}"
+
+
+def _unsearchable_folder(image_path: Path) -> Path | None:
+    """The outermost folder of ``image_path`` that its lookup may not search (no ``x`` permission), then of
+    the path a link there points to (``--link symlink``: the original photos' folders); None when each
+    may be searched. The outermost: a folder below one that may not be searched reads as one too.
+    """
+    target = Path(os.path.realpath(image_path))  # a link that cannot be read stays itself
+    for folder in [*reversed(image_path.parents), *reversed(target.parents)]:
+        if not os.access(folder, os.X_OK):
+            return folder
+    return None
 
 
 def _missing_hint(data: str | Path, file_name: str) -> str:

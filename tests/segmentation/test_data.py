@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -116,6 +117,45 @@ def test_a_photo_in_a_folder_that_cannot_be_searched_is_one_line_naming_it(tiny_
         r"cannot read \d+ photos: (.+ \(Permission denied: make .*/images/val readable\), ){2}.*",
         str(error.value),
     ), str(error.value)
+
+
+@pytest.mark.parametrize("blocked", ["images", "link target"])
+def test_the_folder_that_cannot_be_searched_is_named_with_the_chmod_that_lets_it(
+    tiny_dataset, monkeypatch, blocked
+):
+    # it said "make <the photo's folder> readable": reading it was allowed, searching its parent (x) was not
+    folder = tiny_dataset / "images" if blocked == "images" else tiny_dataset.parent / "mvtec"
+
+    def refused(path, **kwargs):
+        if path.suffix:  # as root the permission is not checked: Path.exists raises as for another user
+            raise PermissionError(13, "Permission denied", str(path))
+        return original(path, **kwargs)
+
+    original, access = Path.exists, os.access
+    monkeypatch.setattr(Path, "exists", refused)
+    monkeypatch.setattr(
+        os, "access", lambda path, mode, **kw: Path(path) != folder and access(path, mode, **kw)
+    )
+    with pytest.raises(UserError) as error:
+        load_split(tiny_dataset, "val")
+    named = f"(Permission denied: let {folder} be searched (chmod a+x {folder}))"
+    assert re.fullmatch(rf"cannot read \d+ photos: (\S+ {re.escape(named)}, ){{2}}.*", str(error.value)), str(
+        error.value
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root searches any folder")
+def test_a_folder_without_search_permission_is_named_for_real(tiny_dataset, tmp_path):
+    data = tmp_path / "data folder"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    (data / "images").chmod(0o644)  # readable, not searchable
+    try:
+        with pytest.raises(UserError) as error:
+            load_split(data, "val")
+    finally:
+        (data / "images").chmod(0o755)
+    named = f"(Permission denied: let {data / 'images'} be searched (chmod a+x '{data / 'images'}'))"
+    assert named in str(error.value), str(error.value)
 
 
 def test_photos_beside_the_annotations_are_told_to_move_into_images(tiny_dataset, tmp_path):
