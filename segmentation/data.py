@@ -279,6 +279,13 @@ def _read_image(
     return SegmentationImage(image_id, image_path, int(info["width"]), int(info["height"]), annotations)
 
 
+#: The next step for a photo two splits' COCO files list: FIX_COCO's "the file" would not say which of them.
+FIX_SHARED = (
+    "remove it from one of the two files (or have the tool that wrote them put it in one split; a data set "
+    "the converters wrote and since edited: convert it again)"
+)
+
+
 def check_separate_splits(splits: Sequence[SegmentationSplit]) -> None:
     """Refuses a photo that the COCO files of two ``splits`` both list (a file edited by hand or written by
     another tool; the converters split each photo into one): trained on and scored in val, or pooled twice
@@ -294,7 +301,7 @@ def check_separate_splits(splits: Sequence[SegmentationSplit]) -> None:
                 raise UserError(
                     f"photo {image.path} is listed in both {first.annotation_file} and "
                     f"{split.annotation_file}: the {first.name} and {split.name} splits must not share a "
-                    f"photo: {FIX_COCO}"
+                    f"photo: {FIX_SHARED}"
                 )
 
 

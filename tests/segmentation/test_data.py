@@ -523,5 +523,6 @@ def test_a_photo_two_splits_list_is_refused_naming_both_files(tiny_dataset, tmp_
     assert str(error.value) == (
         f"photo {photo} is listed in both {data / 'annotations' / 'instances_train.json'} and "
         f"{data / 'annotations' / 'instances_val.json'}: the train and val splits must not share a photo: "
-        f"{FIX_COCO}"
+        "remove it from one of the two files (or have the tool that wrote them put it in one split; a data "
+        "set the converters wrote and since edited: convert it again)"
     )
