@@ -23,7 +23,7 @@ from common.errors import UserError, one_line, read_advice
 from common.exif import check_upright
 from common.images import header_size_and_orientation, raise_unread
 from common.io import link_loop_text, read_coco_instances
-from converters.splits import SPLITS
+from converters.splits import SPLITS, is_split_record, load_splits
 from segmentation.coco_checks import FIX_COCO, check_entries, check_ids, check_masks
 
 
@@ -127,6 +127,27 @@ def reconvert_hint(data: Path) -> str:
         f"convert it again, its split kept: `{command} --splits {shlex.quote(str(splits))}` with the flags "
         "that made it but --seed, --split, --background-ratio and --split-from-layout (--task segment, "
         "--names-template, ...: the folder does not record them)"
+    )
+
+
+def defects_step(data: str | Path, split: str) -> str | None:
+    """How a data set the converters wrote gets defect instances into its ``split``, by what its
+    ``splits.json`` records: fractions for a drawn split; none for a split nobody drew (the layout's own,
+    ``--split-from-layout``, or a ``--splits`` file's), which ``--split`` fractions do not shape. None for
+    COCO files made elsewhere (no split record of the converters'), whose file wants the annotations.
+    """
+    path = Path(data) / "splits.json"
+    if not path.is_file() or not is_split_record(path):
+        return None
+    try:
+        drawn = load_splits(path).drawn
+    except UserError:  # a damaged record: whether it was drawn cannot be told
+        return f"convert it again with more defect images in its {split} split"
+    if drawn:
+        return f"convert with more defect images or a larger {split} fraction (--split TRAIN VAL TEST)"
+    return (
+        "convert it again drawing a split (--split TRAIN VAL TEST, not --split-from-layout or --splits: "
+        f"{path} records a split nobody drew), or with defect images in its {split} split"
     )
 
 

@@ -55,7 +55,13 @@ from segmentation.colour_prompt import (
     refuse_idle_no_colour_prompt,
 )
 from segmentation.crops import CropRule, Window, decode_with_crops, small_box_windows
-from segmentation.data import SegmentationImage, SegmentationSplit, check_image_sizes, load_split
+from segmentation.data import (
+    SegmentationImage,
+    SegmentationSplit,
+    check_image_sizes,
+    defects_step,
+    load_split,
+)
 from segmentation.embeddings import EmbeddingCache, ImageEmbedding, load_rgb, noting_interrupts
 from segmentation.finetuned import (
     BASE_OPTION,
@@ -668,10 +674,10 @@ def _defect_split(args: argparse.Namespace) -> SegmentationSplit:
     """
     split = load_split(args.data, args.split)
     if not any(not im.is_background for im in split.images):
+        way = defects_step(args.data, args.split) or f"give {split.annotation_file} annotated images"
         raise UserError(
             f"split '{args.split}' of {args.data} has no defect images to evaluate (SAM is prompted with "
-            f"each defect's box): score another split with --split, or give {split.annotation_file} "
-            "annotated images"
+            f"each defect's box): score another split with --split, or {way}"
         )
     return split
 

@@ -35,6 +35,7 @@ from segmentation.data import (
     check_data_folder,
     check_image_sizes,
     check_separate_splits,
+    defects_step,
     load_split,
 )
 from segmentation.distributed import Dist, barrier, init_distributed, local_device
@@ -156,16 +157,13 @@ def load_training_data(data: str | Path) -> tuple[SegmentationSplit, Segmentatio
     common (:func:`~segmentation.data.check_separate_splits`)."""
     train_split, val_split = load_split(data, "train"), load_split(data, "val")
     check_separate_splits([train_split, val_split])
-    converted = (Path(data) / "splits.json").is_file()  # COCO files made elsewhere have no split file
     if train_split.n_instances == 0:
-        way = f"give {train_split.annotation_file} annotated images"
-        if converted:
-            way = "convert with more defect images or a larger train fraction (--split TRAIN VAL TEST)"
+        way = defects_step(data, "train") or f"give {train_split.annotation_file} annotated images"
         raise UserError(f"the train split of {data} has no defect instances to fine-tune on: {way}")
     if val_split.n_instances == 0:
-        way = f"give {val_split.annotation_file} annotated images (from {train_split.annotation_file.name})"
-        if converted:
-            way = "convert with more defect images or a larger val fraction (--split TRAIN VAL TEST)"
+        way = defects_step(data, "val") or (
+            f"give {val_split.annotation_file} annotated images (from {train_split.annotation_file.name})"
+        )
         raise UserError(
             f"the val split of {data} has no defect instances: validation IoU picks the best epoch "
             f"and stops early, so {way}"

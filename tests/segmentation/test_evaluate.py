@@ -331,18 +331,34 @@ def test_no_colour_head_or_prompt_with_a_checkpoint_that_carries_none_is_refused
     assert not (tmp_path / "eval").exists()
 
 
-def test_a_split_of_good_photos_only_is_refused_naming_it(tiny_dataset, tmp_path, capsys):
-    # no defect instance to prompt SAM with: nothing to score
+@pytest.mark.parametrize("origin", ["drawn", "layout", "made elsewhere"])
+def test_a_split_of_good_photos_only_is_refused_naming_it(tiny_dataset, tmp_path, capsys, origin):
+    # no defect instance to prompt SAM with: nothing to score; a converted data set was told to give its
+    # COCO file annotated images, which converting it again would overwrite
     data = tmp_path / "good_only"
     shutil.copytree(tiny_dataset, data, symlinks=True)
+    record = json.loads((data / "splits.json").read_text())
+    if origin == "layout":  # --split-from-layout: no seed, ratios nor background_ratio
+        (data / "splits.json").write_text(
+            json.dumps({k: record[k] for k in ("version", "train", "val", "test")})
+        )
+    elif origin == "made elsewhere":
+        (data / "splits.json").unlink()
     path = data / "annotations" / "instances_test.json"
     coco = json.loads(path.read_text())
     coco["annotations"] = []
     path.write_text(json.dumps(coco))
     assert main(["--data", str(data), "--out", str(tmp_path / "eval"), "--no-progress"]) == 2
+    way = {
+        "drawn": "convert with more defect images or a larger test fraction (--split TRAIN VAL TEST)",
+        "layout": "convert it again drawing a split (--split TRAIN VAL TEST, not --split-from-layout or "
+        f"--splits: {data / 'splits.json'} records a split nobody drew), or with defect images in its test "
+        "split",
+        "made elsewhere": f"give {path} annotated images",
+    }[origin]
     assert capsys.readouterr().err == (  # it ended without a next step
         f"error: split 'test' of {data} has no defect images to evaluate (SAM is prompted with each defect's "
-        f"box): score another split with --split, or give {path} annotated images\n"
+        f"box): score another split with --split, or {way}\n"
     )
     assert not (tmp_path / "eval").exists()
 

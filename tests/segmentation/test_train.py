@@ -1767,9 +1767,34 @@ def test_an_override_without_a_value_is_refused(tiny_dataset, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("converted", [True, False], ids=["converted", "made elsewhere"])
-def test_a_train_split_without_defects_is_told_the_way_on(tiny_dataset, tmp_path, converted):
-    # the line ended "the train split of <data> has no defect instances", without a next step
+def _defects_step(data: Path, split: str, origin: str) -> str | None:
+    """What a converted data set of ``origin`` is told to do for defects in ``split``; None made elsewhere."""
+    if origin == "drawn":
+        return f"convert with more defect images or a larger {split} fraction (--split TRAIN VAL TEST)"
+    if origin == "layout":
+        return (
+            "convert it again drawing a split (--split TRAIN VAL TEST, not --split-from-layout or --splits: "
+            f"{data / 'splits.json'} records a split nobody drew), or with defect images in its {split} split"
+        )
+    return None
+
+
+def _with_splits_record(data: Path, tiny_dataset: Path, origin: str) -> None:
+    """``data``'s splits.json: the tiny set's drawn one, one nobody drew (--split-from-layout), or none."""
+    if origin != "made elsewhere":
+        record = json.loads((tiny_dataset / "splits.json").read_text())
+        if origin == "layout":  # no seed, ratios nor background_ratio
+            record = {key: record[key] for key in ("version", "train", "val", "test")}
+        (data / "splits.json").write_text(json.dumps(record))
+
+
+ORIGINS = ["drawn", "layout", "made elsewhere"]
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_a_train_split_without_defects_is_told_the_way_on(tiny_dataset, tmp_path, origin):
+    # the line ended "the train split of <data> has no defect instances", without a next step; a split the
+    # layout gave (MVTec AD's train/ holds good photos alone) was told of --split fractions it does not take
     from segmentation.run_setup import load_training_data
 
     data = tmp_path / "data"
@@ -1777,22 +1802,17 @@ def test_a_train_split_without_defects_is_told_the_way_on(tiny_dataset, tmp_path
     (data / "images").symlink_to(tiny_dataset / "images")
     for split in ("train", "val"):
         shutil.copy(tiny_dataset / "annotations" / f"instances_{split}.json", data / "annotations")
-    if converted:
-        shutil.copy(tiny_dataset / "splits.json", data)
+    _with_splits_record(data, tiny_dataset, origin)
     train = data / "annotations" / "instances_train.json"
     train.write_text(json.dumps({**json.loads(train.read_text()), "annotations": []}))
     with pytest.raises(UserError) as error:
         load_training_data(data)
-    way = (
-        "convert with more defect images or a larger train fraction (--split TRAIN VAL TEST)"
-        if converted
-        else f"give {train} annotated images"
-    )
+    way = _defects_step(data, "train", origin) or f"give {train} annotated images"
     assert str(error.value) == f"the train split of {data} has no defect instances to fine-tune on: {way}"
 
 
-@pytest.mark.parametrize("converted", [True, False])
-def test_a_val_split_without_defects_is_told_the_way_on_its_origin_allows(tiny_dataset, tmp_path, converted):
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_a_val_split_without_defects_is_told_the_way_on_its_origin_allows(tiny_dataset, tmp_path, origin):
     # COCO files made by hand or by another tool were told to convert with a larger val fraction
     from segmentation.run_setup import load_training_data
 
@@ -1801,18 +1821,13 @@ def test_a_val_split_without_defects_is_told_the_way_on_its_origin_allows(tiny_d
     (data / "images").symlink_to(tiny_dataset / "images")
     for split in ("train", "val"):
         shutil.copy(tiny_dataset / "annotations" / f"instances_{split}.json", data / "annotations")
-    if converted:
-        shutil.copy(tiny_dataset / "splits.json", data)
+    _with_splits_record(data, tiny_dataset, origin)
     val = data / "annotations" / "instances_val.json"
     coco = json.loads(val.read_text())
     val.write_text(json.dumps({**coco, "annotations": []}))
     with pytest.raises(UserError) as error:
         load_training_data(data)
-    way = (
-        "convert with more defect images or a larger val fraction (--split TRAIN VAL TEST)"
-        if converted
-        else f"give {val} annotated images (from instances_train.json)"
-    )
+    way = _defects_step(data, "val", origin) or f"give {val} annotated images (from instances_train.json)"
     assert str(error.value) == (
         f"the val split of {data} has no defect instances: validation IoU picks the best epoch and stops "
         f"early, so {way}"
