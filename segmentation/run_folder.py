@@ -257,14 +257,12 @@ ROW_KEYS = frozenset({"epoch", "train_loss", "val_iou", "val_mask_ap"})
 #: or ``best_iou`` of a run whose ``decoder.pt`` is gone, an ``AttributeError`` on ``classes`` once the
 #: data set was read). ``classes`` is None in a ``last.pt`` written before the class names were recorded.
 RESUME_KINDS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "epoch": (_is_whole, "a whole number"),  # -1 in the last.pt of a run stopped during epoch 1
+    # -1 in the last.pt of a run stopped during epoch 1; below it, the run went on from an epoch before 0
+    "epoch": (lambda v: _is_whole(v) and v >= -1, "a whole number of -1 or more"),
     "stale": (_is_count, "a whole number of 0 or more"),
     "step": (_is_count, "a whole number of 0 or more"),
     "best_iou": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
-    "rows": (
-        lambda v: isinstance(v, list) and all(isinstance(row, dict) and ROW_KEYS <= row.keys() for row in v),
-        "a list of results.csv rows",
-    ),
+    "rows": (lambda v: isinstance(v, list), "a list of results.csv rows"),  # each row: _row_fault
     "classes": (
         lambda v: v is None or (isinstance(v, dict) and all(isinstance(names, dict) for names in v.values())),
         "the class names of each split",
@@ -294,7 +292,23 @@ def read_resume_state(folder: Path) -> dict:
                 f"{path} is not a training state written by segmentation.train: its {key!r} is "
                 f"{one_line(repr(value), limit=60)}, not {kind}: start a new run without --resume"
             )
+    if fault := _row_fault(state["rows"]):
+        raise UserError(
+            f"{path} is not a training state written by segmentation.train: {fault}: start a new run "
+            "without --resume"
+        )
     return state
+
+
+def _row_fault(rows: list) -> str | None:
+    """What is wrong with the first of ``rows`` (``last.pt``'s results.csv rows) that is no such row,
+    ``its row 2 of 'rows' lacks val_iou, val_mask_ap``; None when each is one."""
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            return f"its row {number} of 'rows' is {one_line(repr(row), limit=60)}, not a results.csv row"
+        if missing := sorted(ROW_KEYS - row.keys()):
+            return f"its row {number} of 'rows' lacks {', '.join(missing)}"
+    return None
 
 
 def run_name(config: dict) -> str:

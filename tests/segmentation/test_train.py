@@ -1125,13 +1125,19 @@ def test_a_last_pt_whose_classes_are_not_class_names_by_split_is_one_line(
     ("entry", "what"),
     [
         # int() of it: a ValueError or TypeError traceback before the data set was read
-        ({"epoch": "x"}, "'epoch' is 'x', not a whole number"),
-        ({"epoch": None}, "'epoch' is None, not a whole number"),
+        ({"epoch": "x"}, "'epoch' is 'x', not a whole number of -1 or more"),
+        ({"epoch": None}, "'epoch' is None, not a whole number of -1 or more"),
+        ({"epoch": -2}, "'epoch' is -2, not a whole number of -1 or more"),  # resumed at epoch -1
         ({"step": 1.5}, "'step' is 1.5, not a whole number of 0 or more"),  # int() took it for 1
         # with decoder.pt gone: a TypeError traceback ('NoneType' object is not iterable)
         ({"rows": None}, "'rows' is None, not a list of results.csv rows"),
-        ({"rows": [1]}, "'rows' is [1], not a list of results.csv rows"),
-        ({"rows": [{"epoch": 0}]}, "'rows' is [{'epoch': 0}], not a list of results.csv rows"),  # KeyError
+        ({"rows": [1]}, "row 1 of 'rows' is 1, not a results.csv row"),
+        # a KeyError; the line repeated the rows whole, not naming the row nor what it lacks
+        ({"rows": [{"epoch": 0}]}, "row 1 of 'rows' lacks train_loss, val_iou, val_mask_ap"),
+        (
+            {"rows": [{"epoch": 0, "train_loss": 1.0, "val_iou": 0.5, "val_mask_ap": 0.4}, {"epoch": 1}]},
+            "row 2 of 'rows' lacks train_loss, val_iou, val_mask_ap",
+        ),
         # its format spec: "Unknown format code 'f' for object of type 'str'"
         ({"best_iou": "0.5"}, "'best_iou' is '0.5', not a number"),
     ],
