@@ -244,9 +244,8 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
     coco = coco_index(dataset, path=path)
     categories = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     images = []
-    listed: dict[
-        str, int
-    ] = {}  # file name (normalised: 'test/./a.png' is 'test/a.png') -> its first image id
+    # file name (normalised: 'test/./a.png' is 'test/a.png') -> its first image id
+    listed: dict[str, int] = {}
     unread: dict[Path, str] = {}
     try:
         for image_id in sorted(coco.getImgIds()):
