@@ -1786,15 +1786,18 @@ def _defects_step(data: Path, split: str, origin: str) -> str | None:
 
 
 def _with_splits_record(data: Path, tiny_dataset: Path, origin: str) -> None:
-    """``data``'s splits.json: the tiny set's drawn one, one nobody drew (--split-from-layout), or none."""
-    if origin != "made elsewhere":
+    """``data``'s splits.json: the tiny set's drawn one, one nobody drew (--split-from-layout), another
+    tool's, or none."""
+    if origin == "another tool's":  # not the converters' record: its COCO files were made elsewhere too
+        (data / "splits.json").write_text(json.dumps({"version": "1.0", "train": ["lot_1/0001.png"]}))
+    elif origin != "made elsewhere":
         record = json.loads((tiny_dataset / "splits.json").read_text())
         if origin == "layout":  # no seed, ratios nor background_ratio
             record = {key: record[key] for key in ("version", "train", "val", "test")}
         (data / "splits.json").write_text(json.dumps(record))
 
 
-ORIGINS = ["drawn", "layout", "made elsewhere"]
+ORIGINS = ["drawn", "layout", "made elsewhere", "another tool's"]
 
 
 @pytest.mark.parametrize("origin", ORIGINS)
