@@ -276,7 +276,8 @@ def read_resume_state(folder: Path) -> dict:
 
     Raises:
         UserError: missing, unreadable (a run killed by a full disk, a foreign file), incomplete, or
-            holding an entry of another kind (:data:`RESUME_KINDS`).
+            holding an entry of another kind (:data:`RESUME_KINDS`) or a row that is no results.csv row
+            (:func:`_row_fault`).
     """
     path = folder / "last.pt"
     # Our own file with the optimiser state in it: loading it runs pickled code (weights_only=False).
