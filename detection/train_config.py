@@ -85,6 +85,12 @@ OWN_DEFAULTS = Schema(
         high=1,
     ),
 )
+#: ultralytics' run-folder keys, which take text: a number YAML read (``name: 2024``) is its text, as
+#: ultralytics' ``get_cfg`` takes it; a boolean (``name: no``, YAML's False) is refused with a quote-it hint.
+RUN_FOLDER_KEYS = Schema(
+    project=Option("runs/detect", str, "folder of the run folders"),
+    name=Option(None, str, "run folder inside project; null: <model>_<data set folder>", nullable=True),
+)
 #: Smallest image side: ultralytics' largest stride; it quietly rounds anything smaller up to it.
 MIN_IMGSZ = 32
 #: Largest image side: a typo (``--imgsz 100000``) otherwise dies deep in OpenCV's resize with an
@@ -119,7 +125,7 @@ def default_config() -> dict:
     from ultralytics.utils import DEFAULT_CFG_DICT
 
     ultralytics_args = {k: v for k, v in DEFAULT_CFG_DICT.items() if k not in RESERVED}
-    ultralytics_args["project"] = "runs/detect"
+    ultralytics_args.update(RUN_FOLDER_KEYS.defaults())  # project: runs/detect; name: null, as ultralytics'
     return {**OWN_DEFAULTS.defaults(), **ultralytics_args}
 
 
@@ -460,9 +466,11 @@ def check_config(config: Mapping) -> dict:
         UserError: the first bad key, one line naming it; before anything is created.
     """
     config = dict(config)
-    for key in ("project", "name"):  # name=2024 is YAML's int: a traceback as the folder was made
-        if isinstance(config.get(key), int | float):  # as ultralytics' get_cfg takes them
-            config[key] = str(config[key])
+    for key, option in RUN_FOLDER_KEYS.items():
+        if isinstance(config.get(key), bool):  # name=no made the folder 'False'
+            option.check(key, config[key])  # refused: "needs a string..., got False (YAML reads no...)"
+        elif isinstance(config.get(key), int | float):  # name=2024 (YAML's int): a traceback as the
+            config[key] = str(config[key])  # folder was made; its text, as ultralytics' get_cfg takes it
     check_own_keys(config)
     if config.get("data"):
         config["data"] = data_yaml_of(

@@ -2313,3 +2313,27 @@ def test_images_a_multi_gpu_runs_loader_left_out_are_one_line(
         f"the 'val' split: {first['val']} (python -m converters.validate "
     )
     assert "Traceback" not in capfd.readouterr().err
+
+
+_AS_FALSE = "got False (YAML reads no, off and false as False: quote the word to mean text)"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("name=no", f"config key 'name' needs a string or null, {_AS_FALSE}"),
+        ("project=off", f"config key 'project' needs a string, {_AS_FALSE}"),
+        (
+            "name=true",
+            "config key 'name' needs a string or null, "
+            "got True (YAML reads yes, on and true as True: quote the word to mean text)",
+        ),
+    ],
+)
+def test_a_run_name_or_project_that_reads_as_a_boolean_is_refused(
+    tiny_dataset: Path, override: str, expected: str
+) -> None:
+    # name=no (YAML's False) trained into the folder 'False', project=off into 'False/<name>'
+    with pytest.raises(UserError) as error:
+        build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", override])
+    assert str(error.value) == f"override '{override}': {expected}"
