@@ -489,6 +489,7 @@ def load_config(
     note_empty: bool = True,
     flags: Mapping[str, str] | None = None,
     needs: Callable[[str], str | None] | None = None,
+    declared: Schema | None = None,
 ) -> dict:
     """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`.
 
@@ -500,6 +501,8 @@ def load_config(
     ``flags``: the overrides a command made of its own flags, by the flag as typed
     (``{"backbone=foo": "--backbone foo"}``), which a bad value's message names instead.
     ``needs``: what a numeric key takes, for a word given to it (:func:`merge`); a Schema's own by default.
+    ``declared``: for plain ``defaults``, the kinds of some of their keys, which an override is read as
+    (detection's ``name``, null by default, takes text: ``name=1e3`` is ``1e3``); they are not checked here.
     """
     schema = defaults if isinstance(defaults, Schema) else None
     if needs is None and schema is not None:
@@ -524,7 +527,9 @@ def load_config(
                 flush=True,
             )
     try:
-        given = parse_overrides(overrides, takes_text=lambda key: _takes_text(key, config, schema))
+        given = parse_overrides(
+            overrides, takes_text=lambda key: _takes_text(key, config, schema or declared)
+        )
         config = merge(config, given, needs=needs)
         if schema is not None:
             schema.check(config)

@@ -594,6 +594,15 @@ def test_an_exponent_override_for_a_key_that_takes_text_stays_text():
     assert config == {"project": "1e3", "lr0": 0.001, "time": 10.0}  # a key of no known kind: a number
 
 
+def test_keys_declared_beside_plain_defaults_read_their_overrides_as_they_take():
+    # detection's name (null by default, no kind to go by) was 1000.0 for name=1e3: the run folder '1000.0'
+    declared = Schema(name=Option(None, str, nullable=True))
+    defaults = {"name": None, "time": None}
+    config = load_config(defaults, None, ["name=1e3", "time=1e1"], declared=declared)
+    assert config == {"name": "1e3", "time": 10.0}  # time, undeclared: a number as before
+    assert load_config(defaults, None, ["name=null"], declared=declared) == defaults
+
+
 def test_override_keys_are_read_as_the_overrides_are_parsed():
     # segmentation.train/.evaluate stripped " data=x" to refuse keys while parse_overrides kept ' data',
     # an unknown key: now both read the key data

@@ -2337,3 +2337,18 @@ def test_a_run_name_or_project_that_reads_as_a_boolean_is_refused(
     with pytest.raises(UserError) as error:
         build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", override])
     assert str(error.value) == f"override '{override}': {expected}"
+
+
+def test_a_run_name_of_an_exponent_stays_its_text_and_no_name_is_the_default(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # name=1e3 trained into the folder '1000.0': name, null by default, had no kind to read it by
+    monkeypatch.chdir(tmp_path)
+    data = tiny_dataset / "data.yaml"
+    config = check_config(build_config(YOLO11_CONFIG, [f"data={data}", "name=1e3", "project=runs"]))
+    assert config["name"] == "1e3"
+    assert run_dir(config, "yolo11n.pt", data) == tmp_path / "runs" / "1e3"
+    for unset in ([], ["name=null"]):  # no name: the default, <model>_<data set folder>
+        config = check_config(build_config(YOLO11_CONFIG, [f"data={data}", "project=runs", *unset]))
+        assert config["name"] is None
+        assert run_dir(config, "yolo11n.pt", data) == tmp_path / "runs" / f"yolo11n_{data.parent.name}"
