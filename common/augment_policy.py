@@ -19,6 +19,7 @@ augmentation that changes one category's labels is off for the whole set.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,8 @@ def _settings(entry: object, path: Path, where: str) -> dict[str, float]:
         known = dict.fromkeys(AUGMENT_KEYS)
         raise UserError(f"augmentation policy {path}: {unknown_key_text(f'{where}.{unknown[0]}', known)}")
     for key, value in entry.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or value < 0:  # flipud: .nan was a probability no draw is below, .inf one all are
             got = "null" if value is None else repr(value)  # flipud: lots, or flipud: with no value
             raise UserError(f"augmentation policy {path}: '{where}.{key}' must be a number >= 0, got {got}")
     return {k: float(v) for k, v in entry.items()}

@@ -94,3 +94,15 @@ def test_a_bad_policy_entry_names_the_key_or_value_and_a_likely_typo(tmp_path, t
         load_policy(path)
     assert str(error.value).startswith(f"augmentation policy {path}: ")
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(("value", "got"), [(".nan", "nan"), (".inf", "inf"), (".NaN", "nan")])
+def test_a_policy_value_of_nan_or_infinity_is_refused(tmp_path, value, got):
+    # YAML's .nan and .inf were taken: flipud: .nan a probability no draw is below (off without a word)
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"categories:\n  wood:\n    flipud: {value}\n")
+    with pytest.raises(UserError) as error:
+        load_policy(path)
+    assert str(error.value) == (
+        f"augmentation policy {path}: 'categories.wood.flipud' must be a number >= 0, got {got}"
+    )
