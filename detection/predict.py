@@ -379,7 +379,8 @@ def check_overlays_folder(out: Path, photos: Iterable[Path], *, overlays: int) -
     no longer there stays; where they are among the photos, ``--overlays 0`` leaves them to be read as
     photos (by this run as by a later one), and one drawing overlays deletes them with the folder. A
     folder of ``*.jpg`` beside no ``predictions.json`` (which every run writes) is not a run's: the user's
-    own ``overlays/my_drawing.jpg`` was replaced with it.
+    own ``overlays/my_drawing.jpg`` was replaced with it. ``--overlays 0`` refuses it too: it left the
+    folder, but the ``predictions.json`` it wrote beside it let the next run that drew overlays delete it.
 
     Raises:
         UserError: naming the folder and a photo in it, another file, or the missing ``predictions.json``.
@@ -392,39 +393,35 @@ def check_overlays_folder(out: Path, photos: Iterable[Path], *, overlays: int) -
         if overlays
         else "--overlays 0 keeps it: an earlier run's overlays there are read as photos",
     )
-    if not overlays:
-        return
     replaced_by = "a run that draws overlays (--overlays other than 0)"
-    # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
-    check_output_folder(
-        folder, flag="overlays folder", overwrite=True, holds=["*.jpg"], replaced_by=replaced_by
-    )
+    if overlays:
+        # named as what it is: the message named it '--out' and told to drop a '--overwrite' it has not
+        check_output_folder(
+            folder, flag="overlays folder", overwrite=True, holds=["*.jpg"], replaced_by=replaced_by
+        )
     held = foreign_names(folder, ()) if folder.is_dir() else []
     if held and not (out / PREDICTIONS_FILE).is_file():
+        # --overlays 0 leaves it, but the predictions.json it writes made it a run's to a later drawing run
+        deletes = (
+            f"{replaced_by} replaces the folder whole and would delete it"
+            if overlays
+            else f"the {PREDICTIONS_FILE} this run writes beside it would let {replaced_by} replace the "
+            "folder whole and delete it"
+        )
         raise UserError(
             f"overlays folder {folder} holds {few(held)} but {out} holds no {PREDICTIONS_FILE}, which every "
             f"run of this command writes beside it: it was made otherwise (by hand, another tool), and "
-            f"{replaced_by} replaces the folder whole and would delete it; choose another --out, "
-            "or move it away"
+            f"{deletes}; choose another --out, or move it away"
         )
 
 
 def kept_overlays_note(out: Path) -> str | None:
-    """The note of an ``--overlays 0`` run on the ``out/overlays`` it leaves as it is; None: there is none.
-
-    Beside no ``predictions.json`` (which every run writes) it is no run's: it was called an earlier run's,
-    and the ``predictions.json`` this run writes lets a later run that draws overlays replace it whole.
-    """
+    """The note of an ``--overlays 0`` run on the earlier run's ``out/overlays`` it leaves as it is; None:
+    there is none (one beside no ``predictions.json`` was refused: :func:`check_overlays_folder`)."""
     folder = out / OVERLAYS_DIR
-    if not folder.is_dir():
+    if not folder.is_dir() or not (out / PREDICTIONS_FILE).is_file():  # an empty one is no one's
         return None
-    if (out / PREDICTIONS_FILE).is_file():
-        return f"note: {folder} is an earlier run's (--overlays 0 leaves it as it is)"
-    return (
-        f"note: {folder} is no run's ({out} held no {PREDICTIONS_FILE}); --overlays 0 leaves it as it is, "
-        f"but with the {PREDICTIONS_FILE} this run writes beside it a later run that draws overlays into "
-        f"{out} would replace it whole: move it away"
-    )
+    return f"note: {folder} is an earlier run's (--overlays 0 leaves it as it is)"
 
 
 def stopped_note(out: Path) -> str:

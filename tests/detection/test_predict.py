@@ -927,20 +927,35 @@ def test_overlays_beside_no_predictions_are_the_users_and_refused(
     assert (out / "overlays" / "my_drawing.jpg").read_bytes() == b"mine"
 
 
-def test_overlays_0_calls_overlays_beside_no_predictions_no_runs(
-    checkpoint: Path, photos: Path, tmp_path: Path, capsys
+def test_overlays_0_refuses_overlays_beside_no_predictions_too(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    # the note called the user's own lot/overlays an earlier run's
+    # --overlays 0 left the user's own lot/overlays but wrote lot/predictions.json beside it: the next run
+    # that drew overlays took the folder for an earlier run's and deleted my_drawing.jpg with it
     out = tmp_path / "lot"
     (out / "overlays").mkdir(parents=True)
     (out / "overlays" / "my_drawing.jpg").write_bytes(b"mine")
-    assert cli(checkpoint, photos, out, "--overlays", "0") == 0
-    assert (
-        f"note: {out / 'overlays'} is no run's ({out} held no predictions.json); --overlays 0 leaves it "
-        "as it is, but with the predictions.json this run writes beside it a later run that draws overlays "
-        f"into {out} would replace it whole: move it away\n"
-    ) in capsys.readouterr().out
+    monkeypatch.setattr("detection.predict.load_detector", lambda weights: pytest.fail("model loaded"))
+    assert cli(checkpoint, photos, out, "--overlays", "0") == 2
+    assert capsys.readouterr().err == (
+        f"error: overlays folder {out / 'overlays'} holds my_drawing.jpg but {out} holds no "
+        "predictions.json, which every run of this command writes beside it: it was made otherwise (by hand, "
+        "another tool), and the predictions.json this run writes beside it would let a run that draws "
+        "overlays (--overlays other than 0) replace the folder whole and delete it; choose another --out, "
+        "or move it away\n"
+    )
+    assert not (out / "predictions.json").exists()
     assert (out / "overlays" / "my_drawing.jpg").read_bytes() == b"mine"
+
+
+def test_overlays_0_keeps_an_empty_overlays_folder_without_a_note(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "lot"
+    (out / "overlays").mkdir(parents=True)
+    assert cli(checkpoint, photos, out, "--overlays", "0") == 0
+    assert "note:" not in capsys.readouterr().out
+    assert (out / "overlays").is_dir()
 
 
 def test_photos_sharing_an_overlay_name_are_refused_only_when_drawn(
