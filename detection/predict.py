@@ -33,8 +33,10 @@ refused (:func:`check_overlays_folder`).
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -321,26 +323,25 @@ def run(args: argparse.Namespace) -> Path:
     check_not_read_as_photos(out, args.source, later="read its {} as photos", images=drawn)
     check_overlays_folder(out, options["source"].values(), overlays=overlays)
     images = predicted_images(**options, distinct_stems=overlays != 0)
+    written: list[Path] = []  # predictions.json once this run replaced it
+
+    def write(found: dict[str, dict]) -> None:
+        record = settings_record(args, len(found), images.imgsz, images.device)
+        write_results(out, found, record, written)
+
     try:
         if overlays:
-            found = build_folder(
-                out / OVERLAYS_DIR, lambda folder: predict_all(images, folder, overlays), overwrite=True
-            )
+            found = drawn_and_written(out, images, overlays, write, written)
         else:
             if note := kept_overlays_note(out):
                 print(note)
             found = predict_all(images)
+            write(found)
     except KeyboardInterrupt:
-        print(stopped_note(out), file=sys.stderr, flush=True)
+        # kept: the overlays this run draws were not put in place (with --overlays 0 it draws none)
+        print(stopped_note(out, kept=bool(written) and overlays != 0), file=sys.stderr, flush=True)
         raise
-    try:
-        path = atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n")
-        atomic_write(
-            out / SETTINGS_FILE,
-            json_text(settings_record(args, len(found), images.imgsz, images.device), indent=1) + "\n",
-        )
-    except OSError as error:  # the folder changed while the model ran
-        raise UserError(f"cannot write into {out}: {one_line(error)}") from None
+    path = out / PREDICTIONS_FILE
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
     summary = f"{len(found)} image{'' if len(found) == 1 else 's'}, {mode}; results in {path}"
     if overlays:
@@ -348,6 +349,54 @@ def run(args: argparse.Namespace) -> Path:
         summary += f", {drawn} drawn in {out / OVERLAYS_DIR}"
     print(summary)
     return path
+
+
+def write_results(out: Path, found: dict[str, dict], record: dict, written: list[Path]) -> None:
+    """Writes ``predictions.json`` (appended to ``written`` once in place), then ``predict.json``.
+
+    Raises:
+        UserError: one line naming ``out`` when either cannot be written (a full disk).
+    """
+    try:
+        written.append(atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n"))
+        atomic_write(out / SETTINGS_FILE, json_text(record, indent=1) + "\n")
+    except OSError as error:  # the folder changed while the model ran
+        raise UserError(f"cannot write into {out}: {one_line(error)}") from None
+
+
+def drawn_and_written(
+    out: Path,
+    images: Iterator[tuple[str, np.ndarray, dict]],
+    overlays: int,
+    write: Callable[[dict[str, dict]], None],
+    written: list[Path],
+) -> dict[str, dict]:
+    """Draws the overlays into a hidden folder, calls ``write`` with the results, then puts them in place.
+
+    ``predictions.json`` is written before ``overlays/`` is renamed into place: written after it, a
+    failed write (a full disk) or a Ctrl-C between left this run's overlays beside no ``predictions.json``
+    (the next run refused them as made otherwise) or beside an earlier run's. Should the rename fail or a
+    Ctrl-C land once ``predictions.json`` is this run's, the earlier run's ``overlays/`` is removed: it never
+    lies beside another run's ``predictions.json``.
+
+    Returns:
+        Every image's record (:func:`predict_all`).
+    """
+    built: list[os.stat_result] = []  # this run's folder, to tell it from the earlier run's
+
+    def build(folder: Path) -> dict[str, dict]:
+        found = predict_all(images, folder, overlays)
+        built.append(os.stat(folder))
+        write(found)
+        return found
+
+    try:
+        return build_folder(out / OVERLAYS_DIR, build, overwrite=True)
+    except BaseException:
+        folder = out / OVERLAYS_DIR
+        if written and folder.is_dir() and not os.path.samestat(built[0], os.stat(folder)):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def settings_record(args: argparse.Namespace, images: int, imgsz: int, device: str) -> dict:
@@ -424,11 +473,17 @@ def kept_overlays_note(out: Path) -> str | None:
     return f"note: {folder} is an earlier run's (--overlays 0 leaves it as it is)"
 
 
-def stopped_note(out: Path) -> str:
+def stopped_note(out: Path, *, kept: bool = False) -> str:
     """The line after a Ctrl-C: nothing of this run is kept, and what ``out`` holds is an earlier run's.
 
-    After 'interrupted' alone, an earlier run's predictions.json in ``out`` read as this run's.
+    After 'interrupted' alone, an earlier run's predictions.json in ``out`` read as this run's. ``kept``:
+    this run's ``predictions.json`` was in place, its overlays not (:func:`drawn_and_written`).
     """
+    if kept:
+        return (
+            f"stopped: {out / PREDICTIONS_FILE} is this run's, written before its overlays were put in "
+            f"place: {out} holds none"
+        )
     note = f"stopped: {PREDICTIONS_FILE} is written once every photo is done, so nothing of this run was kept"
     earlier = [name for name in (PREDICTIONS_FILE, SETTINGS_FILE, OVERLAYS_DIR) if (out / name).exists()]
     if earlier:

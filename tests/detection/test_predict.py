@@ -19,6 +19,7 @@ from ultralytics import YOLO
 from ultralytics.utils.plotting import colors
 
 from common.errors import UserError
+from common.io import atomic_write
 from common.photo_sources import photo_files
 from detection.detections import ImageDetections
 from detection.overlays import CALL_COLOR, WHITE, box_label, draw_detections
@@ -358,6 +359,78 @@ def test_a_write_that_fails_names_the_out_folder(
     argv = ["--weights", str(checkpoint), "--source", str(photos), "--out", str(out), "--imgsz", "64"]
     assert main([*argv, "--overlays", "0", "--device", "cpu"]) == 2
     assert capsys.readouterr().err == f"error: cannot write into {out}: [Errno 28] No space left on device\n"
+
+
+def fail_at_predictions_json(monkeypatch, error: BaseException) -> None:
+    """``predictions.json``'s write raises ``error`` (a full disk, a Ctrl-C); the overlays are written."""
+    import detection.predict as predict_module
+
+    def write(path, *args, **kwargs):
+        if Path(path).name == "predictions.json":
+            raise error
+        return atomic_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "atomic_write", write)
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "said"),
+    [
+        (
+            OSError(28, "No space left on device"),
+            2,
+            "error: cannot write into {out}: [Errno 28] No space left on device\n",
+        ),
+        (
+            KeyboardInterrupt(),
+            130,
+            "stopped: predictions.json is written once every photo is done, so nothing of this run was kept; "
+            "{out}/predictions.json, {out}/predict.json and {out}/overlays are an earlier run's\n"
+            "interrupted\n",
+        ),
+    ],
+)
+def test_a_failed_predictions_json_keeps_the_earlier_run_whole(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch, error, code: int, said: str
+) -> None:
+    # overlays/ was put in place before predictions.json was written: a full disk or a Ctrl-C there left
+    # this run's overlays beside the earlier run's predictions.json, or beside none (refused next time)
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        fail_at_predictions_json(patched, error)
+        assert cli(checkpoint, photos, out) == code
+    assert not (out / "overlays").exists()
+    assert cli(checkpoint, photos, out) == 0  # it was refused as made otherwise
+    earlier = (out / "predictions.json").read_text()
+    (photos / "a.png").unlink()
+    capsys.readouterr()
+    fail_at_predictions_json(monkeypatch, error)
+    assert cli(checkpoint, photos, out) == code
+    assert capsys.readouterr().err.endswith(said.format(out=out))
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a.jpg", "b.jpg"]
+    assert (out / "predictions.json").read_text() == earlier
+
+
+def test_a_ctrl_c_once_predictions_json_is_written_removes_the_earlier_overlays(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # this run's predictions.json is in place, its overlays not: the earlier run's may not stay beside it
+    out = tmp_path / "out"
+    assert cli(checkpoint, photos, out) == 0
+    (photos / "a.png").unlink()
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt  # as the overlays are renamed into place
+
+    monkeypatch.setattr("common.folders._replace", stop)
+    capsys.readouterr()
+    assert cli(checkpoint, photos, out) == 130
+    assert capsys.readouterr().err.endswith(
+        f"stopped: {out / 'predictions.json'} is this run's, written before its overlays were put in place: "
+        f"{out} holds none\ninterrupted\n"
+    )
+    assert not (out / "overlays").exists()
+    assert set(json.loads((out / "predictions.json").read_text())) == {"b.jpg"}
 
 
 def test_weights_with_a_class_named_good_are_refused(photos: Path, tmp_path: Path, capsys) -> None:
