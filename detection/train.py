@@ -711,9 +711,11 @@ def train(config: Mapping) -> TrainResult:
         if not config["exist_ok"]:  # a folder it made for itself
             discard_unstarted(save_dir)
         raise
-    except UserError:  # refused before an epoch: an image ultralytics dropped (a class id beyond names:)
+    # refused before an epoch: an image ultralytics dropped (a class id beyond names:); or stdout closed
+    # ('| head -n 3'), whose exit left the folder to send the same command again to <name>-2
+    except (UserError, BrokenPipeError):
         if not config["exist_ok"]:
-            discard_unstarted(save_dir, say=False)  # the error line says why; the folder was no run
+            discard_unstarted(save_dir, say=False)  # the error line says why, or stdout is gone; no run
         raise
     best = save_dir / "weights" / "best.pt"
     result = TrainResult(

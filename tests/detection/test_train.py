@@ -1692,6 +1692,29 @@ def test_a_ctrl_c_before_the_first_weights_removes_the_run_folder_it_made(
         assert list((tmp_path / "runs").iterdir()) == []
 
 
+def test_a_closed_stdout_before_the_first_weights_removes_the_run_folder_it_made(
+    tiny_dataset: Path, tmp_path: Path
+):
+    # '... 2>/dev/null | head -n 3': it exited 141 and left config.yaml, trained_images.json and tiles in a
+    # folder with no weights, and the same command again trained into <name>-2
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "name=cut")
+    command = [sys.executable, "-m", "detection.train", "--config", str(YOLO11_CONFIG), *overrides]
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    run = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT, env=env
+    )
+    try:
+        for line in run.stdout:  # the notes come before the run folder is made, ultralytics' lines after
+            if line.startswith(b"Ultralytics "):
+                break
+        run.stdout.close()  # the reader gone, as 'head' once it has its lines
+        assert run.wait(timeout=300) == 141
+    finally:
+        run.kill()
+        run.wait()
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("save", "why"), [("false", "(save=false saves them after the last epoch alone)"), ("true", "yet")]
 )
