@@ -45,8 +45,14 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import OneLineParser, command_name, exit_code
-from common.errors import UserError, close_match
-from common.folders import build_folder, check_folder_name, check_output_folder, earlier_run_note
+from common.errors import UserError, close_match, few
+from common.folders import (
+    build_folder,
+    check_folder_name,
+    check_output_folder,
+    earlier_run_note,
+    foreign_names,
+)
 from common.io import atomic_write, json_text
 
 DEFECT_TYPES: tuple[str, ...] = ("bent", "color", "flip", "scratch")
@@ -638,16 +644,28 @@ def generate(
         raise UserError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
     # --overwrite never replaces a file, nor a folder that holds more than a category's subsets, nor a
     # real category of train/, test/, ground_truth/ (the user's photos): only a synthetic set has its settings
-    check_output_folder(
-        target,
-        flag="category folder",
-        overwrite=overwrite or None,
-        holds=CATEGORY_NAMES,
-        marker=SETTINGS_FILE,
-    )
+    check_output_folder(target, flag="category folder", overwrite=overwrite or None, holds=CATEGORY_NAMES)
+    _check_drawn_here(target)
     with earlier_run_note(target, until="the data set is done"):  # 'interrupted' alone: it read as new
         build_folder(target, partial(_write_set, config=config, progress=progress), overwrite=overwrite)
     return target
+
+
+def _check_drawn_here(target: Path) -> None:
+    """Refuses to replace a category folder of a category's subsets without ``synthetic.json``.
+
+    Names alone cannot tell a drawn set from a real one: MVTec AD's ``metal_nut`` holds the same
+    ``train/good``, ``test/<bent, color, flip, scratch>`` and ``ground_truth/`` folders and ``000.png``
+    names. Sets drawn before 2026-12-07 wrote no ``synthetic.json``; the user deletes such a one by hand.
+    """
+    held = foreign_names(target, ()) if target.is_dir() else []
+    if held and SETTINGS_FILE not in held:
+        raise UserError(
+            f"category folder {target} holds {few(held)} but no {SETTINGS_FILE}: a real category (its "
+            "photos), which --overwrite would delete whole, or a set an older converters.synthetic drew "
+            "(before 2026-12-07), which wrote none: delete that one by hand, or choose another --out or "
+            "--category"
+        )
 
 
 def _write_set(folder: Path, config: SyntheticConfig, *, progress: bool) -> None:

@@ -280,6 +280,23 @@ def test_overwrite_refuses_a_real_category_of_the_same_subsets(tmp_path: Path) -
     assert _files(real) == photos
 
 
+def test_overwrite_of_a_set_drawn_before_synthetic_json_says_to_delete_it_by_hand(tmp_path: Path) -> None:
+    # make demo in an older runs/demo: the message called it made by hand or by another tool
+    config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
+    root = generate(tmp_path, config, progress=False)
+    (root / SETTINGS_FILE).unlink()  # as an older converters.synthetic left it
+    before = _files(root)
+    with pytest.raises(UserError) as caught:
+        generate(tmp_path, config, overwrite=True, progress=False)
+    assert str(caught.value) == (
+        f"category folder {root} holds ground_truth, test, train but no synthetic.json: a real category "
+        "(its photos), which --overwrite would delete whole, or a set an older converters.synthetic drew "
+        "(before 2026-12-07), which wrote none: delete that one by hand, or choose another --out or "
+        "--category"
+    )
+    assert _files(root) == before
+
+
 def test_a_ctrl_c_of_an_overwrite_says_the_folder_holds_the_earlier_set(tmp_path: Path, monkeypatch, capsys):
     # it printed 'interrupted' alone: the earlier set, left whole, read as the one just asked for
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
