@@ -82,7 +82,8 @@ def absent_coco_file_text(path: Path) -> str:
 def check_entries(dataset: dict, *, source: Path) -> None:
     """Refuses what the checks of a COCO split read and another tool's file (``dataset``, read from
     ``source``) may lack: an image without a width and height, an annotation of a category the file does not
-    list, without an xywh ``bbox``, an ``area`` number or a segmentation pycocotools decodes.
+    list, without an xywh ``bbox`` or a segmentation pycocotools decodes, or with an ``area`` that is no
+    number (one left out is taken from the mask, as segmentation's commands take it: it was refused).
 
     Each stopped the check with a traceback (``KeyError``, ``IndexError``, ``TypeError``), but the category:
     COCOeval left such an annotation out of the self-evaluation, and the split was called ``ok``.
@@ -97,7 +98,8 @@ def check_entries(dataset: dict, *, source: Path) -> None:
         where = f"annotation {annotation['id']} in {source}"
         check_category(annotation, categories, where=where)
         check_box(annotation, where=where)
-        if not is_finite_number(area := annotation.get("area")):
+        # none: COCOeval is given the mask's pixels (converters.cocoeval), as segmentation's commands are
+        if "area" in annotation and not is_finite_number(area := annotation["area"]):
             raise UserError(f"{where} has area {area!r}, not a number of pixels: {FIX_COCO}")
         if not _is_segmentation(annotation.get("segmentation")):
             raise UserError(
@@ -256,9 +258,10 @@ def turned_coco_images(coco, images_dir: Path, *, desc: str = "EXIF", progress: 
 
 def area_mismatches(coco, *, desc: str = "masks", progress: bool = False) -> list[str]:
     """A problem for each annotation of a COCO split (``coco``) whose rendered mask's pixels are not its
-    stated ``area``; every one is rendered, behind a bar on stderr (``desc``) with ``progress``."""
+    stated ``area`` (one without is taken from its mask); every one stating it is rendered, behind a bar on
+    stderr (``desc``) with ``progress``."""
     problems = []
-    annotations = coco.dataset["annotations"]
+    annotations = [annotation for annotation in coco.dataset["annotations"] if "area" in annotation]
     for annotation in tqdm(annotations, desc=desc, unit="ann", disable=not progress, file=sys.stderr):
         rendered = int(coco.annToMask(annotation).sum())
         # Polygons render back to within a pixel or two of the mask (see converters.masks).

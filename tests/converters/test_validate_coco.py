@@ -168,6 +168,16 @@ def test_an_area_a_few_pixels_off_is_a_problem(dataset):
     assert len(problems) == 1 and problems[0].startswith(f"annotation {second['id']}: renders ")
 
 
+def test_a_coco_file_without_areas_is_ok_as_segmentation_reads_it(dataset):
+    # segmentation's commands take each area from its mask ('leave it out of the file'); validate refused it
+    coco_file = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    for annotation in coco["annotations"]:
+        del annotation["area"]
+    coco_file.write_text(json.dumps(coco))
+    assert validate(dataset)["coco"]["val"].problems == []
+
+
 def test_a_box_of_no_size_fails_the_self_evaluation(dataset):
     coco_file = dataset / "annotations" / "instances_test.json"
     coco = json.loads(coco_file.read_text())
