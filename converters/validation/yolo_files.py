@@ -24,7 +24,8 @@ def label_files_without_image(entry: str | list[str] | None, images: list[Path])
     ultralytics reads a split's images and their label files: one whose image was deleted is never read,
     and the check named no file (a converted set's split counted one image fewer than splits.json's;
     another tool's said nothing). A folder whose label folder is itself (no ``images`` in its path) is not
-    searched: its ``.txt`` files are no label files.
+    searched: its ``.txt`` files are no label files; nor are hidden ones, ultralytics' glob skipping them
+    (macOS' ``._x.txt``, Jupyter's ``.ipynb_checkpoints/``: each was named as a label file without image).
     """
     from ultralytics.data.utils import img2label_paths
 
@@ -37,7 +38,11 @@ def label_files_without_image(entry: str | list[str] | None, images: list[Path])
         return []
     read = [*images, *_split_files(entry, OTHER_IMAGE_SUFFIXES), *split_image_folders(entry)]
     known = {os.path.abspath(path) for path in img2label_paths([str(path) for path in read])}
-    found = sorted({path for folder in folders for path in folder.rglob("*.txt") if path.is_file()})
+    # as ultralytics globs a split's images: no hidden file or folder (macOS' ._x.txt, .ipynb_checkpoints/)
+    found = {
+        Path(name) for folder in folders for name in glob.glob(str(_under(folder, "*.txt")), recursive=True)
+    }
+    found = sorted(path for path in found if path.is_file())
     return [path for path in found if os.path.abspath(path) not in known]
 
 
@@ -189,6 +194,12 @@ def unread_images_note(entry: str | list[str] | None, data: dict) -> str | None:
     )
 
 
+def _under(folder: Path, pattern: str) -> Path:
+    """The recursive glob of ``pattern`` in ``folder`` as ultralytics' ``img2label_paths`` callers build it
+    (``**/*.*``): ``glob`` matches no name starting with a dot, nor looks into such a folder."""
+    return Path(glob.escape(folder)) / "**" / pattern
+
+
 def _split_files(
     entry: str | list[str] | None, suffixes: Collection[str], *, folders: bool = False
 ) -> list[Path]:
@@ -197,7 +208,7 @@ def _split_files(
     found = []
     for part in map(Path, entry if isinstance(entry, list) else [entry] if entry else []):
         if part.is_dir():
-            found += glob.glob(str(Path(glob.escape(part)) / "**" / "*.*"), recursive=True)
+            found += glob.glob(str(_under(part, "*.*")), recursive=True)
         elif part.is_file():
             lines = part.read_text(encoding="utf-8-sig", errors="replace").strip().splitlines()
             found += [

@@ -530,6 +530,16 @@ def test_a_label_file_whose_image_is_gone_is_named(dataset, tmp_path, converted)
     assert (check.problems[:1], check.notes) == (([said], []) if converted else ([], [said]))
 
 
+def test_hidden_files_in_a_label_folder_are_no_label_files_without_image(dataset):
+    # ultralytics' glob skips them, as it skips hidden images: each was a problem failing the split
+    label = next(path for path in sorted((dataset / "labels" / "val").glob("*.txt")) if path.read_text())
+    (label.parent / f"._{label.name}").write_bytes(b"\x00\x05\x16\x07")  # macOS' AppleDouble copy
+    (label.parent / ".ipynb_checkpoints").mkdir()
+    (label.parent / ".ipynb_checkpoints" / f"{label.stem}-checkpoint.txt").write_text(label.read_text())
+    check = validate(dataset)["yolo"]["val"]
+    assert (check.problems, check.notes) == ([], [])
+
+
 def test_a_roboflow_yolo_seg_export_is_checked_as_segment(tmp_path, category_factory):
     # its label files are in valid/labels/, not labels/: it was checked as detect, a box file passed as ok
     category_factory(tmp_path / "data", "widget")
