@@ -28,6 +28,9 @@ def images_left_as_they_are(resaved: list[Path]):
 
     A check wrote into the data set it checked: the image was re-encoded, a link to a photo replaced by a
     copy, and the split called ``ok``. An ultralytics without that helper is left as it is.
+
+    Stopped by Ctrl-C (or ``SystemExit``), the helper is left held off: the scan's threads may still be
+    checking images, and one checking such a JPEG once the helper was back re-saved it after all.
     """
     from ultralytics.data import utils
 
@@ -36,9 +39,18 @@ def images_left_as_they_are(resaved: list[Path]):
         utils._replace_image = lambda image, write: resaved.append(Path(image))
     try:
         yield
-    finally:
-        if replace is not None:
-            utils._replace_image = replace
+    except (KeyboardInterrupt, SystemExit):
+        raise  # the helper stays held off: the process is ending, a scan thread maybe not yet
+    except BaseException:
+        _put_back(utils, replace)
+        raise
+    _put_back(utils, replace)
+
+
+def _put_back(utils, replace: Callable | None) -> None:
+    """Puts ultralytics' ``_replace_image`` (``replace``; None: it had none) back into ``utils``."""
+    if replace is not None:
+        utils._replace_image = replace
 
 
 def resaved_note(resaved: list[Path], files: list[Path], data: dict) -> str | None:

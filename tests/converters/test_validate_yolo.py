@@ -147,6 +147,26 @@ def test_a_jpeg_without_its_end_marker_is_left_as_it_is_with_a_note(dataset):
     ]
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, UserError], ids=["ctrl-c", "error"])
+def test_the_jpeg_guard_stays_after_a_ctrl_c_while_the_scan_threads_may_run(dataset, monkeypatch, stop):
+    # restored at once, a scan thread still checking a JPEG without its end marker re-saved it after all
+    from ultralytics.data import utils
+
+    from converters.validation import yolo
+
+    original = utils._replace_image
+    monkeypatch.setattr(utils, "_replace_image", original)  # put back after the test, whatever it leaves
+
+    def scan(*args, **kwargs):
+        assert utils._replace_image is not original  # held off during the scan
+        raise stop("stopped")
+
+    monkeypatch.setattr(yolo, "_yolo_split_check", scan)
+    with pytest.raises(stop):
+        validate(dataset)
+    assert (utils._replace_image is original) == (stop is UserError)
+
+
 def test_an_image_pil_cannot_identify_is_named_without_ultralytics_plugin_warning(dataset, capfd):
     # ultralytics' scan, failing to identify the file, asked for its HEIF plugin: "requirement ['pi-heif']
     # not found" on stderr, above a table naming the image unreadable, sent the user after a plugin
