@@ -9,7 +9,8 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 :func:`predicted_image` is a photo's entry of the ``images.json`` that ``inspection.predict`` and
 ``anomaly.predict`` write beside their ``predictions.json`` (COCO image info).
 
-:func:`check_image_size`, :func:`check_category`, :func:`check_box` and :func:`check_box_in_image` refuse,
+:func:`check_image_size`, :func:`check_category`, :func:`check_segmentation`, :func:`check_box` and
+:func:`check_box_in_image` refuse,
 one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
 write, as does :func:`unknown_image`'s error, in the words of every package that reads one
 (``segmentation.coco_checks``, ``detection.coco``); :func:`check_ids` (:func:`check_keys` and
@@ -281,6 +282,63 @@ def check_box(annotation: Mapping, *, where: str) -> list[float]:
     if not (isinstance(box, list) and len(box) == 4 and all(is_finite_number(v) for v in box)):
         raise UserError(f"{where} has no bbox [x, y, width, height] (4 finite numbers): {FIX_COCO}")
     return box
+
+
+def check_segmentation(annotation: Mapping, *, where: str) -> None:
+    """Refuses an ``annotation`` (``where``: "annotation <id> in <file>") whose ``segmentation`` is not of a
+    shape pycocotools reads: an RLE (a dict of ``size`` and ``counts``) or a list of polygons, each a flat
+    list of 3 points or more. Another tool's one polygon not in a list, or polygons of ``[x, y]`` pairs, are
+    named as such, with the brackets that make them COCO's. Whether the numbers and runs decode is the
+    caller's to check, each in its own words.
+
+    Raises:
+        UserError: one line naming the annotation.
+    """
+    segmentation = annotation.get("segmentation")
+    if is_segmentation([segmentation]):  # another tool's polygon, not in a list
+        raise UserError(
+            f"{where} has a segmentation of one flat list of numbers: COCO's polygons are a list of "
+            "them, [[x1, y1, x2, y2, ...]]: put it in another pair of brackets"
+        )
+    if _is_point_pairs(segmentation):
+        raise UserError(
+            f"{where} has polygons of [x, y] pairs: COCO's polygons are flat lists of numbers, "
+            "[[x1, y1, x2, y2, ...]]: write each one's pairs one after another"
+        )
+    if not is_segmentation(segmentation):
+        raise UserError(
+            f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
+            f"RLE with size and counts): {FIX_COCO}"
+        )
+
+
+def is_segmentation(segmentation: object) -> bool:
+    """Whether ``segmentation`` has a shape pycocotools reads: a dict of ``size`` and ``counts`` (an RLE), or
+    a list of polygons, each a flat list of 3 points or more (numbers: ``True`` too, NaN too)."""
+    if isinstance(segmentation, dict):
+        return {"size", "counts"} <= segmentation.keys()
+    return (
+        isinstance(segmentation, list)
+        and len(segmentation) > 0
+        and all(
+            isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
+            and all(isinstance(v, int | float) for v in polygon)
+            for polygon in segmentation
+        )
+    )  # fmt: skip
+
+
+def _is_point_pairs(segmentation: object) -> bool:
+    """Whether ``segmentation`` holds polygons as lists of ``[x, y]`` pairs (another tool's), not COCO's."""
+    return (
+        isinstance(segmentation, list)
+        and len(segmentation) > 0
+        and all(
+            isinstance(polygon, list) and len(polygon) > 0
+            and all(isinstance(point, list) and len(point) == 2 for point in polygon)
+            for polygon in segmentation
+        )
+    )  # fmt: skip
 
 
 def check_box_in_image(

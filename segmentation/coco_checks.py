@@ -20,6 +20,7 @@ from common.coco import (
     check_category,
     check_image_size,
     check_keys,
+    check_segmentation,
     check_unique_ids,
 )
 from common.coco import is_finite_number as _is_number
@@ -99,21 +100,7 @@ def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, 
     for annotation in annotations:
         where = f"annotation {annotation.get('id')} in {source}"
         check_category(annotation, categories, where=where)
-        if _is_segmentation([annotation.get("segmentation")]):  # another tool's polygon, not in a list
-            raise UserError(
-                f"{where} has a segmentation of one flat list of numbers: COCO's polygons are a list of "
-                "them, [[x1, y1, x2, y2, ...]]: put it in another pair of brackets"
-            )
-        if _is_point_pairs(annotation.get("segmentation")):
-            raise UserError(
-                f"{where} has polygons of [x, y] pairs: COCO's polygons are flat lists of numbers, "
-                "[[x1, y1, x2, y2, ...]]: write each one's pairs one after another"
-            )
-        if not _is_segmentation(annotation.get("segmentation")):
-            raise UserError(
-                f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
-                f"RLE with size and counts): {FIX_COCO}"
-            )
+        check_segmentation(annotation, where=where)
         if annotation.get("iscrowd"):  # truthy, as pycocotools reads it
             raise UserError(
                 f"{where} has iscrowd {annotation['iscrowd']!r}: a crowd region, which COCO scores as one to "
@@ -128,33 +115,6 @@ def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, 
                 f"{where} has area {area!r}, not its mask's pixel count (a number above 0, and COCOeval "
                 f"scores up to {MAX_COCO_AREA:.0e}): leave it out of the file, and it is taken from the mask"
             )
-
-
-def _is_point_pairs(segmentation: object) -> bool:
-    """Whether ``segmentation`` holds polygons as lists of ``[x, y]`` pairs (another tool's), not COCO's."""
-    return (
-        isinstance(segmentation, list)
-        and len(segmentation) > 0
-        and all(
-            isinstance(polygon, list) and len(polygon) > 0
-            and all(isinstance(point, list) and len(point) == 2 for point in polygon)
-            for polygon in segmentation
-        )
-    )  # fmt: skip
-
-
-def _is_segmentation(segmentation: object) -> bool:
-    if isinstance(segmentation, dict):
-        return {"size", "counts"} <= segmentation.keys()
-    return (
-        isinstance(segmentation, list)
-        and len(segmentation) > 0
-        and all(
-            isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
-            and all(isinstance(v, int | float) for v in polygon)
-            for polygon in segmentation
-        )
-    )  # fmt: skip
 
 
 def check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> None:

@@ -17,6 +17,7 @@ from common.coco import (
     check_category,
     check_ids,
     check_image_size,
+    check_segmentation,
     is_finite_number,
     read_coco_index,
 )
@@ -101,27 +102,21 @@ def check_entries(dataset: dict, *, source: Path) -> None:
         # none: COCOeval is given the mask's pixels (converters.cocoeval), as segmentation's commands are
         if "area" in annotation and not is_finite_number(area := annotation["area"]):
             raise UserError(f"{where} has area {area!r}, not a number of pixels: {FIX_COCO}")
-        if not _is_segmentation(annotation.get("segmentation")):
+        check_segmentation(annotation, where=where)  # its shape, in segmentation's words
+        if not _decodes(annotation["segmentation"]):
             raise UserError(
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
                 f"RLE with size and counts): {FIX_COCO}"
             )
 
 
-def _is_segmentation(segmentation: object) -> bool:
-    """Whether ``segmentation`` is one pycocotools decodes: an RLE (``size`` and ``counts``) whose runs
-    decode (:func:`_rle_decodes`), or a list of polygons, each a flat list of 3 points or more."""
+def _decodes(segmentation: dict | list) -> bool:
+    """Whether pycocotools decodes ``segmentation``, of a shape it reads
+    (:func:`common.coco.is_segmentation`): an RLE whose runs decode (:func:`_rle_decodes`), or polygons
+    of finite numbers only."""
     if isinstance(segmentation, dict):
-        return {"size", "counts"} <= segmentation.keys() and _rle_decodes(segmentation)
-    return (
-        isinstance(segmentation, list)
-        and len(segmentation) > 0
-        and all(
-            isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0
-            and all(is_finite_number(value) for value in polygon)
-            for polygon in segmentation
-        )
-    )  # fmt: skip
+        return _rle_decodes(segmentation)
+    return all(is_finite_number(value) for polygon in segmentation for value in polygon)
 
 
 def _rle_decodes(rle: dict) -> bool:

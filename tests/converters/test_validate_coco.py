@@ -101,6 +101,22 @@ def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_fa
             lambda a: a.update(segmentation={"size": [64, 64], "counts": "zz!!"}),
             "annotation {id} in {path} has no segmentation",
         ),
+        (  # another tool's polygon not in a list, and one of [x, y] pairs: in segmentation's words
+            "annotations",
+            lambda a: a.update(segmentation=[1, 1, 9, 1, 9, 9]),
+            "annotation {id} in {path} has a segmentation of one flat list of numbers: COCO's polygons are "
+            "a list of them, [[x1, y1, x2, y2, ...]]: put it in another pair of brackets",
+        ),
+        (
+            "annotations",
+            lambda a: a.update(segmentation=[[[1, 1], [9, 1], [9, 9]]]),
+            "annotation {id} in {path} has polygons of [x, y] pairs: COCO's polygons are flat lists",
+        ),
+        (
+            "annotations",
+            lambda a: a.update(segmentation=[[1, 1, 9, 1, 9, float("nan")]]),
+            "annotation {id} in {path} has no segmentation",
+        ),
         (
             "annotations",
             lambda a: a.update(area="12"),
@@ -112,7 +128,17 @@ def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_fa
             "image {id} ({name}) in {path} has no width and height",
         ),
     ],
-    ids=["no-bbox", "unlisted-category", "empty-segmentation", "corrupt-rle", "text-area", "no-height"],
+    ids=[
+        "no-bbox",
+        "unlisted-category",
+        "empty-segmentation",
+        "corrupt-rle",
+        "flat-polygon",
+        "point-pairs",
+        "nan-point",
+        "text-area",
+        "no-height",
+    ],
 )
 def test_a_coco_entry_the_checks_cannot_read_is_one_line(dataset, part, edit, message):
     # another tool's file: a traceback (KeyError, IndexError, TypeError); an annotation of a category the
