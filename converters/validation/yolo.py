@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.coco import is_whole_number
 from common.config import read_yaml
 from common.errors import UserError, few, one_line
 from common.extras import require
@@ -78,6 +79,7 @@ def validate_yolo(
     except Exception as error:  # ultralytics raises bare SyntaxError/FileNotFoundError/...
         raise UserError(f"ultralytics rejects {data_yaml}: {_rejected(error, written)}") from None
     check_data_root(data_yaml, Path(data["path"]).absolute(), written=written)
+    check_kpt_shape(data, data_yaml)
     converted = has_split_record(data_yaml.parent) or data_yaml_written_here(data_yaml)
     polygon = None  # the set's first label file of polygons, named where a split of box files has none
     if task is None:
@@ -101,6 +103,26 @@ def validate_yolo(
             told = checks[split].problems if converted else checks[split].notes
             told.append(orphans_line([in_data_set(path, data) for path in orphans]))
     return checks
+
+
+def check_kpt_shape(data: dict, data_yaml: Path) -> None:
+    """Refuses a ``kpt_shape`` in ``data`` (``data_yaml``'s, read by ultralytics) that is not two whole
+    numbers (``[17, 3]``): its scan unpacks it into keypoints and dims in every task, and the check stopped
+    with a traceback (``ValueError: not enough values to unpack``), as ``yolo train`` does.
+
+    Raises:
+        UserError: one line naming the file and the value.
+    """
+    if "kpt_shape" not in data:
+        return
+    shape = data["kpt_shape"]
+    numbers = isinstance(shape, list) and all(is_whole_number(n) and n >= 0 for n in shape)
+    if not (numbers and len(shape) == 2):
+        raise UserError(
+            f"{data_yaml} has kpt_shape {shape!r}, not [keypoints, dims] (two whole numbers, as [17, 3]): "
+            "ultralytics stops on it in any task; correct it, or delete the line (a detect or segment set "
+            "needs none)"
+        )
 
 
 def _rejected(error: Exception, written: str | None) -> str:

@@ -550,6 +550,21 @@ def test_a_label_file_whose_image_is_gone_is_named(dataset, tmp_path, converted)
     assert (check.problems[:1], check.notes) == (([said], []) if converted else ([], [said]))
 
 
+@pytest.mark.parametrize("shape", ["[17]", "", "[a, 3]"], ids=["one-number", "empty", "text"])
+def test_a_kpt_shape_of_no_two_numbers_is_one_line(dataset, shape):
+    # ultralytics' scan unpacks it into keypoints and dims in any task: a ValueError traceback
+    data_yaml = dataset / "data.yaml"
+    data_yaml.write_text(data_yaml.read_text() + f"kpt_shape: {shape}\n")
+    value = {"[17]": "[17]", "": "None", "[a, 3]": "['a', 3]"}[shape]
+    with pytest.raises(UserError) as caught:
+        validate(dataset)
+    assert str(caught.value) == (
+        f"{data_yaml} has kpt_shape {value}, not [keypoints, dims] (two whole numbers, as [17, 3]): "
+        "ultralytics stops on it in any task; correct it, or delete the line (a detect or segment set needs "
+        "none)"
+    )
+
+
 def test_hidden_files_in_a_label_folder_are_no_label_files_without_image(dataset):
     # ultralytics' glob skips them, as it skips hidden images: each was a problem failing the split
     label = next(path for path in sorted((dataset / "labels" / "val").glob("*.txt")) if path.read_text())
