@@ -177,8 +177,11 @@ def check_shared_images(
     for (first, later), names in shared.items():
         images = "1 image is" if len(names) == 1 else f"{len(names)} images are"
         said = f"{images} in both {first} and {later} ({few(names)}): one file in two splits, so {later} "
-        if first == "train":
-            checks[later].problems.append(f"{said}scores a model on images it trained on")
+        if first == "train":  # the next step: each photo in one split
+            it = "it" if len(names) == 1 else "them"
+            checks[later].problems.append(
+                f"{said}scores a model on images it trained on: remove {it} from {first} or {later}"
+            )
         else:  # test: pointing at the val folder, as some exports do on purpose: no training image leaks
             checks[later].notes.append(f"{said}then scores the images {first} picked best.pt on")
     for (first, later), pairs in copied_images(files).items():

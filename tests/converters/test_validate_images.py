@@ -76,7 +76,7 @@ def test_images_linked_to_photos_moved_since_are_named_as_broken_links(dataset, 
         ]
 
 
-LEAK = "one file in two splits, so {later} scores a model on images {seen}"
+LEAK = "one file in two splits, so {later} scores a model on images {seen}: remove {it} from train or {later}"
 
 
 def test_a_train_list_naming_a_val_image_fails_val_naming_both_splits(dataset):
@@ -93,7 +93,7 @@ def test_a_train_list_naming_a_val_image_fails_val_naming_both_splits(dataset):
     results = validate(dataset)["yolo"]
     assert results["val"].problems == [
         f"1 image is in both train and val (images/val/{val[0].name}): "
-        + LEAK.format(later="val", seen="it trained on")
+        + LEAK.format(later="val", seen="it trained on", it="it")
     ]
     assert results["test"].problems == []
 
@@ -108,7 +108,7 @@ def test_two_splits_of_one_folder_fail_the_later_naming_a_few_images(dataset):
     shown = ", ".join(f"images/train/{name}" for name in train[:3])
     assert results["val"].problems == [
         f"9 images are in both train and val ({shown} and 6 more): "
-        + LEAK.format(later="val", seen="it trained on")
+        + LEAK.format(later="val", seen="it trained on", it="them")
     ]
     assert results["train"].problems == [] and results["test"].problems == []
 
@@ -141,7 +141,7 @@ def test_a_link_to_a_train_photo_in_val_is_the_same_file(dataset):
     problems = validate(dataset)["yolo"]["val"].problems
     assert problems == [
         f"1 image is in both train and val (images/val/alias.png = images/train/{image.name}): "
-        + LEAK.format(later="val", seen="it trained on")
+        + LEAK.format(later="val", seen="it trained on", it="it")
     ]
 
 
@@ -154,7 +154,7 @@ def test_a_coco_split_listing_a_train_image_fails(dataset):
     problems = validate(dataset)["coco"]["test"].problems
     assert problems[0] == (
         f"1 image is in both train and test (images/{name}): "
-        + LEAK.format(later="test", seen="it trained on")
+        + LEAK.format(later="test", seen="it trained on", it="it")
     )
 
 
