@@ -126,14 +126,19 @@ def check_kpt_shape(data: dict, data_yaml: Path) -> None:
 
 
 def _rejected(error: Exception, written: str | None) -> str:
-    """Why ultralytics rejects a ``data.yaml`` whose ``path:`` is ``written`` (None: not given), in one line:
-    its ``error``, where that folder is relative how ultralytics reads it (:func:`_relative_root`), where it
-    is absolute without ultralytics' note on the folder it downloads data sets to (no data set is downloaded
-    here, and an absolute ``path:`` is read from no such folder)."""
+    """Why ultralytics rejects a ``data.yaml`` whose ``path:`` is ``written`` (None: not given, its own folder
+    read, which exists), in one line: its ``error``, where that folder is relative how ultralytics reads it
+    (:func:`_relative_root`), where it is absolute or not given without ultralytics' note on the folder it
+    downloads data sets to (no data set is downloaded here, and such a folder is read from no other; a
+    Roboflow export has no ``path:``), and a missing split folder's next step."""
     said = one_line(error)
-    if written is not None and expand_user(written).is_absolute():
+    if written is None or expand_user(written).is_absolute():  # without path:, data_yaml's folder, there
         said = said.partition(" Note dataset download directory is ")[0]
-    return said + _relative_root(error, written)
+    if relative := _relative_root(error, written):
+        return said + relative
+    if "images not found" in str(error):  # the next step, where the folder is read where it is written
+        said = f"{said.rstrip('.')}: restore that folder, or correct the split's entry in data.yaml"
+    return said
 
 
 def _relative_root(error: Exception, written: str | None) -> str:

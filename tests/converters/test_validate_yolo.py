@@ -636,7 +636,8 @@ def test_images_of_a_type_ultralytics_does_not_read_are_a_note_naming_them(datas
 
 def test_a_val_folder_gone_is_one_line_without_a_blank_line_or_a_download_note(dataset, capsys):
     # ultralytics printed a blank line first and added where it downloads data sets to, and how to change
-    # it: of a data set whose path: is absolute and that has nothing to download, a lead to follow in vain
+    # it: of a data set whose path: is absolute and that has nothing to download, a lead to follow in vain;
+    # then it ended on the missing folder, without a next step
     shutil.rmtree(dataset / "images" / "val")
     importlib.import_module("ultralytics.data.utils")  # its first import says where its settings were made
     capsys.readouterr()
@@ -646,7 +647,23 @@ def test_a_val_folder_gone_is_one_line_without_a_blank_line_or_a_download_note(d
     assert (out, err) == (
         "",
         f"error: ultralytics rejects {data_yaml}: Dataset '{data_yaml}' images not found, missing path "
-        f"'{(dataset / 'images' / 'val').resolve()}'\n",
+        f"'{(dataset / 'images' / 'val').resolve()}': restore that folder, or correct the split's entry in "
+        "data.yaml\n",
+    )
+
+
+def test_a_roboflow_export_s_val_folder_gone_is_one_line_with_its_next_step(dataset, tmp_path, capsys):
+    # no path: (its own folder read, as it exists): ultralytics' note on where it downloads data sets to
+    # was kept, a lead to follow in vain, and nothing said what to do
+    export = tmp_path / "export"
+    as_roboflow_export(dataset, export)
+    shutil.rmtree(export / "valid" / "images")
+    assert validate_main([str(export), "--no-progress"]) == 2
+    data_yaml = export / "data.yaml"
+    assert capsys.readouterr().err == (
+        f"error: ultralytics rejects {data_yaml}: Dataset '{data_yaml}' images not found, missing path "
+        f"'{(export / 'valid' / 'images').resolve()}': restore that folder, or correct the split's entry in "
+        "data.yaml\n"
     )
 
 
