@@ -9,8 +9,8 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 :func:`predicted_image` is a photo's entry of the ``images.json`` that ``inspection.predict`` and
 ``anomaly.predict`` write beside their ``predictions.json`` (COCO image info).
 
-:func:`check_image_size`, :func:`check_category`, :func:`check_segmentation`, :func:`check_box` and
-:func:`check_box_in_image` refuse,
+:func:`check_image_size`, :func:`check_category`, :func:`check_segmentation`, :func:`check_not_crowd`,
+:func:`check_box` and :func:`check_box_in_image` refuse,
 one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
 write, as does :func:`unknown_image`'s error, in the words of every package that reads one
 (``segmentation.coco_checks``, ``detection.coco``); :func:`check_ids` (:func:`check_keys` and
@@ -309,6 +309,22 @@ def check_segmentation(annotation: Mapping, *, where: str) -> None:
         raise UserError(
             f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
             f"RLE with size and counts): {FIX_COCO}"
+        )
+
+
+def check_not_crowd(annotation: Mapping, *, where: str) -> None:
+    """Refuses a crowd ``annotation`` (``iscrowd`` truthy, as pycocotools reads it; ``where``: "annotation
+    <id> in <file>"): COCOeval scores it as a region to ignore, while the segmentation commands, which take
+    every annotation for one defect instance and have no ignore regions, prompted, trained on and scored it.
+
+    Raises:
+        UserError: one line naming the annotation.
+    """
+    if annotation.get("iscrowd"):
+        raise UserError(
+            f"{where} has iscrowd {annotation['iscrowd']!r}: a crowd region, which COCO scores as one to "
+            "ignore and this package cannot (it takes every annotation for one defect): set iscrowd 0 "
+            "if it outlines one defect, or remove it"
         )
 
 

@@ -20,6 +20,7 @@ from common.coco import (
     check_category,
     check_image_size,
     check_keys,
+    check_not_crowd,
     check_segmentation,
     check_unique_ids,
 )
@@ -101,12 +102,7 @@ def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, 
         where = f"annotation {annotation.get('id')} in {source}"
         check_category(annotation, categories, where=where)
         check_segmentation(annotation, where=where)
-        if annotation.get("iscrowd"):  # truthy, as pycocotools reads it
-            raise UserError(
-                f"{where} has iscrowd {annotation['iscrowd']!r}: a crowd region, which COCO scores as one to "
-                "ignore and this package cannot (it takes every annotation for one defect): set iscrowd 0 "
-                "if it outlines one defect, or remove it"
-            )
+        check_not_crowd(annotation, where=where)
         check_box(annotation, where=where)
         area = annotation.get("area", 1)  # missing: COCOeval is given the mask's pixels
         number = isinstance(area, int | float) and not isinstance(area, bool)

@@ -17,6 +17,7 @@ from common.coco import (
     check_category,
     check_ids,
     check_image_size,
+    check_not_crowd,
     check_segmentation,
     is_finite_number,
     read_coco_index,
@@ -87,7 +88,9 @@ def check_entries(dataset: dict, *, source: Path) -> None:
     number (one left out is taken from the mask, as segmentation's commands take it: it was refused).
 
     Each stopped the check with a traceback (``KeyError``, ``IndexError``, ``TypeError``), but the category:
-    COCOeval left such an annotation out of the self-evaluation, and the split was called ``ok``.
+    COCOeval left such an annotation out of the self-evaluation, and the split was called ``ok``. A crowd
+    (``iscrowd`` 1) too, in segmentation's words (:func:`common.coco.check_not_crowd`): its commands refuse
+    one, and a split of some was called ``ok``.
 
     Raises:
         UserError: one line naming the entry and ``source``.
@@ -103,6 +106,7 @@ def check_entries(dataset: dict, *, source: Path) -> None:
         if "area" in annotation and not is_finite_number(area := annotation["area"]):
             raise UserError(f"{where} has area {area!r}, not a number of pixels: {FIX_COCO}")
         check_segmentation(annotation, where=where)  # its shape, in segmentation's words
+        check_not_crowd(annotation, where=where)  # segmentation's commands refuse it: 'ok' here misled
         if not _decodes(annotation["segmentation"]):
             raise UserError(
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "

@@ -213,18 +213,34 @@ def test_a_box_of_no_size_fails_the_self_evaluation(dataset):
     assert len(problems) == 1 and problems[0].startswith("bbox AP of ground truth against itself is ")
 
 
-def test_a_split_of_crowd_annotations_only_fails_the_self_evaluation(dataset):
-    # COCOeval ignores a crowd: the self AP is undefined (NaN), which passed 'AP < 0.999' without a word
+def test_a_split_of_annotations_cocoeval_ignores_fails_the_self_evaluation(dataset):
+    # COCOeval ignores a ground truth of an area outside its range: the self AP is undefined (NaN), which
+    # passed 'AP < 0.999' without a word
     coco_file = dataset / "annotations" / "instances_test.json"
     coco = json.loads(coco_file.read_text())
     for annotation in coco["annotations"]:
-        annotation["iscrowd"] = 1
+        annotation["area"] = -annotation["area"]
     coco_file.write_text(json.dumps(coco))
-    assert validate(dataset)["coco"]["test"].problems == [
+    assert validate(dataset)["coco"]["test"].problems[-2:] == [
         f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval ignores every "
         "annotation (iscrowd 1, a category the file does not list, or an area outside its range)"
         for iou_type in ("bbox", "segm")
     ]
+
+
+def test_a_crowd_annotation_is_refused_in_segmentation_s_words(dataset):
+    # segmentation's commands refuse one (they take every annotation for one defect); validate said ok
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    coco["annotations"][0]["iscrowd"] = 1
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as caught:
+        validate(dataset)
+    assert str(caught.value) == (
+        f"annotation {coco['annotations'][0]['id']} in {coco_file} has iscrowd 1: a crowd region, which COCO "
+        "scores as one to ignore and this package cannot (it takes every annotation for one defect): set "
+        "iscrowd 0 if it outlines one defect, or remove it"
+    )
 
 
 def test_an_image_of_over_100_instances_scores_1_against_itself(tmp_path, category_factory, mask_factory):
