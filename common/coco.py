@@ -10,7 +10,7 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 ``anomaly.predict`` write beside their ``predictions.json`` (COCO image info).
 
 :func:`check_image_size`, :func:`check_category`, :func:`check_segmentation`, :func:`check_not_crowd`,
-:func:`check_box` and :func:`check_box_in_image` refuse,
+:func:`check_rle_size`, :func:`check_box` and :func:`check_box_in_image` refuse,
 one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
 write, as does :func:`unknown_image`'s error, in the words of every package that reads one
 (``segmentation.coco_checks``, ``detection.coco``); :func:`check_ids` (:func:`check_keys` and
@@ -325,6 +325,23 @@ def check_not_crowd(annotation: Mapping, *, where: str) -> None:
             f"{where} has iscrowd {annotation['iscrowd']!r}: a crowd region, which COCO scores as one to "
             "ignore and this package cannot (it takes every annotation for one defect): set iscrowd 0 "
             "if it outlines one defect, or remove it"
+        )
+
+
+def check_rle_size(segmentation: object, info: Mapping, *, where: str) -> None:
+    """Refuses an RLE ``segmentation`` (``where``: "annotation <id> in <file>") whose ``size`` is not its
+    image's (``info``) ``[height, width]``: pycocotools decodes an RLE at its own size, so its mask did not
+    fit its photo (segmentation's commands: ``could not broadcast``; converters.validate: an area mismatch and
+    a self-AP below 1.0, or nothing at all without an ``area``). A polygon passes.
+
+    Raises:
+        UserError: one line naming the annotation, both sizes and the image.
+    """
+    height, width = int(info["height"]), int(info["width"])
+    if isinstance(segmentation, dict) and segmentation["size"] != [height, width]:
+        raise UserError(
+            f"{where} is an RLE mask of size {segmentation['size']} (height, width), but its "
+            f"image {info['file_name']} is {[height, width]}: {FIX_COCO}"
         )
 
 

@@ -21,6 +21,7 @@ from common.coco import (
     check_image_size,
     check_keys,
     check_not_crowd,
+    check_rle_size,
     check_segmentation,
     check_unique_ids,
 )
@@ -141,12 +142,8 @@ def check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> Non
     for annotation in annotations:
         where = f"annotation {annotation.get('id')} in {source}"
         segmentation = annotation["segmentation"]
+        check_rle_size(segmentation, info, where=where)
         if isinstance(segmentation, dict):
-            if segmentation["size"] != [height, width]:
-                raise UserError(
-                    f"{where} is an RLE mask of size {segmentation['size']} (height, width), but its "
-                    f"image {info['file_name']} is {[height, width]}: {FIX_COCO}"
-                )
             runs = _rle_runs(segmentation["counts"], where=where)
             if sum(runs) != height * width:
                 raise UserError(

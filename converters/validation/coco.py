@@ -18,6 +18,7 @@ from common.coco import (
     check_ids,
     check_image_size,
     check_not_crowd,
+    check_rle_size,
     check_segmentation,
     is_finite_number,
     read_coco_index,
@@ -90,7 +91,8 @@ def check_entries(dataset: dict, *, source: Path) -> None:
     Each stopped the check with a traceback (``KeyError``, ``IndexError``, ``TypeError``), but the category:
     COCOeval left such an annotation out of the self-evaluation, and the split was called ``ok``. A crowd
     (``iscrowd`` 1) too, in segmentation's words (:func:`common.coco.check_not_crowd`): its commands refuse
-    one, and a split of some was called ``ok``.
+    one, and a split of some was called ``ok``. An RLE of another size than its image's, in their words
+    (:func:`common.coco.check_rle_size`): it was an area mismatch, or nothing without an ``area``.
 
     Raises:
         UserError: one line naming the entry and ``source``.
@@ -98,6 +100,7 @@ def check_entries(dataset: dict, *, source: Path) -> None:
     for image in dataset["images"]:
         check_image_size(image, source=source)
     categories = {category["id"] for category in dataset["categories"]}
+    images = {image["id"]: image for image in dataset["images"]}  # each annotation's: check_ids
     for annotation in dataset["annotations"]:
         where = f"annotation {annotation['id']} in {source}"
         check_category(annotation, categories, where=where)
@@ -107,6 +110,7 @@ def check_entries(dataset: dict, *, source: Path) -> None:
             raise UserError(f"{where} has area {area!r}, not a number of pixels: {FIX_COCO}")
         check_segmentation(annotation, where=where)  # its shape, in segmentation's words
         check_not_crowd(annotation, where=where)  # segmentation's commands refuse it: 'ok' here misled
+        check_rle_size(annotation["segmentation"], images[annotation["image_id"]], where=where)
         if not _decodes(annotation["segmentation"]):
             raise UserError(
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from common.coco import FIX_COCO
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.validate import main as validate_main
@@ -98,7 +99,7 @@ def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_fa
         ("annotations", lambda a: a.update(segmentation=[]), "annotation {id} in {path} has no segmentation"),
         (
             "annotations",
-            lambda a: a.update(segmentation={"size": [64, 64], "counts": "zz!!"}),
+            lambda a: a.update(segmentation={"size": [48, 64], "counts": "zz!!"}),
             "annotation {id} in {path} has no segmentation",
         ),
         (  # another tool's polygon not in a list, and one of [x, y] pairs: in segmentation's words
@@ -226,6 +227,23 @@ def test_a_split_of_annotations_cocoeval_ignores_fails_the_self_evaluation(datas
         "annotation (iscrowd 1, a category the file does not list, or an area outside its range)"
         for iou_type in ("bbox", "segm")
     ]
+
+
+def test_an_rle_of_another_size_than_its_image_is_refused_in_segmentation_s_words(dataset):
+    # pycocotools decodes it at its own size: 'renders 0 px', or with no area (taken from the mask) 'ok'
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    annotation = coco["annotations"][0]
+    image = next(i for i in coco["images"] if i["id"] == annotation["image_id"])
+    annotation["segmentation"] = {"size": [10, 10], "counts": [100]}
+    del annotation["area"]
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as caught:
+        validate(dataset)
+    assert str(caught.value) == (
+        f"annotation {annotation['id']} in {coco_file} is an RLE mask of size [10, 10] (height, width), but "
+        f"its image {image['file_name']} is {[image['height'], image['width']]}: {FIX_COCO}"
+    )
 
 
 def test_a_crowd_annotation_is_refused_in_segmentation_s_words(dataset):
