@@ -10,7 +10,8 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 ``anomaly.predict`` write beside their ``predictions.json`` (COCO image info).
 
 :func:`check_image_size`, :func:`check_category`, :func:`check_segmentation`, :func:`check_not_crowd`,
-:func:`check_rle_size`, :func:`check_box` and :func:`check_box_in_image` refuse,
+:func:`check_rle_size`,
+:func:`check_rle_covers`, :func:`check_box` and :func:`check_box_in_image` refuse,
 one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
 write, as does :func:`unknown_image`'s error, in the words of every package that reads one
 (``segmentation.coco_checks``, ``detection.coco``); :func:`check_ids` (:func:`check_keys` and
@@ -342,6 +343,22 @@ def check_rle_size(segmentation: object, info: Mapping, *, where: str) -> None:
         raise UserError(
             f"{where} is an RLE mask of size {segmentation['size']} (height, width), but its "
             f"image {info['file_name']} is {[height, width]}: {FIX_COCO}"
+        )
+
+
+def check_rle_covers(runs: Sequence[float], size: Sequence[int], *, where: str) -> None:
+    """Refuses an RLE (``where``: "annotation <id> in <file>") whose ``runs`` do not cover its ``size``
+    (height, width): pycocotools decodes runs that fall short without a word into a mask of whatever they
+    cover.
+
+    Raises:
+        UserError: one line naming the annotation and both pixel counts.
+    """
+    height, width = size
+    if sum(runs) != height * width:
+        raise UserError(
+            f"{where} is an RLE mask whose runs cover {sum(runs)} pixels, not the {height * width} "
+            f"of its size {height}x{width}: {FIX_COCO}"
         )
 
 

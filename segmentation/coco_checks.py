@@ -21,6 +21,7 @@ from common.coco import (
     check_image_size,
     check_keys,
     check_not_crowd,
+    check_rle_covers,
     check_rle_size,
     check_segmentation,
     check_unique_ids,
@@ -145,11 +146,7 @@ def check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> Non
         check_rle_size(segmentation, info, where=where)
         if isinstance(segmentation, dict):
             runs = _rle_runs(segmentation["counts"], where=where)
-            if sum(runs) != height * width:
-                raise UserError(
-                    f"{where} is an RLE mask whose runs cover {sum(runs)} pixels, not the {height * width} "
-                    f"of its size {height}x{width}: {FIX_COCO}"
-                )
+            check_rle_covers(runs, (height, width), where=where)
             rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
         else:
             _check_polygons(segmentation, (width, height), where=where)

@@ -18,6 +18,7 @@ from common.coco import (
     check_ids,
     check_image_size,
     check_not_crowd,
+    check_rle_covers,
     check_rle_size,
     check_segmentation,
     is_finite_number,
@@ -28,6 +29,7 @@ from common.exif import is_rotated
 from common.images import check_opencv_decodes, image_size
 from common.io import link_loop_text
 from converters.coco import written_here
+from converters.masks import rle_counts
 from converters.splits import SPLITS
 from converters.validation.split_check import (
     SplitCheck,
@@ -92,7 +94,8 @@ def check_entries(dataset: dict, *, source: Path) -> None:
     COCOeval left such an annotation out of the self-evaluation, and the split was called ``ok``. A crowd
     (``iscrowd`` 1) too, in segmentation's words (:func:`common.coco.check_not_crowd`): its commands refuse
     one, and a split of some was called ``ok``. An RLE of another size than its image's, in their words
-    (:func:`common.coco.check_rle_size`): it was an area mismatch, or nothing without an ``area``.
+    (:func:`common.coco.check_rle_size`), or whose runs do not cover that size
+    (:func:`common.coco.check_rle_covers`): each was an area mismatch, or nothing without an ``area``.
 
     Raises:
         UserError: one line naming the entry and ``source``.
@@ -116,6 +119,8 @@ def check_entries(dataset: dict, *, source: Path) -> None:
                 f"{where} has no segmentation pycocotools can decode (polygons of 3 points or more, or an "
                 f"RLE with size and counts): {FIX_COCO}"
             )
+        if isinstance(rle := annotation["segmentation"], dict):  # runs short: 'ok' without an area
+            check_rle_covers(rle_counts(rle["counts"]), rle["size"], where=where)
 
 
 def _decodes(segmentation: dict | list) -> bool:
@@ -137,6 +142,7 @@ def _rle_decodes(rle: dict) -> bool:
         height, width = rle["size"]
         compressed = mask_utils.frPyObjects(rle, height, width) if isinstance(rle["counts"], list) else rle
         mask_utils.decode(compressed)
+        rle_counts(rle["counts"])  # its runs, as check_entries counts them
     except (ValueError, TypeError, OverflowError):
         return False
     return True

@@ -246,6 +246,24 @@ def test_an_rle_of_another_size_than_its_image_is_refused_in_segmentation_s_word
     )
 
 
+def test_an_rle_whose_runs_fall_short_is_refused_in_segmentation_s_words(dataset):
+    # pycocotools decodes it without a word into whatever the runs cover: with no area, 'ok'
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    annotation = coco["annotations"][0]
+    image = next(i for i in coco["images"] if i["id"] == annotation["image_id"])
+    height, width = image["height"], image["width"]
+    annotation["segmentation"] = {"size": [height, width], "counts": [5, 3]}
+    del annotation["area"]
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as caught:
+        validate(dataset)
+    assert str(caught.value) == (
+        f"annotation {annotation['id']} in {coco_file} is an RLE mask whose runs cover 8 pixels, not the "
+        f"{height * width} of its size {height}x{width}: {FIX_COCO}"
+    )
+
+
 def test_a_crowd_annotation_is_refused_in_segmentation_s_words(dataset):
     # segmentation's commands refuse one (they take every annotation for one defect); validate said ok
     coco_file = dataset / "annotations" / "instances_test.json"
