@@ -289,10 +289,11 @@ def self_ap_problems(coco, *, desc: str = "self-AP", progress: bool = False) -> 
     for iou_type in tqdm(("bbox", "segm"), desc=desc, unit="eval", disable=not progress, file=sys.stderr):
         ap = coco_self_ap(coco, iou_type)
         if ap != ap:  # NaN: COCOeval scored none of them (it read 0.000 until 2026-12-07)
+            # a crowd and a category the file does not list are refused before (check_entries)
             problems.append(
-                f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval "
-                "ignores every annotation (iscrowd 1, a category the file does not list, or an area "
-                "outside its range)"
+                f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval ignores every "
+                "annotation, each of an area outside its range (0 to 1e10 px): leave area out of the file, "
+                "and it is taken from the mask"
             )
         elif ap < 0.999:
             problems.append(f"{iou_type} AP of ground truth against itself is {ap:.3f}, not 1.0")
