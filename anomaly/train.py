@@ -18,7 +18,7 @@ from pathlib import Path
 
 from anomaly.config import SCHEMA
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path_text
-from common.config import load_config
+from common.config import load_config, text_override
 from common.errors import UserError
 from common.folders import earlier_run_note
 
@@ -63,7 +63,8 @@ def parser() -> OneLineParser:
 
 def run(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    flags = {f"backbone={args.backbone}": f"--backbone {args.backbone}"} if args.backbone else {}
+    # as text, not YAML: --backbone 010 was refused as the octal number of an override nobody typed
+    flags = {text_override("backbone", args.backbone): f"--backbone {args.backbone}"} if args.backbone else {}
     config = load_config(SCHEMA, args.config, [*args.overrides, *flags], flags=flags)
     from anomaly.data import (
         read_splits,

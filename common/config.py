@@ -652,3 +652,25 @@ def project_path(path: str | Path) -> Path:
     if path.exists() or path.is_absolute() or not (PROJECT_ROOT / path).exists():
         return path
     return PROJECT_ROOT / path
+
+
+def text_override(key: str, value: object) -> str:
+    """The override ``key=value`` that sets ``key`` to the text of ``value`` as given: for an override a
+    command makes of its own flag (``--data``, ``--backbone``), which the user typed as text, not as YAML.
+
+    Plain, ``key={value}`` read ``x #7`` as ``x`` with a comment, ``010`` as an octal number and
+    ``12:30`` as a base-60 one, and refused them; YAML's single quotes (``'`` doubled) read no escapes
+    and give back the very text; one they would fold (a line break) is written double-quoted, escaped.
+
+    >>> text_override("data", "lot #7"), text_override("name", "it's 010")
+    ("data='lot #7'", "name='it''s 010'")
+    """
+    text = str(value)
+    quoted = "'" + text.replace("'", "''") + "'"
+    try:
+        same = yaml.safe_load(quoted) == text
+    except yaml.YAMLError:  # a character YAML takes nowhere unescaped (a control character)
+        same = False
+    if not same:
+        quoted = yaml.safe_dump(text, default_style='"', width=math.inf).rstrip("\n")
+    return f"{key}={quoted}"

@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
-from common.config import override_keys
+from common.config import override_keys, text_override
 from common.data_sets import data_set_folder
 from common.devices import check_device_name, cuda_devices_visible, given, missing_cuda
 from common.errors import UserError
@@ -503,20 +503,24 @@ def _folds_overrides(args: argparse.Namespace) -> tuple[list[str], dict[str, str
         if key in ("data", "out", "name", "exist_ok"):
             where = "--data" if key == "data" else "--out (the rounds train in its runs/fold<i>)"
             raise UserError(f"--folds takes its {key} from {where}: drop --set {override}")
-    flags = {f"data={args.data}": f"--data {args.data}", f"device={args.device}": f"--device {args.device}"}
+    # the flags' paths as text, not YAML (--data 'lot #7' was refused as the override data=lot #7)
+    flags = {
+        text_override("data", args.data): f"--data {args.data}",
+        f"device={args.device}": f"--device {args.device}",
+    }
     overrides = list(flags)
     # recorded in folds.json absolute, but with any .. left (not recorded_path): the rounds' fingerprints
     # (segmentation.crossval.round_fingerprint) hash this spelling, and --resume of an earlier run keeps them;
     # a --resume naming it otherwise takes the spelling recorded (segmentation.folds.recorded_checkpoint)
     if args.base_checkpoint:
-        overrides.append(f"checkpoint={Path(args.base_checkpoint).absolute()}")
+        overrides.append(text_override("checkpoint", Path(args.base_checkpoint).absolute()))
         flags[overrides[-1]] = f"--base-checkpoint {args.base_checkpoint}"
     overrides += args.set  # --set over the flags above; --model, --cache-dir and --no-progress over --set
     if args.model:
-        overrides.append(f"model={args.model}")
+        overrides.append(text_override("model", args.model))
         flags[overrides[-1]] = f"--model {args.model}"
     if args.cache_dir:
-        overrides.append(f"cache_dir={args.cache_dir}")
+        overrides.append(text_override("cache_dir", args.cache_dir))
         flags[overrides[-1]] = f"--cache-dir {args.cache_dir}"
     if args.no_progress:
         overrides.append("progress=false")

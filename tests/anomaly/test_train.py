@@ -309,3 +309,16 @@ def test_every_fit_photo_whose_header_does_not_read_is_named_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: cannot read 3 photos: {broken[0]} (")
     assert all(str(path) in err for path in broken)
+
+
+@pytest.mark.parametrize("backbone", ["wide #1", "010", "12:30", "yes"])  # comment, octal, base 60, boolean
+def test_a_backbone_is_read_as_the_text_typed_not_as_yaml(tmp_path: Path, capsys, backbone: str) -> None:
+    # --backbone became the override backbone=<value>, read as YAML: 'wide #1' was refused as an override
+    # nobody typed holding a comment, 010 as an octal number, yes as a boolean
+    argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--backbone", backbone]
+    assert main(argv) == 2
+    names = "mobilenet_v2, efficientnet_lite0, wide_resnet50_2"
+    expected = (
+        f"error: --backbone {backbone}: config key 'backbone' must be one of {names}, got '{backbone}'\n"
+    )
+    assert capsys.readouterr().err == expected

@@ -643,7 +643,7 @@ def test_every_set_flag_reaches_the_folds_training() -> None:
     argv = ["--data", "d", "--folds", "3", "--set", "epochs=1", "--set", "colour_head=true", "seed=2"]
     overrides, flags = _folds_overrides(build_parser().parse_args(argv))
     assert {"epochs=1", "colour_head=true", "seed=2"} <= set(overrides)
-    assert flags == {"data=d": "--data d", "device=auto": "--device auto"}  # named so in an error
+    assert flags == {"data='d'": "--data d", "device=auto": "--device auto"}  # named so in an error
 
 
 def test_a_bad_device_with_folds_is_named_by_its_flag(tmp_path, capsys) -> None:

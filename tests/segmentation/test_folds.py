@@ -1478,3 +1478,20 @@ def test_round_folders_are_the_fold_folders_named_by_index_alone(tmp_path):
     (tmp_path / "fold4").write_text("a file, not a round")
     assert round_folders(tmp_path) == {0: tmp_path / "fold0", 12: tmp_path / "fold12"}
     assert round_folders(tmp_path / "nowhere") == {}
+
+
+# a comment, an octal number, a base-60 one, a quote, YAML's null
+@pytest.mark.parametrize("folder", ["x #7", "010", "12:30", "it's", "null"])
+def test_folds_hands_the_rounds_its_flags_paths_as_typed(tmp_path, folder) -> None:
+    # the flags became overrides read as YAML: --data 'x #7' was refused as the override data=x #7 (a
+    # comment), a folder named 010 as an octal number; one named null was no folder: the default cache
+    from segmentation.evaluate import _folds_overrides, build_parser
+    from segmentation.train_config import load_train_config
+
+    base = tmp_path / folder / "base.pth"
+    argv = ["--data", folder, "--folds", "3", "--base-checkpoint", str(base), "--cache-dir", folder]
+    overrides, flags = _folds_overrides(build_parser().parse_args([*argv, "--model", "vit_t"]))
+    config = load_train_config(None, overrides, flags=flags)
+    assert (config["data"], config["checkpoint"], config["cache_dir"]) == (folder, str(base), folder)
+    assert config["model"] == "vit_t"
+    assert sorted(flags.values())[:2] == [f"--base-checkpoint {base}", f"--cache-dir {folder}"]
