@@ -341,8 +341,12 @@ def check_run_out(out: Path, *, trees: Sequence[str | Path | None], overwrite: b
             run without ``overwrite``, a file in the way, or a folder holding what no run command writes.
     """
     for tree in trees:
-        if tree is not None and Path(tree).is_dir():  # --data may name splits.json itself
-            check_outside_tree(out, tree)
+        if tree is None:
+            continue
+        # --data may name splits.json itself: the data set is the folder holding it
+        folder = Path(tree).parent if Path(tree).is_file() else Path(tree)
+        if folder.is_dir():
+            check_outside_tree(out, folder)
     if out.is_dir() and not overwrite and not is_empty_folder(out):  # an empty one is taken as absent
         raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
     # a file in the way would fail only once the fit is done; --overwrite replaces a run (with the

@@ -202,6 +202,25 @@ def test_a_split_record_of_another_name_is_taken_by_its_contents(parts: Path, tm
     assert evaluate_main(["--run", str(run), "--data", str(renamed), "--split", split, "--no-progress"]) == 0
 
 
+def test_an_out_inside_the_data_set_whose_splits_json_is_given_is_refused_before_fitting(
+    parts: Path, tmp_path: Path, capsys
+) -> None:
+    # --data DS/splits.json --out DS/run wrote the run into the data set: only --data given as a folder
+    # was checked (DS itself was refused); the file's folder is the data set
+    converted = tmp_path / "part_yolo"
+    assert convert_main(["--root", str(parts), "--out", str(converted), "--coco", "--no-progress"]) == 0
+    capsys.readouterr()
+    before = sorted(converted.rglob("*"))
+    for data in (converted / "splits.json", converted):
+        argv = ["--data", str(data), "--out", str(converted / "run"), "--no-progress", *OVERRIDES]
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (
+            f"error: output folder {converted.resolve() / 'run'} is inside the input tree "
+            f"{converted.resolve()}; choose another --out\n"
+        )
+    assert sorted(converted.rglob("*")) == before
+
+
 def test_data_that_records_no_root_asks_for_root(parts: Path, tmp_path: Path, capsys) -> None:
     converted = tmp_path / "part_yolo"  # YOLO alone: no COCO file, so no recorded root
     assert convert_main(["--root", str(parts), "--out", str(converted), "--no-progress"]) == 0
