@@ -255,7 +255,9 @@ def fit_run(
     SCHEMA.check(config)
     out = Path(out)
     data = data_set_folder(data) if data is not None else None
-    check_run_out(out, trees=(root, data), overwrite=overwrite)
+    # --data may name splits.json itself: the data set is the folder holding it
+    data_folder = Path(data).parent if data is not None and Path(data).is_file() else data
+    check_run_out(out, trees=(root, data_folder), overwrite=overwrite)
     fit, shape, hashes = fit_photos(root, category, data, splits, progress=progress)
     warn_upsampled(shape, config["image_size"])
     model = build_model(config, weights=weights, download=download)
@@ -341,12 +343,8 @@ def check_run_out(out: Path, *, trees: Sequence[str | Path | None], overwrite: b
             run without ``overwrite``, a file in the way, or a folder holding what no run command writes.
     """
     for tree in trees:
-        if tree is None:
-            continue
-        # --data may name splits.json itself: the data set is the folder holding it
-        folder = Path(tree).parent if Path(tree).is_file() else Path(tree)
-        if folder.is_dir():
-            check_outside_tree(out, folder)
+        if tree is not None and Path(tree).is_dir():  # a file --root is named by the layout's check
+            check_outside_tree(out, tree)
     if out.is_dir() and not overwrite and not is_empty_folder(out):  # an empty one is taken as absent
         raise UserError(f"run folder exists: {out} (pass --overwrite to replace it)")
     # a file in the way would fail only once the fit is done; --overwrite replaces a run (with the

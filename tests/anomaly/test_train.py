@@ -221,6 +221,15 @@ def test_an_out_inside_the_data_set_whose_splits_json_is_given_is_refused_before
     assert sorted(converted.rglob("*")) == before
 
 
+def test_a_root_that_is_a_file_is_named_as_such_with_an_out_beside_it(tmp_path: Path, capsys) -> None:
+    # 34a3d2d0 checked a file tree's folder: --root lot/img.png --out lot/run was told the run lay in the tree
+    (tmp_path / "img.png").write_bytes(b"x")
+    argv = ["--root", str(tmp_path / "img.png"), "--category", "part", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--no-progress", *OVERRIDES]) == 2
+    message = f"error: data root does not exist or is not a folder: {tmp_path / 'img.png'}\n"
+    assert capsys.readouterr().err == message
+
+
 def test_data_that_records_no_root_asks_for_root(parts: Path, tmp_path: Path, capsys) -> None:
     converted = tmp_path / "part_yolo"  # YOLO alone: no COCO file, so no recorded root
     assert convert_main(["--root", str(parts), "--out", str(converted), "--no-progress"]) == 0
