@@ -412,7 +412,7 @@ function renderImageList() {
     item.append(dot, key, badge);
     item.classList.toggle("proposed", state.proposalCounts[key] > 0);
     item.title = key;
-    item.addEventListener("click", () => openImage(key));
+    item.addEventListener("click", () => openListed(key));
     list.append(item);
   }
 }
@@ -588,6 +588,14 @@ function loadImage(url) {
   });
 }
 
+// A click on a photo's entry in the list. The open photo's own entry leaves it as it is (a mask not
+// accepted yet, the zoom): opening it again dropped that mask unsaid. One whose opening or embedding failed
+// opens again (a photo fixed on disk meanwhile is read anew).
+function openListed(key) {
+  if (key === state.current && !state.openFailed && document.body.dataset.embedding !== "failed") return;
+  openImage(key);
+}
+
 // `replaced`: the notice, ending "; ", of a photo found replaced by one of another size since it was
 // opened (detectProposals opens it again: the picture shown was the old one).
 async function openImage(key, replaced = "") {
@@ -649,6 +657,7 @@ async function followEmbedding(key, token, status, note = "") {
     }
     if (status.state === "failed") {
       bar.hidden = true;
+      document.body.dataset.embedding = "failed";
       showMessage(`cannot embed this image: ${status.error}`, true);
       return;
     }

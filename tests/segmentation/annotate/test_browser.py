@@ -598,6 +598,39 @@ def test_a_prompt_on_screen_is_what_del_takes_and_what_d_waits_for(served, page,
     assert page.inner_text("#message").startswith("the mask not accepted on a.png was dropped; ")
 
 
+def test_a_click_on_the_open_photo_s_list_entry_keeps_its_mask_not_accepted(served, page, defect_centre):
+    """The open photo's own entry opened it again: the mask shown, not accepted yet, was dropped without
+    the note leaving the photo gives."""
+    url, _, truths = served
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    preview_click(page, *defect_centre(truths["a.png"]))
+    page.click("#image-list li[data-image='a.png']")
+    assert page.evaluate("document.body.dataset.preview") == "1"
+    page.click("#image-list li[data-image='b.jpg']")
+    wait_image(page, "b.jpg")
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('dropped')")
+    assert page.inner_text("#message").startswith("the mask not accepted on a.png was dropped; ")
+
+
+def test_a_click_on_the_list_entry_of_a_photo_that_could_not_be_opened_opens_it_again(
+    photos, tmp_path, colour_sam, page
+):
+    """The open photo's own entry is left alone, but one whose opening failed is tried again."""
+    folder, _ = photos
+    whole = (folder / "b.jpg").read_bytes()
+    (folder / "b.jpg").write_bytes(whole[:200])  # the header reads, the pixels not
+    with live_server(folder, tmp_path, colour_sam) as (url, _):
+        page.goto(url)
+        wait_body(page, "d.embedding === 'ready'")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => document.querySelector('#message').classList.contains('error')")
+        (folder / "b.jpg").write_bytes(whole)
+        page.click("#image-list li[data-image='b.jpg']")
+        wait_body(page, "d.embedding === 'ready'")
+        wait_image(page, "b.jpg")
+
+
 def test_mask_outlines_are_the_edge_pixels_of_each_painted_region(served, page):
     url, _, _ = served
     page.goto(url)
@@ -1109,16 +1142,16 @@ def test_a_detector_answer_older_than_a_change_does_not_replace_it(served_detect
 
 
 def test_labels_read_as_a_photo_opens_do_not_replace_a_change_answered_meanwhile(served, page):
-    """a.png opened again (its list entry), Del pressed before its labels were read back, the delete answered
-    first: the opening's older labels and version were shown, and the next Ctrl+Z was refused as another
-    tab's change (one tab)."""
+    """a.png opened again (as a photo replaced on disk is, or its list entry did until 2026-12-07), Del
+    pressed before its labels were read back, the delete answered first: the opening's older labels and
+    version were shown, and the next Ctrl+Z was refused as another tab's change (one tab)."""
     url, session, _ = served
     add_two_instances(session)
     page.goto(url)
     wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
     held = []  # the opening's labels, read on the server at once, held
     page.route("**/api/image?*", lambda route: held.append((route, route.fetch())))
-    page.click("#image-list li[data-image='a.png']")
+    page.evaluate("openImage('a.png')")
     wait_held(page, held, "the opening's labels")
     page.keyboard.press("Delete")  # the last instance: #2 dent
     page.wait_for_function("() => document.querySelector('#message').textContent === 'deleted #2'")
