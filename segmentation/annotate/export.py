@@ -501,6 +501,7 @@ def check_export_folder(out: Path) -> None:
         )
     try:
         if not file_exists(out / SPLITS_FILE):
+            check_made_by_an_export(out)
             return
     except UnreadableFileError as error:
         raise AnnotationError(
@@ -511,6 +512,24 @@ def check_export_folder(out: Path) -> None:
         load_splits(out / SPLITS_FILE)
     except UserError as error:
         raise AnnotationError(
-            f"{error}: each export keeps the split of the last one it records; delete the file to draw the "
-            "split anew (photos may then change split), then export"
+            f"{error}: each export keeps the split of the last one it records; delete the export folder to "
+            "draw the split anew (photos may then change split), then export"
         ) from None
+
+
+def check_made_by_an_export(out: Path) -> None:
+    """Refuses an ``out`` holding a data set's names but no ``splits.json``, which every export writes: a
+    data set made by hand (the user's photos) or an export whose ``splits.json`` was deleted; the converters
+    refuse it naming ``--overwrite``.
+
+    Raises:
+        AnnotationError: naming what it holds and the way out.
+    """
+    held = foreign_names(out, ())
+    if held:
+        raise AnnotationError(
+            f"{out} holds {few(held)} but no {SPLITS_FILE}, which every export writes: it was made otherwise "
+            f"(by hand, another tool) or its {SPLITS_FILE} was deleted, and each export replaces the folder "
+            "whole; move the folder away (delete it if it is an earlier export: its split is then drawn "
+            "anew), then export"
+        )

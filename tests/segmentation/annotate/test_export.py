@@ -296,10 +296,17 @@ def test_an_export_opened_in_a_file_browser_is_exported_again(annotated):
         (
             lambda out: (out / "splits.json").write_text("{bad"),
             r"splits.json: not JSON .*: each export keeps the split of the last one it records; delete the "
-            r"file to draw the split anew \(photos may then change split\), then export$",
+            r"export folder to draw the split anew \(photos may then change split\), then export$",
+        ),
+        (
+            lambda out: (out / "splits.json").unlink(),
+            r"export holds annotations, data.yaml, images and 1 more but no splits.json, which every "
+            r"export writes: it was made otherwise \(by hand, another tool\) or its splits.json was deleted, "
+            r"and each export replaces the folder whole; move the folder away \(delete it if it is an "
+            r"earlier export: its split is then drawn anew\), then export$",
         ),
     ],
-    ids=["a file of the user's", "a file in its place", "a broken splits file"],
+    ids=["a file of the user's", "a file in its place", "a broken splits file", "a data set without splits"],
 )
 def test_an_export_folder_the_export_cannot_take_is_refused_with_the_way_out(annotated, spoil, message):
     # the converters named --out and --overwrite (options neither the page nor --export has), or no way out
