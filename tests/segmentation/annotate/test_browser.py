@@ -1151,7 +1151,7 @@ def test_labels_read_as_a_photo_opens_do_not_replace_a_change_answered_meanwhile
     wait_body(page, "d.embedding === 'ready' && d.instances === '2'")
     held = []  # the opening's labels, read on the server at once, held
     page.route("**/api/image?*", lambda route: held.append((route, route.fetch())))
-    page.evaluate("openImage('a.png')")
+    page.evaluate("() => { openImage('a.png'); }")  # not awaited: its labels are held
     wait_held(page, held, "the opening's labels")
     page.keyboard.press("Delete")  # the last instance: #2 dent
     page.wait_for_function("() => document.querySelector('#message').textContent === 'deleted #2'")
