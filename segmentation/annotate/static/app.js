@@ -888,12 +888,18 @@ async function runPrediction() {
       // Busy: the latest prompt (not necessarily this one) is asked for once the server has room.
       state.pending = true;
       setTimeout(() => {
-        if (!state.inflight && state.pending && hasPrompt()) runPrediction();
+        if (!state.inflight && predictionWanted()) runPrediction();
       }, retryMs);
-    } else if (state.pending && hasPrompt()) {
+    } else if (predictionWanted()) {
       runPrediction();
     }
   }
+}
+
+// A prompt waits to be asked for. On a photo opened meanwhile whose embedding is not ready yet, its clicks
+// wait for it (followEmbedding asks then): a busy answer's retry asked at once.
+function predictionWanted() {
+  return state.pending && hasPrompt() && state.embeddingReady;
 }
 
 function cycle(delta) {

@@ -631,6 +631,50 @@ def test_a_click_on_the_list_entry_of_a_photo_that_could_not_be_opened_opens_it_
         wait_image(page, "b.jpg")
 
 
+def test_a_busy_click_asked_again_waits_for_the_embedding_of_the_photo_opened_meanwhile(
+    served, page, defect_centre
+):
+    """A click answered 503, → and a click on b.jpg while its embedding was still computed: the retry's timer
+    asked b.jpg's mask at once (it looked at the prompt, not at the embedding), the message then saying
+    'Enter accepts' over 'computing the image embedding'; clicks on a photo still embedding wait for it."""
+    url, _, truths = served
+    predicted = []
+
+    def busy_once(route):
+        predicted.append(json.loads(route.request.post_data)["image"])
+        if len(predicted) > 1:
+            route.continue_()
+        else:
+            busy = {"status": 503, "headers": {"Retry-After": "1"}, "content_type": "application/json"}
+            route.fulfill(**busy, body='{"detail": "the decoder is busy"}')
+
+    embedding = {"held": True}
+
+    def held_embedding(route):
+        if embedding["held"] and "b.jpg" in (route.request.post_data or route.request.url):
+            running = {"state": "running", "progress": 0.5, "seconds": 0.2}
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(running))
+        else:
+            route.continue_()
+
+    page.route("**/api/predict", busy_once)
+    page.route("**/api/current", held_embedding)
+    page.route("**/api/embedding?*", held_embedding)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    click_image(page, *defect_centre(truths["a.png"]))
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('asking again')")
+    page.keyboard.press("ArrowRight")
+    wait_image(page, "b.jpg")
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('computing')")
+    click_image(page, *defect_centre(truths["b.jpg"]))
+    page.wait_for_timeout(1500)  # past the retry's Retry-After: 1
+    assert predicted == ["a.png"]
+    embedding["held"] = False
+    wait_body(page, "d.embedding === 'ready' && d.preview === '1'")
+    assert predicted == ["a.png", "b.jpg"]
+
+
 def test_mask_outlines_are_the_edge_pixels_of_each_painted_region(served, page):
     url, _, _ = served
     page.goto(url)
