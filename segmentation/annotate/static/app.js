@@ -755,13 +755,15 @@ function nextOpen() {
   const start = keys.indexOf(state.current);
   for (let step = 1; step <= keys.length; step += 1) {
     const key = keys[(start + step) % keys.length];
-    if (state.statuses[key] !== "done" && state.statuses[key] !== "good") {
-      openImage(key);
+    if (key !== state.current && state.statuses[key] !== "done" && state.statuses[key] !== "good") {
+      openImage(key); // the open photo, the only one left, was opened again: a mask not accepted dropped unsaid
       return;
     }
   }
-  if (keys === state.keys) showMessage("every image is done or good");
-  else showMessage("every photo the list shows is done or good (the list shows those with proposals only)");
+  const other = state.statuses[state.current] !== "done" && state.statuses[state.current] !== "good";
+  const every = other ? "every other" : "every";
+  if (keys === state.keys) showMessage(`${every} image is done or good`);
+  else showMessage(`${every} photo the list shows is done or good (the list shows those with proposals only)`);
 }
 
 // The next photo with proposals to review (V): with a few hundred of thousands proposed, N and the

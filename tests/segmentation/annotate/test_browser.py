@@ -675,6 +675,20 @@ def test_a_busy_click_asked_again_waits_for_the_embedding_of_the_photo_opened_me
     assert predicted == ["a.png", "b.jpg"]
 
 
+def test_n_with_every_other_photo_done_or_good_keeps_the_open_photo_s_mask(served, page, defect_centre):
+    """N where every photo but the open one was done or good opened the open one again: its mask, not
+    accepted yet, was dropped without a word."""
+    url, session, truths = served
+    for key in ("b.jpg", "lot_2/c.png", "wide.png"):
+        session.set_status(key, "good")
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    preview_click(page, *defect_centre(truths["a.png"]))
+    page.keyboard.press("n")
+    assert page.evaluate("document.body.dataset.preview") == "1"
+    assert page.inner_text("#message") == "every other image is done or good"
+
+
 def test_mask_outlines_are_the_edge_pixels_of_each_painted_region(served, page):
     url, _, _ = served
     page.goto(url)
