@@ -138,8 +138,12 @@ def _quote_hint(value: object) -> str:
     """
     if isinstance(value, bool):
         words = "yes, on and true" if value else "no, off and false"
-        return f" (YAML reads {words} as {value}: quote the word to mean text)"
-    return " (quote it to mean text)" if isinstance(value, int | float) else ""
+        return f" (YAML reads {words} as {value}: quote the word{_QUOTE_END}"
+    return f" (quote it{_QUOTE_END}" if isinstance(value, int | float) else ""
+
+
+#: How the quote-it advice ends: :func:`with_source` adds the shell's form there for an override.
+_QUOTE_END = " to mean text)"
 
 
 def _bound_text(bound: float | None) -> str:
@@ -328,7 +332,10 @@ def _override_value(item: str, text: str, *, exponent: bool = True) -> object:
     except DuplicateKeyError as error:  # {a: 1, a: 2}: the first would be lost silently
         raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
     except Yaml11NumberError as error:  # seed=010 is not 8, and not 10 either
-        raise UserError(f"override '{item}': {error.problem}") from None
+        # quoted as typed in a shell, name='12:30' reaches the program as name=12:30: the shell's form
+        key, plain = item.partition("=")[0].strip(), text.strip()
+        shell = f" (\"{key}='{plain}'\" in a shell)" if error.text == plain else ""
+        raise UserError(f"override '{item}': {error.problem}{shell}") from None
     except yaml.YAMLError:
         return text
     node = yaml.compose(text, Loader=yaml.SafeLoader)  # it loaded: it composes
@@ -391,7 +398,10 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 class Yaml11NumberError(yaml.constructor.ConstructorError):
-    """A plain number YAML 1.1 reads otherwise than it looks: ``010`` is octal 8, ``1:30`` base 60 (90)."""
+    """A plain number YAML 1.1 reads otherwise than it looks: ``010`` is octal 8, ``1:30`` base 60 (90).
+    ``text``: the number as written."""
+
+    text = ""
 
 
 def _construct_number(loader: UniqueKeyLoader, node: yaml.ScalarNode) -> int | float:
@@ -410,10 +420,12 @@ def _construct_number(loader: UniqueKeyLoader, node: yaml.ScalarNode) -> int | f
         read, write = (
             (f"octal {value}", f"{value} or {decimal} without the leading zero")
             if octal
-            else (f"the base-60 number {value}", "the number")
+            else (f"the base-60 number {value}", f"{value} for that number")
         )
         problem = f"'{node.value}' reads as {read} in YAML 1.1: write {write}, or quote it for text"
-        raise Yaml11NumberError(None, None, problem, node.start_mark)
+        error = Yaml11NumberError(None, None, problem, node.start_mark)
+        error.text = node.value
+        raise error
     return value
 
 
@@ -588,7 +600,11 @@ def with_source(
         given = item.partition("=")[0].strip()
         if key == given or key.startswith(given + ".") or given.startswith(key + "."):
             typed = (flags or {}).get(item)
-            return UserError(f"{typed}: {message}" if typed else f"override '{item}': {message}")
+            if typed:
+                return UserError(f"{typed}: {message}")
+            return UserError(
+                f"override '{item}': {_shell_quoted(message, item) if key == given else message}"
+            )
     if path is not None and Path(path) in _FILES_READ:
         file, node = _FILES_READ[Path(path)]
         for part in key.split("."):
@@ -597,6 +613,20 @@ def with_source(
             node = node[part]
         return UserError(f"config file {file}: {message}")
     return error
+
+
+def _shell_quoted(message: str, item: str) -> str:
+    """``message`` with the form the quote-it advice of :func:`_quote_hint` takes in a shell, for the
+    override ``item`` that set the key: ``name='no'`` as typed reaches the program as ``name=no``.
+
+    >>> print(_shell_quoted("got False (... quote the word to mean text)", "name=no"))
+    got False (... quote the word to mean text: "name='no'" in a shell)
+    """
+    key, _, text = item.partition("=")
+    text = text.strip()
+    if not message.endswith(_QUOTE_END) or "'" in text or '"' in text:
+        return message
+    return f"{message[:-1]}: \"{key.strip()}='{text}'\" in a shell)"
 
 
 def save_config(config: Mapping, path: str | Path) -> None:

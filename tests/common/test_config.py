@@ -373,7 +373,9 @@ def test_a_config_that_is_no_mapping_says_what_it_holds_and_how_keys_are_written
 )
 def test_a_word_yaml_reads_as_no_text_says_to_quote_it(item, message):
     # name=no was "needs a string or null, got False": the word typed was not named, nor how to keep it
-    with pytest.raises(UserError, match=f"^override '{re.escape(item)}': .*{re.escape(message)}$"):
+    with pytest.raises(
+        UserError, match=f"^override '{re.escape(item)}': .*{re.escape(message.removesuffix(')'))}"
+    ):
         load_config(SCHEMA, None, [item])
     assert load_config(SCHEMA, None, ["data='no'"])["data"] == "no"
 
@@ -472,7 +474,7 @@ def test_an_override_giving_a_key_twice_is_refused():
             "'010' reads as octal 8 in YAML 1.1: write 8 or 10 without the leading zero, or quote it",
         ),
         ("-010", "'-010' reads as octal -8 in YAML 1.1: write -8 or -10 without the leading zero"),
-        ("1:30", "'1:30' reads as the base-60 number 90 in YAML 1.1: write the number, or quote it for text"),
+        ("1:30", "'1:30' reads as the base-60 number 90 in YAML 1.1: write 90 for that number, or quote it"),
         ("[2, 1:30.5]", "'1:30.5' reads as the base-60 number 90.5 in YAML 1.1"),
     ],
     ids=["octal", "negative-octal", "base-60", "base-60-float-in-a-list"],
@@ -508,6 +510,28 @@ def test_numbers_that_read_alike_in_yaml_11_and_12_are_read():
         "name": "010",
         "time": "1:30",
     }
+
+
+def test_the_quote_it_advice_for_an_override_gives_the_form_a_shell_keeps(tmp_path):
+    # name='12:30' typed in a shell reaches the program as name=12:30: the advice, followed as typed,
+    # gave the same error; a file's line needs no shell form
+    shell = "(\"data='12:30'\" in a shell)"
+    with pytest.raises(
+        UserError, match=f"write 750 for that number, or quote it for text {re.escape(shell)}$"
+    ):
+        load_config(SCHEMA, None, ["data=12:30"])
+    with pytest.raises(UserError, match=re.escape("quote the word to mean text: \"data='no'\" in a shell)")):
+        load_config(SCHEMA, None, ["data=no"])
+    with pytest.raises(
+        UserError, match=re.escape("got 2024 (quote it to mean text: \"data='2024'\" in a shell)")
+    ):
+        load_config(SCHEMA, None, ["data=2024"])
+    path = tmp_path / "run.yaml"
+    path.write_text("data: no\n")
+    with pytest.raises(UserError, match=r"quote the word to mean text\)$"):
+        load_config(SCHEMA, path)
+    with pytest.raises(UserError, match="quote it for text$"):  # the number in a list: no whole-value form
+        load_config(SCHEMA, None, ["tags=[1:30]"])
 
 
 @pytest.mark.parametrize(
