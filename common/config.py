@@ -77,13 +77,16 @@ class Option:
                 return
             raise UserError(f"config key '{key}' needs {self.describe()}, got null")
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        if self.choices is not None and (
+            value not in self.choices or not any(_is_kind(value, k) for k in kinds)
+        ):
+            # before the kind: train_encoder=no (False) was told to quote the word, which no choice is
+            nulls = " or null" if self.nullable else ""
+            choices = ", ".join(map(str, self.choices))
+            raise UserError(f"config key '{key}' must be one of {choices}{nulls}, got {value!r}")
         if not any(_is_kind(value, kind) for kind in kinds):
             text = _quote_hint(value) if str in kinds else ""
             raise UserError(f"config key '{key}' needs {self.describe()}, got {value!r}{text}")
-        if self.choices is not None and value not in self.choices:
-            raise UserError(
-                f"config key '{key}' must be one of {', '.join(map(str, self.choices))}, got {value!r}"
-            )
         if isinstance(value, str) and not value.strip() and self.default != "":
             # a blank name: ``Path("")`` is the working folder (``cache_dir=''`` filled it with entries)
             default = "; null gives the default" if self.nullable else ""

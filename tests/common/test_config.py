@@ -512,6 +512,24 @@ def test_numbers_that_read_alike_in_yaml_11_and_12_are_read():
     }
 
 
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("model=no", "config key 'model' must be one of small, large, got False"),
+        ("model=2024", "config key 'model' must be one of small, large, got 2024"),
+        ("part=off", "config key 'part' must be one of neck, last or null, got False"),
+        ("part=first", "config key 'part' must be one of neck, last or null, got 'first'"),
+    ],
+)
+def test_a_key_of_fixed_choices_names_them_not_quoting_for_a_word_yaml_reads_as_no_text(item, message):
+    # train_encoder=no was told to quote the word, and quoted it was "must be one of neck, last"
+    schema = Schema(model=SCHEMA["model"], part=Option(None, str, choices=("neck", "last"), nullable=True))
+    with pytest.raises(UserError) as error:
+        load_config(schema, None, [item])
+    assert str(error.value) == f"override '{item}': {message}"
+    assert load_config(schema, None, ["part=null"])["part"] is None
+
+
 def test_the_quote_it_advice_for_an_override_gives_the_form_a_shell_keeps(tmp_path):
     # name='12:30' typed in a shell reaches the program as name=12:30: the advice, followed as typed,
     # gave the same error; a file's line needs no shell form
