@@ -207,9 +207,10 @@ def merge(
 ) -> dict:
     """Deep-merges ``updates`` into a copy of ``defaults``; unknown keys are errors.
 
-    A word (``epochs=abc``) for a key whose default is a number is refused as needing what
-    ``needs(key)`` says the key takes (:meth:`Schema.needs`: ``an integer >= 1``), else by its default:
-    ``an integer`` for an int, ``a number`` for a float.
+    Text for a key whose default is a number, or that ``needs(key)`` says takes a number (``max_steps``,
+    null by default: ``an integer >= 1 or null``), is read as one (``08`` and ``1e-3``, text to YAML 1.1).
+    A word (``epochs=abc``) for such a key is refused as needing what ``needs(key)`` says the key takes
+    (:meth:`Schema.needs`), else by its default: ``an integer`` for an int, ``a number`` for a float.
     """
     merged = copy.deepcopy(dict(defaults))
     for key, value in updates.items():
@@ -221,13 +222,30 @@ def merge(
                 raise UserError(_mapping_needed(path, merged[key], value))
             merged[key] = merge(merged[key], value, where=f"{path}.", needs=needs)
         else:
-            if isinstance(value, str) and _is_number(merged[key]):
-                value = _number(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
-            if _is_number(merged[key]) and isinstance(value, str):
-                wanted = (needs(path) if needs is not None else None) or _number_kind(merged[key])
-                raise UserError(f"config key '{path}' needs {wanted}, got {value!r}")
+            wanted = needs(path) if needs is not None and isinstance(value, str) else None
+            number = _is_number(merged[key]) or _names_number(wanted)  # max_steps: null, an integer
+            if isinstance(value, str) and number:
+                value = _number(value)  # YAML 1.1 reads "1e-3" (no dot) and "08" as strings
+            if number and isinstance(value, str):
+                raise UserError(
+                    f"config key '{path}' needs {wanted or _number_kind(merged[key])}, got {value!r}"
+                )
             merged[key] = value
     return merged
+
+
+def _names_number(needs: str | None) -> bool:
+    """Whether ``needs`` (:meth:`Option.describe`) names a number and no other kind than null.
+
+    >>> _names_number("an integer >= 1 or null"), _names_number("a string or an integer"), _names_number(None)
+    (True, False, False)
+    """
+    others = [_TYPE_NAMES[kind] for kind in (bool, str, list)]
+    return (
+        needs is not None
+        and needs.startswith(("an integer", "a number"))
+        and not any(other in needs for other in others)
+    )
 
 
 def _mapping_needed(path: str, section: Mapping, value: object) -> str:

@@ -625,6 +625,19 @@ def test_an_override_reads_text_as_a_config_file_does_but_for_an_exponent(tmp_pa
     assert load_config(SCHEMA, None, ["epochs=08"])["epochs"] == 8  # a number key reads it as a number
 
 
+def test_a_number_key_null_by_default_reads_a_zero_padded_number_as_one(tmp_path):
+    # max_steps=08 was refused "needs an integer >= 1 or null, got '08'" where epochs=08 is 8: only a key
+    # whose default is a number read YAML 1.1's text '08' as the number
+    assert load_config(SCHEMA, None, ["max_steps=08"])["max_steps"] == 8
+    assert load_config(SCHEMA, None, ["max_steps='09'"])["max_steps"] == 9
+    path = tmp_path / "run.yaml"
+    path.write_text("max_steps: 08\n")
+    assert load_config(SCHEMA, path)["max_steps"] == 8
+    with pytest.raises(UserError, match=r"config key 'max_steps' needs an integer >= 1 or null, got 'abc'$"):
+        load_config(SCHEMA, None, ["max_steps=abc"])
+    assert load_config(SCHEMA, None, ["data=08"])["data"] == "08"  # a text key keeps it
+
+
 def test_an_exponent_override_for_a_key_that_takes_text_stays_text():
     # name=1e3 was the number 1000.0 for any key: detection's run folder '1000.0' (project: runs/detect),
     # and a declared text key refused what a file's "data: 1e3" gives as text
