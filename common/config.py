@@ -478,13 +478,14 @@ def colon_value_hint(error: BaseException) -> str:
 
 
 def read_yaml(path: str | Path, *, what: str = "config") -> dict:
-    """A YAML mapping from ``path`` (empty file: ``{}``); a one-line error naming ``what`` otherwise.
+    """A YAML mapping from ``path`` (a file of no document, empty or only comments: ``{}``); a one-line
+    error naming ``what`` otherwise (a document that is no mapping, ``false`` or ``[]`` too).
 
     A key given twice in one mapping is an error (:class:`UniqueKeyLoader`), not the last one silently.
     """
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader) or {}  # YAML's own
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # YAML's own
     except DuplicateKeyError as error:
         raise UserError(f"{what} {path}: {error}") from None
     except OSError as error:  # as common.io.read_json: "[Errno 21] Is a directory: '<path>'" named it twice
@@ -494,6 +495,8 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
         text = one_line(re.sub(r'\s+in "<unicode string>",', ",", str(error)))
         advice = " (not UTF-8 text: save it as UTF-8)" if isinstance(error, UnicodeDecodeError) else ""
         raise UserError(f"cannot read {what} {path}: {text}{advice}{colon_value_hint(error)}") from None
+    if data is None:  # no document (empty, or only comments); a false, 0, [] or '' is one, and no mapping
+        return {}
     if not isinstance(data, Mapping):
         raise UserError(f"{what} {path} must be a YAML mapping (key: value lines), not {_kind_text(data)}")
     return dict(data)

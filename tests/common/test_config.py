@@ -349,8 +349,13 @@ def test_bad_files(tmp_path):
         ("epochs 3\n", "the text 'epochs 3'"),
         ("3\n", "the number 3"),
         ("true\n", "the value True"),
+        ("false\n", "the value False"),
+        ("no\n", "the value False"),
+        ("0\n", "the number 0"),
+        ("[]\n", "a list"),
+        ("''\n", "the text ''"),
     ],
-    ids=["list", "text", "number", "bool"],
+    ids=["list", "text", "number", "bool", "false", "no", "zero", "empty-list", "empty-text"],
 )
 def test_a_config_that_is_no_mapping_says_what_it_holds_and_how_keys_are_written(tmp_path, text, held):
     # "- epochs: 3" (a list item) or "epochs 3" (no colon) was only "must be a YAML mapping"
