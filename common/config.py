@@ -10,8 +10,11 @@ declaration before anything runs: an unknown key (a typo), a wrong type
 one :class:`~common.errors.UserError` line naming the key, led by the override or
 the file that set it (``override 'batch_size=0': config key 'batch_size' needs ...``).
 
-Nested keys use dots. Values are parsed as YAML (``5`` is an int, ``null`` is
-None, ``[1, 2]`` a list); an empty value (``key=``) is refused, not read as null.
+Nested keys use dots. Values are parsed as YAML, an override's as a config
+file's (``5`` is an int, ``null`` is None, ``[1, 2]`` a list); an empty value
+(``key=``) is refused, not read as null. Text YAML 1.1 reads where YAML 1.2
+reads a number (``1e-3``, ``08``) is that number for a key that takes a number
+(its default is one, or its declaration says so), else text.
 What YAML 1.1 would read otherwise than it looks is refused, in a file or an
 override, naming it: an octal (``010`` is 8) or base-60 number (``1:30`` is 90),
 a key given twice, an override's comment (``name=lot #7`` is ``lot``). A word it
@@ -280,11 +283,6 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-#: A number with an exponent as YAML 1.2 writes it (``1e-3``, ``1.5E3``), which YAML 1.1 (PyYAML) reads as a
-#: string for want of a dot or of the exponent's sign.
-_EXPONENT_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
-
-
 def _number(text: str) -> int | float | str:
     """``"1e-3"`` -> 0.001: YAML 1.1 (PyYAML) reads exponents without a dot as strings."""
     for kind in (int, float):
@@ -305,15 +303,15 @@ def override_keys(items: Sequence[str]) -> set[str]:
     return set(parse_overrides(items))
 
 
-def parse_overrides(items: Sequence[str], *, takes_text: Callable[[str], bool] | None = None) -> dict:
+def parse_overrides(items: Sequence[str]) -> dict:
     """``["epochs=5", "prompts.p_box=1"]`` -> ``{"epochs": 5, "prompts": {"p_box": 1}}``.
 
     An empty value (``cache_dir=``, as ``cache_dir=$CACHE`` gives with ``CACHE`` unset) is refused:
     YAML reads it as null, which put the default back without a word. ``key=null`` (or ``key=~``)
     unsets a key; ``key=''`` as the program receives it (``"key=''"`` in a shell) is the empty string, and
     a quoted number (``"device='0'"``, ``"name='2024'"``) is text, as in a config file (a key whose default
-    is a number still reads it as one: :func:`merge`). A plain exponent (``1e-3``) is a number, but for a
-    key ``takes_text(key)`` says takes text (``name=1e3`` is the name ``1e3``, not ``1000.0``).
+    is a number still reads it as one: :func:`merge`). Text YAML 1.1 reads so (a plain exponent ``1e-3``,
+    ``08``) stays text, as a config file's value: :func:`merge` reads it as a number for a number key.
 
     Raises:
         UserError: an item that is not ``key=value``, has an empty value, or gives a key twice.
@@ -329,7 +327,7 @@ def parse_overrides(items: Sequence[str], *, takes_text: Callable[[str], bool] |
                 f"override '{item}' has no value (an unset shell variable?): "
                 f"write {key}=null to unset '{key}' explicitly"
             )
-        value = _override_value(item, text, exponent=not (takes_text and takes_text(key)))
+        value = _override_value(item, text)
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -340,9 +338,8 @@ def parse_overrides(items: Sequence[str], *, takes_text: Callable[[str], bool] |
     return result
 
 
-def _override_value(item: str, text: str, *, exponent: bool = True) -> object:
-    """The value of the override ``item`` (``key=text``): ``text`` read as YAML (:func:`parse_overrides`),
-    a plain exponent (``1e-3``, text to YAML 1.1) as a number if ``exponent``.
+def _override_value(item: str, text: str) -> object:
+    """The value of the override ``item`` (``key=text``): ``text`` read as YAML (:func:`parse_overrides`).
 
     Raises:
         UserError: ``text`` gives a key twice, holds a YAML 1.1 octal or base-60 number, or a comment that
@@ -368,11 +365,6 @@ def _override_value(item: str, text: str, *, exponent: bool = True) -> object:
             f"override '{item}': YAML reads '{comment}' as a comment and drops it: leave it out, or quote "
             f"the value to mean text{example}"
         )
-    quoted = text.strip().startswith(("'", '"'))
-    if exponent and isinstance(value, str) and not quoted and _EXPONENT_NUMBER.fullmatch(value):
-        # a plain 1e-3, as a config file's value is read for a number key (merge); any other text (08,
-        # nan, inf) stays text as in a file (name=08 named a run folder '8'); a quoted '1e-3' is text
-        return _number(value)
     return value
 
 
@@ -525,7 +517,6 @@ def load_config(
     note_empty: bool = True,
     flags: Mapping[str, str] | None = None,
     needs: Callable[[str], str | None] | None = None,
-    declared: Schema | None = None,
 ) -> dict:
     """Defaults, then the YAML file, then the command-line overrides; checked when given a :class:`Schema`.
 
@@ -536,9 +527,9 @@ def load_config(
     defaults with a ``note:`` on stderr saying so; ``note_empty=False`` for a second read of it.
     ``flags``: the overrides a command made of its own flags, by the flag as typed
     (``{"backbone=foo": "--backbone foo"}``), which a bad value's message names instead.
-    ``needs``: what a numeric key takes, for a word given to it (:func:`merge`); a Schema's own by default.
-    ``declared``: for plain ``defaults``, the kinds of some of their keys, which an override is read as
-    (detection's ``name``, null by default, takes text: ``name=1e3`` is ``1e3``); they are not checked here.
+    ``needs``: what a key takes, which says the keys that read text as a number (:func:`merge`) and is
+    named for a word given to one; a Schema's own by default. Any other key's value is read as a config
+    file reads it: ``name=1e3`` (null by default) is the text ``1e3``.
     """
     schema = defaults if isinstance(defaults, Schema) else None
     if needs is None and schema is not None:
@@ -563,33 +554,13 @@ def load_config(
                 flush=True,
             )
     try:
-        given = parse_overrides(
-            overrides, takes_text=lambda key: _takes_text(key, config, schema or declared)
-        )
+        given = parse_overrides(overrides)
         config = merge(config, given, needs=needs)
         if schema is not None:
             schema.check(config)
     except UserError as error:
         raise with_source(error, path, overrides, flags) from None
     return config
-
-
-def _takes_text(path: str, config: Mapping, schema: Schema | None) -> bool:
-    """Whether the key ``path`` (``loss.kind``) takes text and no number: as ``schema`` declares it, else
-    (undeclared) when its value in ``config`` is text (detection's ``project: runs/detect``).
-
-    >>> _takes_text("name", {"name": "run"}, None), _takes_text("seed", {"seed": 0}, None)
-    (True, False)
-    """
-    option: object = schema
-    value: object = config
-    for key in path.split("."):
-        option = option.get(key) if isinstance(option, Schema) else None
-        value = value.get(key) if isinstance(value, Mapping) else None
-    if isinstance(option, Option):
-        kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
-        return str in kinds and int not in kinds and float not in kinds
-    return isinstance(value, str)
 
 
 #: What each ``--config`` file set when :func:`load_config` read it, by the path as given, with the file

@@ -592,10 +592,7 @@ def _checked_config(
 ) -> dict:
     """:func:`load_config` then :func:`check_config`; a bad value named with where it was set
     (``override 'lr0=-1': ...``, ``config file X: ...``, :func:`common.config.with_source`)."""
-    # name and project declared as text: name=1e3 is the name '1e3' (its default, null, has no kind)
-    config = load_config(
-        defaults, path, overrides, note_empty=note_empty, needs=key_needs, declared=RUN_FOLDER_KEYS
-    )
+    config = load_config(defaults, path, overrides, note_empty=note_empty, needs=key_needs)
 
     try:
         return check_config(config)

@@ -49,8 +49,9 @@ def test_overrides_nest_and_parse_as_yaml():
         "epochs": 5,
         "loss": {"weight": 1.0},
         "data": "runs/x",
-        "lr": 0.001,  # PyYAML alone reads "1e-3" as a string
+        "lr": "1e-3",  # as PyYAML reads a file's: load_config reads it as a number for a number key
     }
+    assert load_config(SCHEMA, None, ["lr=1e-3"])["lr"] == 0.001
 
 
 def test_file_then_overrides(tmp_path):
@@ -620,13 +621,9 @@ def test_an_override_reads_text_as_a_config_file_does_but_for_an_exponent(tmp_pa
         from_file = load_config(SCHEMA, path)["data"]
         assert load_config(SCHEMA, None, [f"data={text}"])["data"] == from_file == text
         assert load_config({"name": None}, None, [f"name={text}"]) == {"name": text}
-    # YAML 1.2's exponent without a dot, which YAML 1.1 reads as text, is still a number
-    assert parse_overrides(["a=1e-3", "b=-1.5E3", "c=.5e1", "d='1e-3'"]) == {
-        "a": 0.001,
-        "b": -1500.0,
-        "c": 5.0,
-        "d": "1e-3",
-    }
+    # YAML 1.2's exponent without a dot, which YAML 1.1 reads as text, is a number for a number key
+    config = load_config(SCHEMA, None, ["lr=1e-3", "temperature=1.5E3", "ratio=.5e-1"])
+    assert (config["lr"], config["temperature"], config["ratio"]) == (0.001, 1500.0, 0.05)
     assert load_config(SCHEMA, None, ["epochs=08"])["epochs"] == 8  # a number key reads it as a number
 
 
@@ -651,16 +648,19 @@ def test_an_exponent_override_for_a_key_that_takes_text_stays_text():
         load_config(SCHEMA, None, ["loss.kind=1e3"])  # a section's key, named as typed
     defaults = {"project": "runs/detect", "lr0": 0.01, "time": None}
     config = load_config(defaults, None, ["project=1e3", "lr0=1e-3", "time=1e1"])
-    assert config == {"project": "1e3", "lr0": 0.001, "time": 10.0}  # a key of no known kind: a number
+    assert config == {"project": "1e3", "lr0": 0.001, "time": "1e1"}  # time: no known kind, as a file
 
 
-def test_keys_declared_beside_plain_defaults_read_their_overrides_as_they_take():
-    # detection's name (null by default, no kind to go by) was 1000.0 for name=1e3: the run folder '1000.0'
-    declared = Schema(name=Option(None, str, nullable=True))
+def test_an_exponent_override_for_a_key_of_no_known_kind_is_read_as_a_config_file_reads_it(tmp_path):
+    # name=1e3 (null by default, no kind to go by) was 1000.0, where a file's "name: 1e3" is the text '1e3':
+    # detection's run folder '1000.0'; a key that needs(key) says takes a number still reads a number
     defaults = {"name": None, "time": None}
-    config = load_config(defaults, None, ["name=1e3", "time=1e1"], declared=declared)
-    assert config == {"name": "1e3", "time": 10.0}  # time, undeclared: a number as before
-    assert load_config(defaults, None, ["name=null"], declared=declared) == defaults
+    path = tmp_path / "run.yaml"
+    path.write_text("name: 1e3\n")
+    assert load_config(defaults, path)["name"] == "1e3"
+    config = load_config(defaults, None, ["name=1e3", "time=1e1"], needs={"time": "a number or null"}.get)
+    assert config == {"name": "1e3", "time": 10.0}
+    assert load_config(defaults, None, ["name=null"]) == defaults
 
 
 def test_override_keys_are_read_as_the_overrides_are_parsed():
