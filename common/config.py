@@ -18,8 +18,10 @@ reads a number (``1e-3``, ``08``) is that number for a key that takes a number
 What YAML 1.1 would read otherwise than it looks is refused, in a file or an
 override, naming it: an octal (``010`` is 8) or base-60 number (``1:30`` is 90),
 a key given twice, an override's comment (``name=lot #7`` is ``lot``). A word it
-reads as a bool or a number (``name: no``) for a key that takes text is refused
-with the advice to quote it.
+reads as a bool or a number (``name: no``) for a key an :class:`Option` declares
+as text is refused with the advice to quote it (in a shell too, for an override),
+or with the choices of a key that has them; a key of no declared kind (a plain
+mapping's) is given what YAML reads: detection's ``tracker=off`` is False.
 """
 
 from __future__ import annotations
