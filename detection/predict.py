@@ -338,8 +338,7 @@ def run(args: argparse.Namespace) -> Path:
             found = predict_all(images)
             write(found)
     except KeyboardInterrupt:
-        # kept: the overlays this run draws were not put in place (with --overlays 0 it draws none)
-        print(stopped_note(out, kept=bool(written) and overlays != 0), file=sys.stderr, flush=True)
+        print(stopped_note(out, written, overlays=overlays != 0), file=sys.stderr, flush=True)
         raise
     path = out / PREDICTIONS_FILE
     mode = f"tiled ({args.tile} px, overlap {args.tile_overlap:g})" if args.tile else "whole images"
@@ -352,14 +351,19 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def write_results(out: Path, found: dict[str, dict], record: dict, written: list[Path]) -> None:
-    """Writes ``predictions.json`` (appended to ``written`` once in place), then ``predict.json``.
+    """Writes ``predictions.json``, then ``predict.json``, each appended to ``written`` once in place;
+    should the second fail or a Ctrl-C land between, an earlier run's ``predict.json`` is removed.
 
     Raises:
         UserError: one line naming ``out`` when either cannot be written (a full disk).
     """
     try:
-        written.append(atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n"))
-        atomic_write(out / SETTINGS_FILE, json_text(record, indent=1) + "\n")
+        try:
+            written.append(atomic_write(out / PREDICTIONS_FILE, json_text(found, indent=1) + "\n"))
+            written.append(atomic_write(out / SETTINGS_FILE, json_text(record, indent=1) + "\n"))
+        finally:
+            if len(written) == 1:  # a Ctrl-C or a full disk between: an earlier run's record may not stay
+                (out / SETTINGS_FILE).unlink(missing_ok=True)
     except OSError as error:  # the folder changed while the model ran
         raise UserError(f"cannot write into {out}: {one_line(error)}") from None
 
@@ -473,16 +477,23 @@ def kept_overlays_note(out: Path) -> str | None:
     return f"note: {folder} is an earlier run's (--overlays 0 leaves it as it is)"
 
 
-def stopped_note(out: Path, *, kept: bool = False) -> str:
+def stopped_note(out: Path, written: Sequence[Path] = (), *, overlays: bool = False) -> str:
     """The line after a Ctrl-C: nothing of this run is kept, and what ``out`` holds is an earlier run's.
 
-    After 'interrupted' alone, an earlier run's predictions.json in ``out`` read as this run's. ``kept``:
-    this run's ``predictions.json`` was in place, its overlays not (:func:`drawn_and_written`).
+    After 'interrupted' alone, an earlier run's predictions.json in ``out`` read as this run's. ``written``:
+    this run's files in place (:func:`write_results`); ``overlays``: its overlays were not put in place
+    (:func:`drawn_and_written`; with --overlays 0 it draws none).
     """
-    if kept:
+    if written:
+        missing = ([] if out / SETTINGS_FILE in written else [SETTINGS_FILE]) + (
+            ["overlays"] if overlays else []
+        )
+        if not missing:
+            return f"stopped: {out / PREDICTIONS_FILE} and {out / SETTINGS_FILE} are this run's"
+        verb = "was" if missing == [SETTINGS_FILE] else "were"
         return (
-            f"stopped: {out / PREDICTIONS_FILE} is this run's, written before its overlays were put in "
-            f"place: {out} holds none"
+            f"stopped: {out / PREDICTIONS_FILE} is this run's, written before its {' and '.join(missing)} "
+            f"{verb} put in place: {out} holds none"
         )
     note = f"stopped: {PREDICTIONS_FILE} is written once every photo is done, so nothing of this run was kept"
     earlier = [name for name in (PREDICTIONS_FILE, SETTINGS_FILE, OVERLAYS_DIR) if (out / name).exists()]

@@ -433,6 +433,46 @@ def test_a_ctrl_c_once_predictions_json_is_written_removes_the_earlier_overlays(
     assert set(json.loads((out / "predictions.json").read_text())) == {"b.jpg"}
 
 
+@pytest.mark.parametrize(
+    ("fault", "code", "line"),
+    [
+        (
+            KeyboardInterrupt,
+            130,
+            "stopped: {predictions} is this run's, written before its predict.json was put in place: "
+            "{out} holds none\n",
+        ),
+        (
+            OSError(28, "No space left on device"),
+            2,
+            "error: cannot write into {out}: ",
+        ),
+    ],
+)
+def test_a_ctrl_c_or_full_disk_between_predictions_json_and_predict_json_leaves_no_earlier_record(
+    checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch, fault, code: int, line: str
+) -> None:
+    # --overlays 0: it left this run's predictions.json beside the earlier run's predict.json, and a Ctrl-C's
+    # note said nothing of this run was kept, both files an earlier run's
+    out = tmp_path / "out"
+    assert cli(checkpoint, photos, out, "--overlays", "0") == 0
+    (photos / "a.png").unlink()
+    write = atomic_write
+
+    def stop(path, data):
+        if Path(path).name == "predict.json":
+            raise fault
+        return write(path, data)
+
+    monkeypatch.setattr("detection.predict.atomic_write", stop)
+    capsys.readouterr()
+    assert cli(checkpoint, photos, out, "--overlays", "0") == code
+    err = capsys.readouterr().err
+    assert line.format(predictions=out / "predictions.json", out=out) in err
+    assert not (out / "predict.json").exists()
+    assert set(json.loads((out / "predictions.json").read_text())) == {"b.jpg"}
+
+
 def test_weights_with_a_class_named_good_are_refused(photos: Path, tmp_path: Path, capsys) -> None:
     model = YOLO("yolo11n.yaml")
     model.model.names = {0: "crack", 1: "good"}  # every 'good' box called its image good
