@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common.cli import OneLineParser, command_name, exit_code
+from common.cli import OneLineParser, command_name, exit_code, user_path
 from common.errors import UserError, close_match, few
 from common.folders import (
     build_folder,
@@ -706,7 +706,9 @@ def _parser() -> argparse.ArgumentParser:
         prog=command_name("converters.synthetic"),
         description="Write a deterministic synthetic metal-nut data set in MVTec AD layout.",
     )
-    parser.add_argument("--out", required=True, help="parent folder; the set goes to OUT/CATEGORY")
+    parser.add_argument(
+        "--out", type=user_path, required=True, help="parent folder; the set goes to OUT/CATEGORY"
+    )
     parser.add_argument("--category", default=defaults.category, help="category folder name (%(default)s)")
     parser.add_argument(
         "--size",

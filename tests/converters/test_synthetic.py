@@ -507,6 +507,27 @@ def test_cli_argparse_errors_return_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([]) == 2  # --out is required
 
 
+def test_an_empty_out_is_refused_not_the_working_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    # --out '' (an unset shell variable) wrote ./synthetic_nut into the working folder
+    monkeypatch.chdir(tmp_path)
+    assert main(["--out", "", "--size", "64", "--n-train-good", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --out: is empty (''; an unset shell variable?)")
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_quoted_tilde_out_is_the_home_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    # --out '~/s' wrote a folder named ~ in the working folder
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    argv = ["--out", "~/s", "--size", "64", "--n-train-good", "1", "--n-test-good", "0"]
+    assert main([*argv, "--n-per-defect", "0", "--no-progress"]) == 0
+    assert (tmp_path / "home/s/synthetic_nut/train/good/000.png").exists()
+    assert not (tmp_path / "~").exists()
+    assert str(tmp_path / "home/s/synthetic_nut") in capsys.readouterr().out
+
+
 def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=0, defects=("color",))
     build = partial_dir(tmp_path / config.category)
