@@ -73,7 +73,8 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
     """Adds a problem to ``check`` when its images are not those ``splits.json`` lists for ``split``.
 
     An image's output stem is its key with ``/`` as ``_``, a long one cut (:func:`output_stem`): two images
-    swapped between val and test keep every count right.
+    swapped between val and test keep every count right. A count that differs with no other problem of the
+    split to say why (an image ultralytics drops, a broken link) says the next step: converting again.
     """
     count = check.images
     if count != len(keys):
@@ -84,8 +85,9 @@ def check_listed(check: SplitCheck, fmt: str, split: str, keys: list[str]) -> No
             return  # why (all dropped, or box files in YOLO-seg); "no images" of images there misled
         elif not count:
             check.problems.append(listed)
-        else:
-            check.problems.append(f"{fmt} has {count} images, splits.json lists {len(keys)}")
+        else:  # with no other problem to say why, the set's files were changed since the converters wrote it
+            step = "" if check.problems else ": its files changed since the conversion; convert again"
+            check.problems.append(f"{fmt} has {count} images, splits.json lists {len(keys)}{step}")
         return
     others = sorted(check.stems - {output_stem(key) for key in keys})
     if others:
