@@ -967,11 +967,12 @@ async function sendChange(path, body, done, attempts) {
       showAnswer(error.saved);
       if (done) done(error.saved);
       showError(error);
-      return;
+      return { failed: error.message };
     }
     if (error.unread) return unread(body.image, error);
     showError(error);
-    if (error.status === undefined) return; // not answered: the server may hold it (the message says so)
+    const failed = { failed: error.message }; // what an export waiting for it says (exportDataset)
+    if (error.status === undefined) return failed; // not answered: the server may hold it (the message says so)
     // A refusal saved nothing: one pressed meanwhile, on labels the server no longer held, goes with the
     // version it was pressed on, refused naming why (the version read again would let it act on changes
     // never shown).
@@ -981,6 +982,7 @@ async function sendChange(path, body, done, attempts) {
       const refused = error.message.slice(0, -SHOWN_AS_NOW.length);
       showMessage(`${refused}; open it to see its labels as they are now`, true);
     }
+    return failed;
   }
 }
 
@@ -995,7 +997,7 @@ async function unread(key, error) {
   showMessage(said, true);
   const read = key === state.current && (await reloadDetail(key));
   const why = `pressed before the answer to a change of ${key} that may be saved, its labels not sent`;
-  return { unread: key, said, read, why: `${why} (${error.message})` };
+  return { unread: key, said, read, why: `${why} (${error.message})`, failed: said };
 }
 
 // A change's answer: shown on its photo, or, answered after another photo was opened, its version, dot,
@@ -1386,8 +1388,9 @@ function versionedChange(path, body, refused, done) {
         const shown = key === state.current;
         const read = after.read ? "its labels were read again: press again" : "open it again, then press again";
         const again = shown ? read : "open it first";
-        showMessage(`${refused}${shown ? "" : ` on ${key}`}: ${after.why}; ${again}`, true);
-        return after;
+        const message = `${refused}${shown ? "" : ` on ${key}`}: ${after.why}; ${again}`;
+        showMessage(message, true);
+        return { ...after, failed: message };
       }
       const versioned = { ...body, image: key, version: state.versions[key] };
       const answered = (detail) => done(key === state.current ? "" : ` on ${key}`, detail);
@@ -1400,23 +1403,26 @@ function versionedChange(path, body, refused, done) {
 
 // The button stays disabled until the answer: a second click ran a second export over the first. This
 // page's changes not yet answered go first (sent at once, the export could run before an accept still
-// waiting for the decoder, and leave its mask out, saying 'exported to').
+// waiting for the decoder, and leave its mask out, saying 'exported to'). One of them that failed meanwhile
+// (refused, or a 507) stays in the message, an error: 'exported to' alone hid that the change is not in it.
 async function exportDataset() {
   const button = $("export");
   if (button.disabled) return;
   button.disabled = true;
-  const before = [state.turn, ...state.changing];
-  if (state.changing.size || state.waiting) showMessage("exporting YOLO + COCO once the changes sent are saved ...");
+  const before = state.waiting ? [state.turn, ...state.changing] : [...state.changing];
+  if (before.length) showMessage("exporting YOLO + COCO once the changes sent are saved ...");
+  let note = "";
   try {
-    await Promise.allSettled(before);
-    showMessage("exporting YOLO + COCO ...");
+    const failures = (await Promise.allSettled(before)).map((result) => result.value?.failed).filter(Boolean);
+    if (failures.length) note = `; before it: ${failures[failures.length - 1]}`;
+    showMessage(`exporting YOLO + COCO ...${note}`, Boolean(note));
     const result = await api("POST", "/api/export", { task: "detect" });
     const report = $("export-report");
     report.textContent = result.report;
     report.hidden = false;
-    showMessage(`exported to ${result.out}`);
+    showMessage(`exported to ${result.out}${note}`, Boolean(note));
   } catch (error) {
-    showError(error);
+    showMessage(`${error.message || String(error)}${note}`, true);
   } finally {
     button.disabled = false;
   }

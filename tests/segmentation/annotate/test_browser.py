@@ -845,6 +845,30 @@ def test_export_pressed_before_an_accepts_answer_waits_for_it(served, page, defe
     assert sum(len(split["annotations"]) for split in coco) == 1  # the mask accepted
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": 409, "body": '{"detail": "a.png: refused for the test"}'},
+        {"status": 507, "body": '{"detail": "a.png: disk full for the test; free space, then press again"}'},
+    ],
+    ids=["refused", "507"],
+)
+def test_an_export_waiting_for_an_accept_that_fails_keeps_its_error(served, page, defect_centre, answer):
+    """Enter, export before the accept's answer, the accept refused (or a 507): the export ran and said
+    'exported to ...' alone, hiding that the mask accepted is not in it; its error stays, an error line."""
+    url, session, truths = served
+    corner = np.pad(np.ones((4, 4), bool), ((0, 116), (0, 156)))  # another instance: the export has one
+    session.add_instance("a.png", class_name="scratch", mask=corner)
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
+    page.click("#export")
+    page.wait_for_timeout(300)
+    held[0].fulfill(status=answer["status"], content_type="application/json", body=answer["body"])
+    page.wait_for_function("() => document.querySelector('#message').textContent.startsWith('exported to')")
+    message = page.inner_text("#message")
+    assert "; before it: a.png: " in message and "for the test" in message, message
+    assert page.evaluate("() => document.querySelector('#message').classList.contains('error')")
+
+
 def test_an_undo_waiting_for_this_pages_delete_goes_to_its_photo_when_the_next_one_opens(served, page):
     """Del, Ctrl+Z and → before the delete answers: the undo waits for this page's changes, and with another
     photo opened by then it was dropped without a word (the instance stayed deleted)."""
