@@ -725,6 +725,8 @@ async function detectProposals(key, token, attempts = 20) {
     }
     document.body.dataset.detector = "failed";
     $("proposal-state").textContent = "detector: failed"; // it said "running" still
+    // kept in the labels shown: the next render (a click in the list) put "running" back
+    if (state.detail?.image === key) state.detail.detector = { ...state.detail.detector, state: "failed" };
     // a 507 whose proposals may be saved, the labels not sent: read again, they bring them and their version
     if (error.unread) return unread(key, error);
     showError(error);

@@ -543,6 +543,27 @@ def test_a_detector_that_fails_says_failed_in_the_proposal_panel(
     assert page.inner_text("#proposal-state") == "detector: failed"
 
 
+def test_a_failed_detector_stays_failed_in_the_panel_after_a_click_in_the_list(
+    served_detecting, page, red_detector, monkeypatch
+):
+    """The detector failed, then a click on an instance in the list drew the labels again: the panel went
+    back to 'detector: running', the state the labels shown still had."""
+    url, session, _ = served_detecting
+    corner = np.pad(np.ones((4, 4), bool), ((0, 116), (0, 156)))  # an instance to click in the list
+    session.add_instance("a.png", class_name="scratch", mask=corner)
+
+    def fails(self, image):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(type(red_detector), "__call__", fails)
+    page.goto(url)
+    wait_body(page, "d.detector === 'failed'")
+    page.click("#instances li")
+    page.wait_for_timeout(300)
+    assert page.inner_text("#proposal-state") == "detector: failed"
+    assert page.evaluate("() => document.body.dataset.detector") == "failed"
+
+
 def test_with_crop_fraction_a_small_box_is_zoomed_and_saved_in_the_photos_frame(
     photos, tmp_path, colour_sam, page
 ):
