@@ -91,11 +91,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The changes a file error may leave saved, their detail not sent: their 507 has ``saved`` null (the page
-# reads the photo again); that of another request (predict, export, current) has none. A detection is one:
-# the proposals it adds are saved and move the photo's version, as an accept does.
+# reads the photo again); that of another request (predict, export, current) has none. A detection is one
+# once its proposals may be saved (they move the photo's version, as an accept does): its route sets
+# ``request.state.may_be_saved`` then; a file error before the detector ran saved nothing.
 CHANGE_PATHS = frozenset(
     ["/api/accept", "/api/delete", "/api/status", "/api/undo", "/api/redo"]
-    + ["/api/proposals/accept", "/api/proposals/accept-all", "/api/proposals/delete", "/api/proposals/detect"]
+    + ["/api/proposals/accept", "/api/proposals/accept-all", "/api/proposals/delete"]
 )
 #: Every router of the app, in the order they are matched.
 ROUTERS = (files.router, images.router, instances.router, proposals.router, export.router)
@@ -269,7 +270,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def file_system_error(request: Request, error: OSError) -> JSONResponse:
         logger.error("%s %s: %s", request.method, request.url.path, file_error(error))
         content: dict[str, object] = {"detail": f"cannot read or write a file: {file_error(error)}"}
-        if request.url.path in CHANGE_PATHS:
+        if request.url.path in CHANGE_PATHS or getattr(request.state, "may_be_saved", False):
             content["saved"] = None  # a change may be saved all the same: its detail is not sent
         return JSONResponse(content, status_code=507)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
@@ -38,15 +38,18 @@ def get_proposals(image: ImageQuery, context: Context) -> JSONResponse:
 
 
 @router.post("/detect")
-def detect(body: ImageRequest, context: Context) -> JSONResponse:
+def detect(body: ImageRequest, context: Context, request: Request) -> JSONResponse:
     """Runs ``--detector`` on the image unless it has run there (waits for its embedding); 503 when busy.
 
     ``notice``: what was set aside or dropped of a photo replaced on disk since it was opened (the page
-    asks again after a busy answer without opening it again), else None.
+    asks again after a busy answer without opening it again), else None. A file error once the detector's
+    proposals may be saved is a 507 with ``saved`` null (``request.state.may_be_saved``); one before it ran
+    (the photo unreadable) saved nothing, and its 507 says not so.
     """
     if context.detector is None:
         raise ConflictError("no detector: start the app with --detector WEIGHTS")
     notice = context.detector.propose(body.image)
+    request.state.may_be_saved = True
     return json_response({**image_detail(context, body.image), "notice": notice})
 
 

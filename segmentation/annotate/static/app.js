@@ -728,7 +728,7 @@ async function detectProposals(key, token, attempts = 20) {
     // kept in the labels shown: the next render (a click in the list) put "running" back
     if (state.detail?.image === key) state.detail.detector = { ...state.detail.detector, state: "failed" };
     // a 507 whose proposals may be saved, the labels not sent: read again, they bring them and their version
-    if (error.unread) return unread(key, error);
+    if (error.unread) return unread(key, error, "the detector's proposals");
     showError(error);
   }
 }
@@ -992,10 +992,10 @@ async function sendChange(path, body, done, attempts) {
 // this page holds may be the one before it. The photo shown is read again, and the change is in flight till
 // then; an undo, redo or status pressed before is refused (versionedChange: with the version before the
 // change, it was refused as another tab's change, one tab open). Returns what they say (`why`), what this
-// one said (`said`) and whether the labels were read again (`read`).
-async function unread(key, error) {
+// one said (`said`) and whether the labels were read again (`read`); `what` names the change in `said`.
+async function unread(key, error, what = "the change") {
   const note = key === state.current ? "its labels are read again" : `open ${key} to see its labels`;
-  const said = `${error.message}; the change may be saved all the same: ${note}`;
+  const said = `${error.message}; ${what} may be saved all the same: ${note}`;
   showMessage(said, true);
   const read = key === state.current && (await reloadDetail(key));
   const why = `pressed before the answer to a change of ${key} that may be saved, its labels not sent`;

@@ -1954,7 +1954,8 @@ def test_a_detection_answered_507_without_the_labels_reads_them_again(served_det
     assert answer.value.status == 507
     wait_body(page, "d.detector === 'done' && d.proposals === '1'")  # read again
     message = page.inner_text("#message")
-    assert "Input/output error" in message and "the change may be saved all the same" in message
+    # named as what it is: 'the change may be saved' said of a detection, no change pressed
+    assert "Input/output error" in message and "the detector's proposals may be saved all the same" in message
     page.keyboard.press("g")
     wait_body(page, "d.status === 'good' && d.proposals === '0'")
     assert session.entry("a.png").status == "good"

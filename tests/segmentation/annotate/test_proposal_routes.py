@@ -408,6 +408,28 @@ def test_a_file_error_after_the_detectors_proposals_were_saved_is_a_507_with_sav
         assert len(read["proposals"]) == 2 and read["version"] != shown["version"]
 
 
+@pytest.mark.parametrize("step", ["image_path", "refresh_size"])
+def test_a_file_error_before_the_detector_ran_is_a_507_that_saved_nothing(detecting, monkeypatch, step):
+    # the photo could not be read before the detector ran: nothing saved, yet the 507 had ``saved`` null
+    # and the page said the change may be saved all the same
+    from segmentation.annotate.session import AnnotationSession
+
+    session, app, _, detector = detecting
+
+    def unreadable(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/images/lot_2/c.png")
+
+    with TestClient(app) as client:
+        shown = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        monkeypatch.setattr(AnnotationSession, step, unreadable)
+        response = client.post("/api/proposals/detect", json={"image": "lot_2/c.png"})
+        assert response.status_code == 507 and "saved" not in response.json(), response.text
+        assert "Input/output error" in response.json()["detail"]
+        monkeypatch.undo()
+        read = client.get("/api/image", params={"image": "lot_2/c.png"}).json()
+        assert read["proposals"] == [] and read["version"] == shown["version"] and detector.calls == []
+
+
 def test_a_photo_opened_as_its_prefetched_proposals_arrive_is_shown_with_their_version(
     detecting, monkeypatch
 ):
