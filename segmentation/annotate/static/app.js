@@ -1288,8 +1288,7 @@ function deleteSelected() {
     else {
       // it said "an instance" where Del again deletes the selected proposal (the one being corrected)
       const next = state.detail && state.detail.image === state.current ? toDelete() : null;
-      const what = next === null ? "" : `: Del again deletes ${next.proposal ? "proposal" : "instance"} #${next.id}`;
-      showMessage(`prompt cleared${what}`);
+      showMessage(`prompt cleared${next === null ? "" : `: Del again deletes ${deletedNext(next)}`}`);
     }
     return;
   }
@@ -1299,6 +1298,14 @@ function deleteSelected() {
   // again once the change it waits for is answered: a proposal then selected, never an instance
   if (next.proposal) deleteProposal(next.id, () => state.proposal !== null && deleteSelectedAgain());
   else deleteInstance(next.id, deleteSelectedAgain);
+}
+
+// `next` (toDelete) in words. The last instance unselected, with an accept or delete of this photo in flight,
+// goes unnamed: its answer may change which is last (the id named was not the one Del then deleted).
+function deletedNext(next) {
+  if (next.proposal) return `proposal #${next.id}`;
+  const changing = [...state.targets.values()].some((item) => item.image === state.current);
+  return state.selected === null && changing ? "the last instance" : `instance #${next.id}`;
 }
 
 // What Del deletes with no prompt on screen: {id, proposal} of the selected proposal, else of the selected

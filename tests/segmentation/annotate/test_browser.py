@@ -890,6 +890,24 @@ def test_an_export_waiting_for_an_accept_that_fails_keeps_its_error(served, page
     assert page.evaluate("() => document.querySelector('#message').classList.contains('error')")
 
 
+def test_del_clearing_the_prompt_names_no_instance_the_accept_in_flight_may_make_last(
+    served, page, defect_centre
+):
+    """A prompt on screen, an accept of this photo in flight: Del clears the prompt and said 'Del again
+    deletes instance #1', and once the accept answered Del deleted #2 (the last by then)."""
+    url, session, truths = served
+    corner = np.pad(np.ones((4, 4), bool), ((0, 116), (0, 156)))  # instance #1
+    session.add_instance("a.png", class_name="scratch", mask=corner)
+    held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
+    page.keyboard.press("Delete")  # the prompt sent, still on screen
+    assert page.inner_text("#message") == "prompt cleared: Del again deletes the last instance"
+    held[0].continue_()
+    wait_body(page, "d.instances === '2'")
+    page.keyboard.press("Delete")
+    wait_body(page, "d.instances === '1'")
+    assert [instance.id for instance in session.entry("a.png").instances] == [1]
+
+
 def test_an_undo_waiting_for_this_pages_delete_goes_to_its_photo_when_the_next_one_opens(served, page):
     """Del, Ctrl+Z and → before the delete answers: the undo waits for this page's changes, and with another
     photo opened by then it was dropped without a word (the instance stayed deleted)."""
