@@ -44,6 +44,7 @@ from shlex import quote
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from common.cli import (
     DefaultsHelpFormatter,
@@ -57,6 +58,7 @@ from common.data_sets import data_yaml_of
 from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
+from common.images import decode_photos
 from common.io import recorded_path
 from common.label_cache import no_label_cache
 from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
@@ -157,15 +159,17 @@ def evaluate(
             folder that is not there, a bad ``imgsz``, ``batch``, ``conf`` or ``device``, a
             ``coco_file`` given but missing or not of the split's images and the data set's classes,
             an ``out`` that is a file or holds other files than an earlier evaluation's, missing or
-            unloadable weights, bad tiling settings, all before the validator runs; weights whose
+            unloadable weights, bad tiling settings, photos of either split that do not decode
+            (:func:`check_photos_decode`), all before the validator runs; weights whose
             classes are not the data set's, once it has run.
     """
     data, names = _checked_data(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
     # a -1: the idle GPUs its one search found, which the note names (ultralytics searched again)
     device = check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
+    validator_class = _validator_class(validator_class, tile, tile_overlap)
+    check_photos_decode(data, (split, conf_from))
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(split_images(data, split), sample=NARROW_PHOTO_SAMPLE)
-    validator_class = _validator_class(validator_class, tile, tile_overlap)
     model, trained_in, imgsz = _model_at(weights, imgsz)
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
@@ -333,6 +337,27 @@ def check_inputs(
                 f"--out {out} holds other files than an earlier evaluation's (no {REPORT_JSON}), "
                 "which a re-run replaces whole: choose another --out"
             )
+
+
+def check_photos_decode(data: Path, splits: tuple[str, str | None]) -> None:
+    """Every photo of the scored split and the ``--conf-from`` one (None: none) decoded once, a TIFF by
+    OpenCV too, as the validator reads them (:func:`common.images.decode_photos`, as ``detection.predict``
+    checks its photos), before any model loads.
+
+    ultralytics' loader skipped a photo that does not decode, which was refused once the whole split had
+    been scored (:func:`~detection.data.check_nothing_dropped`), or stopped on one mid-run (a TIFF OpenCV
+    cannot read); the ``--conf-from`` split's were named only after that.
+
+    Raises:
+        UserError: one line naming every photo of either split that does not decode (the first three and
+            how many more).
+    """
+    photos = [path for needed in filter(None, splits) for path in split_images(data, needed)]
+    # a bar only where the pass takes a while (a large split): every photo is decoded
+    bar = tqdm(
+        dict.fromkeys(photos), desc="checking photos", unit="photo", delay=2.0, leave=False, file=sys.stderr
+    )
+    decode_photos(bar)
 
 
 def _instead(split: str, data: Path, conf_from: str | None) -> str:

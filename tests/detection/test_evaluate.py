@@ -302,7 +302,7 @@ def test_a_split_ultralytics_read_only_part_of_is_refused(tiny_dataset, tmp_path
     data = yaml.safe_load((copy / "data.yaml").read_text())
     (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
     broken = sorted((copy / "images" / "val").iterdir())[0]
-    broken.write_bytes(b"not an image")  # ultralytics skips it with a warning
+    drop_from_loader(broken)  # ultralytics skips it with a warning
     # it was counted as a clean good image in the image-level figures
     with pytest.raises(
         UserError, match=rf"could not read 1 image\(s\) of the 'val' split of .*: {broken.name} "
@@ -320,7 +320,7 @@ def test_a_conf_from_split_ultralytics_read_only_part_of_is_refused(
     data = yaml.safe_load((copy / "data.yaml").read_text())
     (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
     broken = sorted((copy / "images" / "train").iterdir())[0]
-    broken.write_bytes(b"not an image")
+    drop_from_loader(broken)
     with pytest.raises(
         UserError, match=rf"could not read 1 image\(s\) of the 'train' split of .*: {broken.name} "
     ):
@@ -338,7 +338,7 @@ def test_images_left_out_of_the_scored_and_the_conf_from_split_are_named_in_one_
     (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
     broken = {split: sorted((copy / "images" / split).iterdir())[0] for split in ("val", "train")}
     for image in broken.values():
-        image.write_bytes(b"not an image")
+        drop_from_loader(image)
     with pytest.raises(UserError) as error:
         ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train")
     assert str(error.value) == (
@@ -879,10 +879,34 @@ def test_more_than_three_unread_images_are_counted(tiny_dataset, tmp_path, untra
     images = sorted((copy / "images" / "val").iterdir())
     assert len(images) > 4
     for broken in images[:4]:
-        broken.write_bytes(b"not an image")
+        drop_from_loader(broken)
     names = ", ".join(path.name for path in images[:3])
     with pytest.raises(UserError, match=rf"could not read 4 image\(s\) of .*: {names} and 1 more \("):
         ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval")
+
+
+@pytest.mark.parametrize("conf_from", [None, "train"])
+def test_photos_that_do_not_decode_are_named_in_one_line_before_the_model_loads(
+    tiny_dataset, tmp_path, untrained_detector, monkeypatch, conf_from
+) -> None:
+    # they were found by ultralytics' loader once the model had loaded and the whole split been scored
+    # (the --conf-from split's after that, or mid-run for a TIFF OpenCV cannot read)
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy, symlinks=False)
+    data = yaml.safe_load((copy / "data.yaml").read_text())
+    (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
+    broken = [sorted((copy / "images" / split).iterdir())[0] for split in ("val", conf_from) if split]
+    broken[0].write_bytes(b"not an image")
+    if conf_from:
+        broken[1].write_bytes(b"")
+    monkeypatch.setattr("detection.evaluate._model_at", lambda *args: pytest.fail("model loaded"))
+    with pytest.raises(UserError) as error:
+        ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval", conf_from=conf_from)
+    message = str(error.value)
+    assert message.count("\n") == 0 and all(str(path) in message for path in broken)
+    if conf_from:
+        assert message.startswith("cannot read 2 photos: ") and "(the file is empty)" in message
+    assert not (tmp_path / "eval").exists()
 
 
 @pytest.mark.parametrize("conf_from", [None, "train"])
@@ -1171,6 +1195,13 @@ def test_a_split_without_a_single_label_file_is_refused_before_the_model_loads(
         f"reads {first.name}'s from {labels / first.with_suffix('.txt').name}; {where}): "
         f"scoring needs them, an empty .txt for each image without defects{fix}\n"
     )
+
+
+def drop_from_loader(image: Path) -> None:
+    """Gives ``image`` a label line of a class id beyond the data set's names: it still decodes, and
+    ultralytics' loader skips it (with a warning among its scan lines)."""
+    label = image.parent.parent.parent / "labels" / image.parent.name / f"{image.stem}.txt"
+    label.write_text(f"{len(NAMES) + 5} 0.5 0.5 0.2 0.2\n")
 
 
 def read_data_names(dataset: Path) -> dict[int, str]:
