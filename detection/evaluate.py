@@ -229,7 +229,8 @@ def _report(
     (``rect`` batches pad each batch to its own shape, so the figures depend on ``batch``).
     """
     notes: list[str] = []
-    tile_note = tiling_note(model, tiling["tile"] if tiling else None, weights)
+    named = weights if isinstance(weights, str | Path) else type(weights).__name__  # as the report names it
+    tile_note = tiling_note(model, tiling["tile"] if tiling else None, named)
     if tile_note:
         notes.append(tile_note.removeprefix("note: "))
     scored = validator.dataloader.dataset.im_files
@@ -245,7 +246,7 @@ def _report(
     truth = _truth(truth_file, validator, names)
     coco = coco_map(read_coco(truth_file), validator.detections, max_det=MAX_DET) if truth_file else None
     return EvaluationReport(
-        weights=recorded_path(weights) if isinstance(weights, str | Path) else type(weights).__name__,
+        weights=recorded_path(weights) if isinstance(weights, str | Path) else named,
         data=recorded_path(data),  # as every record writes a path: it was as typed (relative)
         split=split,
         ultralytics={k: float(v) for k, v in stats.items()},

@@ -451,14 +451,43 @@ def trained_tile(model: object) -> tuple[int, Path] | None:
     return None
 
 
-def tiling_note(model: object, tile: int | None, weights: str | Path) -> str | None:
-    """A ``note:`` when ``model`` was trained on tiles (:func:`trained_tile`) and runs otherwise.
+def trained_whole(model: object) -> Path | None:
+    """The ``data.yaml`` ``model`` was trained on where that says it trained on whole photos: the file is on
+    disk and is no tiled run's (``<run>/tiles/data.yaml``, or ``<run>/data.yaml`` beside ``tiles/`` with
+    ``repeat_factor``: :func:`trained_tile`). None otherwise: tiled, or nothing says how (a run folder
+    deleted, weights from another machine, a stock checkpoint).
+    """
+    data = trained_arg(model, "data")
+    if not isinstance(data, str | Path) or not str(data):
+        return None
+    data = Path(data)
+    tiled = (
+        data.parent.name == "tiles"
+        or (data.parent / "tiles").exists()
+        or (data.parent / "tiles.json").exists()
+    )
+    return data if data.is_file() and not tiled else None
 
-    Without ``--tile`` such a model sees every defect at a fraction of the scale it learnt it, and
-    nothing said so; with another tile size, at another scale.
+
+def tiling_note(model: object, tile: int | None, weights: str | Path) -> str | None:
+    """A ``note:`` when ``model`` was trained on tiles (:func:`trained_tile`) and runs otherwise, or was
+    trained on whole photos (:func:`trained_whole`) and runs on tiles.
+
+    Without ``--tile`` a tiled model sees every defect at a fraction of the scale it learnt it, and
+    nothing said so; with another tile size, at another scale. A whole-photo model given ``--tile`` sees
+    each defect larger than it learnt it (a window, not the photo, is letterboxed to ``imgsz``), and
+    nothing said so either.
     """
     trained = trained_tile(model)
-    if trained is None or tile == trained[0]:
+    if trained is None:
+        whole = trained_whole(model) if tile is not None else None
+        if whole is None:
+            return None
+        return (
+            f"note: {weights} was trained on whole photos ({whole}); it runs here on {tile}-px tiles, at "
+            "another scale than it learnt: leave --tile out"
+        )
+    if tile == trained[0]:
         return None
     size, record = trained
     how = "on whole photos" if tile is None else f"on {tile}-px tiles"

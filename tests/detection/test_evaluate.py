@@ -511,6 +511,25 @@ def test_a_photo_or_window_of_another_shape_is_letterboxed_and_boxed_as_detectio
     assert found.boxes[ours] == pytest.approx(entry["boxes"][top], abs=0.01)
 
 
+def test_a_detector_trained_on_whole_photos_and_scored_on_tiles_has_a_note(
+    tiny_dataset: Path, tmp_path: Path, untrained_detector
+) -> None:
+    # it was scored at another scale than it learnt without a word (a tiled one scored whole had a note)
+    model = copy.deepcopy(untrained_detector)
+    model.args = {"data": str(tiny_dataset / "data.yaml"), "imgsz": 64}  # as its checkpoint records them
+    note = (
+        f"DetectionModel was trained on whole photos ({tiny_dataset / 'data.yaml'}); it runs here on 48-px "
+        "tiles, at another scale than it learnt: leave --tile out"
+    )
+    for tile, noted in ((48, True), (None, False)):
+        report = evaluate(
+            tiny_dataset / "data.yaml", model, split="val", device="cpu", tile=tile, out=tmp_path / "eval",
+            plots=False,
+        )  # fmt: skip
+        assert (note in report.notes) is noted
+        assert not any("whole photos" in line for line in report.notes if line != note)
+
+
 @pytest.mark.parametrize("conf", [0.25, 0.75, 0.0005])  # below the floor: kept as given, not the floor
 def test_conf_from_on_a_split_the_detector_boxes_nothing_is_a_warning(
     tiny_dataset, tmp_path, untrained_detector, conf

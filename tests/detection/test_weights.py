@@ -25,6 +25,7 @@ from detection.weights import (
     resolve_model,
     tiling_note,
     trained_tile,
+    trained_whole,
 )
 
 MEMBER = "fakepkg/assets/models/fake11n/fake11n.pt"
@@ -431,6 +432,26 @@ def test_a_model_trained_on_tiles_is_told_from_its_runs_tiles_record(tmp_path: P
     assert tiling_note(tiled, 320, "best.pt") is None
     record.write_text("not json")  # a record of something else: nothing said
     assert trained_tile(tiled) is None
+
+
+def test_a_model_trained_on_whole_photos_and_run_on_tiles_is_told_from_its_data_yaml(tmp_path: Path) -> None:
+    # --tile on a whole-photo detector ran it at another scale than it learnt without a word
+    data = tmp_path / "set" / "data.yaml"
+    data.parent.mkdir()
+    data.write_text("names: {0: crack}\n")
+    whole = SimpleNamespace(args={"data": str(data)})
+    assert trained_whole(whole) == data and tiling_note(whole, None, "best.pt") is None
+    assert tiling_note(whole, 32, "best.pt") == (
+        f"note: best.pt was trained on whole photos ({data}); it runs here on 32-px tiles, at another scale "
+        "than it learnt: leave --tile out"
+    )
+    run = tmp_path / "run"
+    (run / "tiles").mkdir(parents=True)  # a tiled run's tiles/ without its tiles.json
+    (run / "data.yaml").write_text("names: {0: crack}\n")  # with repeat_factor
+    (run / "tiles" / "data.yaml").write_text("names: {0: crack}\n")
+    unknown = [str(tmp_path / "gone" / "data.yaml"), str(run / "data.yaml"), str(run / "tiles" / "data.yaml")]
+    for model in [SimpleNamespace(args={"data": path}) for path in unknown] + [SimpleNamespace(args={})]:
+        assert trained_whole(model) is None and tiling_note(model, 32, "best.pt") is None  # nothing says how
 
 
 def test_a_size_off_the_stride_runs_rounded_up_with_a_note(capsys) -> None:
