@@ -36,9 +36,11 @@ confusion-matrix plots.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from shlex import quote
 from typing import Any
@@ -155,13 +157,72 @@ def evaluate(
         The figures, also written to ``evaluation.json`` and ``report.txt`` in the output folder.
 
     Raises:
+        UserError: bad input, before the validator runs (:func:`_prepared`); or as :func:`_score` raises.
+    """
+    run = _prepared(
+        data, weights, split=split, conf=conf, conf_from=conf_from, coco_file=coco_file, imgsz=imgsz,
+        batch=batch, device=device, out=out, plots=plots, tile=tile, tile_overlap=tile_overlap,
+        validator_class=validator_class,
+    )  # fmt: skip
+    with no_label_cache():  # the data set is read, never written
+        if out is None:
+            return _score(run, None)  # ultralytics' own numbered folder: always a new one
+        # built hidden and renamed into place: a re-run or a Ctrl-C never mixes two evaluations' files
+        return build_folder(Path(out), functools.partial(_score, run), overwrite=True)
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What :func:`evaluate` scores with, checked and loaded by :func:`_prepared`: its arguments (``data``
+    the ``data.yaml``, ``device`` as :func:`~detection.train_config.check_run_options` answered, ``imgsz``
+    the size the model runs at), the data set's class ``names``, the ``model`` with its training run
+    (``trained_in``), the validator class to run and the ``tiling`` the report records (None: whole images).
+    """
+
+    data: Path
+    names: list[str]
+    weights: str | Path | torch.nn.Module
+    model: torch.nn.Module
+    trained_in: Path | None
+    validator_class: type[RecordingValidator]
+    split: str
+    conf: float
+    conf_from: str | None
+    coco_file: str | Path | None
+    imgsz: int
+    batch: int
+    device: str | None
+    out: str | Path | None
+    plots: bool
+    tiling: dict | None
+
+
+def _prepared(
+    data: str | Path,
+    weights: str | Path | torch.nn.Module,
+    *,
+    split: str,
+    conf: float,
+    conf_from: str | None,
+    coco_file: str | Path | None,
+    imgsz: int | None,
+    batch: int,
+    device: str | None,
+    out: str | Path | None,
+    plots: bool,
+    tile: int | None,
+    tile_overlap: float,
+    validator_class: type[RecordingValidator] | None,
+) -> _Scoring:
+    """:func:`evaluate`'s checks, the cheap ones first, then the model loaded: what it scores with.
+
+    Raises:
         UserError: a bad data file or split (or ``conf_from`` equal to ``split``), a split
             folder that is not there, a bad ``imgsz``, ``batch``, ``conf`` or ``device``, a
             ``coco_file`` given but missing or not of the split's images and the data set's classes,
             an ``out`` that is a file or holds other files than an earlier evaluation's, missing or
             unloadable weights, bad tiling settings, photos of either split that do not decode
-            (:func:`check_photos_decode`), all before the validator runs; weights whose
-            classes are not the data set's, once it has run.
+            (:func:`check_photos_decode`), weights of other classes than the data set's.
     """
     data, names = _checked_data(data, (split, conf_from), weights=weights, coco_file=coco_file, out=out)
     # a -1: the idle GPUs its one search found, which the note names (ultralytics searched again)
@@ -174,33 +235,40 @@ def evaluate(
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
     ensure_ultralytics_fonts()
-    tiling = {"tile": int(tile), "overlap": float(tile_overlap), "imgsz": imgsz} if tile else None
+    return _Scoring(
+        data=data, names=names, weights=weights, model=model, trained_in=trained_in,
+        validator_class=validator_class, split=split, conf=conf, conf_from=conf_from, coco_file=coco_file,
+        imgsz=imgsz, batch=batch, device=device, out=out, plots=plots,
+        tiling={"tile": int(tile), "overlap": float(tile_overlap), "imgsz": imgsz} if tile else None,
+    )  # fmt: skip
 
-    def score(folder: Path | None) -> EvaluationReport:
-        validator = validator_class(
-            args=validator_args(data, weights, split, imgsz, batch, device, folder, plots)
-        )
-        if tile:
-            validator.tile, validator.tile_overlap = int(tile), float(tile_overlap)
-        stats = _validate(validator, model, data, split)
-        _check_classes(validator.names, names, data)
-        if conf_from is None:  # else with the --conf-from split's, once the pick has read that split
-            check_nothing_dropped(validator.dataloader.dataset.im_files, data, split)
-        report = _report(
-            validator, stats, model, data=data, names=names, split=split, conf=conf, conf_from=conf_from,
-            coco_file=coco_file, weights=weights, tiling=tiling,
-            save_dir=Path(out) if out is not None else validator.save_dir,
-            trained_in=trained_in, imgsz=imgsz, batch=batch, device=chosen_device(device),
-        )  # fmt: skip
-        write_report(report, validator.save_dir)
-        return report
 
-    with no_label_cache():  # the data set is read, never written
-        if out is None:
-            return score(None)  # ultralytics' own numbered folder: always a new one
-        # Built hidden beside ``out`` and renamed into place: a re-run or a Ctrl-C never leaves one
-        # evaluation's plots beside another's figures.
-        return build_folder(Path(out), score, overwrite=True)
+def _score(run: _Scoring, folder: Path | None) -> EvaluationReport:
+    """One validator run of ``run`` writing into ``folder`` (None: ultralytics' own numbered one), its
+    report written there too; the figures.
+
+    Raises:
+        UserError: a photo the validator's loader cannot load, or left out (without ``conf_from``: with it,
+            once the pick has read that split too); weights whose classes are not the data set's.
+    """
+    args = validator_args(
+        run.data, run.weights, run.split, run.imgsz, run.batch, run.device, folder, run.plots
+    )
+    validator = run.validator_class(args=args)
+    if run.tiling:
+        validator.tile, validator.tile_overlap = run.tiling["tile"], run.tiling["overlap"]
+    stats = _validate(validator, run.model, run.data, run.split)
+    _check_classes(validator.names, run.names, run.data)
+    if run.conf_from is None:  # else with the --conf-from split's, once the pick has read that split
+        check_nothing_dropped(validator.dataloader.dataset.im_files, run.data, run.split)
+    report = _report(
+        validator, stats, run.model, data=run.data, names=run.names, split=run.split, conf=run.conf,
+        conf_from=run.conf_from, coco_file=run.coco_file, weights=run.weights, tiling=run.tiling,
+        save_dir=Path(run.out) if run.out is not None else validator.save_dir,
+        trained_in=run.trained_in, imgsz=run.imgsz, batch=run.batch, device=chosen_device(run.device),
+    )  # fmt: skip
+    write_report(report, validator.save_dir)
+    return report
 
 
 def _report(
