@@ -593,6 +593,7 @@ def test_cli_errors_are_one_line(tiny_dataset: Path, capsys, args: list[str], ex
             ["--tile", "0"],
             "error: --tile needs a window side >= 32 px, got 0 (leave --tile out for whole images)",
         ),
+        (["--tile", "31"], "error: --tile needs a window side >= 32 px, got 31\n"),  # YOLO's coarsest stride
     ],
 )
 def test_bad_values_stop_before_the_validator_runs(
