@@ -22,6 +22,19 @@ reads as a bool or a number (``name: no``) for a key an :class:`Option` declares
 as text is refused with the advice to quote it (in a shell too, for an override),
 or with the choices of a key that has them; a key of no declared kind (a plain
 mapping's) is given what YAML reads: detection's ``tracker=off`` is False.
+A number written otherwise than Python writes it (``0x10`` is 16, ``1.0e+3`` is
+1000.0, ``1_000``, ``.5``) is that number for a key that takes a number, as in a
+config file; for a key of no declared kind that does not (detection's run
+``name``, null by default, and ``project``) it is refused with the advice to
+quote it, in a file and an override alike, where ``name: 2024`` is the run
+``2024``; a declared key's check refuses it as any number. A date
+(``2026-12-07``) is text, as in YAML 1.2: no key takes a date. A tag
+(``!!binary``, ``!!python/...``) is refused; so is YAML's syntax that reads as
+no text in an override, one line: an anchor (``name=&x`` is null), a block
+scalar (``name=|`` is empty), a document start (``name=---`` is null), and for
+a key of no declared kind a mapping or list written without brackets
+(``name=a:`` is ``{'a': None}``, where a file's ``name: a:`` is refused). An
+alias YAML cannot resolve (``*_good``, a glob) is its text.
 """
 
 from __future__ import annotations
@@ -209,6 +222,7 @@ def merge(
     *,
     where: str = "",
     needs: Callable[[str], str | None] | None = None,
+    written: Mapping[str, str] | None = None,
 ) -> dict:
     """Deep-merges ``updates`` into a copy of ``defaults``; unknown keys are errors.
 
@@ -216,6 +230,8 @@ def merge(
     null by default: ``an integer >= 1 or null``), is read as one (``08`` and ``1e-3``, text to YAML 1.1).
     A word (``epochs=abc``) for such a key is refused as needing what ``needs(key)`` says the key takes
     (:meth:`Schema.needs`), else by its default: ``an integer`` for an int, ``a number`` for a float.
+    ``written``: the values' text as written by dotted key, where YAML may read it otherwise: for a key
+    of no declared kind, ``name=0x10`` is refused (:func:`_read_otherwise`); ``epochs=0x10`` is 16.
     """
     merged = copy.deepcopy(dict(defaults))
     for key, value in updates.items():
@@ -225,10 +241,14 @@ def merge(
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
                 raise UserError(_mapping_needed(path, merged[key], value))
-            merged[key] = merge(merged[key], value, where=f"{path}.", needs=needs)
+            merged[key] = merge(merged[key], value, where=f"{path}.", needs=needs, written=written)
         else:
-            wanted = needs(path) if needs is not None and isinstance(value, str) else None
+            text = (written or {}).get(path)
+            wanted = needs(path) if needs is not None and (isinstance(value, str) or text) else None
             number = _is_number(merged[key]) or _names_number(wanted)  # max_steps: null, an integer
+            otherwise = None if number or wanted is not None else _read_otherwise(path, value, text)
+            if otherwise:
+                raise UserError(otherwise)
             if isinstance(value, str) and number:
                 value = _number(value)  # YAML 1.1 reads "1e-3" (no dot) and "08" as strings
             if number and isinstance(value, str):
@@ -237,6 +257,28 @@ def merge(
                 )
             merged[key] = value
     return merged
+
+
+def _read_otherwise(path: str, value: object, text: str | None) -> str | None:
+    """Why the key ``path``, of no declared kind and no number default, may not have ``value``, which YAML
+    read otherwise than ``text``, as written: a number (``0x10``, ``1.0e+3``, ``1_000``, ``.5``: detection's
+    run folder ``16`` or ``1000.0``), or an override's mapping or list (``name=a:`` is ``{'a': None}``,
+    a file's ``name: a:`` is refused); None if it reads as written or is none of these.
+
+    >>> _read_otherwise("name", 16, "0x10").partition(" (")[0]
+    "config key 'name' got '0x10', which YAML reads as the number 16"
+    >>> _read_otherwise("name", 2024, "2024") is None
+    True
+    """
+    if text is None:
+        return None
+    if _is_number(value) and str(value) != text:
+        read, write = f"the number {value}", f"write {value} for that number, or quote it"
+    elif isinstance(value, dict | list):
+        read, write = f"{'a mapping' if isinstance(value, dict) else 'a list'}, {value!r}", "quote it"
+    else:
+        return None
+    return f"config key '{path}' got '{text}', which YAML reads as {read} ({write}{_QUOTE_END}"
 
 
 def _names_number(needs: str | None) -> bool:
@@ -318,7 +360,14 @@ def parse_overrides(items: Sequence[str]) -> dict:
     Raises:
         UserError: an item that is not ``key=value``, has an empty value, or gives a key twice.
     """
+    return _parse_overrides(items)[0]
+
+
+def _parse_overrides(items: Sequence[str]) -> tuple[dict, dict[str, str]]:
+    """:func:`parse_overrides`, and the text of each value YAML may read otherwise than it is written,
+    by its dotted key, for :func:`merge` (:func:`_written_texts`)."""
     result: dict = {}
+    written: dict[str, str] = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()  # " data=x" (quoted in a script): the key data, as override_keys reads it
@@ -329,7 +378,10 @@ def parse_overrides(items: Sequence[str]) -> dict:
                 f"override '{item}' has no value (an unset shell variable?): "
                 f"write {key}=null to unset '{key}' explicitly"
             )
-        value = _override_value(item, text)
+        value, read = _override_value(item, text)
+        written.update(_written_texts(read, key))
+        if isinstance(read, yaml.CollectionNode) and not read.flow_style and "\n" not in text.strip():
+            written[key] = text.strip()  # name=a: is {'a': None}, where a file's "name: a:" is refused
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -337,37 +389,80 @@ def parse_overrides(items: Sequence[str]) -> dict:
             if not isinstance(node, dict):
                 raise UserError(f"override '{item}' sets a key inside '{part}', which was given a value")
         node[parts[-1]] = value
-    return result
+    return result, written
 
 
-def _override_value(item: str, text: str) -> object:
-    """The value of the override ``item`` (``key=text``): ``text`` read as YAML (:func:`parse_overrides`).
+def _override_value(item: str, text: str) -> tuple[object, yaml.Node | None]:
+    """The value of the override ``item`` (``key=text``): ``text`` read as YAML (:func:`parse_overrides`),
+    and its node (None for text YAML cannot read, which is that text: ``*.png``, ``*x``, ``[1,``).
 
     Raises:
-        UserError: ``text`` gives a key twice, holds a YAML 1.1 octal or base-60 number, or a comment that
-            YAML would drop (``name=lot #7`` was ``lot``, ``name=#7`` null: the default, without a word).
+        UserError: ``text`` gives a key twice, holds a YAML 1.1 octal or base-60 number, a tag, or YAML's
+            syntax that reads as no text where an override is one line: a comment (``name=lot #7`` was
+            ``lot``, ``name=#7`` null), an anchor (``name=&x`` was null), a block scalar (``name=|`` was
+            the empty string) or a document start (``name=---`` was null); each with the quoted form.
     """
+    key, plain = item.partition("=")[0].strip(), text.strip()
     try:
-        value = yaml.load(text, Loader=UniqueKeyLoader)
+        value, node = _load(text)
     except DuplicateKeyError as error:  # {a: 1, a: 2}: the first would be lost silently
         raise UserError(f"override '{item}': key '{error.key}' is given twice") from None
     except Yaml11NumberError as error:  # seed=010 is not 8, and not 10 either
         # quoted as typed in a shell, name='12:30' reaches the program as name=12:30: the shell's form
-        key, plain = item.partition("=")[0].strip(), text.strip()
         shell = f" (\"{key}='{plain}'\" in a shell)" if error.text == plain else ""
         raise UserError(f"override '{item}': {error.problem}{shell}") from None
+    except TagError as error:  # x=!!python/name:os.system was that text, a file's line is refused
+        raise UserError(f"override '{item}': {error.problem}{_shell_form(item)}") from None
     except yaml.YAMLError:
-        return text
-    node = yaml.compose(text, Loader=yaml.SafeLoader)  # it loaded: it composes
-    comment = text.strip() if node is None else text[node.end_mark.index :].strip()  # all a value leaves
+        return text, None
+    comment = plain if node is None else text[node.end_mark.index :].strip()  # all a value leaves
     if comment:
-        key, plain = item.partition("=")[0].strip(), text.strip()
-        example = "" if "'" in plain or '"' in plain else f" (\"{key}='{plain}'\" in a shell)"
         raise UserError(
             f"override '{item}': YAML reads '{comment}' as a comment and drops it: leave it out, or quote "
-            f"the value to mean text{example}"
+            f"the value to mean text{_shell_form(item)}"
         )
-    return value
+    syntax = _no_text_syntax(text, node)
+    if syntax:
+        raise UserError(
+            f"override '{item}': YAML reads {syntax}: quote the value to mean text{_shell_form(item)}"
+        )
+    return value, node
+
+
+def _shell_form(item: str) -> str:
+    """`` ("name='lot #7'" in a shell)``: the quoted form of the override ``item`` a shell passes on;
+    empty when its value holds a quote already.
+
+    >>> print(_shell_form("name=&x").strip()); _shell_form("name='a'")
+    ("name='&x'" in a shell)
+    ''
+    """
+    key, _, text = item.partition("=")
+    plain = text.strip()
+    return "" if "'" in plain or '"' in plain else f" (\"{key.strip()}='{plain}'\" in a shell)"
+
+
+def _no_text_syntax(text: str, node: yaml.Node | None) -> str:
+    """What YAML's syntax in the one-line override value ``text`` (composed as ``node``) reads as, where
+    it reads as no text: an anchor (``&x``: null), a block scalar's start (``|``: the empty string), a
+    document start (``---``: null); empty for none of these.
+
+    >>> _no_text_syntax("&x", None), _no_text_syntax("a & b", None)
+    ("'&x' as an anchor, a name for the value after it", '')
+    """
+    plain = text.strip()
+    if re.match(r"---(\s|$)", plain):
+        return "'---' as the start of a document, not as text"
+    anchors = [
+        event.anchor
+        for event in yaml.parse(text, Loader=UniqueKeyLoader)
+        if isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.AliasEvent) and event.anchor
+    ]
+    if anchors:
+        return f"'&{anchors[0]}' as an anchor, a name for the value after it"
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">") and "\n" not in plain:
+        return f"'{plain}' as the start of a block of text on the lines below, which an override has none of"
+    return ""
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -447,6 +542,57 @@ def _construct_number(loader: UniqueKeyLoader, node: yaml.ScalarNode) -> int | f
 UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
 UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
 
+# A date is text: no key takes a date, and YAML 1.2 reads 2026-12-07 as text (YAML 1.1: datetime.date,
+# which made a run folder of no text a command checks, in a file and an override alike).
+UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class TagError(yaml.constructor.ConstructorError):
+    """A tag no config value is read with: ``!!binary`` (bytes), ``!!set``, ``!!timestamp``, ``!!python/...``
+    (refused by PyYAML's safe loader as an unknown tag, in words that did not say to quote it)."""
+
+
+def _refuse_tag(loader: UniqueKeyLoader, node: yaml.Node) -> None:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!", 1)
+    problem = f"YAML reads '{tag}' as a tag, which a config does not take: quote the value to mean text"
+    raise TagError(None, None, problem, node.start_mark)
+
+
+for _tag in ("binary", "set", "omap", "pairs", "timestamp"):
+    UniqueKeyLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
+UniqueKeyLoader.add_constructor(None, _refuse_tag)  # any other tag PyYAML's safe loader does not know
+
+
+def _load(text: str) -> tuple[object, yaml.Node | None]:
+    """``text`` read as :class:`UniqueKeyLoader` reads it, and its node (None for no document), merges
+    spliced in: :func:`_written_texts` reads the numbers as written from it."""
+    loader = UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
+
+
+def _written_texts(node: yaml.Node | None, path: str = "") -> dict[str, str]:
+    """The text of each plain number in ``node``'s mappings by its dotted key (``path`` that of ``node``
+    itself), for :func:`merge` to tell a number that YAML read otherwise than written (``0x10``, 16).
+
+    >>> _written_texts(_load("a: 0x10\\nb: {c: 1.0e+3, d: x}\\ne: [1]")[1])
+    {'a': '0x10', 'b.c': '1.0e+3'}
+    """
+    if isinstance(node, yaml.ScalarNode):
+        number = node.style is None and node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+        return {path: node.value} if number and path else {}
+    texts: dict[str, str] = {}
+    for key_node, value_node in node.value if isinstance(node, yaml.MappingNode) else ():
+        if isinstance(key_node, yaml.ScalarNode):
+            texts.update(_written_texts(value_node, f"{path}.{key_node.value}" if path else key_node.value))
+    return texts
+
 
 def colon_value_hint(error: BaseException) -> str:
     """How to write the value PyYAML refused as 'mapping values are not allowed here', when the line's
@@ -477,9 +623,14 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
 
     A key given twice in one mapping is an error (:class:`UniqueKeyLoader`), not the last one silently.
     """
+    return _read_yaml(path, what)[0]
+
+
+def _read_yaml(path: str | Path, what: str) -> tuple[dict, dict[str, str]]:
+    """:func:`read_yaml`, and the text of each plain number in it as written (:func:`_written_texts`)."""
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # YAML's own
+        data, node = _load(path.read_text(encoding="utf-8"))  # YAML's own
     except DuplicateKeyError as error:
         raise UserError(f"{what} {path}: {error}") from None
     except OSError as error:  # as common.io.read_json: "[Errno 21] Is a directory: '<path>'" named it twice
@@ -490,10 +641,10 @@ def read_yaml(path: str | Path, *, what: str = "config") -> dict:
         advice = " (not UTF-8 text: save it as UTF-8)" if isinstance(error, UnicodeDecodeError) else ""
         raise UserError(f"cannot read {what} {path}: {text}{advice}{colon_value_hint(error)}") from None
     if data is None:  # no document (empty, or only comments); a false, 0, [] or '' is one, and no mapping
-        return {}
+        return {}, {}
     if not isinstance(data, Mapping):
         raise UserError(f"{what} {path} must be a YAML mapping (key: value lines), not {_kind_text(data)}")
-    return dict(data)
+    return dict(data), _written_texts(node)
 
 
 def _kind_text(data: object) -> str:
@@ -540,9 +691,9 @@ def load_config(
     if path is not None:
         file = project_path(path)
         try:
-            given = read_yaml(file)
+            given, written = _read_yaml(file, "config")
             _FILES_READ[Path(path)] = (file, given)
-            config = merge(config, given, needs=needs)
+            config = merge(config, given, needs=needs, written=written)
         except UserError as error:
             # Name the file: "unknown config key 'path'" alone did not say that --config got a data.yaml.
             message = str(error)
@@ -556,8 +707,8 @@ def load_config(
                 flush=True,
             )
     try:
-        given = parse_overrides(overrides)
-        config = merge(config, given, needs=needs)
+        given, written = _parse_overrides(overrides)
+        config = merge(config, given, needs=needs, written=written)
         if schema is not None:
             schema.check(config)
     except UserError as error:

@@ -853,3 +853,152 @@ def test_a_path_under_home_is_expanded(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "policy.yaml").write_text("default: {}\n")
     assert project_path("~/policy.yaml") == tmp_path / "policy.yaml"
+
+
+#: Keys of no declared kind (a plain mapping's, as detection's ultralytics keys): the run ``name`` (null by
+#: default), ``project`` (text) and a number key, for what YAML reads otherwise than it is written.
+PLAIN = {"name": None, "project": "runs/detect", "epochs": 100, "tracker": "botsort.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("0x10", 16),
+        ("1.0e+3", 1000.0),
+        ("1_000", 1000),
+        (".5", 0.5),
+        ("+5", 5),
+        ("0b101", 5),
+        (".inf", math.inf),
+    ],
+)
+@pytest.mark.parametrize("key", ["name", "project"])
+def test_a_number_written_otherwise_for_a_key_of_no_declared_kind_is_refused_in_a_file_and_an_override(
+    tmp_path, key, text, number
+):
+    # name: 1.0e+3 made detection's run folder '1000.0', name=0x10 the folder '16', project=1_000 '1000'
+    got = f"config key '{key}' got '{text}', which YAML reads as the number {number}"
+    advice = f"(write {number} for that number, or quote it to mean text"
+    with pytest.raises(UserError) as error:
+        load_config(PLAIN, None, [f"{key}={text}"])
+    assert str(error.value) == f"override '{key}={text}': {got} {advice}: \"{key}='{text}'\" in a shell)"
+    path = tmp_path / "run.yaml"
+    path.write_text(f"{key}: {text}\n")
+    with pytest.raises(UserError) as error:
+        load_config(PLAIN, path)
+    assert str(error.value) == f"config file {path}: {got} {advice})"
+    path.write_text(f"{key}: '{text}'\n")  # quoted, the text as written
+    assert load_config(PLAIN, path)[key] == load_config(PLAIN, None, [f"{key}='{text}'"])[key] == text
+
+
+def test_a_number_written_as_python_writes_it_or_for_a_number_key_is_read_as_in_a_file(tmp_path):
+    # epochs=0x10 is 16 as a config file's "epochs: 0x10" (and YAML 1.2's) is; name=2024 is left to the
+    # command (detection: the run '2024'); a number nested in a list is the list's
+    path = tmp_path / "run.yaml"
+    path.write_text("epochs: 0x10\nname: 2024\n")
+    assert load_config(PLAIN, path) == {**PLAIN, "epochs": 16, "name": 2024}
+    config = load_config(PLAIN, None, ["epochs=0x10", "name=2024", "project=[0x10]", "tracker=1.5"])
+    assert config == {"name": 2024, "project": [16], "epochs": 16, "tracker": 1.5}
+    assert (
+        load_config(SCHEMA, None, ["epochs=1_0", "max_steps=0x10", "loss.weight=1.0e+1"])["max_steps"] == 16
+    )
+    # a declared text key refuses any number by its own check, quoting advice and all
+    with pytest.raises(
+        UserError, match=r"needs a string or null, got 16 \(quote it to mean text: \"data='0x10'\""
+    ):
+        load_config(SCHEMA, None, ["data=0x10"])
+
+
+@pytest.mark.parametrize("text", ["2026-12-07", "2026-12-07 10:00:00", "2026-12-07T10:00:00Z"])
+def test_a_date_is_text_in_a_file_and_an_override(tmp_path, text):
+    # name=2026-12-07 was a datetime.date: a run folder of no text the command checks; YAML 1.2 reads text
+    path, other = tmp_path / "run.yaml", tmp_path / "other.yaml"
+    path.write_text(f"name: {text}\n")
+    other.write_text(f"data: {text}\n")
+    assert load_config(PLAIN, path)["name"] == load_config(PLAIN, None, [f"name={text}"])["name"] == text
+    assert load_config(SCHEMA, other)["data"] == load_config(SCHEMA, None, [f"data={text}"])["data"] == text
+    with pytest.raises(UserError, match=f"config key 'epochs' needs an integer >= 1, got '{text}'$"):
+        load_config(SCHEMA, None, [f"epochs={text}"])
+    save_config({"name": text}, tmp_path / "args.yaml")
+    assert read_yaml(tmp_path / "args.yaml") == {"name": text}
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ("!!python/name:os.system", "!!python/name:os.system"),
+        ("!!binary aGk=", "!!binary"),
+        ("!!set {a}", "!!set"),
+        ("!!timestamp 2026-12-07", "!!timestamp"),
+        ("!lot 7", "!lot"),
+    ],
+)
+def test_a_tag_is_refused_in_an_override_and_a_file(tmp_path, value, tag):
+    # name=!!python/name:os.system was that text, name=!!binary aGk= the bytes b'hi', a file's !!set a set
+    problem = f"YAML reads '{tag}' as a tag, which a config does not take: quote the value to mean text"
+    with pytest.raises(UserError) as error:
+        load_config(PLAIN, None, [f"name={value}"])
+    assert str(error.value) == f"override 'name={value}': {problem} (\"name='{value}'\" in a shell)"
+    path = tmp_path / "run.yaml"
+    path.write_text(f"name: {value}\n")
+    with pytest.raises(
+        UserError, match=f"^cannot read config {re.escape(str(path))}: {re.escape(problem)}, line 1"
+    ):
+        load_config(PLAIN, path)
+    assert parse_overrides(["name=!!str 010", "data='!lot 7'"]) == {"name": "010", "data": "!lot 7"}
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        ("&x", "'&x' as an anchor, a name for the value after it"),
+        ("&lot 7", "'&lot' as an anchor, a name for the value after it"),
+        ("[&a 1, *a]", "'&a' as an anchor, a name for the value after it"),
+        ("|", "'|' as the start of a block of text on the lines below, which an override has none of"),
+        (">-", "'>-' as the start of a block of text on the lines below, which an override has none of"),
+        ("---", "'---' as the start of a document, not as text"),
+        ("--- 7", "'---' as the start of a document, not as text"),
+    ],
+)
+def test_yaml_syntax_that_reads_as_no_text_in_an_override_is_refused(value, read):
+    # name=&x and name=--- were null (the default, without a word), name=| the empty string, name=&lot 7 '7'
+    with pytest.raises(UserError) as error:
+        parse_overrides([f"name={value}"])
+    quoted = "" if "'" in value else f" (\"name='{value}'\" in a shell)"
+    assert (
+        str(error.value)
+        == f"override 'name={value}': YAML reads {read}: quote the value to mean text{quoted}"
+    )
+    assert parse_overrides([f"name='{value}'", "data=lot & co", "tags=...", "out=a---b"]) == {
+        "name": value,
+        "data": "lot & co",
+        "tags": "...",
+        "out": "a---b",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [("a:", "a mapping, {'a': None}"), ("lot: 7", "a mapping, {'lot': 7}"), ("- a", "a list, ['a']")],
+)
+def test_a_mapping_or_list_without_brackets_for_a_key_of_no_declared_kind_is_refused(value, read):
+    # name=a: was {'a': None} (a file's "name: a:" is refused as needing quotes), name=- a the list ['a']
+    with pytest.raises(UserError) as error:
+        load_config(PLAIN, None, [f"name={value}"])
+    assert str(error.value) == (
+        f"override 'name={value}': config key 'name' got '{value}', which YAML reads as {read} "
+        f"(quote it to mean text: \"name='{value}'\" in a shell)"
+    )
+    # brackets say a mapping or a list is meant; a section takes its keys either way
+    assert load_config(PLAIN, None, ["name={a: 1}", "tracker=[a]"]) == {
+        **PLAIN,
+        "name": {"a": 1},
+        "tracker": ["a"],
+    }
+    assert load_config(SCHEMA, None, ["loss=weight: 2"])["loss"] == {"weight": 2, "kind": "focal"}
+
+
+@pytest.mark.parametrize("value", ["*_good", "*.png", "*x*", "*"])
+def test_an_alias_yaml_cannot_resolve_is_its_text(value):
+    # an override is one value: no anchor stands before it, and a glob is what such text means
+    assert parse_overrides([f"name={value}"]) == {"name": value}
