@@ -29,12 +29,14 @@ config file; for a key of no declared kind that does not (detection's run
 quote it, in a file and an override alike, where ``name: 2024`` is the run
 ``2024``; a declared key's check refuses it as any number. A date
 (``2026-12-07``) is text, as in YAML 1.2: no key takes a date. A tag
-(``!!binary``, ``!!python/...``) is refused; so is YAML's syntax that reads as
-no text in an override, one line: an anchor (``name=&x`` is null), a block
-scalar (``name=|`` is empty), a document start (``name=---`` is null), and for
-a key of no declared kind a mapping or list written without brackets
-(``name=a:`` is ``{'a': None}``, where a file's ``name: a:`` is refused). An
-alias YAML cannot resolve (``*_good``, a glob) is its text.
+(``!!binary``, ``!!python/...``) is refused, but for a value's kind
+(``!!str 010``; in an override not the bare ``!``, which reads ``name=! 7`` as
+``7``); so is YAML's syntax that reads as no text in an override, one line: an
+anchor (``name=&x`` is null), a block scalar (``name=|`` is empty), a document
+start (``name=---`` is null), and for a key of no declared kind a mapping or
+list written without brackets (``name=a:`` is ``{'a': None}``, where a file's
+``name: a:`` is refused). An alias YAML cannot resolve (``*_good``, a glob) is
+its text, and so are YAML 1.1's ``<<`` and ``=`` given as a value.
 """
 
 from __future__ import annotations
@@ -444,8 +446,8 @@ def _shell_form(item: str) -> str:
 
 def _no_text_syntax(text: str, node: yaml.Node | None) -> str:
     """What YAML's syntax in the one-line override value ``text`` (composed as ``node``) reads as, where
-    it reads as no text: an anchor (``&x``: null), a block scalar's start (``|``: the empty string), a
-    document start (``---``: null); empty for none of these.
+    it reads as no text: an anchor (``&x``: null), a tag a config does not take (``! a``: ``a``), a block
+    scalar's start (``|``: the empty string), a document start (``---``: null); empty for none of these.
 
     >>> _no_text_syntax("&x", None), _no_text_syntax("a & b", None)
     ("'&x' as an anchor, a name for the value after it", '')
@@ -453,13 +455,15 @@ def _no_text_syntax(text: str, node: yaml.Node | None) -> str:
     plain = text.strip()
     if re.match(r"---(\s|$)", plain):
         return "'---' as the start of a document, not as text"
-    anchors = [
-        event.anchor
-        for event in yaml.parse(text, Loader=UniqueKeyLoader)
-        if isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.AliasEvent) and event.anchor
+    events = [
+        event for event in yaml.parse(text, Loader=UniqueKeyLoader) if isinstance(event, yaml.NodeEvent)
     ]
+    anchors = [event.anchor for event in events if not isinstance(event, yaml.AliasEvent) and event.anchor]
     if anchors:
         return f"'&{anchors[0]}' as an anchor, a name for the value after it"
+    tags = [event.tag for event in events if getattr(event, "tag", None) and event.tag not in _TAKEN_TAGS]
+    if tags:
+        return _tag_problem(tags[0]).removeprefix("YAML reads ").partition(": quote")[0]
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">") and "\n" not in plain:
         return f"'{plain}' as the start of a block of text on the lines below, which an override has none of"
     return ""
@@ -555,10 +559,34 @@ class TagError(yaml.constructor.ConstructorError):
     (refused by PyYAML's safe loader as an unknown tag, in words that did not say to quote it)."""
 
 
-def _refuse_tag(loader: UniqueKeyLoader, node: yaml.Node) -> None:
-    tag = node.tag.replace("tag:yaml.org,2002:", "!!", 1)
-    problem = f"YAML reads '{tag}' as a tag, which a config does not take: quote the value to mean text"
-    raise TagError(None, None, problem, node.start_mark)
+#: The tags an override may name (``!!str 010``): those a config's values are read with.
+_TAKEN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")
+)
+
+
+def _tag_problem(tag: str) -> str:
+    """Why the tag ``tag`` is refused, in the short form it is written in.
+
+    >>> _tag_problem("tag:yaml.org,2002:binary").partition(",")[0]
+    "YAML reads '!!binary' as a tag"
+    """
+    tag = tag.replace("tag:yaml.org,2002:", "!!", 1)
+    return f"YAML reads '{tag}' as a tag, which a config does not take: quote the value to mean text"
+
+
+def _untagged(node: yaml.ScalarNode) -> bool:
+    """Whether the plain scalar ``node`` was written as its value alone, with no tag before it."""
+    return node.end_mark.index - node.start_mark.index == len(node.value)
+
+
+def _refuse_tag(loader: UniqueKeyLoader, node: yaml.Node) -> str:
+    """Refuses a tag no config value is read with (:class:`TagError`); YAML 1.1's implicit ``<<`` and ``=``
+    given as a value (no constructor: a file's ``key: <<`` was refused as a tag) are their text."""
+    implicit = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
+    if isinstance(node, yaml.ScalarNode) and node.tag in implicit and _untagged(node):
+        return loader.construct_scalar(node)
+    raise TagError(None, None, _tag_problem(node.tag), node.start_mark)
 
 
 for _tag in ("binary", "set", "omap", "pairs", "timestamp"):
@@ -585,7 +613,8 @@ def _written_texts(node: yaml.Node | None, path: str = "") -> dict[str, str]:
     {'a': '0x10', 'b.c': '1.0e+3'}
     """
     if isinstance(node, yaml.ScalarNode):
-        number = node.style is None and node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+        number = node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and node.style is None
+        number = number and _untagged(node)  # !!float 1 says the number is meant
         return {path: node.value} if number and path else {}
     texts: dict[str, str] = {}
     for key_node, value_node in node.value if isinstance(node, yaml.MappingNode) else ():

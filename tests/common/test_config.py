@@ -948,6 +948,15 @@ def test_a_tag_is_refused_in_an_override_and_a_file(tmp_path, value, tag):
     assert parse_overrides(["name=!!str 010", "data='!lot 7'"]) == {"name": "010", "data": "!lot 7"}
 
 
+def test_yaml_11s_merge_and_value_keys_given_as_a_value_are_text_and_a_tagged_number_is_meant(tmp_path):
+    # name: << was refused as "could not determine a constructor for the tag 'tag:yaml.org,2002:merge'"
+    path = tmp_path / "run.yaml"
+    path.write_text("name: <<\nproject: '='\ntracker: =\nepochs: !!int 0x10\n")
+    assert load_config(PLAIN, path) == {"name": "<<", "project": "=", "epochs": 16, "tracker": "="}
+    config = load_config(PLAIN, None, ["name=<<", "tracker==", "project=!!float 1"])
+    assert config == {**PLAIN, "name": "<<", "tracker": "=", "project": 1.0}
+
+
 @pytest.mark.parametrize(
     ("value", "read"),
     [
@@ -958,6 +967,8 @@ def test_a_tag_is_refused_in_an_override_and_a_file(tmp_path, value, tag):
         (">-", "'>-' as the start of a block of text on the lines below, which an override has none of"),
         ("---", "'---' as the start of a document, not as text"),
         ("--- 7", "'---' as the start of a document, not as text"),
+        ("! 7", "'!' as a tag, which a config does not take"),  # '7' (a file's "name: ! 7" is YAML's too)
+        ("!", "'!' as a tag, which a config does not take"),  # null
     ],
 )
 def test_yaml_syntax_that_reads_as_no_text_in_an_override_is_refused(value, read):
