@@ -360,7 +360,8 @@ def parse_overrides(items: Sequence[str]) -> dict:
     ``08``) stays text, as a config file's value: :func:`merge` reads it as a number for a number key.
 
     Raises:
-        UserError: an item that is not ``key=value``, has an empty value, or gives a key twice.
+        UserError: an item that is not ``key=value`` or has an empty value; a value that gives a key twice
+            or that YAML reads otherwise than it looks (:func:`_override_value`).
     """
     return _parse_overrides(items)[0]
 
@@ -485,7 +486,9 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
     Two ``epochs:`` in a config, or two ``0:`` under ``names:``, load as the last one: the first is
     lost without a word. Keys a ``<<: *anchor`` merge brings in may still be overridden (what merges
-    are for); only the keys written in the mapping itself must differ.
+    are for); only the keys written in the mapping itself must differ. It also refuses YAML 1.1's
+    octal and base-60 numbers (:func:`_construct_number`) and tags no config value takes
+    (:func:`_refuse_tag`), and reads a date as text.
     """
 
     def __init__(self, stream) -> None:
