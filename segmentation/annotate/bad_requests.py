@@ -27,6 +27,10 @@ def validation_problem(item: dict, content_type: str | None) -> str:
     if loc == ("body",) and not _is_json(content_type):
         got = quoted(content_type or "none")
         return f"body: send a JSON object with Content-Type: application/json (got {got})"
+    if loc == ("body",) and kind == "string_unicode" and isinstance(item.get("input"), str):
+        # a key pydantic cannot read as text, as {"\\ud800": 1}: the body is an object all the same
+        key = quoted(item["input"].encode("utf-8", "backslashreplace").decode("utf-8"))
+        return f'body: key "{key}" is not valid text (a lone surrogate, which UTF-8 cannot encode)'
     if loc == ("body",):
         return f"body: expected a JSON object, got {quoted(_json(item.get('input')))}"
     where = ".".join(quoted(part) for part in loc if part != "body") or "body"

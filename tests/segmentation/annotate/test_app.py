@@ -1040,6 +1040,18 @@ LONG = "1" * 4300  # the most digits Python reads
         ),
         ("/api/predict", b"[1, 2]", "Application/JSON", "body: expected a JSON object, got [1, 2]"),
         ("/api/predict", b"[1, 2]", "application/vnd.api+json", "body: expected a JSON object, got [1, 2]"),
+        (  # an object all the same: it was 'expected a JSON object, got "?"'
+            "/api/predict",
+            b'{"\\ud800": 1}',
+            JSON,
+            'body: key "\\ud800" is not valid text (a lone surrogate, which UTF-8 cannot encode)',
+        ),
+        (
+            "/api/status",
+            b'{"image": "a.png", "status": "done", "a\\udfff": 1}',
+            JSON,
+            'body: key "a\\udfff" is not valid text (a lone surrogate, which UTF-8 cannot encode)',
+        ),
         (
             "/api/predict",
             b"[1, 2]",
