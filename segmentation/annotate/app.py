@@ -63,7 +63,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from common.errors import UserError, file_error
 from common.io import embeddings_root
@@ -71,6 +70,7 @@ from segmentation.annotate.bad_requests import unparsable_body, validation_probl
 from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
 from segmentation.annotate.errors import AnnotationError, StorageError
 from segmentation.annotate.file_proposals import FileProposals
+from segmentation.annotate.guard import RequestGuard
 from segmentation.annotate.predictor import InteractivePredictor
 from segmentation.annotate.prefetch import EmbeddingPrefetcher
 from segmentation.annotate.proposal_file import ProposalFile, recorded_digests, relative_to_images
@@ -187,7 +187,8 @@ def create_app(
 
 def _fastapi_app(context: AppContext, allowed_hosts: list[str] | None) -> FastAPI:
     """:func:`create_app`'s app on ``context``: the routes, every failure as one-line JSON
-    (:func:`_add_error_handlers`) and, where ``allowed_hosts`` is given, only those ``Host`` headers."""
+    (:func:`_add_error_handlers`) and, where ``allowed_hosts`` is given, only those ``Host`` headers
+    (:class:`~segmentation.annotate.guard.RequestGuard`, which answers in that JSON too)."""
     app = FastAPI(title="mvtec-finetune annotation", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.context = context
     # The parts by name too, for scripts and tests that look at one of them.
@@ -196,8 +197,7 @@ def _fastapi_app(context: AppContext, allowed_hosts: list[str] | None) -> FastAP
         context.prefetcher,
         context.predictor,
     )
-    if allowed_hosts is not None:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)
     _add_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -597,7 +597,45 @@ def test_host_headers_other_than_loopback_are_refused(photos, tmp_path, colour_s
     app = create_app(session, colour_sam, cache=cache, allowed_hosts=["127.0.0.1", "localhost"])
     with TestClient(app, base_url="http://127.0.0.1:8765") as client:
         assert client.get("/api/session").status_code == 200
-        assert client.get("/api/session", headers={"host": "evil.example:8765"}).status_code == 400
+        response = client.get("/api/session", headers={"host": "evil.example:8765"})
+        # it was Starlette's text/plain 'Invalid host header'
+        assert response.status_code == 400 and response.headers["content-type"] == "application/json"
+        assert response.json() == {
+            "detail": 'Host header "evil.example:8765" refused: send one of 127.0.0.1, localhost'
+        }
+        assert client.post("/api/predict", json={}, headers={"host": "evil.example"}).status_code == 400
+
+
+HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def test_the_app_lets_in_exactly_the_hosts_starlettes_check_does(photos, tmp_path, colour_sam):
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from segmentation.annotate.app import create_app
+    from segmentation.annotate.session import AnnotationSession
+    from segmentation.embeddings import EmbeddingCache
+
+    plain = Starlette(
+        routes=[Route("/api/session", lambda request: PlainTextResponse("ok"))],
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=HOSTS)],
+    )
+    session = AnnotationSession.open(tmp_path / "out", photos[0])
+    cache = EmbeddingCache(tmp_path / "emb", colour_sam, model_name="test")
+    app = create_app(session, colour_sam, cache=cache, allowed_hosts=HOSTS)
+    hosts = ["127.0.0.1:8765", "LOCALHOST", "[::1]:8765", "localhost.", "127.0.0.2", "evil.example", "",
+             "[::1", "localhost:x", "www.localhost", "user@localhost", "localhost, evil.example"]  # fmt: skip
+    with TestClient(plain) as starlettes, TestClient(app) as client:
+        expected = {h: starlettes.get("/api/session", headers={"host": h}).status_code for h in hosts}
+        assert sorted(set(expected.values())) == [200, 400]  # some let in, some refused
+        for host in hosts:
+            response = client.get("/api/session", headers={"host": host})
+            assert response.status_code == expected[host], (host, response.text)
+            assert expected[host] == 200 or response.json()["detail"].startswith("Host header "), host
 
 
 def test_export_through_the_api(client, app_parts, defect_centre):
