@@ -5,14 +5,16 @@
 - 400 to a ``Host`` header not among ``allowed_hosts`` (against DNS rebinding while bound to loopback).
   Starlette's :class:`~starlette.middleware.trustedhost.TrustedHostMiddleware` decides, exactly as
   strictly as when it answered itself, in plain text.
+- 422 to a query parameter given more than once (``?image=a.png&image=b.png``): FastAPI took the last.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,6 +51,10 @@ class RequestGuard:
             hosts = ", ".join(self.allowed_hosts or ())
             await _refuse(scope, receive, send, 400, f'Host header "{host}" refused: send one of {hosts}')
             return
+        twice = _repeated_parameter(scope)
+        if twice is not None:
+            await _refuse(scope, receive, send, 422, f"malformed request: query.{twice}: send it once")
+            return
         await self.app(scope, receive, send)
 
     async def _host_allowed(self, scope: Scope) -> bool:
@@ -58,6 +64,15 @@ class RequestGuard:
         probe = dict(scope)
         await self._hosts(probe, _nothing_received, _dropped)
         return probe.get(_HOST_ALLOWED, False)
+
+
+def _repeated_parameter(scope: Scope) -> str | None:
+    """``name: given N times`` of the first query parameter the request gives more than once (read as
+    FastAPI reads them); None: none is."""
+    names = [name for name, _ in QueryParams(scope["query_string"]).multi_items()]
+    counts = collections.Counter(names)
+    repeated = next((name for name in names if counts[name] > 1), None)
+    return None if repeated is None else f"{quoted(repeated)}: given {counts[repeated]} times"
 
 
 async def _let_through(scope: Scope, receive: Receive, send: Send) -> None:

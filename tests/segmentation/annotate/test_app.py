@@ -1136,6 +1136,22 @@ def test_a_missing_query_field_and_a_wrong_method_get_fastapis_answers(client):
     assert response.json() == {"detail": "Method Not Allowed"}
 
 
+@pytest.mark.parametrize(
+    "url, detail",
+    [
+        ("/api/image?image=nope.png&image=a.png", "image: given 2 times"),  # was a.png's detail: the last won
+        ("/api/embedding?image=a.png&image=a.png", "image: given 2 times"),  # the same value too
+        ("/api/proposals?image=a.png&x=1&image=b.jpg&image=a.png", "image: given 3 times"),
+        ("/api/session?x=&x=", "x: given 2 times"),  # any parameter, known to the route or not
+        ("/files/images/a.png?v=1&v=2", "v: given 2 times"),
+    ],
+)
+def test_a_query_parameter_given_more_than_once_is_a_422_naming_it(client, url, detail):
+    response = client.get(url)
+    assert response.status_code == 422, response.text
+    assert response.json() == {"detail": f"malformed request: query.{detail}: send it once"}
+
+
 def test_the_app_removes_specks_unless_told_otherwise(app_parts):
     _, app, _ = app_parts
     assert app.state.predictor.speck_cells == DEFAULT_CELLS == 16
