@@ -31,15 +31,16 @@ the path relative to ``--images``):
 ``GET /files/out/...``     a file from ``--out`` (the written masks, the state)
 =========================  =====================================================================
 
-Errors are JSON ``{"detail": "one line"}``: 400 bad values, 404 unknown image,
-instance, prediction or file, 409 a request that does not fit the state (e.g. an
+Errors are JSON ``{"detail": "one line"}``: 400 bad values (a ``Host`` header refused included), 404
+unknown image, instance, prediction or file, 409 a request that does not fit the state (e.g. an
 accept whose photo changed on disk since the click, an undo or a status from a tab that did not show
 the photo's last change), 507 a file that cannot be written (a full
 disk, a read-only ``--out``: the message says whether the change was saved; saved, ``saved`` holds the
 photo's detail with the version that change gave it, as its 200 would, or null where that detail could not be
 read or, for another file error of a change, whether it was saved is not known), 422 malformed JSON or fields
 (naming the field, long values cut short: :mod:`segmentation.annotate.bad_requests`; a ``version`` not of
-the form an image detail gives included, not the 409 of another start's), 503 with
+the form an image detail gives included, not the 409 of another start's; a query parameter or JSON key given
+twice), 413 a body over 1 MiB (:mod:`segmentation.annotate.guard`), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
 :mod:`segmentation.annotate.worker`) or when the labels of a photo replaced on disk would be set
 aside while an export reads the tree. Paths are checked by

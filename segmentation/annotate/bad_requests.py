@@ -24,7 +24,7 @@ def validation_problem(item: dict, content_type: str | None) -> str:
         return f"body: invalid JSON at character {loc[-1]}: {item.get('ctx', {}).get('error', message)}"
     if loc == ("body",) and kind == "missing":
         return "body: missing: send a JSON object"
-    if loc == ("body",) and not _is_json(content_type):
+    if loc == ("body",) and not is_json(content_type):
         got = quoted(content_type or "none")
         return f"body: send a JSON object with Content-Type: application/json (got {got})"
     if loc == ("body",) and kind == "string_unicode" and isinstance(item.get("input"), str):
@@ -98,7 +98,7 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     """Whether FastAPI reads a body of this Content-Type as JSON (``application/json``, ``*/*+json``)."""
     media = (content_type or "").split(";")[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))

@@ -1090,6 +1090,19 @@ LONG = "1" * 4300  # the most digits Python reads
             JSON,
             'body: key "a\\udfff" is not valid text (a lone surrogate, which UTF-8 cannot encode)',
         ),
+        (  # was a.png opened: json kept the last
+            "/api/status",
+            b'{"image": "nope.png", "image": "a.png", "status": "open"}',
+            JSON,
+            'body: key "image" given twice',
+        ),
+        ("/api/predict", b'{"image": "a.png", "box": {"a": 1, "a": 2}}', JSON, 'body: key "a" given twice'),
+        (  # not read as JSON: what FastAPI's answer is about
+            "/api/predict",
+            b'{"image": "a.png", "image": "a.png"}',
+            "text/plain",
+            "body: send a JSON object with Content-Type: application/json (got text/plain)",
+        ),
         (
             "/api/predict",
             b"[1, 2]",
@@ -1150,6 +1163,30 @@ def test_a_query_parameter_given_more_than_once_is_a_422_naming_it(client, url, 
     response = client.get(url)
     assert response.status_code == 422, response.text
     assert response.json() == {"detail": f"malformed request: query.{detail}: send it once"}
+
+
+def test_a_body_over_a_mib_is_a_413_before_it_is_read(client, app_parts):
+    from segmentation.annotate.guard import MAX_BODY_BYTES
+
+    session, _, _ = app_parts
+    assert MAX_BODY_BYTES == 1 << 20
+    too_large = {"detail": "request body over 1048576 bytes, the most this server reads"}
+    body = b'{"image": "a.png", "status": "good"' + b" " * MAX_BODY_BYTES + b"}"
+    response = client.post("/api/status", content=body, headers={"content-type": JSON})
+    assert (response.status_code, response.json()) == (
+        413,
+        too_large,
+    )  # was read whole, then a.png marked good
+    # sent in chunks without a Content-Length: refused as the bytes come
+    chunks = iter([b'{"image": "a.png", "status": "good"', *[b" " * (1 << 16)] * 16, b" }"])
+    response = client.post("/api/status", content=chunks, headers={"content-type": JSON})
+    assert (response.status_code, response.json()) == (413, too_large)
+    assert session.entry("a.png").status != "good"
+    # exactly the limit is read, and goes to the route
+    body = b'{"image": "a.png", "status": "good"}'
+    body = body[:-1] + b" " * (MAX_BODY_BYTES - len(body)) + b"}"
+    response = client.post("/api/status", content=body, headers={"content-type": JSON})
+    assert response.status_code == 200 and response.json()["status"] == "good", response.text
 
 
 def test_the_app_removes_specks_unless_told_otherwise(app_parts):
