@@ -721,7 +721,7 @@ def place_file_proposals(
     )
 
     def image_size(key: str) -> tuple[int, int]:
-        return export.upright_size(session.image_path(key))
+        return export.upright_size(session.image_path(key), key)
 
     notes = []
     proposal_file, outside = relative_to_images(proposal_file, session.images_dir)

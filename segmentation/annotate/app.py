@@ -163,7 +163,7 @@ def create_app(
     """
     if cache is None:
         cache = EmbeddingCache(embeddings_root(), sam, model_name=model_name)
-    prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device)
+    prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device, root=session.images_dir)
     predictor = InteractivePredictor(
         sam,
         prefetcher,

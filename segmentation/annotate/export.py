@@ -82,17 +82,20 @@ def needs_upright_copy(source: Path) -> bool:
     return is_rotated(source)
 
 
-def upright_size(source: Path) -> tuple[int, int]:
+def upright_size(source: Path, name: str | None = None) -> tuple[int, int]:
     """``(H, W)`` of an image as SAM and browsers show it (EXIF orientation applied), from its header
     (:func:`common.images.displayed_size`).
+
+    ``name``: what its error calls the photo, its key (the path relative to ``--images``: photos of one
+    file name in two folders are told apart); None: its file name.
 
     Raises:
         AnnotationError: not a readable image.
     """
     try:
         width, height = displayed_size(source)
-    except UserError as error:  # it names the whole path; the page knows photos by name
-        raise AnnotationError(str(error).replace(str(source), source.name, 1)) from None
+    except UserError as error:  # it names the whole path; the page knows photos by their key
+        raise AnnotationError(str(error).replace(str(source), name or source.name, 1)) from None
     return height, width
 
 

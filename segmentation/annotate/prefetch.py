@@ -91,14 +91,24 @@ class EmbeddingPrefetcher:
         cache: the shared embedding cache; its SAM's encoder does the work.
         keep: embeddings held in memory (4 MB each for 256x64x64), least recently used dropped.
         device: where to run the encoder (None: where the model is).
+        root: the photos' folder (``--images``): its errors name a photo by its path relative to it, as
+            the page does (photos of one file name in two folders are told apart); None: by file name.
 
     Call :meth:`close` to stop the worker and remove the hooks from the encoder.
     """
 
-    def __init__(self, cache: EmbeddingCache, *, keep: int = 8, device: str | torch.device | None = None):
+    def __init__(
+        self,
+        cache: EmbeddingCache,
+        *,
+        keep: int = 8,
+        device: str | torch.device | None = None,
+        root: Path | None = None,
+    ):
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}")
         self.cache = cache
+        self.root = None if root is None else root.resolve()  # photos' paths are resolved
         self.keep = keep
         self.device = device
         self._cv = threading.Condition()
@@ -191,7 +201,8 @@ class EmbeddingPrefetcher:
                 job = self._jobs.get(key)
                 if job is None or job.state == FAILED:
                     error = job.error if job is not None else "dropped"
-                    raise AnnotationError(f"cannot embed {path.name}: {error}")
+                    name = self.name(path)  # the error names the whole path, which the page does not show
+                    raise AnnotationError(f"cannot embed {name}: {error.replace(str(path), name)}")
                 if job.state == READY:  # evicted from memory meanwhile: ask again
                     self._cv.release()
                     try:
@@ -201,8 +212,15 @@ class EmbeddingPrefetcher:
                     continue
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed:
-                    raise ConflictError(f"the embedding of {path.name} is not ready yet (still {job.state})")
+                    name = self.name(path)
+                    raise ConflictError(f"the embedding of {name} is not ready yet (still {job.state})")
                 self._cv.wait(min(left, 1.0))
+
+    def name(self, path: Path) -> str:
+        """What errors call the photo at ``path``: its path relative to :attr:`root`, else its file name."""
+        if self.root is not None and path.is_relative_to(self.root):
+            return path.relative_to(self.root).as_posix()
+        return path.name
 
     @contextmanager
     def decoding(self) -> Iterator[None]:

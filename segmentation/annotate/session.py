@@ -760,7 +760,7 @@ class AnnotationSession:
                     )
                 if entry.status != GOOD:  # its copy goes into test/good: refuse a photo that is no image
                     self._check_on_disk(entry)
-                    export.upright_size(self.image_path(key))
+                    export.upright_size(self.image_path(key), key)
                 status = GOOD
             elif action == "open":
                 status = IN_PROGRESS if entry.instances else UNLABELLED
@@ -1088,7 +1088,7 @@ class AnnotationSession:
         # changed'
         self._check_on_disk(entry)
         # the first instance too: a mask that does not fit would be saved, then refused by the tree
-        size = entry.size or export.upright_size(self.image_path(entry.key))
+        size = entry.size or export.upright_size(self.image_path(entry.key), entry.key)
         if tuple(mask.shape) != size and entry.outlined_size:
             # the photo was replaced by one of another size since it was opened (or since its proposals,
             # its only outlines, were made: a proposal accepted was refused as 'mask is 512x512, image is
@@ -1098,7 +1098,7 @@ class AnnotationSession:
             notice = self.refresh_size(entry.key)
             if notice is not None:
                 raise ConflictError(f"{notice}: open it again to annotate it")
-            size = entry.size or export.upright_size(self.image_path(entry.key))
+            size = entry.size or export.upright_size(self.image_path(entry.key), entry.key)
         if tuple(mask.shape) != size:
             raise AnnotationError(
                 f"mask is {mask.shape[1]}x{mask.shape[0]}, image {entry.key} is {size[1]}x{size[0]}"

@@ -104,7 +104,7 @@ def image_detail(context: AppContext, key: str) -> dict:
     # refused, the photo read again), never newer (an undo over labels the page did not show)
     version = session.version(key)
     entry = session.entry(key)
-    height, width = entry.size or export.upright_size(session.image_path(key))
+    height, width = entry.size or export.upright_size(session.image_path(key), key)
     size = context.predictor.preview_size((height, width))
     return {
         "image": key,

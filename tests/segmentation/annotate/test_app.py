@@ -575,6 +575,30 @@ def test_an_unreadable_photo_is_reported_not_crashed_on(tmp_path, make_app, colo
         assert client.get("/api/image", params={"image": "good.png"}).status_code == 200
 
 
+def test_an_unreadable_photo_is_named_by_its_path_below_images(tmp_path, make_app, colour_sam, photo_writer):
+    # photos of one name in two folders: the errors said 'c.png', the good one's name as much as the bad's
+    photo_writer(tmp_path / "photos" / "lot_1" / "c.png", (40, 50), [(20, 20, 5, 5)])
+    (tmp_path / "photos" / "lot_2").mkdir()
+    (tmp_path / "photos" / "lot_2" / "c.png").write_bytes(b"\x89PNG truncated")
+    _, app = make_app(tmp_path / "photos", tmp_path / "out", colour_sam)
+    with TestClient(app) as client:
+        opened = client.get("/api/image", params={"image": "lot_2/c.png"})
+        marked = client.post("/api/status", json={"image": "lot_2/c.png", "status": "good"})
+        clicked = client.post(
+            "/api/predict", json={"image": "lot_2/c.png", "points": [[1, 1]], "labels": [1]}
+        )
+    for response in (opened, marked):
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"].startswith("cannot read image lot_2/c.png: corrupt or not an image")
+    assert clicked.status_code == 400, clicked.text
+    # the photo's path below --images throughout, not its absolute path
+    detail = clicked.json()["detail"]
+    assert (
+        detail.startswith("cannot embed lot_2/c.png: cannot decode image lot_2/c.png: corrupt")
+        and str(tmp_path) not in detail
+    ), detail
+
+
 def test_opening_an_image_embeds_it_first_and_prefetches_the_next_two(client, photos, wait_for):
     folder, _ = photos
     status = client.post("/api/current", json={"image": "a.png"}).json()
