@@ -80,10 +80,9 @@ class RequestGuard:
         probe = dict(scope)
         await self._hosts(probe, _nothing_received, _dropped)
         if not probe.get(_HOST_ALLOWED, False):
-            host = quoted(Headers(scope=scope).get("host", "none"))
-            raise _Refused(
-                400, f'Host header "{host}" refused: send one of {", ".join(self.allowed_hosts or ())}'
-            )
+            host = Headers(scope=scope).get("host")
+            given = "no Host header" if host is None else f'Host header "{quoted(host)}"'
+            raise _Refused(400, f"{given} refused: send one of {', '.join(self.allowed_hosts or ())}")
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, refused once over :attr:`max_body`; None where the client disconnected."""
