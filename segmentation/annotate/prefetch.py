@@ -201,8 +201,7 @@ class EmbeddingPrefetcher:
                 job = self._jobs.get(key)
                 if job is None or job.state == FAILED:
                     error = job.error if job is not None else "dropped"
-                    name = self.name(path)  # the error names the whole path, which the page does not show
-                    raise AnnotationError(f"cannot embed {name}: {error.replace(str(path), name)}")
+                    raise AnnotationError(f"cannot embed {self.name(path)}: {error}")
                 if job.state == READY:  # evicted from memory meanwhile: ask again
                     self._cv.release()
                     try:
@@ -273,10 +272,16 @@ class EmbeddingPrefetcher:
 
     def _fail(self, key: FileKey, path: Path, error: Exception, started: float) -> EmbeddingStatus:
         with self._cv:
-            job = _Job(path, True, FAILED, started, time.perf_counter() - started, error=one_line(error))
+            seconds = time.perf_counter() - started
+            job = _Job(path, True, FAILED, started, seconds, error=self._failure(path, error))
             self._jobs[key] = job
             self._cv.notify_all()
             return self._status(key)
+
+    def _failure(self, path: Path, error: Exception) -> str:
+        """Why ``path`` was not embedded, in one line naming it as :meth:`name` does (the error names the
+        whole path, which the page does not show)."""
+        return one_line(error).replace(str(path), self.name(path))
 
     def _on_layer(self, module: torch.nn.Module, args: object) -> None:
         if threading.current_thread() is not self._thread:
@@ -309,7 +314,7 @@ class EmbeddingPrefetcher:
                 if embedding is None:
                     (embedding,) = self.cache.embed([job.path], device=self.device, progress=False)
             except Exception as failure:  # any failure is this image's, shown to the user; the worker goes on
-                error = one_line(failure)
+                error = self._failure(job.path, failure)
             with self._cv:
                 job.seconds = time.perf_counter() - job.started
                 job.cached = cached

@@ -587,6 +587,7 @@ def test_an_unreadable_photo_is_named_by_its_path_below_images(tmp_path, make_ap
         clicked = client.post(
             "/api/predict", json={"image": "lot_2/c.png", "points": [[1, 1]], "labels": [1]}
         )
+        embedding = client.get("/api/embedding", params={"image": "lot_2/c.png"}).json()  # the page shows it
     for response in (opened, marked):
         assert response.status_code == 400, response.text
         assert response.json()["detail"].startswith("cannot read image lot_2/c.png: corrupt or not an image")
@@ -597,6 +598,10 @@ def test_an_unreadable_photo_is_named_by_its_path_below_images(tmp_path, make_ap
         detail.startswith("cannot embed lot_2/c.png: cannot decode image lot_2/c.png: corrupt")
         and str(tmp_path) not in detail
     ), detail
+    error = embedding["error"]  # it named the absolute path
+    assert embedding["state"] == "failed" and error.startswith("cannot decode image lot_2/c.png: corrupt"), (
+        error
+    )
 
 
 def test_opening_an_image_embeds_it_first_and_prefetches_the_next_two(client, photos, wait_for):
