@@ -60,7 +60,6 @@ from common.data_sets import data_yaml_of
 from common.errors import UserError, few
 from common.folders import build_folder, check_not_inside, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
-from common.images import decode_photos
 from common.io import recorded_path
 from common.label_cache import no_label_cache
 from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
@@ -92,7 +91,7 @@ from detection.image_level import (
     yolo_image_labels,
 )
 from detection.report import REPORT_JSON, EvaluationReport, format_report, write_report
-from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling
+from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling, longest_side
 from detection.train_config import check_run_options, chosen_device
 from detection.validator import RecordingValidator, TiledRecordingValidator
 from detection.weights import (
@@ -195,6 +194,7 @@ class _Scoring:
     out: str | Path | None
     plots: bool
     tiling: dict | None
+    largest_side: int
 
 
 def _prepared(
@@ -228,7 +228,7 @@ def _prepared(
     # a -1: the idle GPUs its one search found, which the note names (ultralytics searched again)
     device = check_run_options(imgsz=imgsz, batch=batch, conf=conf, device=device)
     validator_class = _validator_class(validator_class, tile, tile_overlap)
-    check_photos_decode(data, (split, conf_from))
+    largest_side = check_photos_decode(data, (split, conf_from))
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(split_images(data, split), sample=NARROW_PHOTO_SAMPLE)
     model, trained_in, imgsz = _model_at(weights, imgsz)
@@ -240,6 +240,7 @@ def _prepared(
         validator_class=validator_class, split=split, conf=conf, conf_from=conf_from, coco_file=coco_file,
         imgsz=imgsz, batch=batch, device=device, out=out, plots=plots,
         tiling={"tile": int(tile), "overlap": float(tile_overlap), "imgsz": imgsz} if tile else None,
+        largest_side=largest_side,
     )  # fmt: skip
 
 
@@ -266,6 +267,7 @@ def _score(run: _Scoring, folder: Path | None) -> EvaluationReport:
         conf_from=run.conf_from, coco_file=run.coco_file, weights=run.weights, tiling=run.tiling,
         save_dir=Path(run.out) if run.out is not None else validator.save_dir,
         trained_in=run.trained_in, imgsz=run.imgsz, batch=run.batch, device=chosen_device(run.device),
+        largest_side=run.largest_side,
     )  # fmt: skip
     write_report(report, validator.save_dir)
     return report
@@ -289,16 +291,18 @@ def _report(
     imgsz: int | None = None,
     batch: int | None = None,
     device: str | None = None,
+    largest_side: int | None = None,
 ) -> EvaluationReport:
     """The figures of one validator run: ultralytics', COCOeval's and the image-level ones.
 
     ``trained_in``: the detector's training run (:func:`detection.weights.training_run`), whose
     ``trained_images.json`` the scored photos are checked against. ``batch`` and ``device`` as it ran
-    (``rect`` batches pad each batch to its own shape, so the figures depend on ``batch``).
+    (``rect`` batches pad each batch to its own shape, so the figures depend on ``batch``). ``largest_side``:
+    the longest side in px of the photos scored (:func:`check_photos_decode`; None: not known).
     """
     notes: list[str] = []
     named = weights if isinstance(weights, str | Path) else type(weights).__name__  # as the report names it
-    tile_note = tiling_note(model, tiling["tile"] if tiling else None, named)
+    tile_note = tiling_note(model, tiling["tile"] if tiling else None, named, largest_side)
     if tile_note:
         notes.append(tile_note.removeprefix("note: "))
     scored = validator.dataloader.dataset.im_files
@@ -408,7 +412,7 @@ def check_inputs(
             )
 
 
-def check_photos_decode(data: Path, splits: tuple[str, str | None]) -> None:
+def check_photos_decode(data: Path, splits: tuple[str, str | None]) -> int:
     """Every photo of the scored split and the ``--conf-from`` one (None: none) decoded once, a TIFF by
     OpenCV too, as the validator reads them (:func:`common.images.decode_photos`, as ``detection.predict``
     checks its photos), before any model loads.
@@ -426,7 +430,7 @@ def check_photos_decode(data: Path, splits: tuple[str, str | None]) -> None:
     bar = tqdm(
         dict.fromkeys(photos), desc="checking photos", unit="photo", delay=2.0, leave=False, file=sys.stderr
     )
-    decode_photos(bar)
+    return longest_side(bar)
 
 
 def _instead(split: str, data: Path, conf_from: str | None) -> str:

@@ -53,7 +53,6 @@ from common.folders import (
     output_name,
 )
 from common.image_files import decode_image_file, encode_image
-from common.images import decode_photos
 from common.io import atomic_write, expand_user, json_text, recorded_path
 from common.out_folders import check_holds_no_photos, check_not_read_as_photos
 from common.photo_sources import photo_files
@@ -61,7 +60,13 @@ from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from detection.detections import ImageDetections
 from detection.image_level import check_class_names, image_prediction
 from detection.overlays import draw_detections
-from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile, check_tiling, predict_tiled
+from detection.tiling import (
+    DEFAULT_OVERLAP,
+    check_overlap_has_tile,
+    check_tiling,
+    longest_side,
+    predict_tiled,
+)
 from detection.train_config import check_run_options, chosen_device
 from detection.weights import load_detector, print_tiling_note, run_imgsz, trained_imgsz, weights_file
 
@@ -120,14 +125,8 @@ def image_files(source: str | Path) -> dict[str, Path]:
         UserError: as :func:`named_files`, or a file that does not decode: not an image,
             truncated, unreadable.
     """
-    return decoded_files(named_files(source))
-
-
-def decoded_files(files: dict[str, Path]) -> dict[str, Path]:
-    """``files`` (:func:`named_files`' answer), once each has decoded, a TIFF by OpenCV too (the model reads
-    with it: a float TIFF stopped the run when reached); a UserError naming every one that does not (not an
-    image, truncated, unreadable: :func:`common.images.decode_photos`)."""
-    decode_photos(files.values())
+    files = named_files(source)
+    longest_side(files.values())
     return files
 
 
@@ -214,11 +213,11 @@ def predicted_images(
     files = dict(source) if isinstance(source, Mapping) else named_files(source)
     if distinct_stems:
         check_unique_names((output_name(name), path) for name, path in files.items())
-    files = decoded_files(files)
+    largest = longest_side(files.values())
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(list(files.values()), sample=NARROW_PHOTO_SAMPLE)
     model = load_detector(weights)
-    print_tiling_note(model, tile, weights)
+    print_tiling_note(model, tile, weights, largest)
     imgsz = run_imgsz(model, trained_imgsz(model) if imgsz is None else imgsz)
     names = [str(model.names[i]) for i in sorted(model.names)]
     check_class_names(names, f"weights {weights}")

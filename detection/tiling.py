@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,7 @@ from common.config import yaml_text
 from common.errors import UserError
 from common.folders import build_folder
 from common.image_files import decode_image_file
+from common.images import decode_photos
 from common.io import atomic_write, recorded_path
 from converters.yolo import rings_to_single_polygon
 from detection.data import data_names, label_path, split_images
@@ -103,6 +104,17 @@ def tile_windows(width: int, height: int, tile: int, overlap: float) -> np.ndarr
     return np.array(
         [[x, y, min(x + tile, width), min(y + tile, height)] for y in ys for x in xs], dtype=int
     ).reshape(-1, 4)
+
+
+def longest_side(photos: Iterable[Path]) -> int:
+    """The longest side in px of ``photos`` (0: none), once each has decoded, a TIFF by OpenCV too (the model
+    reads with it: a float TIFF stopped the run when reached); a UserError naming every one that does not (not
+    an image, truncated, unreadable: :func:`common.images.decode_photos`).
+
+    A tile at least that long cuts none of them: each window is a whole photo (:func:`tile_windows`), which
+    :func:`~detection.weights.tiling_note` tells.
+    """
+    return max((max(size) for size in decode_photos(photos)), default=0)
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:

@@ -469,7 +469,9 @@ def trained_whole(model: object) -> Path | None:
     return data if data.is_file() and not tiled else None
 
 
-def tiling_note(model: object, tile: int | None, weights: str | Path) -> str | None:
+def tiling_note(
+    model: object, tile: int | None, weights: str | Path, largest_side: int | None = None
+) -> str | None:
     """A ``note:`` when ``model`` was trained on tiles (:func:`trained_tile`) and runs otherwise, or was
     trained on whole photos (:func:`trained_whole`) and runs on tiles.
 
@@ -477,18 +479,25 @@ def tiling_note(model: object, tile: int | None, weights: str | Path) -> str | N
     nothing said so; with another tile size, at another scale. A whole-photo model given ``--tile`` sees
     each defect larger than it learnt it (a window, not the photo, is letterboxed to ``imgsz``), and
     nothing said so either.
+
+    Args:
+        largest_side: the longest side in px of the photos it runs on (None: not known). A window is the
+            whole photo where the tile spans it (:func:`~detection.tiling.tile_windows`), so there is no
+            note unless some photo is longer than the smaller of the two tile sizes: ``--tile 640`` on
+            512-px photos runs them whole, as a whole-photo model learnt them.
     """
     trained = trained_tile(model)
+    whole = trained_whole(model) if trained is None and tile is not None else None
+    if (trained is None and whole is None) or (trained is not None and tile == trained[0]):
+        return None
+    smaller = min(size for size in (tile, trained[0] if trained else None) if size is not None)
+    if largest_side is not None and largest_side <= smaller:
+        return None  # every window, either way, is the whole photo
     if trained is None:
-        whole = trained_whole(model) if tile is not None else None
-        if whole is None:
-            return None
         return (
             f"note: {weights} was trained on whole photos ({whole}); it runs here on {tile}-px tiles, at "
             "another scale than it learnt: leave --tile out"
         )
-    if tile == trained[0]:
-        return None
     size, record = trained
     how = "on whole photos" if tile is None else f"on {tile}-px tiles"
     return (
@@ -497,9 +506,11 @@ def tiling_note(model: object, tile: int | None, weights: str | Path) -> str | N
     )
 
 
-def print_tiling_note(model: object, tile: int | None, weights: str | Path) -> None:
+def print_tiling_note(
+    model: object, tile: int | None, weights: str | Path, largest_side: int | None = None
+) -> None:
     """Prints :func:`tiling_note` to stderr, if there is one."""
-    note = tiling_note(model, tile, weights)
+    note = tiling_note(model, tile, weights, largest_side)
     if note:
         print(note, file=sys.stderr, flush=True)
 

@@ -521,7 +521,7 @@ def test_a_detector_trained_on_whole_photos_and_scored_on_tiles_has_a_note(
         f"DetectionModel was trained on whole photos ({tiny_dataset / 'data.yaml'}); it runs here on 48-px "
         "tiles, at another scale than it learnt: leave --tile out"
     )
-    for tile, noted in ((48, True), (None, False)):
+    for tile, noted in ((48, True), (None, False), (64, False)):  # 64: the photos' size, each window whole
         report = evaluate(
             tiny_dataset / "data.yaml", model, split="val", device="cpu", tile=tile, out=tmp_path / "eval",
             plots=False,

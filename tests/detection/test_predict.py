@@ -1181,9 +1181,7 @@ def test_the_weights_are_checked_before_any_photo_is_decoded(
     photos: Path, tmp_path: Path, monkeypatch
 ) -> None:
     # decoding a large folder takes a while: a missing checkpoint is named first
-    monkeypatch.setattr(
-        "detection.predict.decode_photos", lambda paths: pytest.fail(f"{list(paths)} decoded")
-    )
+    monkeypatch.setattr("detection.predict.longest_side", lambda paths: pytest.fail(f"{list(paths)} decoded"))
     with pytest.raises(UserError, match="missing.pt"):
         next(predicted_images(tmp_path / "missing.pt", photos))
 

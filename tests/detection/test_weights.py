@@ -454,6 +454,28 @@ def test_a_model_trained_on_whole_photos_and_run_on_tiles_is_told_from_its_data_
         assert trained_whole(model) is None and tiling_note(model, 32, "best.pt") is None  # nothing says how
 
 
+def test_no_tiling_note_where_every_window_is_a_whole_photo(tmp_path: Path) -> None:
+    # --tile 640 on 512-px photos runs each whole, as a whole-photo model learnt them: a false alarm
+    data = tmp_path / "set" / "data.yaml"
+    data.parent.mkdir()
+    data.write_text("names: {0: crack}\n")
+    whole = SimpleNamespace(args={"data": str(data)})
+    assert tiling_note(whole, 640, "best.pt", largest_side=512) is None
+    assert tiling_note(whole, 640, "best.pt", largest_side=640) is None  # one window, the photo
+    assert "on 640-px tiles" in tiling_note(whole, 640, "best.pt", largest_side=641)
+    assert "on 640-px tiles" in tiling_note(whole, 640, "best.pt")  # photo sizes not known
+    record = tmp_path / "run" / "tiles" / "tiles.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"tile": 320, "overlap": 0.2}))
+    tiled = SimpleNamespace(args={"data": str(record.parent / "data.yaml")})
+    # photos no longer than the smaller tile: --tile 320 would run them whole too
+    assert tiling_note(tiled, None, "best.pt", largest_side=300) is None
+    assert tiling_note(tiled, 640, "best.pt", largest_side=320) is None
+    assert "on whole photos" in tiling_note(tiled, None, "best.pt", largest_side=500)
+    assert "on 640-px tiles" in tiling_note(tiled, 640, "best.pt", largest_side=500)  # 320 cuts them, 640 not
+    assert tiling_note(tiled, 320, "best.pt", largest_side=5000) is None
+
+
 def test_a_size_off_the_stride_runs_rounded_up_with_a_note(capsys) -> None:
     import torch
 
