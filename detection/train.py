@@ -62,9 +62,12 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING, NoReturn
+
+from tqdm import tqdm
 
 from common.cli import (
     OneLineParser,
@@ -78,6 +81,7 @@ from common.config import project_path, save_config, with_source
 from common.errors import UserError
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
+from common.images import decode_photos, image_size
 from common.io import expand_user, recorded_path
 from common.label_cache import no_label_cache
 from common.photo_sources import ULTRALYTICS_FIGURES
@@ -441,6 +445,24 @@ def check_train_labels(data: Path) -> None:
     check_split_labelled(data, "train", needs="training")
 
 
+def check_training_photos(data: Path) -> None:
+    """Every photo of the train and val splits read from its header (a TIFF decoded by OpenCV too), before the
+    model is built; those that do not read are named in one line (:func:`common.images.decode_photos`).
+
+    A file that is no image (junk, an empty file, another program's) was named by :func:`add_callbacks`'
+    check only once the model was built and ultralytics' loaders had scanned both splits.
+    """
+    photos = dict.fromkeys(path for split in TRAINING_SPLITS for path in split_images(data, split))
+    # Headers, not pixels: a training set may hold tens of thousands of photos, which ultralytics' own scan
+    # (PIL's verify of each, in threads) and every epoch read again; decoding all of them first, as
+    # detection.evaluate does the split it scores, would be a pass of its own over the largest set. What a
+    # header passes and that scan drops (a PNG cut short) add_callbacks' check still names before the first
+    # epoch. A TIFF is decoded by OpenCV (decode_photos): PIL reads some OpenCV cannot, which stopped the run
+    # when an epoch reached them. A bar only where the pass takes a while.
+    bar = tqdm(photos, desc="checking photos", unit="photo", delay=2.0, leave=False, file=sys.stderr)
+    decode_photos(bar, partial(image_size, decode=False))
+
+
 def rotation_note(config: Mapping, data: Path) -> str | None:
     """A NOTE when the run rotates or shears box labels (they grow), None otherwise or with polygon labels."""
     turning = [k for k in ("degrees", "shear", "perspective") if float(config[k])]
@@ -760,18 +782,20 @@ def checked_data(config: Mapping) -> tuple[Path, list[str]]:
     here, before a model is loaded.
 
     Raises:
-        UserError: a bad data file, class names or training split, or a ``project`` that may not be
-            written or lies inside the data set.
+        UserError: a bad data file, class names or training split, a ``project`` that may not be
+            written or lies inside the data set, or photos of either split that do not read
+            (:func:`check_training_photos`).
     """
     data = data_path(config)
     names = data_names(data)
     check_class_names(names, f"data file {data}")
     root = check_own_root(data)
     check_training_splits(data)
-    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
-    warn_narrow_photos(split_images(data, "train"), sample=NARROW_PHOTO_SAMPLE)
     check_output_folder(config["project"], flag="config key 'project':")
     check_not_inside(config["project"], root, flag="value for config key 'project'")  # named by with_source
+    check_training_photos(data)
+    # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
+    warn_narrow_photos(split_images(data, "train"), sample=NARROW_PHOTO_SAMPLE)
     return data, names
 
 

@@ -1366,9 +1366,8 @@ def test_images_left_out_of_both_splits_are_named_in_one_run(tiny_dataset: Path,
         tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
     )
     broken = {split: sorted(split_images(data, split))[0] for split in ("train", "val")}
-    for image in broken.values():
-        image.unlink()  # a link to the module's shared data set, left as it was
-        image.write_bytes(b"not an image")  # ultralytics skips it with a warning
+    for split, image in broken.items():  # a class id beyond names: it decodes, ultralytics skips it
+        (copy / "labels" / split / f"{image.stem}.txt").write_text("9 0.5 0.5 0.2 0.2\n")
     config = build_config(YOLO11_CONFIG, tiny_run(copy, tmp_path, "model=yolo11n.yaml"))
     with pytest.raises(UserError) as error:
         train(config)
@@ -1376,6 +1375,26 @@ def test_images_left_out_of_both_splits_are_named_in_one_run(tiny_dataset: Path,
         f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {broken['train'].name}, "
         f"and 1 of the 'val' split: {broken['val'].name} (python -m converters.validate {copy} says why)"
     )
+
+
+def test_photos_that_do_not_read_are_named_in_one_line_before_the_model_is_built(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # they were named once the model was built and ultralytics' loaders had scanned both splits
+    copy = tmp_path / "copy"
+    copy_with_names(tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"])
+    junk, empty = copy / "images" / "train" / "x.png", copy / "images" / "val" / "y.png"
+    junk.write_text("junk\n")
+    empty.write_bytes(b"")
+    monkeypatch.setattr("detection.train.start_model", lambda config: pytest.fail("the model was built"))
+    config = build_config(YOLO11_CONFIG, tiny_run(copy, tmp_path, "model=yolo11n.yaml"))
+    with pytest.raises(UserError) as error:
+        train(config)
+    assert str(error.value) == (
+        f"cannot read 2 photos: {junk} (corrupt or not an image (PIL cannot identify it)), {empty} (the file "
+        "is empty)"
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 # --- tiles and repeat factors --------------------------------------------------------------------
