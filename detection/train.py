@@ -879,7 +879,8 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
             if note:
                 print(note, file=sys.stderr, flush=True)
             raise
-    for line in freezing.summary():
+        summary = freezing.summary() or notes.frozen()  # a multi-GPU run's: its worker's (RunNotes)
+    for line in summary:
         print(line, flush=True)
     return metrics
 
@@ -904,6 +905,9 @@ def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
     yolo.add_callback("on_pretrain_routine_end", raise_swallowed_interrupt)
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
     yolo.add_callback("on_model_save", notes.note_save)  # before a swallowed Ctrl-C is raised at that save
+    # ultralytics runs it before it freezes layers, in this process or a multi-GPU run's rank 0, not in both
+    yolo.add_callback("on_pretrain_routine_start", notes.hold_freezing)
+    yolo.add_callback("on_pretrain_routine_end", notes.note_freezing)
     yolo.add_callback("on_pretrain_routine_end", atomic_weights)  # last.pt, best.pt never left cut short
     for event in ("on_train_epoch_start", "on_train_batch_start", "on_model_save"):
         yolo.add_callback(event, raise_swallowed_interrupt)
@@ -918,18 +922,44 @@ class RunNotes:
     temporary one that :func:`run_notes` removes (a single-process run needs none). ``last-save``: the last
     epoch's weights (or an early stop's) were saved, ultralytics' final validation follows (a Ctrl-C after it
     named ``last.pt`` as the last finished epoch to train on from); ``refusal``: a callback's one-line error
-    (the worker's traceback, then the launch's ``CalledProcessError`` traceback, were all the command said).
+    (the worker's traceback, then the launch's ``CalledProcessError`` traceback, were all the command said);
+    ``frozen``: the worker's :class:`~detection.freeze_log.FreezeLog` summary (its ``Freezing layer`` line
+    per tensor printed, and the command's ``frozen:`` line was missing: its filter saw none of them).
     """
 
     def __init__(self) -> None:
         self.folder: Path | None = None
         self.closed = False  # run_notes ended: a copy pickled later (a model trained again) gets no folder
         self._saved = False
+        self._freezing: FreezeLog | None = None
 
     def __getstate__(self) -> dict:
         if self.folder is None and not self.closed:
             self.folder = notes_folder()
-        return {"folder": self.folder, "closed": True, "_saved": False}
+        return {"folder": self.folder, "closed": True, "_saved": False, "_freezing": None}
+
+    def hold_freezing(self, trainer: object) -> None:
+        """The ``on_pretrain_routine_start`` callback: in a multi-GPU run's worker (ultralytics' ``RANK``
+        set; ultralytics runs it on rank 0 alone, the one that logs), a :class:`FreezeLog` of its own holds
+        the freezing lines, which :func:`fit`'s, in the command, does not see. In this process fit's does."""
+        from ultralytics.utils import RANK
+
+        if RANK != -1 and self._freezing is None:
+            self._freezing = FreezeLog().__enter__()
+
+    def note_freezing(self, trainer: object) -> None:
+        """The ``on_pretrain_routine_end`` callback: the worker's freezing summary (layers are frozen by
+        then), kept for :meth:`frozen`."""
+        if self._freezing is not None:
+            self._freezing.__exit__()
+            self._write("frozen", "\n".join(self._freezing.summary()))
+            self._freezing = None
+
+    def frozen(self) -> list[str]:
+        """The freezing summary a worker noted with :meth:`note_freezing`; none in this process."""
+        if self.folder is None or not (path := self.folder / "frozen").is_file():
+            return []
+        return path.read_text(encoding="utf-8").splitlines()
 
     def note_save(self, trainer: object) -> None:
         """The ``on_model_save`` callback; ultralytics sets ``trainer.stop`` before the last epoch's save."""

@@ -2295,6 +2295,64 @@ def test_an_empty_refusal_of_a_multi_gpu_run_is_no_blank_error(tmp_path: Path) -
         fit(yolo, None, {}, save_dir=tmp_path / "run", data=tmp_path / "data.yaml")
 
 
+#: A multi-GPU (DDP) run's rank 0 as far as layers are frozen: the pickled callbacks of the routine's start,
+#: ultralytics' 'Freezing layer' line per tensor (``BaseTrainer._setup_train``), those of its end.
+FREEZING_WORKER = """
+import sys
+from types import SimpleNamespace
+
+sys.path = {path!r}
+import cloudpickle
+from ultralytics.utils import LOGGER, RANK
+
+assert RANK == 0, RANK
+with open({state!r}, "rb") as file:
+    callbacks = cloudpickle.load(file)
+trainer = {trainer}
+for callback in callbacks.get("on_pretrain_routine_start", []):
+    callback(trainer)
+for name in ("model.0.conv.weight", "model.0.bn.weight", "model.23.dfl.conv.weight"):
+    LOGGER.info(f"Freezing layer '{{name}}'")
+for callback in callbacks["on_pretrain_routine_end"]:
+    callback(trainer)
+"""
+
+
+class DdpFreezingYolo(DdpYolo):
+    """:class:`DdpYolo` whose worker is :data:`FREEZING_WORKER`, rank 0 of two as torchrun starts it, and
+    whose training then ends."""
+
+    def train(self, **args) -> dict:
+        import cloudpickle
+
+        self.state.write_bytes(cloudpickle.dumps(self.callbacks))
+        worker = FREEZING_WORKER.format(path=sys.path, state=str(self.state), **self.worker)
+        ranks = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2"}
+        subprocess.run([sys.executable, "-c", worker], check=True, timeout=300, env={**os.environ, **ranks})
+        return {"trained": 1}
+
+
+def test_a_multi_gpu_runs_frozen_layers_are_one_summary_line(
+    tiny_dataset: Path, tmp_path: Path, capfd
+) -> None:
+    # rank 0 printed ultralytics' 'Freezing layer' line per tensor, and the command's 'frozen:' line was
+    # missing: its FreezeLog, in the command, saw none of them
+    data = tiny_dataset / "data.yaml"
+    images = {split: [str(path) for path in split_images(data, split)] for split in ("train", "val")}
+    loaders = ", ".join(  # every image kept: the loaders' check passes
+        f"{loader}=SimpleNamespace(dataset=SimpleNamespace(im_files={images[split]!r}))"
+        for loader, split in (("train_loader", "train"), ("test_loader", "val"))
+    )
+    weights = tmp_path / "run" / "weights"
+    weights.mkdir(parents=True)
+    paths = f"last={str(weights / 'last.pt')!r}, best={str(weights / 'best.pt')!r}, wdir={str(weights)!r}"
+    yolo = DdpFreezingYolo(tmp_path / "_temp_ddp.pt", trainer=f"SimpleNamespace({loaders}, {paths})")
+    assert fit(yolo, None, {}, save_dir=weights.parent, data=data) == {"trained": 1}
+    out, err = capfd.readouterr()
+    assert "Freezing layer" not in out + err
+    assert out.splitlines()[-1] == "frozen: 3 tensors of layers 0, 23 (freeze, and .dfl)"
+
+
 class PlainYolo:
     """What :func:`detection.train.fit` uses of a ``YOLO`` model, trained in this process: nothing happens."""
 
