@@ -24,7 +24,7 @@ from common.exif import check_upright
 from common.images import header_size_and_orientation, raise_unread
 from common.io import link_loop_text, read_coco_instances
 from converters.splits import SPLITS, is_split_record, load_splits
-from segmentation.coco_checks import FIX_COCO, check_entries, check_ids, check_masks
+from segmentation.coco_checks import FIX_COCO, check_entries, check_file_name, check_ids, check_masks
 
 
 @dataclass(frozen=True)
@@ -250,6 +250,7 @@ def load_split(data: str | Path, split: str, *, keep_unread: bool = False) -> Se
     try:
         for image_id in sorted(coco.getImgIds()):
             info = coco.imgs[image_id]
+            check_file_name(info, images=Path(data) / "images", source=path)
             if (first := listed.setdefault(os.path.normpath(info["file_name"]), image_id)) != image_id:
                 # a hand-edited file: scored twice, and both got one output name ('rename one of them')
                 raise UserError(

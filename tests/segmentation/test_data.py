@@ -526,3 +526,55 @@ def test_a_photo_two_splits_list_is_refused_naming_both_files(tiny_dataset, tmp_
         "remove it from one of the two files (or have the tool that wrote them put it in one split; a data "
         "set the converters wrote and since edited: convert it again)"
     )
+
+
+def _name_a_photo(data, split, file_name):
+    """Gives the first annotated photo of ``data``'s ``split`` COCO file ``file_name`` (a hand edit)."""
+    path = data / "annotations" / f"instances_{split}.json"
+    coco = json.loads(path.read_text())
+    image = next(im for im in coco["images"] if any(a["image_id"] == im["id"] for a in coco["annotations"]))
+    image["file_name"] = file_name(data, image["file_name"])
+    path.write_text(json.dumps(coco))
+    return image
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "evaluate --folds"])
+@pytest.mark.parametrize(
+    "file_name, what, hint",
+    [
+        (lambda data, name: str(data.parent / "elsewhere.png"), "an absolute path", ""),
+        (lambda data, name: "../../elsewhere.png", "a path with a '..' part", ""),
+        (lambda data, name: "..\\..\\elsewhere.png", "a path with a '..' part", ""),
+        (lambda data, name: str(data / "images" / name), "an absolute path", " (write {name!r})"),
+    ],
+    ids=["absolute", "dot-dot", "windows dot-dot", "absolute inside images"],
+)
+def test_a_file_name_outside_the_images_folder_is_refused(
+    tiny_dataset, tmp_path, capsys, command, file_name, what, hint
+):
+    # "/elsewhere/a.png" or "../a.png" read a photo outside the data set without a word, as os.path.join does
+    from segmentation.evaluate import main as evaluate
+    from segmentation.train import main as train
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data, symlinks=True)
+    split = "train" if command == "train" else "test"
+    original = next(
+        im["file_name"]
+        for im in json.loads((data / "annotations" / f"instances_{split}.json").read_text())["images"]
+    )
+    image = _name_a_photo(data, split, file_name)
+    shutil.copy(data / "images" / original, data.parent / "elsewhere.png")  # a photo there to read
+    out = tmp_path / "out"
+    if command == "train":
+        assert train([f"data={data}", f"out={out}", "epochs=1", "device=cpu"]) == 2
+    else:
+        folds = ["--folds", "3"] if command.endswith("--folds") else []
+        assert evaluate(["--data", str(data), "--out", str(out), "--no-progress", *folds]) == 2
+    coco_file = data / "annotations" / f"instances_{split}.json"
+    written = hint.format(name=original) if hint else ""
+    assert capsys.readouterr().err == (
+        f"error: image {image['id']} in {coco_file} has file_name {image['file_name']!r}, {what}: photos are "
+        f"read from {data / 'images'}, their file_name a path inside it{written}: {FIX_COCO}\n"
+    )
+    assert not out.exists()
