@@ -14,6 +14,7 @@ alone) and says so in one ``note:`` line on stderr.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
@@ -150,6 +151,31 @@ def check_not_working_folder(folder: Path, *, flag: str = "--out", removed: str 
         f"{named} {where}: {happens} would leave your shell in a deleted folder; "
         "run the command from outside it"
     )
+
+
+def path_exists(path: str | Path) -> bool:
+    """Whether anything is at ``path`` (a link followed to what it points to), as Python 3.11's
+    ``Path.exists`` says on every version: False where nothing is there (or a link loop, which a caller
+    names with :func:`common.io.link_loop_text`), an error where it cannot be looked for.
+
+    From Python 3.13 ``Path.exists`` is ``os.path.exists``, False for every ``OSError``: a photo in a folder
+    that may not be searched (no ``x`` permission), or a path too long for the file system, was called
+    missing, and its line told the user to put back what was there.
+
+    Raises:
+        OSError: naming ``path``, which cannot be looked for (permissions, a name too long, a disk error).
+    """
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return False
+        raise
+    except ValueError:  # a NUL in the path: no file can be named so
+        return False
+    return True
 
 
 def is_empty_folder(folder: Path) -> bool:

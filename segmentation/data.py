@@ -21,6 +21,7 @@ import numpy as np
 from common.coco import coco_index
 from common.errors import UserError, one_line, read_advice
 from common.exif import check_upright
+from common.folders import path_exists
 from common.images import header_size_and_orientation, raise_unread
 from common.io import link_loop_text, read_coco_instances
 from converters.splits import SPLITS, is_split_record, load_splits
@@ -94,7 +95,8 @@ def annotation_file(data: str | Path, split: str) -> Path:
     if split not in SPLITS:
         raise UserError(f"unknown split '{split}' (expected one of: {', '.join(SPLITS)})")
     path = Path(data) / "annotations" / f"instances_{split}.json"
-    if not path.is_file():
+    # one that cannot be looked for is named as such, not as missing; a link loop as one (check_data_folder)
+    if not (path_exists(path) and path.is_file()):
         check_data_folder(data)
         present = annotated_splits(data)
         if present and not (Path(data) / "splits.json").is_file():  # COCO files made by hand or another tool
@@ -169,7 +171,7 @@ def check_data_folder(data: str | Path, *, given: str | None = None) -> None:
     enclosing = enclosing_data_set(data)
     if data.is_file():
         raise UserError(f"{given} is a file: pass the data set folder {enclosing or data.parent}")
-    if not data.exists():
+    if not path_exists(data):
         raise UserError(link_loop_text(data, given=given) or f"{given} does not exist")
     if enclosing is not None and not (data / "annotations").is_dir():
         raise UserError(f"{given} is a folder inside the data set {enclosing}: pass {enclosing}")
@@ -361,7 +363,7 @@ def _missing_line(data: str | Path, file_name: str, *, source: Path) -> str | No
     """
     image_path = Path(data) / "images" / file_name
     try:
-        if image_path.exists():
+        if path_exists(image_path):
             return None
     except OSError as error:  # a file_name too long for the file system, a folder that cannot be searched
         return _lookup_line(image_path, error, source=source)
@@ -378,7 +380,7 @@ def _missing_line(data: str | Path, file_name: str, *, source: Path) -> str | No
 
 def _lookup_line(image_path: Path, error: OSError, *, source: Path) -> str:
     """The line naming the photo ``image_path`` (listed in ``source``) whose lookup failed with ``error``:
-    ``Path.exists`` raises all but "no such file" (a traceback)."""
+    :func:`~common.folders.path_exists` raises all but "no such file" (a traceback)."""
     if error.errno == errno.ENAMETOOLONG:
         return (
             f"cannot read image {image_path}: its file_name in {source} is longer than the file system "

@@ -24,7 +24,8 @@ from common.augment_policy import check_named_categories, geometry_settings, loa
 from common.config import project_path
 from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
-from common.io import embeddings_root, recorded_path
+from common.folders import path_exists
+from common.io import embeddings_root, file_exists, recorded_path
 from common.trained_images import record_trained_images
 from segmentation.augment import allowed_transforms
 from segmentation.colour_prompt import ColourPrompt
@@ -476,7 +477,7 @@ def check_config(config: dict, resume: Path | None) -> None:
     SCHEMA.check(config)
     if not config.get("data"):
         raise UserError("no data set: pass data=<folder written by the converters> (or set it in the config)")
-    if resume is not None and not Path(config["data"]).exists():  # the run's args.yaml named it
+    if resume is not None and not path_exists(config["data"]):  # the run's args.yaml named it
         raise UserError(
             f"data={config['data']} ({resume / 'args.yaml'}) does not exist: if the data set moved, "
             f"go on with --resume {shlex.quote(str(resume))} data=<where it is now>"
@@ -644,7 +645,7 @@ def check_kept_decoder(saved: dict, resume: Path) -> None:
     ``decoder.pt`` that was not there (and wrote no ``sam_finetuned.pth`` of it).
     """
     best = resume / "decoder.pt"
-    if not best.is_file():
+    if not file_exists(best):
         kept = next((row["epoch"] for row in saved["rows"] if row["val_iou"] == saved["best_iou"]), 0)
         raise UserError(
             f"{best} is missing (deleted?): it held the run's best decoder (epoch {kept}, val IoU "

@@ -52,7 +52,8 @@ from tqdm import tqdm
 from common.cli import OneLineParser, command_name, exit_code, user_path
 from common.config import load_config, override_keys
 from common.errors import UserError
-from common.io import atomic_write, json_text, link_loop_text, save_torch
+from common.folders import path_exists
+from common.io import atomic_write, file_exists, json_text, link_loop_text, save_torch
 from common.tables import fmt
 from segmentation.colour_head import ColourHead, fit_colour_head, training_pixels
 from segmentation.colour_prompt import mask_input_of
@@ -548,14 +549,14 @@ def load_run_config(args: argparse.Namespace) -> dict:
         if (folder / "last.pt").is_file():
             hint = f": pass --resume {folder}"
         raise UserError(f"--resume takes a run folder, not the file {args.resume}{hint}")
-    if not (args.resume / "last.pt").is_file():
+    if not file_exists(args.resume / "last.pt"):
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)
     config = load_train_config(args.resume / "args.yaml", args.overrides)
     saved = load_config(SCHEMA, args.resume / "args.yaml", note_empty=False)  # noted once, just above
     refuse_set_up_changes(args.resume, saved, config)
     given, data = "data" in override_keys(args.overrides), config["data"]
-    if given and data and not Path(data).exists():  # not args.yaml's, as set_up says
+    if given and data and not path_exists(data):  # not args.yaml's, as set_up says
         resumed = f"given with --resume {args.resume}"
         loop = link_loop_text(data, given=f"data={data} ({resumed})")  # which exists() takes for nothing
         raise UserError(loop or f"data={data} does not exist ({resumed})")

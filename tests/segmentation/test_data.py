@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -102,15 +103,20 @@ def test_a_file_name_too_long_for_the_file_system_is_one_line_naming_it(tiny_dat
     )
 
 
-def test_a_photo_in_a_folder_that_cannot_be_searched_is_one_line_naming_it(tiny_dataset, monkeypatch):
-    # as root the permission is not checked: Path.exists raises as it would for another user
-    def refused(path, **kwargs):
-        if path.suffix:
-            raise PermissionError(13, "Permission denied", str(path))
-        return original(path, **kwargs)
+def _refuse_photo_lookups(monkeypatch, images):
+    """``os.stat`` of a photo in ``images`` raises as it would for another user (root searches any folder)."""
 
-    original = Path.exists
-    monkeypatch.setattr(Path, "exists", refused)
+    def refused(path, *args, **kwargs):
+        if Path(path).parent.parent == images and Path(path).suffix == ".png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return original(path, *args, **kwargs)
+
+    original = os.stat
+    monkeypatch.setattr(os, "stat", refused)
+
+
+def test_a_photo_in_a_folder_that_cannot_be_searched_is_one_line_naming_it(tiny_dataset, monkeypatch):
+    _refuse_photo_lookups(monkeypatch, tiny_dataset / "images")
     with pytest.raises(UserError) as error:
         load_split(tiny_dataset, "val")
     assert re.fullmatch(
@@ -126,13 +132,8 @@ def test_the_folder_that_cannot_be_searched_is_named_with_the_chmod_that_lets_it
     # it said "make <the photo's folder> readable": reading it was allowed, searching its parent (x) was not
     folder = tiny_dataset / "images" if blocked == "images" else tiny_dataset.parent / "mvtec"
 
-    def refused(path, **kwargs):
-        if path.suffix:  # as root the permission is not checked: Path.exists raises as for another user
-            raise PermissionError(13, "Permission denied", str(path))
-        return original(path, **kwargs)
-
-    original, access = Path.exists, os.access
-    monkeypatch.setattr(Path, "exists", refused)
+    access = os.access
+    _refuse_photo_lookups(monkeypatch, tiny_dataset / "images")
     monkeypatch.setattr(
         os, "access", lambda path, mode, **kw: Path(path) != folder and access(path, mode, **kw)
     )
@@ -578,3 +579,39 @@ def test_a_file_name_outside_the_images_folder_is_refused(
         f"read from {data / 'images'}, their file_name a path inside it{written}: {FIX_COCO}\n"
     )
     assert not out.exists()
+
+
+def test_photos_in_a_folder_that_cannot_be_searched_are_not_called_missing_on_python_3_13(
+    tiny_dataset, unsearchable
+):
+    # Path.exists is False there from Python 3.13: each photo was "missing", to be put back
+    folder = tiny_dataset / "images" / "val"
+    unsearchable(folder)
+    with pytest.raises(UserError) as error:
+        load_split(tiny_dataset, "val")
+    named = f"(Permission denied: let {folder} be searched (chmod a+x {folder}))"
+    assert re.fullmatch(rf"cannot read \d+ photos: (\S+ {re.escape(named)}, ){{2}}.*", str(error.value)), str(
+        error.value
+    )
+
+
+def test_annotations_in_a_folder_that_cannot_be_searched_are_not_called_missing_on_python_3_13(
+    tiny_dataset, unsearchable
+):
+    # "no COCO annotations at ...: convert it again", which would have overwritten them
+    unsearchable(tiny_dataset / "annotations")
+    with pytest.raises(OSError) as error:  # the commands' line: "error: Permission denied: <the file>"
+        load_split(tiny_dataset, "val")
+    assert error.value.errno == errno.EACCES and error.value.filename == str(
+        tiny_dataset / "annotations" / "instances_val.json"
+    )
+
+
+def test_a_data_set_in_a_folder_that_cannot_be_searched_is_not_called_missing_on_python_3_13(
+    tiny_dataset, unsearchable
+):
+    # "--data ... does not exist"
+    unsearchable(tiny_dataset.parent)
+    with pytest.raises(PermissionError) as error:
+        check_data_folder(tiny_dataset)
+    assert error.value.filename == str(tiny_dataset)

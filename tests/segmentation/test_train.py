@@ -1541,6 +1541,47 @@ def test_a_missing_data_given_with_resume_is_not_blamed_on_args_yaml(tiny_datase
     assert err == f"error: data={tmp_path / 'typo'} does not exist (given with --resume {run})\n"
 
 
+def _resumable_run(tiny_dataset, tmp_path):
+    """A run folder that ``--resume`` reads up to its data set: ``last.pt`` and ``args.yaml``."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"state")
+    save_config(_config(tiny_dataset, tmp_path), run / "args.yaml")
+    return run
+
+
+@pytest.mark.parametrize("blocked", ["data given with --resume", "the run folder"])
+def test_a_resume_in_a_folder_that_cannot_be_searched_names_the_refusal_on_python_3_13(
+    tiny_dataset, tmp_path, capsys, unsearchable, blocked
+):
+    # Path.exists and is_file are False there from Python 3.13: 'data=X does not exist (given with
+    # --resume run)', or 'nothing to resume in run: no last.pt' with last.pt right there
+    run = _resumable_run(tiny_dataset, tmp_path)
+    data = tmp_path / "locked" / "data"
+    unsearchable(data.parent if blocked.startswith("data") else run)
+    assert main(["--resume", str(run), f"data={data}"]) != 0
+    looked_for = data if blocked.startswith("data") else run / "last.pt"
+    assert capsys.readouterr().err == f"error: Permission denied: {looked_for}\n"
+
+
+def test_a_resumed_run_whose_files_cannot_be_searched_is_not_called_moved_on_python_3_13(
+    tiny_dataset, tmp_path, unsearchable
+):
+    # 'data=X (run/args.yaml) does not exist: if the data set moved, ...' and 'run/decoder.pt is missing
+    # (deleted?)', to start over, where a chmod was all it took
+    from segmentation.run_setup import check_config, check_kept_decoder
+
+    run = _resumable_run(tiny_dataset, tmp_path)
+    unsearchable(run)
+    with pytest.raises(OSError) as error:
+        check_kept_decoder({"rows": [{"epoch": 0, "val_iou": 0.5}], "best_iou": 0.5}, run)
+    assert error.value.filename == str(run / "decoder.pt")
+    unsearchable(tiny_dataset.parent)
+    with pytest.raises(PermissionError) as error:
+        check_config(_config(tiny_dataset, tmp_path), run)
+    assert error.value.filename == str(tiny_dataset)
+
+
 def test_a_data_link_loop_given_with_resume_is_named_as_one(tiny_dataset, tmp_path, capsys, link_loop):
     # it said 'data=<loop> does not exist (given with --resume <run>)': the loop looked like nothing there
     run = tmp_path / "run"
