@@ -433,17 +433,30 @@ def _check_size(
     gained an EXIF tag since it was converted (the original a symlinked split points to, re-saved by a
     phone app) is read turned while its masks are not: trained and scored on misplaced masks without a
     word when square, refused as a size mismatch otherwise; ``inspection.evaluate`` refused it.
+
+    A background photo (no masks) that the tag turns is read turned all the same: its entry wants the size
+    as read. One whose entry gives the size as stored (PIL's ``size``, what most tools write) was named
+    with a size that neither ``file`` nor PIL shows and told to correct the file: the line says the tag
+    turns it, and both ways on.
     """
     width, height, turn = header  # header_size_and_orientation's
     if labelled:
         check_upright(image_path, turn)
-    if turn in (5, 6, 7, 8):  # OpenCV reads it turned
+    turned = turn in (5, 6, 7, 8)  # OpenCV reads it turned
+    if turned:
         width, height = height, width
-    if (width, height) != (int(info["width"]), int(info["height"])):
-        raise UserError(
-            f"{image_path} is {width}x{height} px, but {source} says "
-            f"{int(info['width'])}x{int(info['height'])}: {FIX_COCO}"
-        )
+    listed = (int(info["width"]), int(info["height"]))
+    if (width, height) == listed:
+        return
+    read, fix = "", FIX_COCO
+    if turned:
+        read = f" as read, turned by its EXIF orientation tag ({height}x{width} as stored)"
+    if turned and (height, width) == listed:
+        fix = "save it upright (PIL.ImageOps.exif_transpose), or write "
+        fix += f"{width}x{height}, its size as read, in the file"
+    raise UserError(
+        f"{image_path} is {width}x{height} px{read}, but {source} says {listed[0]}x{listed[1]}: {fix}"
+    )
 
 
 def check_image_sizes(

@@ -493,6 +493,39 @@ def test_an_annotated_photo_turned_by_an_exif_tag_is_refused(tiny_dataset, tmp_p
     assert load_split(data, "val").images
 
 
+@pytest.mark.parametrize("listed", ["as stored", "other"])
+def test_a_background_photo_an_exif_tag_turns_is_named_with_the_tag(tiny_dataset, tmp_path, listed):
+    # it read 'is 32x64 px, but ... says 64x32: correct it in the file': a size neither PIL nor `file` shows
+    from PIL import Image
+
+    data = tmp_path / "turned"
+    shutil.copytree(tiny_dataset, data, symlinks=False)
+    coco_file = data / "annotations" / "instances_val.json"
+    coco = json.loads(coco_file.read_text())
+    labelled = {a["image_id"] for a in coco["annotations"]}
+    image = next(im for im in coco["images"] if im["id"] not in labelled)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees clockwise: read 32 wide, 64 tall
+    photo = data / "images" / image["file_name"]
+    Image.fromarray(np.zeros((32, 64, 3), np.uint8)).save(photo, format="PNG", exif=exif)
+    image["width"], image["height"] = (64, 32) if listed == "as stored" else (64, 64)
+    coco_file.write_text(json.dumps(coco))
+    with pytest.raises(UserError) as error:
+        load_split(data, "val")
+    fix = (
+        "save it upright (PIL.ImageOps.exif_transpose), or write 32x64, its size as read, in the file"
+        if listed == "as stored"
+        else FIX_COCO
+    )
+    assert str(error.value) == (
+        f"{photo} is 32x64 px as read, turned by its EXIF orientation tag (64x32 as stored), but {coco_file} "
+        f"says {image['width']}x{image['height']}: {fix}"
+    )
+    image["width"], image["height"] = 32, 64
+    coco_file.write_text(json.dumps(coco))
+    assert load_split(data, "val").images
+
+
 def _share_a_val_photo_with_train(data):
     """Lists the first annotated photo of ``data``'s val COCO file in its train file too (a hand edit)."""
     folder = data / "annotations"
