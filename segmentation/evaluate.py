@@ -39,6 +39,7 @@ from common.folders import (
     check_not_inside,
     check_output_folder,
     earlier_run_note,
+    path_exists,
 )
 from common.image_files import encode_image
 from common.io import atomic_write, cache_root, embeddings_root, json_text, recorded_path
@@ -870,7 +871,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
     if args.resume and not args.folds:
         raise UserError("--resume goes on from a stopped --folds run: it applies only with --folds K")
-    if args.resume and not (out.is_dir() and any(out.iterdir()) and is_folds_run(out)):
+    # path_exists: an --out that cannot be searched is named as such, not as holding no run (Python 3.13)
+    if args.resume and not (path_exists(out) and out.is_dir() and any(out.iterdir()) and is_folds_run(out)):
         raise UserError(f"--resume: no earlier --folds run in {out} to go on from (drop --resume to start)")
     if args.resume:
         check_resumable(out, args.folds)  # another K: none of its rounds kept, its extra ones left over

@@ -1137,6 +1137,20 @@ def test_resume_keeps_the_rounds_recorded_while_the_device_was_a_setting(
     ) in err
 
 
+def test_a_folds_resume_into_an_out_that_cannot_be_searched_is_not_told_to_start_over_on_python_3_13(
+    tiny_dataset, tmp_path, capsys, unsearchable
+):
+    # Path.is_dir is False there from Python 3.13: '--resume: no earlier --folds run in out to go on from
+    # (drop --resume to start)', and the rounds the earlier run trained would have been trained again
+    from segmentation.evaluate import main
+
+    out = tmp_path / "locked" / "out"
+    unsearchable(out.parent)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress", "--resume"]
+    assert main(argv) != 0
+    assert capsys.readouterr().err == f"error: Permission denied: {out}\n"
+
+
 def test_evaluate_folds_resume_goes_on_in_the_earlier_runs_out(tiny_dataset, tmp_path, monkeypatch, capsys):
     from segmentation import crossval
     from segmentation.evaluate import main
