@@ -72,7 +72,8 @@ class Fold:
 
 
 def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]:
-    """Every defect image of the data set's three COCO splits, renumbered; and train's COCO categories.
+    """Every defect image of the data set's three COCO splits, renumbered; and the COCO categories of the
+    first split with annotations (train's, as a rule).
 
     Each split is read with :func:`~segmentation.data.load_split` first, so a COCO file edited by hand
     into what the converters never write is refused naming that file, before any round: read raw, it
@@ -82,17 +83,21 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
 
     Raises:
         UserError: a split's COCO file is missing, unreadable or refused by ``load_split``, or the
-            splits' class names by id differ (naming the splits and what each lists); pooling takes
-            those alone, so entries that differ only in supercategory or order pool.
+            class names by id of the splits with annotations differ (naming the splits and what each
+            lists); pooling takes those alone, so entries that differ only in supercategory or order pool,
+            and a split without annotations pools nothing whatever it lists.
     """
     splits = [load_split(data, split) for split in SPLITS]
     check_separate_splits(splits)
-    if difference := category_difference(splits):
+    # a split without annotations gives the pool nothing: another tool's file of good photos that lists no
+    # categories was refused as 'test lists none'
+    annotated = [split for split in splits if split.n_instances] or splits
+    if difference := category_difference(annotated):
         raise UserError(
             f"the COCO splits of {data} list different categories ({difference}): the pooled folds take "
             "one list, so give every split's COCO file the same categories"
         )
-    names = splits[0].categories
+    names = annotated[0].categories
     pooled: list[PooledImage] = []
     next_annotation = 1
     for split in splits:
@@ -111,13 +116,14 @@ def pool_defect_images(data: str | Path) -> tuple[list[PooledImage], list[dict]]
             pooled.append(
                 PooledImage(
                     key=f"{split.name}/{image['file_name']}",
-                    # load_split refused a category_id its file does not list, and every file lists train's
+                    # load_split refused a category_id its file does not list, and each annotated file lists
+                    # the first annotated one's
                     stratum=names[annotations[0]["category_id"]],
                     image={**image, "id": new_id},
                     annotations=tuple(renumbered),
                 )
             )
-    return pooled, splits[0].dataset["categories"]
+    return pooled, annotated[0].dataset["categories"]
 
 
 def _stratum_rng(seed: int, stratum: str) -> np.random.Generator:

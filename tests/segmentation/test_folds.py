@@ -186,6 +186,25 @@ def test_pool_refuses_splits_with_different_categories_naming_them(tmp_path, cat
         pool_defect_images(data)
 
 
+@pytest.mark.parametrize("empty", ["train", "test"])
+@pytest.mark.parametrize("listed", [[], [{"id": 5, "name": "other"}]], ids=["none", "others"])
+def test_a_split_without_annotations_pools_whatever_categories_it_lists(tmp_path, empty, listed):
+    # another tool's file of good photos lists no categories: refused as 'test lists none', though it
+    # gives the pool nothing
+    data = coco_folder(tmp_path, {empty: listed})
+    path = data / "annotations" / f"instances_{empty}.json"
+    coco = json.loads(path.read_text())
+    coco["annotations"] = []
+    path.write_text(json.dumps(coco))
+    pool, categories = pool_defect_images(data)
+    assert [(p.key.split("/")[0], p.stratum) for p in pool] == [
+        (split, stratum)
+        for split, stratum in (("train", "dent"), ("val", "crack"), ("test", "dent"))
+        if split != empty
+    ]
+    assert categories == [CRACK, DENT]
+
+
 @pytest.mark.parametrize(
     "categories",
     [
