@@ -99,7 +99,7 @@ def check_file_name(info: Mapping, *, images: Path, source: Path) -> None:
         UserError: one line naming the ``file_name``, the image and ``source``.
     """
     name = info["file_name"]
-    absolute = PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute()
+    absolute = PurePosixPath(name).is_absolute() or bool(PureWindowsPath(name).root)  # a Windows root too
     climbs = ".." in PureWindowsPath(name).parts  # Windows' parts: split at both separators
     if not (absolute or climbs):
         return

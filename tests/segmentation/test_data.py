@@ -579,9 +579,15 @@ def _name_a_photo(data, split, file_name):
         (lambda data, name: str(data.parent / "elsewhere.png"), "an absolute path", ""),
         (lambda data, name: "../../elsewhere.png", "a path with a '..' part", ""),
         (lambda data, name: "..\\..\\elsewhere.png", "a path with a '..' part", ""),
+        (
+            lambda data, name: "\\elsewhere.png",
+            "an absolute path",
+            "",
+        ),  # its Windows hint said '/elsewhere.png'
+        (lambda data, name: "C:\\data\\elsewhere.png", "an absolute path", ""),
         (lambda data, name: str(data / "images" / name), "an absolute path", " (write {name!r})"),
     ],
-    ids=["absolute", "dot-dot", "windows dot-dot", "absolute inside images"],
+    ids=["absolute", "dot-dot", "windows dot-dot", "windows root", "windows drive", "absolute inside images"],
 )
 def test_a_file_name_outside_the_images_folder_is_refused(
     tiny_dataset, tmp_path, capsys, command, file_name, what, hint
