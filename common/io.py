@@ -247,8 +247,23 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], obje
             # of it (torch.save: "RuntimeError: [enforce fail at inline_container.cc:672] ...")
             written.error.filename = written.error.filename or str(path)
             raise written.error from None
+        if isinstance(error, OSError):
+            _name_target(error, temporary, path)
         raise
     return path
+
+
+def _name_target(error: OSError, temporary: Path, path: Path) -> None:
+    """Names ``path`` in an error of its hidden ``temporary`` (opening, ``chmod``, ``os.replace``).
+
+    The commands' one line named the temporary, a file the user never sees and which is gone by then
+    (``Permission denied: /srv/out/.a.json.0bbfd16a-4242-3a529955.tmp``, or ``... : a.json (from
+    .a.json.<...>.tmp)`` for the rename); it names the file being written.
+    """
+    if error.filename is not None and os.fsdecode(error.filename) == str(temporary):
+        error.filename = str(path)
+        if error.filename2 is not None and os.fsdecode(error.filename2) == str(path):
+            error.filename2 = None
 
 
 class _Written:
@@ -296,7 +311,11 @@ class StreamedFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temporary = temporary_path(self.path)
         # newline="": "\n" as given on every system, as atomic_write writes text
-        self._file: TextIO | None = open(self.temporary, "x", encoding="utf-8", newline="")
+        try:
+            self._file: TextIO | None = open(self.temporary, "x", encoding="utf-8", newline="")
+        except OSError as error:
+            _name_target(error, self.temporary, self.path)
+            raise
 
     @property
     def closed(self) -> bool:
@@ -309,13 +328,24 @@ class StreamedFile:
             return self._file.write(text)
 
     def close(self) -> Path:
-        """Renames the temporary into place (once; a closed file stays as it is)."""
+        """Renames the temporary into place (once; a closed file stays as it is).
+
+        Where its last write, the rename or a Ctrl-C stops it, the temporary is removed and ``path`` left as
+        it was: after a failed rename the file counted as closed, so :meth:`abort` dropped nothing, and the
+        temporary stayed beside ``path`` for good (:func:`remove_stale` looks only where a command cleans up).
+        """
         if self._file is not None:
-            with self._naming_the_file():
-                self._file.close()
-            self._file = None
-            os.chmod(self.temporary, _file_mode())
-            os.replace(self.temporary, self.path)
+            file, self._file = self._file, None
+            try:
+                with self._naming_the_file():
+                    file.close()  # a full disk's last flush fails here
+                os.chmod(self.temporary, _file_mode())
+                os.replace(self.temporary, self.path)
+            except BaseException as error:
+                self.temporary.unlink(missing_ok=True)
+                if isinstance(error, OSError):
+                    _name_target(error, self.temporary, self.path)
+                raise
         return self.path
 
     @contextlib.contextmanager

@@ -704,6 +704,70 @@ def test_a_streamed_file_on_a_full_disk_is_an_error_naming_it_and_leaves_nothing
     assert list(tmp_path.iterdir()) == []
 
 
+def _refuse(refused: Path):
+    """``os.replace`` failing for ``refused``'s temporary as a read-only or full file system's rename does."""
+    real = os.replace
+
+    def replace(source, target) -> None:
+        if Path(target) == refused:
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(source), None, os.fspath(target))
+        real(source, target)
+
+    return replace
+
+
+def test_a_streamed_file_whose_rename_fails_leaves_no_temporary_and_names_it(tmp_path, monkeypatch, capsys):
+    # the file counted as closed before the rename: abort() then dropped nothing, the temporary stayed;
+    # the error line named the hidden temporary ('... (from .scores.csv.<host>-<pid>-<random>.tmp)')
+    target = tmp_path / "scores.csv"
+    target.write_text("old")
+    streamed = StreamedFile(target)
+    streamed.write("new")
+    monkeypatch.setattr(os, "replace", _refuse(target))
+    assert exit_code(streamed.close) == 1
+    assert capsys.readouterr().err == f"error: No space left on device: {target}\n"
+    streamed.abort()
+    assert sorted(tmp_path.iterdir()) == [target] and target.read_text() == "old"
+
+
+def test_a_streamed_file_whose_last_flush_fails_at_close_leaves_no_temporary(tmp_path: Path) -> None:
+    class FlushFails:
+        def __init__(self, file) -> None:
+            self.file = file
+
+        def close(self) -> None:
+            self.file.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "images.json"
+    streamed = StreamedFile(target)
+    streamed._file = FlushFails(streamed._file)
+    with pytest.raises(OSError) as raised:
+        streamed.close()
+    assert raised.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []  # no abort() needed: PredictionWriter.close() calls none
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["atomic_write", "StreamedFile"])
+def test_a_refused_temporary_is_named_as_the_file_written(tmp_path, monkeypatch, capsys, streamed):
+    # 'error: Permission denied: <out>/.a.json.<host>-<pid>-<random>.tmp', a file the user never sees
+    target = tmp_path / "a.json"
+
+    def refused(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+
+    monkeypatch.setattr(common.io, "open", refused, raising=False)
+    assert exit_code(lambda: StreamedFile(target) if streamed else atomic_write(target, "{}")) == 1
+    assert capsys.readouterr().err == f"error: Permission denied: {target}\n"
+
+
+def test_a_folder_in_the_place_of_the_file_is_named_alone(tmp_path, capsys):
+    (tmp_path / "a.json").mkdir()
+    assert exit_code(lambda: atomic_write(tmp_path / "a.json", "{}")) == 1
+    assert capsys.readouterr().err == f"error: Is a directory: {tmp_path / 'a.json'}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
 def test_a_streamed_file_gets_the_permissions_of_a_plain_open(tmp_path: Path) -> None:
     streamed = StreamedFile(tmp_path / "scores.csv")
     streamed.write("a")
