@@ -637,11 +637,17 @@ def earlier_run_note(out: Path, *, until: str) -> Iterator[None]:
 
     After ``interrupted`` alone, the earlier run's files in ``out`` (left whole by :func:`build_folder`)
     read as this run's. ``until``: when ``out`` is replaced ("every photo is done").
+
+    A folder other than the one ``out`` was on entering is this run's, put in place whole before the stop
+    (a Ctrl-C while :func:`build_folder` deleted the replaced copy, or after it returned): no line. It said
+    that ``out`` held an earlier run's, of the finished output.
     """
+    before = _folder_identity(out)
     try:
         yield
     except KeyboardInterrupt:
-        if out.is_dir() and not is_empty_folder(out):  # an empty one made by hand holds no earlier run
+        # an empty one made by hand holds no earlier run
+        if out.is_dir() and not is_empty_folder(out) and _folder_identity(out) == before:
             print(
                 # 'there': the embeddings SAM encoded meanwhile are kept in their cache (anomaly.predict)
                 f"stopped: {out} is replaced only once {until}, so nothing of this run was kept there; "
@@ -650,6 +656,15 @@ def earlier_run_note(out: Path, *, until: str) -> Iterator[None]:
                 flush=True,
             )
         raise
+
+
+def _folder_identity(folder: Path) -> tuple[int, int] | None:
+    """The device and inode of the folder at ``folder`` (a link followed), None where there is none."""
+    try:
+        info = folder.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
 
 
 def _written(error: OSError, out: Path, partial: Path | None) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from common.folders import (
     check_unique_names,
     check_utf8_names,
     check_utf8_path,
+    earlier_run_note,
     output_name,
     remove_leftovers,
     restore_old_copy,
@@ -244,6 +246,25 @@ def test_a_failed_build_leaves_the_old_folder_and_nothing_hidden(tmp_path: Path)
     ]
     with pytest.raises(UserError, match="output folder exists"):
         build_folder(out, lambda folder: None, overwrite=False)
+
+
+def test_a_stop_once_the_new_folder_is_in_place_says_no_earlier_run_is_there(tmp_path, monkeypatch, capsys):
+    # a Ctrl-C while the replaced copy was deleted (a large data set's, seconds): the finished folder was
+    # in place, and the line said 'nothing of this run was kept there; what it holds is an earlier run's'
+    out = tmp_path / "out"
+    build_folder(out, lambda folder: (folder / "a.txt").write_text("old"), overwrite=False)
+
+    def stopped(path, *args, **kwargs) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", stopped)  # the old copy's removal, the last step
+    with pytest.raises(KeyboardInterrupt), earlier_run_note(out, until="the data set is done"):
+        build_folder(out, lambda folder: (folder / "b.txt").write_text("new"), overwrite=True)
+    assert [p.name for p in out.iterdir()] == ["b.txt"] and capsys.readouterr().err == ""
+    monkeypatch.undo()
+    with pytest.raises(KeyboardInterrupt), earlier_run_note(out, until="the data set is done"):
+        raise KeyboardInterrupt  # before the new folder is in place: the earlier run's, said so
+    assert capsys.readouterr().err.startswith(f"stopped: {out} is replaced only once the data set is done")
 
 
 def test_an_output_folder_inside_or_around_the_input_tree_is_refused(tmp_path):
