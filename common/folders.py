@@ -624,6 +624,7 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
         # any errno: mkdir of a link loop's own folder is EEXIST ('cannot write loop/x: File exists: loop')
         loop = link_loop_text(out, what="output folder")
         written = _written(error, out, partial)
+        _name_in_out(error, out, partial)
         raise UserError(loop or f"cannot write {written}: {file_error(error)}") from None
     finally:
         if partial is not None and partial.exists():
@@ -665,6 +666,21 @@ def _folder_identity(folder: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino)
+
+
+def _name_in_out(error: OSError, out: Path, partial: Path | None) -> None:
+    """Names a file of the hidden build in ``error`` by its place in ``out``: the line named the build
+    (``No space left on device: /r/.eval.partial-0bbfd16a-2659-e4fa791d/metrics.json``), which is removed
+    by the time it is read. The build folder itself keeps its name (its own rename failed)."""
+    if partial is None:
+        return
+    for attribute in ("filename", "filename2"):
+        name = getattr(error, attribute)
+        if not isinstance(name, str | bytes | os.PathLike):
+            continue
+        path, build = Path(os.fsdecode(name)).absolute(), partial.absolute()
+        if path.is_relative_to(build) and path != build:
+            setattr(error, attribute, str(out / path.relative_to(build)))
 
 
 def _written(error: OSError, out: Path, partial: Path | None) -> Path:

@@ -442,6 +442,31 @@ def test_a_failure_to_write_elsewhere_names_that_place_not_out(tmp_path: Path) -
         build_folder(tmp_path / "out", fail_inside, overwrite=False)
 
 
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_a_file_of_the_build_that_fails_is_named_by_its_place_in_out(tmp_path, monkeypatch, relative):
+    # the line named the hidden build, gone by the time it is read: 'cannot write <run>/eval-mvtec: No space
+    # left on device: <run>/.eval-mvtec.partial-0bbfd16a-2659-e4fa791d/metrics.json'
+    monkeypatch.chdir(tmp_path)
+    out = Path("run/eval") if relative else tmp_path / "run" / "eval"
+
+    def full(folder: Path) -> None:  # as atomic_write names a full disk's error
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "maps" / "a.png"))
+
+    with pytest.raises(UserError) as raised:
+        build_folder(out, full, overwrite=False)
+    assert str(raised.value) == f"cannot write {out}: No space left on device: {out / 'maps' / 'a.png'}"
+
+    def copy_refused(folder: Path) -> None:  # a copy names its source (an input) and its target
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/a.png", None, str(folder / "a.png"))
+
+    with pytest.raises(UserError) as raised:
+        build_folder(out, copy_refused, overwrite=False)
+    assert str(raised.value) == (
+        f"cannot write {out}: No space left on device: {out / 'a.png'} (from /data/a.png)"
+    )
+    assert list((tmp_path / "run").iterdir()) == []
+
+
 def test_an_input_file_given_as_its_run_folder_names_the_file_inside(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "weights").mkdir(parents=True)
