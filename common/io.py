@@ -359,11 +359,19 @@ class StreamedFile:
             raise
 
     def abort(self) -> None:
-        """Drops the temporary; ``path`` stays as it was (a file closed before stays too)."""
+        """Drops the temporary; ``path`` stays as it was (a file closed before stays too).
+
+        Text still buffered that a full disk refuses as the file is closed is dropped with it: the close's
+        OSError (naming no file) took the place of the error being handled (a Ctrl-C among them) and left
+        the temporary behind.
+        """
         if self._file is not None:
-            self._file.close()
-            self._file = None
-            self.temporary.unlink(missing_ok=True)
+            file, self._file = self._file, None
+            try:
+                with contextlib.suppress(OSError):
+                    file.close()
+            finally:
+                self.temporary.unlink(missing_ok=True)
 
 
 def partial_dir(out: str | Path) -> Path:

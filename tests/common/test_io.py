@@ -748,6 +748,28 @@ def test_a_streamed_file_whose_last_flush_fails_at_close_leaves_no_temporary(tmp
     assert list(tmp_path.iterdir()) == []  # no abort() needed: PredictionWriter.close() calls none
 
 
+def test_an_abort_whose_buffered_text_a_full_disk_refuses_drops_it_quietly(tmp_path: Path) -> None:
+    # the close's OSError (no file name) replaced the error handled, a Ctrl-C too; the temporary stayed
+    class BufferedOnFullDisk:
+        def __init__(self, file) -> None:
+            self.file = file
+
+        def close(self) -> None:
+            self.file.close()  # closed all the same, as TextIOWrapper.close does when its flush fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "predictions.json"
+    target.write_text("old")
+    streamed = StreamedFile(target)
+    streamed._file = BufferedOnFullDisk(streamed._file)
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            streamed.abort()
+    assert sorted(tmp_path.iterdir()) == [target] and target.read_text() == "old" and streamed.closed
+
+
 @pytest.mark.parametrize("streamed", [False, True], ids=["atomic_write", "StreamedFile"])
 def test_a_refused_temporary_is_named_as_the_file_written(tmp_path, monkeypatch, capsys, streamed):
     # 'error: Permission denied: <out>/.a.json.<host>-<pid>-<random>.tmp', a file the user never sees
