@@ -231,7 +231,7 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], obje
     temporary = temporary_path(path)
     written = None
     try:
-        with open(temporary, "xb") as file:
+        with open(temporary, "xb") as file, _closed_quietly_on_error(file):
             written = _Written(file)
             if callable(data):
                 data(written)
@@ -251,6 +251,19 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], obje
             _name_target(error, temporary, path)
         raise
     return path
+
+
+@contextlib.contextmanager
+def _closed_quietly_on_error(file: BinaryIO) -> Iterator[None]:
+    """Closes ``file`` when the writer fails, dropping what it still buffers: a full disk refusing those
+    bytes as ``with`` closed it raised an OSError naming no file in place of the writer's error (a Ctrl-C
+    ended as a traceback, a bad photo's error as ``No space left on device``)."""
+    try:
+        yield
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            file.__exit__(type(error), error, error.__traceback__)  # close(); closed again by 'with': no-op
+        raise
 
 
 def _name_target(error: OSError, temporary: Path, path: Path) -> None:

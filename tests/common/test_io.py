@@ -142,6 +142,35 @@ def test_a_full_disk_is_one_line_naming_the_file_and_keeps_the_old_one(tmp_path,
     assert sorted(tmp_path.iterdir()) == [target] and target.read_bytes() == b"old"
 
 
+class PendingOnFullDisk(FullDisk):
+    """A file on a full disk whose writes are buffered: the bytes are refused as it is closed."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def close(self) -> None:
+        if not self.file.closed:  # closed all the same, and a second close does nothing, as a real file's
+            self.file.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, UserError], ids=["ctrl-c", "user-error"])
+def test_the_writers_error_is_not_replaced_by_the_close_on_a_full_disk(tmp_path, monkeypatch, stop):
+    # the buffered bytes refused as 'with' closed the file: a bare OSError(28) took the writer's error's place
+    monkeypatch.setattr(common.io, "open", lambda *a, **k: PendingOnFullDisk(open(*a, **k)), raising=False)
+
+    def writer(file) -> None:
+        file.write(b"half")
+        raise stop("bad photo")
+
+    with pytest.raises(stop, match="bad photo"):
+        atomic_write(tmp_path / "f.bin", writer)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_text_is_written_as_utf8(tmp_path: Path) -> None:
     assert atomic_write(tmp_path / "f.txt", "défaut ✓").read_bytes() == "défaut ✓".encode()
 
