@@ -9,8 +9,8 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 :func:`predicted_image` is a photo's entry of the ``images.json`` that ``inspection.predict`` and
 ``anomaly.predict`` write beside their ``predictions.json`` (COCO image info).
 
-:func:`check_image_size`, :func:`check_category`, :func:`check_segmentation`, :func:`check_not_crowd`,
-:func:`check_rle_size`,
+:func:`check_image_size`, :func:`check_category`, :func:`check_area`, :func:`check_segmentation`,
+:func:`check_not_crowd`, :func:`check_rle_size`,
 :func:`check_rle_covers`, :func:`check_box` and :func:`check_box_in_image` refuse,
 one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
 write, as does :func:`unknown_image`'s error, in the words of every package that reads one
@@ -39,6 +39,9 @@ FIX_COCO = (
 #: The next step of a box of no width or height (COCO's own train2017 holds two), in every package's words.
 NO_SIZE_FIX = f"remove the annotation, or {FIX_COCO}"
 
+
+#: COCOeval's largest ground-truth area (its area range ``all``, 1e5^2 px): one above it is left out of AP.
+MAX_COCO_AREA = 1e5**2
 
 #: Each part of a COCO file: what one entry is called, and the keys every entry needs.
 COCO_KEYS = {
@@ -283,6 +286,25 @@ def check_box(annotation: Mapping, *, where: str) -> list[float]:
     if not (isinstance(box, list) and len(box) == 4 and all(is_finite_number(v) for v in box)):
         raise UserError(f"{where} has no bbox [x, y, width, height] (4 finite numbers): {FIX_COCO}")
     return box
+
+
+def check_area(annotation: Mapping, *, where: str) -> None:
+    """Refuses an ``annotation``'s ``area`` (``where``: "annotation <id> in <file>") of 0 or less, above
+    :data:`MAX_COCO_AREA`, or not a number; one left out passes (taken from the mask: COCOeval is given its
+    pixels). COCOeval leaves a ground truth whose area is outside its range out of AP without a word. The
+    file may come from another tool, so the way on is the one that fits any: leave ``area`` out.
+
+    Raises:
+        UserError: one line naming the annotation.
+    """
+    if "area" not in annotation:
+        return
+    area = annotation["area"]
+    if not (is_finite_number(area) and 0 < area <= MAX_COCO_AREA):
+        raise UserError(
+            f"{where} has area {area!r}, not its mask's pixel count (a number above 0, and COCOeval "
+            f"scores up to {MAX_COCO_AREA:.0e}): leave it out of the file, and it is taken from the mask"
+        )
 
 
 def check_segmentation(annotation: Mapping, *, where: str) -> None:

@@ -9,12 +9,12 @@ deep inside training or scoring with a traceback.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from common.coco import (
     FIX_COCO,
+    check_area,
     check_box,
     check_box_in_image,
     check_category,
@@ -31,9 +31,6 @@ from common.errors import UserError
 
 #: The class key of the scores of every class together (``segmentation.metrics``): no category's name.
 OVERALL = "all"
-
-#: COCOeval's largest ground-truth area (its area range ``all``, 1e5^2 px): one above it is left out of AP.
-MAX_COCO_AREA = 1e5**2
 
 
 def check_ids(dataset: dict, *, source: Path) -> None:
@@ -119,8 +116,9 @@ def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, 
     pycocotools can decode, or without an xywh ``bbox``. Each failed deep inside scoring or training
     (``IndexError``, ``KeyError``), after the models had run.
 
-    An ``area`` of 0 or less, above :data:`MAX_COCO_AREA`, or not a number: COCOeval leaves a ground truth
-    whose area is outside its range out of mask AP, so every instance of a negative area was dropped and
+    An ``area`` of 0 or less, above :data:`common.coco.MAX_COCO_AREA`, or not a number, refused in
+    converters.validate's words too (:func:`common.coco.check_area`): COCOeval leaves a ground truth whose
+    area is outside its range out of mask AP, so every instance of a negative area was dropped and
     the split's AP read 0.0 without a word (and a size bucket of ``--folds`` took it for small). Such a
     file may come from another tool, so the way on is the one that fits any: leave ``area`` out.
 
@@ -135,13 +133,7 @@ def check_entries(info: dict, annotations: Sequence[dict], categories: dict, *, 
         check_segmentation(annotation, where=where)
         check_not_crowd(annotation, where=where)
         check_box(annotation, where=where)
-        area = annotation.get("area", 1)  # missing: COCOeval is given the mask's pixels
-        number = isinstance(area, int | float) and not isinstance(area, bool)
-        if not (number and math.isfinite(area) and 0 < area <= MAX_COCO_AREA):
-            raise UserError(
-                f"{where} has area {area!r}, not its mask's pixel count (a number above 0, and COCOeval "
-                f"scores up to {MAX_COCO_AREA:.0e}): leave it out of the file, and it is taken from the mask"
-            )
+        check_area(annotation, where=where)  # in converters.validate's words too
 
 
 def check_masks(annotations: Sequence[dict], info: dict, *, source: Path) -> None:

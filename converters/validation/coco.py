@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from common.coco import (
     FIX_COCO,
+    check_area,
     check_box,
     check_category,
     check_ids,
@@ -88,7 +89,9 @@ def check_entries(dataset: dict, *, source: Path) -> None:
     """Refuses what the checks of a COCO split read and another tool's file (``dataset``, read from
     ``source``) may lack: an image without a width and height, an annotation of a category the file does not
     list, without an xywh ``bbox`` or a segmentation pycocotools decodes, or with an ``area`` that is no
-    number (one left out is taken from the mask, as segmentation's commands take it: it was refused).
+    number, 0 or less or above COCOeval's range, in segmentation's words (:func:`common.coco.check_area`:
+    it was an area mismatch and a self-AP below 1.0; one left out is taken from the mask, as segmentation's
+    commands take it: it was refused).
 
     Each stopped the check with a traceback (``KeyError``, ``IndexError``, ``TypeError``), but the category:
     COCOeval left such an annotation out of the self-evaluation, and the split was called ``ok``. A crowd
@@ -109,8 +112,7 @@ def check_entries(dataset: dict, *, source: Path) -> None:
         check_category(annotation, categories, where=where)
         check_box(annotation, where=where)
         # none: COCOeval is given the mask's pixels (converters.cocoeval), as segmentation's commands are
-        if "area" in annotation and not is_finite_number(area := annotation["area"]):
-            raise UserError(f"{where} has area {area!r}, not a number of pixels: {FIX_COCO}")
+        check_area(annotation, where=where)  # in segmentation's words
         check_segmentation(annotation, where=where)  # its shape, in segmentation's words
         check_not_crowd(annotation, where=where)  # segmentation's commands refuse it: 'ok' here misled
         check_rle_size(annotation["segmentation"], images[annotation["image_id"]], where=where)

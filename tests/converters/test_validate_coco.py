@@ -7,11 +7,13 @@ import re
 
 import pytest
 
-from common.coco import FIX_COCO
+from common.coco import FIX_COCO, read_coco_index
 from common.errors import UserError
 from converters.convert import ConvertConfig, convert
 from converters.validate import main as validate_main
 from converters.validation import validate, validate_coco
+from converters.validation.coco import self_ap_problems
+from segmentation.coco_checks import check_entries as segmentation_entries
 from tests.converters.validated_sets import turn_a_labelled_val_image
 
 
@@ -118,10 +120,10 @@ def test_a_coco_image_without_a_file_name_path_is_one_line(tmp_path, category_fa
             lambda a: a.update(segmentation=[[1, 1, 9, 1, 9, float("nan")]]),
             "annotation {id} in {path} has no segmentation",
         ),
-        (
+        (  # in segmentation's words (test_an_area_outside_cocoeval_s_range_is_refused_as_segmentation_does)
             "annotations",
             lambda a: a.update(area="12"),
-            "annotation {id} in {path} has area '12', not a number",
+            "annotation {id} in {path} has area '12', not its mask's pixel count",
         ),
         (
             "images",
@@ -214,16 +216,42 @@ def test_a_box_of_no_size_fails_the_self_evaluation(dataset):
     assert len(problems) == 1 and problems[0].startswith("bbox AP of ground truth against itself is ")
 
 
+@pytest.mark.parametrize(
+    "area", [0, -5, 1e11, "12", None], ids=["zero", "negative", "above-1e10", "text", "null"]
+)
+def test_an_area_outside_cocoeval_s_range_is_refused_as_segmentation_does(dataset, area):
+    # an area of 0 or less was 'renders N px, area says 0' and a self-AP below 1.0 (or undefined) here, while
+    # segmentation's commands refused the file in other words: one line, the same in both
+    coco_file = dataset / "annotations" / "instances_test.json"
+    coco = json.loads(coco_file.read_text())
+    annotation = coco["annotations"][0]
+    annotation["area"] = area
+    coco_file.write_text(json.dumps(coco))
+    expected = (
+        f"annotation {annotation['id']} in {coco_file} has area {area!r}, not its mask's pixel count (a "
+        "number above 0, and COCOeval scores up to 1e+10): leave it out of the file, and it is taken from "
+        "the mask"
+    )
+    with pytest.raises(UserError) as validated:
+        validate(dataset)
+    assert str(validated.value) == expected
+    image = next(image for image in coco["images"] if image["id"] == annotation["image_id"])
+    categories = {category["id"]: category["name"] for category in coco["categories"]}
+    with pytest.raises(UserError) as loaded:
+        segmentation_entries(image, [annotation], categories, source=coco_file)
+    assert str(loaded.value) == expected
+
+
 def test_a_split_of_annotations_cocoeval_ignores_fails_the_self_evaluation(dataset):
     # COCOeval ignores a ground truth of an area outside its range: the self AP is undefined (NaN), which
     # passed 'AP < 0.999' without a word; the line then named crowds and unlisted categories, refused before,
-    # and no next step
+    # and no next step. Such areas are refused before now (check_entries): the scoring is asked directly
     coco_file = dataset / "annotations" / "instances_test.json"
     coco = json.loads(coco_file.read_text())
     for annotation in coco["annotations"]:
         annotation["area"] = -annotation["area"]
     coco_file.write_text(json.dumps(coco))
-    assert validate(dataset)["coco"]["test"].problems[-2:] == [
+    assert self_ap_problems(read_coco_index(coco_file)) == [
         f"{iou_type} AP of ground truth against itself is undefined, not 1.0: COCOeval ignores every "
         "annotation, each of an area outside its range (0 to 1e10 px): leave area out of the file, and it is "
         "taken from the mask"
