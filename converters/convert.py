@@ -90,6 +90,7 @@ from converters.splits import (
     split_sizes,
 )
 from converters.value_masks import written_by_page
+from converters.yolo import check_image_side
 
 FORMATS = ("yolo", "coco")
 TASKS = ("detect", "segment")
@@ -284,22 +285,26 @@ def read_samples(
     min_area: int,
     strict: bool,
     progress: bool,
+    yolo: bool = False,
 ) -> tuple[list[Sample], list[tuple[str, str]], int]:
-    """Reads every image's size and every mask's instances.
+    """Reads every image's size and every mask's instances; ``yolo``: a YOLO data set is written, and a
+    photo ultralytics would drop for its size is refused (:func:`converters.yolo.check_image_side`).
 
     Returns:
         ``(samples, skipped, n_small)``: defect images whose mask yields no
         instance are skipped, with the reason.
 
     Raises:
-        UserError: one photo is two images of the tree (:func:`check_one_photo_once`), or a photo or
-            mask does not read.
+        UserError: one photo is two images of the tree (:func:`check_one_photo_once`), a photo or
+            mask does not read, or (``yolo``) a photo is too small for ultralytics.
     """
     check_one_photo_once(records)
     samples, skipped, n_small = [], [], 0
     maps: dict[tuple[tuple[int, str], ...], dict[int, str]] = {}
     for record in tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr):
         width, height, orientation = image_size_and_orientation(record.image)
+        if yolo:
+            check_image_side(record.image, width=width, height=height)
         if record.is_good:
             if orientation in (5, 6, 7, 8):  # no labels to misplace: its size as read
                 width, height = height, width
@@ -665,6 +670,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
             min_area=config.min_area,
             strict=config.strict,
             progress=config.progress,
+            yolo="yolo" in config.formats,
         )
         names = dataset_class_names(
             records, samples, skipped, namer=namer, value_names=value_names, config=config, notes=layout_notes

@@ -215,3 +215,27 @@ def check_data_root(data_yaml: Path, root: Path, *, written: str | None = None) 
             f"{data_yaml} has path: {shown}, not its own folder {data_yaml.parent.resolve()} (moved or "
             "copied?): ultralytics would read that data set instead; set path: to this folder"
         )
+
+
+#: ultralytics drops an image with a side under this many pixels and trains on the rest (its
+#: ``check_image``: "image size (9, 9) <10 pixels"), saying so only among its log lines.
+MIN_IMAGE_SIDE = 10
+
+#: What to do with a YOLO data set's image ultralytics finds too small: scaled, its label rows still fit
+#: (they are fractions of the image's size); padded, they would not.
+SMALL_IMAGE_STEP = f"scale it up to {MIN_IMAGE_SIDE} pixels a side or more, or remove it and its label file"
+
+
+def check_image_side(image: Path, *, width: int, height: int) -> None:
+    """Refuses a photo of ``width`` x ``height`` pixels with a side under :data:`MIN_IMAGE_SIDE`, naming it:
+    ``yolo train`` would drop it from the data set written, and train on the rest.
+
+    Raises:
+        UserError: the photo is too small for ultralytics.
+    """
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise UserError(
+            f"{image} is {width}x{height} pixels: ultralytics drops an image with a side under "
+            f"{MIN_IMAGE_SIDE} pixels ('<10 pixels'), so yolo train would leave it out; scale it (and its "
+            "mask) up or move it out of the source tree"
+        )

@@ -18,6 +18,7 @@ from common.errors import UserError, few, one_line
 from common.exif import is_rotated
 from common.image_files import decode_image_file
 from converters.validation.split_check import in_data_set
+from converters.yolo import SMALL_IMAGE_STEP
 
 
 @contextlib.contextmanager
@@ -188,7 +189,8 @@ def dropped_reason(data: dict, task: str) -> Callable[[Path], str]:
             if "ignoring corrupt image/label: " in message:
                 why = one_line(message.partition("ignoring corrupt image/label: ")[2])
                 where = f"label {in_data_set(label, data)}" if checked else "image"
-                return f"{where}: {why.replace(str(image), image.name)}"
+                step = f"; {SMALL_IMAGE_STEP}" if not checked and "<10 pixels" in why else ""
+                return f"{where}: {why.replace(str(image), image.name)}{step}"
         return "no reason given"  # kept on a second look: changed since the scan
 
     return reason

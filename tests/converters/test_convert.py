@@ -509,6 +509,40 @@ def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, mess
 
 
 @pytest.mark.parametrize(
+    ("photo", "shape"),
+    [("test/scratch/000.png", (9, 9)), ("train/good/000.png", (5, 40))],  # a defect photo; a good one, flat
+    ids=["9x9-defect", "40x5-good"],
+)
+@pytest.mark.parametrize(
+    ("convert_main", "flags"), [(mvtec2yolo, []), (mvtec2coco, ["--yolo"])], ids=["mvtec2yolo", "mvtec2coco"]
+)
+def test_a_photo_ultralytics_finds_too_small_is_refused_naming_it(
+    tmp_path, category_factory, photo, shape, convert_main, flags, capsys
+):
+    # ultralytics drops an image with a side under 10 pixels ('image size (9, 9) <10 pixels') and trains on
+    # the rest: the data set was written, and only converters.validate said that yolo train would drop it
+    category = category_factory(tmp_path / "data", "widget")
+    cv2.imwrite(str(category / photo), np.zeros((*shape, 3), np.uint8))
+    if "scratch" in photo:
+        cv2.imwrite(str(category / "ground_truth/scratch/000_mask.png"), np.full(shape, 255, np.uint8))
+    argv = ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert convert_main([*argv, *flags]) == 2
+    height, width = shape
+    assert capsys.readouterr().err == (
+        f"error: {category / photo} is {width}x{height} pixels: ultralytics drops an image with a side under "
+        "10 pixels ('<10 pixels'), so yolo train would leave it out; scale it (and its mask) up or move it "
+        "out of the source tree\n"
+    )
+    assert not (tmp_path / "out").exists()
+    assert mvtec2coco(argv) == 0  # COCO alone: no ultralytics reads it
+    capsys.readouterr()
+    cv2.imwrite(str(category / photo), np.zeros((10, 10, 3), np.uint8))
+    if "scratch" in photo:
+        cv2.imwrite(str(category / "ground_truth/scratch/000_mask.png"), np.full((10, 10), 255, np.uint8))
+    assert convert(config(tmp_path / "data", tmp_path / "out10", formats=("yolo", "coco"))).images  # 10: read
+
+
+@pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"categories": ("gadget",)}, "unknown category 'gadget'"),

@@ -56,12 +56,14 @@ def test_a_dropped_label_is_told_why_in_ultralytics_words(dataset):
 
 
 def test_an_image_ultralytics_finds_too_small_is_told_so(dataset):
-    # OpenCV decodes it, so it was called a "corrupt label"; ultralytics refuses images under 10 px
+    # OpenCV decodes it, so it was called a "corrupt label"; ultralytics refuses images under 10 px, which
+    # the line said with no next step
     image = sorted((dataset / "images" / "train").iterdir())[0]
     image.unlink()
     cv2.imwrite(str(image), np.zeros((5, 5, 3), np.uint8))
     problems = validate(dataset)["yolo"]["train"].problems
-    reason = "image: image size (5, 5) <10 pixels"
+    step = "scale it up to 10 pixels a side or more, or remove it and its label file"
+    reason = f"image: image size (5, 5) <10 pixels; {step}"
     assert problems[0] == f"ultralytics dropped 1 of 9 images: {image.name} ({reason})"
 
 
