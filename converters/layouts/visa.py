@@ -33,6 +33,7 @@ from pathlib import Path
 
 from common.errors import UserError, one_line
 from common.image_files import is_image_file
+from common.io import link_loop
 from converters.layouts.base import (
     Layout,
     layout_note,
@@ -118,6 +119,17 @@ def _case_hint(path: Path) -> str:
     return f"; found {twin}, whose name differs in case" if twin else ""
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What stands at ``path``, a file a split file names, where it is none that a name would explain: "is a
+    link loop ..." or "is a folder, not a file"; None otherwise (missing: :func:`_case_hint`). A link loop
+    was "a broken link to" its own name, and a folder "does not exist"."""
+    if link_loop(path) is not None:
+        return "is a link loop (a symbolic link that leads back to itself, to no file): point it at its file"
+    if path.is_dir():
+        return "is a folder, not a file"
+    return None
+
+
 def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     """One CSV row as a record; the files it names must exist."""
     where = f"VisA split file {path} line {line}"
@@ -131,7 +143,8 @@ def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     root = path.parent.parent
     image = listed_file(root, cell["image"])
     if not cell["image"] or not image.is_file():
-        raise UserError(f"{where}: image {image} does not exist{_case_hint(image)}")
+        what = cell["image"] and _not_a_file(image) or f"does not exist{_case_hint(image)}"
+        raise UserError(f"{where}: image {image} {what}")
     subset = image.parent.name.lower()
     if label == GOOD:
         return ImageRecord(image, category, subset, GOOD, layout=NAME, layout_split=split)
@@ -142,6 +155,8 @@ def _record(row: dict, line: int, path: Path, category: str) -> ImageRecord:
     mask = listed_file(root, cell["mask"])
     if not cell["mask"] or not mask.is_file():
         named = f"{cell['mask']}{_case_hint(mask)}" if cell["mask"] else "mask column empty"
+        if cell["mask"] and (what := _not_a_file(mask)):
+            named = f"{cell['mask']} {what}"
         raise UserError(f"{where}: anomaly image {image} has no mask file ({named})")
     return ImageRecord(image, category, subset, DEFECT, mask, layout=NAME, layout_split=split)
 

@@ -1588,6 +1588,40 @@ def test_a_visa_split_file_naming_a_broken_link_says_so(tmp_path, gone):
     assert "differs in case" not in message
 
 
+@pytest.mark.parametrize("gone", ["Images/Anomaly/000.JPG", "Masks/Anomaly/000.png"])
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        ("folder", "is a folder, not a file"),
+        (
+            "loop",
+            "is a link loop (a symbolic link that leads back to itself, to no file): point it at its file",
+        ),
+    ],
+)
+def test_a_visa_split_file_naming_a_folder_or_a_link_loop_says_so(tmp_path, gone, kind, what):
+    # a link loop was 'a broken link to 000.JPG' (its own name), a folder 'does not exist' (an image) or named
+    # with nothing said of it (a mask)
+    root = make_layout_tree(tmp_path, "visa")
+    path = root / CATEGORY / "Data" / gone
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(path.name)
+    with pytest.raises(UserError) as error:
+        scan(root)
+    where = f"VisA split file {root / 'split_csv' / '1cls.csv'} line 5: "
+    image = root / CATEGORY / "Data" / "Images" / "Anomaly" / "000.JPG"
+    if "Images" in gone:
+        assert str(error.value) == f"{where}image {image} {what}"
+    else:
+        assert (
+            str(error.value)
+            == f"{where}anomaly image {image} has no mask file ({CATEGORY}/Data/{gone} {what})"
+        )
+
+
 @pytest.mark.parametrize(
     ("layout", "folder", "renamed"),
     [
