@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.folders import check_one_line_names
-from common.image_files import is_image_file
+from common.image_files import IMAGE_SUFFIXES, is_image_file
 
 GOOD = "good"
 MASK_SUFFIX = "_mask"
@@ -191,6 +191,18 @@ def case_twin(path: Path) -> Path | None:
     return next((entry for entry in sorted(parent.iterdir()) if entry.name.casefold() == wanted), None)
 
 
+def photo_folder_text(image_dir: Path, stem: str) -> str | None:
+    """Where a mask of ``stem`` (:func:`stem_key`) has no photo in ``image_dir`` because a folder stands in
+    the photo's place (``test/crack/000.png/``), "<folder> is a folder, not a photo"; None otherwise.
+    "mask has no image (expected .../000.<ext>)" asked for what looked to be there."""
+    if not image_dir.is_dir():
+        return None
+    for path in sorted(image_dir.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES and stem_key(path.stem) == stem and path.is_dir():
+            return f"{path} is a folder, not a photo"
+    return None
+
+
 def pair_by_stem(
     images: dict[str, Path],
     masks: dict[str, Path],
@@ -241,7 +253,8 @@ def pair_by_stem(
     if masks:
         stem, orphan = next(iter(masks.items()))
         more = f" (and {len(masks) - 1} more)" if len(masks) > 1 else ""
-        raise UserError(f"mask has no image: {orphan} (expected {image_dir / stem}.<ext>){more}")
+        why = photo_folder_text(image_dir, stem) or f"expected {image_dir / stem}.<ext>"
+        raise UserError(f"mask has no image: {orphan} ({why}){more}")
     return pairs
 
 

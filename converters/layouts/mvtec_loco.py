@@ -56,6 +56,7 @@ from converters.records import (
     has_subfolder,
     images_by_stem,
     masks_by_stem,
+    photo_folder_text,
     stem_key,
     subfolders,
 )
@@ -193,7 +194,8 @@ def defect_records(
         )
     if masks:
         stem, files = next(iter(masks.items()))
-        raise UserError(f"mask folder has no image: {files[0].parent} (expected {defect_dir / stem}.png)")
+        why = photo_folder_text(defect_dir, stem) or f"expected {defect_dir / stem}.png"
+        raise UserError(f"mask folder has no image: {files[0].parent} ({why})")
     return records
 
 

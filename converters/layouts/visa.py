@@ -49,6 +49,7 @@ from converters.records import (
     images_by_stem,
     masks_by_stem,
     pair_by_stem,
+    photo_folder_text,
     stem_key,
 )
 
@@ -268,7 +269,8 @@ def check_orphan_masks(folder: Path) -> None:
     stems = {stem_key(p.stem) for p in anomaly.iterdir() if is_image_file(p)} if anomaly.is_dir() else set()
     for mask in sorted(mask_dir.iterdir()) if mask_dir.is_dir() else []:
         if is_image_file(mask) and stem_key(mask.stem) not in stems:
-            raise UserError(f"mask has no image: {mask} (expected {anomaly / mask.stem}.<ext>)")
+            why = photo_folder_text(anomaly, stem_key(mask.stem)) or f"expected {anomaly / mask.stem}.<ext>"
+            raise UserError(f"mask has no image: {mask} ({why})")
 
 
 def unlisted_records(folder: Path, category: str, listed: set[Path]) -> list[ImageRecord]:

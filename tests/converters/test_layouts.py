@@ -2115,3 +2115,34 @@ def test_with_images_a_category_holding_a_line_break_is_refused(tmp_path, name):
         "and the data set's image lists hold one name per line: they would read it as two)"
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("layout", "photo", "mask"),
+    [
+        ("mvtec_ad", "test/crack/000.png", "ground_truth/crack/000_mask.png"),
+        ("mvtec_ad2", "test_public/bad/000.png", "test_public/ground_truth/bad/000_mask.png"),
+        ("mvtec_3d", "test/crack/rgb/000.png", "test/crack/gt/000.png"),
+        ("mvtec_loco", "test/logical_anomalies/000.png", "ground_truth/logical_anomalies/000"),
+        ("visa", "Data/Images/Anomaly/000.JPG", "Data/Masks/Anomaly/000.png"),  # no split file
+        ("btad", "test/ko/000.bmp", "ground_truth/ko/000.png"),
+        ("kolektor_sdd2", "train/0.png", "train/0_GT.png"),
+        ("kolektor_sdd", "kos02/Part3.jpg", "kos02/Part3_label.bmp"),
+        ("folder", "images/000.png", "masks/000.png"),
+    ],
+)
+def test_a_folder_in_a_defect_photo_s_place_is_named_as_one(tmp_path, layout, photo, mask):
+    # it was 'mask has no image: <mask> (expected <folder>/000.<ext>)': asking for what looked to be there
+    root = make_layout_tree(tmp_path, layout)
+    if layout == "visa":
+        shutil.rmtree(root / "split_csv")  # read from its folders (a split file names the image: VisA's own)
+    category = root / CATEGORY
+    (category / photo).unlink()
+    (category / photo).mkdir()
+    with pytest.raises(UserError) as error:
+        scan(root)
+    what = "mask folder" if layout == "mvtec_loco" else "mask"
+    assert (
+        str(error.value)
+        == f"{what} has no image: {category / mask} ({category / photo} is a folder, not a photo)"
+    )
