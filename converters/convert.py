@@ -331,7 +331,9 @@ def read_samples(
                 raise UserError(f"{reason} on a defect image: {record.mask} (--strict)")
             skipped.append((record.key, reason))
             continue
-        samples.append(defect_sample(record, (width, height), found, mask, value_coded=names is not None))
+        samples.append(
+            defect_sample(record, (width, height), found, parts, mask, value_coded=names is not None)
+        )
     return samples, skipped, n_small
 
 
@@ -366,15 +368,22 @@ def defect_sample(
     record: ImageRecord,
     size: tuple[int, int],
     found: MaskInstances,
+    parts: Sequence[np.ndarray],
     mask: np.ndarray,
     *,
     value_coded: bool,
 ) -> Sample:
-    """The sample of a defect image of ``size`` (width, height in pixels): its instances (``found``) and,
-    where no value map names the values of its merged ``mask`` (``value_coded`` False), those values as
-    the mask warnings read them."""
+    """The sample of a defect image of ``size`` (width, height in pixels): its instances (``found``), its
+    region files whose mask of ``parts`` (one per file) holds no defect pixel (:func:`empty_region_warnings`)
+    and, where no value map names the values of its merged ``mask`` (``value_coded`` False), those values
+    as the mask warnings read them."""
     values = None if value_coded else mask_values(mask)  # a value map names every value
     width, height = size
+    empty = (
+        [path for path, part in zip(record.masks, parts, strict=True) if not part.any()]
+        if record.masks
+        else []
+    )
     return Sample(
         record,
         width,
@@ -383,6 +392,7 @@ def defect_sample(
         defect_values=0 if values is None else len(values),
         faint=() if values is None else tuple(faint_values(mask)),
         largest=0 if values is None else int(values[-1]),
+        empty_regions=tuple(empty),
     )
 
 
@@ -585,6 +595,23 @@ def soft_mask_warnings(samples: Sequence[Sample]) -> list[str]:
         remedy="save them as 0/255 (or give the values' classes with --mask-values)",
     )
     return [line] if line else []
+
+
+def empty_region_warnings(samples: Sequence[Sample]) -> list[str]:
+    """One line when region files (MVTec LOCO's: one file per defect region) hold no defect pixel beside
+    others of their image that do, naming the first: its region was left out without a word, the image
+    converted with one instance fewer (an image all of whose files are empty is skipped, and said so)."""
+    empty = [path for sample in samples for path in sample.empty_regions]
+    if not empty:
+        return []
+    if len(empty) == 1:
+        files, its, it, file = "1 region file holds", "its", "it", "the file"
+    else:
+        files, its, it, file = f"{len(empty)} region files hold", "their", "each", "the files"
+    return [
+        f"{files} no defect pixel ({few(empty)}), beside other region files of {its} image: no instance is "
+        f"made of {it}, the image converted with the others; draw {its} region or remove {file}"
+    ]
 
 
 def faint_mask_warnings(samples: Sequence[Sample]) -> list[str]:
@@ -830,7 +857,8 @@ def conversion_warnings(
     samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
 ) -> list[str]:
     """Every ``warning:`` of a conversion: empty or defect-free splits, empty defect folders, photos
-    copied across splits, narrow photos, JPEG masks, soft masks, faint masks, inverted masks."""
+    copied across splits, narrow photos, JPEG masks, soft masks, faint masks, empty region files, inverted
+    masks."""
     return (
         split_warnings(by_split, config)
         + empty_folder_warnings(
@@ -841,6 +869,7 @@ def conversion_warnings(
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
         + soft_mask_warnings(samples)
         + faint_mask_warnings(samples)
+        + empty_region_warnings(samples)
         + inverted_mask_warnings(samples, drawn=_on_page(config))  # its export, or a run by hand on its tree
     )
 

@@ -42,6 +42,8 @@ class Sample:
     many are a soft mask's (anti-aliased, or once saved as JPEG).
     ``faint``: its faint values beside its largest, ``largest`` (:func:`common.masks.faint_values`; none
     with a value map): the ringing of a mask once saved as JPEG, at any quality.
+    ``empty_regions``: its region files (MVTec LOCO's, ``record.masks``) that hold no defect pixel, beside
+    others that do: their regions are not among ``instances``.
     """
 
     record: ImageRecord
@@ -51,6 +53,7 @@ class Sample:
     defect_values: int = 0
     faint: tuple[int, ...] = ()
     largest: int = 0
+    empty_regions: tuple[Path, ...] = ()
 
 
 def check_output_folder(out: str | Path, root: str | Path, *, overwrite: bool) -> Path:

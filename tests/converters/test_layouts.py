@@ -193,6 +193,22 @@ def test_loco_region_files_that_overlap_with_other_values_stay_one_instance_each
     assert not any("overlap" in warning for warning in report.warnings)
 
 
+def test_a_loco_region_file_without_a_defect_pixel_beside_others_is_a_warning(tmp_path):
+    # its region was left out without a word: the image converted with one instance fewer
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    empty = write(
+        root / CATEGORY / "ground_truth" / "structural_anomalies" / "001" / "000.png",
+        np.zeros(SIZE, np.uint8),
+    )
+    line = (
+        f"1 region file holds no defect pixel ({empty}), beside other region files of its image: no instance "
+        "is made of it, the image converted with the others; draw its region or remove the file"
+    )
+    report = run(root, tmp_path / "out")
+    assert line in report.warnings
+    assert sum(sum(counts.values()) for counts in report.instances.values()) == N_INSTANCES - 1
+
+
 def _loco_annotations(out: Path, stem: str) -> list[dict]:
     """The COCO annotations of the LOCO image ``stem`` (``widget_test_<type>_<stem>``), whatever its split."""
     found = []
