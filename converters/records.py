@@ -141,6 +141,17 @@ def stem_key(stem: str) -> str:
     return unicodedata.normalize("NFC", stem)
 
 
+def _encoded_apart(first: Path, second: Path) -> str:
+    """Where two files of one stem (:func:`stem_key`) have names that differ only in how an accent is
+    encoded (``é`` as one character, and as ``e`` and a combining accent: macOS's), a hint saying so: the
+    error named them as one name twice; else ""."""
+    if first.name == second.name or stem_key(first.name) != stem_key(second.name):
+        return ""
+    return (
+        " (one name in two encodings of its accents, composed and decomposed as macOS writes them: keep one)"
+    )
+
+
 def images_by_stem(folder: Path) -> dict[str, Path]:
     """Image files of ``folder`` by stem (:func:`stem_key`), sorted; two images with one stem are an error."""
     images: dict[str, Path] = {}
@@ -152,7 +163,8 @@ def images_by_stem(folder: Path) -> dict[str, Path]:
         check_one_line_names(path, below=folder)  # its name; the folders above: scan_category
         stem = stem_key(path.stem)
         if stem in images:
-            raise UserError(f"two images share the stem '{stem}': {images[stem]} and {path}")
+            twins = _encoded_apart(images[stem], path)
+            raise UserError(f"two images share the stem '{stem}': {images[stem]} and {path}{twins}")
         images[stem] = path
     return images
 
@@ -170,7 +182,8 @@ def masks_by_stem(folder: Path, suffix: str = MASK_SUFFIX) -> dict[str, Path]:
             check_one_line_names(path, below=folder)  # its name; the folders above: scan_category
             stem = stem_key(path.stem[: -len(suffix)] if suffix and path.stem.endswith(suffix) else path.stem)
             if stem in masks:
-                raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}")
+                twins = _encoded_apart(masks[stem], path)
+                raise UserError(f"two masks for one stem '{stem}': {masks[stem]} and {path}{twins}")
             masks[stem] = path
     return masks
 

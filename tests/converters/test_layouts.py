@@ -1276,6 +1276,26 @@ def test_a_photo_and_its_mask_named_in_two_unicode_forms_pair(tmp_path, layout, 
     assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good
 
 
+@pytest.mark.parametrize("kind", ["images", "masks"])
+def test_two_files_of_one_name_in_two_unicode_forms_are_told_so(tmp_path, kind):
+    # é0.png written by macOS (e + a combining accent, NFD) beside é0.png written as one character (NFC):
+    # 'two images share the stem' named one path twice, as far as anyone could see
+    root = make_layout_tree(tmp_path, "mvtec_ad")
+    folder = root / CATEGORY / ("test/crack" if kind == "images" else "ground_truth/crack")
+    suffix = "" if kind == "images" else "_mask"
+    first, second = (folder / unicodedata.normalize(form, f"é{suffix}.png") for form in ("NFC", "NFD"))
+    (folder / f"000{suffix}.png").rename(first)
+    (folder / f"001{suffix}.png").rename(second)
+    with pytest.raises(UserError) as error:
+        scan(root)
+    what = "two images share the stem" if kind == "images" else "two masks for one stem"
+    stems = sorted([first, second])  # as listed: NFC's 'é' (U+00E9) after NFD's 'e' and its accent
+    assert str(error.value) == (
+        f"{what} 'é': {stems[0]} and {stems[1]} (one name in two encodings of its accents, composed and "
+        "decomposed as macOS writes them: keep one)"
+    )
+
+
 def test_btad_masks_of_ok_images_are_not_called_masks_without_a_folder(tmp_path):
     # ground_truth/ok/ beside test/ok/ was refused as "mask has no image ... (no folder test/ok)"
     root = make_layout_tree(tmp_path, "btad")
