@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -137,7 +138,26 @@ def categories_to_convert(root: str | Path, *, layout: str | None = None) -> lis
             f"{root} holds {held}folders of categories ({shown}): pass each data set folder as its own "
             f"--root (e.g. --root {root / nested[0]})"
         )
+    note_empty_folders(root, names)
     return names
+
+
+def note_empty_folders(root: Path, names: Sequence[str]) -> None:
+    """A note naming the empty folders beside the categories ``names`` of ``root`` (hidden files aside):
+    a category whose photos were never copied in (a download cut short) was left out without a word."""
+    empty = [str(p) for p in subfolders(root) if p.name not in names and not _holds_anything(p)]
+    if names and empty:
+        folders = f"{empty[0]} is an empty folder" if len(empty) == 1 else f"{few(empty)} are empty folders"
+        layout_note(f"{folders}: no category is read from it; copy its photos in, or remove it")
+
+
+def _holds_anything(folder: Path) -> bool:
+    """Whether ``folder`` holds an entry that is not hidden (``.DS_Store`` aside); True where it cannot be
+    listed: not taken for empty."""
+    try:
+        return any(not name.startswith(".") for name in os.listdir(folder))
+    except OSError:
+        return True
 
 
 def category_dir(root: str | Path, category: str, *, layout: str | None = None) -> Path:

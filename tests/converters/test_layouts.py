@@ -2182,3 +2182,18 @@ def test_a_folder_in_a_defect_photo_s_place_is_named_as_one(tmp_path, layout, ph
         str(error.value)
         == f"{what} has no image: {category / mask} ({category / photo} is a folder, not a photo)"
     )
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_an_empty_folder_beside_the_categories_is_a_note(tmp_path, layout):
+    # a category whose photos were never copied in was left out without a word
+    root = make_layout_tree(tmp_path, layout)
+    (root / "gadget").mkdir()
+    (root / "gadget" / ".DS_Store").write_bytes(b"")  # hidden: still empty
+    report = run(root, tmp_path / "out")
+    note = (
+        f"{root / 'gadget'} is an empty folder: no category is read from it; copy its photos in, or remove it"
+    )
+    assert note in report.notes
+    assert list(report.layouts) == [CATEGORY]
+    assert note in format_report(report)
