@@ -12,7 +12,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.folders import check_one_line_names
-from common.image_files import is_image_file
+from common.image_files import IMAGE_SUFFIXES, is_image_file
 from common.photo_sources import files_left_out, left_out_line
 from converters.records import (
     GOOD,
@@ -165,6 +165,22 @@ def note_files_left_out(folder: Path) -> None:
         layout_note(left_out_line(left, f"in {folder}"))
 
 
+def note_photo_named_folders(folder: Path) -> None:
+    """A :func:`layout_note` naming the folders of a good photos' folder that are named like photos
+    (``000.png/``) and hold no image: such a photo's place taken by a folder left the data set without a
+    word (a defect photo's is named by its mask's error; a folder holding images, by
+    :func:`note_folders_left_out`)."""
+    named = [
+        path
+        for path in sorted(folder.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_dir()
+    ]
+    if named := [path for path in named if not _image_count(path)]:
+        folders = "1 folder" if len(named) == 1 else f"{len(named)} folders"
+        shown = ", ".join(f"{path.name}/" for path in named[:3]) + (", ..." if len(named) > 3 else "")
+        layout_note(f"{folders} in {folder} named like a photo left out (no photo in it): {shown}")
+
+
 def is_read(name: str, reads: tuple[str, ...]) -> bool:
     """``name`` is a folder of ``reads`` (:attr:`Layout.reads`: shell patterns, case counts)."""
     return any(fnmatchcase(name, read) for read in reads)
@@ -266,6 +282,7 @@ def scan_subset(
         note_files_left_out(defect_dir)
         note_folders_left_out(defect_dir)
         if defect == GOOD:
+            note_photo_named_folders(defect_dir)
             records += [
                 ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split)
                 for p in images.values()

@@ -22,6 +22,7 @@ from converters.layouts.base import (
     masks_are_optional,
     note_files_left_out,
     note_folders_left_out,
+    note_photo_named_folders,
 )
 from converters.records import (
     GOOD,
@@ -67,6 +68,7 @@ def scan_folders(
         ]
         note_files_left_out(Path(good))
         note_folders_left_out(Path(good))
+        note_photo_named_folders(Path(good))
     found = images_by_stem(Path(images))
     note_files_left_out(Path(images))
     note_folders_left_out(Path(images))

@@ -25,6 +25,7 @@ from converters.layouts.base import (
     masks_are_optional,
     note_folders_left_out,
     note_loose_images,
+    note_photo_named_folders,
     type_folders_beside,
 )
 from converters.records import GOOD, ImageRecord, images_by_stem, masks_by_stem, pair_by_stem, subfolders
@@ -80,6 +81,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             note_loose_images(defect_dir, "rgb/ and gt/")
             note_folders_left_out(defect_dir, ("rgb", "gt", "xyz"), layout=LAYOUT_TITLE)
             if defect == GOOD:
+                note_photo_named_folders(rgb)
                 records += [
                     ImageRecord(p, category, subset, GOOD, layout=NAME, layout_split=split)
                     for p in images.values()

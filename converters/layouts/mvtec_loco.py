@@ -47,6 +47,7 @@ from converters.layouts.base import (
     layout_note,
     masks_are_optional,
     note_loose_images,
+    note_photo_named_folders,
     type_folders_beside,
 )
 from converters.records import (
@@ -213,6 +214,7 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             check_good_name(defect_dir)
             check_one_line_names(defect_dir, below=folder / subset)  # before an error here names it
             if defect == GOOD:
+                note_photo_named_folders(defect_dir)
                 images = images_by_stem(defect_dir).values()
                 records += [
                     ImageRecord(p, category, subset, GOOD, layout=NAME, layout_split=split) for p in images

@@ -2197,3 +2197,26 @@ def test_an_empty_folder_beside_the_categories_is_a_note(tmp_path, layout):
     assert note in report.notes
     assert list(report.layouts) == [CATEGORY]
     assert note in format_report(report)
+
+
+@pytest.mark.parametrize(
+    ("layout", "photo"),
+    [
+        ("mvtec_ad", "train/good/000.png"),
+        ("mvtec_ad2", "train/good/000.png"),
+        ("mvtec_3d", "train/good/rgb/000.png"),
+        ("mvtec_loco", "train/good/000.png"),
+        ("btad", "train/ok/000.bmp"),
+        ("folder", "good/000.png"),
+    ],
+)
+def test_a_folder_in_a_good_photo_s_place_is_a_note(tmp_path, layout, photo):
+    # the photo was left out of the data set without a word (a defect photo's folder: its mask's error)
+    root = make_layout_tree(tmp_path, layout)
+    path = root / CATEGORY / photo
+    path.unlink()
+    path.mkdir()
+    report = run(root, tmp_path / "out")
+    note = f"1 folder in {path.parent} named like a photo left out (no photo in it): {path.name}/"
+    assert note in report.notes
+    assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good - 1
