@@ -19,6 +19,7 @@ from pathlib import Path
 from common.errors import UserError
 from common.folders import check_one_line_names
 from common.image_files import IMAGE_SUFFIXES, is_image_file
+from common.io import link_loop_text
 
 GOOD = "good"
 MASK_SUFFIX = "_mask"
@@ -201,7 +202,9 @@ def case_twin(path: Path) -> Path | None:
     if not parent.is_dir():
         return case_twin(parent)
     wanted = path.name.casefold()
-    return next((entry for entry in sorted(parent.iterdir()) if entry.name.casefold() == wanted), None)
+    # the very name is no twin: a link loop or a broken link of that name, which does not exist either
+    twins = (entry for entry in sorted(parent.iterdir()) if entry.name.casefold() == wanted)
+    return next((entry for entry in twins if entry.name != path.name), None)
 
 
 def photo_folder_text(image_dir: Path, stem: str) -> str | None:
@@ -302,6 +305,8 @@ def _no_mask(
     more = f" (and {len(others)} more)" if (others := unpaired - {stem}) else ""
     if expected.is_dir():
         return UserError(f"defect image has no mask: {image} ({expected} is a folder, not a mask file){more}")
+    if loop := link_loop_text(expected):  # the mask or its folder a link loop: it was 'found <itself>'
+        return UserError(f"defect image has no mask: {image} ({loop}){more}")
     hint = _misnamed(stem, expected, masks, images)
     return UserError(f"defect image has no mask: {image} (expected {expected}{hint}){more}")
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from common.errors import UserError, one_line
 from common.folders import check_one_line_names
 from common.image_files import is_image_file
-from common.io import check_utf8_text
+from common.io import check_utf8_text, link_loop_text
 from converters.layouts.base import (
     Layout,
     check_good_name,
@@ -175,6 +175,8 @@ def defect_records(
         if files is None and not masks_are_optional():  # optional: test/<type>/ says it is a defect
             flat = masks_by_stem(truth, MASK_SUFFIX).get(stem)  # an MVTec AD style 000.png or 000_mask.png
             hint = f"; found {flat}: LOCO reads one file per region from the <stem>/ folder" if flat else ""
+            if loop := link_loop_text(truth / stem):  # its folder or ground_truth/<type>/ a link loop
+                hint = f"; {loop}"
             raise UserError(
                 f"defect image has no mask folder: {image} (expected {truth / stem}/000.png{hint})"
             )

@@ -122,9 +122,13 @@ def _case_hint(path: Path) -> str:
 
 def _not_a_file(path: Path) -> str | None:
     """What stands at ``path``, a file a split file names, where it is none that a name would explain: "is a
-    link loop ..." or "is a folder, not a file"; None otherwise (missing: :func:`_case_hint`). A link loop
-    was "a broken link to" its own name, and a folder "does not exist"."""
-    if link_loop(path) is not None:
+    link loop ..." (or "goes through" one, its folder), or "is a folder, not a file"; None otherwise
+    (missing: :func:`_case_hint`). A link loop was "a broken link to" its own name, and a folder "does not
+    exist"."""
+    if (loop := link_loop(path)) is not None:
+        if loop != path.absolute():  # its folder: the file itself was called the loop
+            loops = "a link loop (a symbolic link that leads back to itself)"
+            return f"goes through {loop}, {loops}: point it elsewhere"
         return "is a link loop (a symbolic link that leads back to itself, to no file): point it at its file"
     if path.is_dir():
         return "is a folder, not a file"

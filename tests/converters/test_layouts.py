@@ -2220,3 +2220,54 @@ def test_a_folder_in_a_good_photo_s_place_is_a_note(tmp_path, layout, photo):
     note = f"1 folder in {path.parent} named like a photo left out (no photo in it): {path.name}/"
     assert note in report.notes
     assert sum(report.images.values()) == N_DEFECT + EXPECTED[layout].good - 1
+
+
+@pytest.mark.parametrize(
+    ("layout", "folder", "photo", "mask"),
+    [
+        ("mvtec_ad", "ground_truth/crack", "test/crack/000.png", "ground_truth/crack/000_mask.png"),
+        ("mvtec_3d", "test/crack/gt", "test/crack/rgb/000.png", "test/crack/gt/000.png"),
+        ("btad", "ground_truth/ko", "test/ko/000.bmp", "ground_truth/ko/000.png"),
+    ],
+)
+def test_a_mask_folder_that_is_a_link_loop_is_named_as_one(tmp_path, layout, folder, photo, mask):
+    # it was 'found <the folder itself>, whose name differs in case: rename it'
+    root = make_layout_tree(tmp_path, layout)
+    category = root / CATEGORY
+    shutil.rmtree(category / folder)
+    (category / folder).symlink_to((category / folder).name)
+    with pytest.raises(UserError) as error:
+        scan(root)
+    assert str(error.value) == (
+        f"defect image has no mask: {category / photo} ({category / mask}: {category / folder} is a link "
+        "loop (a symbolic link that leads back to itself, to no file or folder); point it elsewhere or give "
+        f"another path) (and {N_DEFECT - 1} more)"
+    )
+
+
+def test_a_loco_mask_folder_that_is_a_link_loop_is_named_as_one(tmp_path):
+    root = make_layout_tree(tmp_path, "mvtec_loco")
+    folder = root / CATEGORY / "ground_truth" / "logical_anomalies" / "000"
+    shutil.rmtree(folder)
+    folder.symlink_to(folder.name)
+    with pytest.raises(UserError) as error:
+        scan(root)
+    assert str(error.value) == (
+        f"defect image has no mask folder: {root / CATEGORY / 'test' / 'logical_anomalies' / '000.png'} "
+        f"(expected {folder}/000.png; {folder} is a link loop (a symbolic link that leads back to itself, to "
+        "no file or folder); point it elsewhere or give another path)"
+    )
+
+
+def test_a_visa_mask_folder_that_is_a_link_loop_is_named_as_one(tmp_path):
+    # the mask file itself was called the loop
+    root = make_layout_tree(tmp_path, "visa")
+    folder = root / CATEGORY / "Data" / "Masks" / "Anomaly"
+    shutil.rmtree(folder)
+    folder.symlink_to(folder.name)
+    with pytest.raises(UserError) as error:
+        scan(root)
+    assert str(error.value).endswith(
+        f"has no mask file ({CATEGORY}/Data/Masks/Anomaly/000.png goes through {folder}, a link loop (a "
+        "symbolic link that leads back to itself): point it elsewhere)"
+    )
