@@ -24,7 +24,7 @@ import numpy as np
 
 from common.errors import UserError, close_match, few
 from common.folders import check_one_line_names, check_utf8_names, check_utf8_path
-from common.io import link_loop_text
+from common.io import link_loop, link_loop_text
 from converters.layouts import LAYOUTS, Layout, detect_layout, get_layout, looked_for, matching_layouts
 from converters.layouts.base import (
     collected_notes,
@@ -384,9 +384,39 @@ def scan_category(
     for record in records:  # every layout's files, however it listed them; not the folders above the category
         for path in (record.image, *record.mask_files):
             check_one_line_names(path, below=folder.parent)
+    note_link_loops(folder)
     if resolve_empty_masks:
         records = settle_empty_masks(records)
     return records
+
+
+def note_link_loops(folder: Path) -> None:
+    """A note naming the link loops in a category ``folder`` (hidden folders aside) that its layout read
+    nothing through: a ``train/good -> good`` or KolektorSDD's ``kos02 -> kos02`` left its photos out of the
+    data set without a word, passed over as a stray loop is (:func:`converters.records.subfolders`)."""
+    loops = sorted(_link_loops(folder))
+    if loops:
+        what = "1 link loop" if len(loops) == 1 else f"{len(loops)} link loops"
+        layout_note(
+            f"{what} in {folder} not read ({few([str(loop.relative_to(folder)) for loop in loops])}): a "
+            "symbolic link that leads back to itself, to no file or folder; point it at its folder"
+        )
+
+
+def _link_loops(folder: Path) -> Iterable[Path]:
+    """The link loops below ``folder``, links not followed, hidden entries passed over."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            if not os.path.exists(entry.path) and link_loop(entry.path) == Path(entry.path).absolute():
+                yield Path(entry.path)
+        elif entry.is_dir():
+            yield from _link_loops(Path(entry.path))
 
 
 def layout_records(

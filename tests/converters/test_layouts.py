@@ -2271,3 +2271,25 @@ def test_a_visa_mask_folder_that_is_a_link_loop_is_named_as_one(tmp_path):
         f"has no mask file ({CATEGORY}/Data/Masks/Anomaly/000.png goes through {folder}, a link loop (a "
         "symbolic link that leads back to itself): point it elsewhere)"
     )
+
+
+@pytest.mark.parametrize(
+    ("layout", "folder"),
+    [
+        ("mvtec_ad", "train/good"),
+        ("kolektor_sdd", "kos02"),
+        ("folder", "good"),
+        ("btad", "train/ok"),
+    ],
+)
+def test_a_photo_folder_that_is_a_link_loop_is_a_note(tmp_path, layout, folder):
+    # its photos were left out of the data set without a word: a loop is passed over as no folder
+    root = make_layout_tree(tmp_path, layout)
+    category = root / CATEGORY
+    shutil.rmtree(category / folder)
+    (category / folder).symlink_to((category / folder).name)
+    report = run(root, tmp_path / "out")
+    assert (
+        f"1 link loop in {category} not read ({folder}): a symbolic link that leads back to itself, to no "
+        "file or folder; point it at its folder"
+    ) in report.notes
