@@ -196,10 +196,17 @@ def _image_count(folder: Path) -> int:
 
 
 def note_folders_left_out(
-    folder: Path, reads: tuple[str, ...] = (), *, layout: str = "", named: tuple[str, ...] = ()
+    folder: Path,
+    reads: tuple[str, ...] = (),
+    *,
+    layout: str = "",
+    named: tuple[str, ...] = (),
+    photo_named: bool = False,
 ) -> None:
     """A :func:`layout_note` per subfolder of ``folder`` that is neither in ``reads`` (shell patterns) nor
-    one of ``named`` (folder names, as a split file spells them: ``batch[1]`` is no pattern) and holds images.
+    one of ``named`` (folder names, as a split file spells them: ``batch[1]`` is no pattern) and holds images;
+    with ``photo_named`` (a good photos' folder), one naming those named like photos that hold none
+    (:func:`note_photo_named_folders`).
 
     A ``validation/`` added to an MVTec AD tree, or ``test/crack/more/``, was left out of the data set
     without a word: the layout reads only the folders it knows.
@@ -211,6 +218,8 @@ def note_folders_left_out(
         shown = ", ".join(f"{r}/" for r in (*reads, *named))
         known = f"; the {layout} layout reads {shown} here" if shown else ""
         layout_note(f"folder not read: {sub} ({images} left out{known})")
+    if photo_named:
+        note_photo_named_folders(folder)
 
 
 def note_loose_images(folder: Path, reads: str) -> None:
@@ -280,9 +289,8 @@ def scan_subset(
         check_good_name(defect_dir, good)
         images = images_by_stem(defect_dir)
         note_files_left_out(defect_dir)
-        note_folders_left_out(defect_dir)
+        note_folders_left_out(defect_dir, photo_named=defect == GOOD)
         if defect == GOOD:
-            note_photo_named_folders(defect_dir)
             records += [
                 ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split)
                 for p in images.values()

@@ -22,7 +22,6 @@ from converters.layouts.base import (
     masks_are_optional,
     note_files_left_out,
     note_folders_left_out,
-    note_photo_named_folders,
 )
 from converters.records import (
     GOOD,
@@ -67,8 +66,7 @@ def scan_folders(
             ImageRecord(p, category, SUBSET, GOOD, layout=NAME) for p in images_by_stem(Path(good)).values()
         ]
         note_files_left_out(Path(good))
-        note_folders_left_out(Path(good))
-        note_photo_named_folders(Path(good))
+        note_folders_left_out(Path(good), photo_named=True)
     found = images_by_stem(Path(images))
     note_files_left_out(Path(images))
     note_folders_left_out(Path(images))
