@@ -40,6 +40,7 @@ from converters.layouts.base import (
     masks_are_optional,
     note_folders_left_out,
     note_loose_images,
+    note_photo_named_folders,
 )
 from converters.records import (
     GOOD,
@@ -206,6 +207,8 @@ def folder_records(folder: Path, category: str) -> list[ImageRecord]:
     data = folder / "Data"
     normal = data / "Images" / "Normal"
     records = [ImageRecord(p, category, "normal", GOOD, layout=NAME) for p in images_by_stem(normal).values()]
+    if normal.is_dir():
+        note_photo_named_folders(normal)
     anomaly, mask_dir = data / "Images" / "Anomaly", data / "Masks" / "Anomaly"
     pairs = pair_by_stem(
         images_by_stem(anomaly),

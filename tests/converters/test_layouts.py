@@ -2208,11 +2208,14 @@ def test_an_empty_folder_beside_the_categories_is_a_note(tmp_path, layout):
         ("mvtec_loco", "train/good/000.png"),
         ("btad", "train/ok/000.bmp"),
         ("folder", "good/000.png"),
+        ("visa", "Data/Images/Normal/0000.JPG"),  # no split file (one names it: test_a_visa_split_file_...)
     ],
 )
 def test_a_folder_in_a_good_photo_s_place_is_a_note(tmp_path, layout, photo):
     # the photo was left out of the data set without a word (a defect photo's folder: its mask's error)
     root = make_layout_tree(tmp_path, layout)
+    if layout == "visa":
+        shutil.rmtree(root / "split_csv")
     path = root / CATEGORY / photo
     path.unlink()
     path.mkdir()
