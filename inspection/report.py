@@ -58,6 +58,13 @@ def _COLUMNS(box: Mapping, mask: Mapping, oracle: Mapping) -> list[tuple[Mapping
 HEADER = ["class", "box AP50", "box AP50-95", "mask AP50", "mask AP50 oracle", "mask AP", "mask AP oracle"]
 
 
+#: The summary's rows of the figures that, like the APs, are at the operating point: the cascade keeps no box
+#: below the threshold, so a photo without one scores 0 and its map is 0 (``detection.evaluate``'s image
+#: AUROC takes the top box score whatever the threshold; these move with ``--conf``).
+PIXEL_ROW = "pixel AUROC / AUPRO (FPR <= 0.3, normalised; maps of the boxes at or above the threshold)"
+IMAGE_AUROC_ROW = "image AUROC (top box score at or above the threshold, 0 without one)"
+
+
 def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list[str]]:
     """The headline figures as ``(name, value)`` rows; the operating point's from ``settings``."""
     per_image, pixel, level = metrics["per_image"], metrics["pixel"], metrics["image_level"]
@@ -82,9 +89,9 @@ def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list
         ["per-image IoU / boundary IoU, defect images, oracle (SAM from the true boxes)",
          f"{fmt(per_image['defect']['oracle_iou'])} / {fmt(per_image['defect']['oracle_boundary_iou'])}"],
         ["per-image IoU, good images (1 = left clean)", fmt(per_image["good"]["iou"])],
-        ["pixel AUROC / AUPRO (FPR <= 0.3)", f"{fmt(pixel['auroc'])} / {fmt(pixel['aupro'])}"],
+        [PIXEL_ROW, f"{fmt(pixel['auroc'])} / {fmt(pixel['aupro'])}"],
         ["defect-type accuracy (balanced)", f"{fmt(level['accuracy'])} ({fmt(level['balanced_accuracy'])})"],
-        ["image AUROC (top box score)", fmt(level["auroc"])],
+        [IMAGE_AUROC_ROW, fmt(level["auroc"])],
     ]  # fmt: skip
 
 
