@@ -38,10 +38,18 @@ class GalleryItem:
 
 
 def class_rows(metrics: Mapping) -> list[list[str]]:
-    """Rows ``class, box AP50, box AP50-95, mask AP50 e2e, mask AP50 oracle, mask AP e2e, mask AP oracle``."""
+    """Rows ``class, box AP50, box AP50-95, mask AP50 e2e, mask AP50 oracle, mask AP e2e, mask AP oracle``.
+
+    Every class of the ground truth's categories (``image_level``'s ``true_labels`` after ``good``) has a
+    row: one without an instance in the split has no AP (``-``, :data:`NO_TRUTH_NOTE`); its row was left
+    out, and the class with it.
+    """
     rank = metrics["rank_by"]
     box, mask, oracle = metrics["box"], metrics["mask"][rank], metrics["mask_oracle"]
-    names = sorted(set(box["per_class"]) | set(mask["per_class"]) | set(oracle["per_class"]))
+    categories = list(metrics.get("image_level", {}).get("true_labels", ()))[1:]  # after good
+    names = sorted(
+        set(box["per_class"]) | set(mask["per_class"]) | set(oracle["per_class"]) | set(categories)
+    )
 
     def row(label: str, pick) -> list[str]:
         return [label, *(fmt(pick(table, key)) for table, key in _COLUMNS(box, mask, oracle))]
@@ -143,6 +151,13 @@ def anomaly_note(settings: Mapping) -> str:
     return regions_note(settings["anomaly_detections"], float(regions["threshold"]))
 
 
+#: What a class row of dashes means (the reports' sentence before the per-class table).
+NO_TRUTH_NOTE = (
+    "A class without a ground-truth instance in the split has no AP (-): COCO scores its detections in "
+    "no class, so they count only in the class-agnostic AP."
+)
+
+
 def operating_point(settings: Mapping) -> str:
     """What the APs are measured on: the cascade keeps only boxes at or above its threshold."""
     picked = f", picked on the {settings['conf_from']} split" if settings.get("conf_from") else ""
@@ -153,7 +168,7 @@ def operating_point(settings: Mapping) -> str:
         "are dropped before scoring, and so are those whose mask duplicates a better one's (--mask-iou "
         f"{settings.get('mask_iou', 1)}), so these APs are at the operating point; detection.evaluate scores "
         "every box down to 0.001 and so reports a higher box AP (pass --conf 0.001 here to compare, at "
-        "the cost of a SAM mask per box)."
+        f"the cost of a SAM mask per box). {NO_TRUTH_NOTE}"
     )
 
 

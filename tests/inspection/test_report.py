@@ -361,3 +361,14 @@ def test_the_image_auroc_and_pixel_rows_say_they_are_at_the_threshold() -> None:
     assert rows["image AUROC (top box score at or above the threshold, 0 without one)"] == "0.900"
     pixel = "pixel AUROC / AUPRO (FPR <= 0.3, normalised; maps of the boxes at or above the threshold)"
     assert rows[pixel] == "0.950 / 0.800"
+
+
+def test_a_class_without_ground_truth_in_the_split_keeps_its_row_of_dashes() -> None:
+    # A small split may hold no instance of a class (dent here): COCOeval gives it no AP and the
+    # per-class table left its row out, so the class and the detections of it vanished from the table.
+    metrics = figures()
+    metrics["image_level"] = {**metrics["image_level"], "true_labels": ["good", "dent", "scratch", "stain"]}
+    rows = class_rows(metrics)
+    assert rows[0] == ["dent", "-", "-", "-", "-", "-", "-"]
+    assert [row[0] for row in rows] == ["dent", "scratch", "stain", "**all**"]
+    assert "has no AP (-)" in operating_point({"conf": 0.25}) and "class-agnostic AP" in operating_point({})
