@@ -46,6 +46,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from common.errors import UserError, one_line
+from common.folders import path_exists
 from common.io import CACHE_ENV, atomic_write, cache_root, expand_user, remove_stale, sha256_file
 
 #: Seconds to wait for the official server to connect or send the next block. An
@@ -231,7 +232,8 @@ def _check_explicit(spec: CheckpointSpec, path: Path) -> Path:
             f"{path} is a folder, not a checkpoint file "
             f"(the official {spec.model} weights are {spec.filename})"
         )
-    if not path.is_file():
+    # path_exists: one in a folder that cannot be searched is named as such, not as missing (Python 3.13)
+    if not (path_exists(path) and path.is_file()):
         # "--weights PATH" -> --weights; a command that takes no path has none to leave out
         flag = spec.path_option.split()[0].split("=")[0] if spec.path_option else "the path"
         raise CheckpointError(

@@ -267,6 +267,19 @@ def test_a_path_of_a_tilde_and_no_users_name_is_a_missing_file_named_in_one_line
     assert "~no_such_user_lot_7/sam.pth" in assert_one_line(error)
 
 
+def test_a_checkpoint_in_a_folder_that_cannot_be_searched_is_not_called_missing_on_python_3_13(
+    fake: Fake, tmp_path: Path, unsearchable
+) -> None:
+    # 3.13's Path.is_file is False there: 'checkpoint not found: <it>', a file that is there
+    (tmp_path / "weights").mkdir()
+    path = tmp_path / "weights" / "mine.pth"
+    path.write_bytes(b"own weights")
+    unsearchable(tmp_path / "weights")
+    with pytest.raises(PermissionError) as raised:  # the commands' line: 'Permission denied: <path>'
+        resolve_checkpoint(fake.spec, path)
+    assert raised.value.filename == str(path)
+
+
 def test_a_folder_given_as_the_explicit_path_is_named_as_one(fake: Fake, tmp_path: Path) -> None:
     # 'checkpoint not found: <folder>' of a folder that is there (anomaly.train --weights runs/)
     with pytest.raises(CheckpointError) as error:
