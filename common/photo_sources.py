@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from common.errors import UserError
-from common.folders import check_utf8_names
+from common.folders import check_utf8_names, path_exists
 from common.globs import GLOB_MAGIC
 from common.image_files import IMAGE_SUFFIXES, is_image_file
 from common.io import not_found_text
@@ -69,6 +69,9 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     if path.is_dir():
         return image_files_below(path), path
     if not GLOB_MAGIC.search(text):
+        # path_exists: one in a folder that cannot be searched is named as such, not as missing (Python 3.13)
+        if path_exists(path):  # a pipe, a device: there, but neither a photo nor a folder
+            raise UserError(f"--source {text} is neither a file nor a folder")
         raise UserError(not_found_text(text, "--source"))
     matched = [Path(p) for p in glob.glob(text, recursive=True)]
     files = _once_each(path for path in matched if is_image_file(path))
@@ -90,7 +93,8 @@ def photo_root(source: str | Path) -> Path:
     check_source_given(source)
     text = os.path.expanduser(source)  # as photo_files reads it: '~/photos' is the home folder's
     path = Path(text)
-    return path if path.is_file() or path.is_dir() else glob_base(text)
+    # path_exists: a photo or folder in one that cannot be searched is not a pattern's (Python 3.13)
+    return path if path_exists(path) and (path.is_file() or path.is_dir()) else glob_base(text)
 
 
 def _once_each(files: Iterable[Path]) -> list[Path]:

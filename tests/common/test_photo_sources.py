@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from pathlib import Path
 
@@ -605,6 +606,26 @@ def test_bad_photo_sources_are_one_line_errors(tmp_path: Path, source: str, mess
     write_png(tmp_path / "hazelnut" / "ground_truth" / "crack" / "000_mask.png")
     with pytest.raises(UserError, match=message):
         photo_files(f"{tmp_path}/{source}")
+
+
+def test_a_source_in_a_folder_that_cannot_be_searched_is_not_called_missing_on_python_3_13(
+    tmp_path: Path, unsearchable
+) -> None:
+    # 3.13's Path.is_file and is_dir are False there: '--source not found: <it>' of a photo that is there,
+    # and its root taken for the folder above (as a pattern's)
+    photo = write_png(tmp_path / "lot" / "a.png")
+    unsearchable(tmp_path / "lot")
+    for read in (photo_files, photo_root):
+        with pytest.raises(PermissionError) as raised:  # the commands' line: 'Permission denied: <path>'
+            read(photo)
+        assert raised.value.filename == str(photo)
+
+
+def test_a_source_that_is_neither_a_file_nor_a_folder_is_named_so(tmp_path: Path) -> None:
+    pipe = tmp_path / "photos"
+    os.mkfifo(pipe)  # it was '--source not found: <it>', of what is there
+    with pytest.raises(UserError, match=rf"^--source {re.escape(str(pipe))} is neither a file nor a folder$"):
+        photo_files(pipe)
 
 
 @pytest.mark.parametrize("source", ["", " "])  # --source "$PHOTOS" with the variable unset
