@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from common.errors import UserError, one_line
+from common.folders import path_exists
 from common.io import link_loop_text
 
 #: File suffixes read as images (lower case); ultralytics accepts all of them.
@@ -109,7 +110,9 @@ def is_image_file(path: Path) -> bool:
         mode = stat.S_IFLNK  # not looked at here: the checks below say what they said
     if not stat.S_ISLNK(mode):  # one lstat, not a lstat and a stat: most photos are no links
         return stat.S_ISREG(mode)
-    if path.is_symlink() and not path.exists():
+    # path_exists: a link into, or a photo in, a folder that cannot be searched is named as such, not as a
+    # broken link or as no photo (Python 3.13's Path.exists and is_symlink are False there)
+    if not path_exists(path) and path.is_symlink():
         raise UserError(
             link_loop_text(path) or f"broken link: {path} points to {os.readlink(path)}, which does not exist"
         )

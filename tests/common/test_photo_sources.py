@@ -659,6 +659,30 @@ def test_a_broken_link_to_a_photo_is_one_line_naming_it(tmp_path: Path) -> None:
         image_files_below(tmp_path / "lot")
 
 
+def test_a_photo_or_its_link_in_a_folder_that_cannot_be_searched_is_named_so_on_python_3_13(
+    tmp_path: Path, unsearchable, monkeypatch
+) -> None:
+    # 3.13's Path.exists and is_symlink are False there: the link was 'broken link: ... which does not exist',
+    # and the photo in a folder that may be listed but not searched was no photo, left out of the lot unsaid
+    photo = write_png(tmp_path / "share" / "002.png")
+    link = tmp_path / "lot" / "002.png"
+    link.parent.mkdir()
+    link.symlink_to(photo)
+    unsearchable(tmp_path / "share")
+    looked_up = os.stat  # the fixture's: the kernel refuses the link's target too
+
+    def stat(path, *args, follow_symlinks=True, **kwargs):
+        if follow_symlinks and Path(os.fspath(path)) == link:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return looked_up(path, *args, follow_symlinks=follow_symlinks, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    for path in (link, photo):
+        with pytest.raises(PermissionError) as raised:  # the commands' line: 'Permission denied: <path>'
+            is_image_file(path)
+        assert raised.value.filename == str(path)
+
+
 def test_a_photo_link_that_loops_is_named_as_a_link_loop(tmp_path: Path) -> None:
     # it said "broken link: .../002.png points to 002.png, which does not exist" of a link to itself
     write_png(tmp_path / "lot" / "001.png")
