@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from common.errors import UserError
-from common.folders import check_utf8_path
+from common.folders import check_utf8_path, path_exists
 from common.io import expand_user
 
 #: The converters write both at the top of every data set folder (``converters.convert``); a
@@ -94,9 +94,11 @@ def data_yaml_of(data: P, *, given: str | None = None, flag: str = "--data") -> 
     """
     check_utf8_path(data, flag=flag)
     folder = expand_user(data)  # ~lot_7 (no such user): that folder, as in a shell
-    if not folder.is_dir():
+    # path_exists: one that cannot be searched is named as such, not passed on or refused as holding no
+    # data.yaml (Python 3.13's Path.is_dir and is_file are False there)
+    if not (path_exists(folder) and folder.is_dir()):
         return data
-    if not (folder / DATA_YAML).is_file():
+    if not (path_exists(folder / DATA_YAML) and (folder / DATA_YAML).is_file()):
         given = given or f"--data {data}"
         raise UserError(
             f"{given} is a folder without a {DATA_YAML}: pass a data set folder written by "

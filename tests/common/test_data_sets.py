@@ -114,6 +114,18 @@ def test_a_folder_without_a_data_yaml_is_one_line_naming_it(tmp_path, inside):
         data_yaml_of(str(folder), given=f"data={folder}")
 
 
+@pytest.mark.parametrize("blocked", ["ds", "."], ids=["the data set", "the folder above"])
+def test_a_data_set_that_cannot_be_searched_is_named_so_on_python_3_13(tmp_path, unsearchable, blocked):
+    # 3.13's Path.is_file and is_dir are False there: the data set was refused as 'a folder without a
+    # data.yaml', or its folder passed on as a file's path for the command to call missing
+    _converted(tmp_path / "ds")
+    unsearchable(tmp_path / blocked)
+    looked_up = tmp_path / "ds" / "data.yaml" if blocked == "ds" else tmp_path / "ds"
+    with pytest.raises(PermissionError) as raised:  # the commands' line: 'Permission denied: <path>'
+        data_yaml_of(tmp_path / "ds")
+    assert raised.value.filename == str(looked_up)
+
+
 @pytest.mark.parametrize("resolve", [data_set_folder, data_yaml_of])
 @pytest.mark.parametrize("given", ["", "data.yaml"], ids=["the folder", "its data.yaml"])
 def test_a_data_set_whose_path_is_not_utf8_is_refused_naming_the_flag(not_utf8_folder, resolve, given):
