@@ -52,6 +52,7 @@ from pathlib import Path
 import yaml
 
 from common.errors import UserError, close_match, one_line
+from common.folders import path_exists
 from common.io import atomic_write, expand_user
 
 #: The checkout (or installed tree) holding ``configs/``: the shipped files' default paths are relative to it.
@@ -859,7 +860,9 @@ def project_path(path: str | Path) -> Path:
     run from another folder, those resolve to the project's copy, not to nothing.
     """
     path = expand_user(path)
-    if path.exists() or path.is_absolute() or not (PROJECT_ROOT / path).exists():
+    # path_exists: one here that cannot be looked for is named as such; Python 3.13's Path.exists (False
+    # there) silently gave the project's copy instead of the user's file
+    if path.is_absolute() or path_exists(path) or not (PROJECT_ROOT / path).exists():
         return path
     return PROJECT_ROOT / path
 

@@ -827,6 +827,21 @@ def test_a_relative_path_in_the_working_folder_wins_over_the_project_one(tmp_pat
     assert project_path(relative) == relative  # here: as given
 
 
+def test_a_relative_path_here_that_cannot_be_looked_for_is_not_taken_for_the_projects_on_python_3_13(
+    tmp_path: Path, monkeypatch, unsearchable
+) -> None:
+    # 3.13's Path.exists is False there: the project's configs/detection/augment.yaml was read instead
+    relative = Path("configs") / "detection" / "augment.yaml"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / relative).parent.mkdir(parents=True)
+    (tmp_path / relative).write_text("default: {}\n")
+    unsearchable(tmp_path / "configs" / "detection")
+    with pytest.raises(PermissionError) as raised:  # the commands' line: 'Permission denied: <path>'
+        project_path(relative)
+    assert raised.value.filename == str(relative)
+    assert project_path(tmp_path / relative) == tmp_path / relative  # absolute: for its reader to name
+
+
 def test_every_commands_config_path_as_the_readme_gives_it_is_read_from_any_folder(
     tmp_path: Path, monkeypatch
 ):
