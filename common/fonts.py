@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from common.folders import path_exists
 from common.io import atomic_write
 
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
@@ -33,7 +34,9 @@ def ensure_ultralytics_fonts() -> list[Path]:
     placed = []
     for name in FONT_NAMES:
         target = Path(USER_CONFIG_DIR) / name
-        if target.exists() or not source.is_file():
+        # path_exists: a config folder that cannot be searched is named with the font (as on Python 3.11), not
+        # with a temporary the write made of a font 3.13's Path.exists took for missing
+        if path_exists(target) or not source.is_file():
             continue
         with open(source, "rb") as font:  # atomic: a concurrent reader never sees half a font
             atomic_write(target, lambda out, font=font: shutil.copyfileobj(font, out))
