@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 import threading
 import zipfile
@@ -377,11 +378,13 @@ class EmbeddingCache:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._check_folder()
-        self._remove_stale_temporaries()
+        searchable = self._check_searchable()
+        if searchable:
+            self._remove_stale_temporaries()
         paths = [Path(path) for path in image_paths]
         views = list(views) if views is not None else [None] * len(paths)
         keys = _cache_keys(paths, views)
-        entries, missing = self._cached(keys, paths)
+        entries, missing = self._cached(keys, paths, read=searchable)
         if missing:
             view_of = dict(zip(keys, views, strict=True))
             self._encode_missing(
@@ -390,16 +393,16 @@ class EmbeddingCache:
         return [entries[key] for key in keys]
 
     def _cached(
-        self, keys: Sequence[str], paths: Sequence[Path]
+        self, keys: Sequence[str], paths: Sequence[Path], *, read: bool = True
     ) -> tuple[dict[str, ImageEmbedding], dict[str, Path]]:
         """The entries of ``keys`` the cache holds, and the image of each key it does not; each key once
-        (identical files, the same view, are encoded once)."""
+        (identical files, the same view, are encoded once). Not ``read``: every key is missing."""
         entries: dict[str, ImageEmbedding] = {}
         missing: dict[str, Path] = {}
         for key, path in zip(keys, paths, strict=True):
             if key in entries or key in missing:
                 continue
-            entry = self._read(key)
+            entry = self._read(key) if read else None
             if entry is None:
                 missing[key] = path
             else:
@@ -473,6 +476,25 @@ class EmbeddingCache:
                 "use another cache folder"
             )
 
+    def _check_searchable(self) -> bool:
+        """Whether this encoder's entries can be looked up: not in a folder this user may not search (no
+        ``x`` permission), where they can be neither read nor written. That one is the ``warning:`` of a
+        folder that is not storing, or with ``required`` a UserError, naming it and ``chmod a+x``.
+
+        From Python 3.13 ``Path.is_file`` is False for each entry there (3.11 raised): all were encoded
+        again every run, with a warning that the folder "is not writable", which it may well be.
+        """
+        if not self.folder.is_dir() or os.access(self.folder, os.X_OK):
+            return True
+        reason = "it cannot be searched"
+        fix = f"let it be searched (chmod a+x {shlex.quote(str(self.folder))})"
+        if self.required:
+            raise UserError(
+                f"cannot use the embedding cache {self.folder}: {reason}; {fix} or {self.elsewhere}"
+            )
+        self._not_storing(reason, fix)
+        return False
+
     def _check_writable(self, missing: dict[str, Path]) -> None:
         """Refuses, before anything is encoded, entries that could not be written.
 
@@ -486,6 +508,8 @@ class EmbeddingCache:
         Raises:
             UserError: naming the entry (or, ``required``, the folder), and the way on.
         """
+        if self.folder.is_dir() and not os.access(self.folder, os.X_OK):
+            return  # no entry there can be looked at: _check_searchable said so
         if self.folder.is_dir() and not os.access(self.folder, os.W_OK | os.X_OK):
             if self.required:
                 raise UserError(

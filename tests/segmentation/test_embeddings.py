@@ -299,10 +299,13 @@ def stored_run(root: Path, sam: Sam, image_files: list[Path]) -> list[ImageEmbed
 
 
 def not_writable(cache: EmbeddingCache, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``cache.folder`` reads as not writable (os.access is replaced: the tests may run as root)."""
+    """``cache.folder`` reads as not writable, and as searchable (os.access is replaced: the tests may run as
+    root)."""
     access = os.access
     monkeypatch.setattr(
-        embeddings_module.os, "access", lambda path, mode: Path(path) != cache.folder and access(path, mode)
+        embeddings_module.os,
+        "access",
+        lambda path, mode: not (Path(path) == cache.folder and mode & os.W_OK) and access(path, mode),
     )
 
 
@@ -342,6 +345,44 @@ def test_an_encoders_folder_that_is_not_writable_is_refused_where_storing_is_req
         cache.embed(image_files, progress=False)
     assert encoder_calls == [1]
     cache.embed(image_files[:1], progress=False)  # all cached: nothing to write, nothing refused
+
+
+def test_an_encoders_folder_that_cannot_be_searched_is_named_so_and_used_without_storing(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], unsearchable, capsys
+) -> None:
+    # Python 3.13's Path.is_file is False for its entries: all were encoded again every run, with the
+    # warning 'it is not writable; make it writable', which left it as it was
+    cache = EmbeddingCache(
+        tmp_path / "cache", tiny_sam, model_name=MODEL_NAME, elsewhere="pass --cache-dir X"
+    )
+    cache.embed(image_files[:2], progress=False)
+    capsys.readouterr()
+    encoder_calls.clear()
+    unsearchable(cache.folder)
+    entries = cache.embed(image_files, batch_size=2, progress=False)
+    cache.embed(image_files[:1], progress=False)  # a second call: no second warning
+    assert [entry.original_size for entry in entries] == [(24, 40), (40, 24), (32, 32), (20, 36), (36, 20)]
+    assert encoder_calls == [2, 2, 1, 1] and cache.written == 2  # nothing stored: none could be looked up
+    assert capsys.readouterr().err == (
+        f"warning: cannot write the embedding cache {cache.folder} (it cannot be searched): embeddings are "
+        f"computed but not cached, so the next run computes them again; let it be searched (chmod a+x "
+        f"{cache.folder}) or pass --cache-dir X\n"
+    )
+
+
+def test_an_encoders_folder_that_cannot_be_searched_is_refused_where_storing_is_required(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls: list[int], unsearchable
+) -> None:
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME, required=True)
+    cache.embed(image_files[:1], progress=False)
+    unsearchable(cache.folder)
+    message = (
+        f"^cannot use the embedding cache {cache.folder}: it cannot be searched; let it be searched "
+        f"\\(chmod a\\+x {cache.folder}\\) or use another cache folder$"
+    )
+    with pytest.raises(UserError, match=message):
+        cache.embed(image_files, progress=False)
+    assert encoder_calls == [1]  # refused before anything was encoded
 
 
 def refusing_writes(monkeypatch: pytest.MonkeyPatch, code: int) -> list[int]:
