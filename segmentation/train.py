@@ -528,7 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune SAM's mask decoder on cached embeddings. Overrides: key=value (dots nest).",
     )
     parser.add_argument(
-        "--config", type=user_path, help="YAML config (configs/segmentation/sam_decoder.yaml)"
+        "--config",
+        type=user_path,
+        help="YAML config, e.g. configs/segmentation/sam_decoder.yaml (without one: the built-in defaults, "
+        "the same but for data)",
     )
     parser.add_argument(
         "--resume", type=user_path, help="run folder to continue from its last.pt and args.yaml"

@@ -36,7 +36,7 @@ from segmentation.instances import instance_loss, trainable_parameters
 from segmentation.prompts import PromptConfig, prompt_schema
 from segmentation.run_folder import RESUME_KEYS, next_run_dir, run_name
 from segmentation.schedule import StepPlan, build_optimizer, lr_factor, plan_steps
-from segmentation.train import main, train
+from segmentation.train import build_parser, main, train
 from segmentation.train_config import DEFAULTS, SCHEMA, data_categories
 from tests.conftest import assert_link_loop_line, interrupting, without_home
 
@@ -631,6 +631,17 @@ def test_defaults_are_the_schema_and_the_shipped_config_round_trips(tmp_path):
     save_config({**shipped, "out": Path("runs/x")}, tmp_path / "args.yaml")
     assert load_config(SCHEMA, tmp_path / "args.yaml") == {**shipped, "out": "runs/x"}
     assert yaml.safe_load((tmp_path / "args.yaml").read_text())["prompts"] == shipped["prompts"]
+
+
+def test_the_config_help_names_the_shipped_file_as_an_example_not_a_default():
+    # it read "YAML config (configs/segmentation/sam_decoder.yaml)", as a default; without --config the
+    # built-in defaults are used, data unset (the test above: the same but for data)
+    (config,) = [action for action in build_parser()._actions if "--config" in action.option_strings]
+    assert config.default is None
+    assert config.help == (
+        "YAML config, e.g. configs/segmentation/sam_decoder.yaml (without one: the built-in defaults, "
+        "the same but for data)"
+    )
 
 
 def test_encoder_config_changes_only_the_measured_keys():
