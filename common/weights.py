@@ -184,7 +184,10 @@ def cache_checkpoint(spec: CheckpointSpec, path: str | Path, *, cache: Path | No
 def _cache_target(spec: CheckpointSpec, cache: Path) -> Path:
     """Where ``cache`` keeps ``spec``'s file; a folder there is an error saying to move it out."""
     target = cache / spec.filename
-    if target.is_dir():  # every fetch failed to rename onto it, and the advice was to free space
+    # a folder there: every fetch failed to rename onto it, and the advice was to free space. path_exists: a
+    # cache that cannot be searched is named as such, not as 'not in <cache>' and fetched into (Python
+    # 3.13's Path.is_dir is False there, and _identity takes any OSError for no file)
+    if path_exists(target) and target.is_dir():
         raise CheckpointError(
             f"{target} is a folder where the cache keeps the {spec.model} weights: move it out of {cache}"
         )

@@ -298,6 +298,19 @@ def test_cached_file_is_used_without_fetching(fake: Fake, monkeypatch: pytest.Mo
     assert resolve_checkpoint(fake.spec) == fake.cache / fake.spec.filename
 
 
+def test_a_cache_that_cannot_be_searched_is_named_so_not_as_lacking_the_file_on_python_3_13(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch, unsearchable
+) -> None:
+    # 3.13's Path.is_dir is False there: 'no verified fake_sam.pth ...: not in <cache>', the file being there
+    fake.cache.mkdir(parents=True)
+    (fake.cache / fake.spec.filename).write_bytes(fake.payload)
+    unsearchable(fake.cache)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
+    with pytest.raises(PermissionError) as raised:  # the commands' line: 'Permission denied: <path>'
+        resolve_checkpoint(fake.spec, download=True)
+    assert raised.value.filename == str(fake.cache / fake.spec.filename)
+
+
 def test_explicit_cache_argument_wins_over_the_environment(fake: Fake, tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
