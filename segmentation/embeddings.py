@@ -371,7 +371,7 @@ class EmbeddingCache:
         Raises:
             UserError: an image is missing or unreadable; batches
                 finished before it stay cached. Before anything is encoded: a folder
-                where an entry goes. With ``required``: an encoder's folder that is not writable
+                where an entry goes. With ``required``: an encoder's folder that is not writable or searchable
                 (before anything is encoded) or an entry that cannot be written (a full disk).
             ValueError: ``batch_size`` < 1.
         """
