@@ -15,7 +15,8 @@ BOM first) stopped it with ``Unexpected UTF-8 BOM``, and a hand-edited one with 
 one line each, what a COCO file edited by hand or written by another tool may hold and the converters never
 write, as does :func:`unknown_image`'s error, in the words of every package that reads one
 (``segmentation.coco_checks``, ``detection.coco``); :func:`check_ids` (:func:`check_keys` and
-:func:`check_unique_ids`) so refuses its ids.
+:func:`check_unique_ids`) so refuses its ids, and :func:`check_file_name` an image's ``file_name`` outside
+its ``images`` folder.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import contextlib
 import io
 import math
 from collections.abc import Callable, Container, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from common.errors import UserError, one_line
 from common.io import read_coco_instances, sha256_file
@@ -257,6 +258,36 @@ def check_unique_ids(dataset: Mapping, *, source: str | Path) -> None:
         annotations.add(annotation["id"])
         if annotation["image_id"] not in images:
             raise unknown_image(annotation, source=source)
+
+
+def check_file_name(info: Mapping, *, images: Path, source: str | Path) -> None:
+    """Refuses an image whose ``file_name`` is an absolute path (``/data/a.png``, ``C:\\data\\a.png``) or
+    holds a ``..`` part: photos are read from the data set's ``images`` folder, a file name relative to
+    it (COCO's layout: detectron2's ``load_coco_json`` joins it to its image root; the converters write no
+    other). Such a name read a photo outside ``images`` without a word: another data set's photo trained
+    on or scored, or one photo two splits' files reach by names that differ; converters.validate called
+    such a split ``ok``.
+
+    Args:
+        info: the image's entry (its ``file_name`` a non-empty string: :func:`check_ids`).
+        images: the folder the photos are read from, for the message.
+
+    Raises:
+        UserError: one line naming the ``file_name``, the image and ``source``.
+    """
+    name = info["file_name"]
+    absolute = PurePosixPath(name).is_absolute() or bool(PureWindowsPath(name).root)  # a Windows root too
+    climbs = ".." in PureWindowsPath(name).parts  # Windows' parts: split at both separators
+    if not (absolute or climbs):
+        return
+    what = "a path with a '..' part" if climbs else "an absolute path"
+    hint = ""
+    if not climbs and PurePosixPath(name).is_relative_to(images.absolute()):  # images/'s photo, from the root
+        hint = f" (write {str(PurePosixPath(name).relative_to(images.absolute()))!r})"
+    raise UserError(
+        f"image {info['id']} in {source} has file_name {name!r}, {what}: photos are read from {images}, "
+        f"their file_name a path inside it{hint}: {FIX_COCO}"
+    )
 
 
 def check_category(annotation: Mapping, categories: Container, *, where: str) -> None:

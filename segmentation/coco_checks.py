@@ -10,7 +10,7 @@ deep inside training or scoring with a traceback.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 from common.coco import (
     FIX_COCO,
@@ -26,6 +26,7 @@ from common.coco import (
     check_segmentation,
     check_unique_ids,
 )
+from common.coco import check_file_name as check_file_name  # segmentation.data's check, now common
 from common.coco import is_finite_number as _is_number
 from common.errors import UserError
 
@@ -78,35 +79,6 @@ def _check_name(category: Mapping, *, source: Path) -> None:
         f"category {category['id']} in {source} has name {name!r}, {what}: name it otherwise (text, as "
         "COCO's category names are; a data set the converters wrote: rename its defect folder and convert it "
         "again)"
-    )
-
-
-def check_file_name(info: Mapping, *, images: Path, source: Path) -> None:
-    """Refuses an image whose ``file_name`` is an absolute path (``/data/a.png``, ``C:\\data\\a.png``) or
-    holds a ``..`` part: photos are read from the data set's ``images`` folder, a file name relative to
-    it (COCO's layout: detectron2's ``load_coco_json`` joins it to its image root; the converters write no
-    other). Such a name read a photo outside ``images`` without a word: another data set's photo trained
-    on or scored, or one photo two splits' files reach by names that differ.
-
-    Args:
-        info: the image's entry (its ``file_name`` a non-empty string: :func:`check_ids`).
-        images: the folder the photos are read from, for the message.
-
-    Raises:
-        UserError: one line naming the ``file_name``, the image and ``source``.
-    """
-    name = info["file_name"]
-    absolute = PurePosixPath(name).is_absolute() or bool(PureWindowsPath(name).root)  # a Windows root too
-    climbs = ".." in PureWindowsPath(name).parts  # Windows' parts: split at both separators
-    if not (absolute or climbs):
-        return
-    what = "a path with a '..' part" if climbs else "an absolute path"
-    hint = ""
-    if not climbs and PurePosixPath(name).is_relative_to(images.absolute()):  # images/'s photo, from the root
-        hint = f" (write {str(PurePosixPath(name).relative_to(images.absolute()))!r})"
-    raise UserError(
-        f"image {info['id']} in {source} has file_name {name!r}, {what}: photos are read from {images}, "
-        f"their file_name a path inside it{hint}: {FIX_COCO}"
     )
 
 

@@ -16,6 +16,7 @@ from common.coco import (
     check_area,
     check_box,
     check_category,
+    check_file_name,
     check_ids,
     check_image_size,
     check_not_crowd,
@@ -59,6 +60,8 @@ def validate_coco(
             raise UserError(absent_coco_file_text(path))
         coco = read_coco_index(path)  # one line naming a part that is missing or no list
         check_ids(coco.dataset, source=path)  # another tool's: an image without a file_name path, an id twice
+        for image in coco.dataset["images"]:  # one outside images/ was read and called ok
+            check_file_name(image, images=folder / "images", source=path)
         check_entries(coco.dataset, source=path)
         check = coco_split_counts(coco)
         check.box_repeats = repeated_boxes(coco.dataset)

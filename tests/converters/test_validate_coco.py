@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -366,3 +367,30 @@ def test_a_coco_file_s_place_holding_no_file_is_named_for_what_is_there(dataset,
         expected = f"{path} is a link loop"
     assert validate_main([str(dataset), "--no-progress"]) == 2
     assert capsys.readouterr().err.startswith(f"error: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("file_name", "what"),
+    [
+        (lambda dataset: "../../elsewhere.png", "a path with a '..' part"),
+        (lambda dataset: "..\\..\\elsewhere.png", "a path with a '..' part"),
+        (lambda dataset: str(dataset.parent / "elsewhere.png"), "an absolute path"),
+        (lambda dataset: "\\elsewhere.png", "an absolute path"),
+        (lambda dataset: "C:\\elsewhere.png", "an absolute path"),
+    ],
+    ids=["dot-dot", "windows dot-dot", "absolute", "windows root", "windows drive"],
+)
+def test_a_coco_file_name_outside_the_images_folder_is_refused_naming_it(dataset, capsys, file_name, what):
+    # images/../../elsewhere.png was read, and the split called ok; segmentation's commands refuse it
+    path = dataset / "annotations" / "instances_val.json"
+    coco = json.loads(path.read_text())
+    image = coco["images"][0]
+    shutil.copy(dataset / "images" / image["file_name"], dataset.parent / "elsewhere.png")  # a photo there
+    image["file_name"] = file_name(dataset)
+    path.write_text(json.dumps(coco))
+    (dataset / "splits.json").unlink()  # the split record would name the changed file
+    assert validate_main([str(dataset), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: image {image['id']} in {path} has file_name {image['file_name']!r}, {what}: photos are read "
+        f"from {dataset / 'images'}, their file_name a path inside it: {FIX_COCO}\n"
+    )
