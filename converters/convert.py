@@ -55,7 +55,7 @@ from common.weights import weights_dir
 from converters.classes import Namer, class_namer, class_names, load_value_map
 from converters.coco import SEGMENTATION_MODES
 from converters.dataset import Sample, check_output_folder, write_dataset
-from converters.layouts import LAYOUTS, Layout, empty_folder_warnings, get_layout
+from converters.layouts import LAYOUTS, Layout, empty_folder_warnings, empty_type_folders, get_layout
 from converters.layouts.base import collected_notes
 from converters.layouts.folder import scan_folders
 from converters.masks import (
@@ -764,12 +764,33 @@ def dataset_class_names(
     names = class_names(named, namer=namer, value_names=value_names, single_class=config.single_class)
     # a --mask-values map names classes even without a defect image
     if not names or not any(sample.instances for sample in samples):
-        why = f"; {notes[0]}" if notes else ""
-        raise UserError(
-            f"no defect image left to convert under {config.root} "
-            f"({len(records)} good images; every defect type excluded or without a mask?){why}"
-        )
+        raise UserError(no_defect_text(records, config=config, notes=notes))
     return names
+
+
+def no_defect_text(
+    records: Sequence[ImageRecord], *, config: ConvertConfig, notes: Sequence[str] = ()
+) -> str:
+    """Why no defect image is left of ``records``, in one line: the empty defect-type folders named
+    (:func:`converters.layouts.empty_type_folders`), else every defect type excluded or without a mask.
+    ``notes``: the layouts' notes, the first said last.
+
+    Every defect folder empty (``test/crack/`` made before its photos were copied) was guessed to be
+    excluded or without a mask, and its ``empty folder`` warning never said: the error came first.
+    """
+    why = f"; {notes[0]}" if notes else ""
+    head = f"no defect image left to convert under {config.root} ({len(records)} good images"
+    empty = [
+        photos
+        for folder, photos, layout, _ in empty_type_folders(records)
+        if folder.name != layout.good_folder
+    ]
+    if not empty:
+        return f"{head}; every defect type excluded or without a mask?){why}"
+    folders = f"{empty[0]} is an empty folder" if len(empty) == 1 else f"{few(empty)} are empty folders"
+    if config.exclude_defects or any(not record.is_good for record in records):
+        return f"{head}; {folders}; every other defect type excluded or without a mask?){why}"
+    return f"{head}): {folders}: add their photos{why}"
 
 
 def labelled_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str, Layout], int]:

@@ -50,6 +50,7 @@ __all__ = [
     "Layout",
     "detect_layout",
     "empty_folder_warnings",
+    "empty_type_folders",
     "get_layout",
     "looked_for",
     "matching_layouts",
@@ -101,7 +102,7 @@ def empty_folder_warnings(
 ) -> list[str]:
     """A line for each defect-type folder beside the records' own that is empty (``test/crack/`` made before
     its photos were copied; MVTec 3D-AD's ``test/crack/rgb/``): its type is read nowhere, which nothing else
-    would say (:func:`_empty_type_folders`). ``missing``: what the folder's category then lacks, in its line,
+    would say (:func:`empty_type_folders`). ``missing``: what the folder's category then lacks, in its line,
     with ``{photos}`` (``'crack' photos``, or ``good photos`` for a folder of good ones:
     :attr:`Layout.good_folder`, VisA's ``Normal/``) and ``{category}`` (the converters': ``the data set
     holds no {photos} of category '{category}'``; ``anomaly.evaluate``'s: ``no {photos} are scored``); where
@@ -119,7 +120,7 @@ def empty_folder_warnings(
         if not r.unlabelled
     }
     lines = []
-    for type_folder, photos, layout, category in _empty_type_folders(records):
+    for type_folder, photos, layout, category in empty_type_folders(records):
         name = type_folder.name
         # a folder the layout cannot do without (the folder layout's images/) is to be filled, not removed
         ask = f"(add them{'' if name in layout.needed else ' or remove it'})"
@@ -134,7 +135,7 @@ def empty_folder_warnings(
     return lines
 
 
-def _empty_type_folders(records: Sequence[ImageRecord]) -> list[tuple[Path, Path, Layout, str]]:
+def empty_type_folders(records: Sequence[ImageRecord]) -> list[tuple[Path, Path, Layout, str]]:
     """The defect-type folders beside the records' own whose photos' folder (:attr:`Layout.photos_in`:
     MVTec 3D-AD's ``test/crack/rgb/``) holds nothing but hidden entries (``.DS_Store``), sorted, each as
     ``(folder, photos' folder, layout, category)``. The type folders are the records' layouts'

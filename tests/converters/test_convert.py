@@ -1817,3 +1817,25 @@ def test_a_quoted_tilde_in_a_path_option_is_the_home_folder(tmp_path, monkeypatc
     args = build_parser("mvtec2yolo", primary="yolo").parse_args(argv)
     assert (args.root, args.out) == (tmp_path / "mvtec", tmp_path / "yolo")
     assert (args.splits, args.mask_values) == (tmp_path / "s.json", tmp_path / "v.json")
+
+
+@pytest.mark.parametrize("excluded", [False, True], ids=["every defect folder empty", "the other excluded"])
+def test_no_defect_image_left_names_the_empty_defect_folders(tmp_path, capsys, category_factory, excluded):
+    # the error guessed 'every defect type excluded or without a mask?', and came before the 'empty
+    # folder' warnings that would have named them (test/crack/ made before its photos were copied)
+    defects = {"scratch": [np.full((48, 64), 255, np.uint8)]} if excluded else {}
+    category = category_factory(tmp_path / "data", "widget", defects=defects)
+    for defect in ("crack", "hole"):
+        (category / "test" / defect).mkdir()
+    flags = ["--exclude-defect", "scratch"] if excluded else []
+    args = ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress", *flags]
+    assert mvtec2yolo(args) == 2
+    head = f"error: no defect image left to convert under {tmp_path / 'data'} (6 good images"
+    folders = f"{category / 'test' / 'crack'}, {category / 'test' / 'hole'} are empty folders"
+    said = (
+        f"{head}; {folders}; every other defect type excluded or without a mask?)"
+        if excluded
+        else f"{head}): {folders}: add their photos"
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == said
+    assert not (tmp_path / "out").exists()
