@@ -716,9 +716,21 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.size,
         help=f"image side in px, {MIN_SIZE} .. {MAX_SIZE} (%(default)s)",
     )
-    parser.add_argument("--n-train-good", type=int, default=defaults.n_train_good, help="(%(default)s)")
-    parser.add_argument("--n-test-good", type=int, default=defaults.n_test_good, help="(%(default)s)")
-    parser.add_argument("--n-per-defect", type=int, default=defaults.n_per_defect, help="(%(default)s)")
+    parser.add_argument(
+        "--n-train-good",
+        type=int,
+        default=defaults.n_train_good,
+        help="good images in train/good (%(default)s)",
+    )
+    parser.add_argument(
+        "--n-test-good", type=int, default=defaults.n_test_good, help="good images in test/good (%(default)s)"
+    )
+    parser.add_argument(
+        "--n-per-defect",
+        type=int,
+        default=defaults.n_per_defect,
+        help="images (each with its mask in ground_truth/) per defect type in test/<defect> (%(default)s)",
+    )
     parser.add_argument(
         "--defects",
         nargs="+",
@@ -726,7 +738,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"defect types, some of: {' '.join(DEFECT_TYPES)} (all)",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="(%(default)s)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="base seed, 0 or more: the same seed writes byte-identical files (%(default)s)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing category folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser

@@ -548,3 +548,14 @@ def test_unwritable_out_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
     assert main(["--out", str(tmp_path / "file" / "deeper"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot create folder") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("flag", ["--n-train-good", "--n-test-good", "--n-per-defect", "--seed"])
+def test_each_number_option_s_help_says_what_it_sets(capsys, flag):
+    # their help was '(40)', the default alone: which images a count counts was nowhere on the screen
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse's wrapping undone
+    said = help_text.split(f"{flag} {flag[2:].upper().replace('-', '_')} ", 1)[1].split(" --", 1)[0]
+    default = f" ({getattr(SyntheticConfig(), flag[2:].replace('-', '_'))})"
+    assert said.endswith(default) and said.removesuffix(default), f"{flag}: {said!r}"  # a meaning, then it
