@@ -86,7 +86,9 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     so any coloured pixel counts as defect. A fully transparent pixel is background,
     whatever its colour: a mask painted on a transparent layer keeps the defect in its alpha
     and is often white (or any colour) everywhere underneath. Where every painted pixel is black
-    (an editor's default colour), the painted pixels are the defect, at the depth's maximum.
+    (an editor's default colour), the painted pixels are the defect, at the depth's maximum. A palette
+    PNG whose index 0 is not black and covers most of it, a background, is read as its indices
+    (:func:`palette_indices`): read by colour, a coloured or white background was defect.
 
     Args:
         path: the mask file.
@@ -103,7 +105,7 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     """
     mask = decode_image_file(path, cv2.IMREAD_UNCHANGED, kind="mask")
     check_mask_upright(path)  # once decoded: an unreadable file is named as such
-    if value_coded and (indices := palette_indices(path)) is not None:
+    if (indices := palette_indices(path, coloured=value_coded)) is not None:
         return indices
     if mask.ndim == 3:
         transparent = mask[..., 3] == 0 if mask.shape[2] == 4 else None
@@ -128,12 +130,16 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     return np.ascontiguousarray(mask)
 
 
-def palette_indices(path: str | Path) -> np.ndarray | None:
-    """``(H, W)`` uint8 palette indices of a PNG whose palette colours the indices it uses, else None.
+def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | None:
+    """``(H, W)`` uint8 palette indices of a PNG whose index 0 is not black and covers over half of it (a
+    background) or, with ``coloured``, whose palette colours the indices it uses; else None.
 
     Label tools write class ``i`` as palette index ``i`` shown in a colour (VOC's ``(128, 0, 0)`` for 1),
-    which OpenCV decodes to that colour. A palette of greys (black and white) reads as its grey values,
-    as OpenCV gives them; any other file is None.
+    which OpenCV decodes to that colour, and the background as index 0, which some show in a colour or
+    white: read as its colour, it was defect, one instance around the photo. An image editor may put
+    any colour first in a palette (a white defect on black), so index 0 is taken for the background only
+    where it covers most of the mask, as a background does. A palette of greys (black and white) reads
+    as its grey values, as OpenCV gives them; any other file is None.
     """
     with open(path, "rb") as file:
         header = file.read(26)
@@ -145,9 +151,11 @@ def palette_indices(path: str | Path) -> np.ndarray | None:
             palette = np.array(image.getpalette() or [], np.int64).reshape(-1, 3)
     except (OSError, ValueError):  # OpenCV decoded it: read as it did
         return None
+    if len(palette) and palette[0].any() and np.count_nonzero(indices == 0) * 2 > indices.size:
+        return np.ascontiguousarray(indices, dtype=np.uint8)  # a background shown in a colour, or white
     present = np.unique(indices)
     used = palette[present[present < len(palette)]]
-    if (used == used[:, :1]).all():
+    if not coloured or (used == used[:, :1]).all():
         return None
     return np.ascontiguousarray(indices, dtype=np.uint8)
 

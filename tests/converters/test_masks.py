@@ -486,3 +486,30 @@ def test_read_mask_of_a_float_file_is_integer(tmp_path):
     assert cv2.imwrite(str(path), mask)
     read = read_mask(path)
     assert np.issubdtype(read.dtype, np.integer) and read.tolist() == (mask > 0).astype(int).tolist()
+
+
+@pytest.mark.parametrize(
+    ("palette", "defect_index", "expected"),
+    [
+        ([0, 0, 128, 255, 0, 0], 1, [0, 1]),  # navy background, red defect: every pixel was defect
+        ([255, 255, 255, 0, 0, 0], 1, [0, 1]),  # white background, black defect: read inverted
+        ([0, 0, 0, 128, 0, 0], 1, [0, 128]),  # VOC's: black background, read by colour as before
+        ([0, 0, 0, 255, 255, 255], 1, [0, 255]),  # black and white, as before
+        ([255, 255, 255, 0, 0, 0], 0, [0, 255]),  # an editor's palette, white defect first: by colour
+    ],
+    ids=["coloured background", "white background", "voc", "black and white", "white defect at index 0"],
+)
+def test_read_mask_takes_a_palette_mask_s_index_0_covering_most_of_it_for_background(
+    tmp_path, palette, defect_index, expected
+):
+    from PIL import Image
+
+    indices = np.full((4, 6), 1 - defect_index, np.uint8)
+    indices[1:3, 2:4] = defect_index  # the defect: 4 of 24 pixels
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette(palette)
+    path = tmp_path / "mask.png"
+    image.save(path)
+    mask = read_mask(path)
+    assert np.argwhere(mask).tolist() == [[1, 2], [1, 3], [2, 2], [2, 3]]
+    assert np.unique(mask).tolist() == expected
