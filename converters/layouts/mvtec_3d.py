@@ -17,6 +17,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from common.folders import check_one_line_names
+from common.io import link_loop_text
 from converters.classes import load_value_map
 from converters.layouts.base import (
     Layout,
@@ -74,8 +75,11 @@ def scan(folder: Path, category: str, excluded: frozenset[str]) -> list[ImageRec
             check_good_name(defect_dir)
             check_one_line_names(defect_dir, below=folder / subset)  # before an error here names it
             rgb = defect_dir / "rgb"
-            if not rgb.is_dir():
-                raise UserError(f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)")
+            if not rgb.is_dir():  # a link loop there was called missing, sending the user to make it
+                raise UserError(
+                    link_loop_text(rgb, what="MVTec 3D-AD photo folder")
+                    or f"MVTec 3D-AD folder without rgb/: {defect_dir} (expected {rgb}/<stem>.png)"
+                )
             images = images_by_stem(rgb)
             point_clouds |= (defect_dir / "xyz").is_dir()
             note_loose_images(defect_dir, "rgb/ and gt/")

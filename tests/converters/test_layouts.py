@@ -2296,3 +2296,18 @@ def test_a_photo_folder_that_is_a_link_loop_is_a_note(tmp_path, layout, folder):
         f"1 link loop in {category} not read ({folder}): a symbolic link that leads back to itself, to no "
         "file or folder; point it at its folder"
     ) in report.notes
+
+
+@pytest.mark.parametrize("folder", ["test/crack/rgb", "train/good/rgb"])
+def test_a_3d_ad_photo_folder_that_is_a_link_loop_is_named_as_one(tmp_path, folder):
+    # it was 'MVTec 3D-AD folder without rgb/', sending the user to make the folder the loop stands in
+    root = make_layout_tree(tmp_path, "mvtec_3d")
+    rgb = root / CATEGORY / folder
+    shutil.rmtree(rgb)
+    rgb.symlink_to(rgb.name)
+    with pytest.raises(UserError) as error:
+        scan(root)
+    assert str(error.value) == (
+        f"MVTec 3D-AD photo folder {rgb} is a link loop (a symbolic link that leads back to itself, to no "
+        "file or folder); point it elsewhere or give another path"
+    )
