@@ -410,7 +410,8 @@ class DetectorProposals:
         """The photo's proposals, best first; runs on the decoder thread."""
         image = decode_image_file(path, cv2.IMREAD_COLOR)
         if image.shape[:2] != tuple(emb.original_size):
-            raise AnnotationError(f"{path.name} changed size since its embedding; open it again")
+            name = self.prefetcher.name(path)
+            raise AnnotationError(f"{name} changed size since its embedding; open it again")
         with self.prefetcher.decoding():
             found = self.detector(image)
         boxes = np.asarray(found.boxes, dtype=float).reshape(-1, 4)

@@ -578,7 +578,8 @@ class InteractivePredictor:
             return None
         rgb = load_rgb(path)
         if rgb.shape[:2] != tuple(size):
-            raise AnnotationError(f"{path.name} changed size since its embedding; open it again")
+            name = self.prefetcher.name(path)
+            raise AnnotationError(f"{name} changed size since its embedding; open it again")
         return rgb
 
     def _mask_input(

@@ -540,6 +540,42 @@ def test_a_class_id_outside_the_detectors_names_is_named(detecting, class_id):
         assert response.json()["detail"] == detail  # -1 was reported as "class id 1 beyond"
 
 
+def test_a_photo_of_another_size_than_its_embedding_is_named_by_its_path_below_images(detecting, monkeypatch):
+    """The detector read ``lot_2/c.png`` at another size than its embedding's (replaced between the
+    two reads): the 400 named it ``c.png``, as it would a ``c.png`` beside ``a.png``."""
+    from segmentation.annotate import detector as detector_module
+
+    _, app, _, _ = detecting
+    decode = detector_module.decode_image_file
+    monkeypatch.setattr(detector_module, "decode_image_file", lambda *args: decode(*args)[:-1])
+    with TestClient(app) as client:
+        response = client.post("/api/proposals/detect", json={"image": "lot_2/c.png"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "the detector failed on lot_2/c.png: lot_2/c.png changed size since its embedding; open it again"
+    )
+
+
+def test_a_photo_whose_colours_are_of_another_size_than_its_embedding_is_named_by_its_path_below_images(
+    detecting, monkeypatch
+):
+    """The colour head read ``lot_2/c.png``'s pixels at another size than its embedding's: the 400 named
+    it ``c.png``."""
+    from segmentation.annotate import predictor as predictor_module
+    from segmentation.colour_head import ColourHead
+
+    _, app, _, _ = detecting
+    app.state.predictor.colour_head = ColourHead((0.5, 1.0, -0.2))
+    load_rgb = predictor_module.load_rgb
+    monkeypatch.setattr(predictor_module, "load_rgb", lambda path: load_rgb(path)[:, :-1])
+    with TestClient(app) as client:
+        response = client.post("/api/proposals/detect", json={"image": "lot_2/c.png"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "the detector failed on lot_2/c.png: lot_2/c.png changed size since its embedding; open it again"
+    )
+
+
 @contextlib.contextmanager
 def full_decoder_queue(app, wait_for) -> Iterator[None]:
     """The page's decoder queue held full by blocked jobs inside the block (a detect then answers 503)."""
