@@ -1557,18 +1557,15 @@ document.addEventListener("keydown", (event) => {
   if (ctrl || event.altKey) return;
   const actions = {
     Enter: acceptCurrent,
-    a: acceptSelectedProposal,
-    A: () => (event.shiftKey ? acceptAllProposals() : acceptSelectedProposal()),
+    a: () => (event.shiftKey ? acceptAllProposals() : acceptSelectedProposal()),
     r: acceptProposalAsClass,
     R: acceptProposalAsClass,
     e: () => state.proposal !== null && correctProposal(state.proposal),
     E: () => state.proposal !== null && correctProposal(state.proposal),
-    p: () => stepProposal(1),
-    P: () => stepProposal(event.shiftKey ? -1 : 1), // Caps Lock on: as p; Shift+P: back
+    p: () => stepProposal(event.shiftKey ? -1 : 1), // Shift+P: back
     Escape: () => ($("export-report").hidden ? clearPrompt() : ($("export-report").hidden = true)),
     Tab: () => cycle(event.shiftKey ? -1 : 1),
-    c: () => cycle(1),
-    C: () => cycle(event.shiftKey ? -1 : 1), // Caps Lock on: as c; Shift+C: back, as Shift+Tab
+    c: () => cycle(event.shiftKey ? -1 : 1), // Shift+C: back, as Shift+Tab
     ArrowRight: () => move(1),
     PageDown: () => move(1),
     ArrowLeft: () => move(-1),
@@ -1590,7 +1587,10 @@ document.addEventListener("keydown", (event) => {
       draw();
     },
   };
-  actions.F = actions.f; // with Caps Lock on, as every other letter key
+  // Caps Lock on sends "A" for a, and "a" for Shift+A (Linux, Windows): a letter and its capital do the
+  // same, Shift deciding (with Caps Lock on, Shift+A accepted the selected proposal only, Shift+P and
+  // Shift+C stepped forward)
+  for (const letter of ["a", "p", "c", "f"]) actions[letter.toUpperCase()] = actions[letter];
   if (actions[key]) {
     event.preventDefault();
     actions[key]();

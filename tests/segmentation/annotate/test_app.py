@@ -67,6 +67,15 @@ def test_the_page_and_its_files_are_served(client):
     assert session["current"] == "a.png"
 
 
+def test_the_pages_keys_panel_names_the_keys_docs_annotate_md_names(client):
+    """The panel left out Shift+C (back through the candidates, as Shift+Tab) and Backspace (as Del)."""
+    import re
+
+    keys = re.search(r'<dl id="keys">(.*?)</dl>', client.get("/").text, re.S).group(1)
+    assert "<dt>Del, Backspace</dt>" in keys
+    assert "(Shift+Tab, Shift+C: previous)" in keys
+
+
 def test_a_click_gives_three_candidates_and_the_best_covers_the_defect(client, app_parts, defect_centre):
     _, _, truths = app_parts
     client.post("/api/current", json={"image": "a.png"})

@@ -376,6 +376,47 @@ def test_p_steps_through_proposals_forward_with_caps_lock_on_and_back_with_shift
     assert page.evaluate(selected) == 2
 
 
+def press_shift_with_caps_lock_on(page, letter: str) -> None:
+    """Shift and ``letter`` with Caps Lock on: Chromium on Linux (and Windows) sends the lowercase key with
+    ``shiftKey`` (Playwright's own Shift+A sends "A", as without Caps Lock)."""
+    page.evaluate(
+        "(key) => document.body.dispatchEvent(new KeyboardEvent('keydown', "
+        "{key, shiftKey: true, bubbles: true, cancelable: true}))",
+        letter,
+    )
+
+
+def test_shift_with_caps_lock_on_steps_back_and_accepts_all(served, page, defect_centre):
+    """docs/annotate.md: letter keys work with Caps Lock on. Shift+P, Shift+C and Shift+A with it on (the
+    lowercase key with Shift) stepped forward and accepted the selected proposal only."""
+    from segmentation.annotate.proposals import make_proposal
+
+    url, session, truths = served
+    height, width = truths["a.png"].shape
+    masks = [np.zeros((height, width), bool) for _ in range(3)]
+    for index, mask in enumerate(masks):
+        mask[5 + 35 * index : 25 + 35 * index, 5:25] = True
+    session.add_proposals(
+        {"a.png": [make_proposal(mask, class_name="dent", score=0.5) for mask in masks]}, source="cascade"
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '3'")
+    selected = "() => window.annotator.state.proposal"
+    page.keyboard.press("p")
+    page.keyboard.press("p")
+    assert page.evaluate(selected) == 3
+    press_shift_with_caps_lock_on(page, "p")
+    assert page.evaluate(selected) == 2
+    preview_click(page, *defect_centre(truths["a.png"]))
+    assert page.inner_text("#cycle").startswith("mask 2/3")
+    press_shift_with_caps_lock_on(page, "c")
+    assert page.inner_text("#cycle").startswith("mask 1/3")
+    page.keyboard.press("Escape")
+    press_shift_with_caps_lock_on(page, "a")
+    wait_body(page, "d.proposals === '0' && d.instances === '3'")
+    assert len(session.entry("a.png").instances) == 3
+
+
 def test_v_and_the_list_filter_go_to_the_photos_with_proposals_to_review(served, page):
     # with 300 of 2000 photos proposed, N and the arrows mostly landed on photos without proposals, and
     # the list had no way to show the proposed ones alone
