@@ -17,41 +17,9 @@ from tqdm import tqdm
 from common.errors import UserError, few, one_line
 from common.exif import is_rotated
 from common.image_files import decode_image_file
+from common.ultralytics_scan import images_left_as_they_are  # noqa: F401 (converters.validation.yolo)
 from converters.validation.split_check import in_data_set
 from converters.yolo import SMALL_IMAGE_STEP
-
-
-@contextlib.contextmanager
-def images_left_as_they_are(resaved: list[Path]):
-    """Keeps ultralytics' scan from re-saving a JPEG that does not end in its end marker (its ``check_image``:
-    "corrupt JPEG restored and saved", re-encoded in place), adding the image's path to ``resaved`` instead
-    (:func:`resaved_note`).
-
-    A check wrote into the data set it checked: the image was re-encoded, a link to a photo replaced by a
-    copy, and the split called ``ok``. An ultralytics without that helper is left as it is.
-
-    Stopped by Ctrl-C (or ``SystemExit``), the helper is left held off: the scan's threads may still be
-    checking images, and one checking such a JPEG once the helper was back re-saved it after all.
-    """
-    from ultralytics.data import utils
-
-    replace = getattr(utils, "_replace_image", None)
-    if replace is not None:
-        utils._replace_image = lambda image, write: resaved.append(Path(image))
-    try:
-        yield
-    except (KeyboardInterrupt, SystemExit):
-        raise  # the helper stays held off: the process is ending, a scan thread maybe not yet
-    except BaseException:
-        _put_back(utils, replace)
-        raise
-    _put_back(utils, replace)
-
-
-def _put_back(utils, replace: Callable | None) -> None:
-    """Puts ultralytics' ``_replace_image`` (``replace``; None: it had none) back into ``utils``."""
-    if replace is not None:
-        utils._replace_image = replace
 
 
 def resaved_note(resaved: list[Path], files: list[Path], data: dict) -> str | None:
