@@ -9,27 +9,39 @@ user's data set, which this project promises to read, never to write.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from common.errors import few
+
+#: The end of ultralytics' scan line for a JPEG it re-saved (``{image}: corrupt JPEG restored and saved``).
+RESAVED_LINE = ": corrupt JPEG restored and saved"
 
 
 @contextlib.contextmanager
 def images_left_as_they_are(resaved: list[Path]):
     """Keeps ultralytics' scan from re-saving a JPEG that does not end in its end marker (its ``check_image``:
     "corrupt JPEG restored and saved", re-encoded in place), adding the image's path to ``resaved`` instead
-    (:func:`converters.validation.ultralytics_scan.resaved_note`).
+    (:func:`resaved_images_note`; ``converters.validate``'s ``resaved_note``).
 
     A check wrote into the data set it checked: the image was re-encoded, a link to a photo replaced by a
-    copy, and the split called ``ok``. An ultralytics without that helper is left as it is.
+    copy, and the split called ``ok``. An ultralytics without that helper is left as it is. The scan's line
+    saying it restored and saved the image is dropped from ultralytics' log (:class:`_NoResavedLines`): the
+    image was left as it is.
 
     Stopped by Ctrl-C (or ``SystemExit``), the helper is left held off: the scan's threads may still be
     checking images, and one checking such a JPEG once the helper was back re-saved it after all.
     """
     from ultralytics.data import utils
+    from ultralytics.utils import LOGGER
 
     replace = getattr(utils, "_replace_image", None)
     if replace is not None:
         utils._replace_image = lambda image, write: resaved.append(Path(image))
+    said = _NoResavedLines()
+    LOGGER.addFilter(said)
     try:
         yield
     except (KeyboardInterrupt, SystemExit):
@@ -37,6 +49,8 @@ def images_left_as_they_are(resaved: list[Path]):
     except BaseException:
         _put_back(utils, replace)
         raise
+    finally:
+        LOGGER.removeFilter(said)
     _put_back(utils, replace)
 
 
@@ -44,3 +58,46 @@ def _put_back(utils, replace: Callable | None) -> None:
     """Puts ultralytics' ``_replace_image`` (``replace``; None: it had none) back into ``utils``."""
     if replace is not None:
         utils._replace_image = replace
+
+
+class _NoResavedLines(logging.Filter):
+    """Drops ultralytics' ``corrupt JPEG restored and saved`` lines from its scan's log record (one record,
+    its messages joined): :func:`images_left_as_they_are` left those images as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        lines = record.getMessage().split("\n")
+        kept = [line for line in lines if not line.endswith(RESAVED_LINE)]
+        if len(kept) == len(lines):
+            return True
+        record.msg, record.args = "\n".join(kept), ()
+        return bool(kept)
+
+
+def resaved_images_note(resaved: Sequence[Path], root: Path, *, by: str) -> str | None:
+    """A note naming the images that ultralytics would re-save, ``resaved`` (:func:`images_left_as_they_are`),
+    as the data set's folder ``root`` holds them, in the words of ``converters.validate``'s; ``by`` says who
+    left them ("training"). None if none is.
+
+    >>> resaved_images_note([Path("/d/images/val/a.jpg")], Path("/d"), by="training")  # doctest: +ELLIPSIS
+    '1 JPEG image does not end in its end marker (images/val/a.jpg): ultralytics re-saves it in place ...'
+    """
+    named = [_in_folder(path, root) for path in dict.fromkeys(resaved)]
+    if not named:
+        return None
+    one = len(named) == 1
+    images = "1 JPEG image does" if one else f"{len(named)} JPEG images do"
+    its, them, are, they = ("its", "it", "it is", "it") if one else ("their", "them", "they are", "they")
+    return (
+        f"{images} not end in {its} end marker ({few(named)}): ultralytics re-saves {them} in place when it "
+        f"reads {them} (re-encoded; a link to a photo becomes a copy); {by} left {them} as {are} and reads "
+        f"{them} as {they} {'decodes' if one else 'decode'}"
+    )
+
+
+def _in_folder(path: Path, root: Path) -> str:
+    """``path`` below ``root`` (or the folder it links to), else as it is."""
+    absolute = Path(os.path.abspath(path))
+    for base in (Path(os.path.abspath(root)), Path(root).resolve()):
+        if absolute.is_relative_to(base):
+            return absolute.relative_to(base).as_posix()
+    return str(path)

@@ -64,6 +64,7 @@ from common.io import recorded_path
 from common.label_cache import no_label_cache
 from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.trained_images import trained_overlap_warning
+from common.ultralytics_scan import images_left_as_they_are, resaved_images_note
 from detection.coco import check_coco_entries, check_coco_matches, coco_map, default_coco_file, read_coco
 from detection.data import (
     check_nothing_dropped,
@@ -246,7 +247,8 @@ def _prepared(
 
 def _score(run: _Scoring, folder: Path | None) -> EvaluationReport:
     """One validator run of ``run`` writing into ``folder`` (None: ultralytics' own numbered one), its
-    report written there too; the figures.
+    report written there too; the figures. A JPEG that ultralytics' scan would re-save in place
+    (:func:`common.ultralytics_scan.images_left_as_they_are`) is left as it is, named in a note of the report.
 
     Raises:
         UserError: a photo the validator's loader cannot load, or left out (without ``conf_from``: with it,
@@ -258,17 +260,21 @@ def _score(run: _Scoring, folder: Path | None) -> EvaluationReport:
     validator = run.validator_class(args=args)
     if run.tiling:
         validator.tile, validator.tile_overlap = run.tiling["tile"], run.tiling["overlap"]
-    stats = _validate(validator, run.model, run.data, run.split)
-    _check_classes(validator.names, run.names, run.data)
-    if run.conf_from is None:  # else with the --conf-from split's, once the pick has read that split
-        check_nothing_dropped(validator.dataloader.dataset.im_files, run.data, run.split)
-    report = _report(
-        validator, stats, run.model, data=run.data, names=run.names, split=run.split, conf=run.conf,
-        conf_from=run.conf_from, coco_file=run.coco_file, weights=run.weights, tiling=run.tiling,
-        save_dir=Path(run.out) if run.out is not None else validator.save_dir,
-        trained_in=run.trained_in, imgsz=run.imgsz, batch=run.batch, device=chosen_device(run.device),
-        largest_side=run.largest_side,
-    )  # fmt: skip
+    resaved: list[Path] = []
+    with images_left_as_they_are(resaved):  # the data set is read, never written; the --conf-from split too
+        stats = _validate(validator, run.model, run.data, run.split)
+        _check_classes(validator.names, run.names, run.data)
+        if run.conf_from is None:  # else with the --conf-from split's, once the pick has read that split
+            check_nothing_dropped(validator.dataloader.dataset.im_files, run.data, run.split)
+        report = _report(
+            validator, stats, run.model, data=run.data, names=run.names, split=run.split, conf=run.conf,
+            conf_from=run.conf_from, coco_file=run.coco_file, weights=run.weights, tiling=run.tiling,
+            save_dir=Path(run.out) if run.out is not None else validator.save_dir,
+            trained_in=run.trained_in, imgsz=run.imgsz, batch=run.batch, device=chosen_device(run.device),
+            largest_side=run.largest_side,
+        )  # fmt: skip
+    if note := resaved_images_note(resaved, dataset_root(run.data), by="the evaluation"):
+        report.notes.append(note)
     write_report(report, validator.save_dir)
     return report
 

@@ -87,6 +87,7 @@ from common.label_cache import no_label_cache
 from common.photo_sources import ULTRALYTICS_FIGURES
 from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
 from common.trained_images import record_trained_images
+from common.ultralytics_scan import images_left_as_they_are, resaved_images_note
 from detection.checkpoint_files import atomic_checkpoints, atomic_weights
 from detection.data import (
     EmptySplitError,
@@ -94,6 +95,7 @@ from detection.data import (
     check_split_labelled,
     check_splits_read,
     data_names,
+    dataset_root,
     has_polygon_labels,
     present_split_images,
     read_data_yaml,
@@ -859,8 +861,14 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
             matrix: it surfaced after ultralytics' whole final validation).
     """
     started = time.time()
-    # the data set is read, never written; the weights are written whole
-    with no_label_cache(), atomic_checkpoints(), FreezeLog() as freezing, run_notes() as notes:
+    # the data set is read, never written (no label cache, no JPEG re-saved); the weights are written whole
+    with (
+        no_label_cache(),
+        atomic_checkpoints(),
+        FreezeLog() as freezing,
+        run_notes() as notes,
+        images_left_as_they_are(notes.resaved),
+    ):
         add_callbacks(yolo, data, notes)
         try:
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
@@ -886,8 +894,9 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
 
 
 def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
-    """:func:`fit`'s callbacks on ``yolo``: the loaders checked for dropped images of ``data``, the last save
-    noted, the weights written whole, a Ctrl-C that ultralytics' plotting swallowed re-raised.
+    """:func:`fit`'s callbacks on ``yolo``: the loaders checked for dropped images of ``data``, the JPEGs
+    their scan would have re-saved named, the last save noted, the weights written whole, a Ctrl-C that
+    ultralytics' plotting swallowed re-raised.
 
     A multi-GPU (DDP) run's workers run pickled copies of them (``ultralytics.utils.dist.generate_ddp_file``):
     what one changes of this process's objects there is not seen here, so they tell ``notes`` (files).
@@ -900,10 +909,18 @@ def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
         except UserError as error:
             notes.refuse(error)
 
+    def say_resaved(loaded: object) -> None:  # once, by the process that logs (a multi-GPU run's rank 0)
+        from ultralytics.utils import RANK
+
+        if RANK in {-1, 0} and notes.resaved:
+            note = resaved_images_note(notes.resaved, dataset_root(data), by="training")
+            print(f"note: {note}", flush=True)
+
     # a Ctrl-C its plotting swallowed stops the run; first at the loaders' end: a refusal raised before it
     # removed the run folder without a word, and 'interrupted' alone followed
     yolo.add_callback("on_pretrain_routine_end", raise_swallowed_interrupt)
     yolo.add_callback("on_pretrain_routine_end", check_loaded)  # its loaders are built, no epoch run yet
+    yolo.add_callback("on_pretrain_routine_end", say_resaved)  # their scans are done
     yolo.add_callback("on_model_save", notes.note_save)  # before a swallowed Ctrl-C is raised at that save
     # ultralytics runs it before it freezes layers, in this process or a multi-GPU run's rank 0, not in both
     yolo.add_callback("on_pretrain_routine_start", notes.hold_freezing)
@@ -925,6 +942,11 @@ class RunNotes:
     (the worker's traceback, then the launch's ``CalledProcessError`` traceback, were all the command said);
     ``frozen``: the worker's :class:`~detection.freeze_log.FreezeLog` summary (its ``Freezing layer`` line
     per tensor printed, and the command's ``frozen:`` line was missing: its filter saw none of them).
+
+    ``resaved``: the JPEGs ultralytics' scans would have re-saved in place, which
+    :func:`~common.ultralytics_scan.images_left_as_they_are` left as they are: :func:`fit`'s, in this process;
+    in a worker, every rank, the unpickled copy's own, held off from its unpickling to the worker's end (the
+    scans run before any callback a rank other than 0 runs).
     """
 
     def __init__(self) -> None:
@@ -932,11 +954,20 @@ class RunNotes:
         self.closed = False  # run_notes ended: a copy pickled later (a model trained again) gets no folder
         self._saved = False
         self._freezing: FreezeLog | None = None
+        self.resaved: list[Path] = []
 
     def __getstate__(self) -> dict:
         if self.folder is None and not self.closed:
             self.folder = notes_folder()
-        return {"folder": self.folder, "closed": True, "_saved": False, "_freezing": None}
+        return {"folder": self.folder, "closed": True, "_saved": False, "_freezing": None, "resaved": []}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.folder is not None and os.environ.get("RANK", "-1") != "-1":  # torchrun's worker
+            # the worker's scans run after its unpickling and before its callbacks (rank 0's alone run
+            # on_pretrain_routine_start): the image is left as it is until the worker ends
+            self._left_as_they_are = images_left_as_they_are(self.resaved)
+            self._left_as_they_are.__enter__()
 
     def hold_freezing(self, trainer: object) -> None:
         """The ``on_pretrain_routine_start`` callback: in a multi-GPU run's worker (ultralytics' ``RANK``

@@ -82,6 +82,17 @@ def as_12_bit_data(photo: Path) -> Path:
     return photo
 
 
+def jpeg_without_end_marker(photo: Path) -> tuple[Path, bytes]:
+    """Replaces ``photo`` (a copy's link: its target kept) by a JPEG of it with two bytes after its end
+    marker, which ultralytics' scan re-saves in place ("corrupt JPEG restored and saved"); the JPEG and its
+    bytes."""
+    content = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes() + b"\0\0"
+    photo.unlink()
+    image = photo.with_suffix(".jpg")
+    image.write_bytes(content)
+    return image, content
+
+
 def copy_with_names(dataset: Path, copy: Path, names: dict[int, str]) -> Path:
     """A copy of ``dataset`` (images linked) whose data.yaml gives ``names``; returns its data.yaml."""
     shutil.copytree(dataset, copy, symlinks=True)

@@ -28,7 +28,7 @@ from detection.image_level import GOOD, ImageLevelReport, image_labels, image_le
 from detection.predict import predict
 from detection.report import EvaluationReport, format_report
 from detection.validator import RecordingValidator, TiledRecordingValidator
-from tests.detection.conftest import as_12_bit_data, copy_with_names, idle_gpus_found
+from tests.detection.conftest import as_12_bit_data, copy_with_names, idle_gpus_found, jpeg_without_end_marker
 
 NAMES = ["bent", "color", "flip", "scratch"]
 
@@ -120,6 +120,24 @@ def test_12_bit_data_in_the_scored_split_is_one_warning_before_the_validator_run
         f"warning: 1 photo is 16-bit with every value below 4096 (12-bit camera data?), e.g. {camera}"
     )
     assert err.count("\n") == 1 and "(values up to " in err
+
+
+def test_a_jpeg_without_its_end_marker_is_left_as_it_is_with_a_note(
+    tiny_dataset: Path, untrained_detector: DetectionModel, tmp_path: Path
+) -> None:
+    # ultralytics' scan of the split re-encoded it in place ('corrupt JPEG restored and saved'): the
+    # evaluation wrote into the data set it scored, a link to a photo became a copy
+    data = copy_with_names(tiny_dataset, tmp_path / "copy", dict(enumerate(NAMES)))
+    shutil.rmtree(tmp_path / "copy" / "annotations")  # the converter's COCO file lists the PNG
+    image, content = jpeg_without_end_marker(split_images(data, "val")[0])
+    report = ground_truth_eval(data, untrained_detector, tmp_path / "eval")
+    assert image.read_bytes() == content
+    assert report.notes[-1] == (
+        f"1 JPEG image does not end in its end marker (images/val/{image.name}): ultralytics re-saves it in "
+        "place when it reads it (re-encoded; a link to a photo becomes a copy); the evaluation left it as it "
+        "is and reads it as it decodes"
+    )
+    assert report.image_level.n_images == len(split_images(data, "val"))  # the JPEG scored as it decodes
 
 
 def test_a_pretrained_model_is_refused_in_one_short_line_that_says_to_train_it(tmp_path) -> None:

@@ -61,6 +61,7 @@ from tests.detection.conftest import (
     as_12_bit_data,
     copy_with_names,
     idle_gpus_found,
+    jpeg_without_end_marker,
     make_tiny_dataset,
     write_bad_weights,
 )
@@ -2351,6 +2352,90 @@ def test_a_multi_gpu_runs_frozen_layers_are_one_summary_line(
     out, err = capfd.readouterr()
     assert "Freezing layer" not in out + err
     assert out.splitlines()[-1] == "frozen: 3 tensors of layers 0, 23 (freeze, and .dfl)"
+
+
+#: A multi-GPU (DDP) run's worker as far as ultralytics' scan goes: the pickled callbacks loaded, ultralytics'
+#: check of an image (``check_image``, which each rank's loaders run on every image of a split), then the
+#: callbacks of the routine's end (a rank other than 0 runs none of its start).
+SCANNING_WORKER = """
+import sys
+from types import SimpleNamespace
+
+sys.path = {path!r}
+import cloudpickle
+from ultralytics.data.utils import check_image
+
+with open({state!r}, "rb") as file:
+    callbacks = cloudpickle.load(file)
+check_image({image!r})
+trainer = {trainer}
+for callback in callbacks["on_pretrain_routine_end"]:
+    callback(trainer)
+"""
+
+
+class DdpScanningYolo(DdpYolo):
+    """:class:`DdpYolo` whose worker is :data:`SCANNING_WORKER`, rank ``rank`` of two, and whose training then
+    ends."""
+
+    def train(self, **args) -> dict:
+        import cloudpickle
+
+        self.state.write_bytes(cloudpickle.dumps(self.callbacks))
+        rank = str(self.worker.pop("rank"))
+        worker = SCANNING_WORKER.format(path=sys.path, state=str(self.state), **self.worker)
+        ranks = {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": "2"}
+        subprocess.run([sys.executable, "-c", worker], check=True, timeout=300, env={**os.environ, **ranks})
+        return {"trained": 1}
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_multi_gpu_runs_workers_leave_a_jpeg_without_its_end_marker_as_it_is(
+    tiny_dataset: Path, tmp_path: Path, capfd, rank: int
+) -> None:
+    # each worker's scan re-encoded it in place: the command's guard holds in the command alone; rank 0
+    # names it, as a single-process run does, and no other rank says it again
+    copy = tmp_path / "copy"
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    image, content = jpeg_without_end_marker(split_images(data, "train")[0])
+    images = {split: [str(path) for path in split_images(data, split)] for split in ("train", "val")}
+    loaders = ", ".join(  # every image kept: the loaders' check passes
+        f"{loader}=SimpleNamespace(dataset=SimpleNamespace(im_files={images[split]!r}))"
+        for loader, split in (("train_loader", "train"), ("test_loader", "val"))
+    )
+    weights = tmp_path / "run" / "weights"
+    weights.mkdir(parents=True)
+    paths = f"last={str(weights / 'last.pt')!r}, best={str(weights / 'best.pt')!r}, wdir={str(weights)!r}"
+    trainer = f"SimpleNamespace({loaders}, {paths})"
+    yolo = DdpScanningYolo(tmp_path / "_temp_ddp.pt", trainer=trainer, image=str(image), rank=rank)
+    assert fit(yolo, None, {}, save_dir=weights.parent, data=data) == {"trained": 1}
+    assert image.read_bytes() == content
+    note = f"1 JPEG image does not end in its end marker (images/train/{image.name}): ultralytics re-saves it"
+    assert (note in capfd.readouterr().out) == (rank == 0)
+
+
+@pytest.mark.slow
+def test_a_jpeg_without_its_end_marker_is_left_as_it_is_with_a_note(
+    tiny_dataset: Path, tmp_path: Path, capfd
+) -> None:
+    # ultralytics' scan of the train split re-encoded it in place ('corrupt JPEG restored and saved', among
+    # its lines): training wrote into the data set it was given, a link to a photo became a copy
+    copy = tmp_path / "copy"
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    image, content = jpeg_without_end_marker(split_images(data, "train")[0])
+    train(build_config(YOLO11_CONFIG, tiny_run(copy, tmp_path, "model=yolo11n.yaml")))
+    assert image.read_bytes() == content
+    out, err = capfd.readouterr()
+    assert (
+        f"note: 1 JPEG image does not end in its end marker (images/train/{image.name}): ultralytics "
+        "re-saves it in place when it reads it (re-encoded; a link to a photo becomes a copy); training left "
+        "it as it is and reads it as it decodes\n"
+    ) in out
+    assert "corrupt JPEG restored and saved" not in out + err  # it was not
 
 
 class PlainYolo:
