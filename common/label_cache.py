@@ -7,7 +7,8 @@ file in the data set they were given. Inside :func:`no_label_cache` the scan run
 before and is not saved; a cache already there (a stock ``yolo train``'s) is still read
 where ultralytics finds it valid. Rescanning costs about a second per few thousand label
 files, the only price. Written here because ultralytics has no setting for it. It holds in
-this process: the workers of ultralytics' multi-GPU (DDP) training start afresh and still save.
+this process: the workers of ultralytics' multi-GPU (DDP) training start afresh, and
+``detection.train``'s hold it from their unpickling of its ``RunNotes``.
 """
 
 from __future__ import annotations

@@ -946,7 +946,8 @@ class RunNotes:
     ``resaved``: the JPEGs ultralytics' scans would have re-saved in place, which
     :func:`~common.ultralytics_scan.images_left_as_they_are` left as they are: :func:`fit`'s, in this process;
     in a worker, every rank, the unpickled copy's own, held off from its unpickling to the worker's end (the
-    scans run before any callback a rank other than 0 runs).
+    scans run before any callback a rank other than 0 runs), as is the label cache
+    (:func:`~common.label_cache.no_label_cache`: rank 0 saved ``labels/<split>.cache`` in the data set).
     """
 
     def __init__(self) -> None:
@@ -965,9 +966,10 @@ class RunNotes:
         self.__dict__.update(state)
         if self.folder is not None and os.environ.get("RANK", "-1") != "-1":  # torchrun's worker
             # the worker's scans run after its unpickling and before its callbacks (rank 0's alone run
-            # on_pretrain_routine_start): the image is left as it is until the worker ends
-            self._left_as_they_are = images_left_as_they_are(self.resaved)
-            self._left_as_they_are.__enter__()
+            # on_pretrain_routine_start): the data set is read, never written, until the worker ends
+            self._read_only = contextlib.ExitStack()
+            self._read_only.enter_context(images_left_as_they_are(self.resaved))
+            self._read_only.enter_context(no_label_cache())
 
     def hold_freezing(self, trainer: object) -> None:
         """The ``on_pretrain_routine_start`` callback: in a multi-GPU run's worker (ultralytics' ``RANK``

@@ -2354,20 +2354,22 @@ def test_a_multi_gpu_runs_frozen_layers_are_one_summary_line(
     assert out.splitlines()[-1] == "frozen: 3 tensors of layers 0, 23 (freeze, and .dfl)"
 
 
-#: A multi-GPU (DDP) run's worker as far as ultralytics' scan goes: the pickled callbacks loaded, ultralytics'
-#: check of an image (``check_image``, which each rank's loaders run on every image of a split), then the
-#: callbacks of the routine's end (a rank other than 0 runs none of its start).
+#: A multi-GPU (DDP) run's worker as far as ultralytics' scan goes: the pickled callbacks loaded, part of the
+#: scan each rank's loaders run (``scan``: a statement), then the callbacks of the routine's end (a rank other
+#: than 0 runs none of its start).
 SCANNING_WORKER = """
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 sys.path = {path!r}
 import cloudpickle
+from ultralytics.data import dataset
 from ultralytics.data.utils import check_image
 
 with open({state!r}, "rb") as file:
     callbacks = cloudpickle.load(file)
-check_image({image!r})
+{scan}
 trainer = {trainer}
 for callback in callbacks["on_pretrain_routine_end"]:
     callback(trainer)
@@ -2389,6 +2391,37 @@ class DdpScanningYolo(DdpYolo):
         return {"trained": 1}
 
 
+def scanned_trainer(data: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A run's ``weights`` folder in ``tmp_path`` and a stand-in trainer (a Python expression) of ``data``
+    whose loaders kept every image, for the callbacks of the routine's end."""
+    images = {split: [str(path) for path in split_images(data, split)] for split in ("train", "val")}
+    loaders = ", ".join(  # every image kept: the loaders' check passes
+        f"{loader}=SimpleNamespace(dataset=SimpleNamespace(im_files={images[split]!r}))"
+        for loader, split in (("train_loader", "train"), ("test_loader", "val"))
+    )
+    weights = tmp_path / "run" / "weights"
+    weights.mkdir(parents=True)
+    paths = f"last={str(weights / 'last.pt')!r}, best={str(weights / 'best.pt')!r}, wdir={str(weights)!r}"
+    return weights, f"SimpleNamespace({loaders}, {paths})"
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_multi_gpu_runs_workers_save_no_label_cache_in_the_data_set(
+    tiny_dataset: Path, tmp_path: Path, rank: int
+) -> None:
+    # the command's no_label_cache holds in the command alone: each worker's scan saved labels/train.cache
+    copy = tmp_path / "copy"
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    cache = copy / "labels" / "train.cache"
+    weights, trainer = scanned_trainer(data, tmp_path)
+    scan = f"dataset.save_dataset_cache_file('train: ', Path({str(cache)!r}), {{'labels': []}}, '1.0.3')"
+    yolo = DdpScanningYolo(tmp_path / "_temp_ddp.pt", trainer=trainer, scan=scan, rank=rank)
+    assert fit(yolo, None, {}, save_dir=weights.parent, data=data) == {"trained": 1}
+    assert not cache.exists()
+
+
 @pytest.mark.parametrize("rank", [0, 1])
 def test_a_multi_gpu_runs_workers_leave_a_jpeg_without_its_end_marker_as_it_is(
     tiny_dataset: Path, tmp_path: Path, capfd, rank: int
@@ -2400,16 +2433,9 @@ def test_a_multi_gpu_runs_workers_leave_a_jpeg_without_its_end_marker_as_it_is(
         tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
     )
     image, content = jpeg_without_end_marker(split_images(data, "train")[0])
-    images = {split: [str(path) for path in split_images(data, split)] for split in ("train", "val")}
-    loaders = ", ".join(  # every image kept: the loaders' check passes
-        f"{loader}=SimpleNamespace(dataset=SimpleNamespace(im_files={images[split]!r}))"
-        for loader, split in (("train_loader", "train"), ("test_loader", "val"))
-    )
-    weights = tmp_path / "run" / "weights"
-    weights.mkdir(parents=True)
-    paths = f"last={str(weights / 'last.pt')!r}, best={str(weights / 'best.pt')!r}, wdir={str(weights)!r}"
-    trainer = f"SimpleNamespace({loaders}, {paths})"
-    yolo = DdpScanningYolo(tmp_path / "_temp_ddp.pt", trainer=trainer, image=str(image), rank=rank)
+    weights, trainer = scanned_trainer(data, tmp_path)
+    scan = f"check_image({str(image)!r})"  # as each rank's loaders check every image of a split
+    yolo = DdpScanningYolo(tmp_path / "_temp_ddp.pt", trainer=trainer, scan=scan, rank=rank)
     assert fit(yolo, None, {}, save_dir=weights.parent, data=data) == {"trained": 1}
     assert image.read_bytes() == content
     note = f"1 JPEG image does not end in its end marker (images/train/{image.name}): ultralytics re-saves it"
