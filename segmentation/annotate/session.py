@@ -59,6 +59,7 @@ from common.io import atomic_write
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask, rle_to_xyxy
 from converters.mvtec import GOOD
+from converters.yolo import MIN_IMAGE_SIDE
 from segmentation.annotate import export
 from segmentation.annotate.errors import (
     AnnotationError,
@@ -969,6 +970,7 @@ class AnnotationSession:
         with self._export_lock:  # one at a time: each rewrites <out>/export, reading the last one's splits
             with self._lock:
                 left_out, open_keys = self._exportable()
+                self._check_yolo_sides(left_out)
                 self._tree_read = set()
             # the converters read the tree without the lock (the page froze for a long export); changes
             # meanwhile are saved in the state, their photos' files written once it is read
@@ -1030,6 +1032,32 @@ class AnnotationSession:
             if e.status == IN_PROGRESS and e.instances and k not in left_out
         ]
         return left_out, open_keys
+
+    def _check_yolo_sides(self, left_out: Collection[str]) -> None:
+        """Refuses, in the page's words, an export holding a photo ultralytics would drop from the YOLO set
+        for a side under :data:`~converters.yolo.MIN_IMAGE_SIDE` pixels: the converters' refusal named its
+        copy in the tree, and said to scale that copy or move it out, which the next export undoes.
+
+        Raises:
+            ConflictError: naming the photo by its key, its size, and the ways out.
+        """
+        files = None
+        for entry in self._entries.values():
+            if entry.folder is None or entry.key in left_out:
+                continue
+            if entry.size is None:  # a good photo: its copy's size, as the converters read it
+                files = export.tree_files(self.category_dir) if files is None else files
+                copies = [p for p in files.get(entry.stem, []) if p.parent.parent.name == "test"]
+                size = export.upright_size(copies[0], entry.key) if copies else None
+            else:
+                size = entry.size
+            if size is not None and min(size) < MIN_IMAGE_SIDE:
+                raise ConflictError(
+                    f"nothing exported: {entry.key} is {size[1]}x{size[0]} pixels, and ultralytics drops an "
+                    f"image with a side under {MIN_IMAGE_SIDE} pixels from a YOLO set; its labels stay in "
+                    f"{self.state_path.name}: delete its instances (or its good mark) to leave it out of "
+                    "the export, or scale the photo up and label it again"
+                )
 
     def _sync_after_export(self) -> str | None:
         """Writes the files of the photos changed while an export read the tree; what could not be written.

@@ -356,6 +356,36 @@ def test_an_export_refused_after_every_instance_is_deleted_names_the_earlier_one
         session.export()  # it stays on disk: the message says it no longer matches
 
 
+@pytest.mark.parametrize("marked", ["instance", "good"])
+def test_a_photo_ultralytics_finds_too_small_is_refused_by_its_key_its_labels_kept(photos, tmp_path, marked):
+    # the converters' refusal named the tree's copy (lot_9__tiny.png) and said to scale that copy or move it
+    # out of the source tree, which the next export undid
+    folder, _ = photos
+    (folder / "lot_9").mkdir()
+    Image.fromarray(np.full((9, 40, 3), 128, np.uint8)).save(folder / "lot_9" / "tiny.png")
+    session = AnnotationSession.open(tmp_path / "out", folder, classes=["scratch"])
+    session.add_instance("a.png", class_name="scratch", mask=blob((120, 160), (10, 10, 40, 20)))
+    if marked == "good":
+        session.set_status("lot_9/tiny.png", "good")
+    else:
+        session.add_instance("lot_9/tiny.png", class_name="scratch", mask=blob((9, 40), (5, 2, 15, 6)))
+    with pytest.raises(ConflictError) as refused:
+        session.export()
+    assert str(refused.value) == (
+        "nothing exported: lot_9/tiny.png is 40x9 pixels, and ultralytics drops an image with a side under "
+        "10 pixels from a YOLO set; its labels stay in annotate_state.json: delete its instances (or its "
+        "good mark) to leave it out of the export, or scale the photo up and label it again"
+    )
+    assert not (tmp_path / "out" / "export").exists()
+    assert len(session.entry("a.png").instances) == 1
+    assert session.entry("lot_9/tiny.png").status == ("good" if marked == "good" else "in_progress")
+    if marked == "good":
+        session.set_status("lot_9/tiny.png", "open")  # unmarked (G again), it leaves the export
+    else:
+        session.delete_instance("lot_9/tiny.png", 1)
+    assert session.export().out == tmp_path / "out" / "export"
+
+
 def run_mvtec2yolo(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run(
