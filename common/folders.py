@@ -17,6 +17,7 @@ import contextlib
 import errno
 import glob
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TypeVar
 
-from common.errors import UserError, few, file_error
+from common.errors import UserError, few, file_error, one_line, read_advice
 from common.io import (
     expand_user,
     is_stale,
@@ -57,11 +58,28 @@ def _check_ancestor(folder: Path, *, what: str) -> None:
     :func:`check_creatable` without its link-loop check, for :func:`check_output_folder`, which made it
     before anything was touched.
     """
-    ancestor = next(parent for parent in Path(folder).absolute().parents if parent.exists())
+    absolute = Path(folder).absolute()
+    # os.path.exists: the nearest one that can be looked up; below a folder that cannot be searched none can
+    ancestor = next(parent for parent in absolute.parents if os.path.exists(parent))
     if not ancestor.is_dir():
         raise UserError(f"cannot create {what} {folder}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
+        if _search_refused(ancestor / absolute.relative_to(ancestor).parts[0]):  # was 'is not writable'
+            raise UserError(
+                f"cannot create {what} {folder}: {ancestor} cannot be searched; {search_advice(ancestor)}"
+            )
         raise UserError(f"cannot create {what} {folder}: {ancestor} is not writable")
+
+
+def _search_refused(path: Path) -> bool:
+    """Whether the lookup of ``path`` is refused (its folder may not be searched: no ``x`` permission)."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def check_output_folder(
@@ -176,6 +194,35 @@ def path_exists(path: str | Path) -> bool:
     except ValueError:  # a NUL in the path: no file can be named so
         return False
     return True
+
+
+def unsearchable_folder(path: str | Path) -> Path | None:
+    """The outermost folder of ``path`` that may not be searched (no ``x`` permission), None when each may.
+    The outermost: a folder below one that may not be searched reads as one too."""
+    return next(
+        (folder for folder in reversed(Path(path).absolute().parents) if not os.access(folder, os.X_OK)), None
+    )
+
+
+def search_advice(folder: str | Path) -> str:
+    """``let <folder> be searched (chmod a+x <folder>)``, the folder quoted for a shell."""
+    return f"let {folder} be searched (chmod a+x {shlex.quote(str(folder))})"
+
+
+def lookup_text(path: str | Path, what: str) -> str | None:
+    """``cannot read <what> <path>: <reason>: <advice>`` where ``path`` cannot be looked for (a folder of it
+    that may not be searched: :func:`search_advice`), else None (there, or nothing there: the caller says).
+
+    From Python 3.13 ``Path.is_file`` is False there (3.11 raised): a checkpoint in a folder the user may not
+    search was called not found.
+    """
+    try:
+        path_exists(path)
+    except OSError as error:
+        blocked = unsearchable_folder(path) if error.errno in (errno.EACCES, errno.EPERM) else None
+        advice = search_advice(blocked) if blocked is not None else read_advice(error, path)
+        return f"cannot read {what} {path}: {error.strerror or one_line(error)}: {advice}"
+    return None
 
 
 def is_empty_folder(folder: Path) -> bool:
@@ -373,7 +420,7 @@ def check_input_file(path: str | Path, what: str, *, inside: Iterable[str] = ())
     if path.is_file():
         return path
     if not path.is_dir():
-        raise UserError(not_found_text(path, what))
+        raise UserError(lookup_text(path, what) or not_found_text(path, what))
     found = [path / name for name in inside if (path / name).is_file()]
     wanted = f"pass {found[0]}" if found else f"pass the {what} file itself"
     raise UserError(f"{what} {path} is a folder, not a file: {wanted}")

@@ -631,9 +631,11 @@ def load_torch(
 
     import torch
 
+    from common.folders import lookup_text  # which imports this module
+
     path = Path(path)
-    if not path.is_file():
-        raise UserError(not_found_text(path, what))
+    if not path.is_file():  # lookup_text: in a folder that cannot be searched, not missing (Python 3.13)
+        raise UserError(lookup_text(path, what) or not_found_text(path, what))
     zipped = zipfile.is_zipfile(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap and zipped)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from common.errors import UserError
+from common.folders import path_exists
 from common.globs import name_could_match
 from common.photo_sources import check_source_given, glob_base, photo_root
 
@@ -82,9 +83,13 @@ def check_not_read_as_photos(
     """
     check_source_given(source)
     text = os.path.expanduser(source)  # as photo_files reads it
-    if not images or Path(text).is_file():
+    if not images:
         return
-    if Path(text).is_dir():
+    # path_exists: a photo or folder in one that cannot be searched is not a pattern's (Python 3.13)
+    there = path_exists(text)
+    if there and Path(text).is_file():
+        return
+    if there and Path(text).is_dir():
         inside, kinds = folder_inside(out, text), list(images.values())  # all are read there
     else:
         read = pattern_images(out, text, images)
@@ -121,7 +126,7 @@ def check_no_link_into(out: str | Path, source: str, *, later: str, images: Mapp
     Raises:
         UserError: naming ``out``, the link, where it leads and what a later run would read.
     """
-    folder = Path(source).is_dir()
+    folder = path_exists(source) and Path(source).is_dir()  # path_exists: as in check_not_read_as_photos
     hidden = not folder and photo_names_hidden(source)
     for link in _links_below(Path(source)) if folder else _links_in_reach(source):
         read = []
@@ -291,7 +296,7 @@ def check_out_of_pattern(
             each is (``overlays and anomaly maps``), not the first alone.
     """
     source = os.path.expanduser(source)  # as photo_files reads it
-    if Path(source).is_file() or Path(source).is_dir():
+    if path_exists(source) and (Path(source).is_file() or Path(source).is_dir()):  # as photo_root
         return
     read = pattern_images(out, source, images)
     if read:  # every kind matched, in the first folder that has any (resolved, then as spelled)
