@@ -24,12 +24,14 @@ from common.folders import check_not_inside, check_output_folder, check_run_name
 from common.io import (
     FOREIGN_STALE_S,
     atomic_write,
+    is_stale,
     load_torch,
     remove_stale,
     temporary_path,
     writer_pid,
     written_here,
 )
+from common.trained_images import record_trained_images
 from segmentation.distributed import Dist, from_main
 from segmentation.run_markers import live_marker, names_this_process
 
@@ -120,7 +122,8 @@ def training_refusal(folder: Path, marker: Path, pid: int | None) -> str:
 def mark_training(folder: Path) -> Path:
     """Puts this process's marker into ``folder`` (see :func:`check_not_training`); returns it."""
     marker = temporary_path(folder / TRAINING_MARK)
-    marker.write_text(f"{socket.gethostname()}\n", encoding="utf-8")
+    # atomic: a full disk was a traceback (an OSError naming no file) and left an empty marker
+    atomic_write(marker, f"{socket.gethostname()}\n")
     return marker
 
 
@@ -326,6 +329,7 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
             check_not_inside(config["cache_dir"], config["data"], flag="cache_dir=")
     if resume is not None:  # it holds last.pt: a folder
         check_not_training(resume)
+        check_nothing_aside(resume)
         return
     check_run_name(config["name"], inside="out")
     out = check_output_folder(config["out"], flag="out")
@@ -338,9 +342,10 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
             check_not_inside(out / run_name(config), config["data"], flag="name= (exist_ok reuses out/name)")
 
 
-#: What an earlier run in a folder reused with ``exist_ok`` wrote, removed before this run starts: a Ctrl-C
-#: in its epoch 1 left that run's ``sam_finetuned.pth`` and ``curves.png`` beside this run's ``args.yaml``
-#: and zero-shot ``decoder.pt`` (evaluating the one scored the other run under this one's name).
+#: What an earlier run in a folder reused with ``exist_ok`` wrote, set aside before this run starts
+#: (:func:`set_earlier_aside`): a Ctrl-C in its epoch 1 left that run's ``sam_finetuned.pth`` and
+#: ``curves.png`` beside this run's ``args.yaml`` and zero-shot ``decoder.pt`` (evaluating the one scored
+#: the other run under this one's name).
 EARLIER_RUN_FILES = (
     "last.pt",
     "decoder.pt",
@@ -349,6 +354,81 @@ EARLIER_RUN_FILES = (
     "results.csv",
     "curves.png",
 )
+#: The hidden folder of :func:`set_earlier_aside`: ``.earlier.<host>-<pid>-<random>``.
+EARLIER_ASIDE = ".earlier.*"
+
+
+def set_earlier_aside(folder: Path) -> None:
+    """Moves the earlier run's files (:data:`EARLIER_RUN_FILES`, ``args.yaml``, ``trained_images.json``) into
+    a hidden folder of this process, where they wait until this run's first save (:func:`drop_earlier`) or
+    go back when it stops before (:func:`put_back_earlier`).
+
+    They were deleted at once: a re-run that failed before it saved anything (a full disk, a Ctrl-C) had
+    lost the earlier run's trained decoder. An aside of a training that died before its first save is put
+    back first (it holds the earlier run's files); a live one (of another training) is left alone.
+    """
+    for stale in sorted(folder.glob(EARLIER_ASIDE)):
+        if is_stale(stale):
+            _put_back(folder, stale, replaced=())
+    names = [name for name in (*EARLIER_RUN_FILES, *UNSTARTED_NAMES) if os.path.lexists(folder / name)]
+    if not names:
+        return
+    aside = temporary_path(folder / "earlier").with_suffix("")  # no .tmp: remove_stale must not take it
+    aside.mkdir()
+    try:
+        for name in names:
+            os.replace(folder / name, aside / name)
+    except BaseException:
+        _put_back(folder, aside, replaced=())
+        raise
+
+
+def check_nothing_aside(folder: Path) -> None:
+    """Refuses to ``--resume`` a run folder where a training that died before its first save left the
+    earlier run's files set aside (:func:`set_earlier_aside`): its ``last.pt`` is there, not in ``folder``.
+
+    Raises:
+        UserError: naming the hidden folder and how to put its files back.
+    """
+    for aside in sorted(folder.glob(EARLIER_ASIDE)):
+        if is_stale(aside):
+            raise UserError(
+                f"{aside} holds the run's files (last.pt, decoder.pt, ...), set aside by a training reusing "
+                f"{folder} (exist_ok) that was killed before its first save: move them back into {folder}, "
+                "then run this again"
+            )
+
+
+def put_back_earlier(folder: Path) -> bool:
+    """Puts the earlier run's files this process set aside back into ``folder``, replacing this run's files
+    of those names (its run stopped before its first save); True when there were any."""
+    asides = [aside for aside in folder.glob(EARLIER_ASIDE) if names_this_process(aside)]
+    for aside in asides:
+        _put_back(folder, aside, replaced=(*EARLIER_RUN_FILES, *UNSTARTED_NAMES))
+    return bool(asides)
+
+
+def _put_back(folder: Path, aside: Path, *, replaced: tuple[str, ...]) -> None:
+    """Moves ``aside``'s files back into ``folder``; removes there the files named in ``replaced`` that
+    ``aside`` lacks (this run's, where the earlier run had none), then ``aside``."""
+    for name in replaced:
+        if not os.path.lexists(aside / name):
+            (folder / name).unlink(missing_ok=True)
+    for path in aside.iterdir():
+        os.replace(path, folder / path.name)
+    aside.rmdir()
+
+
+def drop_earlier(folder: Path) -> None:
+    """Deletes the earlier run's files this process set aside: its run has saved its first epoch.
+
+    Renamed to a temporary first: a kill while it is deleted leaves no part of it to be put back.
+    """
+    for aside in folder.glob(EARLIER_ASIDE):
+        if names_this_process(aside):
+            doomed = temporary_path(aside)
+            aside.rename(doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 def renumbered_note(asked: Path, folder: Path) -> str:
@@ -360,8 +440,11 @@ def renumbered_note(asked: Path, folder: Path) -> str:
     return f"note: {asked} is taken: this run trains into {folder} (exist_ok=true reuses {asked})"
 
 
-def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
-    """The run folder, created by rank 0 with the resolved config in ``args.yaml``."""
+def prepare_run_dir(
+    config: dict, world: Dist, resume: Path | None, *, train_images: list[Path] | None = None
+) -> Path:
+    """The run folder, created by rank 0 with the resolved config in ``args.yaml`` and ``train_images``
+    (given) in ``trained_images.json`` (:func:`common.trained_images.record_trained_images`)."""
     if resume is not None:
         folder = resume
     else:
@@ -377,14 +460,25 @@ def prepare_run_dir(config: dict, world: Dist, resume: Path | None) -> Path:
     if world.main:
         folder.mkdir(parents=True, exist_ok=True)
         hold_run_folder(folder)
-        # what a killed training was writing (a last.pt, a sam_finetuned.pth: a vit_h's 2.5 GB) stayed hidden
-        remove_stale(folder, ".*.tmp")
-        if resume is None:  # a reused folder's old state must not be resumed, nor its results kept
-            for stale in EARLIER_RUN_FILES:
-                (folder / stale).unlink(missing_ok=True)
-            if old := sorted(p.name for p in folder.glob("eval_*") if p.is_dir()):
-                # kept (they are the user's), but they score the earlier run's decoder, not this one's
-                print(f"note: {folder} keeps {', '.join(old)} of the earlier run (exist_ok): they score its "
-                      "decoder; evaluate this run again", flush=True)  # fmt: skip
-        save_config(config, folder / "args.yaml")
+        try:
+            _take_run_dir(folder, config, fresh=resume is None)
+            if train_images is not None:  # what a later evaluation of its decoder is checked against
+                record_trained_images(folder, train_images, keep=resume is not None)
+        except BaseException:  # a full disk at args.yaml: the earlier run's files back, the folder free
+            put_back_earlier(folder)
+            unmark_training(folder)
+            raise
     return folder
+
+
+def _take_run_dir(folder: Path, config: dict, *, fresh: bool) -> None:
+    """Clears ``folder`` (held by this training) for a run, ``fresh`` or resumed; writes its ``args.yaml``."""
+    # what a killed training was writing (a last.pt, a sam_finetuned.pth: a vit_h's 2.5 GB) stayed hidden
+    remove_stale(folder, ".*.tmp")
+    if fresh:  # a reused folder's old state must not be resumed, nor its results kept
+        set_earlier_aside(folder)
+        if old := sorted(p.name for p in folder.glob("eval_*") if p.is_dir()):
+            # kept (they are the user's), but they score the earlier run's decoder, not this one's
+            print(f"note: {folder} keeps {', '.join(old)} of the earlier run (exist_ok): they score its "
+                  "decoder; evaluate this run again", flush=True)  # fmt: skip
+    save_config(config, folder / "args.yaml")

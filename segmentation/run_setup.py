@@ -26,7 +26,6 @@ from common.data_sets import data_set_folder
 from common.errors import UserError, one_line
 from common.folders import path_exists
 from common.io import embeddings_root, file_exists, recorded_path
-from common.trained_images import record_trained_images
 from segmentation.augment import allowed_transforms
 from segmentation.colour_prompt import ColourPrompt
 from segmentation.crops import CropRule
@@ -525,9 +524,7 @@ def set_up(
     train_embeddings, val_embeddings, val_crops = embed_splits(
         sam, instances, val_split, config, world, device
     )
-    folder = prepare_run_dir(config, world, resume)
-    if world.main:  # what a later evaluation of its decoder is checked against
-        record_trained_images(folder, [image.path for image in train_split.images], keep=resume is not None)
+    folder = prepare_run_dir(config, world, resume, train_images=[image.path for image in train_split.images])
     run = Run(
         config=config,
         world=world,

@@ -66,9 +66,11 @@ from segmentation.predict import box_logits
 from segmentation.run_folder import (
     RESUME_KEYS,
     discard_unstarted,
+    drop_earlier,
     next_run_dir,
     plot_curves,
     prepare_run_dir,
+    put_back_earlier,
     read_resume_state,
     refresh_training_mark,
     unmark_training,
@@ -201,6 +203,7 @@ def record_zero_shot(run: Run, state: RunState) -> None:
         save_best(run)
         save_resume_state(run, state)
         write_results(state.rows, run.folder / "results.csv")
+        drop_earlier(run.folder)  # this run's first save is whole: the earlier run's files, set aside, go
         print(
             f"epoch 0 (zero-shot): val IoU {state.best_iou:.4f}  mask AP {fmt(row['val_mask_ap'], 4)}",
             file=sys.stderr,
@@ -476,17 +479,29 @@ def train(
                 break
             run_epoch(run, state, epoch)
         finish(run, state)
-    except KeyboardInterrupt:  # a Ctrl-C: say how to go on from the last finished epoch
-        if resume_hint and run.world.main and (run.folder / "last.pt").is_file():
-            command = f"python -m segmentation.train --resume {quote(str(run.folder))}"
-            print(f"stopped; go on from the last finished epoch with: {command}", file=sys.stderr, flush=True)
-        elif run.world.main and resume is None and not config["exist_ok"]:  # a folder it made for itself
-            discard_unstarted(run.folder)
+    except BaseException as error:
+        if run.world.main and put_back_earlier(run.folder):  # stopped before this run's first save
+            note = f"{run.folder} holds the earlier run's files again"
+            print(f"note: this run stopped before its first save: {note}", file=sys.stderr, flush=True)
+        elif isinstance(error, KeyboardInterrupt):
+            stopped_note(run, resume=resume, resume_hint=resume_hint)
         raise
     finally:
         if run.world.main:  # the folder is free for a --resume or an exist_ok run again
             unmark_training(run.folder)
     return run.folder
+
+
+def stopped_note(run: Run, *, resume: Path | None, resume_hint: bool) -> None:
+    """On a Ctrl-C (rank 0): says how to go on from the last finished epoch, or removes the folder of a run
+    stopped before its epoch 0 was recorded (:func:`discard_unstarted`)."""
+    if not run.world.main:
+        return
+    if resume_hint and (run.folder / "last.pt").is_file():
+        command = f"python -m segmentation.train --resume {quote(str(run.folder))}"
+        print(f"stopped; go on from the last finished epoch with: {command}", file=sys.stderr, flush=True)
+    elif resume is None and not run.config["exist_ok"]:  # a folder it made for itself
+        discard_unstarted(run.folder)
 
 
 def stopped(run: Run, state: RunState) -> bool:

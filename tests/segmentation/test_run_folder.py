@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
 
 import segmentation.run_folder as run_folder
+from common.cli import exit_code
 from common.errors import UserError
 from common.io import temporary_path
 from segmentation.distributed import Dist
@@ -167,18 +172,120 @@ def test_a_training_that_marks_the_folder_while_this_one_checks_it_is_seen(
     assert sorted(p.name for p in folder.iterdir()) == sorted(["last.pt", others[0].name])  # its marker gone
 
 
+EARLIER = ("last.pt", "decoder.pt", "sam_finetuned.pth", "colour_head.json", "results.csv", "curves.png")
+
+
+def _earlier_run(tmp_path):
+    """A run folder of an earlier run: its results, args.yaml, an evaluation and a note of the user's."""
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    for name in (*EARLIER, "args.yaml", "notes.txt"):
+        (folder / name).write_bytes(b"earlier run")
+    (folder / "eval_test").mkdir()
+    return folder
+
+
+def _visible(folder):
+    return sorted(path.name for path in folder.iterdir() if not path.name.startswith("."))
+
+
 def test_a_folder_reused_with_exist_ok_keeps_no_results_of_the_earlier_run(tmp_path):
     # a Ctrl-C in the new run's epoch 1 left the earlier run's sam_finetuned.pth and curves.png beside
     # the new args.yaml and zero-shot decoder.pt
-    folder = tmp_path / "runs" / "run"
-    folder.mkdir(parents=True)
-    earlier = ("last.pt", "decoder.pt", "sam_finetuned.pth", "colour_head.json", "results.csv", "curves.png")
-    for name in (*earlier, "notes.txt"):
-        (folder / name).write_bytes(b"earlier run")
-    (folder / "eval_test").mkdir()
+    folder = _earlier_run(tmp_path)
     assert prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None) == folder
+    assert _visible(folder) == ["args.yaml", "eval_test", "notes.txt"]
+    assert (folder / "args.yaml").read_bytes() != b"earlier run"
+    run_folder.drop_earlier(folder)  # this run's first save
     run_folder.unmark_training(folder)
     assert sorted(path.name for path in folder.iterdir()) == ["args.yaml", "eval_test", "notes.txt"]
+
+
+def test_a_reused_folder_gets_the_earlier_run_back_whole_when_the_run_stops_before_its_first_save(tmp_path):
+    # the earlier run's files were deleted at the start: a re-run that failed at once had lost its decoder
+    folder = _earlier_run(tmp_path)
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    (folder / "decoder.pt").write_bytes(b"this run's zero-shot")  # then last.pt failed
+    (folder / "trained_images.json").write_bytes(b"this run's")  # the earlier run had none
+    assert run_folder.put_back_earlier(folder)
+    run_folder.unmark_training(folder)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        (*EARLIER, "args.yaml", "eval_test", "notes.txt")
+    )
+    assert all((folder / name).read_bytes() == b"earlier run" for name in (*EARLIER, "args.yaml"))
+    assert not run_folder.put_back_earlier(folder)  # nothing aside any more
+
+
+def test_a_full_disk_at_args_yaml_leaves_the_earlier_run_as_it_was(tmp_path, monkeypatch):
+    folder = _earlier_run(tmp_path)
+
+    def full(config, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(run_folder, "save_config", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        (*EARLIER, "args.yaml", "eval_test", "notes.txt")
+    )
+    assert all((folder / name).read_bytes() == b"earlier run" for name in (*EARLIER, "args.yaml"))
+
+
+def _dead_aside(folder, names=("last.pt", "decoder.pt")):
+    """The earlier run's files as a training killed before its first save left them set aside."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    ours = temporary_path(folder / "earlier").with_suffix("")
+    aside = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))
+    aside.mkdir()
+    for name in names:
+        (folder / name).replace(aside / name)
+    return aside
+
+
+def test_the_files_a_killed_training_set_aside_are_put_back_by_the_next_run_never_deleted(tmp_path):
+    folder = _earlier_run(tmp_path)
+    aside = _dead_aside(folder)
+    (folder / "decoder.pt").write_bytes(b"the killed run's zero-shot")
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    assert not aside.exists()
+    assert run_folder.put_back_earlier(folder)  # this run stopped too: the earlier run's files, whole
+    run_folder.unmark_training(folder)
+    assert all((folder / name).read_bytes() == b"earlier run" for name in (*EARLIER, "args.yaml"))
+    assert _visible(folder) == sorted((*EARLIER, "args.yaml", "eval_test", "notes.txt"))
+
+
+def test_a_resume_of_a_folder_whose_files_a_killed_training_set_aside_says_where_they_are(tmp_path):
+    folder = _earlier_run(tmp_path)
+    aside = _dead_aside(folder)
+    with pytest.raises(
+        UserError, match=rf"^{re.escape(str(aside))} holds the run's files .*: move them back into"
+    ):
+        check_run_dir(_config(tmp_path), folder)
+    assert sorted(path.name for path in aside.iterdir()) == ["decoder.pt", "last.pt"]
+
+
+def test_a_full_disk_at_the_training_marker_is_one_line_and_leaves_no_marker(tmp_path, monkeypatch, capsys):
+    # the marker's write failed at its close with an OSError naming no file (a traceback), leaving it empty
+    folder = tmp_path / "run"
+    folder.mkdir()
+    real = io.open
+
+    def full_disk(path, mode="r", *args, **kwargs):  # created, then refused at the flush, as a real one does
+        if Path(path).parent == folder and mode[0] in "wx":
+            real(path, mode, *args, **kwargs).close()
+            return real("/dev/full", mode.replace("x", "w"), *args, **kwargs)
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", full_disk)
+    monkeypatch.setattr(builtins, "open", full_disk)
+    assert exit_code(lambda: run_folder.hold_run_folder(folder)) == 1
+    monkeypatch.undo()
+    assert re.fullmatch(
+        rf"error: No space left on device: {re.escape(str(folder))}/\.training\.\S+\.tmp\n",
+        capsys.readouterr().err,
+    )
+    assert list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize("resume", [False, True])
