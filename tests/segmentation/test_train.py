@@ -4,6 +4,7 @@ early stop, torchrun."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import re
@@ -1006,6 +1007,49 @@ def test_a_reused_run_folder_keeps_no_colour_head_fit_of_the_earlier_run(
     assert not (folder / "colour_head.json").exists()
     assert (folder / "eval_test").is_dir()  # the user's: kept, but named as the earlier run's
     assert f"note: {folder} keeps eval_test of the earlier run (exist_ok)" in capsys.readouterr().out
+
+
+def _earlier_run(tiny_dataset, tiny_sam, tmp_path) -> tuple[Path, dict, dict[str, bytes]]:
+    """A finished run in runs/again, its config for an exist_ok re-run, and its files' bytes."""
+    config = _config(tiny_dataset, tmp_path, "name=again", "exist_ok=true", "epochs=1", "max_steps=1")
+    folder = train(config, sam=tiny_sam)
+    names = ("last.pt", "decoder.pt", "sam_finetuned.pth", "results.csv", "curves.png", "args.yaml")
+    return folder, config, {name: (folder / name).read_bytes() for name in names}
+
+
+@pytest.mark.parametrize("stop", ["full disk", "ctrl-c"])
+def test_a_re_run_stopped_before_its_first_save_leaves_the_earlier_run_whole(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys, stop
+):
+    # the earlier run's last.pt, decoder.pt, ... were deleted as the re-run started: a full disk at its
+    # first last.pt, or a Ctrl-C before it, had lost the earlier trained decoder
+    folder, config, earlier = _earlier_run(tiny_dataset, tiny_sam, tmp_path)
+
+    def refused(state, path):
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(train_module, "save_torch", refused)  # last.pt, after the zero-shot decoder.pt
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt if stop == "ctrl-c" else OSError):
+        train({**config, "seed": 1}, sam=tiny_sam)
+    assert {name: (folder / name).read_bytes() for name in earlier} == earlier
+    assert not [path.name for path in folder.iterdir() if path.name.startswith(".")]  # nothing hidden left
+    err = capsys.readouterr().err
+    assert (
+        f"note: this run stopped before its first save: {folder} holds the earlier run's files again\n" in err
+    )
+    assert "stopped; go on" not in err
+
+
+def test_a_re_run_that_saves_its_first_epoch_leaves_nothing_of_the_earlier_run(
+    tiny_dataset, tiny_sam, tmp_path
+):
+    folder, config, earlier = _earlier_run(tiny_dataset, tiny_sam, tmp_path)
+    train({**config, "lr": 0.5}, sam=tiny_sam)
+    assert (folder / "args.yaml").read_bytes() != earlier["args.yaml"]
+    assert not [path.name for path in folder.iterdir() if path.name.startswith(".")]
 
 
 def test_a_corrupt_image_is_one_line_and_makes_no_run_folder(tiny_dataset, tiny_sam, tmp_path):
