@@ -400,13 +400,15 @@ def check_options(options: EvaluateOptions) -> None:
 
 
 def load_inspector(
-    options: EvaluateOptions, device: torch.device, split: SegmentationSplit
+    options: EvaluateOptions, device: torch.device, split: SegmentationSplit, largest_side: int | None = None
 ) -> tuple[Inspector, dict]:
     """Loads both models, cheapest checks first; returns the inspector and the resolved settings.
 
     Args:
         split: the scored split: the detector's classes are checked against it, and its photos
             against ``--anomaly-run``'s size, before SAM loads.
+        largest_side: the longest side in px of every photo the detector runs on (:func:`longest_side`);
+            None: not known (:func:`detection.weights.tiling_note`).
     """
     photos = [image.path for image in split.images]
     weights = weights_file(options.detector)
@@ -419,7 +421,7 @@ def load_inspector(
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     detector = load_detector(weights)
     check_classes(split, [str(name) for _, name in sorted(detector.names.items())])
-    print_tiling_note(detector, options.tile, weights)
+    print_tiling_note(detector, options.tile, weights, largest_side)
     trained = ((training_run(detector, weights), "the detector"), (_sam_run(options.sam), "SAM's decoder"))
     for folder, model in trained:
         if warning := trained_overlap_warning(
@@ -475,6 +477,15 @@ def checked_splits(options: EvaluateOptions) -> tuple[SegmentationSplit, Segment
     return split, picking
 
 
+def longest_side(*splits: SegmentationSplit | None) -> int:
+    """The longest side in px of the photos of ``splits`` (None: none), as their COCO entries give it: the
+    detector runs on every one of them, and :func:`~segmentation.data.load_split` checked each entry's size
+    against its file."""
+    return max(
+        (max(image.width, image.height) for split in splits if split for image in split.images), default=0
+    )
+
+
 def _checked_split(
     data: Path, name: str, *, progress: bool, scored: bool = False
 ) -> SegmentationSplit | UserError:
@@ -511,7 +522,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     with earlier_run_note(Path(options.out), until="the report is complete"):
         device = resolve_device(options.device)
         split, picking = checked_splits(options)
-        inspector, settings = load_inspector(options, device, split)
+        inspector, settings = load_inspector(options, device, split, longest_side(split, picking))
         with noting_interrupts(inspector.cache):  # the photos' embeddings so far are kept for a rerun
             return score(options, inspector, settings, split, picking)
 

@@ -77,8 +77,10 @@ def check_photos(
     desc: str = "checking photos",
     labelled: bool = False,
     unread: Mapping[Path, str] | None = None,
-) -> None:
-    """Decodes every photo once (:func:`common.images.image_size`), so bad ones stop the run up front.
+) -> int:
+    """Decodes every photo once (:func:`common.images.image_size`), so bad ones stop the run up front; returns
+    the longest side in px of them all (0: none), which the tiling note weighs
+    (:func:`detection.weights.tiling_note`: a tile that long runs each photo whole).
 
     Args:
         photos: anything with a ``path`` (a :class:`Photo`, a split's ``SegmentationImage``).
@@ -105,20 +107,22 @@ def check_photos(
     """
     annotated = {photo.path for photo in photos if labelled and photo.annotations}
     paths = [photo.path for photo in photos]
-    turns = decode_photos(
+    read = decode_photos(
         tqdm(paths, desc=desc, unit="photo", disable=not progress, file=sys.stderr),
-        functools.partial(_orientation_if_annotated, annotated=annotated),
+        functools.partial(_side_and_orientation, annotated=annotated),
         unread=unread,
     )
-    for path, turn in zip(paths, turns, strict=True):
+    for path, (_, turn) in zip(paths, read, strict=True):
         check_upright(path, turn)
     warn_narrow_photos(paths)
+    return max((side for side, _ in read), default=0)
 
 
-def _orientation_if_annotated(path: Path, annotated: set[Path]) -> int:
-    """The EXIF orientation of a photo in ``annotated`` (which must be upright), 1 for any other; either
-    decoded once (:func:`common.images.image_size_and_orientation`, :func:`common.images.image_size`)."""
+def _side_and_orientation(path: Path, annotated: set[Path]) -> tuple[int, int]:
+    """``(longest side in px, EXIF orientation)`` of a photo: the orientation of one in ``annotated`` (which
+    must be upright), 1 for any other; either decoded once (:func:`common.images.image_size_and_orientation`,
+    :func:`common.images.image_size`). A turn swaps the sides, so the longest is the same either way."""
     if path in annotated:
-        return image_size_and_orientation(path)[2]
-    image_size(path)
-    return 1
+        width, height, turn = image_size_and_orientation(path)
+        return max(width, height), turn
+    return max(image_size(path)), 1

@@ -250,8 +250,8 @@ def inspect_photos(options: InspectOptions) -> InspectionRun:
         check_holds_no_photos(out, (photo.path for photo in photos))
         detector = load_detector(weights)
         check_trained_on_defects(detector, options.detector)
-        print_tiling_note(detector, options.tile, weights)
-        check_photos(photos, progress=options.progress)
+        largest_side = check_photos(photos, progress=options.progress)
+        print_tiling_note(detector, options.tile, weights, largest_side)  # none where each window is a photo
         regions = load_regions(options, [photo.path for photo in photos])
         sam = load_sam_checkpoint(checkpoint, device=device)
         resolved = options.resolved(model=checkpoint.model, device=str(device))

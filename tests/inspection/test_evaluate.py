@@ -24,7 +24,7 @@ from inspection.outputs import RANK_BY
 from inspection.scoring import ImageRecord
 from segmentation.colour_head import ColourHead
 from segmentation.colour_prompt import ColourPrompt
-from segmentation.data import SegmentationSplit, load_split
+from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.finetuned import save_decoder
 from tests.anomaly.conftest import TINY
 from tests.conftest import interrupting
@@ -220,6 +220,31 @@ def cli(dataset, tiny_registry, tmp_path, monkeypatch):
         return main([str(a) for a in (*base, *args)])
 
     return run
+
+
+def test_a_detector_trained_on_whole_photos_gets_no_note_where_each_tile_is_a_whole_photo(
+    cli, tmp_path, monkeypatch, capsys
+) -> None:
+    # --tile 80 on the split's 80 x 60 photos scores each whole, as the detector learnt them: the note was a
+    # false alarm
+    data = tmp_path / "set" / "data.yaml"  # the whole photos it was trained on
+    data.parent.mkdir()
+    data.write_text("names: {0: scratch, 1: stain}\n")
+    monkeypatch.setattr(StubDetector, "overrides", {"data": str(data)}, raising=False)
+    assert cli("--out", tmp_path / "whole", "--tile", "80") == 0
+    assert "was trained on" not in capsys.readouterr().err
+    assert cli("--out", tmp_path / "cut", "--tile", "64") == 0
+    assert f"was trained on whole photos ({data}); it runs here on 64-px tiles" in capsys.readouterr().err
+
+
+def test_the_longest_side_weighs_the_conf_from_split_too(tmp_path) -> None:
+    # the detector runs on the --conf-from split's photos as well
+    def split(name: str, *sizes: tuple[int, int]) -> SegmentationSplit:
+        images = [SegmentationImage(i, tmp_path / f"{i}.png", w, h) for i, (w, h) in enumerate(sizes, 1)]
+        return SegmentationSplit(name, images, {1: "scratch"}, tmp_path / f"instances_{name}.json")
+
+    assert evaluate_module.longest_side(split("test", (80, 60), (40, 90)), None) == 90
+    assert evaluate_module.longest_side(split("test", (80, 60)), split("val", (120, 100))) == 120
 
 
 def test_a_ctrl_c_says_how_many_embeddings_the_cache_kept(cli, tmp_path, capsys, monkeypatch) -> None:

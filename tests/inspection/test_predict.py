@@ -185,6 +185,20 @@ def test_a_detector_trained_on_tiles_run_on_whole_photos_gets_a_note(
     assert "was trained on" not in capsys.readouterr().err
 
 
+def test_a_detector_trained_on_whole_photos_gets_no_note_where_each_tile_is_a_whole_photo(
+    cli, photos, tmp_path, monkeypatch, capsys
+) -> None:
+    # --tile 80 on these 80 x 60 photos runs each whole, as the detector learnt them: a false alarm
+    data = tmp_path / "set" / "data.yaml"  # the whole photos it was trained on
+    data.parent.mkdir()
+    data.write_text("names: {0: scratch, 1: stain}\n")
+    monkeypatch.setattr(StubDetector, "overrides", {"data": str(data)}, raising=False)
+    assert cli("--source", photos, "--out", tmp_path / "whole", "--tile", "80") == 0
+    assert "was trained on" not in capsys.readouterr().err
+    assert cli("--source", photos, "--out", tmp_path / "cut", "--tile", "64") == 0
+    assert f"was trained on whole photos ({data}); it runs here on 64-px tiles" in capsys.readouterr().err
+
+
 def test_a_full_state_dict_with_model(detector_file, tiny_registry, photos, tmp_path):
     options = InspectOptions(
         detector=detector_file,
