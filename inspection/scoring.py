@@ -15,8 +15,9 @@ per-image IoU/Dice and the image-level call. :meth:`SplitScorer.finish` computes
   (class-agnostic: defects found and outlined, whatever type the verdict gave them);
 - per-image IoU, Dice and boundary IoU (:func:`common.metrics.boundary_iou`) of the
   predicted defect pixels, over defect and good images (a false positive on a good image
-  scores 0), and the oracle's per-image IoU and boundary IoU beside them, so the pixels lost
-  to detection and those lost to SAM's outlines can be told apart;
+  scores 0), and the oracle's per-image IoU and boundary IoU beside them over the defect images (on a good
+  one it is 1 by construction), so the pixels lost to detection and those lost to SAM's outlines can be
+  told apart;
 - pixel AUROC and AUPRO (FPR <= 0.3, normalised) of the anomaly maps;
 - image-level defect-type accuracy, confusion matrix and AUROC.
 """
@@ -292,7 +293,8 @@ def photo_figures(record: ImageRecord) -> dict:
     """One photo's line of ``metrics.json``'s ``photos``: which it is, its call and its IoUs.
 
     ``instances`` is the ground truth's count, ``detections`` the cascade's (``images.json``, written by
-    :class:`~inspection.outputs.PredictionWriter`, calls the cascade's count ``instances``).
+    :class:`~inspection.outputs.PredictionWriter`, calls the cascade's count ``instances``); ``oracle_iou``
+    is None on a good photo (:data:`ORACLE_FIGURES`).
     """
     return {
         "file_name": record.file_name,
@@ -300,7 +302,8 @@ def photo_figures(record: ImageRecord) -> dict:
         "verdict": record.verdict,
         "score": round(float(record.score), 4),
         "iou": round(float(record.iou), 4),
-        "oracle_iou": round(float(record.oracle_iou), 4),
+        # null on a good photo: the oracle has no true box there, and its empty mask is 1 by construction
+        "oracle_iou": round(float(record.oracle_iou), 4) if record.truth != GOOD else None,
         "instances": record.n_true,
         "detections": record.n_found,
     }
@@ -321,10 +324,15 @@ def _any_class_figures(table: PrecisionTable) -> dict:
 
 #: The per-image figures averaged by :func:`_iou_summary` (``ImageRecord`` fields).
 PER_IMAGE_FIGURES = ("iou", "dice", "boundary_iou", "oracle_iou", "oracle_boundary_iou")
+#: Those of the oracle: on a good image it has no true box to prompt SAM with, so its empty mask scores 1 by
+#: construction; they are averaged over the defect images alone.
+ORACLE_FIGURES = ("oracle_iou", "oracle_boundary_iou")
 
 
 def _iou_summary(images: Sequence[ImageRecord]) -> dict:
-    """Means of :data:`PER_IMAGE_FIGURES` over all images, the defect ones and the good ones."""
+    """Means of :data:`PER_IMAGE_FIGURES` over all images, the defect ones and the good ones; the oracle's
+    (:data:`ORACLE_FIGURES`) over the defect ones alone (over all images they were pulled towards 1 by every
+    good one, and over the good ones they were 1)."""
     groups = {
         "all": list(images),
         "defect": [r for r in images if r.truth != GOOD],
@@ -336,6 +344,7 @@ def _iou_summary(images: Sequence[ImageRecord]) -> dict:
             **{
                 figure: float(np.mean([getattr(r, figure) for r in group])) if group else float("nan")
                 for figure in PER_IMAGE_FIGURES
+                if name == "defect" or figure not in ORACLE_FIGURES
             },
         }
         for name, group in groups.items()

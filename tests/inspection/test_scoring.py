@@ -12,7 +12,7 @@ from converters.masks import mask_to_rle
 from inspection.outputs import RANK_BY
 from inspection.photos import Photo
 from inspection.result import GOOD, Inspection
-from inspection.scoring import PER_IMAGE_FIGURES, SplitScorer, TrueInstances, _iou_summary
+from inspection.scoring import PER_IMAGE_FIGURES, SplitScorer, TrueInstances, _iou_summary, photo_figures
 
 SIZE = 40  # a 40 x 40 image: the boundary band is d = round(0.02 x 56.6) = 1 pixel wide
 
@@ -78,8 +78,23 @@ def test_a_missed_defect_and_a_clean_good_image_average_per_group(scorer) -> Non
     summary = _iou_summary(scorer.images)
     oracle = {"oracle_iou": 1.0, "oracle_boundary_iou": 1.0}
     assert summary["defect"] == {"images": 1, "iou": 0.0, "dice": 0.0, "boundary_iou": 0.0, **oracle}
-    assert summary["good"] == {"images": 1, "iou": 1.0, "dice": 1.0, "boundary_iou": 1.0, **oracle}
-    assert summary["all"]["boundary_iou"] == 0.5 and summary["all"]["images"] == 2
+    assert summary["good"] == {"images": 1, "iou": 1.0, "dice": 1.0, "boundary_iou": 1.0}
+    assert summary["all"] == {"images": 2, "iou": 0.5, "dice": 0.5, "boundary_iou": 0.5}
+
+
+def test_the_oracle_figures_are_over_defect_images_only(scorer) -> None:
+    # the oracle has no true box on a good photo: its empty mask scored 1 there by construction, so
+    # per_image.all.oracle_iou read 0.75 for an oracle that outlined its one defect at 0.5
+    truth, half = square(10, 20), square(10, 15, 10, 20)
+    scorer.add(
+        Photo(Path("a.png"), "a.png", "a", 1), inspection_of([]), truth_of([truth]), inspection_of([half])
+    )
+    scorer.add(Photo(Path("b.png"), "b.png", "b", 2), inspection_of([]), truth_of([]), inspection_of([]))
+    summary = _iou_summary(scorer.images)
+    assert summary["defect"]["oracle_iou"] == pytest.approx(0.5)
+    assert not set(summary["all"]) & {"oracle_iou", "oracle_boundary_iou"}
+    assert not set(summary["good"]) & {"oracle_iou", "oracle_boundary_iou"}
+    assert [photo_figures(record)["oracle_iou"] for record in scorer.images] == [0.5, None]
 
 
 def test_image_label_is_the_largest_instances_class():
