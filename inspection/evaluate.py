@@ -117,7 +117,8 @@ THUMBNAIL_WIDTH = 320
 GALLERY_SIZE = 6
 #: Ground-truth outlines in the gallery (BGR).
 TRUTH_COLOR = (60, 200, 60)
-#: Lowest box score the detector keeps while ``--conf-from`` picks the threshold (ultralytics' val default).
+#: Lowest box score the detector keeps while ``--conf-from`` picks the threshold, and for each photo's image
+#: score (ultralytics' val default, as ``detection.evaluate``'s).
 PICK_FLOOR = 0.001
 
 #: What ``--out`` holds; ``--overwrite`` replaces no folder holding anything else.
@@ -198,8 +199,14 @@ def gallery_items(items: Sequence[tuple[ImageRecord, bytes]], size: int) -> list
 def inspect_image(
     inspector: Inspector, image: SegmentationImage, *, source: Path
 ) -> tuple[Inspection, TrueInstances, Inspection]:
-    """The cascade's result, the ground truth, and SAM prompted with the ground-truth boxes."""
-    inspection = inspector(image.path)
+    """The cascade's result, the ground truth, and SAM prompted with the ground-truth boxes.
+
+    The detector runs once at :data:`PICK_FLOOR`: the cascade goes on with its boxes above ``conf``, the
+    same as a pass at ``conf`` gives (:meth:`~inspection.inspector.Inspector.detect_scored`), and the photo's
+    image score is its top box whatever the threshold, so the image AUROC is ``detection.evaluate``'s
+    (it was the top box at or above ``conf``, 0 without one, and moved with ``--conf``).
+    """
+    inspection = inspector(image.path, score_floor=PICK_FLOOR)
     check_image_sizes([image], [(inspection.height, inspection.width)], source=source)
     truth = true_instances(image)
     # The inspector keeps the photo's embedding (and its crops'), so the oracle reuses it. Its boxes are

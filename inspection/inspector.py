@@ -243,8 +243,13 @@ class Inspector:
             detector, sam, device=resolved, cache=cache, colour_head=head, colour_prompt=prompt, **settings
         )
 
-    def __call__(self, path: str | Path) -> Inspection:
+    def __call__(self, path: str | Path, *, score_floor: float | None = None) -> Inspection:
         """Inspects one photo (see the module docstring).
+
+        Args:
+            score_floor: also give the photo's ``image_score``, its top box score whatever ``conf``, the
+                detector's boxes kept down to this score, from the same one detector pass
+                (:meth:`detect_scored`; ``inspection.evaluate``'s image AUROC); None: not given.
 
         Raises:
             UserError: the file is missing or not an image; one line naming it.
@@ -252,7 +257,8 @@ class Inspector:
         path = Path(path)
         image = decode_image_file(path, cv2.IMREAD_COLOR)
         height, width = image.shape[:2]
-        detections = self.detect(image)
+        scored = score_floor is not None
+        detections, top = self.detect_scored(image, score_floor) if scored else (self.detect(image), None)
         if self.regions is not None:
             boxes = self.regions.boxes(self.photo_rgb(path, image), path, detections.boxes)
             detections = with_boxes(detections, boxes, len(self.detector_class_names), self.conf)
@@ -290,6 +296,7 @@ class Inspector:
             verdict=verdict,
             score=score,
             mask_probs=probs,
+            image_score=None if top is None else max(top, score),  # score: an anomaly region's, at conf
         )
 
     def without_specks(self, masks: np.ndarray) -> np.ndarray:
@@ -331,6 +338,35 @@ class Inspector:
                 max_det=self.max_det,
             )
         return ultralytics_detections(self.detector.predict(image, **settings))[0]
+
+    def detect_scored(self, image: np.ndarray, floor: float) -> tuple[ImageDetections, float]:
+        """``(boxes, top score)``: :meth:`detect`'s boxes on ``image``, and the top score of the detector's
+        boxes kept down to ``floor`` (0 without one; ``conf`` where that is lower), from one pass at
+        ``floor``.
+
+        ultralytics' NMS keeps the boxes above its ``conf``, each suppressed only by a higher-scored box of
+        its class, and then the first ``max_det`` by score, so a pass's boxes above ``conf`` are the same
+        at any lower threshold (compared in float32, as it compares them). Tiled, each window's are; the
+        windows' boxes above ``conf`` are merged apart from the rest
+        (:func:`~detection.tiling.predict_tiled`), as a whole box below ``conf`` may suppress a cut-off
+        one above it, and the top score is that of every box merged, as ``detection.evaluate`` scores a
+        photo.
+        """
+        settings = {**self.settings, "conf": min(floor, self.conf)}
+        if not self.tile:
+            found = ultralytics_detections(self.detector.predict(image, **settings))[0]
+            return above(found, self.conf), top_score(found)
+        passes: list[list[ImageDetections]] = []
+
+        def kept(tiles: list[np.ndarray], windows: np.ndarray) -> list[ImageDetections]:
+            passes.append(self._predict_tiles(tiles, windows, settings=settings))
+            return [above(found, self.conf) for found in passes[-1]]
+
+        tiling = {"tile": self.tile, "overlap": self.tile_overlap, "max_det": self.max_det}
+        boxes = predict_tiled(image, kept, **tiling)
+        replay = iter(passes)  # the same windows in the same order: no second detector pass
+        every = predict_tiled(image, lambda tiles, windows: next(replay), **tiling)
+        return boxes, top_score(every)
 
     def _predict_tiles(
         self, tiles: list[np.ndarray], windows: np.ndarray, *, settings: dict
@@ -715,6 +751,18 @@ def with_boxes(
         scores=np.concatenate([np.asarray(detections.scores, dtype=float), np.full(len(boxes), score)]),
         classes=np.concatenate([np.asarray(detections.classes, dtype=int), np.full(len(boxes), class_id)]),
     )
+
+
+def above(detections: ImageDetections, conf: float) -> ImageDetections:
+    """The detections scored above ``conf``, in their order, compared in float32 as ultralytics' NMS keeps
+    its boxes (``score > conf``)."""
+    keep = np.asarray(detections.scores).astype(np.float32) > np.float32(conf)
+    return select(detections, np.flatnonzero(keep))
+
+
+def top_score(detections: ImageDetections) -> float:
+    """The highest score of ``detections``; 0 without any."""
+    return float(np.max(detections.scores)) if len(detections.scores) else 0.0
 
 
 def sort_by_score(detections: ImageDetections) -> ImageDetections:

@@ -66,11 +66,13 @@ def _COLUMNS(box: Mapping, mask: Mapping, oracle: Mapping) -> list[tuple[Mapping
 HEADER = ["class", "box AP50", "box AP50-95", "mask AP50", "mask AP50 oracle", "mask AP", "mask AP oracle"]
 
 
-#: The summary's rows of the figures that, like the APs, are at the operating point: the cascade keeps no box
-#: below the threshold, so a photo without one scores 0 and its map is 0 (``detection.evaluate``'s image
-#: AUROC takes the top box score whatever the threshold; these move with ``--conf``).
+#: The summary's row of the pixel figures, which like the APs are at the operating point: the cascade keeps
+#: no box below the threshold, so a photo without one has a map of 0 (they move with ``--conf``).
 PIXEL_ROW = "pixel AUROC / AUPRO (FPR <= 0.3, normalised; maps of the boxes at or above the threshold)"
-IMAGE_AUROC_ROW = "image AUROC (top box score at or above the threshold, 0 without one)"
+#: The image AUROC's row: each photo's top box score from the detector's one pass down to 0.001, as
+#: ``detection.evaluate``'s (``inspection.evaluate.PICK_FLOOR``), whatever the threshold; it was the top box
+#: at or above it, 0 without one, and moved with ``--conf``.
+IMAGE_AUROC_ROW = "image AUROC (top box score down to 0.001, whatever the threshold)"
 
 
 def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list[str]]:

@@ -28,6 +28,9 @@ class Inspection:
             when not kept (it is ``2 * N * H * W`` bytes).
         verdict: ``good``, or the class of the top box with score >= the threshold.
         score: the image's anomaly score: its top box score, 0 without boxes.
+        image_score: its top box score whatever the threshold, the detector's boxes kept down to a floor
+            (``Inspector(path, score_floor=...)``: ``inspection.evaluate``'s image AUROC), or ``score``
+            where an anomaly region's is higher; None: not made.
     """
 
     path: Path
@@ -42,6 +45,7 @@ class Inspection:
     verdict: str
     score: float
     mask_probs: np.ndarray | None = None
+    image_score: float | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

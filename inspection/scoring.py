@@ -19,7 +19,8 @@ per-image IoU/Dice and the image-level call. :meth:`SplitScorer.finish` computes
   one it is 1 by construction), so the pixels lost to detection and those lost to SAM's outlines can be
   told apart;
 - pixel AUROC and AUPRO (FPR <= 0.3, normalised) of the anomaly maps;
-- image-level defect-type accuracy, confusion matrix and AUROC.
+- image-level defect-type accuracy, confusion matrix and AUROC (of each photo's ``image_score`` where the
+  inspection has one: its top box whatever the threshold, :class:`~inspection.result.Inspection`).
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class TrueInstances:
 
 @dataclass
 class ImageRecord:
-    """What the report keeps of one image: where it is, its calls and its scores."""
+    """What the report keeps of one image: where it is, its calls and its scores (``score``: the
+    inspection's ``image_score`` where it has one, else its ``score``)."""
 
     image_id: int
     file_name: str
@@ -194,7 +196,7 @@ class SplitScorer:
             file_name=photo.file_name,
             truth=image_label(truth.classes, areas, self.names),
             verdict=inspection.verdict,
-            score=inspection.score,
+            score=inspection.score if inspection.image_score is None else inspection.image_score,
             iou=iou,
             dice=dice,
             boundary_iou=metrics.boundary_iou(predicted, true_pixels),

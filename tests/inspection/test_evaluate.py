@@ -94,6 +94,22 @@ def test_ground_truth_boxes_as_detections_score_as_the_oracle(dataset, inspector
     assert len(gallery) == figures["images"] and all(item.jpeg[:2] == b"\xff\xd8" for item in gallery)
 
 
+def test_the_image_auroc_does_not_move_with_conf(dataset) -> None:
+    # the stub scores scratches 0.9 and stains 0.6: at conf 0.7 no stain box is kept and the stain photos
+    # were scored 0 as the clean ones are, so the image AUROC fell with --conf (detection.evaluate's does not)
+    split = load_split(dataset, "test")
+    loose, strict = (
+        evaluate_split(Inspector(StubDetector(), build_tiny_sam(), keep_probs=True, conf=conf), split,
+                       progress=False)[0]
+        for conf in (0.25, 0.7)
+    )  # fmt: skip
+    assert loose["image_level"]["auroc"] == strict["image_level"]["auroc"] == 1.0
+    assert strict["image_level"]["accuracy"] < loose["image_level"]["accuracy"] == 1.0  # the verdicts move
+    assert strict["detections"] < loose["detections"]  # and only boxes above conf go to SAM
+    scores = {photo["truth"]: photo["score"] for photo in strict["photos"]}
+    assert scores == {"good": 0.0, "scratch": pytest.approx(0.9), "stain": pytest.approx(0.6)}
+
+
 def test_the_pixel_metrics_have_a_bar_of_their_own(dataset, inspector, capsys) -> None:
     # after the per-photo bar they ran without a word: 27 s on 100 photos of 1024 x 1024 at the time
     split = load_split(dataset, "test")

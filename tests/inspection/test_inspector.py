@@ -222,6 +222,69 @@ def test_the_real_ultralytics_path(photos, tiny_sam):
     assert 2 <= len(tiled) <= 5 and tiled.masks.shape == (len(tiled), 60, 80)
 
 
+@pytest.mark.parametrize(("tile", "max_det"), [(None, 300), (None, 4), (32, 300), (32, 4)])
+def test_one_pass_at_the_floor_keeps_the_boxes_a_pass_at_conf_keeps(photos, tiny_sam, tile, max_det) -> None:
+    # inspection.evaluate runs the detector once at 0.001 for the image score (threshold-free, as
+    # detection.evaluate's) and goes on with its boxes above conf: they must be a pass at conf's, box for box
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    detector = YOLO("yolo11n.yaml")
+    with torch.no_grad():  # random features reach the class logits ~1e-8 small: scaled up, every box scores
+        for branch in detector.model.model[-1].cv3:  # apart (0.05-0.95 here, no two alike), classes mixed
+            branch[-1].bias.fill_(-3.0)
+            branch[-1].weight.normal_(0, 2e6)
+    image = cv2.imread(str(photos / "two.png"))
+    every = Inspector(detector, tiny_sam, imgsz=64, conf=0.001, max_det=1000, tile=tile).detect(image)
+    assert len(every.scores) > 2 * max_det or max_det == 300  # max_det cuts the pass at the floor
+    for conf in np.quantile(every.scores, [0.1, 0.5, 0.9, 0.99]):
+        inspector = Inspector(detector, tiny_sam, imgsz=64, conf=float(conf), max_det=max_det, tile=tile)
+        at_conf = inspector.detect(image)
+        kept, top = inspector.detect_scored(image, 0.001)
+        assert len(at_conf.scores) and np.array_equal(kept.boxes, at_conf.boxes)
+        assert np.array_equal(kept.scores, at_conf.scores) and np.array_equal(kept.classes, at_conf.classes)
+        floor = inspector.detect(image, conf=0.001)  # what detection.evaluate scores a photo by
+        assert top == pytest.approx(float(np.max(floor.scores)), abs=0) and top >= float(np.max(kept.scores))
+
+
+class AreaScoredDetector(StubDetector):
+    """The stub's boxes, each scored 0.95 less its area / 2000: a window's cut-off view of a square scores
+    above the whole one."""
+
+    def _result(self, image: np.ndarray, conf: float) -> types.SimpleNamespace:
+        found = super()._result(image, 0.0).boxes
+        scores = 0.95 - (found.xyxy[:, 2] - found.xyxy[:, 0]) * (found.xyxy[:, 3] - found.xyxy[:, 1]) / 2000
+        keep = scores > conf
+        boxes = types.SimpleNamespace(xyxy=found.xyxy[keep], conf=scores[keep], cls=found.cls[keep])
+        return types.SimpleNamespace(boxes=boxes)
+
+
+def test_tiled_the_boxes_above_conf_are_merged_apart_from_those_below(tmp_path, photo_painter, tiny_sam):
+    # 48-px windows of an 80 x 60 photo cut a 20 x 20 square at x = 48: the cut-off view (12 x 20) scores
+    # 0.83, the whole one 0.75. At conf 0.8 only the cut-off one is kept; merged with the whole one of a pass
+    # at 0.001, it was suppressed by it (whole boxes rank first) and the photo lost its box
+    photo = photo_painter(tmp_path / "cut.png", [(0, 36, 14, 56, 34)])
+    inspector = Inspector(AreaScoredDetector(), tiny_sam, conf=0.8, tile=48)
+    image = cv2.imread(str(photo))
+    at_conf = inspector.detect(image)
+    assert at_conf.scores.tolist() == pytest.approx([0.83])
+    kept, top = inspector.detect_scored(image, 0.001)
+    assert np.array_equal(kept.boxes, at_conf.boxes) and np.array_equal(kept.scores, at_conf.scores)
+    assert top == pytest.approx(0.75)  # every box merged, as detection.evaluate scores the photo
+
+
+def test_the_image_score_is_the_top_box_whatever_conf(photos, stub_detector, tiny_sam) -> None:
+    # the stain's 0.6 is below conf 0.7: no box is kept and the photo is called good, scored 0 as a clean
+    # photo is; its image score still tells it apart (inspection.evaluate's image AUROC)
+    inspector = Inspector(stub_detector, tiny_sam, conf=0.7)
+    stain = inspector(photos / "lot_2" / "a.png", score_floor=0.001)
+    assert (stain.verdict, stain.score, len(stain)) == ("good", 0.0, 0)
+    assert stain.image_score == pytest.approx(0.6)
+    assert inspector(photos / "good.png", score_floor=0.001).image_score == 0.0
+    assert inspector(photos / "lot_2" / "a.png").image_score is None  # not asked for: one pass at conf
+    assert stub_detector.calls[-1]["conf"] == 0.7 and stub_detector.calls[-2]["conf"] == 0.001
+
+
 def test_class_names_can_be_given(photos, stub_detector, tiny_sam):
     result = Inspector(stub_detector, tiny_sam, class_names=["cut", "spot"])(photos / "two.png")
     assert result.verdict == "cut" and result.names == ["cut", "spot"]
