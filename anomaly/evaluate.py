@@ -86,6 +86,7 @@ from common.io import atomic_write, recorded_path, sha256_file
 from common.metrics import pixel_f1_max
 from common.pixels import warn_narrow_photos
 from converters.mvtec import ImageRecord, category_dir
+from converters.splits import SPLITS
 
 #: Examples in ``anomaly_maps.png``: the highest-scoring defect images and the highest-scoring good one.
 FIGURE_DEFECTS = 3
@@ -757,7 +758,7 @@ def parser() -> OneLineParser:
         help="converter output with splits.json (or its data.yaml): score one of its splits "
         "(default: the run's own --data)",
     )
-    p.add_argument("--split", default="test", help="split of --data to score")
+    p.add_argument("--split", default="test", choices=SPLITS, help="split of --data to score")
     p.add_argument(
         "--out",
         type=user_path_text,

@@ -704,6 +704,18 @@ def test_a_run_fit_on_a_split_is_scored_on_its_own_data_set_by_default(
         evaluate_run(tmp_path / "run", figure=False, progress=False)
 
 
+def test_an_unknown_split_is_refused_before_the_run_says_which_split_it_scores(
+    parts: Path, tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture
+) -> None:
+    # it printed "scoring split foo of <conv>, the converter output the run was fit with" and then erred
+    fit_on_split(parts, tmp_path, tiny_config)
+    assert evaluate_main(["--run", str(tmp_path / "run"), "--split", "foo", "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "error: argument --split: invalid choice: 'foo'" in captured.err
+    assert not any(p.name.startswith("eval") for p in (tmp_path / "run").iterdir())
+
+
 def test_a_run_fit_with_a_relative_data_path_is_scored_from_any_folder(
     parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
