@@ -62,7 +62,8 @@ def parser() -> OneLineParser:
 
 
 def run(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    # intermixed: an override after a flag (... --no-progress coreset_ratio=0.5) was "unrecognized arguments"
+    args = parser().parse_intermixed_args(argv)
     # as text, not YAML: --backbone 010 was refused as the octal number of an override nobody typed
     flags = {text_override("backbone", args.backbone): f"--backbone {args.backbone}"} if args.backbone else {}
     config = load_config(SCHEMA, args.config, [*args.overrides, *flags], flags=flags)

@@ -350,3 +350,13 @@ def test_a_backbone_is_read_as_the_text_typed_not_as_yaml(tmp_path: Path, capsys
         f"error: --backbone {backbone}: config key 'backbone' must be one of {names}, got '{backbone}'\n"
     )
     assert capsys.readouterr().err == expected
+
+
+def test_overrides_may_follow_the_flags(parts: Path, tmp_path: Path, capsys) -> None:
+    # an override after --no-progress was "unrecognized arguments: coreset_ratio=0.5", the run not fit
+    run = tmp_path / "run"
+    first, *rest = OVERRIDES
+    argv = ["--root", str(parts.parent), first, "--out", str(run), "--no-progress", *rest]
+    assert main(argv) == 0, capsys.readouterr().err
+    config = json.loads((run / "run.json").read_text())["config"]
+    assert {key: config[key] for key in TINY} == TINY
