@@ -494,10 +494,16 @@ def warn_upsampled(shape: tuple[int, int], image_size: int) -> None:
         return
     option = SCHEMA["image_size"]  # the size taken: a multiple of the backbone stride, within its bounds
     fits = max(int(option.low), max(height, width) // option.multiple * option.multiple)
+    # photos below the smallest image_size: it named the image_size given as the way out
+    way_out = (
+        f"and the fit and every score take {scale * scale:.0f}x the patches; image_size={fits} keeps the "
+        "photos at about their size"
+        if fits < image_size
+        else f"and {image_size} is the smallest image_size: fit on larger photos where you have them"
+    )
     print(
         f"warning: image_size {image_size} is {scale:.1f}x the fit photos' size ({width}x{height}): each "
-        f"photo is enlarged to {image_size}x{image_size}, which adds no detail, and the fit and every score "
-        f"take {scale * scale:.0f}x the patches; image_size={fits} keeps the photos at about their size",
+        f"photo is enlarged to {image_size}x{image_size}, which adds no detail, {way_out}",
         file=sys.stderr,
         flush=True,
     )

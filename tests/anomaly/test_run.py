@@ -1045,3 +1045,19 @@ def test_a_word_for_an_integer_key_is_named_as_its_option(tmp_path: Path) -> Non
     assert str(error.value) == (
         "config key 'image_size' needs an integer in [32, 2048], a multiple of 16, got 'big'"
     )
+
+
+def test_photos_below_the_smallest_image_size_are_not_told_to_take_the_image_size_given(
+    tmp_path: Path, tiny_config: dict, capsys
+) -> None:
+    # 8 x 8 photos at image_size=32: "image_size=32 keeps the photos at about their size", the value given
+    folder = tmp_path / "data" / "part" / "train" / "good"
+    folder.mkdir(parents=True)
+    for i in range(10):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((8, 8, 3), 100 + i, np.uint8))
+    config = {**tiny_config, "image_size": 32}
+    fit_run(tmp_path / "data", "part", tmp_path / "run", config=config, progress=False)
+    assert capsys.readouterr().err == (
+        "warning: image_size 32 is 4.0x the fit photos' size (8x8): each photo is enlarged to 32x32, which "
+        "adds no detail, and 32 is the smallest image_size: fit on larger photos where you have them\n"
+    )
