@@ -247,12 +247,13 @@ def fit_run(
 
     Raises:
         UserError: bad input (no good images, images of different sizes, a corrupt image, an
-            unknown key or value, an ``out`` that is or lies below a file or lies inside the image
-            tree or ``data`` or holds them, a ``splits.json`` without this category), with nothing
-            written.
+            unknown key or value, ``weights`` with ``pretrained: false``, an ``out`` that is or lies below a
+            file or lies inside the image tree or ``data`` or holds them, a ``splits.json`` without this
+            category), with nothing written.
     """
     config = merge(SCHEMA.defaults(), dict(config or {}), needs=SCHEMA.needs)
     SCHEMA.check(config)
+    check_weights_read(config, weights)
     out = Path(out)
     data = data_set_folder(data) if data is not None else None
     # --data may name splits.json itself: the data set is the folder holding it
@@ -269,6 +270,19 @@ def fit_run(
         **fit_info(model, fit, shape, hashes, kinds, fit_seconds),
     }
     return AnomalyRun(_write(out, model, info, own_weights=own, overwrite=overwrite), model, info)
+
+
+def check_weights_read(config: Mapping, weights: str | Path | None) -> None:
+    """Refuses a backbone weights file (``--weights``) that ``config`` would not read.
+
+    Raises:
+        UserError: ``weights`` with ``pretrained: false``: the seeded random backbone was fit without a word.
+    """
+    if weights is not None and not config["pretrained"]:
+        raise UserError(
+            f"--weights {weights} needs pretrained: true (pretrained=false fits seeded random weights and "
+            "reads no file): drop one of them"
+        )
 
 
 def fit_photos(

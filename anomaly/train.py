@@ -75,9 +75,10 @@ def run(argv: Sequence[str] | None = None) -> None:
         splits_category,
         splits_path,
     )
-    from anomaly.run import evaluate_command, fit_run
+    from anomaly.run import check_weights_read, evaluate_command, fit_run
     from common.data_sets import data_set_folder
 
+    check_weights_read(config, args.weights)  # before the image tree is read
     if args.root is None and args.data is None:
         raise UserError(
             "pass --root (the MVTec folder to fit on), or --data (a converted set that records it)"

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from anomaly.evaluate import main as evaluate_main
+from anomaly.run import fit_run
 from anomaly.train import main
+from common.errors import UserError
 from converters.mvtec2yolo import main as convert_main
 from tests.anomaly.conftest import TINY, make_parts
 
@@ -360,3 +362,18 @@ def test_overrides_may_follow_the_flags(parts: Path, tmp_path: Path, capsys) -> 
     assert main(argv) == 0, capsys.readouterr().err
     config = json.loads((run / "run.json").read_text())["config"]
     assert {key: config[key] for key in TINY} == TINY
+
+
+def test_weights_with_random_weights_are_refused_before_the_tree_is_read(tmp_path: Path, capsys) -> None:
+    # pretrained=false fit the seeded random backbone and never read --weights (not even a file that fits)
+    weights = tmp_path / "mine.pth"
+    weights.write_bytes(b"not read")
+    argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--weights", str(weights)]
+    assert main([*argv, "pretrained=false"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --weights {weights} needs pretrained: true (pretrained=false fits seeded random weights "
+        "and reads no file): drop one of them\n"
+    )
+    with pytest.raises(UserError, match=r"^--weights .*mine\.pth needs pretrained: true"):
+        fit_run(tmp_path / "nowhere", "part", tmp_path / "run", config={"pretrained": False}, weights=weights)
+    assert not (tmp_path / "run").exists()
