@@ -633,6 +633,7 @@ def mask_metrics(
         threshold, picked_on = pick_threshold(run, metrics, val=val, data=data, progress=progress)
     else:
         picked_on = "given"
+        note_above_every_map(threshold, records, maps)
     # a defect photo without a mask has no truth to score a mask against; the maps scored above,
     # not PatchCore once more on every photo
     kept = [i for i, record in enumerate(records) if not record.mask_missing]
@@ -654,6 +655,22 @@ def mask_metrics(
             "no_colour_prompt": no_colour_prompt,
             "min_area": min_area,  # --min-area: the regions kept, as anomaly.predict's predict.json
         }
+
+
+def note_above_every_map(
+    threshold: float, records: Sequence[ImageRecord], maps: Sequence[np.ndarray]
+) -> None:
+    """One ``note:`` line on stderr when ``--threshold`` is above every value of the ``maps`` of the scored
+    ``records`` and some are defect photos: every mask is empty, and their IoU of 0 said nothing of why."""
+    if all(r.is_good for r in records) or threshold <= max(float(m.max()) for m in maps):
+        return
+    peak = max(float(m.max()) for m in maps)
+    print(
+        f"note: --threshold {threshold:g} is above every map value scored (the highest: {peak:.4g}): no "
+        "pixel is flagged and every mask is empty; without --threshold one is picked (pixel F1-max)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def masked_pixel_metrics(

@@ -1206,3 +1206,24 @@ def test_none_left_to_score_says_the_notes_above_and_they_are_there(
     )
     assert err[-3].startswith("note: 2 defect photos not scored, as a conversion skips them: empty mask (")
     assert err[-2].startswith("note: 1 defect photo not scored, as a conversion skips it: no defect value ")
+
+
+def test_a_threshold_above_every_map_value_is_noted_where_defect_photos_are_scored(
+    run: Path, tmp_path: Path, tiny_config: dict, capsys
+) -> None:
+    # IoU 0.000 on every defect photo, every mask empty, and no word of why
+    metrics = evaluate_run(run, masks=True, threshold=1e9, figure=False, progress=False)
+    assert metrics["masks"]["iou_defect"] == 0.0
+    note = [line for line in capsys.readouterr().err.splitlines() if "--threshold" in line]
+    assert len(note) == 1
+    assert re.fullmatch(
+        r"note: --threshold 1e\+09 is above every map value scored \(the highest: [0-9.e-]+\): no pixel is "
+        r"flagged and every mask is empty; without --threshold one is picked \(pixel F1-max\)",
+        note[0],
+    )
+    evaluate_run(run, masks=True, threshold=1e-9, figure=False, progress=False, overwrite=True)
+    assert "--threshold" not in capsys.readouterr().err
+    category = make_parts(tmp_path / "good", n_defect=0)  # nothing to flag: an empty mask is right there
+    fit_run(category.parent, "part", tmp_path / "good_run", config=tiny_config, progress=False)
+    evaluate_run(tmp_path / "good_run", masks=True, threshold=1e9, figure=False, progress=False)
+    assert "--threshold" not in capsys.readouterr().err
