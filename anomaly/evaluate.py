@@ -516,7 +516,7 @@ def evaluate_run(
     """
     data = scored_data(run_path, data)
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
-    run = checked_run(run_path, root=root, min_area=min_area)
+    run = checked_run(run_path, root=root, min_area=min_area if masks else None)
     images = {"root": root, "category": category, "data": data, "split": split}  # the images scored
     out, replace = report_folder(run_path, run, out=out, **images, overwrite=overwrite)
     if cache_dir is not None and masks:  # made at SAM's first photo: the report was refused as 'exists'
@@ -530,12 +530,15 @@ def evaluate_run(
         )
 
 
-def checked_run(run_path: str | Path, *, root: str | Path | None, min_area: int) -> AnomalyRun:
-    """The run at ``run_path``, loaded, once ``min_area`` (``--min-area``) is checked against its photos and
-    the image tree scored (``root``; None: the run's) against the one it was fit on
+def checked_run(run_path: str | Path, *, root: str | Path | None, min_area: int | None) -> AnomalyRun:
+    """The run at ``run_path``, loaded, once ``min_area`` (``--min-area``; None: no masks are cut) is checked
+    against its photos and the image tree scored (``root``; None: the run's) against the one it was fit on
     (:func:`check_image_tree`)."""
     run = load_run(run_path)
-    check_min_area(min_area, run.image_shape)  # the run's photos: a larger one drops every region
+    # the run's photos: a larger one drops every region; without --masks the default 16 refused photos of
+    # fewer pixels, where no region is cut
+    if min_area is not None:
+        check_min_area(min_area, run.image_shape)
     check_image_tree(run_path, run, root=root)
     return run
 

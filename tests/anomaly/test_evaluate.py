@@ -1227,3 +1227,28 @@ def test_a_threshold_above_every_map_value_is_noted_where_defect_photos_are_scor
     fit_run(category.parent, "part", tmp_path / "good_run", config=tiny_config, progress=False)
     evaluate_run(tmp_path / "good_run", masks=True, threshold=1e9, figure=False, progress=False)
     assert "--threshold" not in capsys.readouterr().err
+
+
+def test_photos_of_fewer_pixels_than_the_default_min_area_are_scored_without_masks(
+    tmp_path: Path, tiny_config: dict
+) -> None:
+    # "--min-area 16 is more pixels than a whole photo (3x3 = 9)", though neither --masks nor --min-area
+    # was given and no region is cut without --masks
+    folder = tmp_path / "data" / "part"
+    rng = np.random.default_rng(0)
+    for subset, count in (("train/good", 3), ("test/good", 2), ("test/spot", 2)):
+        (folder / subset).mkdir(parents=True)
+        for i in range(count):
+            photo = (120 + rng.integers(-10, 10, (3, 3, 3))).astype(np.uint8)
+            if subset == "test/spot":
+                photo[1, 1] = (0, 0, 255)
+                (folder / "ground_truth" / "spot").mkdir(parents=True, exist_ok=True)
+                mask = np.zeros((3, 3), np.uint8)
+                mask[1, 1] = 255
+                cv2.imwrite(str(folder / "ground_truth" / "spot" / f"{i:03d}_mask.png"), mask)
+            cv2.imwrite(str(folder / subset / f"{i:03d}.png"), photo)
+    fit_run(folder.parent, "part", tmp_path / "run", config={**tiny_config, "image_size": 32}, progress=False)
+    metrics = evaluate_run(tmp_path / "run", figure=False, progress=False)
+    assert metrics["image"]["images"] == 4
+    with pytest.raises(UserError, match=r"--min-area 16 is more pixels than a whole photo \(3x3 = 9\)"):
+        evaluate_run(tmp_path / "run", masks=True, figure=False, progress=False, overwrite=True)
