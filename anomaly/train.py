@@ -88,12 +88,15 @@ def run(argv: Sequence[str] | None = None) -> None:
     # a --root of one category (its folder) names it, though the set holds others
     splits = None  # --data's splits.json, read once: for the category, the fit and the evaluate command
     if args.data is not None:
-        named = args.category or (root_only_category(args.root) if args.root is not None else None)
+        named = args.category
+        if named is None and args.root is not None:
+            named = root_only_category(args.root)
         folder = data_set_folder(args.data)
         splits = read_splits(folder, named)  # a category given that the set does not hold: named here
         category = splits_category(splits, splits_path(folder), named)
     else:
-        category = args.category or single_category(root)
+        # --category "" (an unset shell variable) is a bad name, not the default one: it fit the only one
+        category = args.category if args.category is not None else single_category(root)
     # a Ctrl-C on a re-run with --overwrite: 'interrupted' alone left the old run reading as this one
     with earlier_run_note(Path(args.out), until="the fit is done"):
         result = fit_run(

@@ -377,3 +377,15 @@ def test_weights_with_random_weights_are_refused_before_the_tree_is_read(tmp_pat
     with pytest.raises(UserError, match=r"^--weights .*mine\.pth needs pretrained: true"):
         fit_run(tmp_path / "nowhere", "part", tmp_path / "run", config={"pretrained": False}, weights=weights)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_empty_category_is_a_bad_name_not_the_only_one(parts: Path, tmp_path: Path, capsys) -> None:
+    # --category "$CAT" with the variable unset fit the only category (with --data: the set's), unnamed
+    converted = convert_part_of_two(tmp_path / "conv", ["part"])
+    capsys.readouterr()
+    for source in (["--root", str(parts.parent)], ["--data", str(converted)]):
+        argv = [*source, "--category", "", "--out", str(tmp_path / "run"), "--no-progress", *OVERRIDES]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "category ''" in err, err
+    assert not (tmp_path / "run").exists()
