@@ -87,8 +87,9 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     whatever its colour: a mask painted on a transparent layer keeps the defect in its alpha
     and is often white (or any colour) everywhere underneath. Where every painted pixel is black
     (an editor's default colour), the painted pixels are the defect, at the depth's maximum. A palette
-    PNG whose index 0 is not black and covers most of it, a background, is read as its indices
-    (:func:`palette_indices`): read by colour, a coloured or white background was defect.
+    PNG with a coloured index whose index 0 is not black and covers most of it, a background, is read
+    as its indices (:func:`palette_indices`): read by colour, a coloured or white background was defect;
+    a palette of greys only (black and white) is read as its greys, whichever comes first.
 
     Args:
         path: the mask file.
@@ -131,15 +132,17 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
 
 
 def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | None:
-    """``(H, W)`` uint8 palette indices of a PNG whose index 0 is not black and covers over half of it (a
-    background) or, with ``coloured``, whose palette colours the indices it uses; else None.
+    """``(H, W)`` uint8 palette indices of a PNG that colours an index it uses (not grey) and whose index 0
+    is not black and covers over half of it (a background) or, with ``coloured``, any such PNG; else None.
 
     Label tools write class ``i`` as palette index ``i`` shown in a colour (VOC's ``(128, 0, 0)`` for 1),
     which OpenCV decodes to that colour, and the background as index 0, which some show in a colour or
-    white: read as its colour, it was defect, one instance around the photo. An image editor may put
-    any colour first in a palette (a white defect on black), so index 0 is taken for the background only
-    where it covers most of the mask, as a background does. A palette of greys (black and white) reads
-    as its grey values, as OpenCV gives them; any other file is None.
+    white: read as its colour, it was defect, one instance around the photo. A palette whose used
+    colours are greys only (black and white) reads as its grey values, as OpenCV gives them and as its
+    one-channel twin reads (None): an image editor, PIL's ``quantize`` too, may put white first, and a
+    white defect on black covering over half of it was read inverted. Where a used colour is a real one,
+    index 0 is taken for the background where it is not black and covers most of the mask, as a
+    background does; any other file is None.
     """
     with open(path, "rb") as file:
         header = file.read(26)
@@ -151,13 +154,13 @@ def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | 
             palette = np.array(image.getpalette() or [], np.int64).reshape(-1, 3)
     except (OSError, ValueError):  # OpenCV decoded it: read as it did
         return None
-    if len(palette) and palette[0].any() and np.count_nonzero(indices == 0) * 2 > indices.size:
-        return np.ascontiguousarray(indices, dtype=np.uint8)  # a background shown in a colour, or white
     present = np.unique(indices)
     used = palette[present[present < len(palette)]]
-    if not coloured or (used == used[:, :1]).all():
+    if (used == used[:, :1]).all():  # greys only: as its one-channel twin reads, whichever comes first
         return None
-    return np.ascontiguousarray(indices, dtype=np.uint8)
+    if palette[0].any() and np.count_nonzero(indices == 0) * 2 > indices.size:
+        return np.ascontiguousarray(indices, dtype=np.uint8)  # a background shown in a colour, or white
+    return np.ascontiguousarray(indices, dtype=np.uint8) if coloured else None
 
 
 def check_colours_keep_values(colour: np.ndarray, path: str | Path) -> None:

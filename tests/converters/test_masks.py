@@ -492,7 +492,7 @@ def test_read_mask_of_a_float_file_is_integer(tmp_path):
     ("palette", "defect_index", "expected"),
     [
         ([0, 0, 128, 255, 0, 0], 1, [0, 1]),  # navy background, red defect: every pixel was defect
-        ([255, 255, 255, 0, 0, 0], 1, [0, 1]),  # white background, black defect: read inverted
+        ([255, 255, 255, 255, 0, 0], 1, [0, 1]),  # white background, red defect: every pixel was defect
         ([0, 0, 0, 128, 0, 0], 1, [0, 128]),  # VOC's: black background, read by colour as before
         ([0, 0, 0, 255, 255, 255], 1, [0, 255]),  # black and white, as before
         ([255, 255, 255, 0, 0, 0], 0, [0, 255]),  # an editor's palette, white defect first: by colour
@@ -513,3 +513,31 @@ def test_read_mask_takes_a_palette_mask_s_index_0_covering_most_of_it_for_backgr
     mask = read_mask(path)
     assert np.argwhere(mask).tolist() == [[1, 2], [1, 3], [2, 2], [2, 3]]
     assert np.unique(mask).tolist() == expected
+
+
+@pytest.mark.parametrize("white_first", [True, False], ids=["white first", "black first"])
+@pytest.mark.parametrize("white_share", [0.2, 0.6, 0.8])
+def test_read_mask_reads_a_black_and_white_palette_mask_as_its_one_channel_twin(
+    tmp_path, white_first, white_share
+):
+    # PIL's quantize (an editor's indexed export) puts white first: a white defect over half of the mask
+    # was taken for a background shown in white and read inverted
+    from PIL import Image
+
+    grey = np.zeros((10, 20), np.uint8)
+    grey[:, : int(20 * white_share)] = 255
+    white, black = (0, 1) if white_first else (1, 0)
+    image = Image.fromarray(np.where(grey > 0, white, black).astype(np.uint8), mode="P")
+    image.putpalette([255, 255, 255, 0, 0, 0] if white_first else [0, 0, 0, 255, 255, 255])
+    image.save(tmp_path / "mask.png")
+    Image.fromarray(grey, mode="L").save(tmp_path / "twin.png")
+    assert read_mask(tmp_path / "mask.png").tolist() == read_mask(tmp_path / "twin.png").tolist()
+
+
+def test_read_mask_reads_pil_s_quantized_white_defect_over_half_of_the_mask_the_right_way_round(tmp_path):
+    from PIL import Image
+
+    grey = np.zeros((10, 20, 3), np.uint8)
+    grey[:, :12] = 255  # a white defect on black, 60 % of the mask
+    Image.fromarray(grey).quantize(2).save(tmp_path / "mask.png")
+    assert np.array_equal(read_mask(tmp_path / "mask.png") > 0, grey[..., 0] > 0)
