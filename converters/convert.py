@@ -285,26 +285,22 @@ def read_samples(
     min_area: int,
     strict: bool,
     progress: bool,
-    yolo: bool = False,
 ) -> tuple[list[Sample], list[tuple[str, str]], int]:
-    """Reads every image's size and every mask's instances; ``yolo``: a YOLO data set is written, and a
-    photo ultralytics would drop for its size is refused (:func:`converters.yolo.check_image_side`).
+    """Reads every image's size and every mask's instances.
 
     Returns:
         ``(samples, skipped, n_small)``: defect images whose mask yields no
         instance are skipped, with the reason.
 
     Raises:
-        UserError: one photo is two images of the tree (:func:`check_one_photo_once`), a photo or
-            mask does not read, or (``yolo``) a photo is too small for ultralytics.
+        UserError: one photo is two images of the tree (:func:`check_one_photo_once`), or a photo or
+            mask does not read.
     """
     check_one_photo_once(records)
     samples, skipped, n_small = [], [], 0
     maps: dict[tuple[tuple[int, str], ...], dict[int, str]] = {}
     for record in tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr):
         width, height, orientation = image_size_and_orientation(record.image)
-        if yolo:
-            check_image_side(record.image, width=width, height=height)
         if record.is_good:
             if orientation in (5, 6, 7, 8):  # no labels to misplace: its size as read
                 width, height = height, width
@@ -335,6 +331,20 @@ def read_samples(
             defect_sample(record, (width, height), found, parts, mask, value_coded=names is not None)
         )
     return samples, skipped, n_small
+
+
+def check_yolo_image_sides(by_split: Mapping[str, Sequence[Sample]]) -> None:
+    """Refuses a photo that the YOLO set holds and ultralytics would drop for its size
+    (:func:`converters.yolo.check_image_side`): its defect photos and the good ones the split drew as
+    backgrounds; a good photo left unused, or a defect photo skipped, is never written, so passes.
+
+    Raises:
+        UserError: naming the photo, its size and its kind.
+    """
+    for samples in by_split.values():
+        for sample in samples:
+            good = not sample.instances
+            check_image_side(sample.record.image, width=sample.width, height=sample.height, good=good)
 
 
 def check_one_photo_once(records: Sequence[ImageRecord]) -> None:
@@ -697,12 +707,13 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
             min_area=config.min_area,
             strict=config.strict,
             progress=config.progress,
-            yolo="yolo" in config.formats,
         )
         names = dataset_class_names(
             records, samples, skipped, namer=namer, value_names=value_names, config=config, notes=layout_notes
         )
         splits, by_split = split_samples(samples, skipped, config)
+        if "yolo" in config.formats:
+            check_yolo_image_sides(by_split)
         warnings = conversion_warnings(samples, by_split, config)
         if warnings and config.strict:
             raise UserError(f"{warnings[0]} (--strict)")

@@ -226,16 +226,18 @@ MIN_IMAGE_SIDE = 10
 SMALL_IMAGE_STEP = f"scale it up to {MIN_IMAGE_SIDE} pixels a side or more, or remove it and its label file"
 
 
-def check_image_side(image: Path, *, width: int, height: int) -> None:
-    """Refuses a photo of ``width`` x ``height`` pixels with a side under :data:`MIN_IMAGE_SIDE`, naming it:
-    ``yolo train`` would drop it from the data set written, and train on the rest.
+def check_image_side(image: Path, *, width: int, height: int, good: bool = False) -> None:
+    """Refuses a photo of the YOLO set written, ``width`` x ``height`` pixels, with a side under
+    :data:`MIN_IMAGE_SIDE`, naming it: ``yolo train`` would drop it, and train on the rest. ``good``: a
+    good photo the split holds as a background (no labels, no mask).
 
     Raises:
         UserError: the photo is too small for ultralytics.
     """
     if min(width, height) < MIN_IMAGE_SIDE:
+        kind, step = ("good photo", "scale it up") if good else ("defect photo", "scale it and its mask up")
         raise UserError(
             f"{image} is {width}x{height} pixels: ultralytics drops an image with a side under "
-            f"{MIN_IMAGE_SIDE} pixels ('<10 pixels'), so yolo train would leave it out; scale it (and its "
-            "mask) up or move it out of the source tree"
+            f"{MIN_IMAGE_SIDE} pixels ('<10 pixels'), so yolo train would leave out this {kind} of the YOLO "
+            f"set; {step} or move it out of the source tree"
         )

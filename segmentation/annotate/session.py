@@ -1037,6 +1037,10 @@ class AnnotationSession:
         """Refuses, in the page's words, an export holding a photo ultralytics would drop from the YOLO set
         for a side under :data:`~converters.yolo.MIN_IMAGE_SIDE` pixels: the converters' refusal named its
         copy in the tree, and said to scale that copy or move it out, which the next export undoes.
+        The converters refuse only the photos the YOLO set holds: every photo with instances here, and
+        the good ones the split draws as backgrounds (``--background-ratio`` 0.5, so some of them, each
+        export's draw). Every good photo is checked: which ones are drawn is known only once the split
+        is, and a refusal then would be the converters' line.
 
         Raises:
             ConflictError: naming the photo by its key, its size, and the ways out.

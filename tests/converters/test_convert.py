@@ -509,15 +509,18 @@ def test_bad_input_errors_name_the_file(tmp_path, category_factory, damage, mess
 
 
 @pytest.mark.parametrize(
-    ("photo", "shape"),
-    [("test/scratch/000.png", (9, 9)), ("train/good/000.png", (5, 40))],  # a defect photo; a good one, flat
+    ("photo", "shape", "kind", "step"),
+    [  # a defect photo; a good one, flat, drawn as a background (--background-ratio 1: every good photo)
+        ("test/scratch/000.png", (9, 9), "defect photo", "scale it and its mask up"),
+        ("train/good/000.png", (5, 40), "good photo", "scale it up"),
+    ],
     ids=["9x9-defect", "40x5-good"],
 )
 @pytest.mark.parametrize(
     ("convert_main", "flags"), [(mvtec2yolo, []), (mvtec2coco, ["--yolo"])], ids=["mvtec2yolo", "mvtec2coco"]
 )
 def test_a_photo_ultralytics_finds_too_small_is_refused_naming_it(
-    tmp_path, category_factory, photo, shape, convert_main, flags, capsys
+    tmp_path, category_factory, photo, shape, kind, step, convert_main, flags, capsys
 ):
     # ultralytics drops an image with a side under 10 pixels ('image size (9, 9) <10 pixels') and trains on
     # the rest: the data set was written, and only converters.validate said that yolo train would drop it
@@ -526,12 +529,12 @@ def test_a_photo_ultralytics_finds_too_small_is_refused_naming_it(
     if "scratch" in photo:
         cv2.imwrite(str(category / "ground_truth/scratch/000_mask.png"), np.full(shape, 255, np.uint8))
     argv = ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
-    assert convert_main([*argv, *flags]) == 2
+    assert convert_main([*argv, *flags, "--background-ratio", "1"]) == 2
     height, width = shape
     assert capsys.readouterr().err == (
         f"error: {category / photo} is {width}x{height} pixels: ultralytics drops an image with a side under "
-        "10 pixels ('<10 pixels'), so yolo train would leave it out; scale it (and its mask) up or move it "
-        "out of the source tree\n"
+        f"10 pixels ('<10 pixels'), so yolo train would leave out this {kind} of the YOLO set; {step} or "
+        "move it out of the source tree\n"
     )
     assert not (tmp_path / "out").exists()
     assert mvtec2coco(argv) == 0  # COCO alone: no ultralytics reads it
@@ -540,6 +543,30 @@ def test_a_photo_ultralytics_finds_too_small_is_refused_naming_it(
     if "scratch" in photo:
         cv2.imwrite(str(category / "ground_truth/scratch/000_mask.png"), np.full((10, 10), 255, np.uint8))
     assert convert(config(tmp_path / "data", tmp_path / "out10", formats=("yolo", "coco"))).images  # 10: read
+
+
+@pytest.mark.parametrize("convert_main", [mvtec2yolo, mvtec2coco], ids=["mvtec2yolo", "mvtec2coco --yolo"])
+def test_a_too_small_photo_the_yolo_set_would_not_hold_is_no_error(
+    tmp_path, category_factory, convert_main, capsys
+):
+    # the size check ran on every photo read: a good photo never written as a background (--background-ratio
+    # 0) or a defect photo skipped for its empty mask stopped it, 'so yolo train would leave it out'
+    category = category_factory(tmp_path / "data", "widget")
+    cv2.imwrite(str(category / "train/good/tiny.png"), np.zeros((9, 40, 3), np.uint8))
+    cv2.imwrite(str(category / "test/scratch/tiny.png"), np.zeros((9, 40, 3), np.uint8))
+    cv2.imwrite(str(category / "ground_truth/scratch/tiny_mask.png"), np.zeros((9, 40), np.uint8))
+    flags = ["--yolo"] if convert_main is mvtec2coco else []
+    argv = ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert convert_main([*argv, *flags, "--background-ratio", "0"]) == 0, capsys.readouterr().err
+    written = [p.name for p in (tmp_path / "out" / "images").rglob("*.png")]
+    assert written and not any("tiny" in name for name in written)
+    capsys.readouterr()
+    cv2.imwrite(str(category / "test/scratch/tiny.png"), np.zeros((9, 40, 3), np.uint8))
+    cv2.imwrite(str(category / "ground_truth/scratch/tiny_mask.png"), np.full((9, 40), 255, np.uint8))
+    argv[3] = str(tmp_path / "out2")  # the defect photo now has an instance: written, so refused
+    assert convert_main([*argv, *flags, "--background-ratio", "0"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {category / 'test/scratch/tiny.png'} is 40x9 pixels:")
+    assert not (tmp_path / "out2").exists()
 
 
 @pytest.mark.parametrize(
