@@ -50,7 +50,7 @@ from tqdm import tqdm
 from common.config import yaml_text
 from common.errors import UserError
 from common.folders import build_folder
-from common.image_files import decode_image_file
+from common.image_files import decode_image_file, encode_image
 from common.images import decode_photos
 from common.io import atomic_write, recorded_path
 from converters.yolo import rings_to_single_polygon
@@ -517,7 +517,8 @@ def tile_dataset(
     the old run's tiles as well as its own, and a Ctrl-C left part of a split.
 
     Raises:
-        UserError: bad parameters, an unreadable image or label file.
+        UserError: bad parameters, an unreadable image or label file, or a file that cannot be written
+            (a full disk): one line naming it by its place in ``out_dir``; an earlier ``out_dir`` is kept.
     """
     if not tile >= MIN_TILE or not 0 <= overlap <= MAX_OVERLAP or not 0 <= min_visible <= 1:
         raise UserError(
@@ -578,7 +579,8 @@ def tile_image(
         ``(tiles written, labels in the image, labels written, label parts under min_visible left out)``.
 
     Raises:
-        UserError: the image does not decode, its label file is bad, or a tile cannot be written.
+        UserError: the image does not decode, or its label file is bad.
+        OSError: a tile or its label cannot be written (a full disk), naming the file.
     """
     image = decode_image_file(source, cv2.IMREAD_COLOR)
     height, width = image.shape[:2]
@@ -589,9 +591,9 @@ def tile_image(
         text, kept, touched = _window_labels(labels, window, min_visible)
         dropped += touched - kept
         name = f"{source.stem}_x{x1}_y{y1}"
-        if not cv2.imwrite(str(image_dir / f"{name}.png"), image[y1:y2, x1:x2]):
-            raise UserError(f"cannot write {image_dir / name}.png")
-        (label_dir / f"{name}.txt").write_text(text)
+        # not cv2.imwrite: its PNG writer returns True on a full disk, leaving a cut-short tile counted
+        atomic_write(image_dir / f"{name}.png", encode_image(".png", image[y1:y2, x1:x2]))
+        atomic_write(label_dir / f"{name}.txt", text)  # a plain write's error names no file
         n_tiles += 1
         n_out += kept
     return n_tiles, len(labels.classes), n_out, dropped

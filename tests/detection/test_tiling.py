@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import YAML
 
+import common.io
+from common.cli import exit_code
 from common.errors import UserError
 from converters.yolo import rings_to_single_polygon
 from detection.detections import ImageDetections
@@ -691,11 +693,34 @@ def test_tiles_json_records_the_parts_left_out(tmp_path: Path) -> None:
     assert record["boxes"]["val"] == {"source": 1, "tiles": 1} and record["min_visible"] == 0.6
 
 
-def test_a_tile_that_cannot_be_written_is_a_user_error(tmp_path: Path, monkeypatch) -> None:
-    data = write_box_dataset(tmp_path / "src", {"a": []})
-    monkeypatch.setattr(cv2, "imwrite", lambda path, image: False)  # a full disk, say
-    with pytest.raises(UserError, match=r"cannot write .*a_x0_y0\.png"):
-        tile_dataset(data, tmp_path / "tiles", tile=48)
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("name", ["a_x0_y0.png", "a_x0_y0.txt"], ids=["tile", "label"])
+def test_a_tile_on_a_full_disk_is_one_line_naming_it_and_keeps_the_earlier_tiles(
+    tmp_path: Path, monkeypatch, capsys, name: str
+) -> None:
+    # cv2.imwrite's PNG writer returns True on a full disk: the cut-short tile was counted, the folder kept
+    data = write_box_dataset(tmp_path / "src", {"a": [(0, (10, 10, 20, 20))]})  # in the first tile
+    out = tmp_path / "tiles"
+    tile_dataset(data, out, tile=96)  # an earlier tiling, one window per image
+    earlier = (out / "tiles.json").read_bytes()
+    real_open = open
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):  # this file's bytes go to a full disk
+        if Path(path).name.startswith(f".{name}."):
+            return real_open("/dev/full", "wb")
+        return real_open(path, mode, *args, **kwargs)
+
+    def imwrite_on_full_disk(path, image, *args):  # the old code's way: OpenCV's real answer on a full disk
+        return real_imwrite("/dev/full" if Path(path).name == name else path, image, *args)
+
+    real_imwrite = cv2.imwrite
+    monkeypatch.setattr(common.io, "open", open_on_full_disk, raising=False)
+    monkeypatch.setattr(cv2, "imwrite", imwrite_on_full_disk)
+    assert exit_code(lambda: tile_dataset(data, out, tile=48)) == 2
+    written = out / "images" / "train" / name if name.endswith(".png") else out / "labels" / "train" / name
+    assert capsys.readouterr().err == f"error: cannot write {out}: No space left on device: {written}\n"
+    assert (out / "tiles.json").read_bytes() == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "tiles"]
 
 
 # --- tiled evaluation ----------------------------------------------------------------------------
