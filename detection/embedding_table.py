@@ -11,6 +11,7 @@ then becomes a closed-set detector. Which source a run uses is chosen by
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from common.errors import UserError, one_line
-from common.io import atomic_write, expand_user, save_torch, torch_file_kind
+from common.io import atomic_write, expand_user, sha256_file, torch_file_kind
 
 #: Width of YOLO-World's text embeddings (CLIP ViT-B/32's text projection).
 EMBEDDING_DIM = 512
@@ -118,20 +119,29 @@ def sidecar_path(table: str | Path) -> Path:
 
 
 def save_table(embeddings: TextEmbeddings, path: str | Path) -> Path:
-    """Writes ``{text: (D,) tensor}`` with ``torch.save``, and its ``.json`` sidecar; returns ``path``."""
+    """Writes ``{text: (D,) tensor}`` with ``torch.save``, and its ``.json`` sidecar; returns ``path``.
+
+    Two files cannot be replaced in one step. The sidecar goes first and records the sha256 of the table
+    written after it, so a write stopped in between (a full disk, Ctrl-C) leaves the earlier table beside
+    a sidecar :func:`load_table` knows is not its own: never a table described by an earlier table's
+    sidecar (``--fixed`` random vectors read back as "CLIP, open vocabulary").
+    """
     path = Path(path)
-    save_torch({t: v.detach().cpu().float().clone() for t, v in embeddings.vectors.items()}, path)
+    buffer = io.BytesIO()
+    torch.save({t: v.detach().cpu().float().clone() for t, v in embeddings.vectors.items()}, buffer)
+    table = buffer.getvalue()
     sidecar = {
         **embeddings.info,
         "source": embeddings.source,
         "open_vocabulary": embeddings.open_vocabulary,
         "dim": embeddings.dim,
         "names": list(embeddings.vectors),
+        "table_sha256": hashlib.sha256(table).hexdigest(),
     }
     if not embeddings.open_vocabulary:
         sidecar["note"] = CLOSED_SET_NOTE
     atomic_write(sidecar_path(path), json.dumps(sidecar, indent=1) + "\n")
-    return path
+    return atomic_write(path, table)
 
 
 def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_DIM) -> TextEmbeddings:
@@ -162,8 +172,7 @@ def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_D
         )
     _check_width(path, data, dim)
     vectors = {text: _unit_vector(path, text, data[text]) for text in texts}
-    info = _read_sidecar(path)
-    kind = info.get("source", "origin not recorded: no sidecar .json")
+    info, kind = _read_sidecar(path)
     return TextEmbeddings(
         vectors,
         source=f"table file {path} ({kind})",
@@ -232,9 +241,20 @@ def _unit_vector(path: Path, text: str, vector: torch.Tensor) -> torch.Tensor:
     return (vector / norm).float()
 
 
-def _read_sidecar(table: Path) -> dict:
+def _read_sidecar(table: Path) -> tuple[dict, str]:
+    """The table's sidecar and the origin it records; ``{}`` and why not where it has none of its own.
+
+    A sidecar whose ``table_sha256`` (written from this version on) is not the table's was written for
+    a table that never replaced this one (:func:`save_table` stopped in between).
+    """
     try:
         info = json.loads(sidecar_path(table).read_text())
     except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
+        info = None
+    if not isinstance(info, dict):
+        return {}, "origin not recorded: no sidecar .json"
+    recorded = info.get("table_sha256")
+    if recorded is not None and recorded != sha256_file(table, what="text-embedding table"):
+        name = sidecar_path(table).name
+        return {}, f"origin not recorded: {name} is another table's, whose writing stopped before the table"
+    return info, str(info.get("source", "origin not recorded: no sidecar .json"))

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import common.io
+from common.cli import exit_code
 from detection import clip_text
 from detection.text_embeddings import (
     CLOSED_SET_NOTE,
@@ -495,6 +497,39 @@ def test_only_a_closed_set_table_carries_the_closed_set_note(tmp_path: Path) -> 
     save_table(text_model, tmp_path / "clip.pt")
     sidecar = json.loads((tmp_path / "clip.json").read_text())
     assert "note" not in sidecar and sidecar["open_vocabulary"] is True
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("failing", [1, 2], ids=["first-file", "second-file"])
+def test_a_table_whose_writing_fails_is_never_described_by_another_tables_sidecar(
+    tmp_path: Path, monkeypatch, capsys, failing: int
+) -> None:
+    # the table was replaced, its sidecar not: --fixed random vectors read back as "CLIP, open vocabulary"
+    out = tmp_path / "names.pt"
+    clip = TextEmbeddings(
+        fixed_embeddings(NAMES).vectors, source="CLIP ViT-B/32 (clip.pt)", open_vocabulary=True
+    )
+    save_table(clip, out)
+    fixed = fixed_embeddings(NAMES, seed=7)
+    real_open, opened = open, []
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):  # the failing-th file written goes to a full disk
+        opened.append(path)
+        return (
+            real_open("/dev/full", "wb") if len(opened) == failing else real_open(path, mode, *args, **kwargs)
+        )
+
+    monkeypatch.setattr(common.io, "open", open_on_full_disk, raising=False)
+    assert exit_code(lambda: save_table(fixed, out)) == 1
+    assert capsys.readouterr().err.startswith("error: No space left on device: ")
+    monkeypatch.undo()
+    loaded = load_table(out, NAMES)
+    written_with = clip if torch.equal(loaded.vectors["bent"], clip.vectors["bent"]) else fixed
+    origin = loaded.source.removeprefix(f"table file {out} (").removesuffix(")")
+    assert origin == written_with.source or origin.startswith(
+        "origin not recorded: names.json is another table's"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["names.json", "names.pt"]
 
 
 def test_cli_train_line_can_be_pasted_when_the_table_path_has_a_space(tmp_path, capsys, tiny_dataset) -> None:
