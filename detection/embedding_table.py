@@ -256,5 +256,5 @@ def _read_sidecar(table: Path) -> tuple[dict, str]:
     recorded = info.get("table_sha256")
     if recorded is not None and recorded != sha256_file(table, what="text-embedding table"):
         name = sidecar_path(table).name
-        return {}, f"origin not recorded: {name} is another table's, whose writing stopped before the table"
+        return {}, f"origin not recorded: {name} describes another table (a write stopped, or an edit)"
     return info, str(info.get("source", "origin not recorded: no sidecar .json"))

@@ -527,7 +527,7 @@ def test_a_table_whose_writing_fails_is_never_described_by_another_tables_sideca
     written_with = clip if torch.equal(loaded.vectors["bent"], clip.vectors["bent"]) else fixed
     origin = loaded.source.removeprefix(f"table file {out} (").removesuffix(")")
     assert origin == written_with.source or origin.startswith(
-        "origin not recorded: names.json is another table's"
+        "origin not recorded: names.json describes another table"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["names.json", "names.pt"]
 
