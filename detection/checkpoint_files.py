@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from common.errors import UserError, one_line
 from common.io import atomic_write, remove_stale, temporary_path
 
 
@@ -70,7 +72,11 @@ def atomic_checkpoints() -> Iterator[None]:
 
 
 def _atomic_strip(original: Callable[..., dict]) -> Callable[..., dict]:
-    """ultralytics' ``strip_optimizer`` (``original``) writing through a temporary and a rename."""
+    """ultralytics' ``strip_optimizer`` (``original``) writing through a temporary and a rename.
+
+    The returned function raises :class:`UserError` where the write fails (a full disk): one line naming
+    the file, which is kept as it was.
+    """
 
     def strip_optimizer(f: str | Path = "best.pt", s: str = "", updates: dict | None = None) -> dict:
         target = Path(s or f)
@@ -80,12 +86,30 @@ def _atomic_strip(original: Callable[..., dict]) -> Callable[..., dict]:
                 stripped = original(f, str(temporary), updates)
             if temporary.exists():  # not when ultralytics skipped a file it could not read
                 os.replace(temporary, target)
+        except (RuntimeError, OSError) as error:  # ultralytics reads f in a try of its own: a write failed
+            raise _strip_failure(target, error) from None
         finally:
             temporary.unlink(missing_ok=True)
         return stripped
 
     strip_optimizer.atomic = True  # type: ignore[attr-defined]  # a DDP worker's callback patches once
     return strip_optimizer
+
+
+def _strip_failure(target: Path, error: RuntimeError | OSError) -> UserError:
+    """A failed write of ``target`` without its optimizer as one line naming it; ``target`` is kept whole.
+
+    On a full disk torch's file writer raises ``RuntimeError: [enforce fail at inline_container.cc:672] .
+    unexpected pos 704 vs 598``, naming neither the file nor the cause (a traceback): the free space on the
+    disk is said beside it.
+    """
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else one_line(error)
+    with contextlib.suppress(OSError):
+        reason += f"; {shutil.disk_usage(target.parent).free / 1e6:.1f} MB free on its disk"
+    return UserError(
+        f"cannot write {target} without its optimizer: {reason}; {target.name} is kept as it was, "
+        "optimizer included"
+    )
 
 
 @contextlib.contextmanager

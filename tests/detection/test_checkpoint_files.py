@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import common.io
+from common.cli import exit_code
 from common.io import load_torch
+from detection import checkpoint_files
 from detection.train import train
 from detection.train_config import build_config
 from tests.detection.test_train import YOLO11_CONFIG, tiny_run
@@ -120,6 +122,28 @@ def test_a_ctrl_c_while_the_optimizer_is_stripped_keeps_best_pt(
     assert load_torch(weights / "best.pt", weights_only=False)["optimizer"] is not None  # the epoch's, whole
     assert load_torch(weights / "last.pt", weights_only=False)["optimizer"] is None  # stripped before it
     assert sorted(path.name for path in weights.iterdir()) == ["best.pt", "last.pt"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_while_the_optimizer_is_stripped_is_one_line_and_keeps_best_pt(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    # torch's file writer raised 'RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos
+    # 704 vs 598' on a full disk, which detection.train showed as a traceback
+    from ultralytics.utils import torch_utils
+
+    best = tmp_path / "best.pt"
+    torch.save({"model": torch.nn.Linear(2, 2), "optimizer": {"lr": 0.1}, "epoch": 4}, best)
+    on_full_disk = tmp_path / ".best.pt.on-a-full-disk.tmp"
+    on_full_disk.symlink_to("/dev/full")
+    monkeypatch.setattr(checkpoint_files, "temporary_path", lambda path: on_full_disk)
+    strip_optimizer = checkpoint_files._atomic_strip(torch_utils.strip_optimizer)
+    assert exit_code(lambda: strip_optimizer(best)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write {best} without its optimizer: ") and err.count("\n") == 1
+    assert err.endswith(" MB free on its disk; best.pt is kept as it was, optimizer included\n")
+    assert load_torch(best, weights_only=False)["optimizer"] == {"lr": 0.1}  # whole
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best.pt"]  # no temporary left
 
 
 DDP_WORKER = """
