@@ -140,8 +140,14 @@ def save_table(embeddings: TextEmbeddings, path: str | Path) -> Path:
     }
     if not embeddings.open_vocabulary:
         sidecar["note"] = CLOSED_SET_NOTE
+    first = not path.exists()
     atomic_write(sidecar_path(path), json.dumps(sidecar, indent=1) + "\n")
-    return atomic_write(path, table)
+    try:
+        return atomic_write(path, table)
+    except BaseException:
+        if first:  # no table for the sidecar to be mistaken for: none is left alone
+            sidecar_path(path).unlink(missing_ok=True)
+        raise
 
 
 def load_table(path: str | Path, names: Sequence[str], *, dim: int = EMBEDDING_DIM) -> TextEmbeddings:

@@ -532,6 +532,21 @@ def test_a_table_whose_writing_fails_is_never_described_by_another_tables_sideca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["names.json", "names.pt"]
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_first_table_whose_writing_fails_leaves_no_sidecar_alone(tmp_path: Path, monkeypatch) -> None:
+    real_open = open
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):  # the table's bytes go to a full disk
+        if Path(path).name.startswith(".names.pt."):
+            return real_open("/dev/full", "wb")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(common.io, "open", open_on_full_disk, raising=False)
+    with pytest.raises(OSError, match="No space left on device"):
+        save_table(fixed_embeddings(NAMES), tmp_path / "names.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_train_line_can_be_pasted_when_the_table_path_has_a_space(tmp_path, capsys, tiny_dataset) -> None:
     out = tmp_path / "my tables" / "t.pt"
     assert main(["--data", str(tiny_dataset / "data.yaml"), "--fixed", "--out", str(out)]) == 0
