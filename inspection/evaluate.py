@@ -120,6 +120,9 @@ TRUTH_COLOR = (60, 200, 60)
 #: Lowest box score the detector keeps while ``--conf-from`` picks the threshold, and for each photo's image
 #: score (ultralytics' val default, as ``detection.evaluate``'s).
 PICK_FLOOR = 0.001
+#: The printed summary's word on the image AUROC, on a line of its own: it read "defect-type accuracy X  image
+#: AUROC Y  at conf Z", as if the AUROC were taken at that conf; it is not (:data:`PICK_FLOOR`).
+IMAGE_AUROC_NOTE = f"(top box score down to {PICK_FLOOR:g}, whatever the conf)"
 
 #: What ``--out`` holds; ``--overwrite`` replaces no folder holding anything else.
 EVALUATION_NAMES = (*REPORT_FILES, PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR, OVERLAYS_DIR)
@@ -615,9 +618,9 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
             f"  per-image IoU {fmt(figures['per_image']['all']['iou'])} (defect images {fmt(defect['iou'])}, "
             f"oracle {fmt(defect['oracle_iou'])}; boundary IoU {fmt(defect['boundary_iou'])})",
             f"  pixel AUROC {fmt(figures['pixel']['auroc'])}  AUPRO {fmt(figures['pixel']['aupro'])}",
-            f"  defect-type accuracy {fmt(figures['image_level']['accuracy'])}  "
-            f"image AUROC {fmt(figures['image_level']['auroc'])}  "
+            f"  defect-type accuracy {fmt(figures['image_level']['accuracy'])} "
             f"at conf {fmt(figures['image_level']['conf'])}{picked}",
+            f"  image AUROC {fmt(figures['image_level']['auroc'])} {IMAGE_AUROC_NOTE}",
             f"report: {out / 'report.html'}",
         ]
         + overlay_line(figures, out)

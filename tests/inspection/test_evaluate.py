@@ -485,7 +485,18 @@ def test_the_printed_summary_gives_a_dash_where_the_report_does(tmp_path) -> Non
         "image_level": {"conf": 0.25, "accuracy": 1.0, "auroc": nan},
     }  # fmt: skip
     text = summary(figures, tmp_path)
-    assert "image AUROC -  at conf 0.250" in text and "nan" not in text  # it printed "image AUROC nan"
+    assert "image AUROC - (top box" in text and "nan" not in text  # it printed "image AUROC nan"
+
+
+def test_the_printed_conf_goes_with_the_accuracy_alone_not_the_image_auroc(tmp_path) -> None:
+    from inspection.evaluate import summary
+
+    # the line read "defect-type accuracy 1.000  image AUROC 1.000  at conf 0.481", as if the image AUROC were
+    # taken at that conf; it is each photo's top box down to 0.001, whatever --conf (a line of its own)
+    lines = summary(conf_figures(), tmp_path, "val").splitlines()
+    assert "  defect-type accuracy 1.000 at conf 0.481 (picked on val: pass --conf 0.4811 " in lines[4]
+    assert lines[5] == "  image AUROC 1.000 (top box score down to 0.001, whatever the conf)"
+    assert "conf 0.481\n  image AUROC 1.000 (top box" in summary(conf_figures(), tmp_path)
 
 
 def test_a_split_without_good_photos_writes_strict_json_that_reads_back_to_the_same_report(
@@ -506,7 +517,7 @@ def test_a_split_without_good_photos_writes_strict_json_that_reads_back_to_the_s
     strict_json(out / "images.json"), strict_json(out / "predictions.json")
     settings = metrics.pop("settings")
     assert markdown(metrics, settings) == (out / "report.md").read_text()  # null reads as NaN did: "-"
-    assert "image AUROC -  at conf" in printed and summary(metrics, out) in printed
+    assert "image AUROC - (top box" in printed and summary(metrics, out) in printed
 
 
 def test_a_split_of_good_photos_only_leaves_every_ap_undefined_not_zero(
