@@ -179,7 +179,8 @@ WRONG_HEADER = ["photo", "true", "called", "top box score", "per-image IoU", "or
 
 
 def wrong_photos(metrics: Mapping) -> list[Mapping]:
-    """The photos whose verdict is not their truth, most confident call first (``metrics['photos']``)."""
+    """The photos whose verdict is not their truth, highest top box score first (``metrics['photos']``'
+    ``score``, the image score down to 0.001: a photo called good shows its top box below the threshold)."""
     wrong = [photo for photo in metrics.get("photos", ()) if photo["verdict"] != photo["truth"]]
     return sorted(wrong, key=lambda photo: -photo["score"])
 
@@ -200,8 +201,9 @@ def wrong_section(metrics: Mapping) -> tuple[str, list[list[str]]]:
     if not rows:
         return f"Every one of the {total} photos was called right.", rows
     return (
-        f"{len(rows)} of {total} photos called wrong (the verdict is the top box's class at or above the "
-        "threshold, else good; every photo's figures are in metrics.json's photos):",
+        f"{len(rows)} of {total} photos called wrong, highest top box score first (the verdict is the top "
+        "box's class at or above the threshold, else good, so a photo called good shows its top box below "
+        "it; every photo's figures are in metrics.json's photos):",
         rows,
     )
 

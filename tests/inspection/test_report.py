@@ -154,7 +154,7 @@ def photo(name: str, truth: str, verdict: str, score: float, iou: float) -> dict
     return {**calls, "iou": iou, "oracle_iou": 0.9, **counts}
 
 
-def test_the_photos_called_wrong_are_listed_most_confident_first() -> None:
+def test_the_photos_called_wrong_are_listed_highest_top_box_score_first() -> None:
     from inspection.report import WRONG_HEADER, wrong_section
 
     metrics = {
@@ -162,11 +162,14 @@ def test_the_photos_called_wrong_are_listed_most_confident_first() -> None:
             photo("a.png", "scratch", "scratch", 0.9, 0.8),  # right: not listed
             photo("b.png", "good", "scratch", 0.6, 0.0),  # a false alarm
             photo("c.png", "stain", "good", 0.1, 0.0),  # a miss
-            photo("d.png", "stain", "scratch", 0.95, 0.4),  # the wrong type, most confident
+            photo("d.png", "stain", "scratch", 0.95, 0.4),  # the wrong type, the highest top box
         ]
     }
     sentence, rows = wrong_section(metrics)
-    assert sentence.startswith("3 of 4 photos called wrong")
+    # the order was "most confident call first", but a miss shows its real top box, below the threshold
+    # (0.1 here; it was 0.00 until 2026-12-07): the sentence says what the order is
+    assert sentence.startswith("3 of 4 photos called wrong, highest top box score first (")
+    assert "a photo called good shows its top box below it;" in sentence
     assert [row[:3] for row in rows] == [
         ["d.png", "stain", "scratch"],
         ["b.png", "good", "scratch"],
@@ -327,7 +330,7 @@ def test_the_links_of_the_photos_called_wrong_follow_their_rows() -> None:
     right["overlay"], low["overlay"], high["overlay"] = "overlays/r.jpg", "overlays/l.jpg", None
     metrics = {"photos": [right, low, high]}
     assert [row[0] for row in wrong_rows(metrics)] == ["h.png", "l.png"]
-    assert wrong_links(metrics) == [None, "overlays/l.jpg"]  # not the right photo's, most confident first
+    assert wrong_links(metrics) == [None, "overlays/l.jpg"]  # not the right photo's, highest score first
 
 
 def test_an_empty_link_links_nowhere(no_figures) -> None:
