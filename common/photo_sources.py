@@ -48,8 +48,9 @@ def photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
             such user stays that name, as in a shell).
 
     Raises:
-        UserError: nothing at a plain path, a folder without image files, a pattern matching no
-            image file, or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`,
+        UserError: nothing at a plain path, a file without an image suffix (a folder or a pattern
+            leaves it out with a note), a folder without image files, a pattern matching no image file,
+            or photos that take in an MVTec category's masks (:func:`check_not_ground_truth`,
             :func:`check_no_masks`); a name on a photo's path that is not UTF-8 (the JSON outputs name
             every photo and the source folder: :func:`common.folders.check_utf8_names`).
     """
@@ -65,6 +66,8 @@ def _photo_files(source: str | Path) -> tuple[list[Path], Path | None]:
     text = os.path.expanduser(source)  # a quoted '~/photos/*.png' too, which no shell expanded
     path = Path(text)
     if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:  # a folder's or a pattern's note says so of it too
+            raise UserError(f"--source {text} has no image suffix read here ({', '.join(IMAGE_SUFFIXES)})")
         return [path], None
     if path.is_dir():
         return image_files_below(path), path

@@ -621,6 +621,22 @@ def test_a_source_in_a_folder_that_cannot_be_searched_is_not_called_missing_on_p
         assert raised.value.filename == str(photo)
 
 
+@pytest.mark.parametrize("name", ["x.npy", "scan", "a.PNG.bak"])
+def test_a_source_file_without_an_image_suffix_is_named_as_a_folder_note_names_it(tmp_path, name) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((4, 4)))  # 'cannot read image <it>: ... (PIL cannot identify it)'
+    (tmp_path / name).write_bytes((tmp_path / "x.npy").read_bytes())
+    suffixes = re.escape(", ".join(IMAGE_SUFFIXES))
+    with pytest.raises(UserError, match=rf"^--source {re.escape(str(tmp_path / name))} has no image suffix "):
+        photo_files(tmp_path / name)
+    with pytest.raises(UserError, match=rf"read here \({suffixes}\)$"):
+        photo_files(str(tmp_path / name))
+
+
+def test_a_source_file_with_an_upper_case_image_suffix_is_read(tmp_path: Path) -> None:
+    photo = write_png(tmp_path / "a.PNG")
+    assert photo_files(photo) == ([photo], None)
+
+
 def test_a_source_that_is_neither_a_file_nor_a_folder_is_named_so(tmp_path: Path) -> None:
     pipe = tmp_path / "photos"
     os.mkfifo(pipe)  # it was '--source not found: <it>', of what is there
