@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from common.errors import UnreadableFileError, UserError, one_line
+from common.errors import UnreadableFileError, UserError, file_error, one_line
 
 #: Environment variable that moves the whole cache (weights, embeddings).
 CACHE_ENV = "MVTEC_FINETUNE_CACHE"
@@ -209,6 +209,21 @@ def temporary_path(path: str | Path) -> Path:
     """A hidden sibling of ``path`` to write first, named so that :func:`remove_stale` can judge it."""
     path = Path(path)
     return path.with_name(f".{path.name}.{_token()}.tmp")
+
+
+def write_failure(error: OSError, path: str | Path) -> str:
+    """Why writing ``path`` failed, as one line that does not name ``path`` again (it follows "cannot
+    write PATH"): the reason alone when the error is about ``path``, :func:`common.errors.file_error`
+    (the other file named) when it is about another.
+
+    >>> write_failure(OSError(28, "No space left on device", "/out/t.pt"), "/out/t.pt")
+    'No space left on device'
+    >>> write_failure(OSError(28, "No space left on device", "/out/t.json"), "/out/t.pt")
+    'No space left on device: /out/t.json'
+    """
+    if error.strerror and error.filename and not error.filename2 and Path(error.filename) == Path(path):
+        return one_line(error.strerror)
+    return file_error(error)
 
 
 def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], object]) -> Path:

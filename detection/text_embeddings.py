@@ -57,8 +57,9 @@ import torch
 
 from common.cli import DefaultsHelpFormatter, OneLineParser, command_name, exit_code, user_path
 from common.data_sets import data_yaml_of
-from common.errors import UserError, one_line
+from common.errors import UserError
 from common.folders import check_creatable, check_utf8_path
+from common.io import write_failure
 from common.weights import CheckpointError, resolve_checkpoint, weights_dir
 from detection.clip_text import (
     CLIP_ENCODER,
@@ -348,7 +349,7 @@ def write_table(args: argparse.Namespace) -> Path:
     try:
         path = save_table(embeddings, args.out)
     except OSError as error:
-        raise UserError(f"cannot write {args.out}: {one_line(error)}") from None
+        raise UserError(f"cannot write {args.out}: {write_failure(error, args.out)}") from None
     print(f"wrote {len(embeddings.vectors)} {embeddings.dim}-d vectors to {path} ({sidecar_path(path).name})")
     print(f"source: {embeddings.source}")
     if not embeddings.open_vocabulary:

@@ -55,7 +55,7 @@ import numpy as np
 
 from common.errors import UnreadableFileError, UserError, file_error, read_advice, write_advice
 from common.folders import check_output_folder
-from common.io import atomic_write
+from common.io import atomic_write, write_failure
 from converters.convert import ConversionReport
 from converters.masks import mask_to_rle, mask_to_xyxy, rle_to_mask, rle_to_xyxy
 from converters.mvtec import GOOD
@@ -1270,7 +1270,7 @@ class AnnotationSession:
             self._entry_lines = lines
         except OSError as error:  # read-only, full: a one-line answer, not an internal error
             raise StorageError(
-                f"nothing saved: cannot write {self.state_path} ({file_error(error)}): "
+                f"nothing saved: cannot write {self.state_path} ({write_failure(error, self.state_path)}): "
                 f"{write_advice(error, self.out)}, then try again"
             ) from error
 

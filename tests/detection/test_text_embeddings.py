@@ -576,3 +576,18 @@ def test_clip_candidates_without_a_home_folder_are_the_cache_and_ultralytics_fol
     monkeypatch.setenv("MVTEC_FINETUNE_CACHE", str(tmp_path / "c"))
     candidates = clip_text.clip_weight_candidates()
     assert len(candidates) == 2 and candidates[0] == tmp_path / "c" / "weights" / "ViT-B-32.pt"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_names_the_table_once(tmp_path: Path, monkeypatch, capsys, tiny_dataset) -> None:
+    # was "cannot write T/names.pt: [Errno 28] No space left on device: 'T/names.pt'"
+    out, real_open = tmp_path / "names.pt", open
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):  # the table's bytes go to a full disk
+        if Path(path).name.startswith(".names.pt."):
+            return real_open("/dev/full", "wb")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(common.io, "open", open_on_full_disk, raising=False)
+    assert main(["--data", str(tiny_dataset / "data.yaml"), "--fixed", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: cannot write {out}: No space left on device"

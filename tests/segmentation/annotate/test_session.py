@@ -416,6 +416,22 @@ def test_a_failed_save_advises_what_its_error_calls_for(opened, monkeypatch, cod
     assert ("free space" in message) == ("free space" in advice)  # a read-only folder wants no space
 
 
+def test_a_full_disk_at_the_state_file_names_it_once(opened, monkeypatch):
+    # was "cannot write OUT/annotate_state.json (No space left on device: OUT/annotate_state.json)"
+    session, _ = opened
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(session_module, "atomic_write", full)
+    with pytest.raises(StorageError) as raised:
+        session.add_instance("a.png", class_name="dent", mask=blob((120, 160), (0, 0, 5, 5)))
+    assert str(raised.value) == (
+        f"nothing saved: cannot write {session.state_path} (No space left on device): "
+        "free space on its disk, then try again"
+    )
+
+
 FILE_IN_THE_WAY = "a file stands where a folder of that path should be: move it away"
 
 
