@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from common import folders
-from common.io import copied_note, recorded_path
+from common.io import atomic_write, copied_note, recorded_path
 from converters.coco import WRITTEN_BY, CocoImage, build_coco
 from converters.layouts.base import layout_note
 from converters.masks import DefectInstance
@@ -129,14 +129,14 @@ def write_dataset(
                 segmentation=config.coco_segmentation,
                 description=f"{split}{WRITTEN_BY}{recorded_path(config.root)}",
             )
-            (folder / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
+            atomic_write(folder / "annotations" / f"instances_{split}.json", json.dumps(coco))
     bar.close()
     if copied:
         print(copied_note(len(copied), copied[0], final_path), file=sys.stderr, flush=True)
     if repeats:
         layout_note(repeated_rows_note(repeats, task=config.task, coco="coco" in config.formats))
     if "yolo" in config.formats:
-        (folder / "data.yaml").write_text(data_yaml(root=final_path, names=names))
+        atomic_write(folder / "data.yaml", data_yaml(root=final_path, names=names))
     save_splits(splits, folder / SPLITS_FILE)
 
 
@@ -172,7 +172,7 @@ def _write_split(
                 height=sample.height,
                 task=config.task,
             )
-            (folder / "labels" / split / f"{stem}.txt").write_text("".join(row + "\n" for row in rows))
+            atomic_write(folder / "labels" / split / f"{stem}.txt", "".join(row + "\n" for row in rows))
             if repeated:
                 repeats.append((f"labels/{split}/{stem}.txt", repeated))
         coco_images.append(

@@ -132,6 +132,32 @@ def test_a_full_disk_while_copying_names_the_output_not_the_input(tmp_path, cate
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("written", ["labels/train/", "data.yaml", "annotations/instances_train.json"])
+def test_a_full_disk_writing_a_text_file_names_the_file(tmp_path, category_factory, monkeypatch, written):
+    # Path.write_text failed at close naming no file: the line was "cannot write OUT: No space left on device"
+    category_factory(tmp_path / "data", "widget")
+    out, real_open = tmp_path / "out", open
+    name = written.rpartition("/")[2]
+
+    def open_on_full_disk(path, mode="r", *args, **kwargs):  # the file, or its temporary, on a full disk
+        if "w" in mode or "x" in mode:
+            chosen = Path(path).name.startswith((name, f".{name}")) and "_good_" not in str(path)  # rows
+            if chosen and written.rpartition("/")[0] in str(path):
+                return real_open("/dev/full", "wb" if "b" in mode else "w")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", open_on_full_disk)
+    monkeypatch.setattr("io.open", open_on_full_disk)
+    with pytest.raises(UserError) as error:
+        convert(config(tmp_path / "data", out, formats=("yolo", "coco")))
+    monkeypatch.undo()
+    message = str(error.value)
+    assert message.startswith(f"cannot write {out}: No space left on device: {out / written}")
+    assert message.endswith(".txt" if written.endswith("/") else written) and "\n" not in message
+    assert not out.exists()
+
+
 def test_class_naming_options(tmp_path, category_factory):
     category_factory(tmp_path / "data", "metal_nut")
     category_factory(tmp_path / "data", "screw", defects=None)
