@@ -53,6 +53,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import io
 import math
 import os
 import shutil
@@ -82,7 +84,7 @@ from common.errors import UserError
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.images import decode_photos, image_size
-from common.io import expand_user, recorded_path
+from common.io import atomic_write, expand_user, recorded_path
 from common.label_cache import no_label_cache
 from common.photo_sources import ULTRALYTICS_FIGURES
 from common.pixels import NARROW_PHOTO_SAMPLE, warn_narrow_photos
@@ -855,6 +857,8 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         UserError: an image of the training data (``data``, the yaml ``args`` name) cannot be loaded,
             or ultralytics' loader left one of the train or val split out (a corrupt label), before
             the first epoch.
+        OSError: naming the file: one of ultralytics' own writes in place failed (``results.csv`` on a full
+            disk named no file: :func:`named_write_error`).
         KeyboardInterrupt: after saying where the weights of the last finished epoch are (all epochs'
             once the last one's were saved: :func:`ended_note`). One that ultralytics' plotting swallowed
             surfaces at the next epoch, batch or save (the last epoch's validation draws the confusion
@@ -874,6 +878,10 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
             metrics = yolo.train(trainer=trainer, **args) if trainer is not None else yolo.train(**args)
         except FileNotFoundError as error:
             raise unloadable_image(error, f"the training data {data}") from None
+        except OSError as error:  # ultralytics' own writes in place: results.csv appended, on a full disk
+            if error.filename is not None or (named := named_write_error(error, save_dir)) is None:
+                raise
+            raise named from None
         except subprocess.CalledProcessError:  # a multi-GPU (DDP) launch whose workers stopped
             if refused := notes.refusal():  # one line, not the workers' tracebacks
                 raise UserError(refused) from None
@@ -891,6 +899,33 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     for line in summary:
         print(line, flush=True)
     return metrics
+
+
+def named_write_error(error: OSError, save_dir: Path) -> OSError | None:
+    """``error``, which names no file, naming the file ultralytics was writing when it was raised (an open
+    file of the innermost frame that holds one: ``results.csv``, which ``BaseTrainer.save_metrics`` appends
+    in place), else the run folder ``save_dir`` for a full disk or quota; None for any other error (a bug).
+
+    A full disk refuses the appended row as the file is closed, with an OSError naming no file, which
+    :func:`common.cli.exit_code` took for a bug: a traceback.
+    """
+    frames = []
+    trace = error.__traceback__
+    while trace is not None:
+        frames.append(trace.tb_frame)
+        trace = trace.tb_next
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            name, mode = getattr(value, "name", None), getattr(value, "mode", "")
+            if (
+                isinstance(value, io.IOBase)
+                and isinstance(name, str | os.PathLike)
+                and set(str(mode)) & set("wax+")
+            ):
+                return OSError(error.errno, error.strerror, os.fspath(name))
+    if error.errno in {errno.ENOSPC, errno.EDQUOT}:
+        return OSError(error.errno, error.strerror, str(save_dir))
+    return None
 
 
 def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
@@ -1024,11 +1059,11 @@ class RunNotes:
         if self.folder is None:  # this process: the flags tell
             return
         # whole or not at all: a rank that torchrun killed (another one failed) between write_text's
-        # truncating and its writing left an empty refusal, a blank 'error: ' line; each rank its own part
-        part = self.folder / f"{name}.{os.getpid()}.part"
-        with contextlib.suppress(FileNotFoundError):  # a model trained again keeps an old run's callbacks
-            part.write_text(text, encoding="utf-8")
-            os.replace(part, self.folder / name)
+        # truncating and its writing left an empty refusal, a blank 'error: ' line. atomic_write: each rank
+        # its own temporary; a full temporary folder's error names the note (it named no file: a traceback)
+        if self.folder.is_dir():  # gone: a model trained again keeps an old run's callbacks (not made again)
+            with contextlib.suppress(FileNotFoundError):
+                atomic_write(self.folder / name, text)
 
 
 def notes_folder() -> Path:

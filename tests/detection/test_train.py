@@ -2565,3 +2565,61 @@ def test_a_run_name_of_an_exponent_stays_its_text_and_no_name_is_the_default(
         config = check_config(build_config(YOLO11_CONFIG, [f"data={data}", "project=runs", *unset]))
         assert config["name"] is None
         assert run_dir(config, "yolo11n.pt", data) == tmp_path / "runs" / f"yolo11n_{data.parent.name}"
+
+
+class FullDiskYolo(PlainYolo):
+    """:class:`PlainYolo` whose training appends a row to the run's ``results.csv`` with ultralytics' own
+    ``BaseTrainer.save_metrics`` on a full disk: the file is a link to ``/dev/full``."""
+
+    def __init__(self, save_dir: Path) -> None:
+        self.save_dir = save_dir
+
+    def train(self, **args) -> dict:
+        import time
+        from types import SimpleNamespace
+
+        from ultralytics.engine.trainer import BaseTrainer
+
+        trainer = SimpleNamespace(csv=self.save_dir / "results.csv", epoch=0, train_time_start=time.time())
+        BaseTrainer.save_metrics(trainer, {"metrics/mAP50(B)": 0.5})
+        return {"trained": 1}
+
+
+def test_a_full_disk_under_ultralytics_results_csv_is_one_line_naming_it(tmp_path: Path, capsys) -> None:
+    # ultralytics appends results.csv in place: a full disk refused the row at close, an OSError naming no
+    # file, which exit_code took for a bug (a traceback)
+    from common.cli import exit_code
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.csv").symlink_to("/dev/full")
+    code = exit_code(lambda: fit(FullDiskYolo(run), None, {}, save_dir=run, data=tmp_path / "data.yaml"))
+    assert code == 1
+    assert capsys.readouterr().err == f"error: No space left on device: {run / 'results.csv'}\n"
+
+
+def test_a_multi_gpu_runs_note_on_a_full_disk_names_it_and_leaves_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # write_text then rename: the full temporary folder's OSError named no file (a traceback), and the part
+    # was left beside the notes
+    import builtins
+    import io
+
+    from detection.train import RunNotes
+
+    real_open = io.open
+
+    def full_disk(file, mode="r", *args, **kwargs):  # every file written in tmp_path is on a full disk
+        if Path(os.fspath(file)).parent == tmp_path and set(mode) & set("wax"):
+            return real_open("/dev/full", mode.replace("x", "w"), *args, **kwargs)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", full_disk)
+    monkeypatch.setattr(builtins, "open", full_disk)
+    notes = RunNotes()
+    notes.folder = tmp_path
+    with pytest.raises(OSError) as error:
+        notes._write("refusal", "x" * 100)
+    assert error.value.filename == str(tmp_path / "refusal")
+    assert list(tmp_path.iterdir()) == []
