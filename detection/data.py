@@ -9,8 +9,11 @@ list of images or a list of either; ``images/`` -> ``labels/``).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from shlex import quote
 
@@ -347,14 +350,18 @@ def check_nothing_dropped(kept: Iterable[str | Path], data_yaml: Path, split: st
     check_splits_read({split: kept}, data_yaml)
 
 
-def check_splits_read(kept: Mapping[str, Iterable[str | Path]], data_yaml: Path) -> None:
+def check_splits_read(
+    kept: Mapping[str, Iterable[str | Path]], data_yaml: Path, reasons: Mapping[str, str] | None = None
+) -> None:
     """:func:`check_nothing_dropped` of several splits (``kept``: split -> the files ultralytics kept), the
-    images left out of each named in one line: one split's alone, they took a run each to find."""
+    images left out of each named in one line: one split's alone, they took a run each to find. ``reasons``
+    (an image's name -> why ultralytics' scan left it out: :func:`dropped_reasons`) follow each name."""
+    reasons = reasons or {}
     dropped = {}
     for split, files in kept.items():
         names = {Path(file).name for file in files}
         if missing := [path.name for path in split_images(data_yaml, split) if path.name not in names]:
-            dropped[split] = missing
+            dropped[split] = [f"{name} ({reasons[name]})" if name in reasons else name for name in missing]
     if not dropped:
         return
     (first, missing), *others = dropped.items()
@@ -363,6 +370,40 @@ def check_splits_read(kept: Mapping[str, Iterable[str | Path]], data_yaml: Path)
         f"ultralytics could not read {len(missing)} image(s) of the '{first}' split of {data_yaml}: "
         f"{few(missing)}{more} (python -m converters.validate {quote(str(data_yaml.parent))} says why)"
     )
+
+
+#: What ultralytics' scan logs for an image it leaves out (``verify_image_label``), before its reason.
+DROPPED_LINE = ": ignoring corrupt image/label: "
+
+
+@contextlib.contextmanager
+def dropped_reasons(reasons: dict[str, str]) -> Iterator[None]:
+    """Keeps in ``reasons`` (an image's name -> why) the reasons ultralytics' scan logs, while this is held,
+    for the images it leaves out (``{prefix}{image}: ignoring corrupt image/label: Truncated File Read``), for
+    :func:`check_splits_read`: its line named them without a reason, which was in ultralytics' log."""
+    from ultralytics.utils import LOGGER
+
+    kept = _DroppedReasons(reasons)
+    LOGGER.addFilter(kept)
+    try:
+        yield
+    finally:
+        LOGGER.removeFilter(kept)
+
+
+class _DroppedReasons(logging.Filter):
+    """:func:`dropped_reasons`' filter; it drops nothing."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        super().__init__()
+        self.reasons = reasons
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for line in record.getMessage().split("\n"):
+            if DROPPED_LINE in line:
+                image, reason = line.split(DROPPED_LINE, 1)
+                self.reasons[re.split(r"[\\/]", image)[-1]] = one_line(reason)
+        return True
 
 
 def unloadable_image(error: FileNotFoundError, where: str) -> Exception:

@@ -98,6 +98,7 @@ from detection.data import (
     check_splits_read,
     data_names,
     dataset_root,
+    dropped_reasons,
     has_polygon_labels,
     present_split_images,
     read_data_yaml,
@@ -872,6 +873,7 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
         FreezeLog() as freezing,
         run_notes() as notes,
         images_left_as_they_are(notes.resaved),
+        dropped_reasons(notes.reasons),
     ):
         add_callbacks(yolo, data, notes)
         try:
@@ -940,7 +942,7 @@ def add_callbacks(yolo: Model, data: Path, notes: RunNotes) -> None:
     def check_loaded(loaded: object) -> None:  # ultralytics trained without a corrupt label's image
         kept = {"train": loaded.train_loader.dataset.im_files, "val": loaded.test_loader.dataset.im_files}
         try:
-            check_splits_read(kept, data)
+            check_splits_read(kept, data, notes.reasons)
         except UserError as error:
             notes.refuse(error)
 
@@ -991,11 +993,19 @@ class RunNotes:
         self._saved = False
         self._freezing: FreezeLog | None = None
         self.resaved: list[Path] = []
+        self.reasons: dict[str, str] = {}  # why the scan left an image out (dropped_reasons)
 
     def __getstate__(self) -> dict:
         if self.folder is None and not self.closed:
             self.folder = notes_folder()
-        return {"folder": self.folder, "closed": True, "_saved": False, "_freezing": None, "resaved": []}
+        return {
+            "folder": self.folder,
+            "closed": True,
+            "_saved": False,
+            "_freezing": None,
+            "resaved": [],
+            "reasons": {},
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -1005,6 +1015,7 @@ class RunNotes:
             self._read_only = contextlib.ExitStack()
             self._read_only.enter_context(images_left_as_they_are(self.resaved))
             self._read_only.enter_context(no_label_cache())
+            self._read_only.enter_context(dropped_reasons(self.reasons))
 
     def hold_freezing(self, trainer: object) -> None:
         """The ``on_pretrain_routine_start`` callback: in a multi-GPU run's worker (ultralytics' ``RANK``

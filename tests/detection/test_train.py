@@ -2623,3 +2623,60 @@ def test_a_multi_gpu_runs_note_on_a_full_disk_names_it_and_leaves_nothing(
         notes._write("refusal", "x" * 100)
     assert error.value.filename == str(tmp_path / "refusal")
     assert list(tmp_path.iterdir()) == []
+
+
+class ScanningYolo(PlainYolo):
+    """:class:`PlainYolo` whose training scans ``data``'s train and val images with ultralytics' own
+    ``verify_image_label`` and logs what it says as ``YOLODataset.cache_labels`` does, then runs the callbacks
+    of the routine's end with loaders that kept the images the scan passed (in ``weights``' run)."""
+
+    def __init__(self, data: Path, weights: Path) -> None:
+        self.callbacks: dict[str, list] = {}
+        self.data, self.weights = data, weights
+
+    def add_callback(self, event: str, callback) -> None:
+        self.callbacks.setdefault(event, []).append(callback)
+
+    def train(self, **args) -> dict:
+        from types import SimpleNamespace
+
+        from ultralytics.data.utils import verify_image_label
+        from ultralytics.utils import LOGGER
+
+        loaders = {}
+        for split, loader in (("train", "train_loader"), ("val", "test_loader")):
+            scanned = [
+                verify_image_label((str(path), "", f"{split}: ", False, 1, 0, 0, False))
+                for path in split_images(self.data, split)
+            ]
+            LOGGER.info("\n".join(result[-1] for result in scanned if result[-1]))
+            kept = [result[0] for result in scanned if result[0] is not None]
+            loaders[loader] = SimpleNamespace(dataset=SimpleNamespace(im_files=kept))
+        paths = {"last": self.weights / "last.pt", "best": self.weights / "best.pt", "wdir": self.weights}
+        trainer = SimpleNamespace(**loaders, **paths)
+        for callback in self.callbacks["on_pretrain_routine_end"]:
+            callback(trainer)
+        return {"trained": 1}
+
+
+def test_an_image_the_scan_leaves_out_is_named_with_ultralytics_reason(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    # a PNG cut short passes the header check; ultralytics' scan left it out, and the refusal named it
+    # without the reason, which was in ultralytics' log alone
+    copy = tmp_path / "copy"
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    image = split_images(data, "train")[0]
+    content = image.read_bytes()
+    image.unlink()  # a copy of its own, not the shared data set's photo through a link
+    image.write_bytes(content[: len(content) // 2])
+    weights = tmp_path / "run" / "weights"
+    weights.mkdir(parents=True)
+    with pytest.raises(UserError) as error:
+        fit(ScanningYolo(data, weights), None, {}, save_dir=weights.parent, data=data)
+    assert str(error.value).startswith(
+        f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {image.name} (Truncated File "
+        "Read) (python -m converters.validate "
+    )
