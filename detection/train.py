@@ -64,7 +64,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING, NoReturn
@@ -83,6 +82,7 @@ from common.config import project_path, save_config, with_source
 from common.errors import UserError
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
+from common.image_files import decode_image_file
 from common.images import decode_photos, image_size
 from common.io import atomic_write, expand_user, recorded_path
 from common.label_cache import no_label_cache
@@ -465,7 +465,24 @@ def check_training_photos(data: Path) -> None:
     # epoch. A TIFF is decoded by OpenCV (decode_photos): PIL reads some OpenCV cannot, which stopped the run
     # when an epoch reached them. A bar only where the pass takes a while.
     bar = tqdm(photos, desc="checking photos", unit="photo", delay=2.0, leave=False, file=sys.stderr)
-    decode_photos(bar, partial(image_size, decode=False))
+    decode_photos(bar, training_photo_size)
+
+
+def training_photo_size(path: Path) -> tuple[int, int]:
+    """:func:`image_size` from the header; a JPEG that does not end in its end marker (one cut short) is
+    decoded by OpenCV too, as ultralytics' loader will: its scan keeps it (``images_left_as_they_are``), and
+    one OpenCV could not decode stopped the run in its first epoch, after the model was built ('Image Not
+    Found', no reason). Only such JPEGs are decoded: two bytes read of every other."""
+    size = image_size(path, decode=False)
+    with open(path, "rb") as file:
+        jpeg = file.read(2) == b"\xff\xd8"
+        file.seek(-2, os.SEEK_END)
+        ended = file.read(2) == b"\xff\xd9"
+    if jpeg and not ended:
+        import cv2
+
+        decode_image_file(path, cv2.IMREAD_COLOR)
+    return size
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:

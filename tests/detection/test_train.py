@@ -2680,3 +2680,26 @@ def test_an_image_the_scan_leaves_out_is_named_with_ultralytics_reason(
         f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {image.name} (Truncated File "
         "Read) (python -m converters.validate "
     )
+
+
+def test_a_jpeg_cut_short_that_opencv_cannot_decode_is_refused_before_the_model_is_built(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    # the header passed and the scan kept it (no end marker: left as it is); ultralytics' loader then stopped
+    # the run in its first epoch, after the model was built: 'Image Not Found', with no reason
+    import cv2
+
+    from detection.train import check_training_photos
+
+    copy = tmp_path / "copy"
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    photo = split_images(data, "train")[0]
+    content = cv2.imencode(".jpg", cv2.imread(str(photo)))[1].tobytes()
+    photo.unlink()
+    image = photo.with_suffix(".jpg")
+    image.write_bytes(content[: len(content) * 2 // 3])
+    with pytest.raises(UserError) as error:
+        check_training_photos(data)
+    assert f"cannot decode image {image}: corrupt or not an image" in str(error.value)
