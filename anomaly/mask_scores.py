@@ -8,10 +8,7 @@ F1-max threshold of the scored images themselves, and the report says so (an opt
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -111,20 +108,20 @@ class GroundTruth:
 def mask_ap(masks: Sequence[np.ndarray] | GroundTruth, results: list[dict]) -> tuple[float, float]:
     """COCO mask AP@[.5:.95] and AP50 of ``results`` against ``masks`` (segmentation's pycocotools call).
 
-    NaN for both when ``masks`` hold no defect pixel (:func:`segmentation.metrics.coco_mask_ap`): AP is
+    NaN for both when ``masks`` hold no defect pixel (as :func:`segmentation.metrics.coco_mask_ap`): AP is
     not defined without ground truth (it read 0.000, as if every mask were wrong, on images that were
     all good).
 
     Args:
         masks: each image's ``(H, W)`` bool ground truth, or a :class:`GroundTruth` of them.
     """
-    from segmentation.metrics import coco_mask_ap
+    from converters.cocoeval import precision_table
 
     truth = masks.coco() if isinstance(masks, GroundTruth) else ground_truth_coco(masks)
-    with tempfile.TemporaryDirectory(prefix="anomaly-gt-") as scratch:
-        path = Path(scratch) / "instances.json"
-        path.write_text(json.dumps(truth))
-        return coco_mask_ap(path, results)["all"]
+    # scored from the dict itself: a temporary instances.json made a full or unusable temp folder a
+    # traceback after every photo was scored
+    table = precision_table(truth, results, iou_type="segm")
+    return float(table.ap()), float(table.ap(iou=0.5))
 
 
 def score_masks(

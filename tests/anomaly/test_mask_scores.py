@@ -357,3 +357,23 @@ def test_loco_region_value_missing_from_defects_config_is_refused_as_the_convert
     with pytest.raises(UserError) as error:
         scored_truth(records, monkeypatch)
     assert str(error.value) == message
+
+
+def test_mask_ap_writes_no_file_a_full_or_unusable_temp_folder_is_no_traceback(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # the ground truth went through a temporary instances.json: a full /tmp (OSError 28, no file name) or
+    # an unusable TMPDIR was a traceback in anomaly.evaluate after every photo was scored
+    import tempfile
+
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    truth = np.zeros((6, 10), bool)
+    truth[1:3, 2:7] = True
+    rle = mask_to_instances(truth.astype(np.uint8)).instances[0].rle
+    results = [{"image_id": 1, "category_id": 1, "segmentation": rle, "score": 0.9}]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(Path, "write_bytes", full)
+    assert mask_ap([truth], results) == pytest.approx((1.0, 1.0))
