@@ -32,7 +32,7 @@ from shlex import quote
 import numpy as np
 import torch
 
-from anomaly.backbones import backbone_spec, load_backbone, weights_sha256
+from anomaly.backbones import backbone_spec, load_backbone, resolve_weights, weights_sha256
 from anomaly.config import SCHEMA
 from anomaly.data import (
     check_disjoint,
@@ -276,13 +276,18 @@ def check_weights_read(config: Mapping, weights: str | Path | None) -> None:
     """Refuses a backbone weights file (``--weights``) that ``config`` would not read.
 
     Raises:
-        UserError: ``weights`` with ``pretrained: false``: the seeded random backbone was fit without a word.
+        UserError: ``weights`` with ``pretrained: false``: the seeded random backbone was fit without a word;
+            a ``weights`` file that is missing, a folder, or named as the official file and not it
+            (:func:`anomaly.backbones.resolve_weights`): it was refused only after every fit photo was read.
     """
-    if weights is not None and not config["pretrained"]:
+    if weights is None:
+        return
+    if not config["pretrained"]:
         raise UserError(
             f"--weights {weights} needs pretrained: true (pretrained=false fits seeded random weights and "
             "reads no file): drop one of them"
         )
+    resolve_weights(config["backbone"], weights, download=False)  # the explicit file alone: nothing fetched
 
 
 def fit_photos(

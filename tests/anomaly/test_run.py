@@ -458,6 +458,26 @@ def test_a_run_on_official_weights_missing_from_the_cache_names_the_cache_not_a_
         load_run(tmp_path / "run", weights=tmp_path / "gone.pth")  # Python's weights= keeps the spec's flag
 
 
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_a_weights_file_that_is_not_there_is_refused_before_the_tree_is_read(
+    parts: Path, tmp_path: Path, tiny_config: dict, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # a missing --weights was refused only after the image tree was read and every fit photo hashed
+    weights = tmp_path / "gone.pth"
+    if kind == "folder":
+        weights.mkdir()
+
+    def read(*args, **kwargs):
+        raise AssertionError("the image tree was read")
+
+    monkeypatch.setattr(anomaly.run, "load_records", read)
+    config = {**tiny_config, "pretrained": True}  # a file is read only with pretrained weights
+    expected = r"^checkpoint not found: .*gone\.pth " if kind == "missing" else r"^.*gone\.pth is a folder"
+    with pytest.raises(UserError, match=expected):
+        fit_run(parts.parent, "part", tmp_path / "run", config=config, weights=weights, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_fit_on_the_official_weights_keeps_no_copy(parts: Path, tmp_path: Path, tiny_config: dict):
     fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
     assert not (tmp_path / "run" / WEIGHTS_FILE).exists()

@@ -379,6 +379,16 @@ def test_weights_with_random_weights_are_refused_before_the_tree_is_read(tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+def test_a_missing_weights_file_is_refused_before_the_tree_is_read(tmp_path: Path, capsys) -> None:
+    # it was refused only after the image tree was read and every fit photo hashed
+    weights = tmp_path / "gone.pth"
+    argv = ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--weights", str(weights)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: checkpoint not found: {weights} ") and "leave --weights out" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_empty_category_is_a_bad_name_not_the_only_one(parts: Path, tmp_path: Path, capsys) -> None:
     # --category "$CAT" with the variable unset fit the only category (with --data: the set's), unnamed
     converted = convert_part_of_two(tmp_path / "conv", ["part"])
