@@ -604,7 +604,10 @@ def read_run_info(path: str | Path, *, flag: str = "--run") -> dict:
     if runs:  # runs/anomaly: 'make one' misled, as for a folder inside a run
         raise UserError(f"{path} is a folder of anomaly runs ({few(runs, 5)}), not a run: pass one of them")
     if not file.is_file():
-        raise UserError(f"not an anomaly run folder: {path} (no {RUN_FILE}; make one with anomaly.train)")
+        made_by = command_output_text(path)  # an anomaly.predict / anomaly.evaluate --out: which run it was
+        raise UserError(
+            made_by or f"not an anomaly run folder: {path} (no {RUN_FILE}; make one with anomaly.train)"
+        )
     try:
         info = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -622,6 +625,36 @@ def read_run_info(path: str | Path, *, flag: str = "--run") -> dict:
     except UserError as error:
         raise UserError(f"corrupt run folder {path}: {error}") from None
     return info
+
+
+#: The record each command that loads a run writes into its --out, with the run's path in it.
+_OUTPUT_RECORDS = (
+    ("anomaly.predict", "predict.json", ()),
+    ("anomaly.evaluate", "metrics.json", ("settings",)),
+)
+
+
+def command_output_text(path: Path) -> str | None:
+    """Why ``path`` (no ``run.json`` in it) is not a run where an ``anomaly.predict`` or ``anomaly.evaluate``
+    wrote it (its ``predict.json`` or ``metrics.json`` records the run's bank and path), naming the run
+    it was made with; None for another folder. It said only 'no run.json; make one with anomaly.train'."""
+    for command, name, keys in _OUTPUT_RECORDS:
+        try:
+            record = json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # not there (or not this command's file): another folder
+            continue
+        for key in keys:
+            record = record.get(key) if isinstance(record, dict) else None
+        if not isinstance(record, dict) or "memory_bank_sha256" not in record:  # another command's file
+            continue
+        run = record.get("run")
+        text = f"{path} is an {command} output folder (its {name}), not an anomaly run folder"
+        if not isinstance(run, str) or not run:
+            return f"{text}: pass the run folder it was made with (it holds {RUN_FILE})"
+        if not (Path(run) / RUN_FILE).is_file():
+            return f"{text}: it was made with the run {run}, which holds no {RUN_FILE} now"
+        return f"{text}: pass the run it was made with, {run}"
+    return None
 
 
 def _field_checks(info: dict) -> dict[str, bool]:

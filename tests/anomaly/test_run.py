@@ -949,6 +949,32 @@ def test_a_folder_inside_the_run_given_as_the_run_names_the_run(
         load_run(tmp_path / "run" / "eval-val")
 
 
+def test_an_evaluate_or_predict_output_given_as_the_run_names_the_command_and_the_run(
+    parts: Path, tmp_path: Path, tiny_config: dict
+) -> None:
+    # --run reports/x (an anomaly.evaluate --out) said only "not an anomaly run folder: ... (no run.json; ..."
+    run = tmp_path / "run"
+    fit_run(parts.parent, "part", run, config=tiny_config, progress=False)
+    evaluate_run(run, out=tmp_path / "report", figure=False, progress=False)
+    predict_photos(run, parts / "test", tmp_path / "found", threshold="1", maps=False, progress=False)
+    for out, command, record in [
+        (tmp_path / "report", "anomaly.evaluate", "metrics.json"),
+        (tmp_path / "found", "anomaly.predict", "predict.json"),
+    ]:
+        text = f"{out} is an {command} output folder (its {record}), not an anomaly run folder"
+        with pytest.raises(
+            UserError, match="^" + re.escape(f"{text}: pass the run it was made with, {run}") + "$"
+        ):
+            load_run(out)
+    shutil.rmtree(run)  # moved or deleted since
+    with pytest.raises(UserError, match=re.escape(f"made with the run {run}, which holds no run.json now")):
+        load_run(tmp_path / "found")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "metrics.json").write_text('{"settings": {"model": "a detector"}}')  # not anomaly's
+    with pytest.raises(UserError, match="^not an anomaly run folder: .*other .no run.json; make one"):
+        load_run(tmp_path / "other")
+
+
 def test_a_folder_of_many_runs_names_five_and_a_count(tmp_path: Path) -> None:
     for index in range(7):
         (tmp_path / "runs" / f"r{index}").mkdir(parents=True)
