@@ -862,7 +862,7 @@ def summary(result: dict) -> str:
 def masks_summary(masks: dict) -> str:
     """The printed line of the mask scores (``undefined``: no image of that kind, or no instance)."""
     return (
-        f"masks ({masks['segmenter']}, threshold {masks['threshold']:.4f}, {masks['threshold_from']}): "
+        f"masks ({masks['segmenter']}, threshold {masks['threshold']:.6g}, {masks['threshold_from']}): "
         f"per-image IoU {shown(masks['iou_defect'])} on defect images, {shown(masks['iou_good'])} on good "
         f"ones; mask AP {shown(masks['mask_ap'])} (AP50 {shown(masks['mask_ap50'])})"
     )

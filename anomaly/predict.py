@@ -589,7 +589,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     print(
         f"{photos} photo{'s' * (photos != 1)}, {result['flagged']} flagged, "
         f"{instances} instance{'s' * (instances != 1)} "
-        f"(threshold {result['threshold']:.4f} {result['threshold_from']}; masks: {result['segmenter']}) "
+        f"(threshold {result['threshold']:.6g} {result['threshold_from']}; masks: {result['segmenter']}) "
         f"-> {result['out']}/predictions.json"
     )
 

@@ -14,7 +14,7 @@ import pytest
 
 import anomaly.evaluate as evaluate_module
 from anomaly.data import load_records, read_rgb
-from anomaly.evaluate import MIN_AREA, evaluate_run, figure_row
+from anomaly.evaluate import MIN_AREA, evaluate_run, figure_row, masks_summary
 from anomaly.report import map_figure
 from anomaly.run import fit_run
 from common.errors import UserError
@@ -1252,3 +1252,11 @@ def test_photos_of_fewer_pixels_than_the_default_min_area_are_scored_without_mas
     assert metrics["image"]["images"] == 4
     with pytest.raises(UserError, match=r"--min-area 16 is more pixels than a whole photo \(3x3 = 9\)"):
         evaluate_run(tmp_path / "run", masks=True, figure=False, progress=False, overwrite=True)
+
+
+@pytest.mark.parametrize("threshold, shown", [(0.00001, "1e-05"), (12.345678, "12.3457"), (3.5, "3.5")])
+def test_the_masks_line_gives_the_threshold_to_six_significant_digits(threshold: float, shown: str) -> None:
+    # --threshold 0.00001 read 'threshold 0.0000, given' (four decimals), a value that was not given
+    masks = {"segmenter": "map threshold", "threshold": threshold, "threshold_from": "given"}
+    masks |= dict.fromkeys(("iou_defect", "iou_good", "mask_ap", "mask_ap50"), 0.5)
+    assert masks_summary(masks).startswith(f"masks (map threshold, threshold {shown}, given): per-image IoU ")

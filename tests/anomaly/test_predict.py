@@ -894,14 +894,16 @@ def test_the_evaluate_command_it_suggests_can_be_pasted_when_the_run_has_a_space
     assert f"(python -m anomaly.evaluate --run {shlex.quote(str(run))})" in str(error.value)
 
 
-def test_the_closing_line_gives_the_threshold_to_four_decimals(
-    run: Path, parts: Path, tmp_path: Path, capsys
+@pytest.mark.parametrize("given, shown", [("12.345678", "12.3457"), ("0.00001", "1e-05")])
+def test_the_closing_line_gives_the_threshold_to_six_significant_digits(
+    run: Path, parts: Path, tmp_path: Path, capsys, given: str, shown: str
 ) -> None:
+    # not 12.35; and 0.00001 read 'threshold 0.0000 given' (four decimals), a value that was not given
     import anomaly.predict
 
-    argv = ["--run", run, "--source", parts / "test", "--threshold", "12.345678", "--no-progress"]
+    argv = ["--run", run, "--source", parts / "test", "--threshold", given, "--no-progress"]
     assert anomaly.predict.main([str(a) for a in (*argv, "--out", tmp_path / "o")]) == 0
-    assert "(threshold 12.3457 given; masks: map threshold)" in capsys.readouterr().out  # not 12.35
+    assert f"(threshold {shown} given; masks: map threshold)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
