@@ -311,7 +311,7 @@ def pick_threshold(
         why = f" ({unmasked} defect image{'s' * (unmasked != 1)} without a mask)" if unmasked else ""
         raise UserError(
             f"no defect pixel in the scored images{why} to pick the mask threshold on: pass --threshold "
-            f"VALUE (the largest map value on a good image here is {metrics['pixel']['good_peak']:.4f})"
+            f"VALUE (the largest map value on a good image here is {metrics['pixel']['good_peak']:.6g})"
         )
     return threshold, "pixel F1-max on the scored images themselves (optimistic)"
 

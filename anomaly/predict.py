@@ -172,7 +172,7 @@ def metrics_threshold(metrics: dict, path: Path, flag: str) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
         peak = (metrics.get("pixel") or {}).get("good_peak")
         known = isinstance(peak, int | float) and math.isfinite(peak)
-        hint = f"; pass {flag} VALUE above its largest map value on a good image, {peak:.4f}" if known else ""
+        hint = f"; pass {flag} VALUE above its largest map value on a good image, {peak:.6g}" if known else ""
         unmasked = (metrics.get("pixel") or {}).get("defect_images_without_mask")
         if isinstance(unmasked, int) and unmasked > 0:  # or it reads as if the test split held no defect
             images = "defect image" if unmasked == 1 else "defect images"

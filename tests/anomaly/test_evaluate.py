@@ -14,7 +14,7 @@ import pytest
 
 import anomaly.evaluate as evaluate_module
 from anomaly.data import load_records, read_rgb
-from anomaly.evaluate import MIN_AREA, evaluate_run, figure_row, masks_summary
+from anomaly.evaluate import MIN_AREA, evaluate_run, figure_row, masks_summary, pick_threshold
 from anomaly.report import map_figure
 from anomaly.run import fit_run
 from common.errors import UserError
@@ -1260,3 +1260,10 @@ def test_the_masks_line_gives_the_threshold_to_six_significant_digits(threshold:
     masks = {"segmenter": "map threshold", "threshold": threshold, "threshold_from": "given"}
     masks |= dict.fromkeys(("iou_defect", "iou_good", "mask_ap", "mask_ap50"), 0.5)
     assert masks_summary(masks).startswith(f"masks (map threshold, threshold {shown}, given): per-image IoU ")
+
+
+def test_the_threshold_to_pass_names_a_small_good_peak_as_it_is() -> None:
+    # a largest map value of 0.00001234 on a good image was named as 0.0000 (four decimals)
+    metrics = {"pixel": {"f1_threshold": float("nan"), "good_peak": 0.00001234}}
+    with pytest.raises(UserError, match=r"the largest map value on a good image here is 1\.234e-05\)$"):
+        pick_threshold(None, metrics)

@@ -192,15 +192,19 @@ def test_a_relative_metrics_file_is_named_absolute_in_the_origin(tmp_path: Path,
     )
 
 
-def test_a_metrics_file_of_good_images_only_names_the_threshold_to_pass(tmp_path: Path) -> None:
-    # a category without test defects: evaluation picks no threshold, and the refusal said only that
+@pytest.mark.parametrize("peak, shown", [(2.43737, "2.43737"), (0.00001234, "1.234e-05")])
+def test_a_metrics_file_of_good_images_only_names_the_threshold_to_pass(
+    tmp_path: Path, peak: float, shown: str
+) -> None:
+    # a category without test defects: evaluation picks no threshold, and the refusal said only that;
+    # a peak of 0.00001234 was named as 0.0000 (four decimals)
     path = tmp_path / "metrics.json"
-    path.write_text(json.dumps({"pixel": {"f1_threshold": None, "good_peak": 2.43737}}))
+    path.write_text(json.dumps({"pixel": {"f1_threshold": None, "good_peak": peak}}))
     with pytest.raises(UserError) as error:
         resolve_threshold(str(path), tmp_path)
     assert str(error.value) == (
         f"{path} holds no pixel threshold (masks.threshold or pixel.f1_threshold); pass --threshold VALUE "
-        "above its largest map value on a good image, 2.4374"
+        f"above its largest map value on a good image, {shown}"
     )
     for peak in ("null", "NaN"):  # no good image scored, or a file written with a bare NaN: no value to name
         path.write_text('{"pixel": {"f1_threshold": null, "good_peak": ' + peak + "}}")
