@@ -24,7 +24,6 @@ from common.folders import check_not_inside, check_output_folder, check_run_name
 from common.io import (
     FOREIGN_STALE_S,
     atomic_write,
-    is_stale,
     load_torch,
     remove_stale,
     temporary_path,
@@ -329,7 +328,6 @@ def check_run_dir(config: dict, resume: Path | None) -> None:
             check_not_inside(config["cache_dir"], config["data"], flag="cache_dir=")
     if resume is not None:  # it holds last.pt: a folder
         check_not_training(resume)
-        check_nothing_aside(resume)
         return
     check_run_name(config["name"], inside="out")
     out = check_output_folder(config["out"], flag="out")
@@ -364,12 +362,8 @@ def set_earlier_aside(folder: Path) -> None:
     go back when it stops before (:func:`put_back_earlier`).
 
     They were deleted at once: a re-run that failed before it saved anything (a full disk, a Ctrl-C) had
-    lost the earlier run's trained decoder. An aside of a training that died before its first save is put
-    back first (it holds the earlier run's files); a live one (of another training) is left alone.
+    lost the earlier run's trained decoder.
     """
-    for stale in sorted(folder.glob(EARLIER_ASIDE)):
-        if is_stale(stale):
-            _put_back(folder, stale, replaced=())
     names = [name for name in (*EARLIER_RUN_FILES, *UNSTARTED_NAMES) if os.path.lexists(folder / name)]
     if not names:
         return
@@ -383,20 +377,28 @@ def set_earlier_aside(folder: Path) -> None:
         raise
 
 
-def check_nothing_aside(folder: Path) -> None:
-    """Refuses to ``--resume`` a run folder where a training that died before its first save left the
-    earlier run's files set aside (:func:`set_earlier_aside`): its ``last.pt`` is there, not in ``folder``.
+def show_earlier(folder: Path) -> None:
+    """Renames each hidden folder of :func:`set_earlier_aside` to a visible ``earlier-<time>`` (``-2``,
+    ``-3``... when taken) and says so in a ``note:``.
 
-    Raises:
-        UserError: naming the hidden folder and how to put its files back.
+    Called once this training holds ``folder``, before it sets anything aside: each is of a training killed
+    before its first save (a live one holds the marker), whatever host and process id it names (this
+    process's too: its id was given again). Never put back: a process id in use again, or another machine's
+    name, kept it hidden under a later run, whose files it then replaced; and a killed run's ``last.pt``
+    beside the earlier run's ``args.yaml`` was resumed under the wrong config.
     """
     for aside in sorted(folder.glob(EARLIER_ASIDE)):
-        if is_stale(aside):
-            raise UserError(
-                f"{aside} holds the run's files (last.pt, decoder.pt, ...), set aside by a training reusing "
-                f"{folder} (exist_ok) that was killed before its first save: move them back into {folder}, "
-                "then run this again"
-            )
+        if not aside.is_dir():
+            continue
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
+        shown, number = folder / f"earlier-{stamp}", 1
+        while os.path.lexists(shown):
+            number += 1
+            shown = folder / f"earlier-{stamp}-{number}"
+        aside.rename(shown)
+        print(f"note: {shown} holds the earlier run's files: a training killed before its first save left "
+              "them here; the run folder's own files are the killed run's (its decoder.pt may be untuned)",
+              flush=True)  # fmt: skip
 
 
 def put_back_earlier(folder: Path) -> bool:
@@ -475,6 +477,7 @@ def _take_run_dir(folder: Path, config: dict, *, fresh: bool) -> None:
     """Clears ``folder`` (held by this training) for a run, ``fresh`` or resumed; writes its ``args.yaml``."""
     # what a killed training was writing (a last.pt, a sam_finetuned.pth: a vit_h's 2.5 GB) stayed hidden
     remove_stale(folder, ".*.tmp")
+    show_earlier(folder)  # a killed training's, before this run sets the folder's files aside
     if fresh:  # a reused folder's old state must not be resumed, nor its results kept
         set_earlier_aside(folder)
         if old := sorted(p.name for p in folder.glob("eval_*") if p.is_dir()):

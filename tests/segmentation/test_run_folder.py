@@ -231,38 +231,109 @@ def test_a_full_disk_at_args_yaml_leaves_the_earlier_run_as_it_was(tmp_path, mon
     assert all((folder / name).read_bytes() == b"earlier run" for name in (*EARLIER, "args.yaml"))
 
 
-def _dead_aside(folder, names=("last.pt", "decoder.pt")):
-    """The earlier run's files as a training killed before its first save left them set aside."""
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
+def _dead_aside(folder, names=("last.pt", "decoder.pt"), *, pid=None, host=None):
+    """The earlier run's files as a training killed before its first save left them set aside (its process
+    id ``pid``, one that ended unless given; ``host``, another machine's name, unless this one's)."""
+    if pid is None:
+        process = subprocess.Popen([sys.executable, "-c", "pass"])
+        process.wait()
+        pid = process.pid
     ours = temporary_path(folder / "earlier").with_suffix("")
-    aside = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))
+    name = ours.name.replace(f"-{os.getpid()}-", f"-{pid}-")
+    aside = ours.with_name(
+        f".earlier.{host}-{name.rsplit('-', 2)[1]}-{name.rsplit('-', 1)[1]}" if host else name
+    )
     aside.mkdir()
     for name in names:
         (folder / name).replace(aside / name)
     return aside
 
 
-def test_the_files_a_killed_training_set_aside_are_put_back_by_the_next_run_never_deleted(tmp_path):
+def _killed_run(folder, names=("last.pt", "decoder.pt", "args.yaml")):
+    for name in names:  # what a training killed in its epoch 0, after its first files, left
+        (folder / name).write_bytes(b"killed run")
+
+
+def _shown(folder, capsys):
+    """The visible folder a note names as holding the earlier run's files."""
+    (shown,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    assert re.fullmatch(r"earlier-\d{8}-\d{6}", shown.name)
+    assert (
+        f"note: {shown} holds the earlier run's files: a training killed before its first save left them "
+        "here; the run folder's own files are the killed run's (its decoder.pt may be untuned)\n"
+    ) in capsys.readouterr().out
+    return shown
+
+
+def test_a_killed_trainings_hidden_folder_is_shown_by_the_next_run_never_put_back(tmp_path, capsys):
+    # it was put back over the killed run's files; this run stopping too left the earlier run's args.yaml
+    # beside the killed run's last.pt, which a --resume then trained under the earlier run's config
     folder = _earlier_run(tmp_path)
-    aside = _dead_aside(folder)
-    (folder / "decoder.pt").write_bytes(b"the killed run's zero-shot")
+    aside = _dead_aside(folder, ("args.yaml", "last.pt", "decoder.pt"))
+    _killed_run(folder)
     prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    shown = _shown(folder, capsys)
     assert not aside.exists()
-    assert run_folder.put_back_earlier(folder)  # this run stopped too: the earlier run's files, whole
+    assert sorted(path.name for path in shown.iterdir()) == ["args.yaml", "decoder.pt", "last.pt"]
+    assert all((shown / name).read_bytes() == b"earlier run" for name in ("args.yaml", "decoder.pt"))
+    assert run_folder.put_back_earlier(folder)  # this run stopped too: the killed run's files, not a mix
     run_folder.unmark_training(folder)
-    assert all((folder / name).read_bytes() == b"earlier run" for name in (*EARLIER, "args.yaml"))
-    assert _visible(folder) == sorted((*EARLIER, "args.yaml", "eval_test", "notes.txt"))
+    assert all(
+        (folder / name).read_bytes() == b"killed run" for name in ("args.yaml", "last.pt", "decoder.pt")
+    )
 
 
-def test_a_resume_of_a_folder_whose_files_a_killed_training_set_aside_says_where_they_are(tmp_path):
+@pytest.mark.parametrize(
+    "whose", ["another machine's, a day old", "a process id in use again", "this process's id"]
+)
+def test_a_hidden_folder_that_looks_alive_is_never_put_back_over_a_finished_run(tmp_path, capsys, whose):
+    # such a folder stayed hidden under a later finished run, then went back over its trained decoder
+    folder = _earlier_run(tmp_path)
+    if whose.startswith("another"):
+        aside = _dead_aside(folder, host="deadbeef")
+        os.utime(aside, (time.time() - 25 * 3600,) * 2)
+    else:
+        aside = _dead_aside(folder, pid=os.getppid() if whose.startswith("a process") else os.getpid())
+    _killed_run(folder, ("last.pt", "decoder.pt", "args.yaml", "results.csv"))  # the later run, finished
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    shown = _shown(folder, capsys)
+    assert not aside.exists()
+    assert run_folder.put_back_earlier(folder)  # this run stopped: the finished run's files, not the earlier
+    run_folder.unmark_training(folder)
+    assert all(
+        (folder / name).read_bytes() == b"killed run" for name in ("last.pt", "decoder.pt", "results.csv")
+    )
+    assert all((shown / name).read_bytes() == b"earlier run" for name in ("last.pt", "decoder.pt"))
+
+
+def test_a_resume_of_a_folder_with_a_killed_trainings_hidden_folder_shows_it_and_goes_on(tmp_path, capsys):
+    # it was refused, telling the user to move the earlier run's files back over the folder's own
+    folder = _earlier_run(tmp_path)
+    (folder / "earlier-20260101-000000").mkdir()  # taken: never overwritten
+    aside = _dead_aside(folder)
+    _killed_run(folder)
+    check_run_dir(_config(tmp_path), folder)
+    prepare_run_dir(_config(tmp_path), Dist(), folder)
+    run_folder.unmark_training(folder)
+    assert (folder / "last.pt").read_bytes() == b"killed run"  # what it resumes from
+    assert not aside.exists()
+    assert len([path for path in folder.iterdir() if path.name.startswith("earlier-")]) == 2
+
+
+def test_a_hidden_folder_is_shown_under_a_name_not_taken(tmp_path, capsys):
     folder = _earlier_run(tmp_path)
     aside = _dead_aside(folder)
-    with pytest.raises(
-        UserError, match=rf"^{re.escape(str(aside))} holds the run's files .*: move them back into"
-    ):
-        check_run_dir(_config(tmp_path), folder)
-    assert sorted(path.name for path in aside.iterdir()) == ["decoder.pt", "last.pt"]
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
+    (folder / f"earlier-{stamp}").mkdir()
+    (folder / f"earlier-{stamp}-2").write_bytes(b"the user's")
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    run_folder.unmark_training(folder)
+    assert sorted((folder / f"earlier-{stamp}-3").iterdir()) == [
+        folder / f"earlier-{stamp}-3" / "decoder.pt",
+        folder / f"earlier-{stamp}-3" / "last.pt",
+    ]
+    assert (folder / f"earlier-{stamp}-2").read_bytes() == b"the user's"
+    assert f"note: {folder / f'earlier-{stamp}-3'} holds the earlier run's files" in capsys.readouterr().out
 
 
 def test_a_full_disk_at_the_training_marker_is_one_line_and_leaves_no_marker(tmp_path, monkeypatch, capsys):
