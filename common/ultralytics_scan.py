@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import few
@@ -27,37 +27,43 @@ def images_left_as_they_are(resaved: list[Path]):
     (:func:`resaved_images_note`; ``converters.validate``'s ``resaved_note``).
 
     A check wrote into the data set it checked: the image was re-encoded, a link to a photo replaced by a
-    copy, and the split called ``ok``. An ultralytics without that helper is left as it is. The scan's line
-    saying it restored and saved the image is dropped from ultralytics' log (:class:`_NoResavedLines`): the
-    image was left as it is.
+    copy, and the split called ``ok``. The scan's line saying it restored and saved the image is dropped from
+    ultralytics' log (:class:`_NoResavedLines`): the image was left as it is. An ultralytics without that
+    helper is left as it is, its line too: it re-saved the image, and says so.
 
     Stopped by Ctrl-C (or ``SystemExit``), the helper is left held off: the scan's threads may still be
-    checking images, and one checking such a JPEG once the helper was back re-saved it after all.
+    checking images, and one checking such a JPEG once the helper was back re-saved it after all. It stays
+    held off for the rest of the process (a notebook's next scan too), the line still dropped, and what it
+    no longer re-saves is kept in no list: the stopped run's is done.
     """
     from ultralytics.data import utils
     from ultralytics.utils import LOGGER
 
     replace = getattr(utils, "_replace_image", None)
-    if replace is not None:
-        utils._replace_image = lambda image, write: resaved.append(Path(image))
+    if replace is None:
+        yield
+        return
+    utils._replace_image = lambda image, write: resaved.append(Path(image))
     said = _NoResavedLines()
     LOGGER.addFilter(said)
     try:
         yield
     except (KeyboardInterrupt, SystemExit):
-        raise  # the helper stays held off: the process is ending, a scan thread maybe not yet
+        # the process is ending, a scan thread maybe not yet; in a notebook it goes on
+        utils._replace_image = _not_resaved
+        LOGGER.addFilter(_AFTER_A_STOP)  # once, however many stops
+        raise
     except BaseException:
-        _put_back(utils, replace)
+        utils._replace_image = replace
         raise
     finally:
         LOGGER.removeFilter(said)
-    _put_back(utils, replace)
+    utils._replace_image = replace
 
 
-def _put_back(utils, replace: Callable | None) -> None:
-    """Puts ultralytics' ``_replace_image`` (``replace``; None: it had none) back into ``utils``."""
-    if replace is not None:
-        utils._replace_image = replace
+def _not_resaved(image: str, write: bool) -> None:
+    """ultralytics' ``_replace_image`` once a scan held off by :func:`images_left_as_they_are` was stopped:
+    the image is left as it is, in no run's list."""
 
 
 class _NoResavedLines(logging.Filter):
@@ -71,6 +77,10 @@ class _NoResavedLines(logging.Filter):
             return True
         record.msg, record.args = "\n".join(kept), ()
         return bool(kept)
+
+
+#: Drops the lines of every scan after a stopped one (:func:`images_left_as_they_are`).
+_AFTER_A_STOP = _NoResavedLines()
 
 
 def resaved_images_note(resaved: Sequence[Path], root: Path, *, by: str) -> str | None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+from ultralytics.data import utils
 from ultralytics.data.utils import check_image
 from ultralytics.utils import LOGGER
 
@@ -22,13 +24,18 @@ class _Kept(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_the_scan_leaves_the_jpeg_and_drops_its_line_saying_it_was_restored(tmp_path: Path) -> None:
-    # the scan's line said 'corrupt JPEG restored and saved' of an image left as it was; its other lines stay
+def _jpeg_without_its_end_marker(tmp_path: Path) -> tuple[Path, bytes]:
     image = tmp_path / "images" / "a.jpg"
     image.parent.mkdir()
     grey = np.full((16, 16, 3), 128, np.uint8)
     content = cv2.imencode(".jpg", grey)[1].tobytes() + b"\0\0"  # two bytes after the end marker
     image.write_bytes(content)
+    return image, content
+
+
+def test_the_scan_leaves_the_jpeg_and_drops_its_line_saying_it_was_restored(tmp_path: Path) -> None:
+    # the scan's line said 'corrupt JPEG restored and saved' of an image left as it was; its other lines stay
+    image, content = _jpeg_without_its_end_marker(tmp_path)
     kept, level = _Kept(), LOGGER.level
     LOGGER.addHandler(kept)
     LOGGER.setLevel(logging.INFO)
@@ -53,3 +60,40 @@ def test_the_note_names_each_image_once_below_the_data_sets_folder(tmp_path: Pat
         "re-saves them in place when it reads them (re-encoded; a link to a photo becomes a copy); the "
         "evaluation left them as they are and reads them as they decode"
     )
+
+
+@pytest.fixture
+def logged(monkeypatch: pytest.MonkeyPatch):
+    """ultralytics' log lines, as a handler of its LOGGER takes them (no filter left by another test's
+    Ctrl-C)."""
+    kept, level = _Kept(), LOGGER.level
+    monkeypatch.setattr(LOGGER, "filters", [])
+    monkeypatch.setattr(LOGGER, "handlers", [kept])
+    LOGGER.setLevel(logging.INFO)
+    yield kept
+    LOGGER.setLevel(level)
+
+
+def test_an_ultralytics_without_the_helper_says_it_resaved_the_jpeg(tmp_path, monkeypatch, logged) -> None:
+    # such an ultralytics re-saves the JPEG in place: its line saying so was dropped, and no note said it
+    monkeypatch.delattr(utils, "_replace_image")
+    line, resaved = f"train: {tmp_path / 'a.jpg'}: corrupt JPEG restored and saved", []
+    with images_left_as_they_are(resaved):
+        LOGGER.info(line)
+    assert logged.messages == [line] and resaved == []
+
+
+def test_after_a_ctrl_c_a_later_scan_leaves_the_jpeg_silently_in_no_old_list(tmp_path, monkeypatch, logged):
+    # the helper stays held off after a Ctrl-C (a scan thread may still run), but the line's filter went: a
+    # notebook's next scan said 'corrupt JPEG restored and saved' of a JPEG it left, and added it to the
+    # stopped run's list
+    image, content = _jpeg_without_its_end_marker(tmp_path)
+    monkeypatch.setattr(utils, "_replace_image", utils._replace_image)  # put back after the test
+    stopped: list[Path] = []
+    with pytest.raises(KeyboardInterrupt), images_left_as_they_are(stopped):
+        raise KeyboardInterrupt
+    LOGGER.info(f"train: {check_image(str(image))[0]}")
+    later: list[Path] = []
+    with images_left_as_they_are(later):
+        check_image(str(image))
+    assert image.read_bytes() == content and logged.messages == [] and stopped == [] and later == [image]

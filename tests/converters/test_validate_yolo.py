@@ -153,11 +153,13 @@ def test_a_jpeg_without_its_end_marker_is_left_as_it_is_with_a_note(dataset):
 def test_the_jpeg_guard_stays_after_a_ctrl_c_while_the_scan_threads_may_run(dataset, monkeypatch, stop):
     # restored at once, a scan thread still checking a JPEG without its end marker re-saved it after all
     from ultralytics.data import utils
+    from ultralytics.utils import LOGGER
 
     from converters.validation import yolo
 
     original = utils._replace_image
     monkeypatch.setattr(utils, "_replace_image", original)  # put back after the test, whatever it leaves
+    monkeypatch.setattr(LOGGER, "filters", [*LOGGER.filters])  # and the filter a Ctrl-C leaves
 
     def scan(*args, **kwargs):
         assert utils._replace_image is not original  # held off during the scan
