@@ -83,25 +83,28 @@ class _NoResavedLines(logging.Filter):
 _AFTER_A_STOP = _NoResavedLines()
 
 
-def resaved_images_note(resaved: Sequence[Path], root: Path, *, by: str) -> str | None:
+def resaved_images_note(
+    resaved: Sequence[Path | str], root: Path | None = None, *, by: str, decodes: bool = True
+) -> str | None:
     """A note naming the images that ultralytics would re-save, ``resaved`` (:func:`images_left_as_they_are`),
-    as the data set's folder ``root`` holds them, in the words of ``converters.validate``'s; ``by`` says who
-    left them ("training"). None if none is.
+    named below the data set's folder ``root`` (None: as they are given, names already), in the words of
+    ``converters.validate``'s; ``by`` says who left them ("training") and, with ``decodes``, that it reads
+    them as they decode. None if none is.
 
     >>> resaved_images_note([Path("/d/images/val/a.jpg")], Path("/d"), by="training")  # doctest: +ELLIPSIS
     '1 JPEG image does not end in its end marker (images/val/a.jpg): ultralytics re-saves it in place ...'
     """
-    named = [_in_folder(path, root) for path in dict.fromkeys(resaved)]
+    named = [str(path) if root is None else _in_folder(Path(path), root) for path in dict.fromkeys(resaved)]
     if not named:
         return None
     one = len(named) == 1
     images = "1 JPEG image does" if one else f"{len(named)} JPEG images do"
     its, them, are, they = ("its", "it", "it is", "it") if one else ("their", "them", "they are", "they")
-    return (
+    note = (
         f"{images} not end in {its} end marker ({few(named)}): ultralytics re-saves {them} in place when it "
-        f"reads {them} (re-encoded; a link to a photo becomes a copy); {by} left {them} as {are} and reads "
-        f"{them} as {they} {'decodes' if one else 'decode'}"
+        f"reads {them} (re-encoded; a link to a photo becomes a copy); {by} left {them} as {are}"
     )
+    return f"{note} and reads {them} as {they} {'decodes' if one else 'decode'}" if decodes else note
 
 
 def _in_folder(path: Path, root: Path) -> str:

@@ -17,7 +17,10 @@ from tqdm import tqdm
 from common.errors import UserError, few, one_line
 from common.exif import is_rotated
 from common.image_files import decode_image_file
-from common.ultralytics_scan import images_left_as_they_are  # noqa: F401 (converters.validation.yolo)
+from common.ultralytics_scan import (
+    images_left_as_they_are,  # noqa: F401 (converters.validation.yolo)
+    resaved_images_note,
+)
 from converters.validation.split_check import in_data_set
 from converters.yolo import SMALL_IMAGE_STEP
 
@@ -28,16 +31,7 @@ def resaved_note(resaved: list[Path], files: list[Path], data: dict) -> str | No
     none is."""
     mine = {os.path.abspath(path) for path in files}
     named = [in_data_set(path, data) for path in dict.fromkeys(resaved) if os.path.abspath(path) in mine]
-    if not named:
-        return None
-    if len(named) == 1:
-        images, its, them, are = "1 JPEG image does", "its", "it", "it is"
-    else:
-        images, its, them, are = f"{len(named)} JPEG images do", "their", "them", "they are"
-    return (
-        f"{images} not end in {its} end marker ({few(named)}): ultralytics re-saves {them} in place when it "
-        f"reads {them} (re-encoded; a link to a photo becomes a copy); the check left {them} as {are}"
-    )
+    return resaved_images_note(named, by="the check", decodes=False)
 
 
 def repeated_rows_note(messages: list[str], labels: list[dict], data: dict) -> str | None:

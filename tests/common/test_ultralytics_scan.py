@@ -60,6 +60,10 @@ def test_the_note_names_each_image_once_below_the_data_sets_folder(tmp_path: Pat
         "re-saves them in place when it reads them (re-encoded; a link to a photo becomes a copy); the "
         "evaluation left them as they are and reads them as they decode"
     )
+    assert resaved_images_note(["val/a.jpg", "b.jpg"], by="the check", decodes=False) == (  # names as given
+        "2 JPEG images do not end in their end marker (val/a.jpg, b.jpg): ultralytics re-saves them in place "
+        "when it reads them (re-encoded; a link to a photo becomes a copy); the check left them as they are"
+    )
 
 
 @pytest.fixture
