@@ -669,7 +669,7 @@ def note_above_every_map(
         return
     peak = max(float(m.max()) for m in maps)
     print(
-        f"note: --threshold {threshold:g} is above every map value scored (the highest: {peak:.4g}): no "
+        f"note: --threshold {threshold:g} is above every map value scored (the highest: {peak:.6g}): no "
         "pixel is flagged and every mask is empty; without --threshold one is picked (pixel F1-max)",
         file=sys.stderr,
         flush=True,

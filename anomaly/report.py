@@ -89,11 +89,11 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
             f"{image['images']} ({image['defect_images']} / {image['images'] - image['defect_images']})",
         ],
         ["image AUROC", fmt(image["auroc"])],
-        ["image F1-max (threshold)", f"{fmt(image['f1_max'])} ({fmt(image['f1_threshold'], 4)})"],
+        ["image F1-max (threshold)", f"{fmt(image['f1_max'])} ({fmt_value(image['f1_threshold'])})"],
         ["pixel AUROC", fmt(pixel["auroc"])],
         ["AUPRO (FPR <= 0.3)", fmt(pixel["aupro"])],
-        ["pixel F1-max (threshold)", f"{fmt(pixel['f1_max'])} ({fmt(pixel['f1_threshold'], 4)})"],
-        ["largest map value on a good image", fmt(pixel.get("good_peak"), 4)],
+        ["pixel F1-max (threshold)", f"{fmt(pixel['f1_max'])} ({fmt_value(pixel['f1_threshold'])})"],
+        ["largest map value on a good image", fmt_value(pixel.get("good_peak"))],
         ["inference, s per image", fmt(metrics.get("seconds_per_image"), 3)],
     ]
     lines = [
@@ -109,7 +109,7 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
     if "masks" in metrics:
         masks = metrics["masks"]
         lines += [
-            f"Masks from the map (threshold {fmt(masks['threshold'], 4)}, {masks['threshold_from']}) "
+            f"Masks from the map (threshold {fmt_value(masks['threshold'])}, {masks['threshold_from']}) "
             f"-> regions -> {masks['segmenter']}:",
             "",
             markdown_table(
@@ -124,6 +124,17 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def fmt_value(figure: float | None) -> str:
+    """A threshold or map value of ``report.md`` that a user may pass back (``--threshold``), to six
+    significant digits as the printed lines give it: ``3.60981``, ``1.234e-05`` (four decimals read
+    ``0.0000``), ``-`` for missing or NaN.
+
+    >>> fmt_value(3.6098123), fmt_value(0.00001234), fmt_value(float("nan"))
+    ('3.60981', '1.234e-05', '-')
+    """
+    return "-" if undefined(figure) else f"{figure:.6g}"
 
 
 def undefined(value: float | None) -> bool:

@@ -55,9 +55,11 @@ def test_train_evaluate_predict_happy_path(fitted, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "5 photos" in result.stdout and (tmp_path / "pred" / "predictions.json").is_file()
-    # the threshold with the report's 4 decimals (it printed 3.61 beside report.md's 3.6098)
+    # the threshold as report.md gives it, six significant digits (it printed 3.61 beside report.md's 3.6098)
     printed = re.search(r"\(threshold (\S+) ", result.stdout)[1]
-    assert re.fullmatch(r"\d+\.\d{4}", printed), printed
+    pixel = json.loads((tmp_path / "eval" / "metrics.json").read_text())["pixel"]
+    assert printed == f"{pixel['f1_threshold']:.6g}"
+    assert f" ({printed}) |" in (tmp_path / "eval" / "report.md").read_text()
 
 
 def test_predict_on_a_category_root_is_refused(fitted, tmp_path: Path) -> None:

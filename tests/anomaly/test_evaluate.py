@@ -20,6 +20,7 @@ from anomaly.run import fit_run
 from common.errors import UserError
 from common.extras import package_versions
 from common.io import sha256_file
+from converters.mvtec import ImageRecord
 from converters.splits import Splits, save_splits
 from tests.anomaly.conftest import make_parts, repaint_as_another_product
 
@@ -1206,6 +1207,13 @@ def test_none_left_to_score_says_the_notes_above_and_they_are_there(
     )
     assert err[-3].startswith("note: 2 defect photos not scored, as a conversion skips them: empty mask (")
     assert err[-2].startswith("note: 1 defect photo not scored, as a conversion skips it: no defect value ")
+
+
+def test_the_highest_map_value_of_the_note_keeps_six_significant_digits(capsys) -> None:
+    # it read 3.61 (:.4g): above the peak 3.60981, so passed back as --threshold it still flagged nothing
+    records = [ImageRecord(Path("000.png"), "part", "test", "hole", None)]
+    evaluate_module.note_above_every_map(5.0, records, [np.full((2, 2), 3.6098123)])
+    assert "(the highest: 3.60981): no pixel is flagged" in capsys.readouterr().err
 
 
 def test_a_threshold_above_every_map_value_is_noted_where_defect_photos_are_scored(

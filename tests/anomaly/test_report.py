@@ -77,7 +77,22 @@ def test_the_report_gives_the_good_images_peak_beside_the_pixel_threshold() -> N
     good, defect, mask = np.full((2, 2), 0.25), np.full((2, 2), 0.5), np.ones((2, 2), bool)
     pixel = pixel_metrics([good, defect], [np.zeros((2, 2), bool), mask])
     text = markdown({"image": image_metrics([0.1, 0.9], ["good", "scratch"]), "pixel": pixel}, {})
-    assert "| largest map value on a good image | 0.2500 |" in text
+    assert "| largest map value on a good image | 0.25 |" in text
+
+
+def test_the_reports_thresholds_and_good_peak_keep_six_significant_digits() -> None:
+    # four decimals read 0.0000 for a map of tiny values: no value a user could pass back as --threshold
+    good, defect, mask = np.full((2, 2), 0.00001234), np.full((2, 2), 0.00005678), np.ones((2, 2), bool)
+    pixel = pixel_metrics([good, defect], [np.zeros((2, 2), bool), mask])
+    image = image_metrics([0.0000123456789, 3.6098123], ["good", "scratch"])
+    masks = {"threshold": 0.00004321, "threshold_from": "given", "segmenter": "boxes"}
+    masks |= dict.fromkeys(("iou_defect", "iou_good", "mask_ap", "mask_ap50"), 1.0)
+    text = markdown({"image": image, "pixel": pixel, "masks": masks}, {})
+    assert "| largest map value on a good image | 1.234e-05 |" in text
+    assert "| pixel F1-max (threshold) | 1.000 (5.678e-05) |" in text
+    assert "| image F1-max (threshold) | 1.000 (3.60981) |" in text
+    assert "Masks from the map (threshold 4.321e-05, given) -> regions -> boxes:" in text
+    assert "| image AUROC | 1.000 |" in text  # scores keep their three decimals
 
 
 def test_a_report_of_good_images_only_says_no_defect_image_was_scored() -> None:
