@@ -356,13 +356,19 @@ EARLIER_RUN_FILES = (
 EARLIER_ASIDE = ".earlier.*"
 
 
-def set_earlier_aside(folder: Path) -> None:
+#: A file in a hidden folder of :func:`set_earlier_aside` whose files :func:`drop_earlier` keeps.
+EARLIER_KEPT = ".kept"
+
+
+def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
     """Moves the earlier run's files (:data:`EARLIER_RUN_FILES`, ``args.yaml``, ``trained_images.json``) into
     a hidden folder of this process, where they wait until this run's first save (:func:`drop_earlier`) or
     go back when it stops before (:func:`put_back_earlier`).
 
     They were deleted at once: a re-run that failed before it saved anything (a full disk, a Ctrl-C) had
-    lost the earlier run's trained decoder.
+    lost the earlier run's trained decoder. ``keep`` (:func:`show_earlier` found a killed training's
+    folder): they are shown at the first save, not deleted (:data:`EARLIER_KEPT`); a kill during these moves
+    left some of the earlier run's files in the run folder, among them at times its trained decoder.
     """
     names = [name for name in (*EARLIER_RUN_FILES, *UNSTARTED_NAMES) if os.path.lexists(folder / name)]
     if not names:
@@ -370,6 +376,8 @@ def set_earlier_aside(folder: Path) -> None:
     aside = temporary_path(folder / "earlier").with_suffix("")  # no .tmp: remove_stale must not take it
     aside.mkdir()
     try:
+        if keep:
+            (aside / EARLIER_KEPT).touch()
         for name in names:
             os.replace(folder / name, aside / name)
     except BaseException:
@@ -377,9 +385,9 @@ def set_earlier_aside(folder: Path) -> None:
         raise
 
 
-def show_earlier(folder: Path) -> None:
+def show_earlier(folder: Path) -> bool:
     """Renames each hidden folder of :func:`set_earlier_aside` to a visible ``earlier-<time>`` (``-2``,
-    ``-3``... when taken) and says so in a ``note:``.
+    ``-3``... when taken) and says so in a ``note:``; True when there was any.
 
     Called once this training holds ``folder``, before it sets anything aside: each is of a training killed
     before its first save (a live one holds the marker), whatever host and process id it names (this
@@ -387,18 +395,25 @@ def show_earlier(folder: Path) -> None:
     name, kept it hidden under a later run, whose files it then replaced; and a killed run's ``last.pt``
     beside the earlier run's ``args.yaml`` was resumed under the wrong config.
     """
-    for aside in sorted(folder.glob(EARLIER_ASIDE)):
-        if not aside.is_dir():
-            continue
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
-        shown, number = folder / f"earlier-{stamp}", 1
-        while os.path.lexists(shown):
-            number += 1
-            shown = folder / f"earlier-{stamp}-{number}"
-        aside.rename(shown)
+    asides = [aside for aside in sorted(folder.glob(EARLIER_ASIDE)) if aside.is_dir()]
+    for aside in asides:
+        shown = _show(folder, aside)
         print(f"note: {shown} holds the earlier run's files: a training killed before its first save left "
               "them here; the run folder's own files are the killed run's (its decoder.pt may be untuned)",
               flush=True)  # fmt: skip
+    return bool(asides)
+
+
+def _show(folder: Path, aside: Path) -> Path:
+    """Renames the hidden ``aside`` to a visible ``earlier-<time>`` (``-2``... when taken); returns it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
+    (aside / EARLIER_KEPT).unlink(missing_ok=True)
+    shown, number = folder / f"earlier-{stamp}", 1
+    while os.path.lexists(shown):
+        number += 1
+        shown = folder / f"earlier-{stamp}-{number}"
+    aside.rename(shown)
+    return shown
 
 
 def put_back_earlier(folder: Path) -> bool:
@@ -416,6 +431,7 @@ def _put_back(folder: Path, aside: Path, *, replaced: tuple[str, ...]) -> None:
     for name in replaced:
         if not os.path.lexists(aside / name):
             (folder / name).unlink(missing_ok=True)
+    (aside / EARLIER_KEPT).unlink(missing_ok=True)
     for path in aside.iterdir():
         os.replace(path, folder / path.name)
     aside.rmdir()
@@ -424,13 +440,20 @@ def _put_back(folder: Path, aside: Path, *, replaced: tuple[str, ...]) -> None:
 def drop_earlier(folder: Path) -> None:
     """Deletes the earlier run's files this process set aside: its run has saved its first epoch.
 
-    Renamed to a temporary first: a kill while it is deleted leaves no part of it to be put back.
+    Renamed to a temporary first: a kill while it is deleted leaves no part of it to be put back. Those set
+    aside with ``keep`` (:func:`set_earlier_aside`) are renamed to a visible ``earlier-<time>`` instead.
     """
     for aside in folder.glob(EARLIER_ASIDE):
-        if names_this_process(aside):
-            doomed = temporary_path(aside)
-            aside.rename(doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
+        if not names_this_process(aside):
+            continue
+        if (aside / EARLIER_KEPT).exists():
+            shown = _show(folder, aside)
+            print(f"note: {shown} holds the files this run set aside, kept: a killed training's folder was "
+                  "found, so they may be the earlier run's trained decoder.pt", flush=True)  # fmt: skip
+            continue
+        doomed = temporary_path(aside)
+        aside.rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def renumbered_note(asked: Path, folder: Path) -> str:
@@ -477,9 +500,11 @@ def _take_run_dir(folder: Path, config: dict, *, fresh: bool) -> None:
     """Clears ``folder`` (held by this training) for a run, ``fresh`` or resumed; writes its ``args.yaml``."""
     # what a killed training was writing (a last.pt, a sam_finetuned.pth: a vit_h's 2.5 GB) stayed hidden
     remove_stale(folder, ".*.tmp")
-    show_earlier(folder)  # a killed training's, before this run sets the folder's files aside
+    # a killed training's, before this run sets the folder's files aside: a kill amid its moves left some
+    # of the earlier run's files here, so those this run sets aside are kept at its first save too
+    killed = show_earlier(folder)
     if fresh:  # a reused folder's old state must not be resumed, nor its results kept
-        set_earlier_aside(folder)
+        set_earlier_aside(folder, keep=killed)
         if old := sorted(p.name for p in folder.glob("eval_*") if p.is_dir()):
             # kept (they are the user's), but they score the earlier run's decoder, not this one's
             print(f"note: {folder} keeps {', '.join(old)} of the earlier run (exist_ok): they score its "

@@ -306,6 +306,41 @@ def test_a_hidden_folder_that_looks_alive_is_never_put_back_over_a_finished_run(
     assert all((shown / name).read_bytes() == b"earlier run" for name in ("last.pt", "decoder.pt"))
 
 
+def test_a_kill_amid_setting_aside_loses_no_earlier_file_at_the_next_runs_first_save(tmp_path, capsys):
+    # the kill left decoder.pt and args.yaml of the earlier run in the run folder; the next run set them
+    # aside as its own earlier run's and deleted them at its first save: the trained decoder was lost
+    folder = _earlier_run(tmp_path)
+    partial = _dead_aside(folder, ("last.pt", "sam_finetuned.pth"))
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    first = _shown(folder, capsys)
+    assert sorted(path.name for path in first.iterdir()) == ["last.pt", "sam_finetuned.pth"]
+    assert not partial.exists()
+    (folder / "decoder.pt").write_bytes(b"this run's epoch 0")
+    run_folder.drop_earlier(folder)  # this run's first save
+    run_folder.unmark_training(folder)
+    (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-") and path != first]
+    assert re.fullmatch(r"earlier-\d{8}-\d{6}(-\d+)?", kept.name)
+    assert f"note: {kept} holds the files this run set aside, kept: " in capsys.readouterr().out
+    assert sorted(path.name for path in kept.iterdir()) == sorted(
+        name for name in (*EARLIER, "args.yaml") if name not in ("last.pt", "sam_finetuned.pth")
+    )
+    assert all((kept / name).read_bytes() == b"earlier run" for name in ("decoder.pt", "args.yaml"))
+    assert not list(folder.glob(".earlier.*"))
+    assert (folder / "decoder.pt").read_bytes() == b"this run's epoch 0"
+
+
+def test_kept_earlier_files_go_back_whole_when_the_run_stops_before_its_first_save(tmp_path, capsys):
+    folder = _earlier_run(tmp_path)
+    _dead_aside(folder, ("last.pt",))
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    (folder / "decoder.pt").write_bytes(b"this run's zero-shot")
+    assert run_folder.put_back_earlier(folder)
+    run_folder.unmark_training(folder)
+    assert (folder / "decoder.pt").read_bytes() == b"earlier run"
+    assert not (folder / run_folder.EARLIER_KEPT).exists()
+    assert not list(folder.glob(".earlier.*"))
+
+
 def test_a_resume_of_a_folder_with_a_killed_trainings_hidden_folder_shows_it_and_goes_on(tmp_path, capsys):
     # it was refused, telling the user to move the earlier run's files back over the folder's own
     folder = _earlier_run(tmp_path)
