@@ -174,8 +174,18 @@ def operating_point(settings: Mapping) -> str:
     )
 
 
-#: Columns of the report's list of photos called wrong (:func:`wrong_rows`).
+#: Columns of the report's list of photos called wrong (:func:`wrong_rows`; :func:`wrong_header` names
+#: the score's column with ``--anomaly-run``).
 WRONG_HEADER = ["photo", "true", "called", "top box score", "per-image IoU", "oracle IoU"]
+#: The score's column with ``--anomaly-run``: a photo with an anomaly region scores at least the threshold.
+REGION_SCORE = "top box or anomaly region score"
+
+
+def wrong_header(settings: Mapping | None = None) -> list[str]:
+    """:data:`WRONG_HEADER`, its score's column :data:`REGION_SCORE` with ``--anomaly-run``'s regions."""
+    if not (settings or {}).get("anomaly_regions"):
+        return list(WRONG_HEADER)
+    return [REGION_SCORE if column == "top box score" else column for column in WRONG_HEADER]
 
 
 def wrong_photos(metrics: Mapping) -> list[Mapping]:
@@ -194,14 +204,21 @@ def wrong_rows(metrics: Mapping) -> list[list[str]]:
     ]  # fmt: skip
 
 
-def wrong_section(metrics: Mapping) -> tuple[str, list[list[str]]]:
-    """The sentence before the list of photos called wrong, and its rows (none: the sentence says so)."""
+def wrong_section(metrics: Mapping, settings: Mapping | None = None) -> tuple[str, list[list[str]]]:
+    """The sentence before the list of photos called wrong, and its rows (none: the sentence says so);
+    with ``--anomaly-run``'s regions (``settings``) it says what a photo's score is then."""
     rows = wrong_rows(metrics)
     total = len(metrics.get("photos", ()))
     if not rows:
         return f"Every one of the {total} photos was called right.", rows
+    score = "top box score"
+    if (settings or {}).get("anomaly_regions"):
+        score = (
+            "score (a photo's top box score, or the threshold where PatchCore gave it an anomaly region "
+            "and its top box is below it)"
+        )
     return (
-        f"{len(rows)} of {total} photos called wrong, highest top box score first (the verdict is the top "
+        f"{len(rows)} of {total} photos called wrong, highest {score} first (the verdict is the top "
         "box's class at or above the threshold, else good, so a photo called good shows its top box below "
         "it; every photo's figures are in metrics.json's photos):",
         rows,
@@ -249,8 +266,8 @@ def markdown(metrics: Mapping, settings: Mapping) -> str:
         confusion_table(metrics["image_level"]),
         "",
     ]
-    sentence, rows = wrong_section(metrics)
-    lines += [sentence, ""] + ([markdown_table(WRONG_HEADER, rows), ""] if rows else [])
+    sentence, rows = wrong_section(metrics, settings)
+    lines += [sentence, ""] + ([markdown_table(wrong_header(settings), rows), ""] if rows else [])
     lines += [
         "## Settings",
         "",
@@ -449,8 +466,8 @@ def html_report(metrics: Mapping, settings: Mapping, gallery: Sequence[GalleryIt
         _img(confusion_figure(level), "image/png", "confusion matrix", width="420px"),
     ]
     title = report_title(settings)
-    sentence, wrong = wrong_section(metrics)
-    wrong_table = _html_table(WRONG_HEADER, wrong, wrong_links(metrics)) if wrong else ""
+    sentence, wrong = wrong_section(metrics, settings)
+    wrong_table = _html_table(wrong_header(settings), wrong, wrong_links(metrics)) if wrong else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"

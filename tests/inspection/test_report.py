@@ -200,6 +200,29 @@ def test_both_reports_carry_the_list_of_photos_called_wrong(no_figures) -> None:
     assert "1 of 2 photos called wrong" in page and "<td>b&lt;1&gt;.png</td>" in page
 
 
+def test_with_anomaly_regions_the_photos_called_wrong_say_a_score_may_be_a_regions(no_figures) -> None:
+    from inspection.report import html_report, markdown
+
+    # --anomaly-run: a photo with an anomaly region scores the threshold even when its top box is lower, so
+    # 'top box score' alone (until 2026-12-07) was wrong for it; without regions the header keeps it
+    metrics = page_figures(
+        [[1, 1], [0, 1]],
+        photos=[photo("b.png", "good", "anomaly", 0.25, 0.0), photo("a.png", "scratch", "scratch", 0.9, 0.8)],
+    )
+    settings = {"anomaly_regions": {"run": "runs/anomaly/nut", "threshold": 3.5}, "conf": 0.25}
+    header = "| photo | true | called | top box or anomaly region score | per-image IoU | oracle IoU |"
+    sentence = (
+        "1 of 2 photos called wrong, highest score (a photo's top box score, or the threshold where "
+        "PatchCore gave it an anomaly region and its top box is below it) first ("
+    )
+    page = markdown(metrics, settings)
+    assert header in page and sentence in page
+    report = html_report(metrics, settings, [])
+    assert "<th>top box or anomaly region score</th>" in report and html.escape(sentence) in report
+    plain = markdown(metrics, {"conf": 0.25})
+    assert "| called | top box score |" in plain and "highest top box score first (" in plain
+
+
 def test_the_summary_starts_with_the_operating_point_and_where_it_was_picked() -> None:
     metrics = figures()
     metrics["image_level"]["conf"] = 0.0523411
