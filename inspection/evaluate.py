@@ -182,10 +182,13 @@ def thumbnail(drawn: np.ndarray) -> bytes:
 
 
 def caption(record: ImageRecord) -> str:
-    """A gallery image's line; on a defect image the oracle's IoU beside the cascade's says who lost it."""
+    """A gallery image's line; on a defect image the oracle's IoU beside the cascade's says who lost it.
+    The score says whose it is: the top box's (below the threshold on a photo called good), or, on a photo
+    called ``anomaly`` (``--anomaly-run``), its anomaly region's."""
     oracle = f" (from the true boxes {record.oracle_iou:.2f})" if record.n_true else ""
+    whose = "anomaly region" if record.verdict == ANOMALY else "top box"
     return (
-        f"{record.file_name}: true {record.truth}, called {record.verdict} ({record.score:.2f}); "
+        f"{record.file_name}: true {record.truth}, called {record.verdict} ({whose} {record.score:.2f}); "
         f"IoU {record.iou:.2f}{oracle}; {record.n_found} found, {record.n_true} true"
     )
 

@@ -133,12 +133,22 @@ def test_false_positives_on_good_photos_cost_per_image_iou(dataset, inspector, t
 
 def test_gallery_captions_give_the_oracle_iou_on_defect_images_only() -> None:
     record = ImageRecord(1, "d.png", "stain", "good", 0.1, 0.0, 0.0, 0.0, 0.91, 0.8, n_true=2, n_found=0)
-    assert (
-        caption(record)
-        == "d.png: true stain, called good (0.10); IoU 0.00 (from the true boxes 0.91); 0 found, 2 true"
+    assert caption(record) == (
+        "d.png: true stain, called good (top box 0.10); IoU 0.00 (from the true boxes 0.91); 0 found, 2 true"
     )
     good = ImageRecord(2, "g.png", "good", "good", 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, n_true=0, n_found=0)
-    assert caption(good) == "g.png: true good, called good (0.00); IoU 1.00; 0 found, 0 true"
+    assert caption(good) == "g.png: true good, called good (top box 0.00); IoU 1.00; 0 found, 0 true"
+
+
+def test_a_gallery_caption_says_whose_score_it_gives() -> None:
+    # 'called good (0.04)' read as confidence in 'good' (until 2026-12-07): it is the top box's, below the
+    # threshold; a photo called anomaly (--anomaly-run) scores its region's, not a box's
+    missed = ImageRecord(1, "d.png", "stain", "good", 0.04, 0.0, 0.0, 0.0, 0.9, 0.8, n_true=1, n_found=0)
+    assert "called good (top box 0.04);" in caption(missed)
+    found = ImageRecord(2, "s.png", "stain", "stain", 0.87, 0.7, 0.7, 0.7, 0.9, 0.8, n_true=1, n_found=1)
+    assert "called stain (top box 0.87);" in caption(found)
+    region = ImageRecord(3, "a.png", "stain", "anomaly", 0.25, 0.5, 0.5, 0.5, 0.9, 0.8, n_true=1, n_found=1)
+    assert "called anomaly (anomaly region 0.25);" in caption(region)
 
 
 def test_a_photo_of_another_size_than_its_coco_entry_is_refused(dataset, inspector) -> None:
