@@ -48,7 +48,7 @@ from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.predict import predict_settings, ultralytics_detections
 from detection.tiling import check_tiling, predict_tiled
-from detection.weights import load_detector, print_tiling_note, run_imgsz, trained_imgsz, weights_file
+from detection.weights import load_detector, run_imgsz, tiling_note, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
 from inspection.result import Inspection
@@ -176,6 +176,7 @@ class Inspector:
         self._last_rgb: tuple[tuple | None, np.ndarray] | None = None  # (photo key, its RGB pixels)
         self._last_flips: tuple[tuple, dict[str, ImageEmbedding]] | None = None  # (photo key, its flips)
         self._last_crops: tuple[tuple, dict[Window, ImageEmbedding]] | None = None  # (photo key, its crops)
+        self._tiling_weights: Path | None = None  # from_checkpoints': its note waits for a photo
         self.crops = crops
         self.colour_head = colour_head
         self.colour_prompt = colour_prompt
@@ -187,6 +188,16 @@ class Inspector:
             device=str(self.device),
             max_det=max_det,
         )
+
+    def _tiling_note(self, largest_side: int) -> None:
+        """:meth:`from_checkpoints`' tiling note (:func:`detection.weights.tiling_note`), once, on the first
+        photo longer than the smaller tile size: on photos no longer, every window is the whole photo."""
+        if self._tiling_weights is None:
+            return
+        note = tiling_note(self.detector, self.tile, self._tiling_weights, largest_side)
+        if note:
+            print(note, file=sys.stderr, flush=True)
+            self._tiling_weights = None
 
     @classmethod
     def from_checkpoints(
@@ -236,12 +247,14 @@ class Inspector:
         check_tta(settings.get("tta", False), crops)
         resolved = resolve_device("auto" if device is None else str(device), what="argument 'device'")
         detector = load_detector(weights)
-        print_tiling_note(detector, settings.get("tile"), weights)
         sam = load_sam_checkpoint(checkpoint, device=resolved)
         cache = _embedding_cache(sam, checkpoint.model, cache_dir) if use_cache else None
-        return cls(
+        inspector = cls(
             detector, sam, device=resolved, cache=cache, colour_head=head, colour_prompt=prompt, **settings
         )
+        if tiling_note(detector, settings.get("tile"), weights):  # given on the first photo it is true of
+            inspector._tiling_weights = weights
+        return inspector
 
     def __call__(self, path: str | Path, *, score_floor: float | None = None) -> Inspection:
         """Inspects one photo (see the module docstring).
@@ -257,6 +270,7 @@ class Inspector:
         path = Path(path)
         image = decode_image_file(path, cv2.IMREAD_COLOR)
         height, width = image.shape[:2]
+        self._tiling_note(max(height, width))
         scored = score_floor is not None
         detections, top = self.detect_scored(image, score_floor) if scored else (self.detect(image), None)
         if self.regions is not None:

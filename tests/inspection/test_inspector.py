@@ -23,7 +23,7 @@ from segmentation.finetuned import save_decoder
 from segmentation.predict import predict_masks
 from segmentation.specks import min_region_area, remove_specks
 from segmentation.tta import TTA_VIEWS, flip_averaged_logits
-from tests.inspection.conftest import CLASS_NAMES, DoublingDetector, StubDetector
+from tests.inspection.conftest import CLASS_NAMES, DoublingDetector, StubDetector, paint_photo
 from tests.segmentation.conftest import build_tiny_sam
 
 
@@ -346,6 +346,31 @@ def test_from_checkpoints_with_a_full_state_dict_and_no_cache(photos, tmp_path, 
     )
     assert inspector.cache is None and inspector.conf == 0.5
     assert inspector(photos / "two.png").verdict == "scratch"
+
+
+def test_from_checkpoints_gives_its_tiling_note_on_the_first_photo_the_tiles_would_cut(
+    photos, tmp_path, tiny_registry, detector_file, monkeypatch, capsys
+):
+    # the note came as the inspector was built, before any photo: on photos no longer than the 320-px tiles
+    # it was trained on, each run whole either way, it was a false alarm
+    import json
+
+    import inspection.inspector
+
+    record = tmp_path / "run" / "tiles" / "tiles.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"tile": 320, "overlap": 0.2}))
+    detector = StubDetector()
+    detector.args = {"data": str(record.parent / "data.yaml")}  # trained by detection.train tile=320
+    monkeypatch.setattr(inspection.inspector, "load_detector", lambda weights: detector)
+    inspector = Inspector.from_checkpoints(detector_file, tiny_registry, model="tiny", use_cache=False)
+    inspector(photos / "one.png")  # 60x80: each window of 320 would be the whole photo
+    assert capsys.readouterr().err == ""
+    large = paint_photo(tmp_path / "large.png", [(0, 10, 10, 30, 25)], size=(400, 500))
+    for _ in range(2):
+        inspector(large)
+    note = f"note: {detector_file} was trained on 320-px tiles ({record}); it runs here on whole photos"
+    assert capsys.readouterr().err.count(note) == 1  # once
 
 
 @pytest.mark.parametrize(
