@@ -555,6 +555,16 @@ def test_an_out_or_source_through_a_link_loop_is_one_line(cli, photos, tmp_path,
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
+def test_a_single_source_file_without_an_image_suffix_is_refused(cli, photos, tmp_path, capsys):
+    # docs/inspection.md's --source: a folder or pattern leaves such a file out with a note; given alone it
+    # is refused, in one line, before anything is written
+    (tmp_path / "notes.txt").write_text("not a photo")
+    assert cli("--source", tmp_path / "notes.txt", "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"--source {tmp_path / 'notes.txt'} has no image suffix read here (.png, .jpg, .jpeg, " in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
 def test_an_out_that_is_a_file_is_refused_even_with_overwrite(cli, photos, tmp_path, capsys):
     # --overwrite used to replace the file with the run folder
     (tmp_path / "notes.txt").write_text("not a folder")
