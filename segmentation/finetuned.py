@@ -12,7 +12,8 @@ Two files per run, formats that other tools read (kept stable, like any contract
   :mod:`segmentation.colour_head`, :meth:`ColourHead.to_dict`), or None; files without the key
   have none. ``colour_prompt``: the colour prompt every box prompt gets (``colour_prompt: true``,
   :mod:`segmentation.colour_prompt`, :meth:`ColourPrompt.to_dict`), or None; its mask downscaling,
-  when trained, is in ``prompt_encoder``.
+  when trained, is in ``prompt_encoder``. ``epoch`` and ``val_iou``: the epoch the weights are from
+  (0: untuned) and its val IoU; files without them (written before) record neither.
 - ``sam_finetuned.pth``: the base model's full state dict with the tuned parts replaced — stock
   ``segment_anything`` builders (``sam_model_registry["vit_b"](checkpoint=...)``) and
   ``SamPredictor`` load it for vit_b/l/h, and ``segmentation.models`` loads it for vit_t.
@@ -54,6 +55,8 @@ def save_decoder(
     config: dict | None = None,
     colour_head: ColourHead | None = None,
     colour_prompt: ColourPrompt | None = None,
+    epoch: int | None = None,
+    val_iou: float | None = None,
 ) -> Path:
     """Writes ``decoder.pt`` (the tuned mask decoder, the prompt encoder and encoder part when trained)."""
     path = Path(path)
@@ -68,6 +71,8 @@ def save_decoder(
             "config": config or {},
             "colour_head": None if colour_head is None else colour_head.to_dict(),
             "colour_prompt": None if colour_prompt is None else colour_prompt.to_dict(),
+            "epoch": epoch,
+            "val_iou": val_iou,
         },
         path,
     )

@@ -141,8 +141,10 @@ def validate(run: Run, colour_head: ColourHead | None = None) -> dict:
     }
 
 
-def save_best(run: Run, colour_head: ColourHead | None = None) -> None:
-    """Writes the current decoder (and ``colour_head``) as ``decoder.pt`` (rank 0 only)."""
+def save_best(
+    run: Run, colour_head: ColourHead | None = None, *, epoch: int | None = None, val_iou: float | None = None
+) -> None:
+    """Writes the current decoder (and ``colour_head``) as ``decoder.pt`` with its epoch (rank 0 only)."""
     save_decoder(
         run.sam,
         run.folder / "decoder.pt",
@@ -153,6 +155,8 @@ def save_best(run: Run, colour_head: ColourHead | None = None) -> None:
         config=run.config,
         colour_head=colour_head,
         colour_prompt=run.colour_prompt,
+        epoch=epoch,
+        val_iou=val_iou,
     )
 
 
@@ -200,7 +204,7 @@ def record_zero_shot(run: Run, state: RunState) -> None:
     state.rows.append(row)
     state.best_iou = row["val_iou"]
     if run.world.main:
-        save_best(run)
+        save_best(run, epoch=0, val_iou=state.best_iou)
         save_resume_state(run, state)
         write_results(state.rows, run.folder / "results.csv")
         drop_earlier(run.folder)  # this run's first save is whole: the earlier run's files, set aside, go
@@ -318,7 +322,7 @@ def finish_epoch(run: Run, state: RunState, row: dict) -> None:
         return
     refresh_training_mark(run.folder)  # validation may have been long
     if improved:
-        save_best(run)
+        save_best(run, epoch=row["epoch"], val_iou=row["val_iou"])
     save_resume_state(run, state)
     write_results(state.rows, run.folder / "results.csv")
     plot_curves(state.rows, run.folder / "curves.png")
@@ -398,11 +402,13 @@ def finish(run: Run, state: RunState) -> None:
     if run.world.main:
         best, head = run.folder / "decoder.pt", None
         if best.is_file():
-            apply_decoder(run.sam, read_decoder(best), source=best)
+            data = read_decoder(best)
+            apply_decoder(run.sam, data, source=best)
             save_full(run.sam, run.folder / "sam_finetuned.pth")
+            orphan_note(best, data.get("epoch"), kept_epoch(state))
             head = fit_head(run) if run.config["colour_head"] else None
             if head is not None:
-                save_best(run, head)
+                save_best(run, head, epoch=data.get("epoch"), val_iou=data.get("val_iou"))
         written = [name for name in CLOSING_FILES if (run.folder / name).is_file()]
         print(f"{kept_summary(state, head)}; {', '.join(written) or 'nothing'} in")
         print(f"  {run.folder}")
@@ -411,13 +417,30 @@ def finish(run: Run, state: RunState) -> None:
     leave(run.world)
 
 
+def orphan_note(best: Path, recorded: int | None, kept: int) -> None:
+    """A ``note:`` when ``decoder.pt`` holds another epoch than the kept one: a run stopped between
+    writing it and ``last.pt``, resumed, whose rerun of that epoch did not beat the best it recorded.
+    Files that record no epoch (written before) get none."""
+    if recorded is not None and recorded != kept:
+        print(
+            f"note: {best} holds epoch {recorded}, written before the run stopped without its last.pt, "
+            f"not epoch {kept} named below; sam_finetuned.pth is built from it",
+            file=sys.stderr,
+        )
+
+
+def kept_epoch(state: RunState) -> int:
+    """The first epoch with the best val IoU (a later one must beat it); 0: the untuned model."""
+    return next((row["epoch"] for row in state.rows if row["val_iou"] == state.best_iou), 0)
+
+
 def kept_summary(state: RunState, head: ColourHead | None) -> str:
     """Which epoch ``decoder.pt`` holds and its val IoU (with its colour head when one was kept).
 
     The kept epoch is the first with the best val IoU (a later one must beat it); epoch 0 is the untuned
     model.
     """
-    epoch = next((row["epoch"] for row in state.rows if row["val_iou"] == state.best_iou), 0)
+    epoch = kept_epoch(state)
     kept = f"epoch {epoch}" + (", the untuned model: no tuned epoch beat it" if epoch == 0 else "")
     if head is None:
         return f"best val IoU {state.best_iou:.4f} at {kept} (kept)"

@@ -229,6 +229,56 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
         torch.testing.assert_close(final_a[key], final_b[key])
 
 
+def test_a_decoder_pt_left_by_a_stop_before_last_pt_that_the_resume_does_not_replace_gets_a_note(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # epoch 1 improves and writes decoder.pt, then the run stops before its last.pt; the resumed
+    # rerun of epoch 1 (and epoch 2) do not beat epoch 0, so decoder.pt keeps the orphan epoch 1
+    scores = iter([0.5, 0.9, 0.1, 0.2])
+    monkeypatch.setattr(
+        train_module,
+        "validate",
+        lambda run, head=None: {"val_iou": next(scores), "val_dice": 0.0, "val_mask_ap": 0.0},
+    )
+    real_save = train_module.save_resume_state
+    calls = {"n": 0}
+
+    def save_then_die(run, state):
+        calls["n"] += 1
+        if calls["n"] == 2:  # epoch 1's last.pt: its decoder.pt is already written
+            raise KeyboardInterrupt
+        real_save(run, state)
+
+    monkeypatch.setattr(train_module, "save_resume_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_dataset, tmp_path, "name=cut", "corrective_rounds=0"), sam=tiny_sam_builder())
+    cut = tmp_path / "runs" / "cut"
+    assert torch.load(cut / "decoder.pt", weights_only=False)["epoch"] == 1
+    capsys.readouterr()
+    train(load_config(DEFAULTS, cut / "args.yaml"), resume=cut, sam=tiny_sam_builder())
+    out, err = capsys.readouterr()
+    assert "best val IoU 0.5000 at epoch 0" in out
+    assert (
+        f"note: {cut / 'decoder.pt'} holds epoch 1, written before the run stopped without its last.pt, "
+        "not epoch 0 named below; sam_finetuned.pth is built from it" in err
+    )
+
+
+def test_a_decoder_pt_that_records_no_epoch_is_still_read_when_a_done_run_is_resumed(
+    tiny_dataset, tiny_sam_builder, tmp_path, capsys
+):
+    run = train(_config(tiny_dataset, tmp_path, "name=old", "epochs=1"), sam=tiny_sam_builder())
+    data = torch.load(run / "decoder.pt", weights_only=False)
+    assert data["epoch"] in (0, 1) and data["val_iou"] is not None
+    del data["epoch"], data["val_iou"]  # a decoder.pt written before they were recorded
+    torch.save(data, run / "decoder.pt")
+    capsys.readouterr()
+    train(load_config(DEFAULTS, run / "args.yaml"), resume=run, sam=tiny_sam_builder())
+    out, err = capsys.readouterr()
+    assert "best val IoU" in out and "note:" not in err
+    assert (run / "sam_finetuned.pth").is_file()
+
+
 def _train_stopped_after_epoch_1(config, sam, monkeypatch) -> None:
     """Trains ``config`` with a Ctrl-C once epoch 1's last.pt is written (as a user stopping it)."""
     real_plot = train_module.plot_curves

@@ -176,8 +176,8 @@ def set_up_optimisation_hook(config: dict, sam, n_instances: int, world) -> tupl
     return None, parameters + down + gate, plan, optimizer, scheduler
 
 
-def save_best_hook(run, colour_head=None) -> None:
-    ORIGINAL["save_best"](run, colour_head)
+def save_best_hook(run, colour_head=None, **kw) -> None:
+    ORIGINAL["save_best"](run, colour_head, **kw)
     gated = run.sam.prompt_encoder.mask_downscaling
     torch.save(
         {"gate": gated.gate.detach().clone(), "down": gated.down.state_dict()}, run.folder / PROMPT_FILE
