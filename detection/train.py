@@ -1308,7 +1308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m detection.train``; bad input is one ``error:`` line and exit code 2."""
 
     def work() -> None:
-        args = build_parser().parse_args(argv)
+        # intermixed: an override after --config (epochs=1 --config C imgsz=64) was "unrecognized arguments"
+        args = build_parser().parse_intermixed_args(argv)
         if args.config is None:
             print(NO_CONFIG_NOTE, flush=True)
         with keep_interrupts():  # ultralytics' plotting swallows Ctrl-C

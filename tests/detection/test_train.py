@@ -761,6 +761,15 @@ def test_cli_usage_errors_are_one_line(capsys) -> None:
     assert err.startswith("error: argument --config: expected one argument") and err.count("\n") == 1
 
 
+def test_overrides_may_stand_on_both_sides_of_config(tmp_path: Path, capsys) -> None:
+    # "epochs=1 --config C imgsz=0" was "unrecognized arguments: imgsz=0"
+    code = main(["epochs=1", "--config", str(YOLO11_CONFIG), "imgsz=0", f"project={tmp_path}/runs"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == "error: override 'imgsz=0': config key 'imgsz' needs an integer in [32, 8192], got 0\n"
+    assert not (tmp_path / "runs").exists()
+
+
 def test_train_checks_a_config_it_is_handed(tiny_dataset: Path, tmp_path: Path) -> None:
     config = build_config(YOLO11_CONFIG, tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml"))
     with pytest.raises(UserError, match="config key 'batch'"):
