@@ -337,8 +337,11 @@ def has_polygon_labels(data_yaml: str | Path, split: str = "train") -> bool:
     return False
 
 
-def check_nothing_dropped(kept: Iterable[str | Path], data_yaml: Path, split: str) -> None:
-    """Refuses a split of which ultralytics' loader kept only part (``kept``: the files it kept).
+def check_nothing_dropped(
+    kept: Iterable[str | Path], data_yaml: Path, split: str, reasons: Mapping[str, str] | None = None
+) -> None:
+    """Refuses a split of which ultralytics' loader kept only part (``kept``: the files it kept); ``reasons``
+    as :func:`check_splits_read`'s.
 
     ultralytics skips an image it cannot read or whose label is corrupt (a class id the data set
     lacks) with a warning among its scan lines: an evaluation then counts it as a clean ``good``
@@ -347,7 +350,7 @@ def check_nothing_dropped(kept: Iterable[str | Path], data_yaml: Path, split: st
     Raises:
         UserError: naming the files left out and the command that says why.
     """
-    check_splits_read({split: kept}, data_yaml)
+    check_splits_read({split: kept}, data_yaml, reasons)
 
 
 def check_splits_read(

@@ -39,7 +39,7 @@ import argparse
 import functools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from shlex import quote
@@ -73,6 +73,7 @@ from detection.data import (
     check_splits_read,
     data_names,
     dataset_root,
+    dropped_reasons,
     present_split_images,
     read_data_yaml,
     split_images,
@@ -261,17 +262,19 @@ def _score(run: _Scoring, folder: Path | None) -> EvaluationReport:
     if run.tiling:
         validator.tile, validator.tile_overlap = run.tiling["tile"], run.tiling["overlap"]
     resaved: list[Path] = []
-    with images_left_as_they_are(resaved):  # the data set is read, never written; the --conf-from split too
+    reasons: dict[str, str] = {}  # why ultralytics' scans left an image out: the refusal names it
+    # the data set is read, never written; the --conf-from split too
+    with images_left_as_they_are(resaved), dropped_reasons(reasons):
         stats = _validate(validator, run.model, run.data, run.split)
         _check_classes(validator.names, run.names, run.data)
         if run.conf_from is None:  # else with the --conf-from split's, once the pick has read that split
-            check_nothing_dropped(validator.dataloader.dataset.im_files, run.data, run.split)
+            check_nothing_dropped(validator.dataloader.dataset.im_files, run.data, run.split, reasons)
         report = _report(
             validator, stats, run.model, data=run.data, names=run.names, split=run.split, conf=run.conf,
             conf_from=run.conf_from, coco_file=run.coco_file, weights=run.weights, tiling=run.tiling,
             save_dir=Path(run.out) if run.out is not None else validator.save_dir,
             trained_in=run.trained_in, imgsz=run.imgsz, batch=run.batch, device=chosen_device(run.device),
-            largest_side=run.largest_side,
+            largest_side=run.largest_side, reasons=reasons,
         )  # fmt: skip
     if note := resaved_images_note(resaved, dataset_root(run.data), by="the evaluation"):
         report.notes.append(note)
@@ -298,13 +301,15 @@ def _report(
     batch: int | None = None,
     device: str | None = None,
     largest_side: int | None = None,
+    reasons: Mapping[str, str] | None = None,
 ) -> EvaluationReport:
     """The figures of one validator run: ultralytics', COCOeval's and the image-level ones.
 
     ``trained_in``: the detector's training run (:func:`detection.weights.training_run`), whose
     ``trained_images.json`` the scored photos are checked against. ``batch`` and ``device`` as it ran
     (``rect`` batches pad each batch to its own shape, so the figures depend on ``batch``). ``largest_side``:
-    the longest side in px of the photos scored (:func:`check_photos_decode`; None: not known).
+    the longest side in px of the photos scored (:func:`check_photos_decode`; None: not known). ``reasons``:
+    why ultralytics' scans left an image out (:func:`~detection.data.dropped_reasons`), for the pick's refusal
     """
     notes: list[str] = []
     named = weights if isinstance(weights, str | Path) else type(weights).__name__  # as the report names it
@@ -317,7 +322,7 @@ def _report(
         notes.append(overlap)
     if conf_from is not None:
         conf, picked_notes = _conf_picked_on(
-            validator, model, conf_from, conf, data, names, imgsz=imgsz, tiling=tiling
+            validator, model, conf_from, conf, data, names, imgsz=imgsz, tiling=tiling, reasons=reasons
         )
         notes += picked_notes
     truth_file = _ground_truth_file(data, split, coco_file, names, notes)
@@ -597,12 +602,14 @@ def _conf_picked_on(
     *,
     imgsz: int | None,
     tiling: dict | None,
+    reasons: Mapping[str, str] | None = None,
 ) -> tuple[float, list[str]]:
     """The ``conf`` picked on the split ``conf_from`` (:func:`_picked_conf`), and the report's notes on it:
     where it was picked, with its ``detection.predict`` hint (:func:`_predict_flags` of ``imgsz`` and
     ``tiling``) when nothing warns against it, then any warnings.
     """
-    conf, picked_accuracy, warning, picked = _picked_conf(validator, model, conf_from, default, data, names)
+    picked_conf = _picked_conf(validator, model, conf_from, default, data, names, reasons)
+    conf, picked_accuracy, warning, picked = picked_conf
     how = "picked on" if picked else "kept: nothing to pick it from on"  # not 'picked' beside the warning
     note = f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
     on_train = picked_on_train_warning(conf_from)
@@ -627,6 +634,7 @@ def _picked_conf(
     default: float,
     data: Path,
     names: list[str],
+    reasons: Mapping[str, str] | None = None,
 ) -> tuple[float, float, str | None, bool]:
     """``(conf, accuracy there, warning, picked)`` picked on ``split`` by :func:`tuned_conf`, with
     ``scored``'s settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's
@@ -653,7 +661,7 @@ def _picked_conf(
     # ultralytics skips an image it cannot read: the pick counted it as a good image without a box; the
     # scored split's are named with them (each alone took a run to find)
     kept = {scored.args.split: scored.dataloader.dataset.im_files, split: picker.dataloader.dataset.im_files}
-    check_splits_read(kept, data)
+    check_splits_read(kept, data, reasons)
     truth = _truth(_ground_truth_file(data, split, None, names, []), picker, names)
     conf, accuracy = tuned_conf(truth, picker.calls, names, default=default)
     if not any(len(found.scores) for found in picker.calls.values()):  # every threshold ties: --conf kept

@@ -321,9 +321,11 @@ def test_a_split_ultralytics_read_only_part_of_is_refused(tiny_dataset, tmp_path
     (copy / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(copy)}))
     broken = sorted((copy / "images" / "val").iterdir())[0]
     drop_from_loader(broken)  # ultralytics skips it with a warning
-    # it was counted as a clean good image in the image-level figures
+    # it was counted as a clean good image in the image-level figures; ultralytics' reason follows its name
     with pytest.raises(
-        UserError, match=rf"could not read 1 image\(s\) of the 'val' split of .*: {broken.name} "
+        UserError,
+        match=rf"could not read 1 image\(s\) of the 'val' split of .*: {broken.name} \(Label class "
+        rf"{len(NAMES) + 5} ",
     ):
         ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval")
 
@@ -359,9 +361,14 @@ def test_images_left_out_of_the_scored_and_the_conf_from_split_are_named_in_one_
         drop_from_loader(image)
     with pytest.raises(UserError) as error:
         ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval", conf_from="train")
+    # each with ultralytics' reason, as detection.train's line (it was in ultralytics' log alone)
+    why = (
+        f"(Label class {len(NAMES) + 5} exceeds dataset class count {len(NAMES)}. "
+        f"Possible class labels are 0-{len(NAMES) - 1})"
+    )
     assert str(error.value) == (
         f"ultralytics could not read 1 image(s) of the 'val' split of {copy / 'data.yaml'}: "
-        f"{broken['val'].name}, and 1 of the 'train' split: {broken['train'].name} (python -m "
+        f"{broken['val'].name} {why}, and 1 of the 'train' split: {broken['train'].name} {why} (python -m "
         f"converters.validate {copy} says why)"
     )
     assert not (tmp_path / "eval").exists()
@@ -918,7 +925,8 @@ def test_more_than_three_unread_images_are_counted(tiny_dataset, tmp_path, untra
     assert len(images) > 4
     for broken in images[:4]:
         drop_from_loader(broken)
-    names = ", ".join(path.name for path in images[:3])
+    why = rf"\(Label class {len(NAMES) + 5} exceeds [^)]*\)"
+    names = ", ".join(f"{path.name} {why}" for path in images[:3])
     with pytest.raises(UserError, match=rf"could not read 4 image\(s\) of .*: {names} and 1 more \("):
         ground_truth_eval(copy / "data.yaml", untrained_detector, tmp_path / "eval")
 
