@@ -6,6 +6,7 @@ import atexit
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,6 +37,33 @@ settings.load_profile("busy_cores")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HAZELNUT = SHARED_DATA / "hazelnut_toy"
+
+
+#: ultralytics' own ``_replace_image``, kept when first seen (:func:`_ultralytics_scan_put_back`).
+_OWN_REPLACE_IMAGE: list = []
+
+
+@pytest.fixture(autouse=True)
+def _ultralytics_scan_put_back():
+    """A test stopped by Ctrl-C inside a scan (``common.ultralytics_scan``) leaves ultralytics'
+    ``_replace_image`` held off and a filter on its LOGGER for the process: both put back after each test.
+    Imports no ultralytics; one first imported during the test gets only its own ``_replace_image`` back."""
+    utils = sys.modules.get("ultralytics.data.utils")
+    if utils is None:
+        yield
+        utils = sys.modules.get("ultralytics.data.utils")
+        if utils is not None and _OWN_REPLACE_IMAGE and hasattr(utils, "_replace_image"):
+            utils._replace_image = _OWN_REPLACE_IMAGE[0]
+        return
+    from ultralytics.utils import LOGGER
+
+    replace, filters = getattr(utils, "_replace_image", None), list(LOGGER.filters)
+    if replace is not None and not _OWN_REPLACE_IMAGE and replace.__module__ == utils.__name__:
+        _OWN_REPLACE_IMAGE.append(replace)
+    yield
+    if replace is not None:
+        utils._replace_image = replace
+    LOGGER.filters[:] = filters
 
 
 @pytest.fixture(scope="session")
