@@ -262,3 +262,36 @@ def stock_yolo_train(data: Path, model: str, project: Path, **overrides: str) ->
 def yolo_train():
     """``stock_yolo_train`` as a fixture."""
     return stock_yolo_train
+
+
+@pytest.fixture
+def unsearchable(monkeypatch):
+    """Python 3.13's lookups (``Path.exists`` and kin are ``os.path``'s: False for every ``OSError``) with the
+    folders given to the returned function unsearchable, as for a user without their ``x`` permission (root,
+    which runs these tests, searches any folder): a lookup of anything in one raises ``PermissionError``.
+    Here for every package's tests (common, detection, segmentation)."""
+    blocked: list[Path] = []
+    stat, lstat, access = os.stat, os.lstat, os.access
+
+    def inside(path) -> bool:
+        return isinstance(path, str | os.PathLike) and any(
+            folder in Path(os.fspath(path)).absolute().parents for folder in blocked
+        )
+
+    def looked_up(real):
+        def lookup(path, *args, **kwargs):
+            if inside(path):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real(path, *args, **kwargs)
+
+        return lookup
+
+    monkeypatch.setattr(os, "stat", looked_up(stat))
+    monkeypatch.setattr(os, "lstat", looked_up(lstat))
+    monkeypatch.setattr(
+        os, "access", lambda path, mode, **kw: Path(path) not in blocked and access(path, mode, **kw)
+    )
+    for name, new in (("exists", os.path.exists), ("is_file", os.path.isfile), ("is_dir", os.path.isdir)):
+        monkeypatch.setattr(Path, name, lambda self, *, follow_symlinks=True, new=new: new(self))
+    monkeypatch.setattr(Path, "is_symlink", lambda self: os.path.islink(self))
+    return blocked.append

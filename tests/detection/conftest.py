@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 from pathlib import Path
@@ -166,29 +165,3 @@ def idle_gpus_found(monkeypatch: pytest.MonkeyPatch, idle: list[int]) -> list[st
     for module in (predictor, validator):
         monkeypatch.setattr(module, "select_device", theirs)
     return asked
-
-
-@pytest.fixture
-def unsearchable(monkeypatch: pytest.MonkeyPatch):
-    """Python 3.13's lookups (``Path.exists`` and kin are ``os.path``'s: False for every ``OSError``) with the
-    folders given to the returned function unsearchable, as for a user without their ``x`` permission (root,
-    which runs these tests, searches any folder). A minimal copy of tests/common/conftest.py's (importlib
-    mode: no fixture is shared across)."""
-    blocked: list[Path] = []
-    stat, lstat = os.stat, os.lstat
-
-    def looked_up(real):
-        def lookup(path, *args, **kwargs):
-            if isinstance(path, str | os.PathLike) and any(
-                folder in Path(os.fspath(path)).absolute().parents for folder in blocked
-            ):
-                raise PermissionError(13, "Permission denied", os.fspath(path))
-            return real(path, *args, **kwargs)
-
-        return lookup
-
-    monkeypatch.setattr(os, "stat", looked_up(stat))
-    monkeypatch.setattr(os, "lstat", looked_up(lstat))
-    for name, new in (("exists", os.path.exists), ("is_file", os.path.isfile), ("is_dir", os.path.isdir)):
-        monkeypatch.setattr(Path, name, lambda self, *, follow_symlinks=True, new=new: new(self))
-    return blocked.append
