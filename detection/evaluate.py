@@ -305,12 +305,10 @@ def _report(
 ) -> EvaluationReport:
     """The figures of one validator run: ultralytics', COCOeval's and the image-level ones.
 
-    ``trained_in``: the detector's training run (:func:`detection.weights.training_run`), whose
-    ``trained_images.json`` the scored photos are checked against. ``batch`` and ``device`` as it ran
-    (``rect`` batches pad each batch to its own shape, so the figures depend on ``batch``). ``largest_side``:
-    the longest side in px of the photos scored (:func:`check_photos_decode`; None: not known). ``reasons``:
-    why ultralytics' scans left an image out (:func:`~detection.data.dropped_reasons`), for the pick's refusal
-    """
+    ``trained_in``: the training run (:func:`detection.weights.training_run`) whose ``trained_images.json``
+    the scored photos are checked against. ``batch``, ``device``: as it ran (``rect`` pads each batch to its
+    own shape: the figures depend on ``batch``). ``largest_side``: the scored photos' longest side in px
+    (None: not known). ``reasons``: why ultralytics' scans left an image out, for the pick's refusal."""
     notes: list[str] = []
     named = weights if isinstance(weights, str | Path) else type(weights).__name__  # as the report names it
     tile_note = tiling_note(model, tiling["tile"] if tiling else None, named, largest_side)
