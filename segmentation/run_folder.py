@@ -367,8 +367,9 @@ def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
 
     They were deleted at once: a re-run that failed before it saved anything (a full disk, a Ctrl-C) had
     lost the earlier run's trained decoder. ``keep`` (:func:`show_earlier` found a killed training's
-    folder): they are shown at the first save, not deleted (:data:`EARLIER_KEPT`); a kill during these moves
-    left some of the earlier run's files in the run folder, among them at times its trained decoder.
+    folder): they are shown at the first save, or at a stop before it, not deleted or put back
+    (:data:`EARLIER_KEPT`); a kill during these moves left some of the earlier run's files in the run folder,
+    among them at times its trained decoder.
     """
     names = [name for name in (*EARLIER_RUN_FILES, *UNSTARTED_NAMES) if os.path.lexists(folder / name)]
     if not names:
@@ -418,11 +419,22 @@ def _show(folder: Path, aside: Path) -> Path:
 
 def put_back_earlier(folder: Path) -> bool:
     """Puts the earlier run's files this process set aside back into ``folder``, replacing this run's files
-    of those names (its run stopped before its first save); True when there were any."""
-    asides = [aside for aside in folder.glob(EARLIER_ASIDE) if names_this_process(aside)]
-    for aside in asides:
+    of those names (its run stopped before its first save); True when there were any.
+
+    Those set aside with ``keep`` (:func:`set_earlier_aside`) are shown as at the first save
+    (:func:`_show_kept`), never put back: they went back among a killed training's leftovers, and the next
+    ``exist_ok`` run set that mix aside as its earlier run's and deleted it at its first save.
+    """
+    put_back = False
+    for aside in folder.glob(EARLIER_ASIDE):
+        if not names_this_process(aside):
+            continue
+        if (aside / EARLIER_KEPT).exists():
+            _show_kept(folder, aside)
+            continue
         _put_back(folder, aside, replaced=(*EARLIER_RUN_FILES, *UNSTARTED_NAMES))
-    return bool(asides)
+        put_back = True
+    return put_back
 
 
 def _put_back(folder: Path, aside: Path, *, replaced: tuple[str, ...]) -> None:
@@ -447,13 +459,18 @@ def drop_earlier(folder: Path) -> None:
         if not names_this_process(aside):
             continue
         if (aside / EARLIER_KEPT).exists():
-            shown = _show(folder, aside)
-            print(f"note: {shown} holds the files this run set aside, kept: a killed training's folder was "
-                  "found, so they may be the earlier run's trained decoder.pt", flush=True)  # fmt: skip
+            _show_kept(folder, aside)
             continue
         doomed = temporary_path(aside)
         aside.rename(doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _show_kept(folder: Path, aside: Path) -> None:
+    """Shows ``aside``, set aside with ``keep``, as a visible ``earlier-<time>`` (:func:`_show`); notes it."""
+    shown = _show(folder, aside)
+    print(f"note: {shown} holds the files this run set aside, kept: a killed training's folder was "
+          "found, so they may be the earlier run's trained decoder.pt", flush=True)  # fmt: skip
 
 
 def renumbered_note(asked: Path, folder: Path) -> str:

@@ -504,7 +504,7 @@ def train(
         finish(run, state)
     except BaseException as error:
         if run.world.main and put_back_earlier(run.folder):  # stopped before this run's first save
-            note = f"{run.folder} holds the earlier run's files again"
+            note = f"{run.folder} holds the files it found there again"
             print(f"note: this run stopped before its first save: {note}", file=sys.stderr, flush=True)
         elif isinstance(error, KeyboardInterrupt):
             stopped_note(run, resume=resume, resume_hint=resume_hint)

@@ -276,11 +276,10 @@ def test_a_killed_trainings_hidden_folder_is_shown_by_the_next_run_never_put_bac
     assert not aside.exists()
     assert sorted(path.name for path in shown.iterdir()) == ["args.yaml", "decoder.pt", "last.pt"]
     assert all((shown / name).read_bytes() == b"earlier run" for name in ("args.yaml", "decoder.pt"))
-    assert run_folder.put_back_earlier(folder)  # this run stopped too: the killed run's files, not a mix
+    assert not run_folder.put_back_earlier(folder)  # this run stopped too: the killed run's files kept
     run_folder.unmark_training(folder)
-    assert all(
-        (folder / name).read_bytes() == b"killed run" for name in ("args.yaml", "last.pt", "decoder.pt")
-    )
+    (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-") and path != shown]
+    assert all((kept / name).read_bytes() == b"killed run" for name in ("args.yaml", "last.pt", "decoder.pt"))
 
 
 @pytest.mark.parametrize(
@@ -298,10 +297,11 @@ def test_a_hidden_folder_that_looks_alive_is_never_put_back_over_a_finished_run(
     prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
     shown = _shown(folder, capsys)
     assert not aside.exists()
-    assert run_folder.put_back_earlier(folder)  # this run stopped: the finished run's files, not the earlier
+    assert not run_folder.put_back_earlier(folder)  # this run stopped: the finished run's files kept
     run_folder.unmark_training(folder)
+    (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-") and path != shown]
     assert all(
-        (folder / name).read_bytes() == b"killed run" for name in ("last.pt", "decoder.pt", "results.csv")
+        (kept / name).read_bytes() == b"killed run" for name in ("last.pt", "decoder.pt", "results.csv")
     )
     assert all((shown / name).read_bytes() == b"earlier run" for name in ("last.pt", "decoder.pt"))
 
@@ -329,16 +329,40 @@ def test_a_kill_amid_setting_aside_loses_no_earlier_file_at_the_next_runs_first_
     assert (folder / "decoder.pt").read_bytes() == b"this run's epoch 0"
 
 
-def test_kept_earlier_files_go_back_whole_when_the_run_stops_before_its_first_save(tmp_path, capsys):
+def test_kept_earlier_files_are_shown_not_put_back_when_the_run_stops_before_its_first_save(tmp_path, capsys):
+    # they went back among the killed run's leftovers, which the next exist_ok run deleted at its first save
     folder = _earlier_run(tmp_path)
     _dead_aside(folder, ("last.pt",))
     prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    first = _shown(folder, capsys)
     (folder / "decoder.pt").write_bytes(b"this run's zero-shot")
-    assert run_folder.put_back_earlier(folder)
+    assert not run_folder.put_back_earlier(folder)  # nothing put back: the note of train.py is not said
     run_folder.unmark_training(folder)
-    assert (folder / "decoder.pt").read_bytes() == b"earlier run"
-    assert not (folder / run_folder.EARLIER_KEPT).exists()
+    (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-") and path != first]
+    assert f"note: {kept} holds the files this run set aside, kept: " in capsys.readouterr().out
+    assert (kept / "decoder.pt").read_bytes() == b"earlier run"
+    assert not (kept / run_folder.EARLIER_KEPT).exists()
+    assert (folder / "decoder.pt").read_bytes() == b"this run's zero-shot"
     assert not list(folder.glob(".earlier.*"))
+
+
+def test_kept_earlier_decoder_survives_a_stopped_run_and_the_next_runs_first_save(tmp_path, capsys):
+    # put back after a stop, the earlier decoder.pt was set aside by the next run as its own earlier run's
+    # (no killed training's folder left to keep it) and deleted at that run's first save
+    folder = _earlier_run(tmp_path)
+    _dead_aside(folder, ("last.pt",))
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)  # run A
+    run_folder.put_back_earlier(folder)  # run A stopped before its first save
+    run_folder.unmark_training(folder)
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)  # run B
+    run_folder.drop_earlier(folder)  # run B's first save
+    run_folder.unmark_training(folder)
+    capsys.readouterr()
+    shown = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    assert any(
+        (path / "decoder.pt").exists() and (path / "decoder.pt").read_bytes() == b"earlier run"
+        for path in shown
+    )
 
 
 def test_a_resume_of_a_folder_with_a_killed_trainings_hidden_folder_shows_it_and_goes_on(tmp_path, capsys):

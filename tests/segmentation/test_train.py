@@ -1088,7 +1088,8 @@ def test_a_re_run_stopped_before_its_first_save_leaves_the_earlier_run_whole(
     assert not [path.name for path in folder.iterdir() if path.name.startswith(".")]  # nothing hidden left
     err = capsys.readouterr().err
     assert (
-        f"note: this run stopped before its first save: {folder} holds the earlier run's files again\n" in err
+        f"note: this run stopped before its first save: {folder} holds the files it found there again\n"
+        in err
     )
     assert "stopped; go on" not in err
 
