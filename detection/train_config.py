@@ -154,7 +154,12 @@ def ultralytics_option(key: str, default: object) -> Option | None:
 
 
 def key_needs(key: str) -> str | None:
-    """What a config key takes, as its check says it (``epochs``: ``an integer >= 1``); None if unchecked."""
+    """What a config key takes, as its check says it (``epochs``: ``an integer >= 1``); None if unchecked.
+
+    None for the :data:`RUN_FOLDER_KEYS` too, whose declaration :func:`check_run_folder_keys` applies: as
+    keys of no declared kind, ``name=0x10`` (YAML's 16) is refused with the advice to quote it
+    (:func:`common.config.merge`), where ``name=2024`` is the folder ``2024``.
+    """
     if key == "batch":
         return _BATCH_NEEDS
     if key in OWN_DEFAULTS:
@@ -459,18 +464,32 @@ def check_own_keys(config: Mapping) -> None:
         raise UserError(f"config key 'tile' needs 0 (off) or a tile size >= {MIN_TILE} px, got {tile}")
 
 
+def check_run_folder_keys(config: Mapping) -> dict:
+    """``config`` with its :data:`RUN_FOLDER_KEYS` checked as declared, a number as its text.
+
+    A number YAML read (``name=2024``) is its text, as ultralytics' ``get_cfg`` takes it (it was a
+    traceback as the folder was made); anything else is checked against the key's :class:`Option`: a
+    boolean (``name=no`` made the folder ``False``) with its quote-it hint, and a list, a mapping, a null
+    ``project`` or a blank text (``name=[a, b]``, ``project=null``: a traceback once the data set was
+    checked; ``name=' '``: a folder of a space), naming the key. A ``name`` of ``''`` is the default name.
+    """
+    config = dict(config)
+    for key, option in RUN_FOLDER_KEYS.items():
+        value = config.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            config[key] = str(value)
+        elif not (key == "name" and value == ""):
+            option.check(key, value)
+    return config
+
+
 def check_config(config: Mapping) -> dict:
     """A resolved train config, checked key by key; ultralytics' arguments as ultralytics converts them.
 
     Raises:
         UserError: the first bad key, one line naming it; before anything is created.
     """
-    config = dict(config)
-    for key, option in RUN_FOLDER_KEYS.items():
-        if isinstance(config.get(key), bool):  # name=no made the folder 'False'
-            option.check(key, config[key])  # refused: "needs a string..., got False (YAML reads no...)"
-        elif isinstance(config.get(key), int | float):  # name=2024 (YAML's int): a traceback as the
-            config[key] = str(config[key])  # folder was made; its text, as ultralytics' get_cfg takes it
+    config = check_run_folder_keys(config)
     check_own_keys(config)
     if config.get("data"):
         config["data"] = data_yaml_of(

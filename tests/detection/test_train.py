@@ -347,6 +347,30 @@ def test_a_run_name_or_project_that_reads_as_a_number_is_a_folder_name(
     assert run_dir(check_config(config), "yolo11n.pt", data) == tmp_path / "7" / "2024"
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("name", ["a", "b"], "config key 'name' needs a string or null, got ['a', 'b']"),
+        ("name", {"a": 1}, "config key 'name' needs a string or null, got {'a': 1}"),
+        ("name", " ", "config key 'name' needs a string or null, got an empty string"),
+        ("project", ["a"], "config key 'project' needs a string, got ['a']"),
+        ("project", None, "config key 'project' needs a string, got null"),
+        ("project", "", "config key 'project' needs a string, got an empty string"),
+    ],
+)
+def test_a_run_folder_key_of_no_text_is_refused_naming_it(key: str, value: object, message: str) -> None:
+    # only a boolean was checked against RUN_FOLDER_KEYS: name=[a, b] and project=null stopped with a
+    # TypeError traceback once the data set was checked ('PosixPath' / 'list'), name=' ' made a folder ' '
+    with pytest.raises(UserError, match=f"^{re.escape(message)}"):
+        check_config({**default_config(), key: value})
+
+
+def test_a_run_folder_key_of_no_text_is_named_with_its_override(tiny_dataset: Path) -> None:
+    with pytest.raises(UserError, match=r"^override 'name=\[a, b\]': config key 'name' needs a string"):
+        build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", "name=[a, b]"])
+    assert build_config(YOLO11_CONFIG, [f"data={tiny_dataset / 'data.yaml'}", "name=''"])["name"] == ""
+
+
 def test_a_project_of_a_tilde_and_no_users_name_is_that_folder(tiny_dataset: Path) -> None:
     # project=~lot_7 (no such user) stopped with a RuntimeError traceback from Path.expanduser; a shell
     # leaves it as the folder '~lot_7'
