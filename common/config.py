@@ -33,10 +33,12 @@ quote it, in a file and an override alike, where ``name: 2024`` is the run
 (``!!str 010``; in an override not the bare ``!``, which reads ``name=! 7`` as
 ``7``); so is YAML's syntax that reads as no text in an override, one line: an
 anchor (``name=&x`` is null), a block scalar (``name=|`` is empty), a document
-start (``name=---`` is null), and for a key of no declared kind a mapping or
-list written without brackets (``name=a:`` is ``{'a': None}``, where a file's
-``name: a:`` is refused). An alias YAML cannot resolve (``*_good``, a glob) is
-its text, and so are YAML 1.1's ``<<`` and ``=`` given as a value.
+start (``name=---`` is null), and for a key of no declared kind, or one that
+takes text, a mapping or list written without brackets (``name=a:`` is
+``{'a': None}``, ``name=x: y`` is ``{'x': 'y'}``, where a file's ``name: a:`` is
+refused; ``name=a:b``, with no space, is the text ``a:b`` in both). An alias
+YAML cannot resolve (``*_good``, a glob) is its text, and so are YAML 1.1's
+``<<`` and ``=`` given as a value.
 """
 
 from __future__ import annotations
@@ -234,7 +236,8 @@ def merge(
     A word (``epochs=abc``) for such a key is refused as needing what ``needs(key)`` says the key takes
     (:meth:`Schema.needs`), else by its default: ``an integer`` for an int, ``a number`` for a float.
     ``written``: the values' text as written by dotted key, where YAML may read it otherwise: for a key
-    of no declared kind, ``name=0x10`` is refused (:func:`_read_otherwise`); ``epochs=0x10`` is 16.
+    of no declared kind, ``name=0x10`` is refused (:func:`_read_otherwise`); ``epochs=0x10`` is 16; an
+    override's mapping or list written without brackets (``name=x: y``) for one that takes text, too.
     """
     merged = copy.deepcopy(dict(defaults))
     for key, value in updates.items():
@@ -249,7 +252,7 @@ def merge(
             text = (written or {}).get(path)
             wanted = needs(path) if needs is not None and (isinstance(value, str) or text) else None
             number = _is_number(merged[key]) or _names_number(wanted)  # max_steps: null, an integer
-            otherwise = None if number or wanted is not None else _read_otherwise(path, value, text)
+            otherwise = None if number else _collection_or_number_refused(path, value, text, wanted)
             if otherwise:
                 raise UserError(otherwise)
             if isinstance(value, str) and number:
@@ -260,6 +263,24 @@ def merge(
                 )
             merged[key] = value
     return merged
+
+
+def _collection_or_number_refused(
+    path: str, value: object, text: str | None, wanted: str | None
+) -> str | None:
+    """Why the key ``path``, which takes no number, may not have ``value`` as YAML read it from ``text``
+    (:func:`_read_otherwise`), by what ``wanted`` says it takes: for a key of no declared kind (None), a
+    number or a mapping or list written without brackets; for a key that takes text, such a mapping, or
+    a list where it takes no list (``name=x: y``, ``name=a:``, ``name=- a``: "needs a string, got
+    {'x': 'y'}" did not say that quoting it gives that text); None otherwise.
+    """
+    if wanted is None:
+        return _read_otherwise(path, value, text)
+    if _TYPE_NAMES[str] not in wanted:
+        return None
+    if isinstance(value, dict) or (isinstance(value, list) and _TYPE_NAMES[list] not in wanted):
+        return _read_otherwise(path, value, text)
+    return None
 
 
 def _read_otherwise(path: str, value: object, text: str | None) -> str | None:

@@ -1024,6 +1024,34 @@ def test_a_mapping_or_list_without_brackets_for_a_key_of_no_declared_kind_is_ref
     assert load_config(SCHEMA, None, ["loss=weight: 2"])["loss"] == {"weight": 2, "kind": "focal"}
 
 
+@pytest.mark.parametrize(
+    ("item", "read"),
+    [
+        ("data=x: y", "a mapping, {'x': 'y'}"),
+        ("data=a:", "a mapping, {'a': None}"),
+        ("data=- a", "a list, ['a']"),
+        ("loss.kind=x: y", "a mapping, {'x': 'y'}"),
+    ],
+)
+def test_a_mapping_or_list_without_brackets_for_a_key_that_takes_text_says_to_quote_it(item, read):
+    # "config key 'data' needs a string or null, got {'x': 'y'}" did not say that quoting gives the text
+    key, _, value = item.partition("=")
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, None, [item])
+    assert str(error.value) == (
+        f"override '{item}': config key '{key}' got '{value}', which YAML reads as {read} "
+        f"(quote it to mean text: \"{key}='{value}'\" in a shell)"
+    )
+
+
+def test_a_colon_with_no_space_is_text_and_a_list_key_takes_a_list_without_brackets(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("data: a:b\n")
+    assert load_config(SCHEMA, path)["data"] == "a:b"
+    config = load_config(SCHEMA, None, ["data=a:b", "tags=- a", "device=cuda:0"])
+    assert (config["data"], config["tags"], config["device"]) == ("a:b", ["a"], "cuda:0")
+
+
 @pytest.mark.parametrize("value", ["*_good", "*.png", "*x*", "*"])
 def test_an_alias_yaml_cannot_resolve_is_its_text(value):
     # an override is one value: no anchor stands before it, and a glob is what such text means
