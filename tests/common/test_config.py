@@ -415,6 +415,24 @@ def test_saved_config_round_trips(tmp_path):
     assert list(yaml.safe_load((tmp_path / "args.yaml").read_text())) == list(SCHEMA), "key order kept"
 
 
+def test_anchors_aliases_and_merges_read_as_yaml_says_and_the_saved_config_reads_back_alike(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "data: &d runs/x\nepochs: &n 3\nmax_steps: *n\ntags: &t [*d, b]\n"
+        "loss:\n  <<: {weight: 2, kind: focal}\n  kind: bce\n"
+    )
+    config = load_config(SCHEMA, path)
+    assert (config["max_steps"], config["tags"], config["loss"]) == (
+        3,
+        ["runs/x", "b"],
+        {"weight": 2, "kind": "bce"},
+    )
+    save_config(config, tmp_path / "args.yaml")
+    saved = (tmp_path / "args.yaml").read_text()
+    assert "&" not in saved and "*" not in saved and "<<" not in saved, "every value written out"
+    assert load_config(SCHEMA, tmp_path / "args.yaml") == config
+
+
 def test_open_bounds_exclude_their_end() -> None:
     option = Option(0.2, float, low=0, high=1, high_open=True)
     option.check("overlap", 0.0)
