@@ -120,7 +120,9 @@ class Option:
             self._check_range(key, value)
 
     def _check_range(self, key: str, value: float) -> None:
-        if math.isnan(value) or math.isinf(value):
+        if isinstance(value, int) and abs(value) > sys.float_info.max:  # math.isnan: OverflowError
+            raise UserError(f"config key '{key}' needs a finite number, got an integer over 1e308")
+        if isinstance(value, float) and not math.isfinite(value):
             raise UserError(f"config key '{key}' needs a finite number, got {value}")
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
@@ -537,23 +539,34 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 class Yaml11NumberError(yaml.constructor.ConstructorError):
-    """A plain number YAML 1.1 reads otherwise than it looks: ``010`` is octal 8, ``1:30`` base 60 (90).
-    ``text``: the number as written."""
+    """A plain number YAML 1.1 reads otherwise than it looks: ``010`` is octal 8, ``1:30`` base 60 (90); or
+    an integer over 1e308, which no key takes. ``text``: the number as written (empty for the last)."""
 
     text = ""
 
 
 def _construct_number(loader: UniqueKeyLoader, node: yaml.ScalarNode) -> int | float:
     """YAML 1.1's int or float of ``node``; refused when it is an octal whose digits read otherwise in
-    decimal (``010``, not ``07``) or a base-60 number (``1:30``).
+    decimal (``010``, not ``07``), a base-60 number (``1:30``), or an integer over 1e308 (a float's is
+    inf, which a key's check refuses): it stopped with an OverflowError in a number key's check, or a
+    ValueError over Python's 4300 digits.
 
     ``epochs: 010`` trained 8 epochs and ``seed=1:30`` seeded 90, without a word: YAML 1.2, and any
     reader, takes them for 10 and a time or text.
     """
     is_int = node.tag.endswith(":int")
-    value = loader.construct_yaml_int(node) if is_int else loader.construct_yaml_float(node)
     text = node.value.replace("_", "")
-    decimal = int(text) if is_int and text.lstrip("+-").isdigit() else value
+    try:
+        value = loader.construct_yaml_int(node) if is_int else loader.construct_yaml_float(node)
+        decimal = int(text) if is_int and text.lstrip("+-").isdigit() else value
+    except ValueError:  # over Python's 4300 digits (sys.get_int_max_str_digits): a traceback
+        value = decimal = math.inf
+    if is_int and abs(value) > sys.float_info.max:  # a float's is inf: the check of a key refuses it
+        problem = (
+            f"'{node.value[:12]}...' ({len(node.value)} characters) reads as a number larger than any a "
+            "config takes (over 1e308): quote it for text"
+        )
+        raise Yaml11NumberError(None, None, problem, node.start_mark)
     octal = is_int and decimal != value  # a float's .nan is no number it equals
     if node.style is None and (octal or ":" in text):
         read, write = (
@@ -671,6 +684,19 @@ def colon_value_hint(error: BaseException) -> str:
     return f" (a value ending in ':' or holding ': ' must be quoted: {key}: {quoted})"
 
 
+def _tab_hint(error: BaseException) -> str:
+    """What to do about a tab PyYAML refused ("found character '\\t' that cannot start any token"), where
+    it takes spaces: indenting a key, after a ``:`` or a ``-``, and in a plain value; empty for another
+    error.
+
+    >>> _tab_hint(yaml.YAMLError())
+    ''
+    """
+    if "'\\t'" not in (getattr(error, "problem", None) or ""):
+        return ""
+    return " (a tab: YAML indents and separates with spaces; write spaces, or quote a value holding a tab)"
+
+
 def read_yaml(path: str | Path, *, what: str = "config") -> dict:
     """A YAML mapping from ``path`` (a file of no document, empty or only comments: ``{}``); a one-line
     error naming ``what`` otherwise (a document that is no mapping, ``false`` or ``[]`` too).
@@ -693,7 +719,8 @@ def _read_yaml(path: str | Path, what: str) -> tuple[dict, dict[str, str]]:
         # the text was read from a string: PyYAML's 'in "<unicode string>",' names no file
         text = one_line(re.sub(r'\s+in "<unicode string>",', ",", str(error)))
         advice = " (not UTF-8 text: save it as UTF-8)" if isinstance(error, UnicodeDecodeError) else ""
-        raise UserError(f"cannot read {what} {path}: {text}{advice}{colon_value_hint(error)}") from None
+        hint = colon_value_hint(error) + _tab_hint(error)
+        raise UserError(f"cannot read {what} {path}: {text}{advice}{hint}") from None
     if data is None:  # no document (empty, or only comments); a false, 0, [] or '' is one, and no mapping
         return {}, {}
     if not isinstance(data, Mapping):

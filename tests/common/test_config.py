@@ -433,6 +433,39 @@ def test_anchors_aliases_and_merges_read_as_yaml_says_and_the_saved_config_reads
     assert load_config(SCHEMA, tmp_path / "args.yaml") == config
 
 
+@pytest.mark.parametrize("digits", [400, 5000])
+def test_an_integer_over_any_float_is_one_line_in_a_file_and_an_override(tmp_path, digits):
+    # 400 digits stopped with an OverflowError in the key's check (math.isnan), 5000 with a ValueError
+    # over Python's 4300 digits for int()
+    number = "9" * digits
+    problem = f"'999999999999...' ({digits} characters) reads as a number larger than any a config takes"
+    path = tmp_path / "run.yaml"
+    path.write_text(f"epochs: {number}\n")
+    with pytest.raises(UserError, match=f"^cannot read config {re.escape(str(path))}: {re.escape(problem)}"):
+        load_config(SCHEMA, path)
+    for key in ("epochs", "lr", "data"):
+        with pytest.raises(UserError, match=f"^override '{key}={number}': {re.escape(problem)}"):
+            load_config(SCHEMA, None, [f"{key}={number}"])
+    assert load_config(SCHEMA, None, [f"data='{number}'"])["data"] == number
+
+
+def test_a_key_that_takes_a_number_refuses_an_integer_over_any_float() -> None:
+    with pytest.raises(UserError, match="^config key 'lr' needs a finite number, got an integer over 1e308$"):
+        SCHEMA["lr"].check("lr", 10**400)
+
+
+@pytest.mark.parametrize("text", ["loss:\n\tweight: 2\n", "epochs:\t3\n", "data: a\tb\n"])
+def test_a_tab_where_yaml_takes_spaces_says_to_write_spaces(tmp_path, text):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        UserError, match=r"cannot start any token.*\(a tab: YAML indents and separates with spaces"
+    ):
+        load_config(SCHEMA, path)
+    path.write_text(text.replace("\t", "  ") if "data" not in text else "data: 'a\tb'\n")
+    load_config(SCHEMA, path)
+
+
 def test_open_bounds_exclude_their_end() -> None:
     option = Option(0.2, float, low=0, high=1, high_open=True)
     option.check("overlap", 0.0)
