@@ -38,7 +38,8 @@ takes text, a mapping or list written without brackets (``name=a:`` is
 ``{'a': None}``, ``name=x: y`` is ``{'x': 'y'}``, where a file's ``name: a:`` is
 refused; ``name=a:b``, with no space, is the text ``a:b`` in both). An alias
 YAML cannot resolve (``*_good``, a glob) is its text, and so are YAML 1.1's
-``<<`` and ``=`` given as a value.
+``<<`` and ``=`` given as a value; one inside the value its anchor names
+(``tags: &a [*a]``, endless) is refused.
 """
 
 from __future__ import annotations
@@ -438,6 +439,8 @@ def _override_value(item: str, text: str) -> tuple[object, yaml.Node | None]:
         # quoted as typed in a shell, name='12:30' reaches the program as name=12:30: the shell's form
         shell = f" (\"{key}='{plain}'\" in a shell)" if error.text == plain else ""
         raise UserError(f"override '{item}': {error.problem}{shell}") from None
+    except EndlessAliasError as error:
+        raise UserError(f"override '{item}': {error.problem}") from None
     except TagError as error:  # x=!!python/name:os.system was that text, a file's line is refused
         raise UserError(f"override '{item}': {error.problem}{_shell_form(item)}") from None
     except yaml.YAMLError:
@@ -638,9 +641,33 @@ def _load(text: str) -> tuple[object, yaml.Node | None]:
     loader = UniqueKeyLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _refuse_endless(node, set(), set())
         return (loader.construct_document(node) if node is not None else None), node
     finally:
         loader.dispose()
+
+
+class EndlessAliasError(yaml.constructor.ConstructorError):
+    """An alias inside the value its anchor names (``tags: &a [*a]``): YAML reads an endless value, which
+    was taken as a list holding itself and stopped writing the run's config with a RecursionError (a
+    mapping's, ``loss: &a {x: *a}``, as it was read)."""
+
+
+def _refuse_endless(node: yaml.Node, inside: set[int], done: set[int]) -> None:
+    """Raises :class:`EndlessAliasError` where ``node`` holds itself through an alias; ``inside``: the
+    nodes it stands in, ``done``: those checked (an alias to a value written before is no loop)."""
+    if id(node) in inside:
+        problem = "an alias stands inside the value its anchor names, which YAML reads as endless"
+        raise EndlessAliasError(None, None, problem, node.start_mark)
+    if id(node) in done or not isinstance(node, yaml.CollectionNode):
+        return
+    inside.add(id(node))
+    for child in node.value:
+        for each in child if isinstance(child, tuple) else (child,):
+            _refuse_endless(each, inside, done)
+    inside.discard(id(node))
+    done.add(id(node))
 
 
 def _written_texts(node: yaml.Node | None, path: str = "") -> dict[str, str]:

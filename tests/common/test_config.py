@@ -466,6 +466,30 @@ def test_a_tab_where_yaml_takes_spaces_says_to_write_spaces(tmp_path, text):
     load_config(SCHEMA, path)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tags: &a [*a]\n",
+        "tags: &a [[*a]]\n",
+        "loss: &a {weight: *a}\n",
+        "loss: &a\n  kind: bce\n  x:\n    <<: *a\n",
+    ],
+    ids=["list", "nested list", "mapping", "merge"],
+)
+def test_an_alias_inside_the_value_its_anchor_names_is_refused(tmp_path, text):
+    # tags: &a [*a] was a list holding itself: load_config took it, save_config stopped with a
+    # RecursionError traceback; loss: &a {weight: *a} stopped with one as it was read
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    problem = "an alias stands inside the value its anchor names, which YAML reads as endless"
+    with pytest.raises(UserError, match=f"^cannot read config {re.escape(str(path))}: {problem}, line 1"):
+        load_config(SCHEMA, path)
+    with pytest.raises(UserError, match=f"^override 'tags=&a \\[\\*a\\]': {problem}$"):
+        load_config(SCHEMA, None, ["tags=&a [*a]"])
+    path.write_text("data: &d x\ntags: [*d, *d, [*d]]\n")  # an alias of a value written before: no loop
+    assert load_config(SCHEMA, path)["tags"] == ["x", "x", ["x"]]
+
+
 def test_open_bounds_exclude_their_end() -> None:
     option = Option(0.2, float, low=0, high=1, high_open=True)
     option.check("overlap", 0.0)
