@@ -246,7 +246,7 @@ def merge(
     for key, value in updates.items():
         path = f"{where}{key}"
         if key not in merged:
-            raise UserError(unknown_key_text(path, merged))
+            raise UserError(_dotted_key_text(path, key, merged) or unknown_key_text(path, merged))
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
                 raise UserError(_mapping_needed(path, merged[key], value))
@@ -266,6 +266,24 @@ def merge(
                 )
             merged[key] = value
     return merged
+
+
+def _dotted_key_text(path: str, key: object, known: Mapping) -> str | None:
+    """The error for a file's dotted key (``prompts.p_box: 1.0``, as an override is written) whose first
+    part is a section: it was "unknown config key" with ``prompts`` among the known keys. None otherwise.
+
+    >>> _dotted_key_text("loss.weight", "loss.weight", {"loss": {}}).partition(": a config")[0]
+    "unknown config key 'loss.weight'"
+    >>> _dotted_key_text("lr.x", "lr.x", {"lr": 1}) is None
+    True
+    """
+    head, dot, rest = str(key).partition(".")
+    if not dot or not isinstance(known.get(head), dict):
+        return None
+    return (
+        f"unknown config key '{path}': a config file nests a section's keys, '{head}:' with '  {rest}: ...' "
+        f"on the line below (a dotted key is an override's, {path}=...)"
+    )
 
 
 def _collection_or_number_refused(

@@ -490,6 +490,21 @@ def test_an_alias_inside_the_value_its_anchor_names_is_refused(tmp_path, text):
     assert load_config(SCHEMA, path)["tags"] == ["x", "x", ["x"]]
 
 
+def test_a_dotted_key_in_a_file_says_to_nest_it(tmp_path):
+    # "loss.weight: 2" was an unknown key, with loss among the known keys
+    path = tmp_path / "run.yaml"
+    path.write_text("loss.weight: 2\n")
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, path)
+    assert str(error.value) == (
+        f"config file {path}: unknown config key 'loss.weight': a config file nests a section's keys, "
+        "'loss:' with '  weight: ...' on the line below (a dotted key is an override's, loss.weight=...)"
+    )
+    path.write_text("lr.x: 2\n")  # lr is no section: a plain unknown key
+    with pytest.raises(UserError, match=r"unknown config key 'lr\.x' \(known here: "):
+        load_config(SCHEMA, path)
+
+
 def test_open_bounds_exclude_their_end() -> None:
     option = Option(0.2, float, low=0, high=1, high_open=True)
     option.check("overlap", 0.0)
