@@ -33,10 +33,11 @@ quote it, in a file and an override alike, where ``name: 2024`` is the run
 (``!!str 010``; in an override not the bare ``!``, which reads ``name=! 7`` as
 ``7``); so is YAML's syntax that reads as no text in an override, one line: an
 anchor (``name=&x`` is null), a block scalar (``name=|`` is empty), a document
-start (``name=---`` is null), and for a key of no declared kind, or one that
-takes text, a mapping or list written without brackets (``name=a:`` is
-``{'a': None}``, ``name=x: y`` is ``{'x': 'y'}``, where a file's ``name: a:`` is
-refused; ``name=a:b``, with no space, is the text ``a:b`` in both). An alias
+start (``name=---`` is null), and for a key of no declared kind a mapping or
+list written without brackets (``name=a:`` is ``{'a': None}``, where a file's
+``name: a:`` is refused; ``name=a:b``, with no space, is the text ``a:b`` in
+both); a key declared as text refuses a mapping or a list it takes none of
+(``name=x: y``) with the advice to quote it. An alias
 YAML cannot resolve (``*_good``, a glob) is its text, and so are YAML 1.1's
 ``<<`` and ``=`` given as a value; one inside the value its anchor names
 (``tags: &a [*a]``, endless) is refused.
@@ -162,12 +163,20 @@ def _quote_hint(value: object) -> str:
     """How to give a key that takes text the word YAML read as a bool or a number (``name: no``, ``2024``):
     quoted, YAML reads it as text (``name: 'no'``; ``"name='no'"`` in a shell, which drops bare quotes).
 
-    >>> _quote_hint(False), _quote_hint(2024), _quote_hint([1])
+    A mapping or a list (``name=x: y``, ``a:`` on the line under ``name:``, ``name=- a``), which the key takes
+    none of, is what YAML made of a ``: `` or a line's last ``:``, or of a leading ``- ``: quoted, it is text.
+
+    >>> _quote_hint(False), _quote_hint(2024), _quote_hint(None)
     (' (YAML reads no, off and false as False: quote the word to mean text)', ' (quote it to mean text)', '')
+    >>> _quote_hint({"x": "y"})
+    ' (YAML reads it as a mapping: quote it to mean text)'
     """
     if isinstance(value, bool):
         words = "yes, on and true" if value else "no, off and false"
         return f" (YAML reads {words} as {value}: quote the word{_QUOTE_END}"
+    if isinstance(value, Mapping | list | tuple):
+        kind = "a mapping" if isinstance(value, Mapping) else "a list"
+        return f" (YAML reads it as {kind}: quote it{_QUOTE_END}"
     return f" (quote it{_QUOTE_END}" if isinstance(value, int | float) else ""
 
 
@@ -239,8 +248,7 @@ def merge(
     A word (``epochs=abc``) for such a key is refused as needing what ``needs(key)`` says the key takes
     (:meth:`Schema.needs`), else by its default: ``an integer`` for an int, ``a number`` for a float.
     ``written``: the values' text as written by dotted key, where YAML may read it otherwise: for a key
-    of no declared kind, ``name=0x10`` is refused (:func:`_read_otherwise`); ``epochs=0x10`` is 16; an
-    override's mapping or list written without brackets (``name=x: y``) for one that takes text, too.
+    of no declared kind, ``name=0x10`` is refused (:func:`_read_otherwise`); ``epochs=0x10`` is 16.
     """
     merged = copy.deepcopy(dict(defaults))
     for key, value in updates.items():
@@ -255,7 +263,7 @@ def merge(
             text = (written or {}).get(path)
             wanted = needs(path) if needs is not None and (isinstance(value, str) or text) else None
             number = _is_number(merged[key]) or _names_number(wanted)  # max_steps: null, an integer
-            otherwise = None if number else _collection_or_number_refused(path, value, text, wanted)
+            otherwise = None if number or wanted is not None else _read_otherwise(path, value, text)
             if otherwise:
                 raise UserError(otherwise)
             if isinstance(value, str) and number:
@@ -284,24 +292,6 @@ def _dotted_key_text(path: str, key: object, known: Mapping) -> str | None:
         f"unknown config key '{path}': a config file nests a section's keys, '{head}:' with '  {rest}: ...' "
         f"on the line below (a dotted key is an override's, {path}=...)"
     )
-
-
-def _collection_or_number_refused(
-    path: str, value: object, text: str | None, wanted: str | None
-) -> str | None:
-    """Why the key ``path``, which takes no number, may not have ``value`` as YAML read it from ``text``
-    (:func:`_read_otherwise`), by what ``wanted`` says it takes: for a key of no declared kind (None), a
-    number or a mapping or list written without brackets; for a key that takes text, such a mapping, or
-    a list where it takes no list (``name=x: y``, ``name=a:``, ``name=- a``: "needs a string, got
-    {'x': 'y'}" did not say that quoting it gives that text); None otherwise.
-    """
-    if wanted is None:
-        return _read_otherwise(path, value, text)
-    if _TYPE_NAMES[str] not in wanted:
-        return None
-    if isinstance(value, dict) or (isinstance(value, list) and _TYPE_NAMES[list] not in wanted):
-        return _read_otherwise(path, value, text)
-    return None
 
 
 def _read_otherwise(path: str, value: object, text: str | None) -> str | None:

@@ -1115,22 +1115,29 @@ def test_a_mapping_or_list_without_brackets_for_a_key_of_no_declared_kind_is_ref
 
 
 @pytest.mark.parametrize(
-    ("item", "read"),
+    ("item", "got"),
     [
-        ("data=x: y", "a mapping, {'x': 'y'}"),
-        ("data=a:", "a mapping, {'a': None}"),
-        ("data=- a", "a list, ['a']"),
-        ("loss.kind=x: y", "a mapping, {'x': 'y'}"),
-    ],
+        ("data=x: y", "{'x': 'y'} (YAML reads it as a mapping"),
+        ("data=a:", "{'a': None} (YAML reads it as a mapping"),
+    ]
+    + [("data=- a", "['a'] (YAML reads it as a list"), ("data=[a]", "['a'] (YAML reads it as a list")],
 )
-def test_a_mapping_or_list_without_brackets_for_a_key_that_takes_text_says_to_quote_it(item, read):
+def test_a_mapping_or_list_for_a_key_that_takes_text_says_to_quote_it(tmp_path, item, got):
     # "config key 'data' needs a string or null, got {'x': 'y'}" did not say that quoting gives the text
-    key, _, value = item.partition("=")
+    value = item.partition("=")[2]
     with pytest.raises(UserError) as error:
         load_config(SCHEMA, None, [item])
     assert str(error.value) == (
-        f"override '{item}': config key '{key}' got '{value}', which YAML reads as {read} "
-        f"(quote it to mean text: \"{key}='{value}'\" in a shell)"
+        f"override '{item}': config key 'data' needs a string or null, got {got}: quote it to mean text: "
+        f"\"data='{value}'\" in a shell)"
+    )
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  x: y\n")
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, path)
+    assert str(error.value) == (
+        f"config file {path}: config key 'data' needs a string or null, got {{'x': 'y'}} (YAML reads it as a "
+        "mapping: quote it to mean text)"
     )
 
 

@@ -885,10 +885,12 @@ def test_a_device_that_yaml_split_at_its_colon_is_told_so(override, file, shown,
 )
 def test_a_device_mapping_no_colon_split_gets_the_plain_error(override, shown, tmp_path, capsys):
     # every mapping was told "looks like a YAML mapping: drop the colon or the space after it", also an
-    # empty one, where no colon was there to drop
+    # empty one, where no colon was there to drop; a mapping for a key that takes text is told to quote it
     assert main([f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", override]) == 2
     key = f"config key 'device' needs a string or an integer, got {shown}"
-    assert capsys.readouterr().err == f"error: override '{override}': {key}\n"
+    value = override.partition("=")[2]
+    quote = f"(YAML reads it as a mapping: quote it to mean text: \"device='{value}'\" in a shell)"
+    assert capsys.readouterr().err == f"error: override '{override}': {key} {quote}\n"
 
 
 def test_an_augment_category_unknown_to_the_policy_and_the_data_is_refused(tiny_dataset, tiny_sam, tmp_path):
