@@ -127,30 +127,17 @@ def create_app(
 
     Args:
         session: the open annotation state (:meth:`AnnotationSession.open`).
-        sam: any segment_anything SAM in eval mode (MobileSAM, a fine-tuned one,
-            a tiny one in tests).
-        cache: embedding cache; default the shared one,
-            ``common.io.embeddings_root()``.
+        sam: any segment_anything SAM in eval mode (MobileSAM, a fine-tuned one, a tiny one in tests).
+        cache: embedding cache; default the shared one, ``common.io.embeddings_root()``.
         model_name: folder prefix of the default cache (``vit_t``).
         prefetch: images after the current one whose embeddings are computed ahead.
         keep_embeddings: embeddings held in memory.
         device: where the encoder runs (None: where ``sam`` is).
-        allowed_hosts: ``Host`` headers accepted (against DNS rebinding when bound
-            to loopback); None accepts any.
-        runtime: where the decoder runs per click: ``"torch"`` or ``"onnx"`` (ONNX
-            Runtime, CPU models; see :class:`InteractivePredictor`).
-        decoder_waiting: clicks and accepts that may wait for the decoder thread
-            while it works; more are answered 503 (:class:`~segmentation.annotate.worker.DecoderWorker`).
+        allowed_hosts: ``Host`` headers accepted (against DNS rebinding when bound to loopback); None: any.
+        runtime, decoder_waiting, crops, colour_head, colour_prompt, speck_cells: how clicks and
+            detector boxes are decoded, as :func:`decoding_predictor` says (``decoder_waiting``: ``waiting``).
         detector: proposes defects on each photo as it is opened or prefetched, masks by ``sam``
             (:mod:`segmentation.annotate.detector`); its classes must be the session's.
-        crops: decode small boxes (drawn, or a detector's) on a zoomed crop around them
-            (``--crop-fraction``, :mod:`segmentation.annotate.zoom`); None: never.
-        colour_head: refines the detector's box masks (a ``decoder.pt``'s head,
-            :mod:`segmentation.colour_head`; clicks stay SAM's); None: none.
-        colour_prompt: each of those boxes' colour map as SAM's ``mask_input`` (a ``decoder.pt``'s,
-            :mod:`segmentation.colour_prompt`; clicks stay SAM's); None: none.
-        speck_cells: islands and holes under this many of SAM's low-resolution cells are removed
-            from every mask (:mod:`segmentation.specks`); 0: SAM's masks exactly.
         mask_iou: ``detector``'s proposals: of two masks of one class overlapping by more than this
             IoU only the better-scored is proposed (:mod:`segmentation.duplicates`); 1: all.
         proposal_file: the ``--proposals`` file whose proposals ``session`` holds (added before
@@ -164,26 +151,74 @@ def create_app(
     if cache is None:
         cache = EmbeddingCache(embeddings_root(), sam, model_name=model_name)
     prefetcher = EmbeddingPrefetcher(cache, keep=keep_embeddings, device=device, root=session.images_dir)
-    predictor = InteractivePredictor(
+    predictor = decoding_predictor(
+        sam, prefetcher, runtime=runtime, waiting=decoder_waiting, crops=crops, colour_head=colour_head,
+        colour_prompt=colour_prompt, speck_cells=speck_cells,
+    )  # fmt: skip
+    context = AppContext(
+        session, prefetcher, predictor, model_name=model_name, prefetch=prefetch,
+        detector=detector_proposals(detector, session, prefetcher, predictor, mask_iou),
+        file_proposals=None if proposal_file is None else file_proposals(session, proposal_file),
+    )  # fmt: skip
+    return _fastapi_app(context, allowed_hosts)
+
+
+def decoding_predictor(
+    sam: Sam,
+    prefetcher: EmbeddingPrefetcher,
+    *,
+    runtime: str,
+    waiting: int,
+    crops: CropRule | None,
+    colour_head: ColourHead | None,
+    colour_prompt: ColourPrompt | None,
+    speck_cells: float,
+) -> InteractivePredictor:
+    """:func:`create_app`'s decoder: clicks and a detector's boxes to masks by ``sam`` on the decoder thread.
+
+    Args:
+        runtime: where the decoder runs per click: ``"torch"`` or ``"onnx"`` (ONNX
+            Runtime, CPU models; see :class:`InteractivePredictor`).
+        waiting: clicks and accepts that may wait for the decoder thread
+            while it works; more are answered 503 (:class:`~segmentation.annotate.worker.DecoderWorker`).
+        crops: decode small boxes (drawn, or a detector's) on a zoomed crop around them
+            (``--crop-fraction``, :mod:`segmentation.annotate.zoom`); None: never.
+        colour_head: refines the detector's box masks (a ``decoder.pt``'s head,
+            :mod:`segmentation.colour_head`; clicks stay SAM's); None: none.
+        colour_prompt: each of those boxes' colour map as SAM's ``mask_input`` (a ``decoder.pt``'s,
+            :mod:`segmentation.colour_prompt`; clicks stay SAM's); None: none.
+        speck_cells: islands and holes under this many of SAM's low-resolution cells are removed
+            from every mask (:mod:`segmentation.specks`); 0: SAM's masks exactly.
+    """
+    return InteractivePredictor(
         sam,
         prefetcher,
         runtime=runtime,
-        waiting=decoder_waiting,
+        waiting=waiting,
         crops=crops,
         colour_head=colour_head,
         colour_prompt=colour_prompt,
         speck_cells=speck_cells,
     )
-    proposer = None
-    if detector is not None:
-        check_detector_classes(detector, session.classes)
-        proposer = DetectorProposals(detector, session, prefetcher, predictor, mask_iou=mask_iou)
-    from_file = None if proposal_file is None else file_proposals(session, proposal_file)
-    context = AppContext(
-        session, prefetcher, predictor, model_name=model_name, prefetch=prefetch, detector=proposer,
-        file_proposals=from_file,
-    )  # fmt: skip
-    return _fastapi_app(context, allowed_hosts)
+
+
+def detector_proposals(
+    detector: BoxDetector | None,
+    session: AnnotationSession,
+    prefetcher: EmbeddingPrefetcher,
+    predictor: InteractivePredictor,
+    mask_iou: float,
+) -> DetectorProposals | None:
+    """The proposer of ``detector`` (its classes checked against the session's), masks by ``predictor``;
+    None without a detector.
+
+    Raises:
+        UserError: ``detector``'s classes are not the session's (:func:`check_detector_classes`).
+    """
+    if detector is None:
+        return None
+    check_detector_classes(detector, session.classes)
+    return DetectorProposals(detector, session, prefetcher, predictor, mask_iou=mask_iou)
 
 
 def _fastapi_app(context: AppContext, allowed_hosts: list[str] | None) -> FastAPI:
