@@ -42,8 +42,8 @@ read or, for another file error of a change, whether it was saved is not known),
 the form an image detail gives included, not the 409 of another start's; a query parameter or JSON key given
 twice), 413 a body over 1 MiB (:mod:`segmentation.annotate.guard`), 503 with
 ``Retry-After`` when the decoder's queue is full (predict, accept, detect; see
-:mod:`segmentation.annotate.worker`) or when the labels of a photo replaced on disk would be set
-aside while an export reads the tree. Paths are checked by
+:mod:`segmentation.annotate.worker`), when an export is asked while another runs, or when the labels
+of a photo replaced on disk would be set aside while an export reads the tree. Paths are checked by
 :func:`segmentation.annotate.files.resolve_inside`.
 
 The routes live in :mod:`segmentation.annotate.routes`, one router per resource;

@@ -952,7 +952,7 @@ class AnnotationSession:
             ) from error
         self._save()
 
-    def export(self, *, task: str = "detect") -> ConversionReport:
+    def export(self, *, task: str = "detect", wait: bool = True) -> ConversionReport:
         """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`), the tree first
         brought in line with the state (a photo's files the disk refused after its change was saved).
 
@@ -960,39 +960,53 @@ class AnnotationSession:
         export: a change meanwhile is saved in the state at once and its photo's files are written
         once the tree is read (the export holds the photos as they were when it began); the labels of
         a photo replaced on disk are not set aside meanwhile (:meth:`refresh_size`). Exports run one
-        at a time.
+        at a time: ``wait`` False (the page's) refuses one asked while another runs, rather than hold a
+        request (and the tab that sent it) for as long as that one runs.
 
         Raises:
+            BusyError: ``wait`` False and another export is running (nothing done).
             ConflictError: no instance accepted yet.
             StorageError: the tree cannot be brought in line with the state.
             UserError: the converters' (an ``--out`` they cannot write).
         """
-        with self._export_lock:  # one at a time: each rewrites <out>/export, reading the last one's splits
-            with self._lock:
-                left_out, open_keys = self._exportable()
-                self._check_yolo_sides(left_out)
-                self._tree_read = set()
-            # the converters read the tree without the lock (the page froze for a long export); changes
-            # meanwhile are saved in the state, their photos' files written once it is read
-            try:
-                report = export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
-            finally:
-                unwritten = self._sync_after_export()
-            if open_keys:
-                report.notes.append(
-                    f"{len(open_keys)} photo(s) in progress, not marked done, are exported with the "
-                    f"instances they have so far (e.g. {open_keys[0]}); defects not outlined are background"
-                )
-            if unwritten:
-                report.notes.append(unwritten)
-            if left_out:
-                report.notes.insert(
-                    0,
-                    f"{len(left_out)} labelled photo(s) left out of this export (e.g. {left_out[0]}): gone "
-                    f"from {self.images_dir} and the tree {self.category_dir} holds no copy; their labels "
-                    f"stay in {self.state_path.name}: put the photos back to export them",
-                )
-            return report
+        # one at a time: each rewrites <out>/export, reading the last one's splits
+        if not self._export_lock.acquire(blocking=wait):
+            raise BusyError(
+                f"nothing exported: an export into {self.out / export.EXPORT_DIR} is already running (asked "
+                "by another tab or window, which shows its report): export again once it is done"
+            )
+        try:
+            return self._export_held(task)
+        finally:
+            self._export_lock.release()
+
+    def _export_held(self, task: str) -> ConversionReport:
+        """:meth:`export`, its lock held."""
+        with self._lock:
+            left_out, open_keys = self._exportable()
+            self._check_yolo_sides(left_out)
+            self._tree_read = set()
+        # the converters read the tree without the lock (the page froze for a long export); changes
+        # meanwhile are saved in the state, their photos' files written once it is read
+        try:
+            report = export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
+        finally:
+            unwritten = self._sync_after_export()
+        if open_keys:
+            report.notes.append(
+                f"{len(open_keys)} photo(s) in progress, not marked done, are exported with the "
+                f"instances they have so far (e.g. {open_keys[0]}); defects not outlined are background"
+            )
+        if unwritten:
+            report.notes.append(unwritten)
+        if left_out:
+            report.notes.insert(
+                0,
+                f"{len(left_out)} labelled photo(s) left out of this export (e.g. {left_out[0]}): gone "
+                f"from {self.images_dir} and the tree {self.category_dir} holds no copy; their labels "
+                f"stay in {self.state_path.name}: put the photos back to export them",
+            )
+        return report
 
     def _exportable(self) -> tuple[list[str], list[str]]:
         """The tree brought in line with the state for an export, holding :attr:`_lock`: the labelled photos

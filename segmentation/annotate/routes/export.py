@@ -19,6 +19,7 @@ class ExportRequest(Body):
 
 @router.post("/export")
 def export_dataset(context: Context, body: ExportRequest | None = None) -> JSONResponse:
-    """``{task}`` (``detect``: boxes, ``segment``: polygons) -> ``{out, report}``."""
-    report = context.session.export(task=(body or ExportRequest()).task)
+    """``{task}`` (``detect``: boxes, ``segment``: polygons) -> ``{out, report}``; 503 while another runs
+    (waiting for it held this request, and its thread, for as long as that export ran)."""
+    report = context.session.export(task=(body or ExportRequest()).task, wait=False)
     return json_response({"out": str(report.out), "report": format_report(report)})

@@ -687,6 +687,40 @@ def test_export_through_the_api(client, app_parts, defect_centre):
     assert len(lines) == 1 and len(lines[0].split()) > 5  # one YOLO-seg polygon
 
 
+def test_an_export_asked_while_another_runs_is_refused_503_not_held_till_it_ends(
+    client, app_parts, monkeypatch
+):
+    # the second waited on the export lock for as long as the first ran: a slow disk held its request
+    from segmentation.annotate import export
+
+    session, _, truths = app_parts
+    mask = np.zeros(truths["a.png"].shape, bool)
+    mask[10:20, 10:30] = True
+    session.add_instance("a.png", class_name="dent", mask=mask)
+    export_dataset, started, release = export.export_dataset, threading.Event(), threading.Event()
+
+    def slow(*args, **kwargs):
+        started.set()
+        assert release.wait(10)
+        return export_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(export, "export_dataset", slow)
+    first: list = []
+    thread = threading.Thread(target=lambda: first.append(client.post("/api/export", json={})), daemon=True)
+    thread.start()
+    try:
+        assert started.wait(30)
+        second = client.post("/api/export", json={"task": "segment"})
+    finally:
+        release.set()
+        thread.join(60)
+    assert second.status_code == 503, second.text
+    assert second.json()["detail"].startswith("nothing exported: an export into ")
+    assert "is already running" in second.json()["detail"] and "\n" not in second.json()["detail"]
+    assert first[0].status_code == 200, first[0].text
+    assert client.post("/api/export", json={}).status_code == 200  # once it ended, the next runs
+
+
 @pytest.mark.parametrize(
     "suffix, sent_as", [(".webp", "image/png"), (".png", "image/png"), (".jpg", "image/jpeg")]
 )
