@@ -26,11 +26,13 @@ router = APIRouter(prefix="/api")
 
 # strict: JSON's true or "12" is a malformed request, not the number 1 or 12 (pydantic's lax mode).
 Coordinate = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+# 1 (defect) or 0 (background): strict, as a Literal[0, 1] took JSON's true and 1.0 for 1, false for 0.
+PointLabel = Annotated[int, Field(ge=0, le=1, strict=True)]
 
 
 class PredictRequest(ImageRequest):
     points: list[tuple[Coordinate, Coordinate]] = Field(default_factory=list, max_length=MAX_POINTS)
-    labels: list[Literal[0, 1]] = Field(default_factory=list, max_length=MAX_POINTS)
+    labels: list[PointLabel] = Field(default_factory=list, max_length=MAX_POINTS)
     box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] | None = None
 
 

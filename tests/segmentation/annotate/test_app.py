@@ -425,6 +425,13 @@ def test_photos_with_alpha_are_sent_to_the_browser_as_the_png_sam_sees(
         (b'{"image": "a.png", "points": [[1, 2, 3]], "labels": [1]}', 422, "points"),
         (b'{"image": "a.png", "points": [["x", 2]], "labels": [1]}', 422, "points"),
         (b'{"image": "a.png", "points": [[1, 2]], "labels": [7]}', 422, "labels"),
+        (
+            b'{"image": "a.png", "points": [[1, 2]], "labels": [true]}',
+            422,
+            "labels.0: Input should be a valid integer",
+        ),
+        (b'{"image": "a.png", "points": [[1, 2]], "labels": [false]}', 422, "labels.0"),  # not background
+        (b'{"image": "a.png", "points": [[1, 2]], "labels": [1.0]}', 422, "labels.0"),
         (b'{"image": "a.png", "points": [["10", 2]], "labels": [1]}', 422, "points"),  # not coerced
         (b'{"image": "a.png", "box": [true, 0, 20, 20]}', 422, "box"),  # not the number 1
         (b'{"image": "a.png", "points": [[1, 2]], "labels": [1], "extra": 1}', 422, "extra"),
