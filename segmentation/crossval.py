@@ -46,11 +46,14 @@ from segmentation.folds import (
     PooledImage,
     check_no_live_folds_run,
     check_resumable,
-    clear_folds_run,
     deal_folds,
+    drop_earlier_folds_run,
     mark_folds_run,
+    put_back_folds_run,
     read_plan,
     recorded_checkpoint,
+    set_folds_run_aside,
+    show_killed_asides,
     write_fold,
     write_plan,
 )
@@ -203,8 +206,8 @@ def cross_validate(
         tta: score both models with test-time flips (:mod:`segmentation.tta`).
         resume: keep the rounds an earlier run in ``work`` trained on the same data
             (:func:`finished_round`); the others are trained, a round trained on other data with a note
-            saying so (:func:`retrain_reason`). Without it, an earlier run in ``work`` is removed
-            (:func:`~segmentation.folds.clear_folds_run`) once the data is dealt and the base model loaded.
+            saying so (:func:`retrain_reason`). Without it, an earlier run there is set aside (dealt, base
+            loaded) until a round has finished (:func:`_folds_run_marked`).
         finish: called with the rounds' results while the run's marker is still in ``work``
             (``evaluate --folds`` writes its summary, :func:`write_folds`), so that the marker covers every
             file the run writes there: removed before, another ``--folds`` run could replace the rounds.
@@ -226,8 +229,7 @@ def cross_validate(
     announce_rounds(data, pool, config)
     base = load_sam(config["model"], config["checkpoint"], device="cpu", path_option="checkpoint=PATH")
     crops = crop_rule(config)
-    # only now: bad data, a K it cannot deal or base weights that do not load cost no run
-    with _folds_run_marked(work, resume=resume):
+    with _folds_run_marked(work, resume=resume) as earlier:  # only now: bad data, K or base cost no run
         write_plan(work, k, seed, settings)  # before any round: a resume with another K... is refused
         results = []
         for fold in folds:
@@ -237,32 +239,48 @@ def cross_validate(
             results.append(
                 evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
             )
+            drop_earlier_folds_run(earlier.pop() if earlier else None)  # this run's first round finished
         if finish is not None:
             finish(results)
     return results
 
 
 @contextlib.contextmanager
-def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[None]:
+def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[list[Path]]:
     """Holds ``work`` for this ``--folds`` run while the block writes there.
 
     Puts this run's marker there first (:func:`~segmentation.folds.mark_folds_run`), then refuses another
     run writing there now (:func:`~segmentation.folds.check_no_live_folds_run`: one started while the
-    base model loaded) and removes an earlier run unless ``resume``
-    (:func:`~segmentation.folds.clear_folds_run`, which leaves the markers); the marker goes however the
-    block ends. Marked before the check: of two runs started at one instant, each saw no marker when it
+    base model loaded) and sets an earlier run aside unless ``resume``
+    (:func:`~segmentation.folds.set_folds_run_aside`, which leaves the markers); the marker goes however
+    the block ends. Yields a list holding the folder the earlier run waits in (empty: none); the block pops
+    it once it has deleted that run. Still there when the block stops, the earlier run is put back
+    (:func:`~segmentation.folds.put_back_folds_run`) and the exception marked (:func:`earlier_run_back`).
+    Marked before the check: of two runs started at one instant, each saw no marker when it
     checked and then marked, and both went on; now the later of the two marks sees the other's, so one or
     both are refused (both where each marked before the other checked), and are run again once the other
     has ended.
     """
     marker = mark_folds_run(work)
+    earlier: list[Path] = []
     try:
         check_no_live_folds_run(work, own=marker)
-        if not resume:
-            clear_folds_run(work)
-        yield
+        show_killed_asides(work)  # an earlier run a killed one set aside, hidden where no run looked
+        if not resume and (aside := set_folds_run_aside(work)) is not None:
+            earlier.append(aside)
+        yield earlier
+    except BaseException as error:
+        if earlier and put_back_folds_run(work, earlier.pop()):
+            error.earlier_run_back = True  # type: ignore[attr-defined]  # read by earlier_run_back
+        raise
     finally:
         marker.unlink(missing_ok=True)
+
+
+def earlier_run_back(error: BaseException) -> bool:
+    """Whether ``error`` stopped a :func:`cross_validate` before its first round finished, and the earlier
+    run in its work folder, set aside, was put back (nothing of this run is left to ``--resume``)."""
+    return getattr(error, "earlier_run_back", False)
 
 
 def announce_rounds(data: str | Path, pool: list[PooledImage], config: dict) -> None:

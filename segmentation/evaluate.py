@@ -531,7 +531,7 @@ def _folds_overrides(args: argparse.Namespace) -> tuple[list[str], dict[str, str
 def run_folds(args: argparse.Namespace) -> dict:
     """``--folds K``: fine-tune and score per round (:mod:`segmentation.crossval`); writes ``folds.json``."""
     from common.config import with_source
-    from segmentation.crossval import cross_validate, stopped_in_round, summary, write_folds
+    from segmentation.crossval import cross_validate, earlier_run_back, stopped_in_round, summary, write_folds
     from segmentation.train_config import load_train_config
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
@@ -563,7 +563,8 @@ def run_folds(args: argparse.Namespace) -> dict:
             finish=finish,
         )
     except KeyboardInterrupt as stopped:  # the rounds trained so far are kept for --resume
-        print(folds_stopped_line(in_round=stopped_in_round(stopped)), file=sys.stderr)
+        if not earlier_run_back(stopped):  # none of this run's: the earlier run is back (its note said so)
+            print(folds_stopped_line(in_round=stopped_in_round(stopped)), file=sys.stderr)
         raise
     print(f"\nfolds.json, folds.md, folds.png and the rounds' runs in {out}")
     return metrics

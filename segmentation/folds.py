@@ -20,9 +20,11 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
-from common.io import atomic_write, temporary_path, writer_pid
+from common.errors import UserError, one_line
+from common.io import atomic_write, is_stale, temporary_path, writer_pid
 from converters.splits import SPLITS
 from segmentation.data import category_difference, check_separate_splits, load_split
 from segmentation.run_markers import live_marker
@@ -284,6 +286,11 @@ def clear_folds_run(work: Path) -> None:
     if not (work.is_dir() and any(work.iterdir()) and is_folds_run(work)):
         return
     print(f"note: replacing the earlier --folds run in {work}", file=sys.stderr)
+    _remove_run_files(work)
+
+
+def _remove_run_files(work: Path) -> None:
+    """Removes what ``work`` holds but the markers; links removed, never followed."""
     for path in work.iterdir():
         if path.match(FOLDS_MARK):
             continue
@@ -291,6 +298,114 @@ def clear_folds_run(work: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def set_folds_run_aside(work: Path) -> Path | None:
+    """Moves an earlier K-fold run's files out of ``work`` into a hidden folder beside it,
+    ``.<work name>.earlier.<host>-<pid>-<random>``, and says where; returns that folder (None: no earlier
+    run).
+
+    They were deleted at once (:func:`clear_folds_run`): a re-run stopped before its first round finished
+    (a Ctrl-C, a full disk, a setting refused by round 0's training) had lost every trained round. They
+    wait there until this run's first round has finished (:func:`drop_earlier_folds_run`), or go back
+    when it stops before (:func:`put_back_folds_run`). Where they cannot be moved (a parent folder this
+    user cannot write), they are removed as before. The markers (:data:`FOLDS_MARK`) stay.
+    """
+    if not (work.is_dir() and any(work.iterdir()) and is_folds_run(work)):
+        return None
+    absolute = work.absolute()
+    aside = temporary_path(absolute.with_name(f"{absolute.name}.earlier")).with_suffix("")
+    try:
+        aside.mkdir()
+        for path in work.iterdir():
+            if not path.match(FOLDS_MARK):
+                os.replace(path, aside / path.name)
+    except OSError:
+        _move_back(work, aside)
+        clear_folds_run(work)
+        return None
+    except BaseException:
+        _move_back(work, aside)
+        raise
+    print(
+        f"note: replacing the earlier --folds run in {work}: it is kept in {aside} until this run's "
+        "first round has finished, and put back if this run stops before",
+        file=sys.stderr,
+    )
+    return aside
+
+
+def show_killed_asides(work: Path) -> list[Path]:
+    """Renames each hidden folder of :func:`set_folds_run_aside` beside ``work`` whose run was killed (its
+    process is gone: :func:`common.io.is_stale`) to a visible ``<work name>.earlier-<time>`` (``-2``...
+    when taken), and says so in a ``note:``; returns them.
+
+    A run killed before its first round finished left the earlier run hidden, where no later run looked.
+    """
+    absolute = work.absolute()
+    shown = []
+    for aside in sorted(absolute.parent.glob(f".{absolute.name}.earlier.*")):
+        if not aside.is_dir() or aside.suffix == ".tmp" or not is_stale(aside):
+            continue
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
+        target, number = absolute.with_name(f"{absolute.name}.earlier-{stamp}"), 1
+        while os.path.lexists(target):
+            number += 1
+            target = absolute.with_name(f"{absolute.name}.earlier-{stamp}-{number}")
+        aside.rename(target)
+        print(
+            f"note: {target} holds an earlier --folds run of {work}: a run killed before its first round "
+            "finished left it there",
+            file=sys.stderr,
+        )
+        shown.append(target)
+    return shown
+
+
+def _move_back(work: Path, aside: Path) -> None:
+    """Moves what ``aside`` holds back into ``work`` and removes ``aside`` (missing: nothing to do)."""
+    if not aside.is_dir():
+        return
+    for path in aside.iterdir():
+        os.replace(path, work / path.name)
+    aside.rmdir()
+
+
+def drop_earlier_folds_run(aside: Path | None) -> None:
+    """Deletes the earlier run :func:`set_folds_run_aside` moved to ``aside``: this run's first round has
+    finished. Renamed to a temporary first, so a kill while it is deleted leaves no part of it to be taken
+    for the earlier run; links in it are removed, never followed."""
+    if aside is None or not aside.is_dir():
+        return
+    doomed = temporary_path(aside)
+    aside.rename(doomed)
+    _remove_run_files(doomed)
+    doomed.rmdir()
+
+
+def put_back_folds_run(work: Path, aside: Path | None) -> bool:
+    """Puts the earlier run :func:`set_folds_run_aside` moved to ``aside`` back into ``work`` in place of
+    this run's files (it stopped before its first round finished) and says so; True when it did.
+
+    Where that fails, ``aside`` is left as it is and the note names it.
+    """
+    if aside is None or not aside.is_dir():
+        return False
+    try:
+        _remove_run_files(work)
+        _move_back(work, aside)
+    except OSError as error:
+        print(
+            f"note: this run stopped before its first round finished; the earlier --folds run could not be "
+            f"put back into {work} ({one_line(error)}): it is in {aside}",
+            file=sys.stderr,
+        )
+        return False
+    print(
+        f"note: this run stopped before its first round finished: {work} holds the earlier --folds run again",
+        file=sys.stderr,
+    )
+    return True
 
 
 def write_plan(work: Path, k: int, seed: int, settings: dict | None = None) -> None:

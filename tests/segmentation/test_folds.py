@@ -467,6 +467,7 @@ def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(
 
     def train(run_config, **options):  # the first round's training: what is left of the earlier run
         seen["left"] = sorted(path.name for path in out.iterdir())
+        seen["old"] = (out / "fold0" / "annotations" / "old").exists()
         raise _Started
 
     monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: None)
@@ -478,7 +479,7 @@ def test_a_folds_run_into_an_earlier_folds_runs_out_replaces_it(
     # its marker, removed as it stopped: check_no_live_folds_run)
     assert [name for name in seen["left"] if not name.startswith(".folds.")] == ["fold0", "folds_plan.json"]
     assert not list(out.glob(".folds.*.tmp"))
-    assert not (out / "fold0" / "annotations" / "old").exists()
+    assert not seen["old"]
     assert f"note: replacing the earlier --folds run in {out}" in capsys.readouterr().err
     assert (tmp_path / "photos" / "a.png").read_text() == "photo", "a round's images link is not followed"
     if killed == "linked runs":
@@ -1528,3 +1529,148 @@ def test_folds_hands_the_rounds_its_flags_paths_as_typed(tmp_path, folder) -> No
     assert (config["data"], config["checkpoint"], config["cache_dir"]) == (folder, str(base), folder)
     assert config["model"] == "vit_t"
     assert sorted(flags.values())[:2] == [f"--base-checkpoint {base}", f"--cache-dir {folder}"]
+
+
+def _files(folder: Path) -> dict[str, bytes | str]:
+    """What ``folder`` holds: each file's bytes, each link's target, by path inside it."""
+    return {
+        str(path.relative_to(folder)): str(path.readlink()) if path.is_symlink() else path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_symlink() or path.is_file()
+    }
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "full disk", "refused"])
+def test_a_folds_run_stopped_before_its_first_round_finished_puts_the_earlier_run_back(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys, stop
+):
+    # the earlier run's rounds were deleted as the re-run started: a Ctrl-C in round 0, a full disk or a
+    # setting refused by round 0's training had lost every trained round of the earlier run
+    from common.errors import UserError
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    before = _files(out)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    seen = {}
+
+    def train(run_config, **options):
+        seen["aside"] = [path.name for path in tmp_path.glob(".out.earlier.*")]
+        (Path(run_config["out"]) / run_config["name"]).mkdir(parents=True)
+        (Path(run_config["out"]) / run_config["name"] / "args.yaml").write_text("this run's")
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+        if stop == "full disk":
+            raise OSError(28, "No space left on device", "last.pt")
+        raise UserError("config key 'lr' is refused")
+
+    monkeypatch.setattr(crossval, "train", train)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    code = main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"])
+    assert code == {"ctrl-c": 130, "full disk": 1, "refused": 2}[stop]
+    assert len(seen["aside"]) == 1  # it waited beside out while round 0 trained
+    assert _files(out) == before
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]  # nothing hidden left
+    err = capsys.readouterr().err
+    aside = tmp_path / seen["aside"][0]
+    assert (
+        f"note: replacing the earlier --folds run in {out}: it is kept in {aside} until this run's first "
+        "round has finished, and put back if this run stops before\n" in err
+    )
+    assert (
+        f"note: this run stopped before its first round finished: {out} holds the earlier --folds run again\n"
+        in err
+    )
+    assert "stopped; go on from the rounds" not in err  # none of this run's rounds are left to go on from
+
+
+def test_the_earlier_folds_run_is_deleted_once_the_first_round_has_finished(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a stop in round 1 leaves this run's round 0 for --resume, not the earlier run's rounds
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    fake_train = crossval.train
+
+    def train(run_config, **options):
+        if run_config["name"] == "fold1":
+            assert not list(tmp_path.glob(".out.earlier.*"))  # gone at round 0's end
+            raise KeyboardInterrupt
+        return fake_train(run_config, **options)
+
+    monkeypatch.setattr(crossval, "train", train)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"]) == 130
+    assert trained == ["fold0"]
+    assert (out / "runs" / "fold0" / "decoder.pt").read_bytes() != b"old"
+    assert not (out / "folds.json").exists() and not (out / "runs" / "fold2").exists()
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    err = capsys.readouterr().err
+    assert "holds the earlier --folds run again" not in err
+    assert "stopped; go on from the rounds it trained with the same command and --resume" in err
+
+
+def test_a_folds_run_whose_earlier_run_cannot_be_moved_aside_replaces_it_as_before(
+    tmp_path, monkeypatch, capsys
+):
+    # a parent folder this user cannot write: the earlier run is removed, with the note of before
+    from segmentation import folds
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+
+    def refused(source, target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(folds.os, "replace", refused)
+    assert folds.set_folds_run_aside(out) is None
+    assert list(out.iterdir()) == []
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    assert capsys.readouterr().err == f"note: replacing the earlier --folds run in {out}\n"
+
+
+def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a run killed before its first round finished left the earlier run hidden beside --out, where no
+    # later run looked
+    import os
+    import subprocess
+    import sys
+
+    from common.io import temporary_path
+    from segmentation import crossval
+    from segmentation.evaluate import main
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    out = tmp_path / "out"
+    ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
+    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))
+    _earlier_folds_run(hidden)
+    live = ours  # this process's name: a live run's
+    live.mkdir()
+    _earlier_folds_run(out)  # what the killed run left in out: its plan and first round
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    monkeypatch.setattr(crossval, "score_round", _stop)
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"]) == 130
+    (shown,) = tmp_path.glob("out.earlier-*")
+    assert re.fullmatch(r"out\.earlier-\d{8}-\d{6}", shown.name)
+    assert (shown / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
+    assert live.is_dir()  # a live process's is left alone
+    err = capsys.readouterr().err
+    assert (
+        f"note: {shown} holds an earlier --folds run of {out}: a run killed before its first round finished "
+        "left it there\n" in err
+    )
+
+
+def _stop(*args, **kwargs):
+    raise KeyboardInterrupt
