@@ -417,24 +417,46 @@ def _show(folder: Path, aside: Path) -> Path:
     return shown
 
 
-def put_back_earlier(folder: Path) -> bool:
+def put_back_earlier(folder: Path) -> list[Path]:
     """Puts the earlier run's files this process set aside back into ``folder``, replacing this run's files
-    of those names (its run stopped before its first save); True when there were any.
+    of those names (its run stopped before its first save); returns where they are now (none: none were
+    set aside), for :func:`earlier_files_note`.
 
     Those set aside with ``keep`` (:func:`set_earlier_aside`) are shown as at the first save
-    (:func:`_show_kept`), never put back: they went back among a killed training's leftovers, and the next
-    ``exist_ok`` run set that mix aside as its earlier run's and deleted it at its first save.
+    (:func:`_show`, its visible folder returned), never put back: they went back among a killed training's
+    leftovers, and the next ``exist_ok`` run set that mix aside as its earlier run's and deleted it at its
+    first save.
     """
-    put_back = False
+    where = []
     for aside in folder.glob(EARLIER_ASIDE):
         if not names_this_process(aside):
             continue
         if (aside / EARLIER_KEPT).exists():
-            _show_kept(folder, aside)
+            where.append(_show(folder, aside))
             continue
         _put_back(folder, aside, replaced=(*EARLIER_RUN_FILES, *UNSTARTED_NAMES))
-        put_back = True
-    return put_back
+        where.append(folder)
+    return where
+
+
+def earlier_files_note(folder: Path, where: list[Path]) -> str:
+    """The ``note:`` of a run in ``folder`` stopped before its first save, whose earlier files are now in
+    ``where`` (:func:`put_back_earlier`).
+
+    Files set aside with ``keep`` were shown with a note on stdout alone: ``segmentation.train``'s stop note
+    on stderr was not said, nor where the earlier run's trained decoder had gone.
+
+    >>> earlier_files_note(Path("runs/a"), [Path("runs/a")])
+    'note: this run stopped before its first save: runs/a holds the files it found there again'
+    """
+    held = [
+        f"{folder} holds the files it found there again"
+        if place == folder
+        else f"{place} holds the files it set aside, kept: a killed training's folder was found, so they may "
+        "be the earlier run's trained decoder.pt"
+        for place in where
+    ]
+    return f"note: this run stopped before its first save: {'; '.join(held)}"
 
 
 def _put_back(folder: Path, aside: Path, *, replaced: tuple[str, ...]) -> None:
@@ -507,7 +529,8 @@ def prepare_run_dir(
             if train_images is not None:  # what a later evaluation of its decoder is checked against
                 record_trained_images(folder, train_images, keep=resume is not None)
         except BaseException:  # a full disk at args.yaml: the earlier run's files back, the folder free
-            put_back_earlier(folder)
+            if where := put_back_earlier(folder):
+                print(earlier_files_note(folder, where), file=sys.stderr, flush=True)
             unmark_training(folder)
             raise
     return folder

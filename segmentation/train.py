@@ -67,6 +67,7 @@ from segmentation.run_folder import (
     RESUME_KEYS,
     discard_unstarted,
     drop_earlier,
+    earlier_files_note,
     next_run_dir,
     plot_curves,
     prepare_run_dir,
@@ -503,9 +504,8 @@ def train(
             run_epoch(run, state, epoch)
         finish(run, state)
     except BaseException as error:
-        if run.world.main and put_back_earlier(run.folder):  # stopped before this run's first save
-            note = f"{run.folder} holds the files it found there again"
-            print(f"note: this run stopped before its first save: {note}", file=sys.stderr, flush=True)
+        if run.world.main and (where := put_back_earlier(run.folder)):  # stopped before its first save
+            print(earlier_files_note(run.folder, where), file=sys.stderr, flush=True)
         elif isinstance(error, KeyboardInterrupt):
             stopped_note(run, resume=resume, resume_hint=resume_hint)
         raise

@@ -207,7 +207,7 @@ def test_a_reused_folder_gets_the_earlier_run_back_whole_when_the_run_stops_befo
     prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
     (folder / "decoder.pt").write_bytes(b"this run's zero-shot")  # then last.pt failed
     (folder / "trained_images.json").write_bytes(b"this run's")  # the earlier run had none
-    assert run_folder.put_back_earlier(folder)
+    assert run_folder.put_back_earlier(folder) == [folder]
     run_folder.unmark_training(folder)
     assert sorted(path.name for path in folder.iterdir()) == sorted(
         (*EARLIER, "args.yaml", "eval_test", "notes.txt")
@@ -276,9 +276,10 @@ def test_a_killed_trainings_hidden_folder_is_shown_by_the_next_run_never_put_bac
     assert not aside.exists()
     assert sorted(path.name for path in shown.iterdir()) == ["args.yaml", "decoder.pt", "last.pt"]
     assert all((shown / name).read_bytes() == b"earlier run" for name in ("args.yaml", "decoder.pt"))
-    assert not run_folder.put_back_earlier(folder)  # this run stopped too: the killed run's files kept
+    where = run_folder.put_back_earlier(folder)  # this run stopped too: the killed run's files kept
     run_folder.unmark_training(folder)
     (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-") and path != shown]
+    assert where == [kept]
     assert all((kept / name).read_bytes() == b"killed run" for name in ("args.yaml", "last.pt", "decoder.pt"))
 
 
@@ -297,9 +298,10 @@ def test_a_hidden_folder_that_looks_alive_is_never_put_back_over_a_finished_run(
     prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
     shown = _shown(folder, capsys)
     assert not aside.exists()
-    assert not run_folder.put_back_earlier(folder)  # this run stopped: the finished run's files kept
+    where = run_folder.put_back_earlier(folder)  # this run stopped: the finished run's files kept
     run_folder.unmark_training(folder)
     (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-") and path != shown]
+    assert where == [kept]
     assert all(
         (kept / name).read_bytes() == b"killed run" for name in ("last.pt", "decoder.pt", "results.csv")
     )
@@ -336,10 +338,10 @@ def test_kept_earlier_files_are_shown_not_put_back_when_the_run_stops_before_its
     prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
     first = _shown(folder, capsys)
     (folder / "decoder.pt").write_bytes(b"this run's zero-shot")
-    assert not run_folder.put_back_earlier(folder)  # nothing put back: the note of train.py is not said
+    where = run_folder.put_back_earlier(folder)  # nothing put back: shown, for train.py's note to name
     run_folder.unmark_training(folder)
     (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-") and path != first]
-    assert f"note: {kept} holds the files this run set aside, kept: " in capsys.readouterr().out
+    assert where == [kept]
     assert (kept / "decoder.pt").read_bytes() == b"earlier run"
     assert not (kept / run_folder.EARLIER_KEPT).exists()
     assert (folder / "decoder.pt").read_bytes() == b"this run's zero-shot"
@@ -547,3 +549,50 @@ def test_the_refresh_interval_leaves_a_foreign_marker_many_refreshes_before_it_i
     from common.io import FOREIGN_STALE_S
 
     assert run_folder.MARK_REFRESH_S * 24 <= FOREIGN_STALE_S
+
+
+def test_a_run_stopped_before_its_first_save_names_where_the_kept_earlier_files_are(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys
+):
+    # with a killed training's folder found, the files set aside were shown in a visible earlier-<time>
+    # with a note on stdout alone; train's stop note on stderr was not said, nor where the decoder went
+    import segmentation.train as train_module
+    from common.config import load_config
+
+    overrides = [f"data={tiny_dataset}", f"out={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"]
+    settings = ["name=run", "exist_ok=true", "device=cpu", "progress=false", "epochs=1", "max_steps=1"]
+    config = load_config(DEFAULTS, None, [*overrides, *settings])
+    folder = _earlier_run(tmp_path)
+    _dead_aside(folder, ("last.pt",))
+
+    def stop(state, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_torch", stop)  # last.pt, after the zero-shot decoder.pt
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(config, sam=tiny_sam)
+    shown = sorted(path for path in folder.iterdir() if path.name.startswith("earlier-"))
+    (kept,) = [path for path in shown if (path / "decoder.pt").is_file()]
+    assert (kept / "decoder.pt").read_bytes() == b"earlier run"
+    err = capsys.readouterr().err
+    assert (
+        f"note: this run stopped before its first save: {kept} holds the files it set aside, kept: a killed "
+        "training's folder was found, so they may be the earlier run's trained decoder.pt\n" in err
+    )
+
+
+def test_a_full_disk_at_args_yaml_names_where_the_kept_earlier_files_are(tmp_path, monkeypatch, capsys):
+    folder = _earlier_run(tmp_path)
+    _dead_aside(folder, ("last.pt",))
+
+    def full(config, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(run_folder, "save_config", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    (kept,) = [path for path in folder.iterdir() if (path / "decoder.pt").is_file()]
+    assert kept.name.startswith("earlier-") and (kept / "decoder.pt").read_bytes() == b"earlier run"
+    assert f"note: this run stopped before its first save: {kept} holds the files it set aside, kept: " in (
+        capsys.readouterr().err
+    )
