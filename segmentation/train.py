@@ -590,6 +590,9 @@ def load_run_config(args: argparse.Namespace) -> dict:
         if (folder / "last.pt").is_file():
             hint = f": pass --resume {folder}"
         raise UserError(f"--resume takes a run folder, not the file {args.resume}{hint}")
+    if not path_exists(args.resume):  # "nothing to resume in runs/sam/tpyo: no last.pt" hid the typo
+        loop = link_loop_text(args.resume, given=f"--resume {args.resume}")
+        raise UserError(loop or f"--resume {args.resume} does not exist: pass the run folder holding last.pt")
     if not file_exists(args.resume / "last.pt"):
         raise UserError(f"nothing to resume in {args.resume}: no last.pt")
     refuse_folder_overrides(args.resume, args.overrides)

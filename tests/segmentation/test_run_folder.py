@@ -596,3 +596,16 @@ def test_a_full_disk_at_args_yaml_names_where_the_kept_earlier_files_are(tmp_pat
     assert f"note: this run stopped before its first save: {kept} holds the files it set aside, kept: " in (
         capsys.readouterr().err
     )
+
+
+def test_a_resume_of_a_run_folder_that_does_not_exist_says_so(tmp_path, capsys):
+    # it said "nothing to resume in runs/sam/tpyo: no last.pt", as of a run folder stopped before epoch 0
+    from segmentation.train import main
+
+    (tmp_path / "runs" / "nut").mkdir(parents=True)
+    assert main(["--resume", str(tmp_path / "runs" / "nutt")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --resume {tmp_path / 'runs' / 'nutt'} does not exist: pass the run folder holding last.pt\n"
+    )
+    assert main(["--resume", str(tmp_path / "runs" / "nut")]) == 2  # there, without last.pt: as before
+    assert capsys.readouterr().err == f"error: nothing to resume in {tmp_path / 'runs' / 'nut'}: no last.pt\n"
