@@ -19,6 +19,7 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -344,7 +345,7 @@ def show_killed_asides(work: Path) -> list[Path]:
     """
     absolute = work.absolute()
     shown = []
-    for aside in sorted(absolute.parent.glob(f".{absolute.name}.earlier.*")):
+    for aside in sorted(absolute.parent.glob(f".{glob.escape(absolute.name)}.earlier.*")):  # --out 'nut[1]'
         if not aside.is_dir() or aside.suffix == ".tmp" or not is_stale(aside):
             continue
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))

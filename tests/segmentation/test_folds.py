@@ -1674,3 +1674,22 @@ def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
 
 def _stop(*args, **kwargs):
     raise KeyboardInterrupt
+
+
+def test_a_killed_runs_hidden_folder_beside_an_out_named_with_brackets_is_shown(tmp_path, capsys):
+    # the name was read as a glob pattern: --out 'nut[1]' looked for .nut1.earlier.*
+    import os
+    import subprocess
+    import sys
+
+    from common.io import temporary_path
+    from segmentation.folds import show_killed_asides
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    out = tmp_path / "nut[1]"
+    ours = temporary_path(tmp_path / "nut[1].earlier").with_suffix("")
+    _earlier_folds_run(ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-")))
+    (shown,) = show_killed_asides(out)
+    assert shown.name.startswith("nut[1].earlier-") and (shown / "runs" / "fold0" / "decoder.pt").is_file()
+    assert f"note: {shown} holds an earlier --folds run of {out}" in capsys.readouterr().err
