@@ -261,6 +261,30 @@ def test_a_palette_mask_is_read_by_its_indices_with_a_value_map(tmp_path, catego
     assert convert(config(tmp_path / "data", tmp_path / "out2", mask_values=values)).names == ["scratch"]
 
 
+def test_an_editor_s_palette_mask_of_a_red_defect_first_and_black_reads_by_colour_with_a_value_map(
+    tmp_path, category_factory
+):
+    # index 0 red (the defect), index 1 black (the background): read by index, the defect was background
+    # and the map's "255" met a value 1 it does not name
+    data = category_factory(
+        tmp_path / "data", "cable", defects={"scratch": [np.zeros((48, 64), np.uint8)] * 3}
+    )
+    indices = np.ones((48, 64), np.uint8)
+    indices[5:10, 5:15] = 0
+    for path in sorted((data / "ground_truth" / "scratch").iterdir()):
+        image = Image.fromarray(indices, mode="P")
+        image.putpalette([255, 0, 0, 0, 0, 0])
+        image.save(path)
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"255": "scratch"}))
+    report = convert(config(tmp_path / "data", tmp_path / "out", mask_values=values, ratios=(1, 0, 0)))
+    assert report.names == ["scratch"]
+    assert sum(counts.get("scratch", 0) for counts in report.instances.values()) == 3
+    assert sorted(set(label_lines(tmp_path / "out")["cable_test_scratch_000"])) == [
+        "0 0.15625 0.15625 0.15625 0.104167"
+    ]
+
+
 def test_a_mask_of_many_values_each_in_the_value_map_is_no_soft_mask(tmp_path, category_factory):
     # nine classes coded 1..9: every value is the map's, none an anti-aliased edge
     mask = np.zeros((48, 64), np.uint8)

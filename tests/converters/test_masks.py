@@ -541,3 +541,55 @@ def test_read_mask_reads_pil_s_quantized_white_defect_over_half_of_the_mask_the_
     grey[:, :12] = 255  # a white defect on black, 60 % of the mask
     Image.fromarray(grey).quantize(2).save(tmp_path / "mask.png")
     assert np.array_equal(read_mask(tmp_path / "mask.png") > 0, grey[..., 0] > 0)
+
+
+@pytest.mark.parametrize("value_coded", [False, True], ids=["no value map", "value map"])
+@pytest.mark.parametrize("share", [0.2, 0.6])
+@pytest.mark.parametrize("method", [0, 1, 2], ids=["median cut", "max coverage", "fast octree"])
+def test_read_mask_reads_an_editor_s_palette_of_a_colour_first_and_black_by_colour(
+    tmp_path, value_coded, share, method
+):
+    # PIL's quantize of a red defect on black may put red at index 0 and black at 1: read by index
+    # (index 0 background), the red defect was background and the black one defect
+    from PIL import Image
+
+    colour = np.zeros((10, 20, 3), np.uint8)
+    colour[:, : int(20 * share)] = (255, 0, 0)
+    Image.fromarray(colour).quantize(2, method=method).save(tmp_path / "mask.png")
+    Image.fromarray(colour).save(tmp_path / "twin.png")
+    mask = read_mask(tmp_path / "mask.png", value_coded=value_coded)
+    assert np.array_equal(mask > 0, colour.max(axis=2) > 0)
+    # by colour, as its RGB twin reads; a black-first palette (VOC's way) is read by index with a value map
+    twin = read_mask(tmp_path / "twin.png", value_coded=value_coded)
+    assert np.array_equal(mask, twin) or (value_coded and np.unique(mask).tolist() == [0, 1])
+
+
+def test_read_mask_reads_a_quantized_grey_value_mask_by_its_greys_with_a_value_map(tmp_path):
+    # a grey palette whose order is not its values' (quantize: index 1 shown as grey 2) reads as its greys,
+    # what it shows and its one-channel twin reads, never by its indices
+    from PIL import Image
+
+    grey = np.zeros((10, 40), np.uint8)
+    for value in (1, 2, 3):
+        grey[:, 5 * value : 5 * value + 5] = value
+    for method in (0, 1):
+        image = Image.fromarray(grey).quantize(4, method=method)
+        assert np.array(image.getpalette()[:12:3]).tolist() != [0, 1, 2, 3]
+        image.save(tmp_path / "mask.png")
+        assert read_mask(tmp_path / "mask.png", value_coded=True).tolist() == grey.tolist()
+
+
+@pytest.mark.parametrize("value_coded", [False, True], ids=["no value map", "value map"])
+@pytest.mark.parametrize("share", [0.2, 0.6])
+def test_read_mask_reads_a_hand_made_palette_of_red_defect_at_index_0_and_black_at_1_by_colour(
+    tmp_path, value_coded, share
+):
+    from PIL import Image
+
+    indices = np.ones((10, 20), np.uint8)
+    indices[:, : int(20 * share)] = 0  # the defect, red at index 0; black background at index 1
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([255, 0, 0, 0, 0, 0])
+    image.save(tmp_path / "mask.png")
+    mask = read_mask(tmp_path / "mask.png", value_coded=value_coded)
+    assert np.unique(mask).tolist() == [0, 255] and np.array_equal(mask > 0, indices == 0)
