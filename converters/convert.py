@@ -64,6 +64,7 @@ from converters.masks import (
     mask_to_instances,
     merge_masks,
     no_defect_value_reason,
+    palette_reading,
     region_file_instances,
 )
 from converters.mvtec import (
@@ -434,7 +435,8 @@ def _mask_instances(
                 **where_map,
             )
         except UserError as error:
-            raise UserError(f"{path}: {error}") from None
+            how = palette_reading(path) if str(error).startswith("mask value ") else ""
+            raise UserError(f"{path}: {error}{how}") from None
 
     if not record.masks:
         return instances(record.mask, mask)

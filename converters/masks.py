@@ -149,9 +149,7 @@ def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | 
     red defect first and its black background second, and read by index the defect was background
     (None: read by colour, as its colour twin is); any other file is None.
     """
-    with open(path, "rb") as file:
-        header = file.read(26)
-    if header[:8] != b"\x89PNG\r\n\x1a\n" or len(header) < 26 or header[25] != 3:  # colour type 3: palette
+    if not _is_palette_png(path):
         return None
     try:
         with Image.open(path) as image:
@@ -170,6 +168,34 @@ def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | 
     if palette[0].any() and np.count_nonzero(indices == 0) * 2 > indices.size:
         return np.ascontiguousarray(indices, dtype=np.uint8)  # a background shown in a colour, or white
     return np.ascontiguousarray(indices, dtype=np.uint8) if coloured else None
+
+
+def palette_reading(path: str | Path | None) -> str:
+    """How :func:`read_mask` with a value map read ``path``, where it is a palette PNG, as a clause for an
+    error about its values (``"; a palette PNG, read by ..."``); ``""`` for any other file.
+
+    A label tool shows class ``i`` as index ``i``, an image editor's indexed export its greys or colours:
+    a value the map lacks may be the other reading's, which the file's look does not tell.
+    """
+    try:
+        if path is None or not _is_palette_png(path):
+            return ""
+        if palette_indices(path) is None:
+            return f"; a palette PNG, read by the greys or colours it shows, not by its indices{_SAVE}"
+    except OSError:
+        return ""
+    return f"; a palette PNG, read by its indices (index 0 background), not by the colours it shows{_SAVE}"
+
+
+#: How to make a palette mask read as meant, the end of :func:`palette_reading`'s clause.
+_SAVE = ": save it with one channel, one grey value per class"
+
+
+def _is_palette_png(path: str | Path) -> bool:
+    """Whether ``path`` is a PNG of colour type 3 (a palette), by its header."""
+    with open(path, "rb") as file:
+        header = file.read(26)
+    return header[:8] == b"\x89PNG\r\n\x1a\n" and len(header) >= 26 and header[25] == 3
 
 
 def check_colours_keep_values(colour: np.ndarray, path: str | Path) -> None:

@@ -285,6 +285,48 @@ def test_an_editor_s_palette_mask_of_a_red_defect_first_and_black_reads_by_colou
     ]
 
 
+@pytest.mark.parametrize(
+    ("palette", "values", "refusal"),
+    [
+        # a grey palette, white first: read by its greys (255 the defect-free part), not by index 0 and 1
+        (
+            [255, 255, 255, 0, 0, 0],
+            {"1": "scratch"},
+            "000_mask.png: mask value 255 is not in the mask-values map (known: 0, 1); a palette PNG, "
+            "read by the greys or colours it shows, not by its indices: save it with one channel, one grey "
+            "value per class",
+        ),
+        # VOC's: read by its indices, not its colour (128)
+        (
+            [0, 0, 0, 128, 0, 0],
+            {"128": "scratch"},
+            "000_mask.png: mask value 1 is not in the mask-values map (known: 0, 128); a palette PNG, "
+            "read by its indices (index 0 background), not by the colours it shows: save it with one "
+            "channel, one grey value per class",
+        ),
+    ],
+    ids=["grey palette", "coloured palette"],
+)
+def test_a_value_map_s_refusal_of_a_palette_mask_says_how_it_was_read(
+    tmp_path, category_factory, palette, values, refusal
+):
+    # the label tool shows index 1, the refusal named a value the file seems not to hold
+    data = category_factory(
+        tmp_path / "data", "cable", defects={"scratch": [np.zeros((48, 64), np.uint8)] * 3}
+    )
+    indices = np.zeros((48, 64), np.uint8)
+    indices[5:10, 5:15] = 1
+    for path in sorted((data / "ground_truth" / "scratch").iterdir()):
+        image = Image.fromarray(indices, mode="P")
+        image.putpalette(palette)
+        image.save(path)
+    map_file = tmp_path / "values.json"
+    map_file.write_text(json.dumps(values))
+    with pytest.raises(UserError) as raised:
+        convert(config(tmp_path / "data", tmp_path / "out", mask_values=map_file))
+    assert str(raised.value).endswith(refusal) and "\n" not in str(raised.value)
+
+
 def test_a_mask_of_many_values_each_in_the_value_map_is_no_soft_mask(tmp_path, category_factory):
     # nine classes coded 1..9: every value is the map's, none an anti-aliased edge
     mask = np.zeros((48, 64), np.uint8)
