@@ -514,6 +514,22 @@ def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | No
     return warnings
 
 
+def unused_category_notes(samples: Sequence[Sample], by_split: dict[str, list[Sample]]) -> list[str]:
+    """One line per category of which no image is in the data set: its good images alone were read (or
+    its defect images all skipped), and a drawn split takes a category's backgrounds per defect image of
+    it (``--background-ratio``), so none of them; the summary listed its layout as if it was converted.
+    """
+    held = {sample.record.category for split in by_split.values() for sample in split}
+    goods = Counter(sample.record.category for sample in samples if sample.record.is_good)
+    return [
+        f"category '{category}' has no defect image, so none of its {count} good "
+        f"image{'' if count == 1 else 's'} is in the data set (--background-ratio draws good images per "
+        "defect image of their category)"
+        for category, count in sorted(goods.items())
+        if category not in held
+    ]
+
+
 #: What a class missing from a split costs, for :func:`missing_class_notes`.
 _MISSING_CLASS_COST = {
     "train": "a model trained on it never sees it",
@@ -742,7 +758,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
         warnings=warnings,
         layouts={category: layout.title for category, layout in layouts.items()},
         unlabelled=unlabelled,
-        notes=layout_notes + missing,
+        notes=layout_notes + missing + unused_category_notes(samples, by_split),
     )
     _count(report, samples, by_split)
     return report

@@ -1958,3 +1958,20 @@ def test_no_defect_image_left_names_the_empty_defect_folders(tmp_path, capsys, c
     )
     assert capsys.readouterr().err.splitlines()[-1] == said
     assert not (tmp_path / "out").exists()
+
+
+def test_a_category_of_good_images_only_is_noted_as_left_out_of_the_data_set(tmp_path, category_factory):
+    # its layout was listed as converted and its good images counted among those not used: nothing said
+    # that no image of it was in the data set
+    category_factory(tmp_path / "data", "widget")
+    category_factory(tmp_path / "data", "plain", defects={})
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    assert "plain" in report.layouts
+    assert [note for note in report.notes if "plain" in note] == [
+        "category 'plain' has no defect image, so none of its 6 good images is in the data set "
+        "(--background-ratio draws good images per defect image of their category)"
+    ]
+    assert not any(path.name.startswith("plain") for path in (tmp_path / "out" / "images").rglob("*"))
+    # with the layout's split every good image is used: nothing to note
+    layout = convert(config(tmp_path / "data", tmp_path / "out2", split_from_layout=True))
+    assert not any("plain" in note for note in layout.notes)
