@@ -90,8 +90,8 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     PNG with a coloured index whose index 0 is not black and covers most of it, a background, is read
     as its indices (:func:`palette_indices`): read by colour, a coloured or white background was defect;
     a palette of greys only (black and white) is read as its greys, whichever comes first, and one
-    whose index 0 is a colour and another used index black (an editor's export, red defect first) by
-    colour, with or without a value map.
+    whose index 0 is a colour over less than half and another used index black (an editor's export,
+    red defect first) by colour, with or without a value map.
 
     Args:
         path: the mask file.
@@ -99,8 +99,8 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
             ``defects_config.json``): two colours that the channel maximum reads as one value
             (red and green, both 255) would silently become one class, so they are refused; and a
             PNG whose palette is coloured (VOC, CVAT, LabelMe: index ``i`` is class ``i``) is read as
-            its indices, not its colours (:func:`palette_indices`), unless index 0 is a colour and
-            another used index black.
+            its indices, not its colours (:func:`palette_indices`), unless index 0 is a colour over
+            less than half and another used index black.
 
     Raises:
         UserError: the file is missing, unreadable or not an image, a TIFF that an EXIF orientation tag
@@ -145,9 +145,10 @@ def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | 
     one-channel twin reads (None): an image editor, PIL's ``quantize`` too, may put white first, and a
     white defect on black covering over half of it was read inverted. Where a used colour is a real one,
     index 0 is taken for the background where it is not black and covers most of the mask, as a
-    background does, unless another used index is black: an editor's export (PIL's ``quantize``) puts a
-    red defect first and its black background second, and read by index the defect was background
-    (None: read by colour, as its colour twin is); any other file is None.
+    background does. Where index 0 is a colour over less than half and another used index black, an
+    editor's export (PIL's ``quantize``) that put a red defect first and its black background second, it
+    is None (read by colour, as its colour twin is): read by index, the defect was background; any
+    other file is None.
     """
     if not _is_palette_png(path):
         return None
@@ -161,12 +162,12 @@ def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | 
     used = palette[present[present < len(palette)]]
     if (used == used[:, :1]).all():  # greys only: as its one-channel twin reads, whichever comes first
         return None
-    if palette[0].any() and present[0] == 0 and not used[1:].any(axis=1).all():
-        # index 0 a colour and another used index black: an editor's export (PIL's quantize) that put the
-        # defect's colour first over a black background, as its colour twin reads, not a label tool's
-        return None
     if palette[0].any() and np.count_nonzero(indices == 0) * 2 > indices.size:
         return np.ascontiguousarray(indices, dtype=np.uint8)  # a background shown in a colour, or white
+    if palette[0].any() and present[0] == 0 and not used[1:].any(axis=1).all():
+        # index 0 a colour over less than half, another used index black: an editor's export (PIL's
+        # quantize) that put the defect's colour first over a black background, as its colour twin reads
+        return None
     return np.ascontiguousarray(indices, dtype=np.uint8) if coloured else None
 
 
