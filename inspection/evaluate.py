@@ -123,6 +123,12 @@ PICK_FLOOR = 0.001
 #: The printed summary's word on the image AUROC, on a line of its own: it read "defect-type accuracy X  image
 #: AUROC Y  at conf Z", as if the AUROC were taken at that conf; it is not (:data:`PICK_FLOOR`).
 IMAGE_AUROC_NOTE = f"(top box score down to {PICK_FLOOR:g}, whatever the conf)"
+#: The note with ``--anomaly-run``: a photo with an anomaly region scores at least the conf (the region's box
+#: score), so that AUROC moves with it (``inspection.report.IMAGE_AUROC_REGIONS_ROW``); it read as above.
+IMAGE_AUROC_REGIONS_NOTE = (
+    f"(top box score down to {PICK_FLOOR:g}, or the conf on a photo with an anomaly region: "
+    "moves with --conf)"
+)
 
 #: What ``--out`` holds; ``--overwrite`` replaces no folder holding anything else.
 EVALUATION_NAMES = (*REPORT_FILES, PREDICTIONS_FILE, IMAGES_FILE, MASKS_DIR, OVERLAYS_DIR)
@@ -623,7 +629,8 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
             f"  pixel AUROC {fmt(figures['pixel']['auroc'])}  AUPRO {fmt(figures['pixel']['aupro'])}",
             f"  defect-type accuracy {fmt(figures['image_level']['accuracy'])} "
             f"at conf {fmt(figures['image_level']['conf'])}{picked}",
-            f"  image AUROC {fmt(figures['image_level']['auroc'])} {IMAGE_AUROC_NOTE}",
+            f"  image AUROC {fmt(figures['image_level']['auroc'])} "
+            f"{IMAGE_AUROC_REGIONS_NOTE if settings.get('anomaly_regions') else IMAGE_AUROC_NOTE}",
             f"report: {out / 'report.html'}",
         ]
         + overlay_line(figures, out)

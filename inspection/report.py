@@ -73,6 +73,19 @@ PIXEL_ROW = "pixel AUROC / AUPRO (FPR <= 0.3, normalised; maps of the boxes at o
 #: ``detection.evaluate``'s (``inspection.evaluate.PICK_FLOOR``), whatever the threshold; it was the top box
 #: at or above it, 0 without one, and moved with ``--conf``.
 IMAGE_AUROC_ROW = "image AUROC (top box score down to 0.001, whatever the threshold)"
+#: Its row with ``--anomaly-run``: a photo with an anomaly region scores at least the threshold (the region's
+#: box score is ``conf``, and the regions kept depend on the boxes above it), so this AUROC moves with it.
+#: PatchCore's map values and the detector's box scores share no scale: no rule combines them here.
+IMAGE_AUROC_REGIONS_ROW = (
+    "image AUROC (top box score down to 0.001, or the threshold on a photo with an anomaly region: "
+    "moves with the threshold)"
+)
+
+
+def image_auroc_row(settings: Mapping | None = None) -> str:
+    """The image AUROC's row name: :data:`IMAGE_AUROC_REGIONS_ROW` with ``--anomaly-run``'s regions
+    (``settings['anomaly_regions']``), else :data:`IMAGE_AUROC_ROW`."""
+    return IMAGE_AUROC_REGIONS_ROW if (settings or {}).get("anomaly_regions") else IMAGE_AUROC_ROW
 
 
 def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list[str]]:
@@ -101,7 +114,7 @@ def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list
         ["per-image IoU, good images (1 = left clean)", fmt(per_image["good"]["iou"])],
         [PIXEL_ROW, f"{fmt(pixel['auroc'])} / {fmt(pixel['aupro'])}"],
         ["defect-type accuracy (balanced)", f"{fmt(level['accuracy'])} ({fmt(level['balanced_accuracy'])})"],
-        [IMAGE_AUROC_ROW, fmt(level["auroc"])],
+        [image_auroc_row(settings), fmt(level["auroc"])],
     ]  # fmt: skip
 
 

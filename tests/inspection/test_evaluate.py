@@ -1291,3 +1291,18 @@ def test_the_oracle_makes_no_mask_probabilities_and_keeps_its_masks_and_scores(d
     assert probs is None and full_probs is not None and len(masks) == len(image.annotations)
     np.testing.assert_array_equal(masks, full_masks)
     np.testing.assert_array_equal(scores, full_scores)
+
+
+def test_with_anomaly_regions_the_printed_image_auroc_says_it_moves_with_the_conf(tmp_path) -> None:
+    from inspection.evaluate import summary
+
+    # With --anomaly-run a photo with a region scores at least the conf (the region's box score; which
+    # regions are kept also depends on the boxes above it), so its AUROC moves with --conf. The line said
+    # "whatever the conf" all the same.
+    figures = {**conf_figures(), "settings": {"anomaly_regions": {"threshold": 3.5}}}
+    lines = summary(figures, tmp_path).splitlines()
+    assert lines[5] == (
+        "  image AUROC 1.000 (top box score down to 0.001, or the conf on a photo with an anomaly region: "
+        "moves with --conf)"
+    )
+    assert "whatever the conf" not in "\n".join(lines)

@@ -399,3 +399,16 @@ def test_a_class_without_ground_truth_in_the_split_keeps_its_row_of_dashes() -> 
     assert rows[0] == ["dent", "-", "-", "-", "-", "-", "-"]
     assert [row[0] for row in rows] == ["dent", "scratch", "stain", "**all**"]
     assert "has no AP (-)" in operating_point({"conf": 0.25}) and "class-agnostic AP" in operating_point({})
+
+
+def test_with_anomaly_regions_the_image_auroc_row_says_it_moves_with_the_threshold() -> None:
+    # A photo with an anomaly region scores at least the threshold (the region's box score): the row said
+    # "whatever the threshold" all the same.
+    settings = {"anomaly_regions": {"threshold": 3.5}, "anomaly_detections": 1}
+    rows = dict(summary_rows(figures(), settings))
+    row = (
+        "image AUROC (top box score down to 0.001, or the threshold on a photo with an anomaly region: "
+        "moves with the threshold)"
+    )
+    assert rows[row] == "0.900"
+    assert not any("whatever the threshold" in name for name in rows)
