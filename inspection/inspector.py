@@ -122,6 +122,10 @@ class Inspector:
         regions: a PatchCore run's regions (:mod:`inspection.anomaly_regions`) as more boxes for
             SAM, of class ``anomaly`` (one more id after the detector's) and score ``conf``: above
             every box the detector drops, below its confident ones. None: the detector's alone.
+        note_tiling: print the ``note:`` of :func:`detection.weights.tiling_note` to stderr, once, on the
+            first photo the tiles would cut, when the detector was trained on tiles and ``tile`` is not
+            that size, or on whole photos and ``tile`` is given (its weights named by their
+            ``ckpt_path``, else ``the detector``); the commands pass False, having given it already.
 
     Raises:
         UserError: bad tiling settings, ``conf`` outside [0, 1], a device this machine lacks,
@@ -153,6 +157,7 @@ class Inspector:
         colour_prompt: ColourPrompt | None = None,
         tta: bool = False,
         regions: AnomalyRegions | None = None,
+        note_tiling: bool = True,
     ) -> None:
         check_settings(conf=conf, iou=iou, mask_iou=mask_iou, tile=tile, tile_overlap=tile_overlap)
         check_colour(colour_head, colour_prompt, crops)
@@ -176,11 +181,11 @@ class Inspector:
         self._last_rgb: tuple[tuple | None, np.ndarray] | None = None  # (photo key, its RGB pixels)
         self._last_flips: tuple[tuple, dict[str, ImageEmbedding]] | None = None  # (photo key, its flips)
         self._last_crops: tuple[tuple, dict[Window, ImageEmbedding]] | None = None  # (photo key, its crops)
-        self._tiling_weights: Path | None = None  # from_checkpoints': its note waits for a photo
-        self.crops = crops
-        self.colour_head = colour_head
-        self.colour_prompt = colour_prompt
-        self.tta = tta
+        # its note waits for the first photo the tiles would cut (from_checkpoints names the weights' file)
+        self._tiling_weights: str | Path | None = (
+            _detector_name(detector) if note_tiling and tiling_note(detector, tile, "") else None
+        )
+        self.crops, self.colour_head, self.colour_prompt, self.tta = crops, colour_head, colour_prompt, tta
         self.settings = predict_settings(
             imgsz=run_imgsz(detector, trained_imgsz(detector) if imgsz is None else imgsz),
             conf=conf,
@@ -190,8 +195,8 @@ class Inspector:
         )
 
     def _tiling_note(self, largest_side: int) -> None:
-        """:meth:`from_checkpoints`' tiling note (:func:`detection.weights.tiling_note`), once, on the first
-        photo longer than the smaller tile size: on photos no longer, every window is the whole photo."""
+        """The tiling note (:func:`detection.weights.tiling_note`, ``note_tiling``), once, on the first photo
+        longer than the smaller tile size: on photos no longer, every window is the whole photo."""
         if self._tiling_weights is None:
             return
         note = tiling_note(self.detector, self.tile, self._tiling_weights, largest_side)
@@ -252,7 +257,7 @@ class Inspector:
         inspector = cls(
             detector, sam, device=resolved, cache=cache, colour_head=head, colour_prompt=prompt, **settings
         )
-        if tiling_note(detector, settings.get("tile"), weights):  # given on the first photo it is true of
+        if inspector._tiling_weights is not None:  # given on the first photo it is true of, naming the file
             inspector._tiling_weights = weights
         return inspector
 
@@ -270,7 +275,6 @@ class Inspector:
         path = Path(path)
         image = decode_image_file(path, cv2.IMREAD_COLOR)
         height, width = image.shape[:2]
-        self._tiling_note(max(height, width))
         scored = score_floor is not None
         detections, top = self.detect_scored(image, score_floor) if scored else (self.detect(image), None)
         if self.regions is not None:
@@ -342,6 +346,7 @@ class Inspector:
             image: the photo.
             conf: the lowest box score kept for this call; None: the inspector's ``conf``.
         """
+        self._tiling_note(max(image.shape[:2]))
         settings = self.settings if conf is None else {**self.settings, "conf": conf}
         if self.tile:
             return predict_tiled(
@@ -366,6 +371,7 @@ class Inspector:
         one above it, and the top score is that of every box merged, as ``detection.evaluate`` scores a
         photo.
         """
+        self._tiling_note(max(image.shape[:2]))
         settings = {**self.settings, "conf": min(floor, self.conf)}
         if not self.tile:
             found = ultralytics_detections(self.detector.predict(image, **settings))[0]
@@ -663,6 +669,13 @@ def check_colour(
             leave each out (:func:`segmentation.colour_prompt.refuse_colour_with_crops`).
     """
     refuse_colour_with_crops(colour_head, colour_prompt, 0.0 if crops is None else crops.max_fraction, source)
+
+
+def _detector_name(detector: object) -> str:
+    """How the tiling note names a detector built elsewhere: its weights' file where ultralytics recorded it
+    (``YOLO(path).ckpt_path``), else ``the detector``."""
+    path = getattr(detector, "ckpt_path", None)
+    return str(path) if isinstance(path, str | Path) and str(path) else "the detector"
 
 
 def _embedding_cache(sam: Sam, model_name: str, cache_dir: str | Path | None) -> EmbeddingCache:

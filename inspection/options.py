@@ -244,6 +244,7 @@ def build_inspector(
         colour_prompt=colour_prompt,
         tta=options.tta,
         regions=regions,
+        note_tiling=False,  # the commands give it before the models load, for their photos' longest side
     )
 
 

@@ -260,7 +260,9 @@ def test_a_detector_trained_on_whole_photos_gets_no_note_where_each_tile_is_a_wh
     assert cli("--out", tmp_path / "whole", "--tile", "80") == 0
     assert "was trained on" not in capsys.readouterr().err
     assert cli("--out", tmp_path / "cut", "--tile", "64") == 0
-    assert f"was trained on whole photos ({data}); it runs here on 64-px tiles" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"was trained on whole photos ({data}); it runs here on 64-px tiles" in err
+    assert err.count("was trained on") == 1  # the command's; its Inspector, told so, gives none of its own
 
 
 def test_the_longest_side_weighs_the_conf_from_split_too(tmp_path) -> None:

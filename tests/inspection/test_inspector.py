@@ -373,6 +373,40 @@ def test_from_checkpoints_gives_its_tiling_note_on_the_first_photo_the_tiles_wou
     assert capsys.readouterr().err.count(note) == 1  # once
 
 
+def tiles_trained_detector(tmp_path: Path) -> tuple[StubDetector, Path]:
+    """A stub detector whose checkpoint says ``detection.train tile=320`` trained it; and its tiles.json."""
+    import json
+
+    record = tmp_path / "run" / "tiles" / "tiles.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"tile": 320, "overlap": 0.2}))
+    detector = StubDetector()
+    detector.args = {"data": str(record.parent / "data.yaml")}
+    return detector, record
+
+
+def test_an_inspector_built_directly_gives_the_tiling_note_on_detect_and_on_a_photo(
+    photos, tmp_path, tiny_sam, capsys
+):
+    # Inspector(...) from Python ran a tile-trained detector on whole photos without a word, where
+    # from_checkpoints and the commands give the note: a different behaviour, silently
+    detector, record = tiles_trained_detector(tmp_path)
+    inspector = Inspector(detector, tiny_sam)
+    inspector(photos / "one.png")  # 60x80: each 320-px window would be the whole photo
+    assert capsys.readouterr().err == ""
+    large = cv2.imread(str(paint_photo(tmp_path / "large.png", [(0, 10, 10, 30, 25)], size=(400, 500))))
+    inspector.detect(large)
+    inspector.detect(large)
+    note = f"note: the detector was trained on 320-px tiles ({record}); it runs here on whole photos"
+    assert capsys.readouterr().err.count(note) == 1  # once
+    detector.ckpt_path = "runs/detect/tiled/weights/best.pt"  # as ultralytics' YOLO(path) records it
+    Inspector(detector, tiny_sam).detect_scored(large, 0.001)
+    assert "note: runs/detect/tiled/weights/best.pt was trained on 320-px tiles" in capsys.readouterr().err
+    Inspector(detector, tiny_sam, tile=320).detect(large)  # the size it learnt: nothing to say
+    Inspector(detector, tiny_sam, note_tiling=False).detect(large)  # the commands', said already
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     ("case", "fragment"),
     [

@@ -180,7 +180,9 @@ def test_a_detector_trained_on_tiles_run_on_whole_photos_gets_a_note(
     record.write_text(json.dumps({"tile": 48, "overlap": 0.2}))
     monkeypatch.setattr(StubDetector, "overrides", {"data": str(record.parent / "data.yaml")}, raising=False)
     assert cli("--source", photos, "--out", tmp_path / "whole") == 0
-    assert f"was trained on 48-px tiles ({record}); it runs here on whole photos" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"was trained on 48-px tiles ({record}); it runs here on whole photos" in err
+    assert err.count("was trained on") == 1  # the command's; its Inspector, told so, gives none of its own
     assert cli("--source", photos, "--out", tmp_path / "tiled", "--tile", "48") == 0
     assert "was trained on" not in capsys.readouterr().err
 
