@@ -48,6 +48,7 @@ from detection.detections import ImageDetections
 from detection.image_level import image_prediction
 from detection.predict import predict_settings, ultralytics_detections
 from detection.tiling import check_tiling, predict_tiled
+from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from detection.weights import load_detector, run_imgsz, tiling_note, trained_imgsz, weights_file
 from inspection.anomaly_regions import ANOMALY, AnomalyRegions
 from inspection.checkpoints import check_sam_checkpoint, load_sam_checkpoint
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from ultralytics.engine.model import Model
 
 #: The keywords of :func:`check_settings`.
-SETTINGS_CHECKED = {"conf", "iou", "mask_iou", "tile", "tile_overlap"}
+SETTINGS_CHECKED = {"conf", "iou", "mask_iou", "tile", "tile_overlap", "imgsz", "max_det"}
 
 #: Crop embeddings of the last photo kept in memory (:meth:`Inspector.crop_embedding`), at most: each is
 #: SAM's ``(256, 64, 64)`` float32 map, 4 MiB, and a photo may have up to ``max_det`` small boxes.
@@ -159,7 +160,8 @@ class Inspector:
         regions: AnomalyRegions | None = None,
         note_tiling: bool = True,
     ) -> None:
-        check_settings(conf=conf, iou=iou, mask_iou=mask_iou, tile=tile, tile_overlap=tile_overlap)
+        ranges = {"conf": conf, "iou": iou, "mask_iou": mask_iou, "imgsz": imgsz, "max_det": max_det}
+        check_settings(**ranges, tile=tile, tile_overlap=tile_overlap)
         check_colour(colour_head, colour_prompt, crops)
         check_tta(tta, crops)
         self.device = resolve_device("auto" if device is None else str(device), what="argument 'device'")
@@ -173,8 +175,7 @@ class Inspector:
         check_speck_cells(speck_cells)
         self.speck_cells = speck_cells
         self.duplicates_dropped = 0  # masks dropped by mask NMS, over every photo inspected
-        self.cache = cache
-        self.keep_probs = keep_probs
+        self.cache, self.keep_probs = cache, keep_probs
         self.runtime, self._decode = sam_decoder(self.sam, runtime, self.device)
         self._last: tuple[tuple, ImageEmbedding] | None = None  # (photo key, its embedding)
         self._last_path: Path | None = None
@@ -270,7 +271,8 @@ class Inspector:
                 (:meth:`detect_scored`; ``inspection.evaluate``'s image AUROC); None: not given.
 
         Raises:
-            UserError: the file is missing or not an image; one line naming it.
+            UserError: the file is missing or not an image, one line naming it; ``score_floor`` outside
+                [0, 1].
         """
         path = Path(path)
         image = decode_image_file(path, cv2.IMREAD_COLOR)
@@ -372,6 +374,8 @@ class Inspector:
         photo.
         """
         self._tiling_note(max(image.shape[:2]))
+        if not 0 <= floor <= 1:  # NaN too: ultralytics kept no box below it, and every top score was 0
+            raise UserError(f"score_floor must be in [0, 1], got {floor}")
         settings = {**self.settings, "conf": min(floor, self.conf)}
         if not self.tile:
             found = ultralytics_detections(self.detector.predict(image, **settings))[0]
@@ -746,12 +750,20 @@ def check_settings(
     mask_iou: float = MASK_IOU,
     tile: int | None = None,
     tile_overlap: float = 0.2,
+    imgsz: int | None = None,
+    max_det: int = 300,
 ) -> None:
-    """Raises :class:`~common.errors.UserError` for ``conf``, ``iou`` or ``mask_iou`` outside [0, 1] or bad
-    tiling."""
+    """Raises :class:`~common.errors.UserError` for ``conf``, ``iou`` or ``mask_iou`` outside [0, 1], bad
+    tiling, an ``imgsz`` outside [:data:`~detection.train_config.MIN_IMGSZ`,
+    :data:`~detection.train_config.MAX_IMGSZ`] or a ``max_det`` under 1 (ultralytics keeps no box: every
+    photo would be called good)."""
     for name, value in (("conf", conf), ("iou", iou), ("mask-iou", mask_iou)):
         if not 0 <= value <= 1:  # NaN fails too
             raise UserError(f"--{name} must be in [0, 1], got {value}")
+    if imgsz is not None and not MIN_IMGSZ <= imgsz <= MAX_IMGSZ:
+        raise UserError(f"--imgsz must be in [{MIN_IMGSZ}, {MAX_IMGSZ}] pixels, got {imgsz}")
+    if max_det < 1:
+        raise UserError(f"--max-det must be >= 1, got {max_det}")
     if tile is not None:
         check_tiling(tile, tile_overlap)
 

@@ -22,7 +22,6 @@ from common.errors import UserError
 from common.folders import check_output_folder
 from common.io import embeddings_root, recorded_path
 from detection.tiling import DEFAULT_OVERLAP, check_overlap_has_tile
-from detection.train_config import MAX_IMGSZ, MIN_IMGSZ
 from inspection.anomaly_regions import AnomalyRegions, check_max_covered, check_min_area
 from inspection.checkpoints import SamCheckpoint
 from inspection.inspector import Inspector, check_colour, check_settings, check_tta
@@ -105,10 +104,8 @@ def check_cascade(options: CascadeOptions) -> None:
     """Refuses option values out of range, and a ``--cache-dir`` that cannot be a folder, before loading."""
     check_settings(
         conf=options.conf, iou=options.iou, mask_iou=options.mask_iou, tile=options.tile,
-        tile_overlap=options.tile_overlap,
+        tile_overlap=options.tile_overlap, imgsz=options.imgsz, max_det=options.max_det,
     )  # fmt: skip
-    if options.imgsz is not None and not MIN_IMGSZ <= options.imgsz <= MAX_IMGSZ:
-        raise UserError(f"--imgsz must be in [{MIN_IMGSZ}, {MAX_IMGSZ}] pixels, got {options.imgsz}")
     if not 0 <= options.crop_fraction <= 1:
         raise UserError(f"--crop-fraction must be in [0, 1], got {options.crop_fraction}")
     check_tta(options.tta, options.crop_rule())
@@ -128,8 +125,6 @@ def check_cascade(options: CascadeOptions) -> None:
         if given:
             raise UserError(f"{given[0]} needs --anomaly-run")
     check_overlap_has_tile(options.tile, options.tile_overlap)  # whole photos have no windows to overlap
-    if options.max_det < 1:
-        raise UserError(f"--max-det must be >= 1, got {options.max_det}")
     if options.runtime not in RUNTIMES:
         raise UserError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {options.runtime!r}")
     if options.model is not None and options.model not in SAM_MODELS:

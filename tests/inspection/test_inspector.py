@@ -300,11 +300,26 @@ def test_class_names_can_be_given(photos, stub_detector, tiny_sam):
         ({"tile": 16}, "--tile needs a window side >= 32 px, got 16"),
         ({"tile": 64, "tile_overlap": 0.95}, "--tile-overlap needs a number in [0, 0.9], got 0.95"),
         ({"device": "gpu"}, "unknown device 'gpu'"),
+        # the commands refused these; Inspector(...) took them: max_det 0 kept no box (every photo good)
+        ({"max_det": 0}, "--max-det must be >= 1, got 0"),
+        ({"imgsz": -3}, "--imgsz must be in [32, 8192] pixels, got -3"),
     ],
 )
 def test_bad_settings_are_user_errors(stub_detector, tiny_sam, settings, fragment):
     with pytest.raises(UserError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         Inspector(stub_detector, tiny_sam, **settings)
+
+
+def test_from_checkpoints_refuses_a_bad_max_det_before_loading(tmp_path, tiny_sam):
+    with pytest.raises(UserError, match="--max-det must be >= 1, got 0"):
+        Inspector.from_checkpoints(tmp_path / "nope.pt", max_det=0)  # before 'weights not found'
+
+
+@pytest.mark.parametrize("floor", [float("nan"), -0.1, 1.5])
+def test_a_score_floor_outside_0_1_is_refused(photos, stub_detector, tiny_sam, floor):
+    # NaN was passed on as the detector's conf: no box kept, every photo's image score 0, without a word
+    with pytest.raises(UserError, match=f"score_floor must be in \\[0, 1\\], got {floor}"):
+        Inspector(stub_detector, tiny_sam)(photos / "one.png", score_floor=floor)
 
 
 def test_a_corrupt_photo_is_named(tmp_path, stub_detector, tiny_sam):
