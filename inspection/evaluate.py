@@ -216,7 +216,10 @@ def inspect_image(
     The detector runs once at :data:`PICK_FLOOR`: the cascade goes on with its boxes above ``conf``, the
     same as a pass at ``conf`` gives (:meth:`~inspection.inspector.Inspector.detect_scored`), and the photo's
     image score is its top box whatever the threshold, so the image AUROC is ``detection.evaluate``'s
-    (it was the top box at or above ``conf``, 0 without one, and moved with ``--conf``).
+    (it was the top box at or above ``conf``, 0 without one, and moved with ``--conf``). With
+    ``--anomaly-run`` a photo with a region scores at least ``conf``, the region's box score, and the AUROC
+    moves with ``--conf`` again (:data:`IMAGE_AUROC_REGIONS_NOTE`): PatchCore's map values and the box
+    scores share no scale for a rule that combines them.
     """
     inspection = inspector(image.path, score_floor=PICK_FLOOR)
     check_image_sizes([image], [(inspection.height, inspection.width)], source=source)

@@ -20,7 +20,8 @@ per-image IoU/Dice and the image-level call. :meth:`SplitScorer.finish` computes
   told apart;
 - pixel AUROC and AUPRO (FPR <= 0.3, normalised) of the anomaly maps;
 - image-level defect-type accuracy, confusion matrix and AUROC (of each photo's ``image_score`` where the
-  inspection has one: its top box whatever the threshold, :class:`~inspection.result.Inspection`).
+  inspection has one: its top box whatever the threshold, :class:`~inspection.result.Inspection`; with
+  anomaly regions at least the threshold on a photo with one, so that AUROC moves with it).
 """
 
 from __future__ import annotations
