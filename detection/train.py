@@ -79,7 +79,7 @@ from common.cli import (
     user_path,
 )
 from common.config import project_path, save_config, with_source
-from common.errors import UserError
+from common.errors import UserError, message_line
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.image_files import decode_image_file
@@ -874,7 +874,7 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     Raises:
         UserError: an image of the training data (``data``, the yaml ``args`` name) cannot be loaded,
             or ultralytics' loader left one of the train or val split out (a corrupt label), before
-            the first epoch.
+            the first epoch; a multi-GPU run's workers stopped (:func:`workers_stopped`).
         OSError: naming the file: one of ultralytics' own writes in place failed (``results.csv`` on a full
             disk named no file: :func:`named_write_error`).
         KeyboardInterrupt: after saying where the weights of the last finished epoch are (all epochs'
@@ -901,10 +901,8 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
             if error.filename is not None or (named := named_write_error(error, save_dir)) is None:
                 raise
             raise named from None
-        except subprocess.CalledProcessError:  # a multi-GPU (DDP) launch whose workers stopped
-            if refused := notes.refusal():  # one line, not the workers' tracebacks
-                raise UserError(refused) from None
-            raise
+        except subprocess.CalledProcessError as error:  # a multi-GPU (DDP) launch whose workers stopped
+            raise UserError(notes.refusal() or workers_stopped(error)) from None  # not the launch's traceback
         except KeyboardInterrupt:  # a Ctrl-C: say where the weights so far are and how to start from them
             save = bool(args.get("save", True))
             if notes.saved():
@@ -918,6 +916,17 @@ def fit(yolo: Model, trainer: type | None, args: dict, *, save_dir: Path, data: 
     for line in summary:
         print(line, flush=True)
     return metrics
+
+
+def workers_stopped(error: subprocess.CalledProcessError) -> str:
+    """The line for a multi-GPU (DDP) run whose workers stopped without a refusal (:meth:`RunNotes.refuse`):
+    a note they could not write (:meth:`RunNotes._write`), an error of ultralytics' own (a full disk as it
+    appended ``results.csv``). Their output, which ultralytics does not capture, is printed above it: the
+    launch's ``CalledProcessError`` traceback added nothing to it."""
+    return (
+        f"the multi-GPU training's worker processes stopped (exit status {error.returncode}); "
+        "their output above says why"
+    )
 
 
 def named_write_error(error: OSError, save_dir: Path) -> OSError | None:
@@ -1089,9 +1098,20 @@ class RunNotes:
         # whole or not at all: a rank that torchrun killed (another one failed) between write_text's
         # truncating and its writing left an empty refusal, a blank 'error: ' line. atomic_write: each rank
         # its own temporary; a full temporary folder's error names the note (it named no file: a traceback)
-        if self.folder.is_dir():  # gone: a model trained again keeps an old run's callbacks (not made again)
+        if not self.folder.is_dir():  # gone: a model trained again keeps old callbacks
+            return
+        try:
             with contextlib.suppress(FileNotFoundError):
                 atomic_write(self.folder / name, text)
+        except OSError as error:
+            if os.environ.get("RANK", "-1") == "-1":  # this process: common.cli's one line names the note
+                raise
+            # a worker: its traceback, then the launch's, were all the command said (workers_stopped)
+            line = f"a multi-GPU worker could not write its note: {error}"
+            if name == "refusal":  # the reason itself, which the command would have said
+                line = f"{text} ({line})"
+            print(f"error: {message_line(line)}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
 
 
 def notes_folder() -> Path:

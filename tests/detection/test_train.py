@@ -2328,8 +2328,74 @@ def test_an_empty_refusal_of_a_multi_gpu_run_is_no_blank_error(tmp_path: Path) -
     notes = "callbacks['on_model_save'][0].__self__.folder"
     failed = f"({notes} / 'refusal').write_text('') or sys.exit(1)"
     yolo = DdpYolo(tmp_path / "_temp_ddp.pt", files={}, event="on_model_save", trainer=failed)
-    with pytest.raises(subprocess.CalledProcessError):
+    with pytest.raises(UserError) as error:
         fit(yolo, None, {}, save_dir=tmp_path / "run", data=tmp_path / "data.yaml")
+    assert str(error.value) == (
+        "the multi-GPU training's worker processes stopped (exit status 1); their output above says why"
+    )
+
+
+class StoppedWorkersYolo:
+    """A ``YOLO`` model whose multi-GPU launch's workers stopped: ultralytics' ``subprocess.run(cmd,
+    check=True)`` raised, as after a worker's traceback (a note it could not write, a full disk)."""
+
+    def add_callback(self, event: str, callback) -> None:
+        pass
+
+    def train(self, **args) -> None:
+        raise subprocess.CalledProcessError(1, ["python", "-m", "torch.distributed.run", "_temp_ddp.py"])
+
+
+def test_a_multi_gpu_run_whose_workers_stopped_is_one_line(tmp_path: Path) -> None:
+    # the launch's CalledProcessError traceback followed the workers' output: a bug's look for a full disk
+    with pytest.raises(UserError) as error:
+        fit(StoppedWorkersYolo(), None, {}, save_dir=tmp_path / "run", data=tmp_path / "data.yaml")
+    assert str(error.value) == (
+        "the multi-GPU training's worker processes stopped (exit status 1); their output above says why"
+    )
+
+
+def _full_disk_in(folder: Path, monkeypatch) -> None:
+    """Every file written in ``folder`` is on a full disk."""
+    import builtins
+    import io
+
+    real_open = io.open
+
+    def full_disk(file, mode="r", *args, **kwargs):
+        if Path(os.fspath(file)).parent == folder and set(mode) & set("wax"):
+            return real_open("/dev/full", mode.replace("x", "w"), *args, **kwargs)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", full_disk)
+    monkeypatch.setattr(builtins, "open", full_disk)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("last-save", "a multi-GPU worker could not write its note: [Errno 28] No space left on device: "),
+        ("refusal", "x (a multi-GPU worker could not write its note: [Errno 28] No space left on device: "),
+    ],
+)
+def test_a_multi_gpu_workers_note_on_a_full_disk_is_one_line_and_status_2(
+    tmp_path: Path, monkeypatch, capsys, name: str, said: str
+) -> None:
+    # the worker's OSError traceback, then the launch's CalledProcessError traceback, were all it said
+    from detection.train import RunNotes
+
+    _full_disk_in(tmp_path, monkeypatch)
+    monkeypatch.setenv("RANK", "0")  # torchrun's worker
+    notes = RunNotes()
+    notes.folder = tmp_path
+    with pytest.raises(SystemExit) as stopped:
+        notes._write(name, "x")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    closing = ")" if name == "refusal" else ""
+    assert err.startswith(f"error: {said}") and err.endswith(f"{tmp_path / name}'{closing}\n")
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 #: A multi-GPU (DDP) run's rank 0 as far as layers are frozen: the pickled callbacks of the routine's start,
