@@ -68,6 +68,7 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING, NoReturn
 
+from PIL import Image
 from tqdm import tqdm
 
 from common.cli import (
@@ -80,10 +81,11 @@ from common.cli import (
 )
 from common.config import project_path, save_config, with_source
 from common.errors import UserError, message_line
+from common.exif import pil_open
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.image_files import decode_image_file
-from common.images import decode_photos, image_size
+from common.images import image_size, raise_unread, read_photos
 from common.io import atomic_write, expand_user, recorded_path
 from common.label_cache import no_label_cache
 from common.photo_sources import ULTRALYTICS_FIGURES
@@ -452,7 +454,7 @@ def check_train_labels(data: Path) -> None:
 
 def check_training_photos(data: Path) -> None:
     """Every photo of the train and val splits read from its header (a TIFF decoded by OpenCV too), before the
-    model is built; those that do not read are named in one line (:func:`common.images.decode_photos`).
+    model is built; those that do not read are named in one line (:func:`common.images.raise_unread`).
 
     A file that is no image (junk, an empty file, another program's) was named by :func:`add_callbacks`'
     check only once the model was built and ultralytics' loaders had scanned both splits.
@@ -462,27 +464,75 @@ def check_training_photos(data: Path) -> None:
     # (PIL's verify of each, in threads) and every epoch read again; decoding all of them first, as
     # detection.evaluate does the split it scores, would be a pass of its own over the largest set. What a
     # header passes and that scan drops (a PNG cut short) add_callbacks' check still names before the first
-    # epoch. A TIFF is decoded by OpenCV (decode_photos): PIL reads some OpenCV cannot, which stopped the run
-    # when an epoch reached them. A bar only where the pass takes a while.
+    # epoch. A TIFF of a layout OpenCV decodes is read from its header too (opencv_reads_tiff); any other is
+    # decoded by OpenCV: PIL reads some OpenCV cannot, which stopped the run when an epoch reached them. A bar
+    # only where the pass takes a while.
     bar = tqdm(photos, desc="checking photos", unit="photo", delay=2.0, leave=False, file=sys.stderr)
-    decode_photos(bar, training_photo_size)
+    failed: dict[Path, str] = {}
+    order: list[Path] = []
+    read_photos(bar, training_photo_size, failed, order=order)
+    raise_unread([(path, failed[path]) for path in order if path in failed])
 
 
 def training_photo_size(path: Path) -> tuple[int, int]:
     """:func:`image_size` from the header; a JPEG that does not end in its end marker (one cut short) is
     decoded by OpenCV too, as ultralytics' loader will: its scan keeps it (``images_left_as_they_are``), and
     one OpenCV could not decode stopped the run in its first epoch, after the model was built ('Image Not
-    Found', no reason). Only such JPEGs are decoded: two bytes read of every other."""
+    Found', no reason). Only such JPEGs are decoded, and TIFFs their header does not show OpenCV reads
+    (:func:`opencv_reads_tiff`): two bytes read of every other. A HEIC/HEIF photo is refused by its suffix
+    (PIL here reads none: 'corrupt or not an image' was said of a phone's good photo)."""
+    if path.suffix.lower() in (".heic", ".heif"):  # ultralytics' IMG_FORMATS takes them in (split_images)
+        raise UserError(
+            f"cannot read image {path}: a HEIC/HEIF photo, which this toolkit does not read (ultralytics "
+            "would try to install pi-heif for it): save it as JPEG or PNG"
+        )
     size = image_size(path, decode=False)
     with open(path, "rb") as file:
         jpeg = file.read(2) == b"\xff\xd8"
         file.seek(-2, os.SEEK_END)
         ended = file.read(2) == b"\xff\xd9"
-    if jpeg and not ended:
+    if (jpeg and not ended) or (path.suffix.lower() in (".tif", ".tiff") and not opencv_reads_tiff(path)):
         import cv2
 
         decode_image_file(path, cv2.IMREAD_COLOR)
     return size
+
+
+#: TIFF header tags and the values OpenCV's decoder (``IMREAD_COLOR``) reads, each with its default: bits
+#: per sample, sample format (unsigned integers: 32-bit and floating-point samples it cannot), compression
+#: (none, LZW, JPEG, deflate, PackBits), photometric interpretation, planar configuration (chunky).
+_OPENCV_TIFF_TAGS = {
+    258: ({1, 8, 16}, 1),
+    339: ({1}, 1),
+    259: ({1, 5, 7, 8, 32773, 32946}, 1),
+    262: ({0, 1, 2, 3, 5, 6}, None),
+    284: ({1}, 1),
+}
+
+
+def opencv_reads_tiff(path: Path) -> bool:
+    """``path``, a TIFF that :func:`training_photo_size` has read the header of, is one page of a layout
+    OpenCV decodes (:data:`_OPENCV_TIFF_TAGS`) whose strips or tiles all lie within the file: its header says
+    so, nothing is decoded. False for any other (then decoded by OpenCV up front, as every TIFF was: a
+    large TIFF-only data set was decoded whole before training). A TIFF cut short whose strips' table came
+    first names bytes past its end; one whose table came last lost it (its header did not read).
+    """
+    try:
+        with pil_open()(path) as image:  # not ultralytics' Image.open, which may install pi-heif
+            pages, tags = getattr(image, "n_frames", 1), dict(image.tag_v2) if image.format == "TIFF" else {}
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):  # OpenCV's decode names it
+        return False
+    if not tags or pages != 1:
+        return False
+    for tag, (allowed, default) in _OPENCV_TIFF_TAGS.items():
+        value = tags.get(tag, default)
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or not set(values) <= allowed:
+            return False
+    offsets, counts = tags.get(273) or tags.get(324), tags.get(279) or tags.get(325)
+    if not offsets or not counts or len(offsets) != len(counts):
+        return False
+    return max(offset + count for offset, count in zip(offsets, counts, strict=True)) <= path.stat().st_size
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:

@@ -2805,3 +2805,84 @@ def test_a_jpeg_cut_short_that_opencv_cannot_decode_is_refused_before_the_model_
     with pytest.raises(UserError) as error:
         check_training_photos(data)
     assert f"cannot decode image {image}: corrupt or not an image" in str(error.value)
+
+
+def _tiff_dataset(tiny_dataset: Path, copy: Path, **save: object) -> tuple[Path, list[Path]]:
+    """A copy of ``tiny_dataset`` whose train and val photos are TIFFs (PIL's ``save`` options); its data.yaml
+    and the TIFFs."""
+    from PIL import Image
+
+    data = copy_with_names(
+        tiny_dataset, copy, yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    tiffs = []
+    for split in ("train", "val"):
+        for photo in split_images(data, split):
+            tiff = photo.with_suffix(".tif")
+            with Image.open(photo) as image:
+                image.convert("RGB").save(tiff, **save)
+            photo.unlink()
+            tiffs.append(tiff)
+    return data, tiffs
+
+
+@pytest.mark.parametrize("compression", [None, "tiff_lzw"])
+def test_a_tiff_only_data_sets_photos_are_checked_from_their_headers(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch, compression: str | None
+) -> None:
+    # every TIFF was decoded whole by OpenCV before training: slow and memory-heavy on large TIFFs
+    import cv2
+    from PIL import ImageFile
+
+    from detection.train import check_training_photos
+
+    data, _ = _tiff_dataset(tiny_dataset, tmp_path / "copy", compression=compression)
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("a photo was decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", decoded)
+    monkeypatch.setattr(cv2, "imread", decoded)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
+    check_training_photos(data)
+
+
+def test_a_tiff_cut_short_or_of_float_samples_is_still_refused_before_the_model_is_built(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    # where every TIFF's OpenCV decode named them, the header check names bytes past the end (then decoded)
+    import numpy as np
+    from PIL import Image
+
+    from detection.train import check_training_photos
+
+    data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
+    cut, floats = tiffs[0], tiffs[1]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    Image.fromarray(np.zeros((40, 30), np.float32)).save(floats)
+    with pytest.raises(UserError) as error:
+        check_training_photos(data)
+    message = str(error.value)
+    assert message.startswith("cannot read 2 photos: ")
+    assert f"{cut} (corrupt or not an image" in message and f"{floats} (corrupt or not an image" in message
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".HEIF"])
+def test_a_heic_photo_in_a_data_set_is_refused_by_its_type(
+    tiny_dataset: Path, tmp_path: Path, suffix
+) -> None:
+    # ultralytics' IMG_FORMATS takes .heic in: the check called a phone's photo 'corrupt or not an image'
+    from detection.train import check_training_photos
+
+    data = copy_with_names(
+        tiny_dataset, tmp_path / "copy", yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    )
+    photo = split_images(data, "train")[0]
+    heic = photo.with_suffix(suffix)
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    with pytest.raises(UserError) as error:
+        check_training_photos(data)
+    assert str(error.value) == (
+        f"cannot read image {heic}: a HEIC/HEIF photo, which this toolkit does not read (ultralytics "
+        "would try to install pi-heif for it): save it as JPEG or PNG"
+    )
