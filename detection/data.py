@@ -83,7 +83,12 @@ def data_names(path: str | Path) -> list[str]:
                 f"{few(keys, 8)}"
             )
         names = [names[key] for key in keys]
-    if not isinstance(names, list) or not names:
+    if names is not None and not isinstance(names, list):  # 'names: abc' was said to be no names at all
+        raise UserError(
+            f"data file {path}: 'names:' must list the class names (- name, or 0: name per line), got "
+            f"{one_line(repr(names), limit=60)}"
+        )
+    if not names:
         raise UserError(f"data file {path} has no class names ('names:')")
     check_name_list(names, path)
     if "nc" in data:  # a valueless nc: too, which ultralytics refuses as not an integer

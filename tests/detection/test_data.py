@@ -264,3 +264,15 @@ def test_label_classes_read_a_bom_and_name_a_file_without_class_ids(tmp_path):
     label.write_text("scratch 0.5 0.5 0.2 0.2\n")
     with pytest.raises(UserError, match=f"^label file {label}: a class id that is no number "):
         label_classes(tmp_path / "images" / "a.png")
+
+
+@pytest.mark.parametrize(("value", "shown"), [("abc", "'abc'"), ("7", "7"), ("true", "True")])
+def test_names_that_are_no_list_are_named_as_given(tmp_path, value, shown):
+    # 'names: abc' was refused as 'has no class names': as if the line were missing
+    (tmp_path / "data.yaml").write_text(f"train: images\nval: images\nnames: {value}\n")
+    with pytest.raises(UserError) as error:
+        data_names(tmp_path / "data.yaml")
+    assert str(error.value) == (
+        f"data file {tmp_path / 'data.yaml'}: 'names:' must list the class names (- name, or 0: name per "
+        f"line), got {shown}"
+    )
