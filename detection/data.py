@@ -259,6 +259,21 @@ def split_images(data_yaml: str | Path, split: str) -> list[Path]:
     return sorted(p.absolute() for p in images)
 
 
+def check_photo_type(path: Path) -> None:
+    """Refuses a HEIC/HEIF photo, which ultralytics' ``IMG_FORMATS`` takes into a split (:func:`split_images`)
+    and PIL here does not read: the up-front checks called a phone's good photo 'corrupt or not an image', and
+    ultralytics' loader would try to install ``pi-heif`` for it.
+
+    Raises:
+        UserError: one line naming the photo and what to save it as.
+    """
+    if path.suffix.lower() in (".heic", ".heif"):
+        raise UserError(
+            f"cannot read image {path}: a HEIC/HEIF photo, which this toolkit does not read (ultralytics "
+            "would try to install pi-heif for it): save it as JPEG or PNG"
+        )
+
+
 def present_split_images(data_yaml: str | Path, split: str) -> list[Path]:
     """:func:`split_images`, each of which is there: a split to score.
 

@@ -51,10 +51,10 @@ from common.config import yaml_text
 from common.errors import UserError
 from common.folders import build_folder
 from common.image_files import decode_image_file, encode_image
-from common.images import decode_photos
+from common.images import decode_photos, image_size
 from common.io import atomic_write, recorded_path
 from converters.yolo import rings_to_single_polygon
-from detection.data import data_names, label_path, split_images
+from detection.data import check_photo_type, data_names, label_path, split_images
 from detection.detections import ImageDetections
 
 #: The smallest tile side in pixels: YOLO's coarsest feature map has a stride of 32.
@@ -114,7 +114,14 @@ def longest_side(photos: Iterable[Path]) -> int:
     A tile at least that long cuts none of them: each window is a whole photo (:func:`tile_windows`), which
     :func:`~detection.weights.tiling_note` tells.
     """
-    return max((max(size) for size in decode_photos(photos)), default=0)
+    return max((max(size) for size in decode_photos(photos, checked_image_size)), default=0)
+
+
+def checked_image_size(path: Path) -> tuple[int, int]:
+    """:func:`common.images.image_size` of a photo of a type read here (not a HEIC, which ultralytics' split
+    takes in: :func:`~detection.data.check_photo_type`)."""
+    check_photo_type(path)
+    return image_size(path)
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:

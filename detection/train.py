@@ -96,6 +96,7 @@ from detection.checkpoint_files import atomic_checkpoints, atomic_weights
 from detection.data import (
     EmptySplitError,
     check_own_root,
+    check_photo_type,
     check_split_labelled,
     check_splits_read,
     data_names,
@@ -481,11 +482,7 @@ def training_photo_size(path: Path) -> tuple[int, int]:
     Found', no reason). Only such JPEGs are decoded, and TIFFs their header does not show OpenCV reads
     (:func:`opencv_reads_tiff`): two bytes read of every other. A HEIC/HEIF photo is refused by its suffix
     (PIL here reads none: 'corrupt or not an image' was said of a phone's good photo)."""
-    if path.suffix.lower() in (".heic", ".heif"):  # ultralytics' IMG_FORMATS takes them in (split_images)
-        raise UserError(
-            f"cannot read image {path}: a HEIC/HEIF photo, which this toolkit does not read (ultralytics "
-            "would try to install pi-heif for it): save it as JPEG or PNG"
-        )
+    check_photo_type(path)
     size = image_size(path, decode=False)
     with open(path, "rb") as file:
         jpeg = file.read(2) == b"\xff\xd8"

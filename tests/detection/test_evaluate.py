@@ -1252,3 +1252,21 @@ def drop_from_loader(image: Path) -> None:
 
 def read_data_names(dataset: Path) -> dict[int, str]:
     return yaml.safe_load((dataset / "data.yaml").read_text())["names"]
+
+
+def test_a_heic_photo_in_the_scored_split_is_refused_by_its_type(tmp_path: Path) -> None:
+    # ultralytics' IMG_FORMATS takes .heic into the split: the decode called a phone's photo 'corrupt'
+    from detection.evaluate import check_photos_decode
+
+    (tmp_path / "images" / "test").mkdir(parents=True)
+    heic = tmp_path / "images" / "test" / "a.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    (tmp_path / "data.yaml").write_text(
+        f"path: {tmp_path}\ntrain: images/test\nval: images/test\ntest: images/test\nnames: [a]\n"
+    )
+    with pytest.raises(UserError) as error:
+        check_photos_decode(tmp_path / "data.yaml", ("test", None))
+    assert str(error.value) == (
+        f"cannot read image {heic}: a HEIC/HEIF photo, which this toolkit does not read (ultralytics "
+        "would try to install pi-heif for it): save it as JPEG or PNG"
+    )
