@@ -638,21 +638,38 @@ def generate(
             category's or no ``synthetic.json`` (a real category, its photos), or it cannot be written
             (a file or a read-only folder in the way, a full disk).
     """
-    _check_config(config)
+    return _generate(out, config, overwrite=overwrite, progress=progress, cli=False)
+
+
+def _generate(
+    out: str | Path, config: SyntheticConfig, *, overwrite: bool, progress: bool, cli: bool
+) -> Path:
+    """:func:`generate`; with ``cli``, its errors name the command's options (``--overwrite``,
+    ``--n-per-defect``), else the function's arguments (``overwrite=True``, ``n_per_defect``)."""
+    _check_config(config, cli=cli)
     target = Path(out) / config.category
     if target.exists() and target.is_dir() and not overwrite:
-        raise UserError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
+        how = "(pass --overwrite to replace it)" if cli else "(pass overwrite=True to replace it)"
+        raise UserError(f"{target} already exists {how}")
     # --overwrite never replaces a file, nor a folder that holds more than a category's subsets, nor a
     # real category of train/, test/, ground_truth/ (the user's photos): only a synthetic set has its settings
-    check_output_folder(target, flag="category folder", overwrite=overwrite or None, holds=CATEGORY_NAMES)
-    _check_drawn_here(target)
+    replaced_by = "--overwrite" if cli else "overwrite=True"
+    check_output_folder(
+        target,
+        flag="category folder",
+        overwrite=overwrite or None,
+        holds=CATEGORY_NAMES,
+        replaced_by=replaced_by,
+    )
+    _check_drawn_here(target, cli=cli)
     with earlier_run_note(target, until="the data set is done"):  # 'interrupted' alone: it read as new
         build_folder(target, partial(_write_set, config=config, progress=progress), overwrite=overwrite)
     return target
 
 
-def _check_drawn_here(target: Path) -> None:
-    """Refuses to replace a category folder of a category's subsets without ``synthetic.json``.
+def _check_drawn_here(target: Path, *, cli: bool) -> None:
+    """Refuses to replace a category folder of a category's subsets without ``synthetic.json``; with
+    ``cli`` the message names the command's options, else :func:`generate`'s arguments.
 
     Names alone cannot tell a drawn set from a real one: MVTec AD's ``metal_nut`` holds the same
     ``train/good``, ``test/<bent, color, flip, scratch>`` and ``ground_truth/`` folders and ``000.png``
@@ -660,11 +677,14 @@ def _check_drawn_here(target: Path) -> None:
     """
     held = foreign_names(target, ()) if target.is_dir() else []
     if held and SETTINGS_FILE not in held:
+        overwrite, out, category = (
+            ("--overwrite", "--out", "--category") if cli else ("overwrite=True", "out", "category")
+        )
         raise UserError(
             f"category folder {target} holds {few(held)} but no {SETTINGS_FILE}: a real category (its "
-            "photos), which --overwrite would delete whole, or a set an older converters.synthetic drew "
-            "(before 2026-12-07), which wrote none: delete that one by hand, or choose another --out or "
-            "--category"
+            f"photos), which {overwrite} would delete whole, or a set an older converters.synthetic drew "
+            f"(before 2026-12-07), which wrote none: delete that one by hand, or choose another {out} or "
+            f"{category}"
         )
 
 
@@ -769,8 +789,7 @@ def _run(args: argparse.Namespace) -> None:
         defects=tuple(args.defects or SyntheticConfig().defects),
         seed=args.seed,
     )
-    _check_config(config, cli=True)  # generate's own check names the fields, not the options
-    root = generate(args.out, config, overwrite=args.overwrite, progress=not args.no_progress)
+    root = _generate(args.out, config, overwrite=args.overwrite, progress=not args.no_progress, cli=True)
     counts = ", ".join(
         [f"train/good {config.n_train_good}", f"test/good {config.n_test_good}"]
         + [f"test/{d} {config.n_per_defect}" for d in config.defects]

@@ -253,11 +253,14 @@ def test_existing_folder_is_refused_then_replaced_with_overwrite(tmp_path: Path)
     config = SyntheticConfig(size=64, n_train_good=1, n_test_good=0, n_per_defect=1, defects=("color",))
     root = generate(tmp_path, config, progress=False)
     (root / "test" / "marker.txt").write_text("old")
-    with pytest.raises(UserError, match=f"{root} already exists; pass overwrite=True"):
+    with pytest.raises(UserError) as caught:
         generate(tmp_path, config, progress=False)
+    assert str(caught.value) == f"{root} already exists (pass overwrite=True to replace it)"
     assert (root / "test" / "marker.txt").exists()
     (root / "notes.txt").write_text("mine")  # not a category's: --overwrite would delete it
-    with pytest.raises(UserError, match="holds notes.txt, which this command does not write"):
+    with pytest.raises(
+        UserError, match="holds notes.txt, which this command does not write: overwrite=True "
+    ):
         generate(tmp_path, config, overwrite=True, progress=False)
     (root / "notes.txt").unlink()
     assert generate(tmp_path, config, overwrite=True, progress=False) == root
@@ -288,11 +291,10 @@ def test_overwrite_of_a_set_drawn_before_synthetic_json_says_to_delete_it_by_han
     before = _files(root)
     with pytest.raises(UserError) as caught:
         generate(tmp_path, config, overwrite=True, progress=False)
-    assert str(caught.value) == (
+    assert str(caught.value) == (  # a Python caller is told the function's arguments
         f"category folder {root} holds ground_truth, test, train but no synthetic.json: a real category "
-        "(its photos), which --overwrite would delete whole, or a set an older converters.synthetic drew "
-        "(before 2026-12-07), which wrote none: delete that one by hand, or choose another --out or "
-        "--category"
+        "(its photos), which overwrite=True would delete whole, or a set an older converters.synthetic drew "
+        "(before 2026-12-07), which wrote none: delete that one by hand, or choose another out or category"
     )
     assert _files(root) == before
 
@@ -428,10 +430,23 @@ def test_cli_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (tmp_path / "nut/ground_truth/flip/000_mask.png").exists()
     assert not (tmp_path / "nut/test/bent").exists()
 
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and str(tmp_path / "nut") in err and "Traceback" not in err
+    assert main(argv) == 2  # it said 'pass overwrite=True (--overwrite)', the Python API's words
+    assert (
+        capsys.readouterr().err
+        == f"error: {tmp_path / 'nut'} already exists (pass --overwrite to replace it)\n"
+    )
     assert main([*argv, "--overwrite"]) == 0
+    (tmp_path / "nut" / "notes.txt").write_text("mine")
+    assert main([*argv, "--overwrite"]) == 2
+    assert "holds notes.txt, which this command does not write: --overwrite " in capsys.readouterr().err
+    (tmp_path / "nut" / "notes.txt").unlink()
+    (tmp_path / "nut" / "synthetic.json").unlink()  # as an older converters.synthetic left it
+    assert main([*argv, "--overwrite"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "which --overwrite would delete whole, or a set an older converters.synthetic drew "
+        "(before 2026-12-07), which wrote none: delete that one by hand, or choose another --out or "
+        "--category\n"
+    )
 
 
 def test_a_repeated_defects_flag_adds_to_the_list_and_none_is_every_type(tmp_path: Path, capsys) -> None:
