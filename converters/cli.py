@@ -17,7 +17,6 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
 
     A bad flag (``--layout mvtec``) is one ``error:`` line and exit 2, like any bad input.
     """
-    other = "coco" if primary == "yolo" else "yolo"
     parser = OneLineParser(
         prog=prog,
         description=f"Convert the ground-truth masks of an MVTec-family data set (MVTec AD, AD 2, 3D-AD, "
@@ -26,6 +25,16 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
         allow_abbrev=False,  # `mvtec2coco --coco` was taken for --coco-segmentation ("expected one argument")
     )
+    _add_input_output_flags(parser, other="coco" if primary == "yolo" else "yolo")
+    _add_format_flags(parser)
+    _add_class_flags(parser)
+    _add_split_flags(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _add_input_output_flags(parser: argparse.ArgumentParser, *, other: str) -> None:
+    """The ``input and output`` group: what is read, where it goes, and ``--{other}``."""
     io = parser.add_argument_group("input and output")
     io.add_argument(
         "--root", type=user_path, help="folder of categories, or one category folder (not with --images)"
@@ -56,6 +65,10 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
     )
     io.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     io.add_argument("--link", choices=LINK_MODES, default="symlink", help="how images are placed in images/")
+
+
+def _add_format_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``formats`` group: the shape of the YOLO labels and the COCO segmentations."""
     fmt = parser.add_argument_group("formats")
     fmt.add_argument(
         "--task", choices=TASKS, default="detect", help="YOLO labels: boxes or polygons (YOLO-seg)"
@@ -66,6 +79,10 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         default="polygon",
         help="COCO segmentation; polygon mode uses RLE for masks with holes",
     )
+
+
+def _add_class_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``classes and instances`` group: class names, left-out defects, mask values, filters."""
     cls = parser.add_argument_group("classes and instances")
     cls.add_argument("--single-class", action="store_true", help="one class 'defect' for every instance")
     cls.add_argument(
@@ -88,6 +105,10 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
     )
     cls.add_argument("--min-area", type=int, default=1, help="drop connected regions with fewer pixels")
     cls.add_argument("--strict", action="store_true", help="turn warnings (e.g. empty masks) into errors")
+
+
+def _add_split_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``split`` group: a drawn, reused or layout-given train/val/test split."""
     split = parser.add_argument_group("split")
     split.add_argument(
         "--split",
@@ -114,8 +135,6 @@ def build_parser(prog: str, *, primary: str) -> argparse.ArgumentParser:
         help="put every image in the split its layout names (train/, validation/, test*/ folders, "
         "VisA's split_csv) instead of drawing one; all good images are used",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
 
 
 def run(argv: list[str] | None, *, prog: str, primary: str) -> int:

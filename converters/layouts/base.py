@@ -286,36 +286,65 @@ def scan_subset(
         defect = GOOD if defect_dir.name == good else defect_dir.name
         if defect in excluded or defect_dir.name in excluded:
             continue
-        check_good_name(defect_dir, good)
-        images = images_by_stem(defect_dir)
-        note_files_left_out(defect_dir)
-        note_folders_left_out(defect_dir, photo_named=defect == GOOD)
-        if defect == GOOD:
-            records += [
-                ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split)
-                for p in images.values()
-            ]
-            continue
-        if not defects_allowed:
-            check_one_line_names(defect_dir, below=subset_dir)  # before the error names it
-            raise UserError(
-                f"defect folder in {subset}/: {defect_dir} (the layout keeps only {subset}/{good})"
-            )
-        pairs = defect_pairs(images, defect_dir, truth_dir / defect_dir.name, mask_suffix=mask_suffix)
-        records += [
-            ImageRecord(
-                image,
-                category,
-                subset,
-                defect,
-                mask,
-                layout=layout,
-                layout_split=split,
-                mask_missing=mask is None,
-            )
-            for image, mask in pairs
-        ]
+        records += _scan_type_folder(
+            defect_dir,
+            truth_dir,
+            category=category,
+            layout=layout,
+            split=split,
+            good=good,
+            mask_suffix=mask_suffix,
+            defects_allowed=defects_allowed,
+        )
     return records
+
+
+def _scan_type_folder(
+    defect_dir: Path,
+    truth_dir: Path,
+    *,
+    category: str,
+    layout: str,
+    split: str,
+    good: str,
+    mask_suffix: str,
+    defects_allowed: bool,
+) -> list[ImageRecord]:
+    """Records of one folder of a subset (:func:`scan_subset`): its good images, or its defect images
+    paired with their masks in ``truth_dir / <folder name>``.
+
+    Raises:
+        UserError: a good folder named but for letter case, a defect folder where ``defects_allowed`` is
+            False, or an image/mask pairing error.
+    """
+    subset_dir = defect_dir.parent
+    subset = subset_dir.name
+    defect = GOOD if defect_dir.name == good else defect_dir.name
+    check_good_name(defect_dir, good)
+    images = images_by_stem(defect_dir)
+    note_files_left_out(defect_dir)
+    note_folders_left_out(defect_dir, photo_named=defect == GOOD)
+    if defect == GOOD:
+        return [
+            ImageRecord(p, category, subset, GOOD, layout=layout, layout_split=split) for p in images.values()
+        ]
+    if not defects_allowed:
+        check_one_line_names(defect_dir, below=subset_dir)  # before the error names it
+        raise UserError(f"defect folder in {subset}/: {defect_dir} (the layout keeps only {subset}/{good})")
+    pairs = defect_pairs(images, defect_dir, truth_dir / defect_dir.name, mask_suffix=mask_suffix)
+    return [
+        ImageRecord(
+            image,
+            category,
+            subset,
+            defect,
+            mask,
+            layout=layout,
+            layout_split=split,
+            mask_missing=mask is None,
+        )
+        for image, mask in pairs
+    ]
 
 
 def defect_pairs(
