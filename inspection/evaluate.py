@@ -41,6 +41,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -356,16 +357,27 @@ class OverlayFiles:
         self.links[file_name] = f"{self.folder.name}/{name}.jpg"
 
 
+class ConfPick(NamedTuple):
+    """:func:`pick_conf`'s answer."""
+
+    conf: float
+    accuracy: float  # the defect-type accuracy at ``conf`` on the split picked on
+    warning: str | None  # the ``warning:`` line printed, None when there was none
+    picked: bool  # False: nothing to pick from (no box on any photo), ``--conf`` kept as given
+
+
 def pick_conf(
     inspector: Inspector, split: SegmentationSplit, *, default: float, progress: bool = True
-) -> tuple[float, float, str | None]:
-    """``(conf, defect-type accuracy at conf, warning)``: the threshold that calls ``split``'s photos best,
-    and the ``warning:`` line printed when it is no threshold to recommend (None when it is).
+) -> ConfPick:
+    """The threshold that calls ``split``'s photos best, its defect-type accuracy there, and the
+    ``warning:`` line printed when it is no threshold to recommend (:class:`ConfPick`).
 
     Only the detector runs (no SAM), keeping boxes down to :data:`PICK_FLOOR`;
     :func:`~detection.image_level.tuned_conf` picks among the thresholds that
-    change a call, ties going to the one nearest ``default`` (kept when no photo has a
-    box). A pick below the floor is the floor: boxes under it were never seen.
+    change a call, ties going to the one nearest ``default``. When no photo has a
+    box every threshold ties: ``default`` is kept, not picked, and the warning says
+    so alone (a 'picked on ... images, none of them good' warning would name a pick
+    that was not made). A pick below the floor is the floor: boxes under it were never seen.
 
     Raises:
         UserError: the split has no photos, or a photo cannot be read.
@@ -380,21 +392,30 @@ def pick_conf(
         detections[image.path.name] = inspector.detect(pixels, conf=PICK_FLOOR)
     truth = image_labels(read_json_object(split.annotation_file, what="COCO file"))
     conf, accuracy = tuned_conf(truth, detections, inspector.class_names, default=default)
-    warning = None
-    if any(len(found.scores) for found in detections.values()):
+    picked = any(len(found.scores) for found in detections.values())
+    if picked:
         conf = max(conf, PICK_FLOOR)
+        warning = pick_warning(split.name, truth, detections, inspector.class_names, conf)
     else:  # nothing to pick from: --conf is kept as given, and its accuracy is the share of good photos
         warning = (
             f"warning: on the {split.name} split the detector scores no box {PICK_FLOOR:g} or more on any "
             f"photo: no threshold to pick, --conf {conf:g} kept (an undertrained detector?)"
         )
-    if flagged := conf_flags_all(truth, detections, inspector.class_names, conf):
-        # a pick on good photos alone is high, not low: it sends few boxes to SAM and misses defects
-        sam = "" if all(label == "good" for label in truth.values()) else ": every box down to it goes to SAM"
-        warning = f"warning: on the {split.name} split, {flagged}{sam}; {PICK_WARNING_ADVICE}"
     if warning:
         print(warning, file=sys.stderr)
-    return conf, accuracy, warning
+    return ConfPick(conf, accuracy, warning, picked)
+
+
+def pick_warning(
+    split: str, truth: dict[str, str], detections: dict, names: Sequence[str], conf: float
+) -> str | None:
+    """The ``warning:`` line on a ``conf`` picked on ``split`` that is no threshold to use
+    (:func:`~detection.image_level.conf_flags_all`, with its advice); None when it is one."""
+    if not (flagged := conf_flags_all(truth, detections, names, conf)):
+        return None
+    # a pick on good photos alone is high, not low: it sends few boxes to SAM and misses defects
+    sam = "" if all(label == "good" for label in truth.values()) else ": every box down to it goes to SAM"
+    return f"warning: on the {split} split, {flagged}{sam}; {PICK_WARNING_ADVICE}"
 
 
 def check_options(options: EvaluateOptions) -> None:
@@ -559,12 +580,12 @@ def score(
     """:func:`evaluate`'s work once the models are loaded: picks ``conf`` on ``picking`` if given, then
     scores ``split`` into ``options.out``; returns the figures."""
     if picking is not None:
-        conf, accuracy, warning = pick_conf(
+        conf, accuracy, warning, picked = pick_conf(
             inspector, picking, default=options.conf, progress=options.progress
         )
         inspector.set_conf(conf)
         settings.update(conf=float(f"{conf:.6g}"), conf_picked_accuracy=round(accuracy, 4))  # as printed
-        settings["conf_pick_warning"] = warning
+        settings.update(conf_pick_warning=warning, conf_picked=picked)  # False: --conf kept, nothing picked
     start = time.perf_counter()
     figures: dict = {}
 
@@ -643,13 +664,17 @@ def summary(figures: dict, out: Path, conf_from: str | None = None, *, flags: st
 def picked_note(conf: float, settings: dict, conf_from: str, flags: str) -> str:
     """The summary's note on a ``--conf`` picked on ``conf_from``: its defect-type accuracy there (the
     detector's alone with ``--anomaly-run``: the pick runs no PatchCore), and what to pass to
-    ``inspection.predict``, or the warning printed above instead."""
-    where = f"picked on {conf_from}"
+    ``inspection.predict``, or the warning printed above instead; ``kept`` instead of ``picked`` where the
+    detector boxed nothing there (``settings['conf_picked']`` False: ``--conf`` kept as given)."""
+    picked = settings.get("conf_picked", True)  # metrics.json before it was recorded: picked
+    where = f"picked on {conf_from}" if picked else f"kept: nothing to pick it from on {conf_from}"
     if (accuracy := settings.get("conf_picked_accuracy")) is not None:
         alone = ", the detector's alone" if settings.get("anomaly_regions") else ""
         where += f", accuracy {fmt(accuracy)} there{alone}"
     if picked_on_train_warning(conf_from):  # the detector's own photos: no advice for new ones
         return f" ({where}, warned of above: pick it on val)"
+    if not picked:  # the detector boxes nothing there: another --conf would change nothing either
+        return f" ({where}, warned of above)"
     if settings.get("conf_pick_warning"):  # the pick is no advice
         return f" ({where}, warned of above: choose inspection.predict's --conf yourself)"
     return f" ({where}: {predict_hint(conf, 'inspection.predict', flags)})"

@@ -121,7 +121,7 @@ def summary_rows(metrics: Mapping, settings: Mapping | None = None) -> list[list
 def threshold(level: Mapping, settings: Mapping) -> str:
     """The cascade's box threshold, and where it was picked with its defect-type accuracy there (the
     detector's alone with ``--anomaly-run``: the pick runs no PatchCore, whose regions then call photos
-    ``anomaly`` in the scored split)."""
+    ``anomaly`` in the scored split), or that it was kept (:func:`conf_source`)."""
     conf = level.get("conf", settings.get("conf"))
     text = "-" if conf is None else f"{conf:.6g}"  # as printed: the value to pass as --conf
     if settings.get("conf_from"):
@@ -129,7 +129,7 @@ def threshold(level: Mapping, settings: Mapping) -> str:
         # the pick runs the detector alone: --anomaly-run's regions call photos only in the scored split
         regions = settings.get("anomaly_regions")
         alone = ", the detector's alone, without PatchCore's regions" if regions else ""
-        where = f"picked on the {settings['conf_from']} split"
+        where = conf_source(settings)
         text += f" ({where}, defect-type accuracy there {fmt(accuracy)}{alone})"
         if warning := settings.get("conf_pick_warning"):
             text += f"; {warning.removeprefix('warning: ')}"
@@ -173,9 +173,18 @@ NO_TRUTH_NOTE = (
 )
 
 
+def conf_source(settings: Mapping) -> str:
+    """Where ``--conf-from`` took the threshold from: ``picked on the val split``, or ``kept: nothing to
+    pick it from on the val split`` where the detector boxed nothing there (``settings['conf_picked']``
+    False: ``--conf`` kept as given)."""
+    picked = settings.get("conf_picked", True)  # metrics.json before it was recorded: picked
+    how = "picked on" if picked else "kept: nothing to pick it from on"
+    return f"{how} the {settings['conf_from']} split"
+
+
 def operating_point(settings: Mapping) -> str:
     """What the APs are measured on: the cascade keeps only boxes at or above its threshold."""
-    picked = f", picked on the {settings['conf_from']} split" if settings.get("conf_from") else ""
+    picked = f", {conf_source(settings)}" if settings.get("conf_from") else ""
     conf = settings.get("conf")
     return (
         "Mask AP is COCO's AP@[.50:.95]. Boxes below the cascade's threshold "

@@ -562,7 +562,8 @@ def test_a_picked_conf_is_recorded_with_the_digits_printed(
     data = tmp_path / "with_val"
     convert(ConvertConfig(root=tmp_path / "mvtec" / "widget", out=data, formats=("yolo", "coco"),
                           ratios=(0.4, 0.3, 0.3), progress=False, link="copy"))  # fmt: skip
-    monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: (0.05234109876, 1.0, None))
+    picked = (0.05234109876, 1.0, None, True)
+    monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: picked)
     assert cli("--data", data, "--out", tmp_path / "picked", "--conf-from", "val") == 0
     assert "pass --conf 0.0523411 to inspection.predict" in capsys.readouterr().out
     settings = json.loads((tmp_path / "picked" / "metrics.json").read_text())["settings"]
@@ -571,7 +572,7 @@ def test_a_picked_conf_is_recorded_with_the_digits_printed(
     assert "| box threshold (operating point) | 0.0523411 (picked" in report
     assert "(conf 0.0523411, picked on the val split) are dropped" in report
     # a pick warned of (it calls every photo defective): the summary recommended it all the same
-    warned = (0.3217, 0.5, "warning: on the val split, conf 0.3217 calls all 4 images defective, ...")
+    warned = (0.3217, 0.5, "warning: on the val split, conf 0.3217 calls all 4 images defective, ...", True)
     monkeypatch.setattr(evaluate_module, "pick_conf", lambda *args, **kwargs: warned)
     assert cli("--data", data, "--out", tmp_path / "warned", "--conf-from", "val") == 0
     out = capsys.readouterr().out
@@ -952,9 +953,10 @@ def test_a_conf_picked_on_good_photos_alone_is_warned_of(dataset, tmp_path, caps
         tmp_path / "good.json",
     )
     assert len(goods.images) == len(coco["images"]) >= 2
-    conf, accuracy, warning = evaluate_module.pick_conf(
+    conf, accuracy, warning, picked = evaluate_module.pick_conf(
         Inspector(BoxEverywhere(), build_tiny_sam()), goods, default=0.25, progress=False
     )
+    assert picked
     assert conf > 0.9 and accuracy == 1.0
     assert capsys.readouterr().err == warning + "\n"
     n = len(goods.images)
@@ -982,9 +984,10 @@ class BoxEverywhere(StubDetector):
 def test_a_picked_conf_that_calls_every_photo_defective_is_warned_of(dataset, capsys) -> None:
     # the detector boxes the good photos as high as the defects: the best threshold calls all defective
     split = load_split(dataset, "test")  # 2 of its 6+ photos good
-    conf, accuracy, warning = evaluate_module.pick_conf(
+    conf, accuracy, warning, picked = evaluate_module.pick_conf(
         Inspector(BoxEverywhere(), build_tiny_sam()), split, default=0.25, progress=False
     )
+    assert picked
     assert conf < 0.9 and accuracy < 1.0
     err = capsys.readouterr().err
     assert err == warning + "\n"  # recorded in metrics.json's settings too
@@ -1010,15 +1013,67 @@ class BoxNothing(StubDetector):
 @pytest.mark.parametrize("default", [0.25, 0.4, 0.0005])  # below the floor: kept as given, not the floor
 def test_a_pick_on_a_split_the_detector_finds_nothing_in_is_warned_of(dataset, capsys, default) -> None:
     split = load_split(dataset, "test")
-    conf, accuracy, warning = evaluate_module.pick_conf(
+    conf, accuracy, warning, picked = evaluate_module.pick_conf(
         Inspector(BoxNothing(), build_tiny_sam()), split, default=default, progress=False
     )
     assert capsys.readouterr().err == warning + "\n"
-    assert conf == default and accuracy < 1.0  # --conf kept: no box, every photo called good
+    assert conf == default and accuracy < 1.0 and not picked  # --conf kept: no box, every photo called good
     assert warning == (
         "warning: on the test split the detector scores no box 0.001 or more on any photo: no threshold "
         f"to pick, --conf {default:g} kept (an undertrained detector?)"
     )
+
+
+@pytest.mark.parametrize("keep", ["good", "defect"])
+def test_a_split_of_one_kind_the_detector_finds_nothing_in_is_warned_of_as_nothing_picked(
+    dataset, tmp_path, capsys, keep
+) -> None:
+    # the conf-flags-all warning replaced the 'no box' one: "conf 0.25 was picked on 6 images, none of them
+    # defective", of a --conf kept as given, nothing picked
+    split = load_split(dataset, "test")
+    coco = json.loads(split.annotation_file.read_text())
+    used = {a["image_id"] for a in coco["annotations"]}
+    coco["images"] = [image for image in coco["images"] if (image["id"] in used) == (keep == "defect")]
+    (tmp_path / "one_kind.json").write_text(json.dumps(coco))
+    images = [image for image in split.images if bool(image.annotations) == (keep == "defect")]
+    one_kind = SegmentationSplit("val", images, split.categories, tmp_path / "one_kind.json")
+    pick = evaluate_module.pick_conf(
+        Inspector(BoxNothing(), build_tiny_sam()), one_kind, default=0.25, progress=False
+    )
+    assert capsys.readouterr().err == pick[2] + "\n"
+    assert pick[2] == (
+        "warning: on the val split the detector scores no box 0.001 or more on any photo: no threshold "
+        "to pick, --conf 0.25 kept (an undertrained detector?)"
+    )
+    conf, accuracy, _, picked = pick
+    assert (conf, picked) == (0.25, False) and accuracy == (1.0 if keep == "good" else 0.0)
+
+
+def test_a_conf_kept_for_want_of_boxes_is_not_called_picked_in_the_summary_or_the_reports(
+    cli, tmp_path, monkeypatch, capsys
+) -> None:
+    # the warning said "--conf 0.25 kept", then the summary "at conf 0.250 (picked on val, ...)" and both
+    # reports' threshold row "0.25 (picked on the val split, ...); ... --conf 0.25 kept"
+    data = tmp_path / "with_val"
+    convert(ConvertConfig(root=tmp_path / "mvtec" / "widget", out=data, formats=("yolo", "coco"),
+                          ratios=(0.4, 0.3, 0.3), progress=False, link="copy"))  # fmt: skip
+    monkeypatch.setattr(evaluate_module, "load_detector", lambda weights: BoxNothing())
+    out = tmp_path / "kept"
+    assert cli("--data", data, "--out", out, "--conf-from", "val") == 0
+    printed, err = capsys.readouterr()
+    assert "no threshold to pick, --conf 0.25 kept" in err
+    assert "picked" not in printed
+    assert re.search(r"at conf 0\.250 \(kept: nothing to pick it from on val, accuracy [\d.]+ there, "
+                     r"warned of above\)\n", printed)  # fmt: skip
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert settings["conf_picked"] is False and settings["conf"] == 0.25
+    report = (out / "report.md").read_text()
+    kept = "| box threshold (operating point) | 0.25 (kept: nothing to pick it from on the val split, "
+    assert kept in report
+    assert "(conf 0.25, kept: nothing to pick it from on the val split) are dropped" in report
+    assert "picked on the val split" not in report
+    page = (out / "report.html").read_text()
+    assert "kept: nothing to pick it from on the val split" in page and "picked on the val split" not in page
 
 
 class FaintBoxes(StubDetector):
@@ -1034,9 +1089,10 @@ def test_a_pick_below_the_floor_is_the_floor(dataset, capsys) -> None:
     # every top box should count: the candidate halfway to the lowest top score, 0.00075, is under the
     # floor the detector ran at; boxes under it were never seen, so the floor is the pick
     split = load_split(dataset, "test")
-    conf, accuracy, _ = evaluate_module.pick_conf(
+    conf, accuracy, _, picked = evaluate_module.pick_conf(
         Inspector(FaintBoxes(), build_tiny_sam()), split, default=0.25, progress=False
     )
+    assert picked
     assert conf == evaluate_module.PICK_FLOOR and accuracy == 1.0
 
 
