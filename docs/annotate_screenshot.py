@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import socket
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -106,10 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
 
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from segmentation.annotate.__main__ import LOOPBACK_HOSTS, bind, url_for
+    from segmentation.annotate.__main__ import LOOPBACK_HOSTS, url_for
     from segmentation.annotate.app import create_app
     from segmentation.annotate.session import AnnotationSession
     from segmentation.embeddings import EmbeddingCache
@@ -122,55 +124,70 @@ def main(argv: list[str] | None = None) -> int:
         sam = load_sam("vit_t")
         cache = EmbeddingCache(work / "embeddings", sam, model_name="vit_t")
         app = create_app(session, sam, cache=cache, model_name="vit_t", allowed_hosts=LOOPBACK_HOSTS)
-        sock = bind("127.0.0.1", 0)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            name = session.current
-            found = regions(truths[name])
-            (_, _, box), proposed, previewed = found[0], found[1:2], found[2:3]
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=args.chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
-                )
-                page = browser.new_page(viewport={"width": 1400, "height": 820})
-                page.set_default_timeout(120_000)
-                page.goto(url_for(sock))
-                page.wait_for_function("() => document.body.dataset.embedding === 'ready'")
-                # The largest defect by a box drag, accepted; then a click on the next one, previewed.
-                start, end = to_page(page, *box[:2]), to_page(page, *box[2:])
-                page.mouse.move(start["x"], start["y"])
-                page.mouse.down()
-                page.mouse.move(end["x"], end["y"], steps=8)
-                page.mouse.up()
-                page.wait_for_function("() => document.body.dataset.preview === '1'")
-                page.keyboard.press("Enter")
-                page.wait_for_function("() => document.body.dataset.instances === '1'")
-                for _, _, proposal_box in proposed:  # shown as a detector's proposal once the page reloads
-                    propose(app, name, proposal_box)
-                    page.reload()
-                    page.wait_for_function("() => document.body.dataset.proposals === '1'")
-                    page.wait_for_function("() => document.body.dataset.embedding === 'ready'")
-                for region, point, _ in previewed:
-                    click = to_page(page, *point)
-                    page.mouse.click(click["x"], click["y"])
-                    page.wait_for_function("() => document.body.dataset.preview === '1'")
-                    wanted = closest_candidate(page, region)
-                    while page.evaluate("() => window.annotator.state.candidate") != wanted:
-                        page.keyboard.press("Tab")  # SAM's three candidates: the one that is this defect
-                page.mouse.move(5, 5)  # no hover highlight in the picture
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(args.out))
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            sock.close()
+        name = session.current
+        with serving(app) as sock, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=args.chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 820})
+            page.set_default_timeout(120_000)
+            page.goto(url_for(sock))
+            page.wait_for_function("() => document.body.dataset.embedding === 'ready'")
+            annotate(page, app, name, regions(truths[name]))
+            page.mouse.move(5, 5)  # no hover highlight in the picture
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(args.out))
+            browser.close()
     print(f"wrote {args.out}")
     return 0
+
+
+@contextmanager
+def serving(app) -> Iterator[socket.socket]:
+    """Serves ``app`` with uvicorn in a thread on a free loopback port; yields the bound socket."""
+    import uvicorn
+
+    from segmentation.annotate.__main__ import bind
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield sock
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def annotate(page, app, name: str, found: list) -> None:
+    """On photo ``name``'s page: the largest defect of ``found`` boxed and accepted, the next one given
+    as a proposal, the third clicked so that its preview shows the candidate that is that defect."""
+    (_, _, box), proposed, previewed = found[0], found[1:2], found[2:3]
+    # The largest defect by a box drag, accepted; then a click on the next one, previewed.
+    start, end = to_page(page, *box[:2]), to_page(page, *box[2:])
+    page.mouse.move(start["x"], start["y"])
+    page.mouse.down()
+    page.mouse.move(end["x"], end["y"], steps=8)
+    page.mouse.up()
+    page.wait_for_function("() => document.body.dataset.preview === '1'")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.body.dataset.instances === '1'")
+    for _, _, proposal_box in proposed:  # shown as a detector's proposal once the page reloads
+        propose(app, name, proposal_box)
+        page.reload()
+        page.wait_for_function("() => document.body.dataset.proposals === '1'")
+        page.wait_for_function("() => document.body.dataset.embedding === 'ready'")
+    for region, point, _ in previewed:
+        click = to_page(page, *point)
+        page.mouse.click(click["x"], click["y"])
+        page.wait_for_function("() => document.body.dataset.preview === '1'")
+        wanted = closest_candidate(page, region)
+        while page.evaluate("() => window.annotator.state.candidate") != wanted:
+            page.keyboard.press("Tab")  # SAM's three candidates: the one that is this defect
 
 
 if __name__ == "__main__":

@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Label defects in new photos with SAM (click, box, accept) in a local web page; "
         "writes an MVTec-layout category, and YOLO + COCO through the converters.",
     )
+    add_io_arguments(parser)
+    add_model_arguments(parser)
+    add_review_arguments(parser)
+    add_server_arguments(parser)
+    return parser
+
+
+def add_io_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--images``, ``--out``, ``--classes`` and the options that rename or export instead of serving."""
     io = parser.add_argument_group("input and output")
     io.add_argument(
         "--images", type=user_path, help="folder of photos (searched recursively); optional on a resume"
@@ -108,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="detect",
         help="YOLO labels of --export: boxes (default) or polygons",
     )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """SAM's weights, device and runtime, and what is done to its masks."""
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="registry name: vit_t (MobileSAM, default), vit_b, vit_l, vit_h")
     model.add_argument(
@@ -162,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
         "training), which otherwise gives each --detector box its colour map as SAM's mask prompt "
         "(needed for --crop-fraction with such a decoder.pt)",
     )
+
+
+def add_review_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--proposals`` or ``--detector`` (one of them) and the detector's options."""
     review = parser.add_argument_group("proposals to review instead of drawing")
     source = review.add_mutually_exclusive_group()
     source.add_argument(
@@ -186,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"--detector: of two masks of one class overlapping by more than this IoU, only the "
         f"better-scored box's is proposed; 1: all ({MASK_IOU})",
     )
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the page is served."""
     server = parser.add_argument_group("server")
     server.add_argument(
         "--host",
@@ -195,7 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--port", default=str(DEFAULT_PORT), help=f"port ({DEFAULT_PORT}); 0 or auto picks a free one"
     )
-    return parser
 
 
 def bind(host: str, port: int) -> socket.socket:
