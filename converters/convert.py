@@ -20,11 +20,12 @@ import importlib.util
 import os
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from shlex import quote
+from typing import TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -97,6 +98,8 @@ FORMATS = ("yolo", "coco")
 TASKS = ("detect", "segment")
 LINK_MODES = ("symlink", "hardlink", "copy")
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class ConvertConfig:
@@ -129,6 +132,10 @@ class ConvertConfig:
         overwrite: replace an existing ``out``.
         strict: warnings (e.g. an empty mask on a defect image) become errors.
         progress: show progress bars.
+        on_photo: called after each photo is read (``"reading"``) and written (``"writing"``) with the
+            stage, the photos done and their number: a caller's progress (the annotation page's export);
+            what it raises stops the conversion between photos, and the half-written data set is
+            discarded (:func:`~common.folders.build_folder`: an earlier ``out`` stays as it was).
         layout: read every category as this layout; None detects each one.
         split_from_layout: put every image in the split its layout names (its
             ``validation/`` folder, VisA's split file) instead of drawing a split.
@@ -158,6 +165,7 @@ class ConvertConfig:
     overwrite: bool = False
     strict: bool = False
     progress: bool = True
+    on_photo: Callable[[str, int, int], object] | None = None
     layout: str | None = None
     split_from_layout: bool = False
     images: Path | None = None
@@ -278,6 +286,23 @@ def check_separate_folders(*, images: Path, masks: Path | None, good: Path | Non
             )
 
 
+def reported(
+    items: Iterable[T], stage: str, total: int, on_photo: Callable[[str, int, int], object] | None
+) -> Iterator[T]:
+    """``items``, with ``on_photo(stage, done, total)`` called once the loop is done with each (its body
+    run, a ``continue`` too), before the next is taken: between photos, never inside one.
+
+    >>> list(reported("ab", "reading", 2, lambda *a: print(*a)))
+    reading 1 2
+    reading 2 2
+    ['a', 'b']
+    """
+    for done, item in enumerate(items, start=1):
+        yield item
+        if on_photo is not None:
+            on_photo(stage, done, total)
+
+
 def read_samples(
     records: Sequence[ImageRecord],
     *,
@@ -286,6 +311,7 @@ def read_samples(
     min_area: int,
     strict: bool,
     progress: bool,
+    on_photo: Callable[[str, int, int], object] | None = None,
 ) -> tuple[list[Sample], list[tuple[str, str]], int]:
     """Reads every image's size and every mask's instances.
 
@@ -300,7 +326,8 @@ def read_samples(
     check_one_photo_once(records)
     samples, skipped, n_small = [], [], 0
     maps: dict[tuple[tuple[int, str], ...], dict[int, str]] = {}
-    for record in tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr):
+    bar = tqdm(records, desc="reading", unit="img", disable=not progress, file=sys.stderr)
+    for record in reported(bar, "reading", len(records), on_photo):
         width, height, orientation = image_size_and_orientation(record.image)
         if record.is_good:
             if orientation in (5, 6, 7, 8):  # no labels to misplace: its size as read
@@ -725,6 +752,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
             min_area=config.min_area,
             strict=config.strict,
             progress=config.progress,
+            on_photo=config.on_photo,
         )
         names = dataset_class_names(
             records, samples, skipped, namer=namer, value_names=value_names, config=config, notes=layout_notes

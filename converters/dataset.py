@@ -115,11 +115,21 @@ def write_dataset(
     class_ids = {name: i for i, name in enumerate(names)}
     total = sum(len(s) for s in samples_by_split.values())
     bar = tqdm(total=total, desc="writing", unit="img", disable=not config.progress, file=sys.stderr)
+
+    written = 0
+
+    def advance() -> None:  # between photos: what config.on_photo raises stops the write there
+        nonlocal written
+        written += 1
+        bar.update()  # a disabled bar counts nothing
+        if config.on_photo is not None:
+            config.on_photo("writing", written, total)
+
     copied: list[Path] = []  # what --link hardlink copied
     repeats: list[tuple[str, int]] = []  # label files and their rows left out as repeats
     for split in SPLITS:
         coco_images = _write_split(
-            folder, split, samples_by_split[split], class_ids, config, bar.update, (copied, repeats)
+            folder, split, samples_by_split[split], class_ids, config, advance, (copied, repeats)
         )
         if "coco" in config.formats:
             (folder / "annotations").mkdir(exist_ok=True)

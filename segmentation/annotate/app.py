@@ -5,31 +5,34 @@ temporary cache); ``python -m segmentation.annotate`` builds it from the
 command line. Routes (all JSON unless noted; images are named by their key,
 the path relative to ``--images``):
 
-=========================  =====================================================================
-``GET /``                  the page (``static/index.html``; ``/static/app.js``, ``/static/app.css``)
-``GET /api/session``       classes, category, the image list with statuses, the current image
-``GET /api/image``         ``?image=KEY``: size, preview size, status, instances (preview RLE)
-``GET /api/embedding``     ``?image=KEY``: embedding state and progress (asks for it if need be)
-``POST /api/current``      ``{image}``: the user opened it: embed it first, prefetch the next ones
-``POST /api/predict``      ``{image, points, labels, box}``: three candidate masks (COCO RLE), the
-                           zoomed crop they were decoded on (``crop``, with ``crops``) or null
-``POST /api/accept``       ``{image, prediction, candidate, class, proposal?}``: saves the exact mask
-``POST /api/delete``       ``{image, instance}``
-``POST /api/status``       ``{image, status: done|good|open, version?}``: ``version`` as for undo (done
-                           and good would discard proposals the page never showed)
-``POST /api/undo|redo``    ``{image, version?}``: ``version`` the image detail's; refused (409) where
-                           another tab changed the image since (undo would wipe that change), proposals
-                           were added or dropped, the photo was replaced by one of another size, or the
-                           server restarted since (the history is not kept); a malformed ``version``
-                           (not ``<8 hex digits>-<count>``) is answered 422
-``GET /api/proposals``     ``?image=KEY``: its undecided proposals (preview RLE), the detector's state
-                           and the image's version (as the detail's: proposals added move it)
-``POST /api/proposals/*``  ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
-                           ``accept-all {image}``, ``delete {image, proposal}``
-``POST /api/export``       ``{task: detect|segment}``: YOLO + COCO into ``<out>/export``
-``GET /files/images/...``  an image file from ``--images`` (TIFF sent as PNG)
-``GET /files/out/...``     a file from ``--out`` (the written masks, the state)
-=========================  =====================================================================
+============================  =====================================================================
+``GET /``                     the page (``static/index.html``; ``/static/app.js``, ``/static/app.css``)
+``GET /api/session``          classes, category, the image list with statuses, the current image
+``GET /api/image``            ``?image=KEY``: size, preview size, status, instances (preview RLE)
+``GET /api/embedding``        ``?image=KEY``: embedding state and progress (asks for it if need be)
+``POST /api/current``         ``{image}``: the user opened it: embed it first, prefetch the next ones
+``POST /api/predict``         ``{image, points, labels, box}``: three candidate masks (COCO RLE), the
+                              zoomed crop they were decoded on (``crop``, with ``crops``) or null
+``POST /api/accept``          ``{image, prediction, candidate, class, proposal?}``: saves the exact mask
+``POST /api/delete``          ``{image, instance}``
+``POST /api/status``          ``{image, status: done|good|open, version?}``: ``version`` as for undo (done
+                              and good would discard proposals the page never showed)
+``POST /api/undo|redo``       ``{image, version?}``: ``version`` the image detail's; refused (409) where
+                              another tab changed the image since (undo would wipe that change), proposals
+                              were added or dropped, the photo was replaced by one of another size, or the
+                              server restarted since (the history is not kept); a malformed ``version``
+                              (not ``<8 hex digits>-<count>``) is answered 422
+``GET /api/proposals``        ``?image=KEY``: its undecided proposals (preview RLE), the detector's state
+                              and the image's version (as the detail's: proposals added move it)
+``POST /api/proposals/*``     ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
+                              ``accept-all {image}``, ``delete {image, proposal}``
+``POST /api/export``          ``{task: detect|segment}``: YOLO + COCO into ``<out>/export`` (409: cancelled)
+``GET /api/export/status``    the running export's stage and photos done of all (``{running: false}``: none)
+``POST /api/export/cancel``   stops the running export before its next photo (``<out>/export`` kept as it
+                              was)
+``GET /files/images/...``     an image file from ``--images`` (TIFF sent as PNG)
+``GET /files/out/...``        a file from ``--out`` (the written masks, the state)
+============================  =====================================================================
 
 Errors are JSON ``{"detail": "one line"}``: 400 bad values (a ``Host`` header refused included), 404
 unknown image, instance, prediction or file, 409 a request that does not fit the state (e.g. an

@@ -53,3 +53,8 @@ class BusyError(AnnotationError):
 
     status_code = 503
     retry_after_s = 1
+
+
+class ExportCancelledError(ConflictError):
+    """An export stopped between photos at the page's request (HTTP 409): the export folder is left as the
+    last export wrote it (:meth:`~segmentation.annotate.session.AnnotationSession.cancel_export`)."""

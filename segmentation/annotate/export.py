@@ -33,10 +33,11 @@ import filecmp
 import fnmatch
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -61,7 +62,7 @@ from converters.value_masks import (  # noqa: F401  # the value-mask convention,
     defect_folder,
     write_value_map,
 )
-from segmentation.annotate.errors import AnnotationError
+from segmentation.annotate.errors import AnnotationError, ExportCancelledError
 from segmentation.embeddings import load_rgb
 
 #: Folder under ``--out`` that :func:`export_dataset` writes YOLO + COCO to.
@@ -448,7 +449,13 @@ def _remove_if_empty(folder: Path) -> None:
         pass  # not empty (or already gone): only empty class folders are tidied away
 
 
-def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> ConversionReport:
+def export_dataset(
+    category_dir: Path,
+    out: Path,
+    *,
+    task: str = "detect",
+    on_photo: Callable[[str, int, int], object] | None = None,
+) -> ConversionReport:
     """YOLO + COCO of the annotated category through :func:`converters.convert.convert`.
 
     The same call as ``python -m converters.mvtec2yolo --root <out>/<category>
@@ -459,6 +466,9 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
     (``keep_splits``): only photos new to the export are drawn, each split filled toward its share of
     the defect folder, so models trained on two exports are scored on the same photos, and none of an
     earlier val or test photo moves into train.
+
+    ``on_photo``: the converters' progress hook (:class:`~converters.convert.ConvertConfig`), called between
+    photos; what it raises stops the export, and ``out`` stays as it was.
 
     Raises:
         AnnotationError: ``out`` cannot take the export (:func:`check_export_folder`).
@@ -475,9 +485,51 @@ def export_dataset(category_dir: Path, out: Path, *, task: str = "detect") -> Co
             link="hardlink",
             overwrite=True,
             progress=False,
+            on_photo=on_photo,
             keep_splits=out / SPLITS_FILE,
         )
     )
+
+
+@dataclass
+class ExportProgress:
+    """Where a running export is, for the page that polls it, and the page's request that it stop.
+
+    Called by the converters between photos (:func:`export_dataset`'s ``on_photo``): it records the
+    stage (``reading`` the tree, ``writing`` the data set) and the photos done, and once :attr:`cancel` is
+    set it raises, so the export stops before its next photo and the half-written folder is discarded
+    (:func:`~common.folders.build_folder` writes a hidden folder beside ``out`` and renames it at the
+    end). A stop asked after the last photo is written comes too late: that export finishes.
+    """
+
+    out: Path
+    stage: str = "preparing"
+    done: int = 0
+    total: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        """Records ``done`` photos of ``total`` at ``stage``.
+
+        Raises:
+            ExportCancelledError: :attr:`cancel` is set (the export stops here, ``out`` as it was).
+        """
+        self.stage, self.done, self.total = stage, done, total
+        if self.cancel.is_set():
+            kept = "holds the last export, as it was" if self.out.is_dir() else "was not written"
+            raise ExportCancelledError(
+                f"export cancelled after {stage} photo {done} of {total}: nothing exported, {self.out} {kept}"
+            )
+
+    def status(self) -> dict:
+        """``{running, stage, done, total, cancelling}`` for the page."""
+        return {
+            "running": True,
+            "stage": self.stage,
+            "done": self.done,
+            "total": self.total,
+            "cancelling": self.cancel.is_set(),
+        }
 
 
 def check_export_folder(out: Path) -> None:

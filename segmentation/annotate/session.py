@@ -171,6 +171,8 @@ class AnnotationSession:
         self._category_was = category_was
         #: Held by an export; the tree is read without :attr:`_lock` (:meth:`export`).
         self._export_lock = threading.Lock()
+        #: The running export's progress and its cancel (:meth:`export_status`, :meth:`cancel_export`).
+        self._export_progress: export.ExportProgress | None = None
         #: While an export reads the tree: the photos changed meanwhile, whose files wait for it to end.
         self._tree_read: set[str] | None = None
         #: The last value-coded mask composed: its photo, instances, classes and mask (:meth:`_composed`).
@@ -961,10 +963,12 @@ class AnnotationSession:
         once the tree is read (the export holds the photos as they were when it began); the labels of
         a photo replaced on disk are not set aside meanwhile (:meth:`refresh_size`). Exports run one
         at a time: ``wait`` False (the page's) refuses one asked while another runs, rather than hold a
-        request (and the tab that sent it) for as long as that one runs.
+        request (and the tab that sent it) for as long as that one runs. While it runs,
+        :meth:`export_status` says which photo it is at, and :meth:`cancel_export` stops it between photos.
 
         Raises:
             BusyError: ``wait`` False and another export is running (nothing done).
+            ExportCancelledError: :meth:`cancel_export` stopped it (``<out>/export`` as it was).
             ConflictError: no instance accepted yet.
             StorageError: the tree cannot be brought in line with the state.
             UserError: the converters' (an ``--out`` they cannot write).
@@ -976,12 +980,29 @@ class AnnotationSession:
                 "by another tab or window, which shows its report): export again once it is done"
             )
         try:
-            return self._export_held(task)
+            self._export_progress = export.ExportProgress(self.out / export.EXPORT_DIR)
+            return self._export_held(task, self._export_progress)
         finally:
+            self._export_progress = None
             self._export_lock.release()
 
-    def _export_held(self, task: str) -> ConversionReport:
-        """:meth:`export`, its lock held."""
+    def export_status(self) -> dict:
+        """The running export's ``{running: true, stage, done, total, cancelling}``
+        (:class:`export.ExportProgress`), or ``{running: false}``."""
+        progress = self._export_progress
+        return {"running": False} if progress is None else progress.status()
+
+    def cancel_export(self) -> bool:
+        """Asks the running export to stop before its next photo (:class:`export.ExportProgress`); False
+        where none runs."""
+        progress = self._export_progress
+        if progress is None:
+            return False
+        progress.cancel.set()
+        return True
+
+    def _export_held(self, task: str, progress: export.ExportProgress) -> ConversionReport:
+        """:meth:`export`, its lock held; ``progress`` hears of each photo."""
         with self._lock:
             left_out, open_keys = self._exportable()
             self._check_yolo_sides(left_out)
@@ -989,7 +1010,9 @@ class AnnotationSession:
         # the converters read the tree without the lock (the page froze for a long export); changes
         # meanwhile are saved in the state, their photos' files written once it is read
         try:
-            report = export.export_dataset(self.category_dir, self.out / export.EXPORT_DIR, task=task)
+            report = export.export_dataset(
+                self.category_dir, self.out / export.EXPORT_DIR, task=task, on_photo=progress
+            )
         finally:
             unwritten = self._sync_after_export()
         if open_keys:

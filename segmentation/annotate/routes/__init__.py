@@ -5,7 +5,8 @@
 - :mod:`~segmentation.annotate.routes.images`: the session, images and their embeddings;
 - :mod:`~segmentation.annotate.routes.instances`: predictions (clicks) and the
   instances made from them, statuses, undo and redo;
-- :mod:`~segmentation.annotate.routes.export`: YOLO + COCO of the labelled images;
+- :mod:`~segmentation.annotate.routes.export`: YOLO + COCO of the labelled images, the running export's
+  progress and its cancel;
 - :mod:`~segmentation.annotate.routes.shared`: what they share, the
   :class:`~segmentation.annotate.routes.shared.AppContext` that
   :func:`segmentation.annotate.app.create_app` puts on ``app.state`` and every

@@ -23,6 +23,7 @@ const PREVIEW_COLOUR = [0, 229, 255];
 const PREVIEW_DASH = [0, 0, 0]; // SAM's outline: cyan and black in turn (cyan alone was faint on blue stains)
 const DRAG_THRESHOLD = 5; // CSS pixels a press must move to become a box
 const POLL_MS = 150;
+const EXPORT_POLL_MS = 400; // how often a running export's progress is asked for
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
@@ -67,6 +68,7 @@ const state = {
   targets: new Map(), // "<photo> <kind> <id>" of a delete or accept in flight -> {image, target, sent} (inFlight)
   sentPredictions: new Set(), // the predictions whose masks Enter sent (accept): not sent twice
   waiting: 0, // the undos, redos and statuses pressed and not yet answered: changes pressed meanwhile go after
+  exportCancelled: false, // 'cancel export' was pressed during the export running (exportDataset)
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
 };
@@ -1414,6 +1416,8 @@ function versionedChange(path, body, refused, done) {
 // page's changes not yet answered go first (sent at once, the export could run before an accept still
 // waiting for the decoder, and leave its mask out, saying 'exported to'). One of them that failed meanwhile
 // (refused, or a 507) stays in the message, an error: 'exported to' alone hid that the change is not in it.
+// While it runs, the line shows the photo it is at, and 'cancel export' stops it between photos (answered
+// 409 'export cancelled ...': the last export is left as it was), said as the answer to a request, no error.
 async function exportDataset() {
   const button = $("export");
   if (button.disabled) return;
@@ -1421,19 +1425,66 @@ async function exportDataset() {
   const before = state.waiting ? [state.turn, ...state.changing] : [...state.changing];
   if (before.length) showMessage("exporting YOLO + COCO once the changes sent are saved ...");
   let note = "";
+  state.exportCancelled = false;
   try {
     const failures = (await Promise.allSettled(before)).map((result) => result.value?.failed).filter(Boolean);
     if (failures.length) note = `; before it: ${failures[failures.length - 1]}`;
     showMessage(`exporting YOLO + COCO ...${note}`, Boolean(note));
-    const result = await api("POST", "/api/export", { task: "detect" });
+    const result = await exportWithProgress(note);
     const report = $("export-report");
     report.textContent = result.report;
     report.hidden = false;
-    showMessage(`exported to ${result.out}${note}`, Boolean(note));
+    const late = state.exportCancelled ? " (cancel came after its last photo was written)" : "";
+    showMessage(`exported to ${result.out}${late}${note}`, Boolean(note));
   } catch (error) {
-    showMessage(`${error.message || String(error)}${note}`, true);
+    const cancelled = state.exportCancelled && error.status === 409;
+    showMessage(`${error.message || String(error)}${note}`, !cancelled || Boolean(note));
   } finally {
     button.disabled = false;
+  }
+}
+
+// The export request, with its progress (GET /api/export/status) on the message line and the cancel
+// button shown while it waits; a progress answer that comes after the export's is dropped.
+async function exportWithProgress(note) {
+  const cancel = $("export-cancel");
+  let finished = false;
+  const poll = async () => {
+    while (!finished) {
+      await new Promise((resolve) => setTimeout(resolve, EXPORT_POLL_MS));
+      let status = null;
+      try {
+        status = finished ? null : await api("GET", "/api/export/status");
+      } catch (error) {
+        status = null; // the export's own answer says what went wrong
+      }
+      if (finished || !status || !status.running) continue;
+      const where = status.total ? `: ${status.stage} photo ${status.done} of ${status.total}` : "";
+      const stopping = status.cancelling ? " (cancelling: it stops after this photo)" : "";
+      showMessage(`exporting YOLO + COCO${where} ...${stopping}${note}`, Boolean(note));
+    }
+  };
+  cancel.disabled = false;
+  cancel.hidden = false;
+  poll();
+  try {
+    return await api("POST", "/api/export", { task: "detect" });
+  } finally {
+    finished = true;
+    cancel.hidden = true;
+  }
+}
+
+async function cancelExport() {
+  const cancel = $("export-cancel");
+  if (cancel.hidden || cancel.disabled) return;
+  cancel.disabled = true;
+  state.exportCancelled = true;
+  showMessage("cancelling the export: it stops after the photo it is at ...");
+  try {
+    await api("POST", "/api/export/cancel", {});
+  } catch (error) {
+    showMessage(`cannot cancel the export: ${error.message || String(error)}`, true);
   }
 }
 
@@ -1614,6 +1665,7 @@ function wireButtons() {
     good: toggleGood,
     done: toggleDone,
     export: exportDataset,
+    "export-cancel": cancelExport,
   };
   for (const [id, action] of Object.entries(clicks)) $(id).addEventListener("click", action);
   // A focused button would also take Enter and Space: keys belong to the page, not to buttons.

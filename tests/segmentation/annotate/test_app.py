@@ -694,6 +694,73 @@ def test_export_through_the_api(client, app_parts, defect_centre):
     assert len(lines) == 1 and len(lines[0].split()) > 5  # one YOLO-seg polygon
 
 
+def written_files(folder):
+    """Each file under ``folder``: its modification time and bytes."""
+    return {
+        path: (path.stat().st_mtime_ns, path.read_bytes()) for path in folder.rglob("*") if path.is_file()
+    }
+
+
+def test_a_running_export_says_which_photo_it_is_at_and_a_cancel_leaves_the_last_export_as_it_was(
+    client, app_parts, monkeypatch
+):
+    """The page's export said nothing until it ended and could not be given up: GET /api/export/status says
+    which photo it is at, POST /api/export/cancel stops it between photos (its request answered 409), and
+    <out>/export stays the last export, no hidden half-written folder beside it."""
+    from segmentation.annotate import export
+
+    session, _, truths = app_parts
+    for key, truth in truths.items():
+        session.add_instance(key, class_name="dent", mask=truth)
+    assert client.get("/api/export/status").json() == {"running": False}
+    assert client.post("/api/export/cancel", json={}).json() == {"cancelling": False}  # none runs
+    assert client.post("/api/export", json={}).status_code == 200
+    out = session.out / "export"
+    last = written_files(out)
+    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
+
+    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
+        def hook(stage, done, total):
+            on_photo(stage, done, total)
+            if (stage, done) == ("writing", 1):
+                held.set()
+                assert release.wait(10)
+
+        return export_dataset(*args, on_photo=hook, **kwargs)
+
+    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    first: list = []
+    thread = threading.Thread(target=lambda: first.append(client.post("/api/export", json={})), daemon=True)
+    thread.start()
+    try:
+        assert held.wait(30)
+        status = client.get("/api/export/status")
+        assert status.headers["cache-control"] == "no-store"
+        assert status.json() == {
+            "running": True,
+            "stage": "writing",
+            "done": 1,
+            "total": 4,
+            "cancelling": False,
+        }
+        assert client.post("/api/export", json={}).status_code == 503  # one at a time, still
+        assert client.post("/api/export/cancel", json={}).json() == {"cancelling": True}
+        assert client.get("/api/export/status").json()["cancelling"] is True
+    finally:
+        release.set()
+        thread.join(60)
+    assert first[0].status_code == 409, first[0].text
+    assert first[0].json()["detail"] == (
+        f"export cancelled after writing photo 2 of 4: nothing exported, {out} holds the last export, "
+        "as it was"
+    )
+    assert written_files(out) == last
+    assert [path.name for path in session.out.iterdir() if path.name.startswith(".")] == []
+    assert client.get("/api/export/status").json() == {"running": False}
+    monkeypatch.setattr(export, "export_dataset", export_dataset)
+    assert client.post("/api/export", json={}).status_code == 200  # the next runs, and is not cancelled
+
+
 def test_an_export_asked_while_another_runs_is_refused_503_not_held_till_it_ends(
     client, app_parts, monkeypatch
 ):

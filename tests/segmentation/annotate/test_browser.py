@@ -891,13 +891,60 @@ def test_the_export_button_waits_for_the_export_it_started(served, page):
     page.wait_for_function("() => !document.querySelector('#export').disabled")
 
 
+def test_the_export_shows_the_photo_it_is_at_and_its_cancel_keeps_the_last_export(served, page, monkeypatch):
+    """The line said 'exporting YOLO + COCO ...' until the export ended, with no way to give it up: it shows
+    the photo the export is at, and 'cancel export' stops it between photos, the last export kept."""
+    from segmentation.annotate import export
+
+    url, session, truths = served
+    for key, truth in truths.items():
+        session.add_instance(key, class_name="scratch", mask=truth)
+    session.export()
+    out = session.out / "export"
+    last = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()}
+    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
+
+    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
+        def hook(stage, done, total):
+            on_photo(stage, done, total)
+            if (stage, done) == ("writing", 1):
+                held.set()
+                release.wait(30)
+
+        return export_dataset(*args, on_photo=hook, **kwargs)
+
+    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    message = "document.querySelector('#message').textContent"
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    assert page.is_hidden("#export-cancel")
+    page.click("#export")
+    try:
+        page.wait_for_function(
+            f"() => {message}.startsWith('exporting YOLO + COCO: writing photo 1 of 4 ...')"
+        )
+        page.click("#export-cancel")
+        page.wait_for_function(f"() => {message}.includes(' ... (cancelling: it stops after this photo)')")
+    finally:
+        release.set()
+    page.wait_for_function(f"() => {message}.startsWith('export cancelled after writing photo 2 of 4: ')")
+    assert not page.evaluate("() => document.querySelector('#message').classList.contains('error')")
+    assert page.is_hidden("#export-cancel") and not page.is_disabled("#export")
+    assert {
+        path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()
+    } == last
+
+
 def test_export_pressed_before_an_accepts_answer_waits_for_it(served, page, defect_centre):
     """Enter, then export before the accept's answer (a busy decoder, a slow disk): the export went at once
     and could run first, said 'exported to ...' without the mask just accepted; it waits for the changes
     sent, then exports."""
     url, session, truths = served
     exports = []
-    page.on("request", lambda request: exports.append(request) if "/api/export" in request.url else None)
+    # the export's own request: not its progress (/api/export/status)
+    page.on(
+        "request", lambda request: exports.append(request) if request.url.endswith("/api/export") else None
+    )
     held = enter_with_the_save_held(page, url, defect_centre(truths["a.png"]))
     page.click("#export")
     page.wait_for_timeout(300)

@@ -116,6 +116,41 @@ def test_export_writes_yolo_and_coco_with_one_class_per_instance(annotated):
     assert (out / "data.yaml").is_file()
 
 
+def test_an_export_reports_each_photo_read_and_written_and_a_cancel_keeps_the_last_export(annotated):
+    """The page's export ran with the converters' progress off: nothing said which photo it was at, and it
+    could not be stopped. ``on_photo`` hears of each photo between photos; a cancel stops it at the next."""
+    from segmentation.annotate.errors import ExportCancelledError
+    from segmentation.annotate.export import EXPORT_DIR, ExportProgress, export_dataset
+
+    out = annotated.out / EXPORT_DIR
+    annotated.export()
+    heard: list[tuple[str, int, int]] = []
+    export_dataset(annotated.category_dir, out, on_photo=lambda *photo: heard.append(photo))
+    last = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()}
+    reading = [photo for photo in heard if photo[0] == "reading"]
+    writing = [photo for photo in heard if photo[0] == "writing"]
+    assert reading == [("reading", done, len(reading)) for done in range(1, len(reading) + 1)]
+    assert writing == [("writing", done, len(writing)) for done in range(1, len(writing) + 1)]
+    assert heard == reading + writing and len(reading) == 3 and len(writing) >= 2  # two defect photos, good
+
+    progress = ExportProgress(out)
+    cancel_at = ("writing", 1, len(writing))
+
+    def hook(stage: str, done: int, total: int) -> None:
+        progress(stage, done, total)
+        if (stage, done, total) == cancel_at:
+            progress.cancel.set()  # the page's cancel, while photo 1 was written
+
+    with pytest.raises(
+        ExportCancelledError, match=f"^export cancelled after writing photo 2 of {len(writing)}: "
+    ):
+        export_dataset(annotated.category_dir, out, on_photo=hook)
+    assert {
+        path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()
+    } == last
+    assert [path.name for path in annotated.out.iterdir() if path.name.startswith(".export")] == []
+
+
 def test_the_page_goes_on_while_an_export_reads_the_tree_and_the_export_holds_the_tree_as_it_began(
     annotated, monkeypatch
 ):
