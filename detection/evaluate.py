@@ -604,18 +604,19 @@ def _conf_picked_on(
 ) -> tuple[float, list[str]]:
     """The ``conf`` picked on the split ``conf_from`` (:func:`_picked_conf`), and the report's notes on it:
     where it was picked, with its ``detection.predict`` hint (:func:`_predict_flags` of ``imgsz`` and
-    ``tiling``) when nothing warns against it, then any warnings.
+    ``tiling``) when nothing warns against it, then any warnings; with nothing picked, the warning alone.
     """
     picked_conf = _picked_conf(validator, model, conf_from, default, data, names, reasons)
     conf, picked_accuracy, warning, picked = picked_conf
-    how = "picked on" if picked else "kept: nothing to pick it from on"  # not 'picked' beside the warning
-    note = f"conf {conf:.6g} {how} the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
+    note = f"conf {conf:.6g} picked on the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
     on_train = picked_on_train_warning(conf_from)
     # detection.predict's own 0.25 boxed up to 16 spots a photo on a real set; a pick on train is no
     # advice for new photos (the warning below says pick it on val), as none warned of
     if picked and not warning and not on_train:
         note += f": {predict_hint(conf, 'detection.predict', _predict_flags(model, imgsz, tiling))}"
-    notes = [note]
+    # nothing picked: the warning alone says --conf was kept (a note 'kept: nothing to pick it from' said
+    # it a second time)
+    notes = [note] if picked else []
     if warning:
         # nothing picked (--conf kept, the detector boxes nothing): a --conf would change nothing either
         advice = f"; {PICK_WARNING_ADVICE}" if picked else ""
