@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=user_path,
         default=Path("runs/detect/predict"),
-        help=f"folder for {PREDICTIONS_FILE} and {OVERLAYS_DIR}/ (default: runs/detect/predict here)",
+        help=f"folder for {PREDICTIONS_FILE}, {SETTINGS_FILE} (the settings that made it) and "
+        f"{OVERLAYS_DIR}/ (default: runs/detect/predict here)",
     )
     parser.add_argument(
         "--overlays",

@@ -257,6 +257,17 @@ def test_an_empty_out_is_refused(checkpoint: Path, photos: Path, tmp_path: Path,
     assert not list((tmp_path / "here").iterdir())
 
 
+def test_the_out_help_names_every_file_a_run_writes(checkpoint: Path, photos: Path, tmp_path: Path) -> None:
+    # it named predictions.json and overlays/ alone: predict.json, written beside them, was left out
+    out = tmp_path / "out"
+    argv = ["--weights", str(checkpoint), "--source", str(photos), "--out", str(out)]
+    assert main([*argv, "--imgsz", "64", "--device", "cpu"]) == 0
+    written = sorted(path.name + ("/" if path.is_dir() else "") for path in out.iterdir())
+    assert written == ["overlays/", "predict.json", "predictions.json"]
+    [help_text] = [action.help for action in build_parser()._actions if action.dest == "out"]
+    assert [name for name in written if name not in help_text] == []
+
+
 def test_a_ctrl_c_says_the_out_folder_holds_an_earlier_runs_results(
     checkpoint: Path, photos: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
