@@ -260,12 +260,47 @@ def prepare_data(
 
 
 def epoch_times(results_csv: Path) -> list[float]:
-    """Seconds per epoch from ultralytics' ``results.csv`` (its ``time`` column is cumulative)."""
+    """Seconds per epoch from ultralytics' ``results.csv`` (its ``time`` column: seconds since training
+    started, written after each epoch).
+
+    A row is kept only when it has the header's field count and a ``time`` that is a number not below the
+    previous kept row's (a last row cut short gave a wrong figure, one without ``time`` a TypeError); each
+    row skipped is a ``note:`` on stderr naming the file and its line, and the row after it gives no figure
+    (its time since the last kept row spans more than one epoch).
+    """
     if not results_csv.is_file():
         return []
-    with results_csv.open() as file:
-        cumulative = [float(row["time"]) for row in csv.DictReader(file)]
-    return [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative, strict=True)]
+    with results_csv.open(newline="") as file:
+        rows = [(number, row) for number, row in enumerate(csv.reader(file), 1) if row]
+    if not rows or "time" not in (header := [name.strip() for name in rows[0][1]]):
+        print(f"note: {results_csv} has no time column: no per-epoch times", file=sys.stderr)
+        return []
+    column, seconds, previous, after_skip = header.index("time"), [], 0.0, False
+    for number, row in rows[1:]:
+        if (why := _skipped_because(row, len(header), column, previous)) is not None:
+            print(f"note: {results_csv}: line {number} skipped ({why})", file=sys.stderr)
+            after_skip = True
+            continue
+        if not after_skip:
+            seconds.append(float(row[column]) - previous)
+        previous, after_skip = float(row[column]), False
+    return seconds
+
+
+def _skipped_because(row: list[str], fields: int, column: int, previous: float) -> str | None:
+    """Why :func:`epoch_times` skips a ``results.csv`` row (None: kept): ``fields`` the header's count,
+    ``column`` the ``time`` one, ``previous`` the last kept row's time."""
+    if len(row) != fields:
+        return f"{len(row)} field{'' if len(row) == 1 else 's'}, the header has {fields}"
+    try:
+        seconds = float(row[column])
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        return f"time {row[column]!r} is no number"
+    if seconds < previous:
+        return f"time {row[column]} is below the previous row's {previous:g}"
+    return None
 
 
 def wrapper_config(model: str, data: Path, table: Path, overrides: dict) -> dict:
