@@ -21,7 +21,7 @@ over the list are checked: :data:`common.pixels.NARROW_PHOTO_SAMPLE`).
 Writes ``predictions.json`` into ``--out``: per image, named by its path relative
 to the source folder (:func:`named_files`), its size, boxes (xyxy pixels), scores,
 class ids and names, and its call and anomaly score; ``predict.json`` beside it, how it was made
-(weights, source, thresholds, size, tiling); and ``overlays/<name>.jpg``,
+(weights, source, image count, thresholds, size, tiling, device); and ``overlays/<name>.jpg``,
 the first ``--overlays`` images with their boxes and call drawn
 (:func:`detection.overlays.draw_detections`; ``<name>`` is the file name without
 suffix, folders joined by ``__``). A rerun into the same ``--out`` replaces the
