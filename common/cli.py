@@ -298,6 +298,29 @@ def _handling(signum: int, handler: Callable[[int, object], None]) -> Iterator[N
         signal.signal(signum, previous)
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Holds a Ctrl-C (SIGINT) or ``kill`` (SIGTERM) that arrives inside until the block has ended, then
+    raises it there as its own handler would have (:func:`exit_code`'s: a SIGTERM handled as a Ctrl-C, a
+    second one killing at once), a SIGTERM first.
+
+    For moves that a stop halfway would leave split: a second Ctrl-C while ``--folds`` put an earlier run
+    back left part of it in ``--out`` and the rest hidden beside it. Only the main thread receives signals;
+    elsewhere this does nothing.
+    """
+    held: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        held.append(signum)
+
+    try:
+        with _handling(signal.SIGINT, hold), _handling(signal.SIGTERM, hold):
+            yield
+    finally:
+        for signum in sorted(set(held), key=lambda signum: signum != signal.SIGTERM):
+            signal.raise_signal(signum)
+
+
 def user_path(text: str) -> Path:
     """An argparse ``type`` for a folder option: a leading ``~`` is the home folder even when quoted
     (``--out '~/runs'``), as in a training config (:mod:`segmentation.train_config`), not a folder named

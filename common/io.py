@@ -455,6 +455,15 @@ def writer_pid(path: Path) -> int | None:
     return int(match["pid"]) if match else None
 
 
+def is_token(text: str) -> bool:
+    """Whether ``text`` is the ``<host>-<pid>-<random>`` that :func:`temporary_path` names a temporary with.
+
+    >>> is_token("0a1b2c3d-42-0123abcd"), is_token("x")
+    (True, False)
+    """
+    return _TOKEN.fullmatch(text) is not None
+
+
 def remove_stale(folder: str | Path, pattern: str) -> list[Path]:
     """Deletes the stale temporaries in ``folder`` whose names match the glob ``pattern``.
 

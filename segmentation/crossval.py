@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from common.cli import signals_held
 from common.io import atomic_write, embeddings_root, json_float, json_text, sha256_file
 from common.metrics import mean_std
 from common.tables import fmt
@@ -216,10 +217,10 @@ def cross_validate(
         UserError: bad data or ``k``; with ``resume``, a run in ``work`` of another ``k``, ``seed`` or
             training settings (:func:`segmentation.folds.check_resumable`); all before ``work`` is written.
     """
+    show_killed_asides(work)  # a killed run's hidden earlier run, shown before any refusal (cheap)
     # the settings the earlier run's plan records, before write_plan replaces them (recorded_parts)
     recorded = read_plan(work).get("settings") if resume else None
-    if resume:  # the base checkpoint spelt otherwise (from another working folder): the earlier spelling
-        config = recorded_checkpoint(config, recorded)
+    config = recorded_checkpoint(config, recorded)  # spelt otherwise (from another folder): as recorded
     settings = training_settings(config)
     # another seed or other settings are refused, as segmentation.train --resume refuses another model
     if resume:
@@ -239,7 +240,7 @@ def cross_validate(
             results.append(
                 evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
             )
-            drop_earlier_folds_run(earlier.pop() if earlier else None)  # this run's first round finished
+            drop_earlier_folds_run(earlier)  # this run's first round finished
         if finish is not None:
             finish(results)
     return results
@@ -253,9 +254,9 @@ def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[list[Path]]:
     run writing there now (:func:`~segmentation.folds.check_no_live_folds_run`: one started while the
     base model loaded) and sets an earlier run aside unless ``resume``
     (:func:`~segmentation.folds.set_folds_run_aside`, which leaves the markers); the marker goes however
-    the block ends. Yields a list holding the folder the earlier run waits in (empty: none); the block pops
-    it once it has deleted that run. Still there when the block stops, the earlier run is put back
-    (:func:`~segmentation.folds.put_back_folds_run`) and the exception marked (:func:`earlier_run_back`).
+    the block ends. Yields a list holding the folder the earlier run waits in (empty: none); the block
+    empties it once it has deleted that run. Still there when the block stops, the earlier run is put back
+    (:func:`_put_back_on_stop`) and the exception marked (:func:`earlier_run_back`).
     Marked before the check: of two runs started at one instant, each saw no marker when it
     checked and then marked, and both went on; now the later of the two marks sees the other's, so one or
     both are refused (both where each marked before the other checked), and are run again once the other
@@ -265,21 +266,40 @@ def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[list[Path]]:
     earlier: list[Path] = []
     try:
         check_no_live_folds_run(work, own=marker)
-        show_killed_asides(work)  # an earlier run a killed one set aside, hidden where no run looked
-        if not resume and (aside := set_folds_run_aside(work)) is not None:
-            earlier.append(aside)
+        if not resume:
+            set_folds_run_aside(work, earlier)  # recorded in earlier before its first move
         yield earlier
     except BaseException as error:
-        if earlier and put_back_folds_run(work, earlier.pop()):
-            error.earlier_run_back = True  # type: ignore[attr-defined]  # read by earlier_run_back
-        raise
+        raise _put_back_on_stop(work, earlier, error)  # noqa: B904  # error itself, as a rule
     finally:
         marker.unlink(missing_ok=True)
 
 
+def _put_back_on_stop(work: Path, earlier: list[Path], error: BaseException) -> BaseException:
+    """Puts the earlier run in ``earlier`` back into ``work`` (:func:`~segmentation.folds.put_back_folds_run`)
+    once ``error`` stopped the run before its first round finished; returns what to raise, marked for
+    :func:`earlier_run_back` where there was one: ``error``, or a Ctrl-C or ``kill`` held while the earlier
+    run was moved back (:func:`common.cli.signals_held`) where ``error`` was no stop itself.
+
+    A second Ctrl-C amid the moves left part of the earlier run in ``work`` and the rest hidden beside it,
+    with no note of where, and the Ctrl-C line told to ``--resume`` a run that had trained nothing.
+    """
+    stop, back = error, False
+    try:
+        with signals_held():
+            back = bool(earlier) and put_back_folds_run(work, earlier.pop())
+    except KeyboardInterrupt as again:
+        if not isinstance(error, KeyboardInterrupt):
+            stop = again
+    if back:
+        stop.earlier_run_back = True  # type: ignore[attr-defined]  # read by earlier_run_back
+    return stop
+
+
 def earlier_run_back(error: BaseException) -> bool:
     """Whether ``error`` stopped a :func:`cross_validate` before its first round finished, and the earlier
-    run in its work folder, set aside, was put back (nothing of this run is left to ``--resume``)."""
+    run in its work folder, set aside, was put back, or a note said where its parts are where that failed
+    (nothing of this run is left to ``--resume``)."""
     return getattr(error, "earlier_run_back", False)
 
 

@@ -34,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError, one_line
-from common.io import atomic_write, is_stale, temporary_path, writer_pid
+from common.cli import signals_held
+from common.errors import UserError, file_error
+from common.io import atomic_write, is_stale, is_token, temporary_path, writer_pid
 from converters.splits import SPLITS
 from segmentation.data import category_difference, check_separate_splits, load_split
 from segmentation.run_markers import live_marker
@@ -301,58 +302,82 @@ def _remove_run_files(work: Path) -> None:
             path.unlink()
 
 
-def set_folds_run_aside(work: Path) -> Path | None:
-    """Moves an earlier K-fold run's files out of ``work`` into a hidden folder beside it,
-    ``.<work name>.earlier.<host>-<pid>-<random>``, and says where; returns that folder (None: no earlier
-    run).
+def set_folds_run_aside(work: Path, earlier: list[Path]) -> None:
+    """Moves an earlier K-fold run's files out of ``work`` into a hidden folder beside it (beside the folder
+    a link ``work`` points to), ``.<name>.earlier.<host>-<pid>-<random>``, appended to ``earlier``, and says
+    where.
 
     They were deleted at once (:func:`clear_folds_run`): a re-run stopped before its first round finished
     (a Ctrl-C, a full disk, a setting refused by round 0's training) had lost every trained round. They
     wait there until this run's first round has finished (:func:`drop_earlier_folds_run`), or go back
     when it stops before (:func:`put_back_folds_run`). Where they cannot be moved (a parent folder this
     user cannot write), they are removed as before. The markers (:data:`FOLDS_MARK`) stay.
+
+    ``earlier`` holds the folder before the first move, and a Ctrl-C or ``kill`` during the moves is held
+    until they end (:func:`common.cli.signals_held`): one that came after this returned and before the
+    caller recorded the folder left the earlier run hidden, never put back, and one amid the moves split it.
     """
     if not (work.is_dir() and any(work.iterdir()) and is_folds_run(work)):
-        return None
-    absolute = work.absolute()
-    aside = temporary_path(absolute.with_name(f"{absolute.name}.earlier")).with_suffix("")
-    try:
-        aside.mkdir()
-        for path in work.iterdir():
-            if not path.match(FOLDS_MARK):
-                os.replace(path, aside / path.name)
-    except OSError:
-        _move_back(work, aside)
-        clear_folds_run(work)
-        return None
-    except BaseException:
-        _move_back(work, aside)
-        raise
+        return
+    beside = _beside(work)  # a link to another disk: os.replace cannot move across, it was deleted at once
+    aside = temporary_path(beside.with_name(f"{beside.name}.earlier")).with_suffix("")
+    with signals_held():
+        earlier.append(aside)
+        try:
+            aside.mkdir()
+            for path in work.iterdir():
+                if not path.match(FOLDS_MARK):
+                    os.replace(path, aside / path.name)
+        except OSError:
+            _move_back(work, aside)
+            earlier.remove(aside)
+            clear_folds_run(work)
+            return
     print(
         f"note: replacing the earlier --folds run in {work}: it is kept in {aside} until this run's "
         "first round has finished, and put back if this run stops before",
         file=sys.stderr,
     )
-    return aside
+
+
+def _beside(work: Path) -> Path:
+    """Where the hidden folders of ``work``'s earlier runs go: beside the folder it names, links followed."""
+    try:
+        return work.resolve()
+    except (OSError, RuntimeError):  # a link loop: not a folder, nothing set aside there
+        return work.absolute()
+
+
+def _earlier_asides(work: Path) -> list[Path]:
+    """The hidden folders beside ``work`` of :func:`set_folds_run_aside` (and their ``.tmp`` being deleted,
+    :func:`drop_earlier_folds_run`), by name: ``.<name>.earlier.`` and a token alone, so those of an
+    ``--out`` named ``<name>.earlier.x`` are not taken for ``work``'s."""
+    beside = _beside(work)
+    prefix = f".{beside.name}.earlier."
+    found = beside.parent.glob(f"{glob.escape(prefix)}*")  # --out 'nut[1]'
+    return sorted(path for path in found if is_token(path.name[len(prefix) :].removesuffix(".tmp")))
 
 
 def show_killed_asides(work: Path) -> list[Path]:
     """Renames each hidden folder of :func:`set_folds_run_aside` beside ``work`` whose run was killed (its
-    process is gone: :func:`common.io.is_stale`) to a visible ``<work name>.earlier-<time>`` (``-2``...
-    when taken), and says so in a ``note:``; returns them.
+    process is gone: :func:`common.io.is_stale`) to a visible ``<name>.earlier-<time>`` (``-2``... when
+    taken), and says so in a ``note:``; returns them. Removes those a killed run was deleting
+    (:func:`drop_earlier_folds_run`'s ``.tmp``), which stayed hidden for ever.
 
     A run killed before its first round finished left the earlier run hidden, where no later run looked.
     """
-    absolute = work.absolute()
-    shown = []
-    for aside in sorted(absolute.parent.glob(f".{glob.escape(absolute.name)}.earlier.*")):  # --out 'nut[1]'
-        if not aside.is_dir() or aside.suffix == ".tmp" or not is_stale(aside):
+    beside, shown = _beside(work), []
+    for aside in _earlier_asides(work):
+        if not aside.is_dir() or aside.is_symlink() or not is_stale(aside):
+            continue
+        if aside.suffix == ".tmp":
+            shutil.rmtree(aside, ignore_errors=True)  # links in it removed, never followed
             continue
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
-        target, number = absolute.with_name(f"{absolute.name}.earlier-{stamp}"), 1
+        target, number = beside.with_name(f"{beside.name}.earlier-{stamp}"), 1
         while os.path.lexists(target):
             number += 1
-            target = absolute.with_name(f"{absolute.name}.earlier-{stamp}-{number}")
+            target = beside.with_name(f"{beside.name}.earlier-{stamp}-{number}")
         aside.rename(target)
         print(
             f"note: {target} holds an earlier --folds run of {work}: a run killed before its first round "
@@ -363,50 +388,91 @@ def show_killed_asides(work: Path) -> list[Path]:
     return shown
 
 
-def _move_back(work: Path, aside: Path) -> None:
-    """Moves what ``aside`` holds back into ``work`` and removes ``aside`` (missing: nothing to do)."""
+def _move_back(work: Path, aside: Path, moved: list[str] | None = None) -> None:
+    """Moves what ``aside`` holds back into ``work`` (their names appended to ``moved``) and removes
+    ``aside`` (missing: nothing to do)."""
     if not aside.is_dir():
         return
-    for path in aside.iterdir():
+    for path in sorted(aside.iterdir()):
         os.replace(path, work / path.name)
+        if moved is not None:
+            moved.append(path.name)
     aside.rmdir()
 
 
-def drop_earlier_folds_run(aside: Path | None) -> None:
-    """Deletes the earlier run :func:`set_folds_run_aside` moved to ``aside``: this run's first round has
-    finished. Renamed to a temporary first, so a kill while it is deleted leaves no part of it to be taken
-    for the earlier run; links in it are removed, never followed."""
-    if aside is None or not aside.is_dir():
+def drop_earlier_folds_run(earlier: list[Path]) -> None:
+    """Deletes the earlier run :func:`set_folds_run_aside` moved to the folder ``earlier`` holds (none:
+    nothing to do), then empties ``earlier`` (a stop in between finds that folder gone and puts nothing
+    back): this run's first round has finished. Renamed to a temporary first (``<folder>.tmp``), so a kill
+    while it is deleted leaves no part of it to be taken for the earlier run (:func:`show_killed_asides`
+    removes it); links in it are removed, never followed.
+
+    Where that fails (a file of it this user cannot delete), a ``note:`` names what is left to delete and
+    the run goes on: it stopped after its first round, which it had trained. The temporary was named
+    ``.<aside>.<token>.tmp``, too long for the file system with an ``--out`` name of some 200 characters.
+    """
+    for aside in earlier:
+        _delete_earlier_run(aside)
+    earlier.clear()
+
+
+def _delete_earlier_run(aside: Path) -> None:
+    """:func:`drop_earlier_folds_run`'s work for one hidden folder ``aside`` (missing: nothing to do)."""
+    if not aside.is_dir():
         return
-    doomed = temporary_path(aside)
-    aside.rename(doomed)
-    _remove_run_files(doomed)
-    doomed.rmdir()
+    left = aside
+    try:
+        doomed = aside.with_name(f"{aside.name}.tmp")
+        aside.rename(doomed)
+        left = doomed
+        shutil.rmtree(doomed)
+    except OSError as error:
+        print(
+            f"note: the earlier --folds run this run replaces could not be deleted ({file_error(error)}): "
+            f"delete {left} by hand",
+            file=sys.stderr,
+        )
 
 
 def put_back_folds_run(work: Path, aside: Path | None) -> bool:
     """Puts the earlier run :func:`set_folds_run_aside` moved to ``aside`` back into ``work`` in place of
-    this run's files (it stopped before its first round finished) and says so; True when it did.
+    this run's files (it stopped before its first round finished) and says so; True when there was one to
+    put back: nothing of this run is left to ``--resume``.
 
-    Where that fails, ``aside`` is left as it is and the note names it.
+    Where that fails partway, the note says which of its parts are back in ``work`` and which still in
+    ``aside`` (it said the whole run was in ``aside``, with part of it back in ``work``).
     """
     if aside is None or not aside.is_dir():
         return False
+    moved: list[str] = []
     try:
         _remove_run_files(work)
-        _move_back(work, aside)
+        _move_back(work, aside, moved)
     except OSError as error:
-        print(
-            f"note: this run stopped before its first round finished; the earlier --folds run could not be "
-            f"put back into {work} ({one_line(error)}): it is in {aside}",
-            file=sys.stderr,
-        )
-        return False
+        print(_put_back_failed_note(work, aside, moved, error), file=sys.stderr)
+        return True
     print(
         f"note: this run stopped before its first round finished: {work} holds the earlier --folds run again",
         file=sys.stderr,
     )
     return True
+
+
+def _put_back_failed_note(work: Path, aside: Path, moved: list[str], error: OSError) -> str:
+    """The note of :func:`put_back_folds_run` stopped by ``error``, ``moved`` put back."""
+    start = "note: this run stopped before its first round finished; the earlier --folds run could not be"
+    if not moved:
+        return f"{start} put back into {work} ({file_error(error)}): it is in {aside}"
+    left = sorted(path.name for path in aside.iterdir()) if aside.is_dir() else []
+    if not left:  # all back, its emptied folder not removed
+        return (
+            f"note: this run stopped before its first round finished: {work} holds the earlier --folds run "
+            f"again (its emptied {aside} could not be removed: {file_error(error)})"
+        )
+    return (
+        f"{start} put back whole into {work} ({file_error(error)}): its {', '.join(moved)} are back there, "
+        f"its {', '.join(left)} still in {aside}; move those into {work} by hand"
+    )
 
 
 def write_plan(work: Path, k: int, seed: int, settings: dict | None = None) -> None:

@@ -1057,3 +1057,23 @@ def test_without_poll_a_broken_pipe_keeps_its_traceback(monkeypatch):
 
         with pytest.raises(BrokenPipeError):
             cli.exit_code(work)
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_signals_held_raises_a_ctrl_c_or_kill_after_the_block_and_not_inside(signum):
+    # for moves a stop halfway would split (segmentation.folds: an earlier --folds run put back)
+    import signal
+
+    from common.cli import exit_code, signals_held
+
+    done = []
+
+    def work():
+        with signals_held():
+            signal.raise_signal(getattr(signal, signum))
+            done.append("moved")  # not stopped inside
+        done.append("after")  # stopped here
+
+    assert exit_code(work) == {"SIGINT": 130, "SIGTERM": 143}[signum]
+    assert done == ["moved"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

@@ -1629,7 +1629,9 @@ def test_a_folds_run_whose_earlier_run_cannot_be_moved_aside_replaces_it_as_befo
         raise PermissionError(13, "Permission denied", str(target))
 
     monkeypatch.setattr(folds.os, "replace", refused)
-    assert folds.set_folds_run_aside(out) is None
+    earlier = []
+    folds.set_folds_run_aside(out, earlier)
+    assert earlier == []
     assert list(out.iterdir()) == []
     assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
     assert capsys.readouterr().err == f"note: replacing the earlier --folds run in {out}\n"
@@ -1693,3 +1695,285 @@ def test_a_killed_runs_hidden_folder_beside_an_out_named_with_brackets_is_shown(
     (shown,) = show_killed_asides(out)
     assert shown.name.startswith("nut[1].earlier-") and (shown / "runs" / "fold0" / "decoder.pt").is_file()
     assert f"note: {shown} holds an earlier --folds run of {out}" in capsys.readouterr().err
+
+
+def _run_folds(tiny_dataset, out: Path, tmp_path: Path, *more: str) -> int:
+    from segmentation.evaluate import main
+
+    argv = ["--data", str(tiny_dataset), "--out", str(out), "--folds", "3", "--no-progress", *more]
+    return main([*argv, "--cache-dir", str(tmp_path / "cache"), "--set", "epochs=1"])
+
+
+def _summary_stubbed(monkeypatch) -> None:
+    """The summary of :func:`_fake_rounds`' rounds stubbed: a run of them ends."""
+    from segmentation import crossval
+
+    monkeypatch.setattr(crossval, "summary", lambda results: {"folds": len(results)})
+    monkeypatch.setattr(crossval, "write_folds", lambda work, metrics: "table")
+
+
+def _dead_token(path: Path) -> Path:
+    """``path`` (named by this process, :func:`common.io.temporary_path`) named by a process that is gone."""
+    import os
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return path.with_name(path.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))
+
+
+def test_an_earlier_run_of_an_out_with_a_long_name_is_deleted_after_round_0_and_the_run_goes_on(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # its temporary, ..<out>.earlier.<token>.<token>.tmp, was too long a name (ENAMETOOLONG) for an --out
+    # named with 200 characters: the run stopped after round 0 had trained
+    out = tmp_path / ("n" * 200)
+    _earlier_folds_run(out)
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    _summary_stubbed(monkeypatch)
+    assert _run_folds(tiny_dataset, out, tmp_path) == 0
+    assert trained == ["fold0", "fold1", "fold2"]
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    assert "could not be deleted" not in capsys.readouterr().err
+
+
+def test_an_earlier_run_that_cannot_be_deleted_after_round_0_is_named_and_the_run_goes_on(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a file of it this user cannot delete (another user's, in a shared folder): the run stopped there
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+    real = shutil.rmtree
+
+    def rmtree(path, *args, **kwargs):
+        if ".earlier." in str(path):
+            raise PermissionError(13, "Permission denied", str(Path(path) / "runs"))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    _summary_stubbed(monkeypatch)
+    assert _run_folds(tiny_dataset, out, tmp_path) == 0
+    assert trained == ["fold0", "fold1", "fold2"]
+    (left,) = tmp_path.glob(".out.earlier.*.tmp")
+    assert (
+        f"note: the earlier --folds run this run replaces could not be deleted (Permission denied: "
+        f"{left / 'runs'}): delete {left} by hand\n" in capsys.readouterr().err
+    )
+
+
+def _stopped_in_round_0(monkeypatch) -> None:
+    from segmentation import crossval
+
+    def train(run_config, **options):
+        (Path(run_config["out"]) / run_config["name"]).mkdir(parents=True)
+        raise KeyboardInterrupt  # the first Ctrl-C, in round 0
+
+    monkeypatch.setattr(crossval, "train", train)
+
+
+def _on_moves(monkeypatch, act) -> None:
+    """``os.replace`` calling ``act(source, target)`` before each move of an earlier run's file, to or from
+    its hidden folder."""
+    import os
+
+    real = os.replace
+
+    def replace(source, target, *args, **kwargs):
+        if ".earlier." in str(source) + str(target):
+            act(Path(source), Path(target))
+        return real(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _nth_move(out: Path, back: bool, n: int, action) -> object:
+    """An ``act`` for :func:`_on_moves`: ``action()`` before the ``n``-th move (``back``: into ``out``)."""
+    moves = []
+
+    def act(source: Path, target: Path) -> None:
+        if (target.parent == out) == back:
+            moves.append(source)
+            if len(moves) == n:
+                action()
+
+    return act
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_second_stop_while_the_earlier_run_is_put_back_waits_until_it_is_whole(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys, signum
+):
+    # a second Ctrl-C (or a kill) amid the moves left part of the earlier run in out and the rest hidden,
+    # with no note of where, and the Ctrl-C line told to --resume a run that had trained nothing
+    import signal
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    before = _files(out)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    _stopped_in_round_0(monkeypatch)
+    _on_moves(monkeypatch, _nth_move(out, True, 3, lambda: signal.raise_signal(getattr(signal, signum))))
+    assert _run_folds(tiny_dataset, out, tmp_path) == {"SIGINT": 130, "SIGTERM": 143}[signum]
+    assert _files(out) == before
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    err = capsys.readouterr().err
+    assert (
+        f"note: this run stopped before its first round finished: {out} holds the earlier --folds run again"
+    ) in err
+    assert "--resume" not in err
+
+
+def test_a_second_ctrl_c_while_a_stopped_set_aside_moves_the_earlier_run_back_waits_until_it_is_whole(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    import signal
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    before = _files(out)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    stop = lambda: signal.raise_signal(signal.SIGINT)  # noqa: E731
+    aside, back = _nth_move(out, False, 2, stop), _nth_move(out, True, 1, stop)  # amid the moves, then back
+    _on_moves(monkeypatch, lambda source, target: (aside(source, target), back(source, target)))
+    assert _run_folds(tiny_dataset, out, tmp_path) == 130
+    assert _files(out) == before
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    assert "--resume" not in capsys.readouterr().err
+
+
+def test_a_put_back_failing_partway_says_which_parts_are_where_and_no_resume(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # it said the whole earlier run was in the hidden folder, part of it back in out, with the errno shown
+    # raw, and the Ctrl-C line told to --resume a run that had trained nothing
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    _stopped_in_round_0(monkeypatch)
+
+    def refused():
+        raise PermissionError(1, "Operation not permitted", "fold2")
+
+    _on_moves(monkeypatch, _nth_move(out, True, 3, refused))
+    assert _run_folds(tiny_dataset, out, tmp_path) == 130
+    (aside,) = tmp_path.glob(".out.earlier.*")
+    assert sorted(path.name for path in out.iterdir() if not path.name.startswith(".")) == ["fold0", "fold1"]
+    err = capsys.readouterr().err
+    assert (
+        "note: this run stopped before its first round finished; the earlier --folds run could not be put "
+        f"back whole into {out} (Operation not permitted: fold2): its fold0, fold1 are back there, its "
+        f"fold2, folds.json, folds.md, folds.png, runs still in {aside}; move those into {out} by hand\n"
+    ) in err
+    assert "--resume" not in err
+
+
+def test_a_ctrl_c_between_the_set_aside_and_its_record_puts_the_earlier_run_back(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # set_folds_run_aside had returned the hidden folder, the caller had not recorded it: never put back
+    from segmentation import crossval
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    before = _files(out)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    real = crossval.set_folds_run_aside
+
+    def set_aside(*args):
+        real(*args)
+        raise KeyboardInterrupt  # where the caller records it
+
+    monkeypatch.setattr(crossval, "set_folds_run_aside", set_aside)
+    assert _run_folds(tiny_dataset, out, tmp_path) == 130
+    assert _files(out) == before
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    assert "--resume" not in capsys.readouterr().err
+
+
+def test_what_a_run_killed_while_deleting_the_earlier_run_left_is_removed_by_the_next(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # a kill while round 0's end deleted it left its hidden temporary for ever: no run looked at it
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    real = shutil.rmtree
+
+    def rmtree(path, *args, **kwargs):
+        if ".earlier." in str(path):
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    assert _run_folds(tiny_dataset, out, tmp_path) == 130
+    monkeypatch.setattr(shutil, "rmtree", real)
+    (doomed,) = tmp_path.glob(".out.earlier.*.tmp")
+    assert doomed.name == f"{doomed.name.removesuffix('.tmp')}.tmp"  # <hidden folder>.tmp: short
+    live = doomed.with_name(doomed.name.replace(".tmp", "-x.tmp"))  # no token: not a temporary of this out
+    dead = _dead_token(doomed)
+    doomed.rename(dead)
+    shutil.copytree(dead, live, symlinks=True)
+    from segmentation.folds import show_killed_asides
+
+    assert show_killed_asides(out) == []
+    assert not dead.exists() and live.is_dir()
+    assert (tmp_path / "photos" / "a.png").is_file()  # the link in it removed, not followed
+    assert str(dead) not in capsys.readouterr().err
+
+
+def test_the_hidden_folder_of_an_out_that_is_a_link_is_made_beside_the_folder_it_points_to(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # made beside the link, it was on another disk where --out links to one: os.replace failed and the
+    # earlier run was deleted at once; and a killed run's was looked for beside the link alone
+    from segmentation.folds import show_killed_asides
+
+    real = tmp_path / "disk" / "out"
+    _earlier_folds_run(real)
+    before = _files(real)
+    out = tmp_path / "out"
+    out.symlink_to(real, target_is_directory=True)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+    seen = []
+
+    def train(run_config, **options):
+        seen.extend(path.name for path in (tmp_path / "disk").glob(".out.earlier.*"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("segmentation.crossval.train", train)
+    assert _run_folds(tiny_dataset, out, tmp_path) == 130
+    assert len(seen) == 1 and _files(real) == before
+    killed = _dead_token(tmp_path / "disk" / seen[0])
+    killed.mkdir()
+    (shown,) = show_killed_asides(out)
+    assert shown.parent == tmp_path / "disk" and shown.name.startswith("out.earlier-")
+    assert f"note: {shown} holds an earlier --folds run of {out}" in capsys.readouterr().err
+
+
+def test_the_hidden_folder_of_an_out_named_like_another_outs_earlier_is_not_taken_for_that_outs(
+    tmp_path, capsys
+):
+    # --out a and --out a.earlier.b: .a.earlier.* took the second one's hidden folder for the first one's
+    from common.io import temporary_path
+    from segmentation.folds import show_killed_asides
+
+    other = _dead_token(temporary_path(tmp_path / "a.earlier.b.earlier").with_suffix(""))
+    other.mkdir()
+    (tmp_path / "a").mkdir()
+    assert show_killed_asides(tmp_path / "a") == []
+    assert other.is_dir() and capsys.readouterr().err == ""
+    assert show_killed_asides(tmp_path / "a.earlier.b") != []
+
+
+def test_a_killed_runs_hidden_folder_is_shown_before_a_refusal_of_the_data(tiny_dataset, tmp_path, capsys):
+    # shown only once the data was dealt and the base model loaded: --folds 50 said nothing of it
+    from common.io import temporary_path
+
+    out = tmp_path / "out"
+    _earlier_folds_run(_dead_token(temporary_path(tmp_path / "out.earlier").with_suffix("")))
+    assert _run_folds(tiny_dataset, out, tmp_path, "--folds", "50") == 2
+    (shown,) = tmp_path.glob("out.earlier-*")
+    err = capsys.readouterr().err
+    assert f"note: {shown} holds an earlier --folds run of {out}" in err and "more folds than" in err
