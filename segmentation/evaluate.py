@@ -942,12 +942,8 @@ def _default_out(args: argparse.Namespace) -> Path:
     return Path("runs") / "sam" / name / f"eval_{args.split}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog=command_name("segmentation.evaluate"),
-        description="Score SAM with ground-truth box prompts: IoU, Dice, instance IoU and COCO mask AP.",
-        formatter_class=DefaultsHelpFormatter,
-    )
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is scored: the data set, the weights and where the results go."""
     parser.add_argument(
         "--data",
         type=user_path,
@@ -979,6 +975,10 @@ def build_parser() -> argparse.ArgumentParser:
         "runs/sam/zero_shot_<data>/eval_<split>, for one in the weights cache "
         "runs/sam/<its name>/eval_<split>; with --folds runs/sam/folds_<data>)",
     )
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the scoring runs: embedding cache, device, batch size and overlays."""
     parser.add_argument(
         "--cache-dir",
         type=user_path,
@@ -993,6 +993,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         help="best and worst images drawn, each once (a split of fewer than twice as many: fewer worst)",
     )
+
+
+def _add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
+    """Prompt options: zoomed crops, test-time flips and the colour head or prompt."""
     parser.add_argument(
         "--crop-fraction",
         type=float,
@@ -1026,6 +1030,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a decoder.pt that carries a colour prompt (colour_prompt=true in training) without it, "
         "e.g. with --crop-fraction (which refuses it); only with such a --checkpoint",
     )
+
+
+def _add_folds_arguments(parser: argparse.ArgumentParser) -> None:
+    """K-fold cross-validation: rounds, seed, resume and the training settings."""
     parser.add_argument(
         "--folds",
         type=int,
@@ -1050,6 +1058,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="with --folds: train overrides",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog=command_name("segmentation.evaluate"),
+        description="Score SAM with ground-truth box prompts: IoU, Dice, instance IoU and COCO mask AP.",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    _add_model_arguments(parser)
+    _add_run_arguments(parser)
+    _add_prompt_arguments(parser)
+    _add_folds_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
