@@ -431,7 +431,7 @@ class EmbeddingCache:
         with tqdm(total=len(todo), desc="embedding", unit="img", disable=not progress) as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
-                images = [_apply(view_of[key], load_rgb(path)) for key, path in batch]
+                images = [_apply(view_of[key], _load_hashed(path, key)) for key, path in batch]
                 encoded = embed_images(self.sam, images, device, part=self.part)
                 for (key, path), entry in zip(batch, encoded, strict=True):
                     entries[key] = self._store(key, path, entry)
@@ -452,6 +452,10 @@ class EmbeddingCache:
                 or payload["fingerprint"] != self.fingerprint
             ):
                 raise ValueError("written by another cache version or encoder")
+            # an entry copied or renamed onto another's name (a cache mended by hand) held another image's
+            # embedding, and was used for this one
+            if payload["image_sha256"] != key:
+                raise ValueError(f"it holds the embedding of another image ({payload['image_sha256']})")
             embedding = payload["embedding"]
             # (C, h, w) embeddings; an encoder part's input may be (h * w, C) tokens
             if not isinstance(embedding, torch.Tensor) or embedding.ndim not in (2, 3):
@@ -711,6 +715,25 @@ def _view_key(image_key: str, view: ImageView | None) -> str:
     """The cache key of a view: the image's sha256, then ``-`` and the view's key (none for the image)."""
     suffix = "" if view is None else view.key
     return f"{image_key}-{suffix}" if suffix else image_key
+
+
+def _load_hashed(path: Path, key: str) -> np.ndarray:
+    """:func:`load_rgb` of the image whose bytes were hashed to ``key`` (a view's key too).
+
+    The images are hashed before the first is encoded: a photo rewritten meanwhile (a camera still
+    writing it, a folder being synced) was encoded from its new bytes and stored under its old hash,
+    where a later run of the old photo read it. The file is hashed again after it was read
+    (:func:`~common.io.sha256_file` remembers an unchanged file: no second read).
+
+    Raises:
+        UserError: the file changed since it was hashed, or cannot be read.
+    """
+    image = load_rgb(path)
+    if sha256_file(path, what="image") != key.split("-", 1)[0]:
+        raise UserError(
+            f"image {path} changed on disk while it was being embedded: run again once nothing writes to it"
+        )
+    return image
 
 
 def _apply(view: ImageView | None, image: np.ndarray) -> np.ndarray:

@@ -610,6 +610,47 @@ def test_entry_of_another_encoder_in_the_folder_is_not_used(
     torch.testing.assert_close(again.embedding, payload["embedding"].float(), rtol=0, atol=0)
 
 
+def test_an_entry_of_another_image_under_this_images_name_is_not_used(
+    tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a cache mended by hand: one image's entry copied onto another's name, same encoder and version
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+    first, second = cache.embed(image_files[:2], progress=False)
+    shutil.copyfile(cache.path_for(image_files[0]), cache.path_for(image_files[1]))
+
+    with caplog.at_level(logging.WARNING, logger="segmentation.embeddings"):
+        (again,) = cache.embed(image_files[1:2], progress=False)
+
+    assert encoder_calls == [2, 1]
+    assert "holds the embedding of another image" in caplog.text
+    # encoded alone, not in a batch of two: float16 steps apart at most, far from the other image's
+    torch.testing.assert_close(again.embedding, second.embedding, rtol=0, atol=1e-2)
+    assert (again.embedding - first.embedding).abs().max() > 0.1
+    assert_same_embedding(cache.get(image_files[1]), again)  # rewritten
+
+
+def test_a_photo_rewritten_while_it_is_embedded_is_named_and_not_cached_under_its_old_hash(
+    tmp_path: Path, tiny_sam: Sam, image_writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a camera still writing the photo: hashed with its first bytes, then read with others
+    path = image_writer(tmp_path / "a.png", noise_image(24, 40, seed=0))
+    old_key = sha256_file(path)
+    load = embeddings_module.load_rgb
+
+    def rewritten_then_loaded(image: Path) -> np.ndarray:
+        image_writer(image, noise_image(24, 40, seed=1))
+        return load(image)
+
+    monkeypatch.setattr(embeddings_module, "load_rgb", rewritten_then_loaded)
+    cache = EmbeddingCache(tmp_path / "cache", tiny_sam, model_name=MODEL_NAME)
+
+    with pytest.raises(
+        UserError, match=r"^image .*a\.png changed on disk while it was being embedded: run again"
+    ):
+        cache.embed([path], progress=False)
+    assert not (cache.folder / f"{old_key}.pt").exists()
+
+
 def test_entries_of_another_format_version_are_misses(
     tmp_path: Path, tiny_sam: Sam, image_files, encoder_calls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
