@@ -667,7 +667,9 @@ def load_torch(
         # torch.save writes a zip file, or (legacy) a pickle stream, which opens with the PROTO
         # opcode 0x80; anything else (a text file) makes torch raise e.g. KeyError(174812789).
         kind = torch_file_kind(path) if zipped else None
-        if _cut_short(path, zipped, error):
+        if not _first_byte(path):  # it said "not a torch file", which sent users looking for another file
+            reason = "the file is empty (0 bytes: an interrupted download or copy?)"
+        elif _cut_short(path, zipped, error):
             reason = "the file ends early (truncated: an interrupted download or copy?)"
         elif not zipped and _first_byte(path) != b"\x80" or isinstance(error, pickle.UnpicklingError):
             # a torch file of another program's classes (a detector's best.pt as --sam) says what it is

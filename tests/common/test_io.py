@@ -454,8 +454,8 @@ def test_torch_files_round_trip_and_garbage_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"garbage, not a zip and not a pickle", b"w: 1\n", b"", b"\x80\x02garbage after pickle's PROTO"],
-    ids=["text", "yaml", "empty", "broken-pickle"],
+    [b"garbage, not a zip and not a pickle", b"w: 1\n", b"\x80\x02garbage after pickle's PROTO"],
+    ids=["text", "yaml", "broken-pickle"],
 )
 def test_a_file_that_is_no_torch_file_says_so(tmp_path: Path, content: bytes) -> None:
     pytest.importorskip("torch")
@@ -466,6 +466,19 @@ def test_a_file_that_is_no_torch_file_says_so(tmp_path: Path, content: bytes) ->
     assert message.startswith(f"cannot read SAM checkpoint {tmp_path / 'junk.pt'}: ")
     if content[:1] != b"\x80":  # torch's own reason for these is a bare number (KeyError)
         assert message.endswith("not a torch file, or one that only loads by running pickled code")
+
+
+def test_an_empty_torch_file_says_it_is_empty(tmp_path: Path) -> None:
+    # a zero-byte checkpoint (a download that never started) said "not a torch file, or one that only
+    # loads by running pickled code", which sent users looking for another file
+    pytest.importorskip("torch")
+    (tmp_path / "mobile_sam.pt").write_bytes(b"")
+    with pytest.raises(UserError) as error:
+        load_torch(tmp_path / "mobile_sam.pt", what="SAM checkpoint")
+    assert str(error.value) == (
+        f"cannot read SAM checkpoint {tmp_path / 'mobile_sam.pt'}: the file is empty (0 bytes: an "
+        "interrupted download or copy?)"
+    )
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
