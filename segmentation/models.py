@@ -339,6 +339,12 @@ def _with_weights(sam: Sam, checkpoint: str | Path | None, *, model: str) -> Sam
     state = load_state_dict_file(checkpoint)
     mismatch = state_dict_mismatch(sam, state)
     if mismatch is not None:
+        # mobile_sam.pt given with --model vit_b said only which keys differ, not what the file is
+        other = next(
+            (name for name in SAM_MODELS if name != model and is_official_weights(name, checkpoint)), None
+        )
+        if other is not None:
+            mismatch = f"it is the official weights of model '{other}' ({SAM_MODELS[other].weights.filename})"
         raise CheckpointError(f"{checkpoint} is not a {model} state dict: {mismatch}")
     sam.load_state_dict(state, strict=True)
     return sam.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import torch
 from segment_anything import SamPredictor
 from segment_anything.modeling import Sam
 
-from common.io import load_torch
+from common.io import load_torch, sha256_file
 from common.weights import CheckpointError, weights_dir
 from segmentation.models import (
     DEFAULT_MODEL,
@@ -159,6 +160,23 @@ def test_state_dict_of_another_backbone_is_a_one_line_error(tiny_sam: Sam, tmp_p
     assert str(path) in message and "vit_t" in message
     assert "missing keys (image_encoder.patch_embed.seq.0.c.weight" in message
     assert "unexpected keys (image_encoder.pos_embed" in message
+
+
+def test_the_official_weights_of_another_model_are_named_as_such(
+    tiny_sam: Sam, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mobile_sam.pt given with --model vit_b said "is not a vit_b state dict: 171 missing keys (...)"
+    path = tmp_path / "vit_b_like.pth"  # stands in for vit_b's official file: the registry says it is
+    torch.save(tiny_sam.state_dict(), path)
+    entry = SAM_MODELS["vit_b"]
+    spec = replace(entry.weights, sha256=sha256_file(path), size=path.stat().st_size)
+    monkeypatch.setitem(SAM_MODELS, "vit_b", replace(entry, weights=spec))
+    with pytest.raises(CheckpointError) as error:
+        load_sam("vit_t", path)
+    assert str(error.value) == (
+        f"{path} is not a vit_t state dict: it is the official weights of model 'vit_b' "
+        "(sam_vit_b_01ec64.pth)"
+    )
 
 
 @pytest.mark.parametrize(
