@@ -40,7 +40,7 @@ _CHUNK = 1 << 20
 # A \u escape of a surrogate (d800-dfff) in JSON text: paired (an emoji) or lone, see read_json.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 # sha256_file's digests by file identity (see there).
-_HASHED: dict[tuple[int, int, int, int], str] = {}
+_HASHED: dict[tuple[int, int, int, int, int], str] = {}
 _SETTLED_S = 2.0
 _HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
 # ".<name>.<host>-<pid>-<random>.tmp" (files) and ".<name>.partial-<host>-<pid>-<random>" (folders).
@@ -603,7 +603,8 @@ def file_exists(path: str | Path) -> bool:
 def sha256_file(path: str | Path, *, what: str = "file") -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks (checkpoints are up to 2.5 GB).
 
-    Remembered for the process by the file's identity (device, inode, size, modification time in ns):
+    Remembered for the process by the file's identity (device, inode, size, modification and change
+    times in ns: :func:`_identity`):
     one command compares a split with several records (a detector's, SAM's, a PatchCore run's
     train photos), and each would read every byte again. A file written since, renamed over or
     replaced has another identity and is read again. A file modified in the last
@@ -632,9 +633,14 @@ def sha256_file(path: str | Path, *, what: str = "file") -> str:
     return digest.hexdigest()
 
 
-def _identity(status: os.stat_result) -> tuple[int, int, int, int]:
-    """A file's identity for :data:`_HASHED`: device, inode, size, modification time in ns."""
-    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+def _identity(status: os.stat_result) -> tuple[int, int, int, int, int]:
+    """A file's identity for :data:`_HASHED`: device, inode, size, modification and change times in ns.
+
+    The change time because no tool sets it back: a photo copied in place with its time kept (``cp -p``
+    of one of the same size and time, as two files from one archive have) kept its old digest, and the
+    embedding cache gave it the old photo's embedding.
+    """
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 def load_torch(

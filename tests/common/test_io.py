@@ -293,6 +293,20 @@ def test_sha256_file_reads_again_a_file_replaced_with_its_size_and_time(tmp_path
     assert sha256_file(blob) == hashlib.sha256(b"c" * 50).hexdigest()
 
 
+def test_sha256_file_reads_again_a_file_copied_in_place_with_its_size_and_time(tmp_path: Path) -> None:
+    # cp -p of another photo of the same size onto it, both with one time (unpacked from one archive):
+    # same inode, size and modification time, so the first photo's digest was given for the second
+    old = time.time_ns() - 3600 * 10**9
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"a" * 100)
+    os.utime(blob, ns=(old, old))
+    assert sha256_file(blob) == hashlib.sha256(b"a" * 100).hexdigest()
+    time.sleep(0.05)  # past a tick of the kernel's clock for change times (a few ms)
+    blob.write_bytes(b"b" * 100)
+    os.utime(blob, ns=(old, old))
+    assert sha256_file(blob) == hashlib.sha256(b"b" * 100).hexdigest()
+
+
 def test_sha256_file_remembers_the_digest_under_the_opened_files_identity(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
