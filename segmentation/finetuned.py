@@ -300,6 +300,8 @@ def load_tuned_parts(sam: Sam, data: dict) -> None:
 
 def apply_decoder(sam: Sam, data: dict, *, source: str | Path = "decoder.pt") -> Sam:
     """Loads the tuned decoder (and prompt encoder, image encoder part) of ``data`` into ``sam`` in place."""
+    if not isinstance(data.get("mask_decoder"), Mapping):  # it was a KeyError traceback
+        raise UserError(f"{source} holds no mask decoder: not a whole decoder.pt")
     try:
         load_tuned_parts(sam, data)
     except RuntimeError as error:  # torch's first line names no key: what does not fit is on the next ones
@@ -432,7 +434,9 @@ def load_finetuned(
     data = load_torch(path, what="checkpoint")
     refuse_other_run_files(data, path)
     if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
-        name = data["model"]
+        name = data.get("model")
+        if not isinstance(name, str):  # it was a KeyError traceback (inspection's loader said this)
+            raise UserError(f"{path} names no model: not a whole decoder.pt")
         if model is not None and model != name:
             raise UserError(f"{path} was trained on model '{name}', not '{model}'")
         check_base(data, path, base_checkpoint)

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from common.errors import UserError
-from segmentation.finetuned import apply_decoder, load_finetuned, read_decoder, save_decoder, save_full
+from segmentation.finetuned import (
+    DECODER_FORMAT,
+    apply_decoder,
+    load_finetuned,
+    read_decoder,
+    save_decoder,
+    save_full,
+)
 from segmentation.models import sam_model
 
 
@@ -71,6 +78,23 @@ def test_bad_files_get_one_line_errors(tiny_sam, tmp_path):
         read_decoder(full)
     with pytest.raises(UserError, match=r"full state dict: say which model it is for \(--model\)$"):
         load_finetuned(full)  # the flag of segmentation's commands, by default
+
+
+@pytest.mark.parametrize("model", [None, ["vit_t"]], ids=["no-model", "a-list"])
+def test_a_decoder_file_that_names_no_model_is_a_one_line_error(tmp_path, model):
+    # a file with decoder.pt's format tag and no model name: it was a KeyError traceback
+    path = tmp_path / "decoder.pt"
+    torch.save({"format": DECODER_FORMAT, **({} if model is None else {"model": model})}, path)
+    with pytest.raises(UserError) as error:
+        load_finetuned(path)
+    assert str(error.value) == f"{path} names no model: not a whole decoder.pt"
+
+
+def test_a_decoder_file_without_its_mask_decoder_is_a_one_line_error(tiny_sam):
+    # it was a KeyError traceback
+    with pytest.raises(UserError) as error:
+        apply_decoder(tiny_sam, {"format": DECODER_FORMAT, "model": "vit_t"}, source="d.pt")
+    assert str(error.value) == "d.pt holds no mask decoder: not a whole decoder.pt"
 
 
 def test_decoder_on_other_base_weights_is_refused(tiny_sam, tmp_path):
