@@ -90,8 +90,8 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
     PNG with a coloured index whose index 0 is not black and covers most of it, a background, is read
     as its indices (:func:`palette_indices`): read by colour, a coloured or white background was defect;
     a palette of greys only (black and white) is read as its greys, whichever comes first, and one
-    whose index 0 is a colour over less than half and another used index black (an editor's export,
-    red defect first) by colour, with or without a value map.
+    whose index 0 is a colour and whose black indices cover over half of it (an editor's export, red
+    defect first on a black background) by colour, with or without a value map.
 
     Args:
         path: the mask file.
@@ -99,8 +99,8 @@ def read_mask(path: str | Path, *, value_coded: bool = False) -> np.ndarray:
             ``defects_config.json``): two colours that the channel maximum reads as one value
             (red and green, both 255) would silently become one class, so they are refused; and a
             PNG whose palette is coloured (VOC, CVAT, LabelMe: index ``i`` is class ``i``) is read as
-            its indices, not its colours (:func:`palette_indices`), unless index 0 is a colour over
-            less than half and another used index black.
+            its indices, not its colours (:func:`palette_indices`), unless index 0 is a colour and
+            black indices cover over half of it.
 
     Raises:
         UserError: the file is missing, unreadable or not an image, a TIFF that an EXIF orientation tag
@@ -145,10 +145,11 @@ def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | 
     one-channel twin reads (None): an image editor, PIL's ``quantize`` too, may put white first, and a
     white defect on black covering over half of it was read inverted. Where a used colour is a real one,
     index 0 is taken for the background where it is not black and covers most of the mask, as a
-    background does. Where index 0 is a colour over less than half and another used index black, an
-    editor's export (PIL's ``quantize``) that put a red defect first and its black background second, it
-    is None (read by colour, as its colour twin is): read by index, the defect was background; any
-    other file is None.
+    background does. Where index 0 is a colour and black indices cover over half of it, an editor's
+    export (PIL's ``quantize``) that put a red defect first and its black background second, it is None
+    (read by colour, as its colour twin is): read by index, the defect was background. A label tool's
+    palette whose black is a class or void (CamVid's unlabelled, a zero-padded palette's 255) covering
+    less is read by index with ``coloured``; any other file is None.
     """
     if not _is_palette_png(path):
         return None
@@ -164,9 +165,11 @@ def palette_indices(path: str | Path, *, coloured: bool = True) -> np.ndarray | 
         return None
     if palette[0].any() and np.count_nonzero(indices == 0) * 2 > indices.size:
         return np.ascontiguousarray(indices, dtype=np.uint8)  # a background shown in a colour, or white
-    if palette[0].any() and present[0] == 0 and not used[1:].any(axis=1).all():
-        # index 0 a colour over less than half, another used index black: an editor's export (PIL's
-        # quantize) that put the defect's colour first over a black background, as its colour twin reads
+    black = [i for i in present[1:] if i < len(palette) and not palette[i].any()]
+    if palette[0].any() and present[0] == 0 and np.isin(indices, black).sum() * 2 > indices.size:
+        # index 0 a colour, black indices over half: an editor's export (PIL's quantize) that put the
+        # defect's colour first over a black background, as its colour twin reads; a label tool's black
+        # class or void (a zero-padded palette's 255) over less is read by index, index 0 background
         return None
     return np.ascontiguousarray(indices, dtype=np.uint8) if coloured else None
 
@@ -204,7 +207,8 @@ def check_colours_keep_values(colour: np.ndarray, path: str | Path) -> None:
     channel maximum, the value :func:`read_mask` reads them as.
 
     Raises:
-        UserError: naming the file, two such colours (as RGB) and their value.
+        UserError: naming the file (an indexed PNG, read by its colours, is called so: its indices are
+            not read), two such colours (as RGB) and their value.
     """
     pixels = colour.reshape(-1, 3)
     colours = np.unique(pixels[pixels.any(axis=1)], axis=0)
@@ -214,8 +218,11 @@ def check_colours_keep_values(colour: np.ndarray, path: str | Path) -> None:
         first, second = (
             tuple(int(c) for c in rgb[::-1]) for rgb in colours[colours.max(axis=1) == value][:2]
         )
+        kind, reading = "colour mask", ""
+        if _is_palette_png(path):  # read by colour (palette_indices): its indices are not what is read
+            kind, reading = "indexed (palette) PNG mask", ", read by the colours it shows, not by its indices"
         raise UserError(
-            f"colour mask {path}: the colours {first} and {second} are both read as value {value}, so a "
+            f"{kind} {path}{reading}: the colours {first} and {second} are both read as value {value}, so a "
             "value map cannot tell their classes apart; save it with one channel, one grey value per class"
         )
 

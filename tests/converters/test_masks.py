@@ -595,3 +595,59 @@ def test_read_mask_reads_a_hand_made_palette_of_red_at_index_0_over_less_than_ha
         assert np.unique(mask).tolist() == [0, 255] and np.array_equal(mask > 0, indices == 0)
     else:  # red over most of it: a label tool's background shown in a colour, black its class 1
         assert np.unique(mask).tolist() == [0, 1] and np.array_equal(mask > 0, indices == 1)
+
+
+def _palette_png(path, indices, palette):
+    from PIL import Image
+
+    image = Image.fromarray(indices.astype(np.uint8), mode="P")
+    image.putpalette(palette)
+    image.save(path)
+    return path
+
+
+_CAMVID = [128, 128, 128, 128, 0, 0, 192, 192, 128, 128, 64, 128] + [60, 40, 222] * 7 + [0, 0, 0]
+
+
+def _white_background_black_class():
+    indices = np.zeros((20, 20), np.uint8)  # white background, 30 %
+    indices[:, :8], indices[:, 8:14] = 1, 2  # red class 1, black class 2
+    return indices, [255, 255, 255, 255, 0, 0, 0, 0, 0]
+
+
+def _teal_background_void_at_255():
+    indices = np.zeros((20, 20), np.uint8)  # teal background, 30 %
+    indices[:, :6], indices[:, 6:10], indices[:, 10:14] = 1, 2, 255  # void 255, black by the zero padding
+    return indices, [0, 128, 128, 255, 0, 0, 0, 255, 0] + [0, 0, 0] * 253
+
+
+def _camvid_sky_first():
+    indices = np.full((20, 20), 3, np.uint8)  # road
+    indices[:6], indices[6:9], indices[9:10] = 0, 1, 11  # sky (30 %) at index 0, building, unlabelled black
+    return indices, _CAMVID
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_white_background_black_class, _teal_background_void_at_255, _camvid_sky_first],
+    ids=["white background, black class", "void 255 of a zero-padded palette", "camvid, sky first"],
+)
+def test_read_mask_reads_a_label_tool_s_palette_with_a_little_black_by_index_with_a_value_map(tmp_path, make):
+    # index 0 a colour over less than half and a black index used (a class, void, CamVid's unlabelled):
+    # read by colour (d98f1440 on), the classes were refused as colours sharing a value; by index again
+    indices, palette = make()
+    path = _palette_png(tmp_path / "mask.png", indices, palette)
+    assert read_mask(path, value_coded=True).tolist() == indices.tolist()
+
+
+def test_read_mask_s_refusal_of_an_editor_s_palette_read_by_colour_says_it_is_indexed(tmp_path):
+    # red and green defects first, black background over half: read by colour, the two share value 255
+    indices = np.full((20, 20), 2, np.uint8)
+    indices[2:6, 2:6], indices[10:14, 10:14] = 0, 1
+    path = _palette_png(tmp_path / "mask.png", indices, [255, 0, 0, 0, 255, 0, 0, 0, 0])
+    with pytest.raises(UserError) as refusal:
+        read_mask(path, value_coded=True)
+    assert str(refusal.value).startswith(
+        f"indexed (palette) PNG mask {path}, read by the colours it shows, not by its indices: the colours "
+        "(255, 0, 0) and (0, 255, 0) are both read as value 255"
+    )
