@@ -541,20 +541,40 @@ def split_warnings(by_split: dict[str, list[Sample]], config: ConvertConfig | No
     return warnings
 
 
-def unused_category_notes(samples: Sequence[Sample], by_split: dict[str, list[Sample]]) -> list[str]:
+def unused_category_notes(
+    samples: Sequence[Sample], by_split: dict[str, list[Sample]], skipped: Sequence[tuple[str, str]] = ()
+) -> list[str]:
     """One line per category of which no image is in the data set: its good images alone were read (or
-    its defect images all skipped), and a drawn split takes a category's backgrounds per defect image of
-    it (``--background-ratio``), so none of them; the summary listed its layout as if it was converted.
+    its defect images all skipped: the line says so, with the commonest reason, the summary's 'skipped
+    images' lines the rest), and a drawn split takes a category's backgrounds per defect image of it
+    (``--background-ratio``), so none of them; the summary listed its layout as if it was converted.
     """
     held = {sample.record.category for split in by_split.values() for sample in split}
     goods = Counter(sample.record.category for sample in samples if sample.record.is_good)
-    return [
-        f"category '{category}' has no defect image, so none of its {count} good "
-        f"image{'' if count == 1 else 's'} is in the data set (--background-ratio draws good images per "
-        "defect image of their category)"
-        for category, count in sorted(goods.items())
-        if category not in held
-    ]
+    skips: dict[str, list[str]] = {}
+    for key, reason in skipped:
+        skips.setdefault(key.split("/")[0], []).append(reason)
+    notes = []
+    for category, count in sorted(goods.items()):
+        if category in held:
+            continue
+        goods_left = f"none of its {count} good image{'' if count == 1 else 's'} is in the data set"
+        reasons = Counter(skips.get(category, ()))
+        if reasons:
+            total = sum(reasons.values())
+            reason, _ = reasons.most_common(1)[0]
+            what = (
+                f"has no defect image left: its {total} defect image{'' if total == 1 else 's'} "
+                f"{'was' if total == 1 else 'were all'} skipped ({reason}"
+                f"{'' if len(reasons) == 1 else ', and others'}: see 'skipped images')"
+            )
+        else:
+            what = "has no defect image"
+        notes.append(
+            f"category '{category}' {what}, so {goods_left} (--background-ratio draws good images per "
+            "defect image of their category)"
+        )
+    return notes
 
 
 #: What a class missing from a split costs, for :func:`missing_class_notes`.
@@ -786,7 +806,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
         warnings=warnings,
         layouts={category: layout.title for category, layout in layouts.items()},
         unlabelled=unlabelled,
-        notes=layout_notes + missing + unused_category_notes(samples, by_split),
+        notes=layout_notes + missing + unused_category_notes(samples, by_split, skipped),
     )
     _count(report, samples, by_split)
     return report

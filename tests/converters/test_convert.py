@@ -1975,3 +1975,20 @@ def test_a_category_of_good_images_only_is_noted_as_left_out_of_the_data_set(tmp
     # with the layout's split every good image is used: nothing to note
     layout = convert(config(tmp_path / "data", tmp_path / "out2", split_from_layout=True))
     assert not any("plain" in note for note in layout.notes)
+
+
+def test_a_category_whose_defect_images_were_all_skipped_is_noted_as_skipped(tmp_path, category_factory):
+    # its defect masks all empty: the note said it 'has no defect image', which it has, all skipped
+    category_factory(tmp_path / "data", "widget")
+    category_factory(tmp_path / "data", "plain", defects={"scratch": [np.zeros((48, 64), np.uint8)] * 2})
+    report = convert(config(tmp_path / "data", tmp_path / "out"))
+    reason = next(reason for key, reason in report.skipped if key.startswith("plain/"))
+    assert [note for note in report.notes if "plain" in note] == [
+        f"category 'plain' has no defect image left: its 2 defect images were all skipped ({reason}: see "
+        "'skipped images'), so none of its 6 good images is in the data set (--background-ratio draws good "
+        "images per defect image of their category)"
+    ]
+    summary = format_report(report).splitlines()
+    assert summary.index("skipped images: 2") < next(
+        i for i, line in enumerate(summary) if line.startswith("note: category 'plain'")
+    )
