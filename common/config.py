@@ -115,7 +115,8 @@ class Option:
         if isinstance(value, str) and not value.strip() and self.default != "":
             # a blank name: ``Path("")`` is the working folder (``cache_dir=''`` filled it with entries)
             default = "; null gives the default" if self.nullable else ""
-            raise UserError(f"config key '{key}' needs {self.describe()}, got an empty string{default}")
+            got = "an empty string" if value == "" else f"a blank string {value!r}"
+            raise UserError(f"config key '{key}' needs {self.describe()}, got {got}{default}")
         if self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
             raise UserError(f"config key '{key}' needs {self.describe()}, got {value!r}")
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -433,10 +434,11 @@ def _override_value(item: str, text: str) -> tuple[object, yaml.Node | None]:
     and its node (None for text YAML cannot read, which is that text: ``*.png``, ``*x``, ``[1,``).
 
     Raises:
-        UserError: ``text`` gives a key twice, holds a YAML 1.1 octal or base-60 number, a tag, or YAML's
-            syntax that reads as no text where an override is one line: a comment (``name=lot #7`` was
-            ``lot``, ``name=#7`` null), an anchor (``name=&x`` was null), a block scalar (``name=|`` was
-            the empty string) or a document start (``name=---`` was null); each with the quoted form.
+        UserError: ``text`` is nested too deeply for PyYAML's recursion, gives a key twice, holds a YAML
+            1.1 octal or base-60 number, a tag, or YAML's syntax that reads as no text where an override
+            is one line: a comment (``name=lot #7`` was ``lot``, ``name=#7`` null), an anchor (``name=&x``
+            was null), a block scalar (``name=|`` was the empty string) or a document start (``name=---``
+            was null); each with the quoted form.
     """
     key, plain = item.partition("=")[0].strip(), text.strip()
     try:
@@ -451,6 +453,9 @@ def _override_value(item: str, text: str) -> tuple[object, yaml.Node | None]:
         raise UserError(f"override '{item}': {error.problem}") from None
     except TagError as error:  # x=!!python/name:os.system was that text, a file's line is refused
         raise UserError(f"override '{item}': {error.problem}{_shell_form(item)}") from None
+    except RecursionError:  # PyYAML composes and builds a value by recursion: a RecursionError traceback
+        shown = f"'{item}'" if len(item) <= 80 else f"'{item[:40]}...' ({len(item)} characters)"
+        raise UserError(f"override {shown}: {_TOO_DEEP}") from None
     except yaml.YAMLError:
         return text, None
     comment = plain if node is None else text[node.end_mark.index :].strip()  # all a value leaves
@@ -465,6 +470,10 @@ def _override_value(item: str, text: str) -> tuple[object, yaml.Node | None]:
             f"override '{item}': YAML reads {syntax}: quote the value to mean text{_shell_form(item)}"
         )
     return value, node
+
+
+#: Why YAML nested past the reader's recursion (``[[[...]]]`` a thousand deep) is refused.
+_TOO_DEEP = "nested too deeply (lists or mappings inside one another, past what the YAML reader takes)"
 
 
 def _shell_form(item: str) -> str:
@@ -750,6 +759,8 @@ def _read_yaml(path: str | Path, what: str) -> tuple[dict, dict[str, str]]:
         raise UserError(f"{what} {path}: {error}") from None
     except OSError as error:  # as common.io.read_json: "[Errno 21] Is a directory: '<path>'" named it twice
         raise UserError(f"cannot read {what} {path}: {error.strerror or one_line(error)}") from None
+    except RecursionError:  # PyYAML composes and builds a value by recursion: a RecursionError traceback
+        raise UserError(f"cannot read {what} {path}: {_TOO_DEEP}") from None
     except (UnicodeDecodeError, yaml.YAMLError) as error:
         # the text was read from a string: PyYAML's 'in "<unicode string>",' names no file
         text = one_line(re.sub(r'\s+in "<unicode string>",', ",", str(error)))

@@ -762,14 +762,15 @@ def test_override_keys_are_read_as_the_overrides_are_parsed():
         override_keys(["data="])
 
 
-@pytest.mark.parametrize("blank", ["data=''", "data=' '"])
-def test_a_blank_string_value_is_refused_naming_the_key(tmp_path, blank):
+@pytest.mark.parametrize(
+    ("blank", "got"), [("data=''", "an empty string"), ("data=' '", "a blank string ' '")]
+)
+def test_a_blank_string_value_is_refused_naming_the_key(tmp_path, blank, got):
     # Path('') is the working folder: cache_dir='' filled it with cache entries, out='' wrote runs there
     with pytest.raises(UserError) as error:
         load_config(SCHEMA, None, [blank])
     assert str(error.value) == (
-        f"override '{blank}': config key 'data' needs a string or null, got an empty string; "
-        "null gives the default"
+        f"override '{blank}': config key 'data' needs a string or null, got {got}; null gives the default"
     )
     (tmp_path / "run.yaml").write_text('device: ""\n')  # in a file too
     with pytest.raises(
@@ -1153,3 +1154,20 @@ def test_a_colon_with_no_space_is_text_and_a_list_key_takes_a_list_without_brack
 def test_an_alias_yaml_cannot_resolve_is_its_text(value):
     # an override is one value: no anchor stands before it, and a glob is what such text means
     assert parse_overrides([f"name={value}"]) == {"name": value}
+
+
+@pytest.mark.parametrize("text", ["[" * 3000 + "]" * 3000, "{a: " * 1500 + "1" + "}" * 1500])
+def test_yaml_nested_too_deeply_is_one_line_naming_the_file_or_override(tmp_path, text):
+    # PyYAML composes by recursion: a RecursionError traceback, in a file or an override
+    (tmp_path / "run.yaml").write_text(f"data: {text}\n")
+    too_deep = "nested too deeply (lists or mappings inside one another, past what the YAML reader takes)"
+    with pytest.raises(UserError) as error:
+        read_yaml(tmp_path / "run.yaml")
+    assert str(error.value) == f"cannot read config {tmp_path / 'run.yaml'}: {too_deep}"
+    with pytest.raises(UserError) as error:
+        load_config(SCHEMA, None, [f"data={text}"])
+    assert str(error.value) == f"override 'data={text[:35]}...' ({len(text) + 5} characters): {too_deep}"
+    shallow: list = []
+    for _ in range(49):
+        shallow = [shallow]
+    assert parse_overrides(["data=" + "[" * 50 + "]" * 50]) == {"data": shallow}  # read as before

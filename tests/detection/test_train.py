@@ -352,7 +352,7 @@ def test_a_run_name_or_project_that_reads_as_a_number_is_a_folder_name(
     [
         ("name", ["a", "b"], "config key 'name' needs a string or null, got ['a', 'b']"),
         ("name", {"a": 1}, "config key 'name' needs a string or null, got {'a': 1}"),
-        ("name", " ", "config key 'name' needs a string or null, got an empty string"),
+        ("name", " ", "config key 'name' needs a string or null, got a blank string ' '"),
         ("project", ["a"], "config key 'project' needs a string, got ['a']"),
         ("project", None, "config key 'project' needs a string, got null"),
         ("project", "", "config key 'project' needs a string, got an empty string"),
