@@ -31,7 +31,8 @@ class DeviceOption(Option):
 
     ``device=cuda:`` (or ``cuda:`` indented under ``device:`` in a file) reads as the mapping
     ``{'cuda': None}``, which the plain check called only "needs a string or an integer". Another mapping
-    (``{}``, several keys) gets the plain line: no colon to drop made it.
+    (``{}``, several keys) or a list (``device=[0, 1]``, detection's GPUs) is refused naming the device
+    names taken: the plain check's "quote it to mean text" led to an unknown device ``'[0, 1]'``.
     """
 
     def check(self, key: str, value: object) -> None:
@@ -40,6 +41,11 @@ class DeviceOption(Option):
                 f"config key '{key}' needs {self.describe()}, got {value!r}, which looks like a YAML "
                 f"mapping (from '{written}'): drop the colon or the space after it (cuda, cuda:1), "
                 "or quote the value"
+            )
+        if isinstance(value, Mapping | list | tuple):
+            raise UserError(
+                f"config key '{key}' takes one device name ({DEVICE_NAMES}), got {value!r}: a run uses "
+                "one device per process (torchrun --nproc_per_node N for several GPUs)"
             )
         super().check(key, value)
 
@@ -167,7 +173,7 @@ def check_settings(config: dict) -> None:
     Raises:
         UserError: naming the keys.
     """
-    check_device_name(config["device"], DEVICE_PATTERN, DEVICE_NAMES, what="config key 'device'")
+    check_device(config["device"])
     for key, what in (("colour_head", "whole-photo logits"), ("colour_prompt", "whole photos")):
         if config[key] and config["crops"]["max_fraction"] > 0:
             raise UserError(f"config key '{key}' (true) works on {what}: set crops.max_fraction=0 to use it")
@@ -176,6 +182,21 @@ def check_settings(config: dict) -> None:
             "config key 'loss': focal_weight, dice_weight and iou_weight are all 0: the loss would be 0 and "
             "nothing would train; give one of them a weight above 0"
         )
+
+
+def check_device(device: object) -> None:
+    """Refuses a config's ``device`` that is no device name, as ``--device`` is; an integer (``device=0``,
+    detection's first GPU) is told the name it is written as here (``cuda:0``).
+
+    Raises:
+        UserError: ``config key 'device': unknown device 'foo': use auto, cpu, cuda, cuda:N or mps``.
+    """
+    if isinstance(device, int) and not isinstance(device, bool):
+        write = f"write cuda:{device} for that GPU, or use" if device >= 0 else "use"
+        raise UserError(
+            f"config key 'device' takes a device name, not the number {device}: {write} {DEVICE_NAMES}"
+        )
+    check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what="config key 'device'")
 
 
 def load_train_config(

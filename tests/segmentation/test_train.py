@@ -824,9 +824,7 @@ def test_unknown_device_is_one_line(tiny_dataset, tiny_sam, tmp_path):
         train(config, sam=tiny_sam)
 
 
-@pytest.mark.parametrize(
-    ("device", "shown"), [("foo", "'foo'"), ("CPU", "'CPU'"), ("cuda:x", "'cuda:x'"), ("0", "0")]
-)
+@pytest.mark.parametrize(("device", "shown"), [("foo", "'foo'"), ("CPU", "'CPU'"), ("cuda:x", "'cuda:x'")])
 def test_a_device_key_that_names_no_device_reads_as_the_flag_does(device, shown, tmp_path, capsys):
     # device=foo said "needs a string matching 'auto|cpu|mps|cuda(:[0-9]+)?'" and device=0 (detection's first
     # GPU) "needs a string", where --device foo says "unknown device 'foo': use ...": one check
@@ -843,6 +841,32 @@ def test_a_device_key_that_names_no_device_reads_as_the_flag_does(device, shown,
     config.write_text(f"device: {device}\n")
     assert main(["--config", str(config), f"out={tmp_path / 'runs'}"]) == 2
     assert capsys.readouterr().err == f"error: config file {config}: {key}\n"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("device", "said"),
+    [
+        ("0", "takes a device name, not the number 0: write cuda:0 for that GPU, or use auto, cpu, cuda, "),
+        ("-1", "takes a device name, not the number -1: use auto, cpu, cuda, cuda:N or mps"),
+        ("[0, 1]", "takes one device name (auto, cpu, cuda, cuda:N or mps), got [0, 1]: a run uses one "),
+        ("{a: 1, b: 2}", "takes one device name (auto, cpu, cuda, cuda:N or mps), got {'a': 1, 'b': 2}: "),
+        ("[cpu]", "takes one device name (auto, cpu, cuda, cuda:N or mps), got ['cpu']: a run uses one "),
+    ],
+)
+def test_a_device_key_of_a_number_list_or_mapping_names_the_device_names(device, said, tmp_path, capsys):
+    # device=0 (detection's first GPU) said "unknown device 0", not how to write it here; device=[0, 1]
+    # and a mapping were told to quote it to mean text, which then failed as an unknown device '[0, 1]'
+    assert main([f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", f"device={device}"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: override 'device={device}': config key 'device' {said}")
+        and err.count("\n") == 1
+    ), err
+    config = tmp_path / "run.yaml"
+    config.write_text(f"device: {device}\n")
+    assert main(["--config", str(config), f"out={tmp_path / 'runs'}"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: config file {config}: config key 'device' {said}")
     assert not (tmp_path / "runs").exists()
 
 
@@ -883,14 +907,14 @@ def test_a_device_that_yaml_split_at_its_colon_is_told_so(override, file, shown,
         ("device=cuda: x", "{'cuda': 'x'}"),
     ],
 )
-def test_a_device_mapping_no_colon_split_gets_the_plain_error(override, shown, tmp_path, capsys):
+def test_a_device_mapping_no_colon_split_names_the_device_names(override, shown, tmp_path, capsys):
     # every mapping was told "looks like a YAML mapping: drop the colon or the space after it", also an
-    # empty one, where no colon was there to drop; a mapping for a key that takes text is told to quote it
+    # empty one, where no colon was there to drop; then "quote it to mean text", which failed as an
+    # unknown device: the names taken, as for a list
     assert main([f"data={tmp_path / 'data'}", f"out={tmp_path / 'runs'}", override]) == 2
-    key = f"config key 'device' needs a string or an integer, got {shown}"
-    value = override.partition("=")[2]
-    quote = f"(YAML reads it as a mapping: quote it to mean text: \"device='{value}'\" in a shell)"
-    assert capsys.readouterr().err == f"error: override '{override}': {key} {quote}\n"
+    key = f"config key 'device' takes one device name (auto, cpu, cuda, cuda:N or mps), got {shown}"
+    why = "a run uses one device per process (torchrun --nproc_per_node N for several GPUs)"
+    assert capsys.readouterr().err == f"error: override '{override}': {key}: {why}\n"
 
 
 def test_an_augment_category_unknown_to_the_policy_and_the_data_is_refused(tiny_dataset, tiny_sam, tmp_path):
