@@ -281,13 +281,17 @@ def _read(path: Path, *, decode: bool, orientation: bool) -> tuple[int, int, int
 
 def _opencv_only_pixels(path: Path) -> str | None:
     """``'<dtype>, <n>-channel'`` when OpenCV decodes a file PIL cannot identify (a 3-channel float32
-    TIFF), else None: such a file was called corrupt."""
+    TIFF), else None: such a file was called corrupt. OpenCV raises, not returns None, for a header over its
+    size limits (a TIFF wider than its maximum): a ``cv2.error`` traceback."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError:
         return None
     with captured_native_stderr():
-        array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        try:
+            array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        except cv2.error:
+            return None
     if array is None:
         return None
     channels = 1 if array.ndim == 2 else array.shape[2]

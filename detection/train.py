@@ -68,7 +68,6 @@ from pathlib import Path
 from shlex import quote
 from typing import TYPE_CHECKING, NoReturn
 
-from PIL import Image
 from tqdm import tqdm
 
 from common.cli import (
@@ -81,7 +80,7 @@ from common.cli import (
 )
 from common.config import project_path, save_config, with_source
 from common.errors import UserError, message_line
-from common.exif import pil_open
+from common.exif import directory_warnings, pil_open
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
 from common.image_files import decode_image_file
@@ -497,36 +496,42 @@ def training_photo_size(path: Path) -> tuple[int, int]:
 
 #: TIFF header tags and the values OpenCV's decoder (``IMREAD_COLOR``) reads, each with its default: bits
 #: per sample, sample format (unsigned integers: 32-bit and floating-point samples it cannot), compression
-#: (none, LZW, JPEG, deflate, PackBits), photometric interpretation, planar configuration (chunky).
+#: (none, LZW, JPEG, deflate, PackBits), photometric interpretation, planar configuration (chunky), samples
+#: per pixel (1 to 4: an RGB with two extra samples it cannot).
 _OPENCV_TIFF_TAGS = {
     258: ({1, 8, 16}, 1),
     339: ({1}, 1),
     259: ({1, 5, 7, 8, 32773, 32946}, 1),
     262: ({0, 1, 2, 3, 5, 6}, None),
     284: ({1}, 1),
+    277: ({1, 2, 3, 4}, 1),
 }
 
 
 def opencv_reads_tiff(path: Path) -> bool:
-    """``path``, a TIFF that :func:`training_photo_size` has read the header of, is one page of a layout
-    OpenCV decodes (:data:`_OPENCV_TIFF_TAGS`) whose strips or tiles all lie within the file: its header says
-    so, nothing is decoded. False for any other (then decoded by OpenCV up front, as every TIFF was: a
-    large TIFF-only data set was decoded whole before training). A TIFF cut short whose strips' table came
-    first names bytes past its end; one whose table came last lost it (its header did not read).
+    """``path``, a TIFF that :func:`training_photo_size` has read the header of, is one untiled page of a
+    layout OpenCV decodes (:data:`_OPENCV_TIFF_TAGS`) whose directory PIL reads without damage and whose
+    strips all lie within the file: its header says so, nothing is decoded. False for any other (then decoded
+    by OpenCV up front, as every TIFF was: a large TIFF-only data set was decoded whole before training).
+
+    A TIFF cut short whose strips' table came first names bytes past its end; one whose table came last lost
+    it, or tag data past it (PIL skips that tag: a damaged directory). Any error of PIL's TIFF reader (a
+    ``TypeError`` of a next page's offset past the end, which OpenCV reads past) leaves it to OpenCV's
+    decode, as do tiles (OpenCV fails on some uncompressed tiled TIFFs PIL reads).
     """
-    try:
-        with pil_open()(path) as image:  # not ultralytics' Image.open, which may install pi-heif
+    try:  # not ultralytics' Image.open, which may install pi-heif; its damage is named by image_size
+        with directory_warnings(path) as damaged, pil_open()(path) as image:
             pages, tags = getattr(image, "n_frames", 1), dict(image.tag_v2) if image.format == "TIFF" else {}
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):  # OpenCV's decode names it
+    except Exception:  # TypeError, KeyError, EOFError, struct.error...: OpenCV's decode decides
         return False
-    if not tags or pages != 1:
+    if damaged or not tags or pages != 1 or 324 in tags:
         return False
     for tag, (allowed, default) in _OPENCV_TIFF_TAGS.items():
         value = tags.get(tag, default)
         values = value if isinstance(value, tuple) else (value,)
         if not values or not set(values) <= allowed:
             return False
-    offsets, counts = tags.get(273) or tags.get(324), tags.get(279) or tags.get(325)
+    offsets, counts = tags.get(273), tags.get(279)
     if not offsets or not counts or len(offsets) != len(counts):
         return False
     return max(offset + count for offset, count in zip(offsets, counts, strict=True)) <= path.stat().st_size

@@ -156,6 +156,30 @@ def test_a_whole_image_pil_cannot_read_is_not_called_corrupt(tmp_path: Path) -> 
     )
 
 
+def test_a_tiff_pil_cannot_identify_wider_than_opencv_reads_is_called_corrupt(tmp_path: Path) -> None:
+    # OpenCV raises for a width over its maximum, not returns None: a cv2.error traceback came out of the
+    # look at whether OpenCV reads what PIL does not
+    import struct
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(out, "TIFF")
+    content = bytearray(out.getvalue())
+    directory = struct.unpack_from("<I", content, 4)[0]
+    for entry in range(
+        directory + 2, directory + 2 + 12 * struct.unpack_from("<H", content, directory)[0], 12
+    ):
+        tag = struct.unpack_from("<H", content, entry)[0]
+        if tag == 256:  # width: 2,000,000 pixels
+            struct.pack_into("<HHII", content, entry, 256, 4, 1, 2_000_000)
+        elif tag == 259:  # a compression neither PIL nor OpenCV knows
+            struct.pack_into("<H", content, entry + 8, 81)
+    path = tmp_path / "wide.tif"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as error:
+        image_size(path)
+    assert str(error.value) == f"cannot read image {path}: corrupt or not an image (PIL cannot identify it)"
+
+
 def test_non_image_after_ultralytics_patched_pil_prints_nothing(tmp_path: Path, capfd) -> None:
     import ultralytics.utils.patches  # noqa: F401  (patches Image.open to try pi_heif on unknown files)
 

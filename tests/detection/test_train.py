@@ -2867,6 +2867,103 @@ def test_a_tiff_cut_short_or_of_float_samples_is_still_refused_before_the_model_
     assert f"{cut} (corrupt or not an image" in message and f"{floats} (corrupt or not an image" in message
 
 
+def _raw_tiff(samples: int = 3, *, tile: int = 0, extra: tuple = (), next_page: int = 0) -> bytes:
+    """A 32x32 uncompressed 8-bit TIFF of ``samples`` per pixel, its pixels in one strip or in ``tile``-square
+    tiles, with ``extra`` tags ((tag, type, values), type 3 or 4) and a next page's offset."""
+    import struct
+
+    import numpy as np
+
+    pixels = np.random.default_rng(0).integers(0, 255, (32, 32, samples), dtype=np.uint8)
+    step = tile or 32
+    chunks = [
+        pixels[y : y + step, x : x + step].tobytes() for y in range(0, 32, step) for x in range(0, 32, step)
+    ]
+    out, offsets = bytearray(b"II*\0\0\0\0\0"), []
+    for chunk in chunks:
+        offsets.append(len(out))
+        out += chunk
+    layout = [(322, 4, [tile]), (323, 4, [tile]), (324, 4, offsets), (325, 4, [len(c) for c in chunks])]
+    if not tile:
+        layout = [(273, 4, offsets), (278, 4, [32]), (279, 4, [len(chunks[0])])]
+    common = [(256, 4, [32]), (257, 4, [32]), (258, 3, [8] * samples), (259, 3, [1]), (262, 3, [2])]
+    entries = sorted([*common, (277, 3, [samples]), (284, 3, [1]), *layout, *extra])
+    values = [struct.pack(f"<{len(v)}{'H' if kind == 3 else 'I'}", *v) for _, kind, v in entries]
+    places = []
+    for value in values:  # over 4 bytes: after the pixels, the directory names where
+        places.append(struct.pack("<I", len(out)) if len(value) > 4 else value.ljust(4, b"\0"))
+        out += value if len(value) > 4 else b""
+    struct.pack_into("<I", out, 4, len(out))
+    out += struct.pack("<H", len(entries))
+    for (tag, kind, value), place in zip(entries, places, strict=True):
+        out += struct.pack("<HHI", tag, kind, len(value)) + place
+    return bytes(out + struct.pack("<I", next_page))
+
+
+def _pil_jpeg_tiff() -> bytes:
+    """A JPEG-compressed TIFF as PIL writes it (its JPEG tables after the pixels)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = io.BytesIO()
+    pixels = np.random.default_rng(2).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(out, "TIFF", compression="jpeg")
+    return out.getvalue()
+
+
+def _opencv_tiff(pages: int = 1) -> bytes:
+    """A TIFF of one or more pages as OpenCV writes it."""
+    import cv2
+    import numpy as np
+
+    pixels = np.random.default_rng(1).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    return cv2.imencodemulti(".tif", [pixels] * pages)[1].tobytes()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: _raw_tiff(next_page=10**6), lambda: _opencv_tiff(pages=2)[:-200]],
+    ids=["next-page-past-the-end", "two-pages-cut-short"],
+)
+def test_a_tiff_whose_directory_pil_fails_on_is_left_to_opencvs_decode(
+    tiny_dataset: Path, tmp_path: Path, make
+) -> None:
+    # PIL's TIFF reader raised a TypeError ('Missing dimensions') out of the header check: a traceback for a
+    # photo OpenCV (so ultralytics) reads
+    from detection.train import check_training_photos
+
+    data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
+    tiffs[-1].write_bytes(make())
+    check_training_photos(data)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _opencv_tiff()[:-3],
+        lambda: _pil_jpeg_tiff()[:-200],
+        lambda: _raw_tiff(5, extra=((338, 3, [0, 0]),)),
+        lambda: _raw_tiff(tile=16),
+    ],
+    ids=["tag-data-cut-off", "jpeg-tables-cut-off", "five-samples-per-pixel", "uncompressed-tiles"],
+)
+def test_a_tiff_opencv_cannot_decode_is_refused_though_its_header_reads(
+    tiny_dataset: Path, tmp_path: Path, make, recwarn
+) -> None:
+    # the header check passed them (PIL skipped the tag cut off; the samples and the tiles looked read), and
+    # ultralytics' loader stopped the run in its first epoch ('Image Not Found')
+    from detection.train import check_training_photos
+
+    data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
+    tiffs[-1].write_bytes(make())
+    with pytest.raises(UserError) as error:
+        check_training_photos(data)
+    assert str(error.value).startswith(f"cannot decode image {tiffs[-1]}: corrupt or not an image")
+    assert not [w for w in recwarn if "PIL" in w.filename]  # its damage is one line naming the photo
+
+
 @pytest.mark.parametrize("suffix", [".heic", ".HEIF"])
 def test_a_heic_photo_in_a_data_set_is_refused_by_its_type(
     tiny_dataset: Path, tmp_path: Path, suffix
