@@ -181,7 +181,8 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> P
         UserError: ``out`` or its sidecar is a folder, it is one of the ``inputs``, it lacks the ``.onnx``
             suffix, its path holds a name that is not UTF-8 (:func:`common.folders.check_utf8_path`), or it
             cannot be created (:func:`common.folders.check_creatable`: a link loop on its path, a file or a
-            read-only folder where its folder should be).
+            read-only folder where its folder should be), or it or its sidecar is a file no export wrote
+            (:func:`check_replaceable`).
     """
     check_utf8_path(out, flag="--out")
     out = Path(out)
@@ -194,7 +195,52 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> P
             raise UserError(f"--out {out} would overwrite the input {source}")
     if out.suffix.lower() != ".onnx":  # so that a mistyped --out never replaces some other file
         raise UserError(f"--out {out} needs the .onnx suffix (e.g. decoder.onnx)")
+    check_replaceable(out)
     return out
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuses an ``out`` or sidecar name taken by a file that no earlier export wrote: it would be replaced.
+
+    An earlier export is replaced as before: an ONNX file whose metadata names its image encoder (as
+    :func:`_onnx_bytes` writes it, kept by a run stopped before its sidecar) and a sidecar of
+    :data:`SIDECAR_FORMAT`. Another ONNX model (a detector's ``yolo11n.onnx``) or JSON file was replaced
+    without a word.
+
+    Raises:
+        UserError: naming the file taken and asking for another name.
+    """
+    for path, ours, what in (
+        (out, _is_exported_model, "an ONNX decoder"),
+        (sidecar_path(out), _is_sidecar, "the sidecar of an ONNX decoder"),
+    ):
+        if path.is_file() and not ours(path):
+            raise UserError(
+                f"--out {out}: {path} exists and is not {what} written by this command (it would be "
+                "replaced); give another file name"
+            )
+
+
+def _is_exported_model(path: Path) -> bool:
+    """True when ``path`` is an ONNX model whose metadata holds the keys of :attr:`Weights.identity`."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (OSError, ValueError, DecodeError):
+        return False
+    keys = {prop.key for prop in proto.metadata_props}
+    return {"model", "base_checkpoint_sha256", "encoder_fingerprint"} <= keys
+
+
+def _is_sidecar(path: Path) -> bool:
+    """True when ``path`` is a JSON object of :data:`SIDECAR_FORMAT`."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("format") == SIDECAR_FORMAT
 
 
 def load_weights(

@@ -287,6 +287,58 @@ def test_an_out_through_a_link_loop_is_refused_before_loading(link_loop, inputs)
     assert_link_loop_line(f"error: {error.value}\n", f"--out {link_loop / 'decoder.onnx'}: ", link_loop)
 
 
+def _other_onnx_model(path: Path) -> None:
+    """An ONNX model of one Relu and no metadata: a detector's export, say."""
+    import onnx
+
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["x"], ["y"])],
+        "other",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    onnx.save(onnx.helper.make_model(graph), str(path))
+
+
+@pytest.mark.parametrize(
+    ("make", "taken"),
+    [
+        (_other_onnx_model, "yolo11n.onnx"),
+        (lambda path: path.write_bytes(b""), "yolo11n.onnx"),
+        (
+            lambda path: path.with_name("yolo11n.onnx.json").write_text('{"classes": ["nut"]}'),
+            "yolo11n.onnx.json",
+        ),
+    ],
+    ids=["another onnx model", "an empty file", "another json beside it"],
+)
+def test_an_out_taken_by_a_file_no_export_wrote_is_refused_before_loading(tmp_path, capsys, make, taken):
+    # was replaced without a word once the decoder was exported (--out yolo11n.onnx for the detector's file)
+    out = tmp_path / "yolo11n.onnx"
+    make(out)
+    before = {path: path.read_bytes() for path in tmp_path.iterdir()}
+    assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
+    kind = "the sidecar of an ONNX decoder" if taken.endswith(".json") else "an ONNX decoder"
+    assert capsys.readouterr().err == (
+        f"error: --out {out}: {tmp_path / taken} exists and is not {kind} written by this command (it would "
+        "be replaced); give another file name\n"
+    )
+    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
+def test_an_earlier_export_is_replaced_even_without_its_sidecar(tiny_registry, tmp_path):
+    # a run stopped between the two files leaves the model alone: its rerun must not be refused
+    out = tmp_path / "zero.onnx"
+    exported(["--model", "tiny", "--out", str(out)])
+    assert check_out(out) == out
+    sidecar_path(out).unlink()
+    assert check_out(out) == out
+    done, record = exported(["--model", "tiny", "--return-single-mask", "--out", str(out)])
+    assert (
+        record["return_single_mask"] and record["onnx_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    )
+
+
 def test_out_suffix_is_matched_in_any_case(tmp_path):
     assert check_out(tmp_path / "decoder.ONNX") == tmp_path / "decoder.ONNX"
 
