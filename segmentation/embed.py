@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> None:
         if not split.images:
             print(f"note: the {split.name} split of {data} holds no image", file=sys.stderr, flush=True)
     paths = [im.path for split in splits for im in split.images]
+    if not paths:  # loading (or fetching) the weights would be for nothing, the cache left untouched
+        print("0 images: nothing to embed (the model was not loaded)")
+        return
     sam = load_sam(args.model, args.checkpoint, device=device)
     cache = EmbeddingCache(  # filling the cache is the point: an entry it refuses is an error
         args.cache_dir or embeddings_root(),

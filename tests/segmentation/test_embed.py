@@ -85,20 +85,27 @@ def test_a_split_named_twice_is_embedded_and_counted_once(
     assert capsys.readouterr().out.startswith(f"{n} images: 0 were cached, {n} encoded in ")
 
 
-def test_an_empty_split_is_named_in_a_note(tiny_dataset, tiny_sam, tmp_path, capsys, monkeypatch):
-    # --splits val on a split without images said "0 images: 0 were cached, 0 encoded" and nothing more
+def test_an_empty_split_is_named_in_a_note_and_loads_no_model(tiny_dataset, tmp_path, capsys, monkeypatch):
+    # --splits val on a split without images said "0 images: 0 were cached, 0 encoded" and nothing more;
+    # and it loaded the model first (fetching the official weights, or failing offline) for nothing
     data = tmp_path / "nut"
     shutil.copytree(tiny_dataset, data)
     coco_file = data / "annotations" / "instances_val.json"
     coco_file.write_text(json.dumps({**json.loads(coco_file.read_text()), "images": [], "annotations": []}))
-    _embed_with(tiny_sam, monkeypatch)
+    import segmentation.embed
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded (its weights fetched) for no image")
+
+    monkeypatch.setattr(segmentation.embed, "load_sam", not_loaded)
     assert (
         main(["--data", str(data), "--cache-dir", str(tmp_path / "c"), "--no-progress", "--splits", "val"])
         == 0
     )
     captured = capsys.readouterr()
     assert captured.err == f"note: the val split of {data} holds no image\n"
-    assert captured.out.startswith("0 images: 0 were cached, 0 encoded in ")
+    assert captured.out == "0 images: nothing to embed (the model was not loaded)\n"
+    assert not (tmp_path / "c").exists()  # the closing line named this cache, never made
 
 
 def test_a_repeated_splits_flag_adds_to_the_list_and_none_is_every_split(
