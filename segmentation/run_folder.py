@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from common.cli import signals_held
 from common.config import save_config
-from common.errors import UserError, one_line
+from common.errors import UserError, file_error, one_line
 from common.folders import check_not_inside, check_output_folder, check_run_name
 from common.io import (
     FOREIGN_STALE_S,
     atomic_write,
+    is_token,
     load_torch,
     remove_stale,
     temporary_path,
@@ -369,21 +371,47 @@ def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
     lost the earlier run's trained decoder. ``keep`` (:func:`show_earlier` found a killed training's
     folder): they are shown at the first save, or at a stop before it, not deleted or put back
     (:data:`EARLIER_KEPT`); a kill during these moves left some of the earlier run's files in the run folder,
-    among them at times its trained decoder.
+    among them at times its trained decoder. A Ctrl-C or ``kill`` during the moves is held until they end
+    (:func:`common.cli.signals_held`): a second one while a stopped set-aside moved them back left some in
+    the hidden folder and the rest in the run folder, with no note.
     """
     names = [name for name in (*EARLIER_RUN_FILES, *UNSTARTED_NAMES) if os.path.lexists(folder / name)]
     if not names:
         return
     aside = temporary_path(folder / "earlier").with_suffix("")  # no .tmp: remove_stale must not take it
-    aside.mkdir()
-    try:
-        if keep:
-            (aside / EARLIER_KEPT).touch()
-        for name in names:
-            os.replace(folder / name, aside / name)
-    except BaseException:
-        _put_back(folder, aside, replaced=())
-        raise
+    with signals_held():
+        aside.mkdir()
+        try:
+            if keep:
+                (aside / EARLIER_KEPT).touch()
+            for name in names:
+                os.replace(folder / name, aside / name)
+        except BaseException:
+            try:
+                _put_back(folder, aside, replaced=())
+            except OSError as again:  # the caller's put-back removed what the hidden folder lacked
+                _show_split(folder, aside, again)
+            raise
+
+
+def _show_split(folder: Path, aside: Path, error: OSError) -> None:
+    """Shows ``aside`` (:func:`_show`), some of the earlier run's files, whose move back into ``folder``
+    ``error`` stopped, and says where which are.
+
+    It stayed hidden, and the stopped run's put-back (:func:`put_back_earlier`) removed from ``folder`` the
+    earlier run's files ``aside`` lacked, taking them for this run's.
+    """
+    shown = _show(folder, aside)
+    held = ", ".join(sorted(path.name for path in shown.iterdir()))
+    print(f"note: the earlier run's files could not be set aside whole nor put back ({file_error(error)}): "
+          f"its {held} are in {shown}, the rest still in {folder}", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _asides(folder: Path) -> list[Path]:
+    """The hidden folders of :func:`set_earlier_aside` in ``folder``, by name: ``.earlier.`` and a token
+    alone (a folder of the user's named ``.earlier.notes`` was shown as the earlier run's files)."""
+    found = sorted(folder.glob(EARLIER_ASIDE))
+    return [path for path in found if is_token(path.name.removeprefix(".earlier."))]
 
 
 def show_earlier(folder: Path) -> bool:
@@ -396,7 +424,7 @@ def show_earlier(folder: Path) -> bool:
     name, kept it hidden under a later run, whose files it then replaced; and a killed run's ``last.pt``
     beside the earlier run's ``args.yaml`` was resumed under the wrong config.
     """
-    asides = [aside for aside in sorted(folder.glob(EARLIER_ASIDE)) if aside.is_dir()]
+    asides = [aside for aside in _asides(folder) if aside.is_dir()]
     for aside in asides:
         shown = _show(folder, aside)
         print(f"note: {shown} holds the earlier run's files: a training killed before its first save left "
@@ -417,31 +445,66 @@ def _show(folder: Path, aside: Path) -> Path:
     return shown
 
 
-def put_back_earlier(folder: Path) -> list[Path]:
+def put_back_earlier(folder: Path) -> list[Path | str]:
     """Puts the earlier run's files this process set aside back into ``folder``, replacing this run's files
     of those names (its run stopped before its first save); returns where they are now (none: none were
-    set aside), for :func:`earlier_files_note`.
+    set aside), for :func:`earlier_files_note`: ``folder``, a visible folder, or where a put-back failed
+    partway, what of them is where (:func:`_put_back_failed`).
 
     Those set aside with ``keep`` (:func:`set_earlier_aside`) are shown as at the first save
     (:func:`_show`, its visible folder returned), never put back: they went back among a killed training's
     leftovers, and the next ``exist_ok`` run set that mix aside as its earlier run's and deleted it at its
-    first save.
+    first save. A Ctrl-C or ``kill`` during the moves is held until they end (:func:`common.cli.signals_held`)
+    and raised after the note is said: a second one amid them split the earlier run between ``folder`` and
+    its hidden folder, with no note.
     """
-    where = []
-    for aside in folder.glob(EARLIER_ASIDE):
-        if not names_this_process(aside):
-            continue
-        if (aside / EARLIER_KEPT).exists():
-            where.append(_show(folder, aside))
-            continue
-        _put_back(folder, aside, replaced=(*EARLIER_RUN_FILES, *UNSTARTED_NAMES))
-        where.append(folder)
+    where: list[Path | str] = []
+    try:
+        with signals_held():
+            for aside in _asides(folder):
+                if names_this_process(aside):
+                    where.append(_put_back_one(folder, aside))
+    except KeyboardInterrupt:  # held until the moves ended: the caller's note is not reached
+        if where:
+            print(earlier_files_note(folder, where), file=sys.stderr, flush=True)
+        raise
     return where
 
 
-def earlier_files_note(folder: Path, where: list[Path]) -> str:
+def _put_back_one(folder: Path, aside: Path) -> Path | str:
+    """:func:`put_back_earlier`'s work for one hidden folder ``aside``; returns its entry."""
+    if (aside / EARLIER_KEPT).exists():
+        return _show(folder, aside)
+    moved: list[str] = []
+    try:
+        _put_back(folder, aside, replaced=(*EARLIER_RUN_FILES, *UNSTARTED_NAMES), moved=moved)
+    except OSError as error:
+        return _put_back_failed(folder, aside, moved, error)
+    return folder
+
+
+def _put_back_failed(folder: Path, aside: Path, moved: list[str], error: OSError) -> str:
+    """:func:`earlier_files_note`'s words on the earlier files in ``aside`` whose put-back into ``folder``
+    ``error`` stopped, ``moved`` back (it raised the error, with no word of which were where)."""
+    left: list[str] = []
+    with contextlib.suppress(OSError):  # gone or unreadable: named as holding none
+        left = sorted(path.name for path in aside.iterdir() if path.name != EARLIER_KEPT)
+    if not moved:
+        return f"the files it found there could not be put back ({file_error(error)}): they are in {aside}"
+    if not left:
+        return (
+            f"{folder} holds the files it found there again (its emptied {aside} could not be removed: "
+            f"{file_error(error)})"
+        )
+    return (
+        f"the files it found there could not be put back whole ({file_error(error)}): its {', '.join(moved)} "
+        f"are back in {folder}, its {', '.join(left)} still in {aside}; move those into {folder} by hand"
+    )
+
+
+def earlier_files_note(folder: Path, where: list[Path | str]) -> str:
     """The ``note:`` of a run in ``folder`` stopped before its first save, whose earlier files are now in
-    ``where`` (:func:`put_back_earlier`).
+    ``where`` (:func:`put_back_earlier`; its words where a put-back failed partway are said as they are).
 
     Files set aside with ``keep`` were shown with a note on stdout alone: ``segmentation.train``'s stop note
     on stderr was not said, nor where the earlier run's trained decoder had gone.
@@ -450,7 +513,9 @@ def earlier_files_note(folder: Path, where: list[Path]) -> str:
     'note: this run stopped before its first save: runs/a holds the files it found there again'
     """
     held = [
-        f"{folder} holds the files it found there again"
+        place
+        if isinstance(place, str)
+        else f"{folder} holds the files it found there again"
         if place == folder
         else f"{place} holds the files it set aside, kept: a killed training's folder was found, so they may "
         "be the earlier run's trained decoder.pt"
@@ -459,15 +524,20 @@ def earlier_files_note(folder: Path, where: list[Path]) -> str:
     return f"note: this run stopped before its first save: {'; '.join(held)}"
 
 
-def _put_back(folder: Path, aside: Path, *, replaced: tuple[str, ...]) -> None:
-    """Moves ``aside``'s files back into ``folder``; removes there the files named in ``replaced`` that
-    ``aside`` lacks (this run's, where the earlier run had none), then ``aside``."""
+def _put_back(
+    folder: Path, aside: Path, *, replaced: tuple[str, ...], moved: list[str] | None = None
+) -> None:
+    """Moves ``aside``'s files back into ``folder`` (their names appended to ``moved``); removes there the
+    files named in ``replaced`` that ``aside`` lacks (this run's, where the earlier run had none), then
+    ``aside``."""
     for name in replaced:
         if not os.path.lexists(aside / name):
             (folder / name).unlink(missing_ok=True)
     (aside / EARLIER_KEPT).unlink(missing_ok=True)
-    for path in aside.iterdir():
+    for path in sorted(aside.iterdir()):
         os.replace(path, folder / path.name)
+        if moved is not None:
+            moved.append(path.name)
     aside.rmdir()
 
 
@@ -477,7 +547,7 @@ def drop_earlier(folder: Path) -> None:
     Renamed to a temporary first: a kill while it is deleted leaves no part of it to be put back. Those set
     aside with ``keep`` (:func:`set_earlier_aside`) are renamed to a visible ``earlier-<time>`` instead.
     """
-    for aside in folder.glob(EARLIER_ASIDE):
+    for aside in _asides(folder):
         if not names_this_process(aside):
             continue
         if (aside / EARLIER_KEPT).exists():
@@ -529,9 +599,11 @@ def prepare_run_dir(
             if train_images is not None:  # what a later evaluation of its decoder is checked against
                 record_trained_images(folder, train_images, keep=resume is not None)
         except BaseException:  # a full disk at args.yaml: the earlier run's files back, the folder free
-            if where := put_back_earlier(folder):
-                print(earlier_files_note(folder, where), file=sys.stderr, flush=True)
-            unmark_training(folder)
+            try:
+                if where := put_back_earlier(folder):
+                    print(earlier_files_note(folder, where), file=sys.stderr, flush=True)
+            finally:  # a second Ctrl-C, held until the put-back ended, is raised there
+                unmark_training(folder)
             raise
     return folder
 

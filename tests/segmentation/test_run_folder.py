@@ -609,3 +609,206 @@ def test_a_resume_of_a_run_folder_that_does_not_exist_says_so(tmp_path, capsys):
     )
     assert main(["--resume", str(tmp_path / "runs" / "nut")]) == 2  # there, without last.pt: as before
     assert capsys.readouterr().err == f"error: nothing to resume in {tmp_path / 'runs' / 'nut'}: no last.pt\n"
+
+
+def _on_moves(monkeypatch, folder, act):
+    """``os.replace`` calling ``act(back)`` before each move of an earlier run's file into its hidden folder
+    (``back`` False) or out of it into ``folder`` (``back`` True)."""
+    real = os.replace
+
+    def replace(source, target, *args, **kwargs):
+        if Path(target).parent.name.startswith(".earlier."):
+            act(False)
+        elif Path(source).parent.name.startswith(".earlier.") and Path(target).parent == folder:
+            act(True)
+        return real(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _nth(back, n, action):
+    """An ``act`` for :func:`_on_moves`: ``action()`` before the ``n``-th move (``back``: into the folder)."""
+    moves = []
+
+    def act(into_folder):
+        if into_folder == back:
+            moves.append(into_folder)
+            if len(moves) == n:
+                action()
+
+    return act
+
+
+def _stop_at_args_yaml(monkeypatch):
+    def stop(config, path):
+        raise KeyboardInterrupt  # the first Ctrl-C, once the earlier run's files are set aside
+
+    monkeypatch.setattr(run_folder, "save_config", stop)
+
+
+def _whole(folder):
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        (*EARLIER, "args.yaml", "eval_test", "notes.txt")
+    )
+    assert all((folder / name).read_bytes() == b"earlier run" for name in (*EARLIER, "args.yaml"))
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_second_stop_while_the_earlier_files_are_put_back_waits_until_they_are_whole(
+    tmp_path, monkeypatch, capsys, signum
+):
+    # a second Ctrl-C (or a kill) amid the moves left some of the earlier run's files in the hidden folder
+    # and the rest in the run folder, with no note of where
+    import signal
+
+    folder = _earlier_run(tmp_path)
+    _stop_at_args_yaml(monkeypatch)
+    _on_moves(monkeypatch, folder, _nth(True, 3, lambda: signal.raise_signal(getattr(signal, signum))))
+    config = _config(tmp_path, exist_ok=True)
+    assert exit_code(lambda: prepare_run_dir(config, Dist(), None)) == {"SIGINT": 130, "SIGTERM": 143}[signum]
+    _whole(folder)
+    assert (
+        f"note: this run stopped before its first save: {folder} holds the files it found there again\n"
+        in capsys.readouterr().err
+    )
+
+
+def test_a_second_ctrl_c_while_a_stopped_set_aside_moves_the_earlier_files_back_waits_until_they_are_whole(
+    tmp_path, monkeypatch, capsys
+):
+    # the stopped set-aside's move back was split by the second Ctrl-C, and the put-back after it then
+    # deleted the earlier run's files the hidden folder lacked, taking them for this run's
+    import signal
+
+    folder = _earlier_run(tmp_path)
+    stop = lambda: signal.raise_signal(signal.SIGINT)  # noqa: E731
+    aside, back = _nth(False, 2, stop), _nth(True, 1, stop)  # amid the moves, then amid the moves back
+    _on_moves(monkeypatch, folder, lambda into_folder: (aside(into_folder), back(into_folder)))
+    assert exit_code(lambda: prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)) == 130
+    _whole(folder)
+
+
+def test_a_put_back_failing_partway_says_which_earlier_files_are_where(tmp_path, monkeypatch, capsys):
+    # the OSError went out with no word of which of the earlier run's files were back and which hidden
+    folder = _earlier_run(tmp_path)
+    _stop_at_args_yaml(monkeypatch)
+
+    def refused():
+        raise PermissionError(1, "Operation not permitted", "curves.png")
+
+    _on_moves(monkeypatch, folder, _nth(True, 3, refused))
+    with pytest.raises(KeyboardInterrupt):  # the stop itself, not the put-back's error
+        prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    (aside,) = folder.glob(".earlier.*")
+    assert _visible(folder) == ["args.yaml", "colour_head.json", "eval_test", "notes.txt"]
+    assert (
+        "note: this run stopped before its first save: the files it found there could not be put back whole "
+        f"(Operation not permitted: curves.png): its args.yaml, colour_head.json are back in {folder}, its "
+        f"curves.png, decoder.pt, last.pt, results.csv, sam_finetuned.pth still in {aside}; move those "
+        f"into {folder} by hand\n"
+    ) in capsys.readouterr().err
+    assert not list(folder.glob(".training.*"))  # the folder is free
+
+
+def test_a_set_aside_that_can_neither_finish_nor_move_back_deletes_no_earlier_file(
+    tmp_path, monkeypatch, capsys
+):
+    # its move back failed too: the put-back after it deleted the earlier run's files the hidden folder
+    # lacked (its decoder.pt among them), taking them for this run's
+    folder = _earlier_run(tmp_path)
+
+    def refused():
+        raise PermissionError(1, "Operation not permitted", "x")
+
+    _on_moves(monkeypatch, folder, lambda into_folder: _nth(False, 2, refused)(into_folder))
+    failing = [_nth(False, 2, refused), _nth(True, 1, refused)]
+    _on_moves(monkeypatch, folder, lambda into_folder: [act(into_folder) for act in failing])
+    with pytest.raises(PermissionError):
+        prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    (shown,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    assert sorted(path.name for path in shown.iterdir()) == ["last.pt"]
+    assert all((folder / name).read_bytes() == b"earlier run" for name in EARLIER if name != "last.pt")
+    assert (
+        "note: the earlier run's files could not be set aside whole nor put back (Operation not permitted: "
+        f"x): its last.pt are in {shown}, the rest still in {folder}\n"
+    ) in capsys.readouterr().err
+    assert not list(folder.glob(".earlier.*"))
+
+
+def test_a_folder_of_the_users_named_like_a_hidden_earlier_folder_is_left_alone(tmp_path, capsys):
+    # .earlier.notes was renamed to earlier-<time>, with a note that it held the earlier run's files
+    folder = _earlier_run(tmp_path)
+    (folder / ".earlier.notes").mkdir()
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    run_folder.drop_earlier(folder)
+    run_folder.unmark_training(folder)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        ".earlier.notes",
+        "args.yaml",
+        "eval_test",
+        "notes.txt",
+    ]
+    assert "earlier-" not in capsys.readouterr().out
+
+
+def test_what_a_run_killed_while_deleting_the_earlier_files_left_is_removed_by_the_next(tmp_path):
+    folder = _earlier_run(tmp_path)
+    aside = _dead_aside(folder)
+    doomed = aside.with_name(f".{aside.name}.{aside.name.removeprefix('.earlier.')}.tmp")
+    aside.rename(doomed)  # drop_earlier's temporary, killed amid its deletion
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    run_folder.unmark_training(folder)
+    assert not doomed.exists()
+
+
+def _stopped_training(tiny_dataset, tmp_path, monkeypatch):
+    """The config of an exist_ok training into _earlier_run's folder whose last.pt stops it with a Ctrl-C."""
+    import segmentation.train as train_module
+    from common.config import load_config
+
+    overrides = [f"data={tiny_dataset}", f"out={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"]
+    settings = ["name=run", "exist_ok=true", "device=cpu", "progress=false", "epochs=1", "max_steps=1"]
+
+    def stop(state, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_torch", stop)  # last.pt, after the zero-shot decoder.pt
+    return load_config(DEFAULTS, None, [*overrides, *settings])
+
+
+@pytest.mark.parametrize("second", ["a Ctrl-C", "an error"])
+def test_a_stopped_trainings_put_back_says_where_the_earlier_files_are_and_no_resume(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys, second
+):
+    # a second Ctrl-C amid the moves split the earlier files with no note; an error amid them went out
+    # with no word of which were where
+    import signal
+
+    import segmentation.train as train_module
+
+    config = _stopped_training(tiny_dataset, tmp_path, monkeypatch)
+    folder = _earlier_run(tmp_path)
+
+    def act():
+        if second == "a Ctrl-C":
+            signal.raise_signal(signal.SIGINT)
+        else:
+            raise PermissionError(1, "Operation not permitted", "results.csv")
+
+    _on_moves(monkeypatch, folder, _nth(True, 6, act))  # last.pt, 5th, is back
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(config, sam=tiny_sam)
+    err = capsys.readouterr().err
+    assert "stopped; go on" not in err
+    if second == "a Ctrl-C":
+        _whole(folder)
+        assert err.count("note: this run stopped before its first save: ") == 1
+        assert (
+            f"note: this run stopped before its first save: {folder} holds the files it found there again\n"
+            in err
+        )
+    else:
+        (aside,) = folder.glob(".earlier.*")
+        assert (
+            f"its results.csv, sam_finetuned.pth still in {aside}; move those into {folder} by hand\n" in err
+        )
