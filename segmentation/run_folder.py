@@ -544,8 +544,11 @@ def _put_back(
 def drop_earlier(folder: Path) -> None:
     """Deletes the earlier run's files this process set aside: its run has saved its first epoch.
 
-    Renamed to a temporary first: a kill while it is deleted leaves no part of it to be put back. Those set
-    aside with ``keep`` (:func:`set_earlier_aside`) are renamed to a visible ``earlier-<time>`` instead.
+    Renamed to a temporary first: a kill while it is deleted leaves no part of it to be put back (the
+    next run's :func:`common.io.remove_stale` removes it). Those set aside with ``keep``
+    (:func:`set_earlier_aside`) are renamed to a visible ``earlier-<time>`` instead. Where the deletion
+    fails (a file of it this user cannot delete), a ``note:`` names what is left to delete and the run
+    goes on: it was left, hidden, with no word (a ``sam_finetuned.pth`` of a ``vit_h`` is 2.5 GB).
     """
     for aside in _asides(folder):
         if not names_this_process(aside):
@@ -555,7 +558,12 @@ def drop_earlier(folder: Path) -> None:
             continue
         doomed = temporary_path(aside)
         aside.rename(doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        try:
+            shutil.rmtree(doomed)  # links in it removed, never followed
+        except OSError as error:
+            why = file_error(error)
+            print(f"note: the earlier run's files this run replaces could not be deleted ({why}): delete "
+                  f"{doomed} by hand", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def _show_kept(folder: Path, aside: Path) -> None:

@@ -812,3 +812,27 @@ def test_a_stopped_trainings_put_back_says_where_the_earlier_files_are_and_no_re
         assert (
             f"its results.csv, sam_finetuned.pth still in {aside}; move those into {folder} by hand\n" in err
         )
+
+
+def test_earlier_files_that_cannot_be_deleted_at_the_first_save_are_named(tmp_path, monkeypatch, capsys):
+    # a file of them this user cannot delete: they were left hidden, with no word
+    import shutil
+
+    folder = _earlier_run(tmp_path)
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    real = shutil.rmtree
+
+    def rmtree(path, ignore_errors=False, **kwargs):
+        if ".earlier." not in str(path):
+            return real(path, ignore_errors=ignore_errors, **kwargs)
+        if not ignore_errors:
+            raise PermissionError(13, "Permission denied", str(Path(path) / "decoder.pt"))
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    run_folder.drop_earlier(folder)  # this run's first save: it goes on
+    run_folder.unmark_training(folder)
+    (left,) = folder.glob("..earlier.*.tmp")
+    assert (
+        f"note: the earlier run's files this run replaces could not be deleted (Permission denied: "
+        f"{left / 'decoder.pt'}): delete {left} by hand\n"
+    ) in capsys.readouterr().err
