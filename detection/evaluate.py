@@ -85,6 +85,7 @@ from detection.image_level import (
     PICK_WARNING_ADVICE,
     check_class_names,
     conf_flags_all,
+    conf_ties_warning,
     image_labels,
     image_level_report,
     picked_on_train_warning,
@@ -637,8 +638,9 @@ def _picked_conf(
 ) -> tuple[float, float, str | None, bool]:
     """``(conf, accuracy there, warning, picked)`` picked on ``split`` by :func:`tuned_conf`, with
     ``scored``'s settings; the warning (:func:`conf_flags_all`) when it calls every one of the split's
-    images defective, or when the detector boxes nothing there at all (nothing to pick from: ``default``
-    is kept, ``picked`` False). A pick below the validator's ``conf`` (0.001) is that floor, as
+    images defective, when every threshold ties there (:func:`conf_ties_warning`: the pick is ``default``'s
+    neighbour, not a choice), or when the detector boxes nothing there at all (nothing to pick from:
+    ``default`` is kept, ``picked`` False). A pick below the validator's ``conf`` (0.001) is that floor, as
     :func:`inspection.evaluate.pick_conf`'s.
 
     The split's detections (its :attr:`~RecordingValidator.calls`) come from a second validator of the
@@ -670,7 +672,10 @@ def _picked_conf(
         )
         return conf, accuracy, nothing, False
     conf = max(conf, a.conf)  # below the validator's floor: the floor (boxes under it were never seen)
-    return conf, accuracy, conf_flags_all(truth, picker.calls, names, conf), True
+    warning = conf_flags_all(truth, picker.calls, names, conf) or conf_ties_warning(
+        truth, picker.calls, names, conf, default
+    )
+    return conf, accuracy, warning, True
 
 
 def _ground_truth_file(

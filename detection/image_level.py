@@ -15,7 +15,8 @@ detector's boxes:
 - :func:`image_level_report`: defect-type accuracy over good + each defect type,
   its confusion matrix, and anomaly AUROC;
 - :func:`tuned_conf`: the ``conf`` that maximises that accuracy on a split the
-  test never sees (the val split), instead of a fixed 0.25.
+  test never sees (the val split), instead of a fixed 0.25; :func:`conf_flags_all` and
+  :func:`conf_ties_warning`: when that pick is no threshold to use.
 
 Pure functions: numpy and mappings in, numbers out.
 """
@@ -266,9 +267,10 @@ def tuned_conf(
     An image's call changes only where ``conf`` crosses its top box score, so the
     candidates are the midpoints between neighbouring distinct top scores, with 0
     below the lowest and 1 above the highest (just above it when it is 1): each as
-    far as it can be from the scores it separates, for images not yet seen. Ties go
-    to the candidate nearest ``default``; without a box on any image every threshold
-    ties, and ``default`` is kept.
+    far as it can be from the scores it separates, for images not yet seen
+    (:func:`threshold_accuracies`). Ties go to the candidate nearest ``default``: where
+    all of them tie that is no pick (:func:`conf_ties_warning` says so); without a box on
+    any image every threshold ties, and ``default`` is kept.
 
     Args:
         true: image file name -> ground-truth label, of the split the threshold is picked on.
@@ -285,17 +287,66 @@ def tuned_conf(
     >>> round(conf, 6), accuracy
     (0.7, 1.0)
     """
-    files = sorted(true)
-    tops = sorted({image_prediction(detections.get(f), names, 0.0)[1] for f in files} - {0.0})
+    accuracies = threshold_accuracies(true, detections, names)
+    if not accuracies:
+        return float(default), _accuracy(true, detections, names, default)
+    best = max(accuracies, key=lambda c: (accuracies[c], -abs(c - default)))
+    return float(best), accuracies[best]
 
-    def accuracy(conf: float) -> float:
-        calls = [image_prediction(detections.get(f), names, conf)[0] for f in files]
-        return float(np.mean([c == true[f] for c, f in zip(calls, files, strict=True)])) if files else 0.0
 
+def threshold_accuracies(
+    true: Mapping[str, str], detections: Mapping[str, ImageDetections], names: Sequence[str]
+) -> dict[float, float]:
+    """Each threshold :func:`tuned_conf` picks among -> its defect-type accuracy on these images; empty
+    without a box on any of them (no threshold changes a call).
+
+    >>> one = lambda s: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([0]))
+    >>> accuracies = threshold_accuracies({"a": "good", "b": "cut"}, {"b": one(0.8)}, ["cut"])
+    >>> {round(conf, 6): accuracy for conf, accuracy in accuracies.items()}
+    {0.4: 1.0, 0.9: 0.5}
+    """
+    tops = sorted({image_prediction(detections.get(f), names, 0.0)[1] for f in true} - {0.0})
     if not tops:
-        return float(default), accuracy(default)
+        return {}
     bounds = [0.0, *tops]  # the first candidate, half the lowest top score, lets every top box count
     candidates = [(a + b) / 2 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     candidates.append(max((tops[-1] + 1) / 2, float(np.nextafter(tops[-1], np.inf))))  # no top box counts
-    best = max(candidates, key=lambda c: (accuracy(c), -abs(c - default)))
-    return float(best), accuracy(best)
+    return {float(c): _accuracy(true, detections, names, c) for c in candidates}
+
+
+def _accuracy(
+    true: Mapping[str, str], detections: Mapping[str, ImageDetections], names: Sequence[str], conf: float
+) -> float:
+    """The share of ``true``'s images called right at ``conf``; 0 without images."""
+    files = sorted(true)
+    calls = [image_prediction(detections.get(f), names, conf)[0] for f in files]
+    return float(np.mean([c == true[f] for c, f in zip(calls, files, strict=True)])) if files else 0.0
+
+
+def conf_ties_warning(
+    true: Mapping[str, str],
+    detections: Mapping[str, ImageDetections],
+    names: Sequence[str],
+    conf: float,
+    default: float,
+) -> str | None:
+    """A one-line warning when every threshold :func:`tuned_conf` picks among gives these images the same
+    defect-type accuracy, though some image has a box: ``conf`` is then no choice, only the candidate
+    nearest ``default`` (``--conf``); else None.
+
+    Good images without a box and defect images boxed with another defect type, say: a threshold below
+    the boxes calls the defects the wrong type, one above them calls them good, and both are as wrong.
+
+    >>> one = lambda s, c: ImageDetections(np.zeros((1, 4)), np.array([s]), np.array([c]))
+    >>> conf_ties_warning({"a": "good", "b": "cut"}, {"b": one(0.8, 1)}, ["cut", "hole"], 0.4, 0.25)[:60]
+    'every threshold gives the same defect-type accuracy (0.500):'
+    >>> conf_ties_warning({"a": "good", "b": "cut"}, {"b": one(0.8, 0)}, ["cut", "hole"], 0.4, 0.25) is None
+    True
+    """
+    accuracies = set(threshold_accuracies(true, detections, names).values())
+    if len(accuracies) != 1:  # none: no box at all, which callers warn of as nothing picked
+        return None
+    return (
+        f"every threshold gives the same defect-type accuracy ({accuracies.pop():.3f}): conf {conf:.6g} is "
+        f"no pick, only the one nearest --conf {default:g}"
+    )

@@ -65,6 +65,7 @@ from common.trained_images import trained_overlap_warning
 from detection.image_level import (
     PICK_WARNING_ADVICE,
     conf_flags_all,
+    conf_ties_warning,
     image_labels,
     picked_on_train_warning,
     predict_hint,
@@ -395,7 +396,7 @@ def pick_conf(
     picked = any(len(found.scores) for found in detections.values())
     if picked:
         conf = max(conf, PICK_FLOOR)
-        warning = pick_warning(split.name, truth, detections, inspector.class_names, conf)
+        warning = pick_warning(split.name, truth, detections, inspector.class_names, conf, default)
     else:  # nothing to pick from: --conf is kept as given, and its accuracy is the share of good photos
         warning = (
             f"warning: on the {split.name} split the detector scores no box {PICK_FLOOR:g} or more on any "
@@ -407,11 +408,15 @@ def pick_conf(
 
 
 def pick_warning(
-    split: str, truth: dict[str, str], detections: dict, names: Sequence[str], conf: float
+    split: str, truth: dict[str, str], detections: dict, names: Sequence[str], conf: float, default: float
 ) -> str | None:
     """The ``warning:`` line on a ``conf`` picked on ``split`` that is no threshold to use
-    (:func:`~detection.image_level.conf_flags_all`, with its advice); None when it is one."""
+    (:func:`~detection.image_level.conf_flags_all`, or :func:`~detection.image_level.conf_ties_warning`
+    where every threshold ties there and ``conf`` is only ``default``'s neighbour, with its advice); None
+    when it is one."""
     if not (flagged := conf_flags_all(truth, detections, names, conf)):
+        if ties := conf_ties_warning(truth, detections, names, conf, default):
+            return f"warning: on the {split} split, {ties}; {PICK_WARNING_ADVICE}"
         return None
     # a pick on good photos alone is high, not low: it sends few boxes to SAM and misses defects
     sam = "" if all(label == "good" for label in truth.values()) else ": every box down to it goes to SAM"

@@ -1130,6 +1130,38 @@ def test_a_picked_conf_that_calls_every_good_image_defective_is_a_warning_note(
     )
 
 
+class WrongTypeValidator(GroundTruthValidator):
+    """Ground truth, each box scored as the next defect type: no box on a good image, every defect image
+    called wrong whatever the threshold (its type below its box score, good above it). The box figures'
+    truth is shifted alike: the image calls are what matter here, read from the split's labels."""
+
+    def update_metrics(self, preds, batch) -> None:
+        super().update_metrics(preds, {**batch, "cls": (batch["cls"] + 1) % len(NAMES)})
+
+
+def test_a_conf_picked_where_every_threshold_ties_is_a_warning_note(
+    tiny_dataset, tmp_path, untrained_detector
+) -> None:
+    # every candidate gave the same accuracy, so the pick was --conf's neighbour, not a choice: it was
+    # noted 'conf 0.5 picked on the train split (accuracy 0.333 there)' without a word
+    report = evaluate(
+        tiny_dataset / "data.yaml", untrained_detector, split="val", conf_from="train", imgsz=64,
+        device="cpu", out=tmp_path / "eval", plots=False, validator_class=WrongTypeValidator,
+    )  # fmt: skip
+    labels = image_labels(json.loads((tiny_dataset / "annotations" / "instances_train.json").read_text()))
+    goods = sum(label == GOOD for label in labels.values()) / len(labels)  # every defect called wrong
+    assert 0 < goods < 1
+    conf = report.image_level.conf
+    warning = [note for note in report.notes if note.startswith("warning: on the train split, ")]
+    assert warning == [
+        f"warning: on the train split, every threshold gives the same defect-type accuracy ({goods:.3f}): "
+        f"conf {conf:.6g} is no pick, only the one nearest --conf 0.25; "
+        "the pick is no threshold to use: leave out --conf-from (its pick replaces --conf) and give --conf "
+        "yourself, or pick it on another split with both good and defective images"
+    ]
+    assert not any("pass --conf" in note for note in report.notes)
+
+
 def test_without_imgsz_both_splits_run_at_the_size_the_model_was_trained_at(
     tiny_dataset, tmp_path, untrained_detector, monkeypatch
 ) -> None:

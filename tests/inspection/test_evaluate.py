@@ -1076,6 +1076,52 @@ def test_a_conf_kept_for_want_of_boxes_is_not_called_picked_in_the_summary_or_th
     assert "kept: nothing to pick it from on the val split" in page and "picked on the val split" not in page
 
 
+class WrongType(StubDetector):
+    """The stub's boxes, each of the other class: every defect photo called wrong whatever the threshold
+    (the other type below its box score, good above it), no box on a good photo."""
+
+    def _result(self, image, conf):
+        found = super()._result(image, conf)
+        found.boxes.cls = 1 - found.boxes.cls
+        return found
+
+
+def test_a_pick_where_every_threshold_ties_is_warned_of(dataset, capsys) -> None:
+    # every candidate called the split equally well, so the pick was --conf's neighbour, not a choice:
+    # it was printed 'picked on test' with 'pass --conf ... to inspection.predict', without a word
+    split = load_split(dataset, "test")
+    conf, accuracy, warning, picked = evaluate_module.pick_conf(
+        Inspector(WrongType(), build_tiny_sam()), split, default=0.25, progress=False
+    )
+    goods = sum(not image.annotations for image in split.images) / len(split.images)
+    assert picked and 0 < accuracy == goods < 1
+    assert capsys.readouterr().err == warning + "\n"
+    assert warning == (
+        f"warning: on the test split, every threshold gives the same defect-type accuracy ({goods:.3f}): "
+        f"conf {conf:.6g} is no pick, only the one nearest --conf 0.25; the pick is no threshold to use: "
+        "leave out --conf-from (its pick replaces --conf) and give --conf yourself, or pick it on another "
+        "split with both good and defective images"
+    )
+
+
+def test_a_pick_where_every_threshold_ties_is_recorded_and_not_advised(
+    cli, tmp_path, monkeypatch, capsys
+) -> None:
+    data = tmp_path / "with_val"
+    convert(ConvertConfig(root=tmp_path / "mvtec" / "widget", out=data, formats=("yolo", "coco"),
+                          ratios=(0.4, 0.3, 0.3), progress=False, link="copy"))  # fmt: skip
+    monkeypatch.setattr(evaluate_module, "load_detector", lambda weights: WrongType())
+    out = tmp_path / "tied"
+    assert cli("--data", data, "--out", out, "--conf-from", "val") == 0
+    printed, err = capsys.readouterr()
+    assert "warning: on the val split, every threshold gives the same defect-type accuracy (" in err
+    assert "pass --conf" not in printed
+    assert "warned of above: choose inspection.predict's --conf yourself)" in printed
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert settings["conf_pick_warning"].startswith("warning: on the val split, every threshold gives ")
+    assert "; on the val split, every threshold gives the same" in (out / "report.md").read_text()
+
+
 class FaintBoxes(StubDetector):
     """The stub's boxes, each scored 0.0015: just above the pick's floor, on the defect photos alone."""
 
