@@ -393,11 +393,13 @@ def fit_head(run: Run) -> ColourHead | None:
 CLOSING_FILES = ("decoder.pt", "sam_finetuned.pth", "colour_head.json", "results.csv", "curves.png")
 
 
-def finish(run: Run, state: RunState) -> None:
+def finish(run: Run, state: RunState, *, hints: bool = True) -> None:
     """Checks the processes agree, then rank 0 writes the best decoder into ``sam_finetuned.pth``.
 
     With ``colour_head``, rank 0 then fits the head on the best decoder (:func:`fit_head`) and
-    writes ``decoder.pt`` again with it when it is kept.
+    writes ``decoder.pt`` again with it when it is kept. It closes with the kept epoch, then with
+    ``hints`` the files written, the run folder and the ``segmentation.evaluate`` command: a ``--folds``
+    round, which that command evaluates itself, prints the kept epoch alone.
     """
     check_in_sync(run.parameters, run.world)
     if run.world.main:
@@ -410,11 +412,14 @@ def finish(run: Run, state: RunState) -> None:
             head = fit_head(run) if run.config["colour_head"] else None
             if head is not None:
                 save_best(run, head, epoch=data.get("epoch"), val_iou=data.get("val_iou"))
-        written = [name for name in CLOSING_FILES if (run.folder / name).is_file()]
-        print(f"{kept_summary(state, head)}; {', '.join(written) or 'nothing'} in")
-        print(f"  {run.folder}")
-        if best.is_file():
-            print(f"evaluate with: {evaluate_command(run.config, best)}")
+        if hints:
+            written = [name for name in CLOSING_FILES if (run.folder / name).is_file()]
+            print(f"{kept_summary(state, head)}; {', '.join(written) or 'nothing'} in")
+            print(f"  {run.folder}")
+            if best.is_file():
+                print(f"evaluate with: {evaluate_command(run.config, best)}")
+        else:
+            print(kept_summary(state, head))
     leave(run.world)
 
 
@@ -479,8 +484,9 @@ def train(
         sam: an already built model to tune instead of loading ``config["model"]``
             with ``config["checkpoint"]`` (a custom architecture, or tests); its weights
             are then not tied to a base file (``decoder.pt`` records no base hash).
-        resume_hint: on Ctrl-C, print the ``--resume`` command that goes on from the last finished
-            epoch (off inside ``--folds``, whose rounds are resumed whole).
+        resume_hint: print a single run's next commands: on Ctrl-C the ``--resume`` command that goes on
+            from the last finished epoch, at the end the files written and the ``segmentation.evaluate``
+            command (off inside ``--folds``, whose rounds are resumed whole and evaluated by it).
         announce: print the warning on grey train photos and the augmentation line (off inside
             ``--folds``, which says them once for all rounds).
 
@@ -502,7 +508,7 @@ def train(
                     print(early_stop_line(state, config, epoch), flush=True)
                 break
             run_epoch(run, state, epoch)
-        finish(run, state)
+        finish(run, state, hints=resume_hint)
     except BaseException as error:
         if run.world.main and (where := put_back_earlier(run.folder)):  # stopped before its first save
             print(earlier_files_note(run.folder, where), file=sys.stderr, flush=True)

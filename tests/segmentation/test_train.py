@@ -2014,3 +2014,31 @@ def test_a_val_split_without_defects_is_told_the_way_on_its_origin_allows(tiny_d
         f"the val split of {data} has no defect instances: validation IoU picks the best epoch and stops "
         f"early, so {way}"
     )
+
+
+def test_a_folds_round_prints_none_of_a_single_runs_closing_hints(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # each round of segmentation.evaluate --folds printed 'evaluate with: python -m segmentation.evaluate
+    # --data .../folds/fold0 --checkpoint ...' and the 'decoder.pt, sam_finetuned.pth, ... in' line: that
+    # command evaluates every round itself
+    from segmentation import crossval, run_setup
+
+    monkeypatch.setattr(run_setup, "load_model", lambda config, sam, device: (tiny_sam_builder(), None))
+    monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: None)
+    monkeypatch.setattr(crossval, "load_round_model", lambda run_dir, config: (None, None))
+    monkeypatch.setattr(crossval, "load_colour_prompt", lambda path: None)
+    monkeypatch.setattr(crossval, "score_round", lambda *args, **kwargs: ("zero-shot", "fine-tuned"))
+    config = _config(tiny_dataset, tmp_path, "epochs=1", "max_steps=1", "corrective_rounds=0")
+    crossval.cross_validate(tiny_dataset, 3, config, work=tmp_path / "work")
+    out, err = capsys.readouterr()
+    for round_dir in (tmp_path / "work" / "runs").iterdir():
+        assert (round_dir / "decoder.pt").is_file()  # trained: the lines would have named it
+    assert "evaluate with:" not in out + err
+    assert "sam_finetuned.pth" not in out + err
+    assert len(re.findall(r"^best val IoU [0-9.]+ at epoch [01].*\(kept\)$", err, re.M)) == 3
+    # a plain run still ends with them
+    run = train(_config(tiny_dataset, tmp_path, "epochs=1", "max_steps=1"), sam=tiny_sam_builder())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].endswith(" (kept); decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
+    assert lines[-2:-1] == [f"  {run}"] and lines[-1].startswith("evaluate with: python -m segmentation.")
