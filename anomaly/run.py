@@ -620,10 +620,14 @@ def read_run_info(path: str | Path, *, flag: str = "--run") -> dict:
     malformed = [key for key, ok in _field_checks(info).items() if not ok]
     if malformed:
         raise UserError(f"corrupt run folder {path}: {RUN_FILE} has malformed {', '.join(malformed)}")
-    try:
-        SCHEMA.check(info["config"], where="run.json config.")
+    defaults = {key: option.default for key, option in SCHEMA.items()}
+    try:  # an unknown key or a bad value first, a missing key then
+        SCHEMA.check(defaults | info["config"], where="run.json config.")
     except UserError as error:
         raise UserError(f"corrupt run folder {path}: {error}") from None
+    lacking = [key for key in SCHEMA if key not in info["config"]]
+    if lacking:  # a nullable one (coreset_max) passed the check and was a KeyError traceback in build_model
+        raise UserError(f"corrupt run folder {path}: {RUN_FILE} config lacks {', '.join(lacking)}")
     return info
 
 

@@ -314,6 +314,20 @@ def test_corrupt_run_folder(parts: Path, tmp_path: Path, tiny_config: dict, dama
         load_run(tmp_path / "run")
 
 
+@pytest.mark.parametrize("key", ["coreset_max", "max_bank_patches", "sigma"])
+def test_a_run_whose_config_lacks_a_key_is_one_line_naming_it(
+    parts: Path, tmp_path: Path, tiny_config: dict, key: str
+) -> None:
+    # a run.json of an older version, or hand-edited: a nullable key missing (coreset_max) was a KeyError
+    # traceback in build_model, another one 'needs a number >= 0, got null' though nothing said null
+    fit_run(parts.parent, "part", tmp_path / "run", config=tiny_config, progress=False)
+    info = json.loads((tmp_path / "run" / RUN_FILE).read_text())
+    del info["config"][key]
+    (tmp_path / "run" / RUN_FILE).write_text(json.dumps(info))
+    with pytest.raises(UserError, match=rf"corrupt run folder .*run\.json config lacks {key}$"):
+        load_run(tmp_path / "run")
+
+
 def _edit(run: Path, **changes) -> None:
     info = json.loads((run / RUN_FILE).read_text())
     for key, value in changes.items():
