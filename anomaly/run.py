@@ -664,20 +664,27 @@ def command_output_text(path: Path) -> str | None:
 def _field_checks(info: dict) -> dict[str, bool]:
     """Whether each field of ``run.json`` has the type this code reads it as (a hand-edited file may not)."""
     shape, keys, bank = info["image_shape"], info["fit_keys"], info["bank"]
+    hashes = info.get("fit_sha256") or {}  # absent in runs fit before 2026-12-05
     return {
         "config": isinstance(info["config"], dict),
-        "image_shape": isinstance(shape, list)
-        and len(shape) == 2
-        and all(isinstance(side, int) and side > 0 for side in shape),
+        "image_shape": isinstance(shape, list) and len(shape) == 2 and all(_count(side) for side in shape),
         "fit_keys": isinstance(keys, list) and all(isinstance(key, str) for key in keys),
+        # a list was a TypeError traceback in anomaly.evaluate's fit-overlap check
+        "fit_sha256": isinstance(hashes, dict)
+        and all(isinstance(key, str) and isinstance(digest, str) for key, digest in hashes.items()),
         "bank": isinstance(bank, dict)
         and isinstance(bank.get("sha256"), str)
-        and all(isinstance(bank.get(key), int) for key in ("rows", "dim")),
+        and all(_count(bank.get(key)) for key in ("rows", "dim")),
         "root": isinstance(info["root"], str),
         "category": isinstance(info["category"], str),
         "protocol": isinstance(info["protocol"], dict),
         "backbone": isinstance(info.get("backbone", {}), dict | None),
     }
+
+
+def _count(value: object) -> bool:
+    """Whether ``value`` is an int > 0 (not a bool: ``[true, 64]`` read as a 64x1 fit size)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def own_weights(path: Path, info: Mapping) -> Path | None:

@@ -303,6 +303,9 @@ def test_a_splits_file_of_another_category_is_refused_before_fitting(
         (lambda run: _edit(run, config=[], root=3), "run.json has malformed config, root"),
         (lambda run: _edit(run, image_shape=[0, 64]), "run.json has malformed image_shape"),
         (lambda run: _edit(run, version=2), "is not a version-1"),
+        # a list was a TypeError traceback in anomaly.evaluate; true read as 1 in '64xTrue images'
+        (lambda run: _edit(run, fit_sha256=["abc"]), "run.json has malformed fit_sha256"),
+        (lambda run: _edit(run, image_shape=[True, 64]), "run.json has malformed image_shape"),
         (lambda run: _bank(run, torch.zeros(3, 5).half()), r"holds no \(M, \d+\) memory bank"),
         (lambda run: _bank(run, torch.zeros(0, 128).half()), r"holds no \(M, \d+\) memory bank"),
     ],
