@@ -104,7 +104,7 @@ def resolve_threshold(
     metrics = read_json_object(path, what="metrics file", utf8=False)  # anomaly.evaluate's, paths as given
     check_metrics_model(metrics, path, run_path, flag)
     threshold = metrics_threshold(metrics, path, flag)
-    peak = (metrics.get("pixel") or {}).get("good_peak")
+    peak = _section(metrics, "pixel").get("good_peak")
     if clean_goods and isinstance(peak, int | float) and math.isfinite(peak) and peak >= threshold:
         above = float(np.nextafter(np.float32(peak), np.float32(math.inf)))  # maps are float32
         return above, f"from {recorded_path(path)}, above its good images"
@@ -166,14 +166,13 @@ def metrics_threshold(metrics: dict, path: Path, flag: str) -> float:
         UserError: none there (an evaluation of good images only picks none: the error says what to
             pass), or a non-finite or negative one.
     """
-    threshold = (metrics.get("masks") or {}).get(
-        "threshold", (metrics.get("pixel") or {}).get("f1_threshold")
-    )
+    pixel = _section(metrics, "pixel")
+    threshold = _section(metrics, "masks").get("threshold", pixel.get("f1_threshold"))
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
-        peak = (metrics.get("pixel") or {}).get("good_peak")
+        peak = pixel.get("good_peak")
         known = isinstance(peak, int | float) and math.isfinite(peak)
         hint = f"; pass {flag} VALUE above its largest map value on a good image, {peak:.6g}" if known else ""
-        unmasked = (metrics.get("pixel") or {}).get("defect_images_without_mask")
+        unmasked = pixel.get("defect_images_without_mask")
         if isinstance(unmasked, int) and unmasked > 0:  # or it reads as if the test split held no defect
             images = "defect image" if unmasked == 1 else "defect images"
             hint = f": its {unmasked} {images} had no mask to pick one on{hint}"
@@ -181,6 +180,13 @@ def metrics_threshold(metrics: dict, path: Path, flag: str) -> float:
     # a hand-edited file's negative value flagged every pixel without a word (--threshold is checked)
     check_threshold(float(threshold), f"the pixel threshold of {path}")
     return threshold
+
+
+def _section(metrics: dict, name: str) -> dict:
+    """``metrics[name]`` where it is a mapping, else empty: a hand-edited ``"pixel": [1]`` was an
+    AttributeError traceback."""
+    section = metrics.get(name)
+    return section if isinstance(section, dict) else {}
 
 
 def check_metrics_model(metrics: dict, path: Path, run_path: Path, flag: str = "--threshold") -> None:

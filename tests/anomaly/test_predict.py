@@ -181,6 +181,18 @@ def test_a_metrics_threshold_that_is_no_distance_is_refused_naming_the_file(tmp_
         resolve_threshold(str(path), tmp_path)
 
 
+@pytest.mark.parametrize("sections", [{"pixel": [1.0]}, {"masks": "x", "pixel": {"f1_threshold": 1.5}}])
+def test_a_metrics_section_that_is_no_mapping_is_read_as_absent(tmp_path: Path, sections: dict) -> None:
+    # "pixel": [1.0] in a hand-edited file stopped anomaly.predict with an AttributeError traceback
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(sections))
+    if "masks" in sections:
+        assert resolve_threshold(str(path), tmp_path) == (1.5, f"from {path}")
+        return
+    with pytest.raises(UserError, match=re.escape(f"{path} holds no pixel threshold")):
+        resolve_threshold(str(path), tmp_path)
+
+
 def test_a_relative_metrics_file_is_named_absolute_in_the_origin(tmp_path: Path, monkeypatch) -> None:
     # the origin is recorded with the predictions (threshold_from): as typed, it named no file elsewhere
     (tmp_path / "eval-val").mkdir()
