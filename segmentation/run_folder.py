@@ -456,13 +456,14 @@ def put_back_earlier(folder: Path) -> list[Path | str]:
     leftovers, and the next ``exist_ok`` run set that mix aside as its earlier run's and deleted it at its
     first save. A Ctrl-C or ``kill`` during the moves is held until they end (:func:`common.cli.signals_held`)
     and raised after the note is said: a second one amid them split the earlier run between ``folder`` and
-    its hidden folder, with no note.
+    its hidden folder, with no note. Those :func:`drop_earlier` took at this run's first save are left where
+    they are (:data:`_SAVED_OVER`): this run's saved files are the ones to keep.
     """
     where: list[Path | str] = []
     try:
         with signals_held():
             for aside in _asides(folder):
-                if names_this_process(aside):
+                if names_this_process(aside) and aside not in _SAVED_OVER:
                     where.append(_put_back_one(folder, aside))
     except KeyboardInterrupt:  # held until the moves ended: the caller's note is not reached
         if where:
@@ -548,22 +549,60 @@ def drop_earlier(folder: Path) -> None:
     next run's :func:`common.io.remove_stale` removes it). Those set aside with ``keep``
     (:func:`set_earlier_aside`) are renamed to a visible ``earlier-<time>`` instead. Where the deletion
     fails (a file of it this user cannot delete), a ``note:`` names what is left to delete and the run
-    goes on: it was left, hidden, with no word (a ``sam_finetuned.pth`` of a ``vit_h`` is 2.5 GB).
+    goes on: it was left, hidden, with no word (a ``sam_finetuned.pth`` of a ``vit_h`` is 2.5 GB). Where
+    the rename fails, or a Ctrl-C comes before it, they stay in their hidden folder, named in a ``note:``,
+    and are never put back (:data:`_SAVED_OVER`): the error went out of the run's first save and the
+    put-back replaced this run's saved ``decoder.pt``, ``last.pt`` and ``results.csv`` with the earlier run's.
     """
-    for aside in _asides(folder):
-        if not names_this_process(aside):
-            continue
-        if (aside / EARLIER_KEPT).exists():
-            _show_kept(folder, aside)
-            continue
-        doomed = temporary_path(aside)
-        aside.rename(doomed)
+    asides = [aside for aside in _asides(folder) if names_this_process(aside)]
+    _SAVED_OVER.update(asides)  # before any move: from here on this run's files are the ones to keep
+    for aside in asides:
+        kept = (aside / EARLIER_KEPT).exists()
         try:
-            shutil.rmtree(doomed)  # links in it removed, never followed
-        except OSError as error:
-            why = file_error(error)
-            print(f"note: the earlier run's files this run replaces could not be deleted ({why}): delete "
-                  f"{doomed} by hand", file=sys.stderr, flush=True)  # fmt: skip
+            if kept:
+                _show_kept(folder, aside)
+            else:
+                _delete_aside(aside)
+        except (OSError, KeyboardInterrupt) as error:
+            if os.path.lexists(aside):  # a stop amid the deletion of the renamed one: remove_stale's
+                print(_left_note(aside, error, kept=kept), file=sys.stderr, flush=True)
+            if not isinstance(error, OSError):
+                raise
+
+
+def _left_note(aside: Path, error: BaseException, *, kept: bool) -> str:
+    """The note that :func:`drop_earlier` left the earlier run's files in ``aside``, ``error`` (an
+    ``OSError``, or a stop) before it deleted them (or showed them: ``kept``).
+
+    >>> _left_note(Path("a/.e"), KeyboardInterrupt(), kept=False)
+    "note: the earlier run's files this run replaces were not deleted (stopped first): delete a/.e by hand"
+    """
+    why = file_error(error) if isinstance(error, OSError) else "stopped first"
+    if kept:
+        return (
+            f"note: the files this run set aside, kept, could not be shown ({why}): they are in {aside}; "
+            "a killed training's folder was found, so they may be the earlier run's trained decoder.pt"
+        )
+    done = "could not be deleted" if isinstance(error, OSError) else "were not deleted"
+    return f"note: the earlier run's files this run replaces {done} ({why}): delete {aside} by hand"
+
+
+#: Hidden folders of :func:`set_earlier_aside` that :func:`drop_earlier` took at this run's first save:
+#: :func:`put_back_earlier` leaves them, whatever is left of them (a failed rename, a Ctrl-C).
+_SAVED_OVER: set[Path] = set()
+
+
+def _delete_aside(aside: Path) -> None:
+    """Deletes the hidden folder ``aside`` (:func:`drop_earlier`), renamed to a temporary first; a note
+    names what is left where the deletion fails."""
+    doomed = temporary_path(aside)
+    aside.rename(doomed)
+    try:
+        shutil.rmtree(doomed)  # links in it removed, never followed
+    except OSError as error:
+        why = file_error(error)
+        print(f"note: the earlier run's files this run replaces could not be deleted ({why}): delete "
+              f"{doomed} by hand", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def _show_kept(folder: Path, aside: Path) -> None:

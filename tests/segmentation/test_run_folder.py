@@ -836,3 +836,44 @@ def test_earlier_files_that_cannot_be_deleted_at_the_first_save_are_named(tmp_pa
         f"note: the earlier run's files this run replaces could not be deleted (Permission denied: "
         f"{left / 'decoder.pt'}): delete {left} by hand\n"
     ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fault", ["an error", "a Ctrl-C"])
+def test_earlier_files_that_cannot_be_renamed_at_the_first_save_are_never_put_back_over_it(
+    tiny_dataset, tiny_sam, tmp_path, monkeypatch, capsys, fault
+):
+    # the rename's error went out of the first save, and the stop's put-back replaced this run's saved
+    # decoder.pt, last.pt and results.csv with the earlier run's
+    import segmentation.train as train_module
+
+    config = _stopped_training(tiny_dataset, tmp_path, monkeypatch)
+    monkeypatch.undo()  # saves whole: the stop comes in epoch 1 (below)
+    folder = _earlier_run(tmp_path)
+    real = Path.rename
+
+    def rename(self, target):
+        if self.name.startswith(".earlier.") and Path(target).name.endswith(".tmp"):
+            if fault == "a Ctrl-C":
+                raise KeyboardInterrupt
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    def stop(run, state, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "rename", rename)
+    monkeypatch.setattr(train_module, "run_epoch", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(config, sam=tiny_sam)
+    err = capsys.readouterr().err
+    for name in ("decoder.pt", "last.pt", "results.csv"):
+        assert (folder / name).read_bytes() != b"earlier run", name
+    (aside,) = folder.glob(".earlier.*")
+    assert sorted(path.name for path in aside.iterdir()) == sorted((*EARLIER, "args.yaml"))
+    why = (
+        f"could not be deleted (Permission denied: {aside})"
+        if fault == "an error"
+        else "were not deleted (stopped first)"
+    )
+    assert f"note: the earlier run's files this run replaces {why}: delete {aside} by hand\n" in err
+    assert "stopped before its first save" not in err
