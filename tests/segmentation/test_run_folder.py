@@ -877,3 +877,33 @@ def test_earlier_files_that_cannot_be_renamed_at_the_first_save_are_never_put_ba
     )
     assert f"note: the earlier run's files this run replaces {why}: delete {aside} by hand\n" in err
     assert "stopped before its first save" not in err
+
+
+def test_kept_earlier_files_that_cannot_be_shown_at_the_first_save_are_named_and_never_put_back(
+    tmp_path, monkeypatch, capsys
+):
+    # the rename's error went out of the first save, and the stop's put-back then put them back
+    folder = _earlier_run(tmp_path)
+    _dead_aside(folder, ("last.pt",))
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    _shown(folder, capsys)
+    (folder / "decoder.pt").write_bytes(b"this run's zero-shot")
+    (aside,) = folder.glob(".earlier.*")
+    real = Path.rename
+
+    def rename(self, target):
+        if self == aside:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    run_folder.drop_earlier(folder)  # this run's first save: it goes on
+    assert run_folder.put_back_earlier(folder) == []  # a stop in a later epoch
+    run_folder.unmark_training(folder)
+    assert (folder / "decoder.pt").read_bytes() == b"this run's zero-shot"
+    assert (aside / "decoder.pt").read_bytes() == b"earlier run"
+    assert (
+        f"note: the files this run set aside, kept, could not be shown (Permission denied: {aside}): they "
+        f"are in {aside}; a killed training's folder was found, so they may be the earlier run's trained "
+        "decoder.pt\n"
+    ) in capsys.readouterr().err
