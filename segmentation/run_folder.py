@@ -361,6 +361,11 @@ EARLIER_ASIDE = ".earlier.*"
 #: A file in a hidden folder of :func:`set_earlier_aside` whose files :func:`drop_earlier` keeps.
 EARLIER_KEPT = ".kept"
 
+#: Hidden folders of :func:`set_earlier_aside` that :func:`put_back_earlier` leaves, whatever is left of
+#: them: those :func:`drop_earlier` took at this run's first save (a failed rename, a Ctrl-C), and one
+#: whose set-aside could neither finish, nor move back, nor be shown (:func:`_show_split`).
+_NOT_PUT_BACK: set[Path] = set()
+
 
 def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
     """Moves the earlier run's files (:data:`EARLIER_RUN_FILES`, ``args.yaml``, ``trained_images.json``) into
@@ -399,10 +404,15 @@ def _show_split(folder: Path, aside: Path, error: OSError) -> None:
     ``error`` stopped, and says where which are.
 
     It stayed hidden, and the stopped run's put-back (:func:`put_back_earlier`) removed from ``folder`` the
-    earlier run's files ``aside`` lacked, taking them for this run's.
+    earlier run's files ``aside`` lacked, taking them for this run's. Where it cannot be shown either, the
+    note names it hidden, and it is never put back (:data:`_NOT_PUT_BACK`).
     """
-    shown = _show(folder, aside)
-    held = ", ".join(sorted(path.name for path in shown.iterdir()))
+    try:
+        shown = _show(folder, aside)
+    except OSError:  # left hidden: the put-back deleted the earlier files it lacked, as above
+        shown = aside
+        _NOT_PUT_BACK.add(aside)
+    held = ", ".join(sorted(path.name for path in shown.iterdir() if path.name != EARLIER_KEPT))
     print(f"note: the earlier run's files could not be set aside whole nor put back ({file_error(error)}): "
           f"its {held} are in {shown}, the rest still in {folder}", file=sys.stderr, flush=True)  # fmt: skip
 
@@ -457,13 +467,13 @@ def put_back_earlier(folder: Path) -> list[Path | str]:
     first save. A Ctrl-C or ``kill`` during the moves is held until they end (:func:`common.cli.signals_held`)
     and raised after the note is said: a second one amid them split the earlier run between ``folder`` and
     its hidden folder, with no note. Those :func:`drop_earlier` took at this run's first save are left where
-    they are (:data:`_SAVED_OVER`): this run's saved files are the ones to keep.
+    they are (:data:`_NOT_PUT_BACK`): this run's saved files are the ones to keep.
     """
     where: list[Path | str] = []
     try:
         with signals_held():
             for aside in _asides(folder):
-                if names_this_process(aside) and aside not in _SAVED_OVER:
+                if names_this_process(aside) and aside not in _NOT_PUT_BACK:
                     where.append(_put_back_one(folder, aside))
     except KeyboardInterrupt:  # held until the moves ended: the caller's note is not reached
         if where:
@@ -551,11 +561,11 @@ def drop_earlier(folder: Path) -> None:
     fails (a file of it this user cannot delete), a ``note:`` names what is left to delete and the run
     goes on: it was left, hidden, with no word (a ``sam_finetuned.pth`` of a ``vit_h`` is 2.5 GB). Where
     the rename fails, or a Ctrl-C comes before it, they stay in their hidden folder, named in a ``note:``,
-    and are never put back (:data:`_SAVED_OVER`): the error went out of the run's first save and the
+    and are never put back (:data:`_NOT_PUT_BACK`): the error went out of the run's first save and the
     put-back replaced this run's saved ``decoder.pt``, ``last.pt`` and ``results.csv`` with the earlier run's.
     """
     asides = [aside for aside in _asides(folder) if names_this_process(aside)]
-    _SAVED_OVER.update(asides)  # before any move: from here on this run's files are the ones to keep
+    _NOT_PUT_BACK.update(asides)  # before any move: from here on this run's files are the ones to keep
     for aside in asides:
         kept = (aside / EARLIER_KEPT).exists()
         try:
@@ -585,11 +595,6 @@ def _left_note(aside: Path, error: BaseException, *, kept: bool) -> str:
         )
     done = "could not be deleted" if isinstance(error, OSError) else "were not deleted"
     return f"note: the earlier run's files this run replaces {done} ({why}): delete {aside} by hand"
-
-
-#: Hidden folders of :func:`set_earlier_aside` that :func:`drop_earlier` took at this run's first save:
-#: :func:`put_back_earlier` leaves them, whatever is left of them (a failed rename, a Ctrl-C).
-_SAVED_OVER: set[Path] = set()
 
 
 def _delete_aside(aside: Path) -> None:

@@ -907,3 +907,35 @@ def test_kept_earlier_files_that_cannot_be_shown_at_the_first_save_are_named_and
         f"are in {aside}; a killed training's folder was found, so they may be the earlier run's trained "
         "decoder.pt\n"
     ) in capsys.readouterr().err
+
+
+def test_a_set_aside_that_can_neither_finish_nor_move_back_nor_be_shown_deletes_no_earlier_file(
+    tmp_path, monkeypatch, capsys
+):
+    # its showing failed too: the error went out, and the put-back after it deleted the earlier run's files
+    # the hidden folder lacked (its decoder.pt among them), taking them for this run's
+    folder = _earlier_run(tmp_path)
+
+    def refused():
+        raise PermissionError(1, "Operation not permitted", "x")
+
+    failing = [_nth(False, 2, refused), _nth(True, 1, refused)]
+    _on_moves(monkeypatch, folder, lambda into_folder: [act(into_folder) for act in failing])
+    real = Path.rename
+
+    def rename(self, target):
+        if self.name.startswith(".earlier."):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(PermissionError):
+        prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    assert all((folder / name).read_bytes() == b"earlier run" for name in EARLIER if name != "last.pt")
+    (aside,) = folder.glob(".earlier.*")
+    assert sorted(path.name for path in aside.iterdir()) == ["last.pt"]
+    assert (
+        "note: the earlier run's files could not be set aside whole nor put back (Operation not permitted: "
+        f"x): its last.pt are in {aside}, the rest still in {folder}\n"
+    ) in capsys.readouterr().err
+    assert not list(folder.glob(".training.*"))  # the folder is free
