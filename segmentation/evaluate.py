@@ -73,7 +73,7 @@ from segmentation.finetuned import (
     load_finetuned,
     tuned_crop_fraction,
 )
-from segmentation.folds import check_fold_count, check_resumable, is_folds_run
+from segmentation.folds import check_fold_count, check_resumable, is_folds_run, show_killed_asides
 from segmentation.metrics import ImageScore, Summary, coco_mask_ap, score_image, summarise
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS, is_official_weights, load_sam
 from segmentation.predict import box_logits, predict_masks
@@ -535,6 +535,8 @@ def run_folds(args: argparse.Namespace) -> dict:
     from segmentation.train_config import load_train_config
 
     out = Path(args.out) if args.out else Path("runs") / "sam" / f"folds_{Path(args.data).name}"
+    # a killed run's hidden earlier run, shown before any refusal (cross_validate shows it after these)
+    show_killed_asides(out)
     _check_arguments(args, out)
     overrides, flags = _folds_overrides(args)
     # check_settings before an earlier run in out is removed, as round 0's training would

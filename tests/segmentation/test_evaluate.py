@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -795,6 +796,38 @@ def test_folds_refuse_a_set_without_a_value(tiny_dataset, tmp_path, capsys) -> N
     assert main(argv) == 2
     assert "override 'cache_dir=' has no value" in capsys.readouterr().err
     assert not (tmp_path / "folds").exists()
+
+
+@pytest.mark.parametrize(
+    ("more", "refusal"),
+    [
+        (["--batch-size", "0"], "error: --batch-size must be at least 1, got 0"),
+        (["--set", "epochs=many"], "error: override 'epochs=many'"),
+        (["--tta", "--set", "crops.max_fraction=0.2"], "and --tta do not combine"),
+    ],
+    ids=["an argument", "the config", "tta with crops"],
+)
+def test_a_killed_folds_runs_hidden_folder_is_shown_before_an_early_refusal(
+    tiny_dataset, tmp_path, capsys, more, refusal
+) -> None:
+    # shown only by cross_validate, after these refusals: the command refused said nothing of it
+    import subprocess
+    import sys
+
+    from common.io import temporary_path
+
+    out = tmp_path / "folds"
+    process = subprocess.Popen([sys.executable, "-c", "pass"])  # a pid that is gone: the run was killed
+    process.wait()
+    hidden = temporary_path(tmp_path / "folds.earlier").with_suffix("")
+    hidden = hidden.with_name(hidden.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))
+    (hidden / "runs").mkdir(parents=True)
+    argv = ["--data", str(tiny_dataset), "--folds", "3", "--out", str(out), "--no-progress", *more]
+    assert main(argv) == 2
+    (shown,) = tmp_path.glob("folds.earlier-*")
+    assert (shown / "runs").is_dir() and not hidden.exists()
+    err = capsys.readouterr().err
+    assert f"note: {shown} holds an earlier --folds run of {out}" in err and refusal in err, err
 
 
 @pytest.mark.parametrize(
