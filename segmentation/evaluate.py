@@ -860,6 +860,8 @@ def _write_metrics(
     return metrics
 
 
+#: ``--n-overlays``' default: the best and the worst images drawn.
+N_OVERLAYS = 4
 #: What an evaluation folder holds; a re-run replaces such a folder whole, and refuses any other.
 EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
 
@@ -872,6 +874,15 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
+    if args.folds and args.split != "test":  # it scored each round's test fold, whatever --split said
+        raise UserError(
+            f"--folds scores each round on its test fold of the pooled splits: drop --split {args.split}"
+        )
+    if args.folds and args.n_overlays != N_OVERLAYS:  # none are drawn: folds.png plots every test image
+        raise UserError(
+            f"--folds draws no overlays (folds.png plots every test image): drop --n-overlays "
+            f"{args.n_overlays}"
+        )
     if args.resume and not args.folds:
         raise UserError("--resume goes on from a stopped --folds run: it applies only with --folds K")
     # path_exists: an --out that cannot be searched is named as such, not as holding no run (Python 3.13)
@@ -992,7 +1003,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--n-overlays",
         type=int,
-        default=4,
+        default=N_OVERLAYS,
         help="best and worst images drawn, each once (a split of fewer than twice as many: fewer worst)",
     )
 

@@ -259,6 +259,15 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
             "--checkpoint (without one, the zero-shot model is what is scored)\n",
         ),
         (["--folds", "3", "--fold-seed", "-1"], "--fold-seed must be an integer >= 0, got -1"),
+        # ignored without a word: each round scored its test fold, and no overlay was drawn
+        (
+            ["--folds", "3", "--split", "val"],
+            "--folds scores each round on its test fold of the pooled splits: drop --split val\n",
+        ),
+        (
+            ["--folds", "3", "--n-overlays", "8"],
+            "--folds draws no overlays (folds.png plots every test image): drop --n-overlays 8\n",
+        ),
         (["--set", "epochs=1"], "apply only with --folds"),  # not silently ignored
         (["--config", "{garbage}"], "apply only with --folds"),
         (["--folds", "0", "--set", "epochs=1"], "apply only with --folds K (K >= 3; 0, the default, is off)"),
