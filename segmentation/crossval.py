@@ -298,8 +298,9 @@ def _put_back_on_stop(work: Path, earlier: list[Path], error: BaseException) -> 
 
 def earlier_run_back(error: BaseException) -> bool:
     """Whether ``error`` stopped a :func:`cross_validate` before its first round finished, and the earlier
-    run in its work folder, set aside, was put back, or a note said where its parts are where that failed
-    (nothing of this run is left to ``--resume``)."""
+    run in its work folder, set aside, was put back, or a note said where its parts are where that failed,
+    or, where it could not be set aside, stopped its delete (:func:`~segmentation.folds.set_folds_run_aside`):
+    nothing of this run is left to ``--resume``."""
     return getattr(error, "earlier_run_back", False)
 
 

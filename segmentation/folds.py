@@ -311,7 +311,8 @@ def set_folds_run_aside(work: Path, earlier: list[Path]) -> None:
     (a Ctrl-C, a full disk, a setting refused by round 0's training) had lost every trained round. They
     wait there until this run's first round has finished (:func:`drop_earlier_folds_run`), or go back
     when it stops before (:func:`put_back_folds_run`). Where they cannot be moved (a parent folder this
-    user cannot write), they are removed as before. The markers (:data:`FOLDS_MARK`) stay.
+    user cannot write), they are removed as before, and a Ctrl-C stops that delete as before (held with
+    the moves, it waited until the whole earlier run was gone). The markers (:data:`FOLDS_MARK`) stay.
 
     ``earlier`` holds the folder before the first move, and a Ctrl-C or ``kill`` during the moves is held
     until they end (:func:`common.cli.signals_held`): one that came after this returned and before the
@@ -331,13 +332,25 @@ def set_folds_run_aside(work: Path, earlier: list[Path]) -> None:
         except OSError:
             _move_back(work, aside)
             earlier.remove(aside)
-            clear_folds_run(work)
-            return
+    if aside not in earlier:  # not held: a Ctrl-C stops this delete, as before
+        _clear_unmoved_folds_run(work)
+        return
     print(
         f"note: replacing the earlier --folds run in {work}: it is kept in {aside} until this run's "
         "first round has finished, and put back if this run stops before",
         file=sys.stderr,
     )
+
+
+def _clear_unmoved_folds_run(work: Path) -> None:
+    """:func:`clear_folds_run` for an earlier run :func:`set_folds_run_aside` could not move; a stop amid it
+    is marked for :func:`segmentation.crossval.earlier_run_back`: the earlier run is part deleted and this
+    run trained nothing, so nothing is left to ``--resume`` (the Ctrl-C line told to)."""
+    try:
+        clear_folds_run(work)
+    except BaseException as error:
+        error.earlier_run_back = True  # type: ignore[attr-defined]
+        raise
 
 
 def _beside(work: Path) -> Path:

@@ -1637,6 +1637,40 @@ def test_a_folds_run_whose_earlier_run_cannot_be_moved_aside_replaces_it_as_befo
     assert capsys.readouterr().err == f"note: replacing the earlier --folds run in {out}\n"
 
 
+def test_a_ctrl_c_while_an_earlier_run_that_cannot_be_moved_aside_is_deleted_stops_it_and_says_no_resume(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # its delete was held with the moves: a Ctrl-C on seeing 'replacing the earlier --folds run' waited
+    # until the whole earlier run was gone, and the Ctrl-C line then told to --resume a run that had
+    # trained nothing (its plan deleted)
+    import errno
+    import signal
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    _fake_rounds(monkeypatch, tiny_sam_builder)
+
+    def other_disk():
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    _on_moves(monkeypatch, _nth_move(out, False, 1, other_disk))
+    real, deletes = shutil.rmtree, []
+
+    def rmtree(path, *args, **kwargs):
+        if Path(path).parent == out:
+            deletes.append(Path(path).name)
+            if len(deletes) == 1:
+                signal.raise_signal(signal.SIGINT)  # the user's Ctrl-C during the first delete
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    assert _run_folds(tiny_dataset, out, tmp_path) == 130
+    assert len(deletes) == 1  # stopped at once, not after the whole earlier run
+    err = capsys.readouterr().err
+    assert f"note: replacing the earlier --folds run in {out}\n" in err
+    assert "--resume" not in err
+
+
 def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
