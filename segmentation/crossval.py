@@ -208,7 +208,7 @@ def cross_validate(
         resume: keep the rounds an earlier run in ``work`` trained on the same data
             (:func:`finished_round`); the others are trained, a round trained on other data with a note
             saying so (:func:`retrain_reason`). Without it, an earlier run there is set aside (dealt, base
-            loaded) until a round has finished (:func:`_folds_run_marked`).
+            loaded) until a round's training is recorded (:func:`_folds_run_marked`), before it is scored.
         finish: called with the rounds' results while the run's marker is still in ``work``
             (``evaluate --folds`` writes its summary, :func:`write_folds`), so that the marker covers every
             file the run writes there: removed before, another ``--folds`` run could replace the rounds.
@@ -237,10 +237,12 @@ def cross_validate(
             folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
             run_config = round_run_config(config, folder, work=work, index=fold.index)
             run_dir, seconds = _train_round(run_config, fold, k, resume=resume, recorded=recorded)
+            # this run's first round's training is recorded (round.json): a stop while it is scored keeps it
+            # for --resume, as segmentation.train drops an earlier run at its first save
+            drop_earlier_folds_run(earlier)
             results.append(
                 evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
             )
-            drop_earlier_folds_run(earlier)  # this run's first round finished
         if finish is not None:
             finish(results)
     return results
@@ -277,9 +279,9 @@ def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[list[Path]]:
 
 def _put_back_on_stop(work: Path, earlier: list[Path], error: BaseException) -> BaseException:
     """Puts the earlier run in ``earlier`` back into ``work`` (:func:`~segmentation.folds.put_back_folds_run`)
-    once ``error`` stopped the run before its first round finished; returns what to raise, marked for
-    :func:`earlier_run_back` where there was one: ``error``, or a Ctrl-C or ``kill`` held while the earlier
-    run was moved back (:func:`common.cli.signals_held`) where ``error`` was no stop itself.
+    once ``error`` stopped the run before its first round's training was recorded; returns what to raise,
+    marked for :func:`earlier_run_back` where there was one: ``error``, or a Ctrl-C or ``kill`` held while
+    the earlier run was moved back (:func:`common.cli.signals_held`) where ``error`` was no stop itself.
 
     A second Ctrl-C amid the moves left part of the earlier run in ``work`` and the rest hidden beside it,
     with no note of where, and the Ctrl-C line told to ``--resume`` a run that had trained nothing.
@@ -297,10 +299,10 @@ def _put_back_on_stop(work: Path, earlier: list[Path], error: BaseException) -> 
 
 
 def earlier_run_back(error: BaseException) -> bool:
-    """Whether ``error`` stopped a :func:`cross_validate` before its first round finished, and the earlier
-    run in its work folder, set aside, was put back, or a note said where its parts are where that failed,
-    or, where it could not be set aside, stopped its delete (:func:`~segmentation.folds.set_folds_run_aside`):
-    nothing of this run is left to ``--resume``."""
+    """Whether ``error`` stopped a :func:`cross_validate` before its first round's training was recorded,
+    and the earlier run in its work folder, set aside, was put back, or a note said where its parts are
+    where that failed, or, where it could not be set aside, stopped its delete
+    (:func:`~segmentation.folds.set_folds_run_aside`): nothing of this run is left to ``--resume``."""
     return getattr(error, "earlier_run_back", False)
 
 

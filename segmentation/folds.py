@@ -309,10 +309,10 @@ def set_folds_run_aside(work: Path, earlier: list[Path]) -> None:
 
     They were deleted at once (:func:`clear_folds_run`): a re-run stopped before its first round finished
     (a Ctrl-C, a full disk, a setting refused by round 0's training) had lost every trained round. They
-    wait there until this run's first round has finished (:func:`drop_earlier_folds_run`), or go back
-    when it stops before (:func:`put_back_folds_run`). Where they cannot be moved (a parent folder this
-    user cannot write), they are removed as before, and a Ctrl-C stops that delete as before (held with
-    the moves, it waited until the whole earlier run was gone). The markers (:data:`FOLDS_MARK`) stay.
+    wait there until this run's first round's training is recorded (:func:`drop_earlier_folds_run`), or go
+    back when it stops before (:func:`put_back_folds_run`). Where they cannot be moved (a parent folder
+    this user cannot write), they are removed as before, and a Ctrl-C stops that delete as before (held
+    with the moves, it waited until the whole earlier run was gone). The markers (:data:`FOLDS_MARK`) stay.
 
     ``earlier`` holds the folder before the first move, and a Ctrl-C or ``kill`` during the moves is held
     until they end (:func:`common.cli.signals_held`): one that came after this returned and before the
@@ -337,7 +337,7 @@ def set_folds_run_aside(work: Path, earlier: list[Path]) -> None:
         return
     print(
         f"note: replacing the earlier --folds run in {work}: it is kept in {aside} until this run's "
-        "first round has finished, and put back if this run stops before",
+        "first round's training is recorded, and put back if this run stops before",
         file=sys.stderr,
     )
 
@@ -416,13 +416,14 @@ def _move_back(work: Path, aside: Path, moved: list[str] | None = None) -> None:
 def drop_earlier_folds_run(earlier: list[Path]) -> None:
     """Deletes the earlier run :func:`set_folds_run_aside` moved to the folder ``earlier`` holds (none:
     nothing to do), then empties ``earlier`` (a stop in between finds that folder gone and puts nothing
-    back): this run's first round has finished. Renamed to a temporary first (``<folder>.tmp``), so a kill
-    while it is deleted leaves no part of it to be taken for the earlier run (:func:`show_killed_asides`
-    removes it); links in it are removed, never followed.
+    back): this run's first round's training is recorded. Renamed to a temporary first (``<folder>.tmp``),
+    so a kill while it is deleted leaves no part of it to be taken for the earlier run
+    (:func:`show_killed_asides` removes it); links in it are removed, never followed.
 
     Where that fails (a file of it this user cannot delete), a ``note:`` names what is left to delete and
-    the run goes on: it stopped after its first round, which it had trained. The temporary was named
-    ``.<aside>.<token>.tmp``, too long for the file system with an ``--out`` name of some 200 characters.
+    the run goes on: it stopped after its first round's training, which it had recorded. The temporary was
+    named ``.<aside>.<token>.tmp``, too long for the file system with an ``--out`` name of some 200
+    characters.
     """
     for aside in earlier:
         _delete_earlier_run(aside)

@@ -1577,7 +1577,7 @@ def test_a_folds_run_stopped_before_its_first_round_finished_puts_the_earlier_ru
     aside = tmp_path / seen["aside"][0]
     assert (
         f"note: replacing the earlier --folds run in {out}: it is kept in {aside} until this run's first "
-        "round has finished, and put back if this run stops before\n" in err
+        "round's training is recorded, and put back if this run stops before\n" in err
     )
     assert (
         f"note: this run stopped before its first round finished: {out} holds the earlier --folds run again\n"
@@ -1669,6 +1669,33 @@ def test_a_ctrl_c_while_an_earlier_run_that_cannot_be_moved_aside_is_deleted_sto
     err = capsys.readouterr().err
     assert f"note: replacing the earlier --folds run in {out}\n" in err
     assert "--resume" not in err
+
+
+def test_a_ctrl_c_while_round_0_is_scored_keeps_its_recorded_training_for_resume(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # the earlier run was dropped only once round 0 was scored: a Ctrl-C while it was scored put the
+    # earlier run back over round 0's recorded training (hours of it), with no --resume line
+    from segmentation import crossval
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    trained = _fake_rounds(monkeypatch, tiny_sam_builder)
+
+    def score_round(*args, **kwargs):
+        assert not list(tmp_path.glob(".out.earlier.*"))  # gone once its training was recorded
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crossval, "score_round", score_round)
+    assert _run_folds(tiny_dataset, out, tmp_path) == 130
+    assert trained == ["fold0"]
+    assert (out / "runs" / "fold0" / "decoder.pt").read_bytes() != b"old"
+    assert (out / "runs" / "fold0" / crossval.ROUND_FILE).is_file()  # --resume keeps it
+    assert not (out / "runs" / "fold1").exists() and not (out / "folds.json").exists()
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
+    err = capsys.readouterr().err
+    assert "holds the earlier --folds run again" not in err
+    assert "stopped; go on from the rounds it trained with the same command and --resume\n" in err
 
 
 def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
