@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from common.errors import UserError, one_line
+from common.exif import directory_warnings, pil_open
 from common.folders import path_exists
 from common.io import link_loop_text
 
@@ -32,6 +33,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _OPENCV_LOG_PREFIX = re.compile(
     r"^\[\s*[A-Z]+:\d+(?:@[\d.]+)?\]\s+(?:global\s+)?\S+(?::\d+| \(\d+\))\s+\w+\s+"
 )
+#: An OpenCV exception's text after its version and source file: ``error: (-215:Assertion failed) <what> in
+#: function 'validateInputImageSize'`` (``<what>`` empty for a check, whose words follow on ``> `` lines).
+_OPENCV_ERROR = re.compile(r"error: \(-?\d+:[^)]*\)\s*(?P<what>.*?)\s*(?:in function '[^']*')?\s*$")
+#: OpenCV's limits on the size a header gives (its ``validateInputImageSize``): what a file over each is,
+#: the environment variable that sets it and its default.
+_OPENCV_SIZE_LIMITS = {
+    "CV_IO_MAX_IMAGE_WIDTH": ("wider than", "OPENCV_IO_MAX_IMAGE_WIDTH", 1 << 20),
+    "CV_IO_MAX_IMAGE_HEIGHT": ("taller than", "OPENCV_IO_MAX_IMAGE_HEIGHT", 1 << 20),
+    "CV_IO_MAX_IMAGE_PIXELS": ("of more pixels than", "OPENCV_IO_MAX_IMAGE_PIXELS", 1 << 30),
+}
 
 _stderr_lock = threading.Lock()
 
@@ -68,7 +79,10 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
     file.
 
     ``np.fromfile`` + ``imdecode`` rather than ``imread``: ``imread`` returns None
-    for both "missing" and "corrupt" and cannot tell them apart.
+    for both "missing" and "corrupt" and cannot tell them apart. A file that PIL reads whole and OpenCV does
+    not (a TIFF of 32-bit samples, of 5 samples a pixel, of uncompressed tiles) is said to be one OpenCV
+    cannot read, not a corrupt one, as is one over OpenCV's size limits (``cv2.imdecode`` raised a
+    ``cv2.error`` for a TIFF wider than its maximum: a traceback).
     """
     path = Path(path)
     try:
@@ -77,12 +91,78 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
         raise UserError(f"cannot read {kind} {path}: {error.strerror or error}") from None
     if not data.size:
         raise UserError(f"cannot decode {kind} {path}: the file is empty")
+    raised = None
     with captured_native_stderr() as native:
-        array = cv2.imdecode(data, flags)
+        try:
+            array = cv2.imdecode(data, flags)
+        except cv2.error as error:  # a header over OpenCV's limits, not None: its reason is in the error
+            array, raised = None, error
     if array is None:
-        detail = f" ({one_line(_OPENCV_LOG_PREFIX.sub('', native[-1]), limit=120)})" if native else ""
-        raise UserError(f"cannot decode {kind} {path}: corrupt or not an image{detail}")
+        if raised is not None:
+            failure, reason = "OpenCV cannot read it", opencv_error_reason(str(raised))
+        else:
+            failure = "OpenCV cannot read it" if _pil_reads(path) else "corrupt or not an image"
+            reason = _native_reason(native)
+        detail = f" ({one_line(reason, limit=120)})" if reason else ""
+        raise UserError(f"cannot decode {kind} {path}: {failure}{detail}")
     return array
+
+
+def _pil_reads(path: Path) -> bool:
+    """Whether PIL decodes ``path`` whole, its directory undamaged: a file OpenCV does not read is then no
+    corrupt one. Over PIL's decompression-bomb limit it cannot tell: False."""
+    try:  # PIL's libtiff prints its complaints as OpenCV's does
+        with captured_native_stderr(), directory_warnings(path) as damaged, pil_open()(path) as image:
+            image.load()
+    except Exception:  # OSError, SyntaxError, ValueError, TypeError, struct.error...: PIL does not read it
+        return False
+    return not damaged
+
+
+def _native_reason(lines: Sequence[str]) -> str:
+    """The reason among what a decoder printed (:func:`captured_native_stderr`'s lines), "" for none: the
+    last message, or libtiff's last error where that is OpenCV's 'failed TIFFReadRGBATile(...)' of it (not
+    any libtiff error: one of a next page's offset comes with a first page OpenCV reads); an OpenCV
+    exception's text, and the lines of its check (``> ...``) after it, as :func:`opencv_error_reason` words
+    them, and the head of an OpenCV log line left out (:data:`_OPENCV_LOG_PREFIX`)."""
+    messages: list[str] = []
+    for line in lines:
+        if line.startswith(">") and messages:  # a check's lines, under the exception they belong to
+            messages[-1] += "\n" + line
+        else:
+            messages.append(line)
+    if not messages:
+        return ""
+    libtiff = [message for message in messages if " TIFF_Error " in message.partition("\n")[0]]
+    message = messages[-1]
+    if libtiff and re.search(r"failed TIFFRead\w+\(", message):
+        message = libtiff[-1]
+    message = _OPENCV_LOG_PREFIX.sub("", message)
+    return opencv_error_reason(message) if _OPENCV_ERROR.search(message.partition("\n")[0]) else message
+
+
+def opencv_error_reason(text: str) -> str:
+    """An OpenCV exception's text (``OpenCV(5.1.0) /io/.../loadsave.cpp:76: error: (-215:Assertion failed)
+    static_cast<size_t>(size.width) <= CV_IO_MAX_IMAGE_WIDTH in function 'validateInputImageSize'``) as a
+    phrase: a size limit of OpenCV's (:data:`_OPENCV_SIZE_LIMITS`) as the side over it and the environment
+    variable that raises it; a check's lines (``> Unsupported number of channels:``, ``>     'channels >= 1
+    && channels <= 4'``, ``> where``, ``>     'channels' is 5``) as ``Unsupported number of channels:
+    channels is 5; OpenCV needs channels >= 1 && channels <= 4``; OpenCV's words otherwise, without the
+    version, source file and function."""
+    head, *rest = text.strip().splitlines() or [""]
+    match = _OPENCV_ERROR.search(head)
+    what = match["what"] if match else head
+    checks = [line.lstrip(">").strip() for line in rest if line.lstrip(">").strip()]
+    if len(checks) >= 2:  # CV_Check: its message, the condition, then 'where' and each value
+        values = [re.sub(r"^'([^']*)' is ", r"\1 is ", line) for line in checks[2:] if " is " in line]
+        found = f": {', '.join(values)}" if values else ""
+        return f"{checks[0].rstrip(':')}{found}; OpenCV needs {checks[1].strip(chr(39))}"
+    for name, (over, variable, default) in _OPENCV_SIZE_LIMITS.items():
+        if re.search(rf"<=\s*{name}\b", what):
+            limit = os.environ.get(variable) or default
+            return f"{over} its limit of {limit} pixels; the environment variable {variable} raises it"
+    what = re.sub(r"static_cast<[^<>]*>\(([^()]*)\)", r"\1", what)
+    return f"OpenCV's check {what} failed" if match and "Assertion failed" in head else what
 
 
 def encode_image(suffix: str, pixels: np.ndarray, params: Sequence[int] = ()) -> bytes:

@@ -511,7 +511,8 @@ _OPENCV_TIFF_TAGS = {
 def opencv_reads_tiff(path: Path) -> bool:
     """``path``, a TIFF that :func:`training_photo_size` has read the header of, is one untiled page of a
     layout OpenCV decodes (:data:`_OPENCV_TIFF_TAGS`) whose directory PIL reads without damage and whose
-    strips all lie within the file: its header says so, nothing is decoded. False for any other (then decoded
+    strips all lie within the file, uncompressed ones holding every row (:func:`_strips_hold_every_row`): its
+    header says so, nothing is decoded. False for any other (then decoded
     by OpenCV up front, as every TIFF was: a large TIFF-only data set was decoded whole before training).
 
     A TIFF cut short whose strips' table came first names bytes past its end; one whose table came last lost
@@ -532,9 +533,20 @@ def opencv_reads_tiff(path: Path) -> bool:
         if not values or not set(values) <= allowed:
             return False
     offsets, counts = tags.get(273), tags.get(279)
-    if not offsets or not counts or len(offsets) != len(counts):
+    if not offsets or not counts or len(offsets) != len(counts) or not _strips_hold_every_row(tags):
         return False
     return max(offset + count for offset, count in zip(offsets, counts, strict=True)) <= path.stat().st_size
+
+
+def _strips_hold_every_row(tags: Mapping[int, object]) -> bool:
+    """Whether an uncompressed TIFF's strip byte counts (tag 279) add up to the bytes of all its rows (width,
+    height, bits per sample): OpenCV cannot read a strip of 0 bytes, and reads one short of its rows in part.
+    True for a compressed one (its counts say nothing of its rows)."""
+    if tags.get(259, 1) != 1:
+        return True
+    bits = tags.get(258, 1)
+    row = -(-int(tags.get(256, 0)) * sum(bits if isinstance(bits, tuple) else (bits,)) // 8)
+    return sum(tags[279]) >= row * int(tags.get(257, 0))
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:

@@ -543,7 +543,7 @@ def test_a_tiff_opencv_cannot_read_is_named_before_the_model_runs(
         == 2
     )
     err = capsys.readouterr().err
-    assert err.startswith(f"error: cannot decode image {path}: corrupt or not an image (")
+    assert err.startswith(f"error: cannot decode image {path}: OpenCV cannot read it (")
     assert err.count("\n") == 1 and not (photos.parent / "out").exists()
 
 

@@ -2864,20 +2864,23 @@ def test_a_tiff_cut_short_or_of_float_samples_is_still_refused_before_the_model_
         check_training_photos(data)
     message = str(error.value)
     assert message.startswith("cannot read 2 photos: ")
-    assert f"{cut} (corrupt or not an image" in message and f"{floats} (corrupt or not an image" in message
+    assert f"{cut} (corrupt or not an image" in message and f"{floats} (OpenCV cannot read it (" in message
 
 
-def _raw_tiff(samples: int = 3, *, tile: int = 0, extra: tuple = (), next_page: int = 0) -> bytes:
-    """A 32x32 uncompressed 8-bit TIFF of ``samples`` per pixel, its pixels in one strip or in ``tile``-square
-    tiles, with ``extra`` tags ((tag, type, values), type 3 or 4) and a next page's offset."""
+def _raw_tiff(
+    samples: int = 3, *, tile: int = 0, extra: tuple = (), next_page: int = 0, strip: int = 0, counts=None
+) -> bytes:
+    """A 32x32 uncompressed 8-bit TIFF of ``samples`` per pixel, its pixels in one strip (in ``strip``-row
+    strips), or in ``tile``-square tiles, with ``extra`` tags ((tag, type, values), type 3 or 4), a next
+    page's offset, and ``counts`` (of the strips' byte counts) the byte counts the directory gives."""
     import struct
 
     import numpy as np
 
     pixels = np.random.default_rng(0).integers(0, 255, (32, 32, samples), dtype=np.uint8)
-    step = tile or 32
+    step, width = tile or strip or 32, tile or 32
     chunks = [
-        pixels[y : y + step, x : x + step].tobytes() for y in range(0, 32, step) for x in range(0, 32, step)
+        pixels[y : y + step, x : x + width].tobytes() for y in range(0, 32, step) for x in range(0, 32, width)
     ]
     out, offsets = bytearray(b"II*\0\0\0\0\0"), []
     for chunk in chunks:
@@ -2885,7 +2888,8 @@ def _raw_tiff(samples: int = 3, *, tile: int = 0, extra: tuple = (), next_page: 
         out += chunk
     layout = [(322, 4, [tile]), (323, 4, [tile]), (324, 4, offsets), (325, 4, [len(c) for c in chunks])]
     if not tile:
-        layout = [(273, 4, offsets), (278, 4, [32]), (279, 4, [len(chunks[0])])]
+        sizes = [len(chunk) for chunk in chunks]
+        layout = [(273, 4, offsets), (278, 4, [step]), (279, 4, counts(sizes) if counts else sizes)]
     common = [(256, 4, [32]), (257, 4, [32]), (258, 3, [8] * samples), (259, 3, [1]), (262, 3, [2])]
     entries = sorted([*common, (277, 3, [samples]), (284, 3, [1]), *layout, *extra])
     values = [struct.pack(f"<{len(v)}{'H' if kind == 3 else 'I'}", *v) for _, kind, v in entries]
@@ -2939,28 +2943,47 @@ def test_a_tiff_whose_directory_pil_fails_on_is_left_to_opencvs_decode(
     check_training_photos(data)
 
 
+#: what a TIFF OpenCV cannot read is said to be: a corrupt one, or one PIL reads whole
+_CORRUPT, _OPENCV_ONLY = "corrupt or not an image (", "OpenCV cannot read it ("
+
+
 @pytest.mark.parametrize(
-    "make",
+    ("make", "failure"),
     [
-        lambda: _opencv_tiff()[:-3],
-        lambda: _pil_jpeg_tiff()[:-200],
-        lambda: _raw_tiff(5, extra=((338, 3, [0, 0]),)),
-        lambda: _raw_tiff(tile=16),
+        (lambda: _opencv_tiff()[:-3], _CORRUPT),
+        (lambda: _pil_jpeg_tiff()[:-200], _CORRUPT),
+        (
+            lambda: _raw_tiff(5, extra=((338, 3, [0, 0]),)),
+            f"{_OPENCV_ONLY}Unsupported number of channels: channels is 5; OpenCV needs channels >= 1 && ",
+        ),
+        (lambda: _raw_tiff(tile=16), f"{_OPENCV_ONLY}Invalid tile byte count for tile 0"),
+        (
+            lambda: _raw_tiff(strip=8, counts=lambda sizes: [*sizes[:-1], 0]),
+            f"{_OPENCV_ONLY}TIFFFillStrip: Invalid strip byte count 0, strip 3)",
+        ),
     ],
-    ids=["tag-data-cut-off", "jpeg-tables-cut-off", "five-samples-per-pixel", "uncompressed-tiles"],
+    ids=[
+        "tag-data-cut-off",
+        "jpeg-tables-cut-off",
+        "five-samples-per-pixel",
+        "uncompressed-tiles",
+        "a-strip-of-no-bytes",
+    ],
 )
 def test_a_tiff_opencv_cannot_decode_is_refused_though_its_header_reads(
-    tiny_dataset: Path, tmp_path: Path, make, recwarn
+    tiny_dataset: Path, tmp_path: Path, make, failure: str, recwarn
 ) -> None:
-    # the header check passed them (PIL skipped the tag cut off; the samples and the tiles looked read), and
-    # ultralytics' loader stopped the run in its first epoch ('Image Not Found')
+    # the header check passed them (PIL skipped the tag cut off; the samples, the tiles and a strip's byte
+    # count of 0 looked read), and ultralytics' loader stopped the run in its first epoch ('Image Not Found');
+    # a TIFF that PIL reads whole was said to be corrupt, its reason the last line of OpenCV's log
+    # ("(>     'channels' is 5)"), and a strip's 0 bytes passed the header check (counts under the rows)
     from detection.train import check_training_photos
 
     data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
     tiffs[-1].write_bytes(make())
     with pytest.raises(UserError) as error:
         check_training_photos(data)
-    assert str(error.value).startswith(f"cannot decode image {tiffs[-1]}: corrupt or not an image")
+    assert str(error.value).startswith(f"cannot decode image {tiffs[-1]}: {failure}")
     assert not [w for w in recwarn if "PIL" in w.filename]  # its damage is one line naming the photo
 
 

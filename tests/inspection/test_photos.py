@@ -155,7 +155,7 @@ def test_check_photos_refuses_a_tiff_that_pil_reads_but_opencv_cannot(photos):
     assert image_size(path) == (80, 60)
     with pytest.raises(UserError) as error:
         check_photos(find_photos(photos), progress=False)
-    assert str(error.value).startswith(f"cannot decode image {path}: corrupt or not an image (")
+    assert str(error.value).startswith(f"cannot decode image {path}: OpenCV cannot read it (")
     assert str(error.value).endswith("can not handle images with 32-bit samples)")  # OpenCV's log head cut
 
 
