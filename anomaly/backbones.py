@@ -243,8 +243,77 @@ def load_backbone(
     except RuntimeError as error:  # a SAM checkpoint or a memory bank loads as a dict too: say which
         if kind := torch_file_kind(path):
             raise UserError(f"{path} is {kind}, not {name} weights") from None
-        raise UserError(f"{path} does not fit {name}: {one_line(error)}") from None
+        raise UserError(
+            misfit_text(path, state, name, model) or f"{path} does not fit {name}: {one_line(error)}"
+        ) from None
     return FeatureExtractor(spec, spec.steps(model))
+
+
+def misfit_text(path: Path, state: dict, name: str, model: nn.Module) -> str | None:
+    """Why the state dict ``state`` read from ``path`` does not fit backbone ``name`` (its ``model``): first
+    whose weights it looks like (:func:`other_backbone`), then how many of its tensors are ``name``'s, the
+    first of each kind named. It was torch's missing-keys list cut short, the file's kind in none of it.
+    None where no key or shape is amiss (torch's own message says why)."""
+    taken = model.state_dict()
+    missing = [key for key in taken if key not in state]
+    unexpected = [key for key in state if key not in taken]
+    reshaped = [
+        key for key in taken if key in state and tuple(getattr(state[key], "shape", ())) != taken[key].shape
+    ]
+    parts = [_missing_text(len(missing), len(taken), name, missing[:1])] if missing else []
+    if len(unexpected) == len(state):
+        parts.append(f"none of the file's {len(state)} is {name}'s")
+    elif unexpected:
+        verb = "is" if len(unexpected) == 1 else "are"
+        parts.append(
+            f"{len(unexpected)} of the file's {len(state)} {verb} not {name}'s (first: {unexpected[0]!s})"
+        )
+    if reshaped:
+        key, verb = reshaped[0], "has" if len(reshaped) == 1 else "have"
+        shape = list(getattr(state[key], "shape", ()))
+        parts.append(
+            f"{len(reshaped)} {verb} another shape (first: {key}, {shape} where {name} takes "
+            f"{list(taken[key].shape)})"
+        )
+    if not parts:
+        return None
+    other = other_backbone(path, state, name)
+    said = f"{path} does not fit {name}"
+    if other:
+        said = f"{path} looks like {other[0]} weights ({other[1]}), not {name}'s"
+    return f"{said}: {'; '.join(parts)}"
+
+
+def _missing_text(count: int, total: int, name: str, first: list) -> str:
+    """``all 320 tensors wide_resnet50_2 takes are missing``, ``1 of the 314 ... is missing (first: k)``."""
+    if count == total:
+        return f"all {total} tensors {name} takes are missing"
+    verb = "is" if count == 1 else "are"
+    return f"{count} of the {total} tensors {name} takes {verb} missing (first: {first[0]})"
+
+
+def other_backbone(path: Path, state: dict, name: str) -> tuple[str, str] | None:
+    """The backbone other than ``name`` whose weights ``path`` (read as ``state``) looks like, and why: the
+    official file of :data:`BACKBONES` (its size and sha256), else one whose tensor names are exactly
+    those of ``state`` (an ImageNet file of its own, a fine-tuned one). None where none is."""
+    others = [spec for spec in BACKBONES.values() if spec.name != name]
+    size = path.stat().st_size
+    for spec in others:
+        if spec.weights.size == size and sha256_file(path) == spec.weights.sha256:
+            return spec.name, f"the official {spec.weights.filename}, by its sha256"
+    keys = _named(state)
+    for spec in others:
+        with torch.device("meta"):  # tensor names only: nothing allocated, no weight initialised for real
+            names = _named(spec.build().state_dict())
+        if names == keys:
+            return spec.name, f"its tensor names are {spec.name}'s"
+    return None
+
+
+def _named(state: dict) -> set:
+    """The keys of ``state`` but batch norm's ``num_batches_tracked``, which files saved before torch 0.4.1
+    lack (torchvision's own ImageNet files among them) and ``load_state_dict`` fills in."""
+    return {key for key in state if not str(key).endswith("num_batches_tracked")}
 
 
 def weights_sha256(name: str, weights: str | Path | None = None) -> str | None:

@@ -164,3 +164,56 @@ def test_another_programs_state_given_as_weights_is_named(tmp_path: Path, state:
     torch.save(state, path)
     with pytest.raises(UserError, match=f"^{path} is {kind}.*, not mobilenet_v2 weights$"):
         load_backbone("mobilenet_v2", weights=path)
+
+
+@pytest.mark.parametrize(
+    "name", ["efficientnet_lite0", pytest.param("wide_resnet50_2", marks=pytest.mark.slow)]
+)
+def test_another_backbones_weights_are_named_before_the_key_counts(tmp_path: Path, name: str) -> None:
+    # MobileNetV2 weights given with --backbone wide_resnet50_2 said "does not fit wide_resnet50_2: Error(s)
+    # in loading state_dict for ResNet: Missing key(s) in state_dict: "conv1.weight", ...", cut short
+    from torchvision.models import mobilenet_v2
+
+    path = tmp_path / "mine.pth"
+    torch.save(mobilenet_v2().state_dict(), path)  # a fine-tuned one: its own bytes, MobileNetV2's names
+    taken = len(BACKBONES[name].build().state_dict())
+    with pytest.raises(UserError) as error:
+        load_backbone(name, weights=path)
+    assert str(error.value) == (
+        f"{path} looks like mobilenet_v2 weights (its tensor names are mobilenet_v2's), not {name}'s: "
+        f"all {taken} tensors {name} takes are missing; none of the file's 314 is {name}'s"
+    )
+
+
+def test_an_official_file_of_another_backbone_is_named_by_its_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "weights.pth"
+    torch.save({"x": torch.zeros(2)}, path)
+    official = dataclasses.replace(
+        BACKBONES["mobilenet_v2"].weights,
+        size=path.stat().st_size,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )
+    spec = dataclasses.replace(BACKBONES["mobilenet_v2"], weights=official)
+    monkeypatch.setitem(BACKBONES, "mobilenet_v2", spec)
+    with pytest.raises(UserError, match=r"looks like mobilenet_v2 weights \(the official mobilenet_v2-b0353"):
+        load_backbone("efficientnet_lite0", weights=path)
+
+
+def test_a_state_dict_that_does_not_fit_gives_its_key_counts(tmp_path: Path) -> None:
+    from torchvision.models import mobilenet_v2
+
+    state = mobilenet_v2().state_dict()
+    del state["features.3.conv.0.0.weight"]
+    state["extra"] = torch.zeros(1)
+    state["classifier.1.weight"] = torch.zeros(10, 1280)  # a fine-tuned head of 10 classes
+    path = tmp_path / "mine.pth"
+    torch.save(state, path)
+    with pytest.raises(UserError) as error:
+        load_backbone("mobilenet_v2", weights=path)
+    assert str(error.value) == (
+        f"{path} does not fit mobilenet_v2: 1 of the 314 tensors mobilenet_v2 takes is missing (first: "
+        "features.3.conv.0.0.weight); 1 of the file's 314 is not mobilenet_v2's (first: extra); 1 has "
+        "another shape (first: classifier.1.weight, [10, 1280] where mobilenet_v2 takes [1000, 1280])"
+    )
