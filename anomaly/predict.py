@@ -98,7 +98,7 @@ def resolve_threshold(
         except ValueError:  # not a number: a metrics.json (absolute: the origin is recorded with the run)
             path = given_metrics_file(value, flag)
         else:
-            return check_threshold(number, flag), "given"
+            return check_threshold(number, flag, typed=value), "given"  # 1e400 is named, not 'inf'
     else:
         path = run_metrics_file(run_path, flag)
     metrics = read_json_object(path, what="metrics file", utf8=False)  # anomaly.evaluate's, paths as given

@@ -81,17 +81,21 @@ def map_regions(anomaly_map: np.ndarray, threshold: float, *, min_area: int = 1)
     return sorted(regions, key=lambda r: -r.peak)
 
 
-def check_threshold(value: float, flag: str) -> float:
+def check_threshold(value: float, flag: str, typed: str | None = None) -> float:
     """``value`` when a map cut at it can tell pixels apart.
 
     Maps are distances to the memory bank, never negative: a negative threshold flags every pixel
     (0 does too, on purpose), NaN or infinity none; either way silently.
 
+    ``typed``: the text ``value`` was read from, which the message names (``1e400`` was 'got inf').
+
     Raises:
         UserError: NaN, infinite or negative, naming ``flag`` and the value.
     """
     if not math.isfinite(value):
-        raise UserError(f"{flag} must be a finite number, got {value}")
+        shown = value if typed is None else typed.strip()
+        beyond = "" if typed is None or "inf" in typed.lower() or math.isnan(value) else ", beyond any float"
+        raise UserError(f"{flag} must be a finite number, got {shown}{beyond}")
     if value < 0:
         raise UserError(
             f"{flag} must be >= 0 (anomaly maps are distances, never negative: it would flag every "

@@ -575,6 +575,18 @@ def test_a_threshold_that_flags_nothing_is_refused(run: Path, parts: Path, tmp_p
     assert not (tmp_path / "pred").exists()
 
 
+@pytest.mark.parametrize("typed", ["1e400", "-1e400", " 1e400"])
+def test_a_threshold_beyond_any_float_is_named_as_typed(
+    run: Path, parts: Path, tmp_path: Path, typed
+) -> None:
+    # float('1e400') is inf: it was refused as 'got inf', a value nobody typed
+    with pytest.raises(UserError) as error:
+        predict_photos(run, parts / "test", tmp_path / "pred", threshold=typed, progress=False)
+    shown = typed.strip()
+    assert str(error.value) == f"--threshold must be a finite number, got {shown}, beyond any float"
+    assert not (tmp_path / "pred").exists()
+
+
 def test_a_negative_threshold_is_refused(run: Path, parts: Path, tmp_path: Path) -> None:
     # was accepted: a map of distances cut below 0 flags every pixel of every photo
     with pytest.raises(UserError, match=r"--threshold must be >= 0 .*got -5\.0"):
