@@ -8,7 +8,7 @@ unless ``--data`` names another converter output: the MVTec protocol would score
 images it was fit on.
 
 Writes ``metrics.json``, ``report.md``, ``scores.csv`` and ``anomaly_maps.png`` into ``--out``
-(default ``<run>/eval-<protocol>``, replaced by each re-run; an existing ``--out`` only with
+(default ``<run>/eval-<protocol>``, replaced by each re-run, with a ``note:``; an existing ``--out`` only with
 ``--overwrite``), built hidden beside it and renamed into place when complete. An image the run
 was fit on is refused (one line, exit 2): the protocol's rule, checked by record key against the
 run's ``fit_keys``.
@@ -82,7 +82,7 @@ from common.folders import (
     check_outside_tree,
     earlier_run_note,
 )
-from common.io import atomic_write, recorded_path, sha256_file
+from common.io import atomic_write, read_json, recorded_path, sha256_file
 from common.metrics import pixel_f1_max
 from common.pixels import warn_narrow_photos
 from converters.mvtec import ImageRecord, category_dir
@@ -364,12 +364,23 @@ def check_out(out: Path, *, run: Path, root: Path, overwrite: bool, data: Path |
 
 
 def report_folder(
-    run_path: str | Path, run: AnomalyRun, *, out, root, data, split: str, overwrite: bool, category=None
+    run_path: str | Path,
+    run: AnomalyRun,
+    *,
+    out,
+    root,
+    data,
+    split: str,
+    overwrite: bool,
+    category=None,
+    makes: tuple[bool, bool] = (False, True),
 ) -> tuple[Path, bool]:
     """Where the report goes, and whether a folder there is replaced; checked before any scoring.
 
     The default ``<run>/eval-mvtec`` (``<run>/eval-<split>``) is the run's own evaluation, which
-    each re-run replaces; an explicit ``out`` is checked by :func:`check_out`.
+    each re-run replaces, with a ``note:`` naming the earlier report (:func:`note_replaced_report`; ``makes``:
+    whether this run makes ``--masks`` scores and ``anomaly_maps.png``); an explicit ``out`` is checked by
+    :func:`check_out`.
 
     Raises:
         UserError: no ``out`` for images other than the run's own (another ``root``, ``category`` or
@@ -392,10 +403,33 @@ def report_folder(
             replaced_by="each re-run (without --out)",
             marker="metrics.json",
         )
+        note_replaced_report(default, masks=makes[0], figure=makes[1])
         return default, True
     tree = Path(root or run.info["root"])
     checked = check_out(Path(out), run=Path(run_path), root=tree, overwrite=overwrite, data=data)
     return checked, overwrite
+
+
+def note_replaced_report(folder: Path, *, masks: bool, figure: bool) -> None:
+    """One ``note:`` line on stderr when the default report ``folder`` holds an earlier report, which this
+    run replaces whole: naming the folder, and what of it this run does not make again (its ``--masks``
+    scores, whose threshold ``anomaly.predict`` takes, or its ``anomaly_maps.png`` where ``figure`` is
+    False). They went without a word, while an explicit ``--out`` there is refused without ``--overwrite``.
+    """
+    if not (folder / "metrics.json").is_file():  # none, or an empty folder: no report is replaced
+        return
+    lost = []
+    if not masks:
+        try:
+            earlier = read_json(folder / "metrics.json", what="report", utf8=False)
+        except UserError:  # unreadable or hand-broken: it is replaced whole all the same
+            earlier = None
+        if isinstance(earlier, dict) and isinstance(earlier.get("masks"), dict):
+            lost.append("--masks scores and their threshold")
+    if not figure and (folder / "anomaly_maps.png").is_file():
+        lost.append("anomaly_maps.png")
+    said = f" (it had {', and '.join(lost)}, which this run does not make)" if lost else ""
+    print(f"note: replacing the earlier report in {folder}{said}", file=sys.stderr, flush=True)
 
 
 def other_images(run: AnomalyRun, *, root=None, category=None, data=None) -> str | None:
@@ -518,7 +552,8 @@ def evaluate_run(
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
     run = checked_run(run_path, root=root, min_area=min_area if masks else None)
     images = {"root": root, "category": category, "data": data, "split": split}  # the images scored
-    out, replace = report_folder(run_path, run, out=out, **images, overwrite=overwrite)
+    makes = (masks, figure)  # what the earlier report in the default folder had and this run lacks is named
+    out, replace = report_folder(run_path, run, out=out, **images, overwrite=overwrite, makes=makes)
     if cache_dir is not None and masks:  # made at SAM's first photo: the report was refused as 'exists'
         check_cache_outside(cache_dir, out)
     no_colour = (no_colour_head, no_colour_prompt)

@@ -80,6 +80,25 @@ def test_an_evaluation_without_figure_leaves_no_earlier_figure_behind(run: Path)
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.md", "scores.csv"]
 
 
+def test_a_re_run_into_the_default_folder_says_what_it_replaces(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # a re-run without --masks replaced a --masks report (its masks scores, whose threshold anomaly.predict
+    # takes) without a word, while the same folder given as --out is refused without --overwrite
+    out = Path(evaluate_run(run, masks=True, progress=False)["out"])
+    assert "note: replacing" not in capsys.readouterr().err  # nothing was there
+    assert "masks" in json.loads((out / "metrics.json").read_text())
+    evaluate_run(run, progress=False, figure=False)
+    note = f"note: replacing the earlier report in {out} (it had --masks scores and their threshold, and "
+    assert note + "anomaly_maps.png, which this run does not make)\n" in capsys.readouterr().err
+    assert "masks" not in json.loads((out / "metrics.json").read_text())  # still replaced, as documented
+    evaluate_run(run, progress=False, figure=False)  # nothing of it is lost: the folder alone is named
+    assert capsys.readouterr().err.count(f"note: replacing the earlier report in {out}\n") == 1
+    evaluate_run(run, out=tmp_path / "report", progress=False, figure=False)
+    evaluate_run(run, out=tmp_path / "report", progress=False, figure=False, overwrite=True)
+    assert "note: replacing" not in capsys.readouterr().err  # --overwrite said so itself
+
+
 def test_an_existing_report_folder_needs_overwrite(run: Path, tmp_path: Path, monkeypatch) -> None:
     # an explicit --out used to be written into without --overwrite, unlike every other command's
     (tmp_path / "report").mkdir()
@@ -569,7 +588,9 @@ def test_scored_images_of_12_bit_data_in_16_bit_files_get_a_warning(
     photo = parts / "test" / "good" / "001.png"
     cv2.imwrite(str(photo), cv2.imread(str(photo)).astype(np.uint16) * 16)
     evaluate_run(run, figure=False, progress=False)
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err.removeprefix(
+        f"note: replacing the earlier report in {run / 'eval-mvtec'}\n"
+    )
     assert err.startswith("warning: 1 photo is 16-bit with every value below 4096") and str(photo) in err
 
 
@@ -750,6 +771,7 @@ def test_a_ctrl_c_on_a_re_run_says_the_report_there_is_an_earlier_runs(
     assert evaluate_module.main(["--run", str(run), "--no-progress"]) == 130
     err = capsys.readouterr().err
     assert err == (
+        f"note: replacing the earlier report in {run / 'eval-mvtec'}\n"  # said before any photo is scored
         f"stopped: {run / 'eval-mvtec'} is replaced only once the report is complete, so nothing of this "
         "run was kept there; what it holds is an earlier run's\ninterrupted\n"
     )
@@ -784,7 +806,7 @@ def test_photo_hashing_shows_a_progress_bar_unless_no_progress(run: Path, capsys
     assert evaluate_module.main(["--run", str(run), "--no-figure"]) == 0
     assert "hashing photos (vs PatchCore's fit photos): 100%" in capsys.readouterr().err
     assert evaluate_module.main(["--run", str(run), "--no-figure", "--no-progress"]) == 0
-    assert "hashing" not in capsys.readouterr().err
+    assert "hashing photos" not in capsys.readouterr().err  # the replaced report's path holds 'hashing'
 
 
 def test_masks_scored_with_a_decoders_colour_head_apply_it_and_record_it(
