@@ -361,10 +361,12 @@ EARLIER_ASIDE = ".earlier.*"
 #: A file in a hidden folder of :func:`set_earlier_aside` whose files :func:`drop_earlier` keeps.
 EARLIER_KEPT = ".kept"
 
-#: Hidden folders of :func:`set_earlier_aside` that :func:`put_back_earlier` leaves, whatever is left of
-#: them: those :func:`drop_earlier` took at this run's first save (a failed rename, a Ctrl-C), and one
-#: whose set-aside could neither finish, nor move back, nor be shown (:func:`_show_split`).
-_NOT_PUT_BACK: set[Path] = set()
+#: The hidden folder :func:`set_earlier_aside` made in each run folder, by run folder, until
+#: :func:`drop_earlier` or :func:`put_back_earlier` takes it: those act on it alone. They took each hidden
+#: folder named by this process's host and id: a killed run's, its id given again, was put back over the
+#: run folder, and one that :func:`drop_earlier` could not rename at this run's first save was put back
+#: over this run's saved files at a later stop.
+_SET_ASIDE: dict[Path, Path] = {}
 
 
 def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
@@ -391,6 +393,7 @@ def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
                 (aside / EARLIER_KEPT).touch()
             for name in names:
                 os.replace(folder / name, aside / name)
+            _SET_ASIDE[folder] = aside  # a stop held until here raises below: the caller puts them back
         except BaseException:
             try:
                 _put_back(folder, aside, replaced=())
@@ -405,13 +408,12 @@ def _show_split(folder: Path, aside: Path, error: OSError) -> None:
 
     It stayed hidden, and the stopped run's put-back (:func:`put_back_earlier`) removed from ``folder`` the
     earlier run's files ``aside`` lacked, taking them for this run's. Where it cannot be shown either, the
-    note names it hidden, and it is never put back (:data:`_NOT_PUT_BACK`).
+    note names it hidden; it is never put back (not in :data:`_SET_ASIDE`).
     """
     try:
         shown = _show(folder, aside)
     except OSError:  # left hidden: the put-back deleted the earlier files it lacked, as above
         shown = aside
-        _NOT_PUT_BACK.add(aside)
     held = ", ".join(sorted(path.name for path in shown.iterdir() if path.name != EARLIER_KEPT))
     print(f"note: the earlier run's files could not be set aside whole nor put back ({file_error(error)}): "
           f"its {held} are in {shown}, the rest still in {folder}", file=sys.stderr, flush=True)  # fmt: skip
@@ -444,14 +446,19 @@ def show_earlier(folder: Path) -> bool:
 
 
 def _show(folder: Path, aside: Path) -> Path:
-    """Renames the hidden ``aside`` to a visible ``earlier-<time>`` (``-2``... when taken); returns it."""
+    """Renames the hidden ``aside`` to a visible ``earlier-<time>`` (``-2``... when taken); returns it.
+
+    Its :data:`EARLIER_KEPT` is deleted after the rename: deleted before, a failed rename (or a stop
+    between) left a hidden folder of this process that a stop's put-back took for files to put back.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
-    (aside / EARLIER_KEPT).unlink(missing_ok=True)
     shown, number = folder / f"earlier-{stamp}", 1
     while os.path.lexists(shown):
         number += 1
         shown = folder / f"earlier-{stamp}-{number}"
     aside.rename(shown)
+    with contextlib.suppress(OSError):  # shown all the same: a hidden file left in it
+        (shown / EARLIER_KEPT).unlink(missing_ok=True)
     return shown
 
 
@@ -466,15 +473,16 @@ def put_back_earlier(folder: Path) -> list[Path | str]:
     leftovers, and the next ``exist_ok`` run set that mix aside as its earlier run's and deleted it at its
     first save. A Ctrl-C or ``kill`` during the moves is held until they end (:func:`common.cli.signals_held`)
     and raised after the note is said: a second one amid them split the earlier run between ``folder`` and
-    its hidden folder, with no note. Those :func:`drop_earlier` took at this run's first save are left where
-    they are (:data:`_NOT_PUT_BACK`): this run's saved files are the ones to keep.
+    its hidden folder, with no note. Only the hidden folder :func:`set_earlier_aside` made is put back
+    (:data:`_SET_ASIDE`): none once :func:`drop_earlier` took it at this run's first save, whatever is
+    left of it, for this run's saved files are the ones to keep.
     """
     where: list[Path | str] = []
     try:
         with signals_held():
-            for aside in _asides(folder):
-                if names_this_process(aside) and aside not in _NOT_PUT_BACK:
-                    where.append(_put_back_one(folder, aside))
+            aside = _SET_ASIDE.pop(folder, None)
+            if aside is not None and aside.is_dir():
+                where.append(_put_back_one(folder, aside))
     except KeyboardInterrupt:  # held until the moves ended: the caller's note is not reached
         if where:
             print(earlier_files_note(folder, where), file=sys.stderr, flush=True)
@@ -490,13 +498,16 @@ def _put_back_one(folder: Path, aside: Path) -> Path | str:
     try:
         _put_back(folder, aside, replaced=(*EARLIER_RUN_FILES, *UNSTARTED_NAMES), moved=moved)
     except OSError as error:
+        with contextlib.suppress(OSError):  # shown: the next run took a hidden one for a killed run's
+            aside = _show(folder, aside)
         return _put_back_failed(folder, aside, moved, error)
     return folder
 
 
 def _put_back_failed(folder: Path, aside: Path, moved: list[str], error: OSError) -> str:
-    """:func:`earlier_files_note`'s words on the earlier files in ``aside`` whose put-back into ``folder``
-    ``error`` stopped, ``moved`` back (it raised the error, with no word of which were where)."""
+    """:func:`earlier_files_note`'s words on the earlier files in ``aside`` (shown where it could be) whose
+    put-back into ``folder`` ``error`` stopped, ``moved`` back (it raised the error, with no word of which
+    were where)."""
     left: list[str] = []
     with contextlib.suppress(OSError):  # gone or unreadable: named as holding none
         left = sorted(path.name for path in aside.iterdir() if path.name != EARLIER_KEPT)
@@ -561,12 +572,12 @@ def drop_earlier(folder: Path) -> None:
     fails (a file of it this user cannot delete), a ``note:`` names what is left to delete and the run
     goes on: it was left, hidden, with no word (a ``sam_finetuned.pth`` of a ``vit_h`` is 2.5 GB). Where
     the rename fails, or a Ctrl-C comes before it, they stay in their hidden folder, named in a ``note:``,
-    and are never put back (:data:`_NOT_PUT_BACK`): the error went out of the run's first save and the
-    put-back replaced this run's saved ``decoder.pt``, ``last.pt`` and ``results.csv`` with the earlier run's.
+    and are never put back (taken from :data:`_SET_ASIDE` before any move): the error went out of the run's
+    first save and the put-back replaced this run's saved ``decoder.pt``, ``last.pt`` and ``results.csv``
+    with the earlier run's.
     """
-    asides = [aside for aside in _asides(folder) if names_this_process(aside)]
-    _NOT_PUT_BACK.update(asides)  # before any move: from here on this run's files are the ones to keep
-    for aside in asides:
+    aside = _SET_ASIDE.pop(folder, None)
+    if aside is not None and aside.is_dir():
         kept = (aside / EARLIER_KEPT).exists()
         try:
             if kept:
@@ -611,10 +622,12 @@ def _delete_aside(aside: Path) -> None:
 
 
 def _show_kept(folder: Path, aside: Path) -> None:
-    """Shows ``aside``, set aside with ``keep``, as a visible ``earlier-<time>`` (:func:`_show`); notes it."""
-    shown = _show(folder, aside)
-    print(f"note: {shown} holds the files this run set aside, kept: a killed training's folder was "
-          "found, so they may be the earlier run's trained decoder.pt", flush=True)  # fmt: skip
+    """Shows ``aside``, set aside with ``keep``, as a visible ``earlier-<time>`` (:func:`_show`); notes it.
+    A Ctrl-C or ``kill`` is held until the note is said (:func:`common.cli.signals_held`)."""
+    with signals_held():
+        shown = _show(folder, aside)
+        print(f"note: {shown} holds the files this run set aside, kept: a killed training's folder was "
+              "found, so they may be the earlier run's trained decoder.pt", flush=True)  # fmt: skip
 
 
 def renumbered_note(asked: Path, folder: Path) -> str:

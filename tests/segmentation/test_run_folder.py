@@ -689,7 +689,8 @@ def test_a_second_ctrl_c_while_a_stopped_set_aside_moves_the_earlier_files_back_
 
 
 def test_a_put_back_failing_partway_says_which_earlier_files_are_where(tmp_path, monkeypatch, capsys):
-    # the OSError went out with no word of which of the earlier run's files were back and which hidden
+    # the OSError went out with no word of which of the earlier run's files were back and which hidden;
+    # then the note named the hidden folder, which the next run showed as a killed training's
     folder = _earlier_run(tmp_path)
     _stop_at_args_yaml(monkeypatch)
 
@@ -699,12 +700,13 @@ def test_a_put_back_failing_partway_says_which_earlier_files_are_where(tmp_path,
     _on_moves(monkeypatch, folder, _nth(True, 3, refused))
     with pytest.raises(KeyboardInterrupt):  # the stop itself, not the put-back's error
         prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
-    (aside,) = folder.glob(".earlier.*")
-    assert _visible(folder) == ["args.yaml", "colour_head.json", "eval_test", "notes.txt"]
+    assert not list(folder.glob(".earlier.*"))
+    (shown,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    assert _visible(folder) == ["args.yaml", "colour_head.json", shown.name, "eval_test", "notes.txt"]
     assert (
         "note: this run stopped before its first save: the files it found there could not be put back whole "
         f"(Operation not permitted: curves.png): its args.yaml, colour_head.json are back in {folder}, its "
-        f"curves.png, decoder.pt, last.pt, results.csv, sam_finetuned.pth still in {aside}; move those "
+        f"curves.png, decoder.pt, last.pt, results.csv, sam_finetuned.pth still in {shown}; move those "
         f"into {folder} by hand\n"
     ) in capsys.readouterr().err
     assert not list(folder.glob(".training.*"))  # the folder is free
@@ -808,9 +810,9 @@ def test_a_stopped_trainings_put_back_says_where_the_earlier_files_are_and_no_re
             in err
         )
     else:
-        (aside,) = folder.glob(".earlier.*")
+        (shown,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
         assert (
-            f"its results.csv, sam_finetuned.pth still in {aside}; move those into {folder} by hand\n" in err
+            f"its results.csv, sam_finetuned.pth still in {shown}; move those into {folder} by hand\n" in err
         )
 
 
@@ -939,3 +941,87 @@ def test_a_set_aside_that_can_neither_finish_nor_move_back_nor_be_shown_deletes_
         f"x): its last.pt are in {aside}, the rest still in {folder}\n"
     ) in capsys.readouterr().err
     assert not list(folder.glob(".training.*"))  # the folder is free
+
+
+def test_a_ctrl_c_as_kept_files_are_shown_at_the_first_save_is_held_until_they_are_shown(
+    tmp_path, monkeypatch, capsys
+):
+    # _show deleted .kept before its rename, unheld: a Ctrl-C between left a hidden folder of this process
+    # that no longer said kept, and the stop's put-back took it for files to put back over this run's save
+    import signal
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "decoder.pt").write_text("earlier")
+    run_folder.set_earlier_aside(folder, keep=True)
+    (folder / "decoder.pt").write_text("this run's first save")
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if self.name.startswith(".earlier."):
+            signal.raise_signal(signal.SIGINT)
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        run_folder.drop_earlier(folder)
+    monkeypatch.setattr(Path, "rename", real_rename)
+    assert run_folder.put_back_earlier(folder) == []  # what train()'s except does: nothing to put back
+    assert (folder / "decoder.pt").read_text() == "this run's first save"
+    assert not list(folder.glob(".earlier.*"))
+    (shown,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    assert (shown / "decoder.pt").read_text() == "earlier"
+    assert not (shown / run_folder.EARLIER_KEPT).exists()
+    assert f"note: {shown} holds the files this run set aside, kept" in capsys.readouterr().out
+
+
+def test_kept_files_whose_showing_fails_stay_marked_kept(tmp_path, monkeypatch, capsys):
+    # _show deleted .kept before a rename that then failed: the hidden folder no longer said kept
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "decoder.pt").write_text("earlier")
+    run_folder.set_earlier_aside(folder, keep=True)
+    (aside,) = folder.glob(".earlier.*")
+
+    def refused(self, target):
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "rename", refused)
+    run_folder.drop_earlier(folder)  # this run's first save: it goes on
+    assert (aside / run_folder.EARLIER_KEPT).exists()
+    assert (
+        f"could not be shown (Operation not permitted: {aside}): they are in {aside}"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("stop", ["a Ctrl-C amid show_earlier", "a failed show"])
+def test_a_killed_runs_hidden_folder_of_this_process_id_is_never_put_back(tmp_path, monkeypatch, stop):
+    # put_back_earlier took each hidden folder named by this host and process id: a killed training's, its
+    # id given again to this process, was put back over the folder (the killed run's last.pt deleted)
+    import signal
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    killed_aside = temporary_path(folder / "earlier").with_suffix("")  # this host and process id
+    killed_aside.mkdir()
+    (killed_aside / "args.yaml").write_text("older run's")
+    (killed_aside / run_folder.EARLIER_KEPT).touch()
+    (folder / "last.pt").write_text("killed run's last.pt")
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if self == killed_aside:
+            if stop == "a failed show":
+                raise PermissionError(1, "Operation not permitted", str(self))
+            signal.raise_signal(signal.SIGINT)
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises((KeyboardInterrupt, PermissionError)):
+        run_folder.show_earlier(folder)
+    monkeypatch.setattr(Path, "rename", real_rename)
+    (killed_aside / run_folder.EARLIER_KEPT).unlink(missing_ok=True)  # a folder of any state
+    assert run_folder.put_back_earlier(folder) == []  # prepare_run_dir's except
+    assert (folder / "last.pt").read_text() == "killed run's last.pt"
+    assert (killed_aside / "args.yaml").read_text() == "older run's"
