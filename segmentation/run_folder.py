@@ -491,9 +491,13 @@ def put_back_earlier(folder: Path) -> list[Path | str]:
 
 
 def _put_back_one(folder: Path, aside: Path) -> Path | str:
-    """:func:`put_back_earlier`'s work for one hidden folder ``aside``; returns its entry."""
+    """:func:`put_back_earlier`'s work for one hidden folder ``aside``; returns its entry (a kept one that
+    cannot be shown: named, hidden; the rename's error went out of the stop, with no note)."""
     if (aside / EARLIER_KEPT).exists():
-        return _show(folder, aside)
+        try:
+            return _show(folder, aside)
+        except OSError as error:
+            return _left_note(aside, error, kept=True).removeprefix("note: ")
     moved: list[str] = []
     try:
         _put_back(folder, aside, replaced=(*EARLIER_RUN_FILES, *UNSTARTED_NAMES), moved=moved)

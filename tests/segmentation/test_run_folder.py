@@ -1025,3 +1025,25 @@ def test_a_killed_runs_hidden_folder_of_this_process_id_is_never_put_back(tmp_pa
     assert run_folder.put_back_earlier(folder) == []  # prepare_run_dir's except
     assert (folder / "last.pt").read_text() == "killed run's last.pt"
     assert (killed_aside / "args.yaml").read_text() == "older run's"
+
+
+def test_kept_files_that_cannot_be_shown_at_a_stop_before_the_first_save_are_named(tmp_path, monkeypatch):
+    # the rename's error went out of the stop's put-back: no note, and the stop's own error was replaced
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "decoder.pt").write_text("earlier")
+    run_folder.set_earlier_aside(folder, keep=True)
+    (aside,) = folder.glob(".earlier.*")
+
+    def refused(self, target):
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "rename", refused)
+    where = run_folder.put_back_earlier(folder)  # this run stopped before its first save
+    assert run_folder.earlier_files_note(folder, where) == (
+        "note: this run stopped before its first save: the files this run set aside, kept, could not be "
+        f"shown (Operation not permitted: {aside}): they are in {aside}; a killed training's folder was "
+        "found, so they may be the earlier run's trained decoder.pt"
+    )
+    assert (aside / "decoder.pt").read_text() == "earlier"
+    assert (aside / run_folder.EARLIER_KEPT).exists()
