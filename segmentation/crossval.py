@@ -539,7 +539,7 @@ def single_split(data: str | Path, config: dict, *, work: Path, tta: bool = Fals
     run_config = {**config, "data": str(data), "out": str(work / "runs"), "name": "split", "exist_ok": True}
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        run_dir = train(run_config)
+        run_dir = train(run_config, resume_hint=False)  # scored here: no single run's closing hints
     seconds = {"train": time.perf_counter() - start}
     start = time.perf_counter()
     tuned, head = load_round_model(run_dir, config)

@@ -2042,3 +2042,24 @@ def test_a_folds_round_prints_none_of_a_single_runs_closing_hints(
     lines = capsys.readouterr().out.splitlines()
     assert lines[-3].endswith(" (kept); decoder.pt, sam_finetuned.pth, results.csv, curves.png in")
     assert lines[-2:-1] == [f"  {run}"] and lines[-1].startswith("evaluate with: python -m segmentation.")
+
+
+def test_a_single_split_round_prints_none_of_a_single_runs_closing_hints(
+    tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
+):
+    # crossval.single_split (bench/sam_quality.py's one round on the converter's split) scores its round
+    # itself, yet it printed the files line and 'evaluate with: python -m segmentation.evaluate ...'
+    from segmentation import crossval, run_setup
+
+    monkeypatch.setattr(run_setup, "load_model", lambda config, sam, device: (tiny_sam_builder(), None))
+    monkeypatch.setattr(crossval, "load_sam", lambda *args, **kwargs: None)
+    monkeypatch.setattr(crossval, "load_round_model", lambda run_dir, config: (None, None))
+    monkeypatch.setattr(crossval, "load_colour_prompt", lambda path: None)
+    monkeypatch.setattr(crossval, "score_round", lambda *args, **kwargs: ("zero-shot", "fine-tuned"))
+    config = _config(tiny_dataset, tmp_path, "epochs=1", "max_steps=1", "corrective_rounds=0")
+    [result] = crossval.single_split(tiny_dataset, config, work=tmp_path / "work")
+    out, err = capsys.readouterr()
+    assert (result.run_dir / "decoder.pt").is_file()  # trained: the lines would have named it
+    assert "evaluate with:" not in out + err
+    assert "sam_finetuned.pth" not in out + err
+    assert len(re.findall(r"^best val IoU [0-9.]+ at epoch [01].*\(kept\)$", err, re.M)) == 1
