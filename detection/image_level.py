@@ -323,6 +323,10 @@ def _accuracy(
     return float(np.mean([c == true[f] for c, f in zip(calls, files, strict=True)])) if files else 0.0
 
 
+#: How :func:`conf_ties_warning` begins: a recorded pick warning with these words is no pick.
+TIES_WORDS = "every threshold gives the same defect-type accuracy"
+
+
 def conf_ties_warning(
     true: Mapping[str, str],
     detections: Mapping[str, ImageDetections],
@@ -347,6 +351,6 @@ def conf_ties_warning(
     if len(accuracies) != 1:  # none: no box at all, which callers warn of as nothing picked
         return None
     return (
-        f"every threshold gives the same defect-type accuracy ({accuracies.pop():.3f}): conf {conf:.6g} is "
+        f"{TIES_WORDS} ({accuracies.pop():.3f}): conf {conf:.6g} is "
         f"no pick, only the one nearest --conf {default:g}"
     )

@@ -104,6 +104,7 @@ from inspection.report import (
     REPORT_FILES,
     GalleryItem,
     anomaly_note,
+    conf_ties,
     dropped_note,
     write_report,
 )
@@ -670,9 +671,12 @@ def picked_note(conf: float, settings: dict, conf_from: str, flags: str) -> str:
     """The summary's note on a ``--conf`` picked on ``conf_from``: its defect-type accuracy there (the
     detector's alone with ``--anomaly-run``: the pick runs no PatchCore), and what to pass to
     ``inspection.predict``, or the warning printed above instead; ``kept`` instead of ``picked`` where the
-    detector boxed nothing there (``settings['conf_picked']`` False: ``--conf`` kept as given)."""
+    detector boxed nothing there (``settings['conf_picked']`` False: ``--conf`` kept as given), ``not
+    picked`` where every threshold ties there (:func:`~inspection.report.conf_ties`)."""
     picked = settings.get("conf_picked", True)  # metrics.json before it was recorded: picked
     where = f"picked on {conf_from}" if picked else f"kept: nothing to pick it from on {conf_from}"
+    if picked and conf_ties(settings):  # the candidate nearest --conf: no pick
+        where = f"not picked: every threshold ties on {conf_from}"
     if (accuracy := settings.get("conf_picked_accuracy")) is not None:
         alone = ", the detector's alone" if settings.get("anomaly_regions") else ""
         where += f", accuracy {fmt(accuracy)} there{alone}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from common.extras import package_versions
 from common.io import atomic_write, json_text
 from common.tables import fmt, markdown_table
+from detection.image_level import TIES_WORDS
 
 #: The file of the figures, which every evaluation writes.
 METRICS_FILE = "metrics.json"
@@ -176,10 +177,20 @@ NO_TRUTH_NOTE = (
 def conf_source(settings: Mapping) -> str:
     """Where ``--conf-from`` took the threshold from: ``picked on the val split``, or ``kept: nothing to
     pick it from on the val split`` where the detector boxed nothing there (``settings['conf_picked']``
-    False: ``--conf`` kept as given)."""
+    False: ``--conf`` kept as given), or ``not picked: every threshold ties on the val split``
+    (:func:`conf_ties`)."""
     picked = settings.get("conf_picked", True)  # metrics.json before it was recorded: picked
     how = "picked on" if picked else "kept: nothing to pick it from on"
+    if picked and conf_ties(settings):
+        how = "not picked: every threshold ties on"
     return f"{how} the {settings['conf_from']} split"
+
+
+def conf_ties(settings: Mapping) -> bool:
+    """Whether the recorded ``--conf-from`` pick is no pick: every threshold gave its split the same
+    defect-type accuracy (:func:`~detection.image_level.conf_ties_warning`), ``conf`` only ``--conf``'s
+    nearest candidate."""
+    return TIES_WORDS in (settings.get("conf_pick_warning") or "")
 
 
 def operating_point(settings: Mapping) -> str:

@@ -1117,9 +1117,15 @@ def test_a_pick_where_every_threshold_ties_is_recorded_and_not_advised(
     assert "warning: on the val split, every threshold gives the same defect-type accuracy (" in err
     assert "pass --conf" not in printed
     assert "warned of above: choose inspection.predict's --conf yourself)" in printed
+    # and the summary and the report called it 'picked on val', which the warning says it is not
+    assert "(not picked: every threshold ties on val, accuracy " in printed
+    assert "picked on" not in printed.replace("not picked", "")
     settings = json.loads((out / "metrics.json").read_text())["settings"]
     assert settings["conf_pick_warning"].startswith("warning: on the val split, every threshold gives ")
-    assert "; on the val split, every threshold gives the same" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "; on the val split, every threshold gives the same" in report
+    assert " (not picked: every threshold ties on the val split, defect-type accuracy there " in report
+    assert "picked on the val split" not in report.replace("not picked", "")
 
 
 class FaintBoxes(StubDetector):
