@@ -123,6 +123,7 @@ from detection.text_embeddings import (
 from detection.tiling import tile_dataset
 from detection.train_config import (
     build_config,
+    check_class_indices,
     check_config,
     data_path,
     describe_augmentation,
@@ -875,6 +876,7 @@ def checked_data(config: Mapping) -> tuple[Path, list[str]]:
     data = data_path(config)
     names = data_names(data)
     check_class_names(names, f"data file {data}")
+    check_class_indices(config.get("classes"), names, data=data)
     root = check_own_root(data)
     check_training_splits(data)
     check_output_folder(config["project"], flag="config key 'project':")

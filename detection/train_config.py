@@ -506,25 +506,79 @@ def check_config(config: Mapping) -> dict:
     if "device" in config:  # a -1: the idle GPUs found, searched for once
         config["device"] = check_device(config["device"])
     check_optimizer(config.get("optimizer"))
-    check_freeze(config.get("freeze"))
+    if "freeze" in config:
+        config["freeze"] = check_freeze(config["freeze"])
+    for key in INDEX_KEYS.keys() & config.keys():
+        config[key] = check_indices(key, config[key], INDEX_KEYS[key], empty_ok=key != "classes")
     check_cache(config.get("cache"))
     return config
 
 
-def check_freeze(value: object) -> None:
-    """Refuses a negative ``freeze``: ultralytics takes a layer count or a list of layer indices.
+def check_freeze(value: object) -> object:
+    """``freeze`` as ultralytics takes it: null or false (nothing frozen), a layer count or a list of layer
+    indices, integral floats as ints and a tuple as a list (``freeze=10.0`` -> 10).
 
-    ``check_cfg`` does not know the key, and ultralytics freezes nothing for ``freeze=-3`` while the
-    run's ``config.yaml`` records it as given.
+    ``check_cfg`` does not know the key, and ultralytics freezes nothing for ``freeze=-3``, ``2.5``,
+    ``10.0``, ``x``, ``[[0]]`` or a tuple while the run's ``config.yaml`` records it as given.
 
     Raises:
-        UserError: a negative count, or a negative index in the list, naming the key.
+        UserError: anything else, naming the key.
     """
-    values = value if isinstance(value, list | tuple) else [value]
-    negative = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool) and v < 0]
-    if negative:
+    if value is False:
+        return value
+    return check_indices("freeze", value, "a layer count >= 0 or a list of layer indices >= 0", empty_ok=True)
+
+
+#: ultralytics arguments of indices that its ``check_cfg`` takes whatever their type, and what they need.
+#: ``classes`` keeps the labels of those classes alone in train and val: ``[[[]]]``, ``[]``, ``[0.5]`` or
+#: ``'a,b'`` kept none, and the run trained on photos without a box, without a word. ``embed`` (layers
+#: whose features predict returns) does nothing in training; checked alike.
+INDEX_KEYS = {
+    "classes": "null, a class index or a non-empty list of class indices (integers >= 0)",
+    "embed": "null or a list of layer indices (integers >= 0)",
+}
+
+
+def as_index(value: object) -> int | None:
+    """``value`` as an index: an integral number >= 0 (not a boolean) as an int; None for anything else.
+
+    >>> as_index(3.0), as_index(True), as_index(-1), as_index([0])
+    (3, None, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value) if value >= 0 and float(value).is_integer() else None
+
+
+def check_indices(key: str, value: object, needs: str, *, empty_ok: bool) -> int | list[int] | None:
+    """``value`` of an index key: null, one index, or a list of them (a non-empty one unless ``empty_ok``).
+
+    Raises:
+        UserError: anything else (a nested list, a fraction, a boolean, text), naming the key and ``needs``.
+    """
+    if value is None:
+        return None
+    if (index := as_index(value)) is not None:
+        return index
+    if isinstance(value, list | tuple) and (value or empty_ok):
+        indices = [as_index(item) for item in value]
+        if None not in indices:
+            return indices
+    raise UserError(f"config key '{key}' needs {needs}, got {value!r}")
+
+
+def check_class_indices(classes: object, names: Sequence[str], *, data: Path) -> None:
+    """Refuses a checked ``classes`` that names a class the data set lacks: its labels would all be dropped.
+
+    Raises:
+        UserError: one line naming the key, the classes and ``data``'s.
+    """
+    wanted = [classes] if isinstance(classes, int) else classes or []
+    lacking = sorted({i for i in wanted if i >= len(names)})
+    if lacking:
         raise UserError(
-            f"config key 'freeze' needs a layer count >= 0 or a list of layer indices >= 0, got {value!r}"
+            f"config key 'classes' names class(es) {lacking} that data file {data} lacks (its classes are "
+            f"0-{len(names) - 1}: {', '.join(map(str, names))})"
         )
 
 

@@ -3006,3 +3006,61 @@ def test_a_heic_photo_in_a_data_set_is_refused_by_its_type(
         f"cannot read image {heic}: a HEIC/HEIF photo, which this toolkit does not read (ultralytics "
         "would try to install pi-heif for it): save it as JPEG or PNG"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        # ultralytics keeps the labels of the listed classes alone: these kept none (or, for [[0]], class 0
+        # by numpy's reshape), and check_config took them all
+        ("classes", [[0]]),
+        ("classes", [[[]]]),
+        ("classes", []),
+        ("classes", [0.5]),
+        ("classes", "0,1"),
+        ("classes", False),
+        ("classes", [True]),
+        ("classes", [-1]),
+        ("embed", [[0]]),
+        ("embed", "x"),
+        # ultralytics froze nothing for these, silently
+        ("freeze", [[0]]),
+        ("freeze", "x"),
+        ("freeze", 2.5),
+        ("freeze", True),
+    ],
+)
+def test_an_index_key_of_another_shape_is_refused(key: str, value: object) -> None:
+    with pytest.raises(UserError, match=rf"^config key '{key}' needs .*, got {re.escape(repr(value))}$"):
+        check_config({**default_config(), key: value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("classes", None, None),
+        ("classes", 1, 1),
+        ("classes", [0, 2.0], [0, 2]),
+        ("embed", [], []),
+        ("freeze", 10.0, 10),  # ultralytics froze nothing for a float count
+        ("freeze", (1, 2), [1, 2]),  # nor for a tuple
+        ("freeze", False, False),
+    ],
+)
+def test_an_index_key_is_taken_as_ultralytics_reads_it(key: str, value: object, expected: object) -> None:
+    taken = check_config({**default_config(), key: value})[key]
+    assert taken == expected and type(taken) is type(expected)
+
+
+def test_classes_the_data_set_lacks_are_refused_before_the_run_folder(tiny_dataset, tmp_path, capsys) -> None:
+    # their labels were all dropped from train and val: the run trained on photos without a box
+    overrides = tiny_run(tiny_dataset, tmp_path, "model=yolo11n.yaml", "classes=[0, 9]")
+    assert main(["--config", str(YOLO11_CONFIG), *overrides]) == 2
+    err = capsys.readouterr().err
+    names = yaml.safe_load((tiny_dataset / "data.yaml").read_text())["names"]
+    names = list(names.values()) if isinstance(names, dict) else names
+    data = tiny_dataset / "data.yaml"
+    head = "error: override 'classes=[0, 9]': config key 'classes' names class(es) [9] that data file"
+    assert err.startswith(f"{head} {data} lacks ") and err.count("\n") == 1
+    assert err.endswith(f"(its classes are 0-{len(names) - 1}: {', '.join(names)})\n")
+    assert not (tmp_path / "runs").exists()
