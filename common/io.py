@@ -607,9 +607,10 @@ def sha256_file(path: str | Path, *, what: str = "file") -> str:
     times in ns: :func:`_identity`):
     one command compares a split with several records (a detector's, SAM's, a PatchCore run's
     train photos), and each would read every byte again. A file written since, renamed over or
-    replaced has another identity and is read again. A file modified in the last
-    :data:`_SETTLED_S` seconds is not remembered: the file system's clock ticks in milliseconds, so
-    a same-size rewrite within one tick would keep its identity (git's "racy" index entries).
+    replaced has another identity and is read again. A file modified or changed (its mtime or its ctime)
+    in the last :data:`_SETTLED_S` seconds is not remembered: the file system's clock ticks in
+    milliseconds, so a same-size rewrite within one tick would keep its identity (git's "racy" index
+    entries); a ``cp -p`` sets the mtime back but not the ctime, which is part of the identity.
     The identity remembered is the opened file's (``fstat``), not the path's: a file renamed over
     the path between a look at the path and the open would have its digest remembered under the
     identity of the file it replaced.
@@ -628,7 +629,7 @@ def sha256_file(path: str | Path, *, what: str = "file") -> str:
                 digest.update(chunk)
     except OSError as error:
         raise UserError(f"cannot read {what} {path}: {one_line(error.strerror or error)}") from None
-    if time.time_ns() - opened.st_mtime_ns > _SETTLED_S * 1e9:
+    if time.time_ns() - max(opened.st_mtime_ns, opened.st_ctime_ns) > _SETTLED_S * 1e9:
         _HASHED[_identity(opened)] = digest.hexdigest()
     return digest.hexdigest()
 

@@ -261,8 +261,11 @@ def test_sha256_file_reads_a_settled_file_once_and_a_changed_one_again(
     blob, old = tmp_path / "blob", time.time() - 3600
     blob.write_bytes(b"a" * 1000)
     os.utime(blob, (old, old))
-    first = sha256_file(blob)
-    assert sha256_file(blob) == first == hashlib.sha256(b"a" * 1000).hexdigest()
+    later = time.time_ns() + 10 * 10**9  # its ctime (changed just now) settled too
+    with monkeypatch.context() as settled:
+        settled.setattr(time, "time_ns", lambda: later)
+        first = sha256_file(blob)
+        assert sha256_file(blob) == first == hashlib.sha256(b"a" * 1000).hexdigest()
     assert reads.count(str(blob)) == 1  # the second call read nothing
     blob.write_bytes(b"b" * 1000)  # same size, same inode, another modification time
     os.utime(blob, (old + 1, old + 1))
@@ -341,6 +344,25 @@ def test_sha256_file_does_not_remember_a_file_modified_just_now(tmp_path: Path) 
     assert sha256_file(fresh) == hashlib.sha256(b"d" * 10).hexdigest()
 
 
+def test_sha256_file_does_not_remember_a_file_changed_just_now_with_an_old_mtime(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # cp -p sets the mtime back but not the ctime (part of the identity, ticking coarsely): remembered
+    # at once by its old mtime, a second same-size cp -p within one ctime tick kept the first's digest
+    reads = counted_opens(monkeypatch)
+    copied = tmp_path / "copied"
+    copied.write_bytes(b"a" * 10)
+    old = time.time_ns() - 3600 * 10**9
+    os.utime(copied, ns=(old, old))
+    changed = copied.stat().st_ctime_ns
+    monkeypatch.setattr(time, "time_ns", lambda: changed + 10**9)  # changed a second ago
+    assert sha256_file(copied) == sha256_file(copied) == hashlib.sha256(b"a" * 10).hexdigest()
+    assert reads.count(str(copied)) == 2  # not remembered: read each time
+    monkeypatch.setattr(time, "time_ns", lambda: changed + 5 * 10**9)  # settled: remembered
+    assert sha256_file(copied) == sha256_file(copied)
+    assert reads.count(str(copied)) == 3
+
+
 def test_sha256_file_tells_apart_times_within_one_second(tmp_path: Path) -> None:
     # another version copied in place with its own time kept (rsync --inplace -t), a microsecond
     # later than the first: only the time in ns tells them apart
@@ -369,6 +391,8 @@ def test_sha256_file_remembers_a_file_once_two_seconds_old(
     settled = tmp_path / "settled"  # five seconds old: remembered, read once
     settled.write_bytes(b"e" * 10)
     os.utime(settled, ns=(now - 5 * 10**9, now - 5 * 10**9))
+    later = settled.stat().st_ctime_ns + 5 * 10**9  # and changed (its ctime) five seconds ago
+    monkeypatch.setattr(time, "time_ns", lambda: later)
     assert sha256_file(settled) == sha256_file(settled) == hashlib.sha256(b"e" * 10).hexdigest()
     assert reads.count(str(settled)) == 1
 
