@@ -293,8 +293,11 @@ class PredictionWriter:
             atomic_write(
                 self.out / ANOMALY_MAPS_DIR / f"{photo.name}.png", anomaly_map_png(inspection.anomaly_map())
             )
+        # the record (its sha256) before the tree: a hard link to the photo (--link hardlink) changes its
+        # ctime, so sha256_file would read the whole photo again
+        record = image_record(inspection, photo)
         self.tree.add(inspection, photo)
-        self.images.add(image_record(inspection, photo))
+        self.images.add(record)
         self.verdicts[inspection.verdict] += 1
         self.instances += len(inspection)
         self.per_class.update(inspection.names)

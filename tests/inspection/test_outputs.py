@@ -470,6 +470,31 @@ def test_photos_that_hardlink_copied_are_noted_once(tmp_path, inspected, monkeyp
     )  # and none from the linked tree
 
 
+def test_a_hardlinked_photos_sha256_is_not_read_again_after_its_link(tmp_path, inspected, monkeypatch):
+    """--link hardlink: images.json's sha256 was taken after the photo's hard link into the masks tree,
+    which changes the photo's ctime (part of sha256_file's identity), so each photo was read whole again
+    though the cascade had hashed it."""
+    import time
+
+    from common import io as common_io
+
+    inspector, results = inspected
+    later = time.time_ns() + 60 * 10**9  # every photo settled (its ctime cannot be set back)
+    monkeypatch.setattr(time, "time_ns", lambda: later)
+    for photo, _ in results:
+        common_io.sha256_file(photo.path)  # the cascade's (the embedding cache's) digest, remembered
+    reads = []
+
+    def counted_open(file, *args, **kwargs):  # noqa: ANN001, ANN202
+        reads.append(str(file))
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(common_io, "open", counted_open, raising=False)  # sha256_file's whole-file read
+    write(tmp_path / "out", inspector, results, link="hardlink", overlays=0)
+    assert [photo.path.stat().st_nlink for photo, _ in results] == [2] * len(results)  # hard-linked
+    assert [path for path in reads if path in {str(photo.path) for photo, _ in results}] == []
+
+
 def test_the_top_boxs_label_is_drawn_over_lower_ones_at_the_same_corner():
     """Boxes sharing a corner (whole-photo ones are common): the top box's label is the one seen."""
     from inspection.overlays import class_color, draw_overlay
