@@ -26,10 +26,13 @@ the path relative to ``--images``):
                               and the image's version (as the detail's: proposals added move it)
 ``POST /api/proposals/*``     ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
                               ``accept-all {image}``, ``delete {image, proposal}``
-``POST /api/export``          ``{task: detect|segment}``: YOLO + COCO into ``<out>/export`` (409: cancelled)
-``GET /api/export/status``    the running export's stage and photos done of all (``{running: false}``: none)
-``POST /api/export/cancel``   stops the running export before its next photo (``<out>/export`` kept as it
-                              was)
+``POST /api/export``          ``{task: detect|segment}``: YOLO + COCO into ``<out>/export`` (409 with
+                              ``cancelled: true``: cancelled)
+``GET /api/export/status``    the running export's id, stage and photos done of all (``{running: false}``:
+                              none)
+``POST /api/export/cancel``   ``{id}``: stops the running export of that id before its next photo
+                              (``<out>/export`` kept as it was); ``{cancelling: false}`` where it is not
+                              the one running
 ``GET /files/images/...``     an image file from ``--images`` (TIFF sent as PNG)
 ``GET /files/out/...``        a file from ``--out`` (the written masks, the state)
 ============================  =====================================================================
@@ -72,7 +75,7 @@ from common.errors import UserError, file_error
 from common.io import embeddings_root
 from segmentation.annotate.bad_requests import unparsable_body, validation_problem
 from segmentation.annotate.detector import BoxDetector, DetectorProposals, check_detector_classes
-from segmentation.annotate.errors import AnnotationError, StorageError
+from segmentation.annotate.errors import AnnotationError, ExportCancelledError, StorageError
 from segmentation.annotate.file_proposals import FileProposals
 from segmentation.annotate.guard import RequestGuard
 from segmentation.annotate.predictor import InteractivePredictor
@@ -281,6 +284,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         retry_after = getattr(error, "retry_after_s", None)  # BusyError: when to try again
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         content: dict[str, object] = {"detail": str(error)}
+        if isinstance(error, ExportCancelledError):  # told apart from the other 409s by the page
+            content["cancelled"] = True
         if isinstance(error, StorageError) and error.image is not None:
             # the detail encodes mask previews and may read the photo: off the event loop, as the routes run
             content["saved"] = await run_in_threadpool(saved_detail, request.app.state.context, error)

@@ -499,7 +499,8 @@ class ExportProgress:
     stage (``reading`` the tree, ``writing`` the data set) and the photos done, and once :attr:`cancel` is
     set it raises, so the export stops before its next photo and the half-written folder is discarded
     (:func:`~common.folders.build_folder` writes a hidden folder beside ``out`` and renames it at the
-    end). A stop asked after the last photo is written comes too late: that export finishes.
+    end). A stop asked after the last photo is written comes too late: that export finishes. :attr:`id`
+    (random, for each export) is what a cancel names, so a cancel sent late stops no later export.
     """
 
     out: Path
@@ -507,6 +508,7 @@ class ExportProgress:
     done: int = 0
     total: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         """Records ``done`` photos of ``total`` at ``stage``.
@@ -522,9 +524,10 @@ class ExportProgress:
             )
 
     def status(self) -> dict:
-        """``{running, stage, done, total, cancelling}`` for the page."""
+        """``{running, id, stage, done, total, cancelling}`` for the page."""
         return {
             "running": True,
+            "id": self.id,
             "stage": self.stage,
             "done": self.done,
             "total": self.total,

@@ -987,16 +987,17 @@ class AnnotationSession:
             self._export_lock.release()
 
     def export_status(self) -> dict:
-        """The running export's ``{running: true, stage, done, total, cancelling}``
+        """The running export's ``{running: true, id, stage, done, total, cancelling}``
         (:class:`export.ExportProgress`), or ``{running: false}``."""
         progress = self._export_progress
         return {"running": False} if progress is None else progress.status()
 
-    def cancel_export(self) -> bool:
-        """Asks the running export to stop before its next photo (:class:`export.ExportProgress`); False
-        where none runs."""
+    def cancel_export(self, export_id: str) -> bool:
+        """Asks the running export to stop before its next photo (:class:`export.ExportProgress`), where it
+        is the one :meth:`export_status` named ``export_id``; False where none runs or another does (a
+        cancel sent as its export ended stopped the next one)."""
         progress = self._export_progress
-        if progress is None:
+        if progress is None or progress.id != export_id:
             return False
         progress.cancel.set()
         return True

@@ -18,25 +18,31 @@ class ExportRequest(Body):
     task: Literal["detect", "segment"] = "detect"
 
 
+class CancelRequest(Body):
+    id: str  # the export's, from GET /api/export/status
+
+
 @router.post("/export")
 def export_dataset(context: Context, body: ExportRequest | None = None) -> JSONResponse:
     """``{task}`` (``detect``: boxes, ``segment``: polygons) -> ``{out, report}``; 503 while another runs
     (waiting for it held this request, and its thread, for as long as that export ran); 409 once
-    ``POST /api/export/cancel`` stopped it (``<out>/export`` as the last export left it)."""
+    ``POST /api/export/cancel`` stopped it (``{detail, cancelled: true}``, ``<out>/export`` as the last
+    export left it)."""
     report = context.session.export(task=(body or ExportRequest()).task, wait=False)
     return json_response({"out": str(report.out), "report": format_report(report)})
 
 
 @router.get("/export/status")
 def export_status(context: Context) -> JSONResponse:
-    """``{running: false}``, or the running export's ``{running: true, stage, done, total, cancelling}``:
-    ``done`` photos of ``total`` at ``stage`` (``preparing``, then ``reading`` the tree, ``writing`` the
-    data set), which the page polls while its export request waits."""
+    """``{running: false}``, or the running export's ``{running: true, id, stage, done, total,
+    cancelling}``: ``done`` photos of ``total`` at ``stage`` (``preparing``, then ``reading`` the tree,
+    ``writing`` the data set), which the page polls while its export request waits; ``id`` is what a
+    cancel names."""
     return json_response(context.session.export_status())
 
 
 @router.post("/export/cancel")
-def cancel_export(context: Context) -> JSONResponse:
-    """``{cancelling}``: the running export stops before its next photo (its request answered 409, the
-    half-written folder discarded); false where none runs."""
-    return json_response({"cancelling": context.session.cancel_export()})
+def cancel_export(context: Context, body: CancelRequest) -> JSONResponse:
+    """``{id}`` -> ``{cancelling}``: the running export of that ``id`` stops before its next photo (its
+    request answered 409, the half-written folder discarded); false where none runs or another does."""
+    return json_response({"cancelling": context.session.cancel_export(body.id)})

@@ -69,6 +69,7 @@ const state = {
   sentPredictions: new Set(), // the predictions whose masks Enter sent (accept): not sent twice
   waiting: 0, // the undos, redos and statuses pressed and not yet answered: changes pressed meanwhile go after
   exportCancelled: false, // 'cancel export' was pressed during the export running (exportDataset)
+  exportId: null, // the running export's, as its status said: what its cancel names (cancelExport)
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
 };
@@ -115,6 +116,7 @@ async function api(method, path, body) {
     // version that change gave it; `saved` null: the change may be saved, its detail not sent (unread)
     refused.saved = (data && data.saved) || null;
     refused.unread = response.status === 507 && data !== null && "saved" in data && !data.saved;
+    refused.cancelled = Boolean(data && data.cancelled); // an export's 409 once its cancel stopped it
     throw refused;
   }
   return data;
@@ -1416,8 +1418,10 @@ function versionedChange(path, body, refused, done) {
 // page's changes not yet answered go first (sent at once, the export could run before an accept still
 // waiting for the decoder, and leave its mask out, saying 'exported to'). One of them that failed meanwhile
 // (refused, or a 507) stays in the message, an error: 'exported to' alone hid that the change is not in it.
-// While it runs, the line shows the photo it is at, and 'cancel export' stops it between photos (answered
-// 409 'export cancelled ...': the last export is left as it was), said as the answer to a request, no error.
+// While it runs, the photo it is at is shown beside 'cancel export' (not on the message line, where it
+// overwrote an error shown meanwhile), which stops it between photos (answered 409 'export cancelled ...'
+// with `cancelled`: the last export is left as it was), said as the answer to a request, no error; any
+// other 409 after a cancel click is an error still.
 async function exportDataset() {
   const button = $("export");
   if (button.disabled) return;
@@ -1430,24 +1434,25 @@ async function exportDataset() {
     const failures = (await Promise.allSettled(before)).map((result) => result.value?.failed).filter(Boolean);
     if (failures.length) note = `; before it: ${failures[failures.length - 1]}`;
     showMessage(`exporting YOLO + COCO ...${note}`, Boolean(note));
-    const result = await exportWithProgress(note);
+    const result = await exportWithProgress();
     const report = $("export-report");
     report.textContent = result.report;
     report.hidden = false;
     const late = state.exportCancelled ? " (cancel came after its last photo was written)" : "";
     showMessage(`exported to ${result.out}${late}${note}`, Boolean(note));
   } catch (error) {
-    const cancelled = state.exportCancelled && error.status === 409;
+    const cancelled = error.cancelled === true;
     showMessage(`${error.message || String(error)}${note}`, !cancelled || Boolean(note));
   } finally {
     button.disabled = false;
   }
 }
 
-// The export request, with its progress (GET /api/export/status) on the message line and the cancel
-// button shown while it waits; a progress answer that comes after the export's is dropped.
-async function exportWithProgress(note) {
+// The export request, with its progress (GET /api/export/status) and the cancel button shown while it
+// waits; a progress answer that comes after the export's is dropped.
+async function exportWithProgress() {
   const cancel = $("export-cancel");
+  const progress = $("export-progress");
   let finished = false;
   const poll = async () => {
     while (!finished) {
@@ -1459,19 +1464,25 @@ async function exportWithProgress(note) {
         status = null; // the export's own answer says what went wrong
       }
       if (finished || !status || !status.running) continue;
-      const where = status.total ? `: ${status.stage} photo ${status.done} of ${status.total}` : "";
+      state.exportId = status.id;
+      const where = status.total ? `${status.stage} photo ${status.done} of ${status.total}` : status.stage;
       const stopping = status.cancelling ? " (cancelling: it stops after this photo)" : "";
-      showMessage(`exporting YOLO + COCO${where} ...${stopping}${note}`, Boolean(note));
+      progress.textContent = `${where} ...${stopping}`;
     }
   };
+  state.exportId = null;
   cancel.disabled = false;
   cancel.hidden = false;
+  progress.textContent = "";
+  progress.hidden = false;
   poll();
   try {
     return await api("POST", "/api/export", { task: "detect" });
   } finally {
     finished = true;
     cancel.hidden = true;
+    progress.hidden = true;
+    progress.textContent = "";
   }
 }
 
@@ -1480,9 +1491,13 @@ async function cancelExport() {
   if (cancel.hidden || cancel.disabled) return;
   cancel.disabled = true;
   state.exportCancelled = true;
-  showMessage("cancelling the export: it stops after the photo it is at ...");
+  $("export-progress").textContent = "cancelling: it stops after the photo it is at ...";
   try {
-    await api("POST", "/api/export/cancel", {});
+    // the export's id, asked for where no progress came yet: a cancel of no id stopped whichever ran
+    const status = state.exportId === null ? await api("GET", "/api/export/status") : null;
+    const id = status ? (status.running ? status.id : null) : state.exportId;
+    // answered {cancelling: false} where that export is over: its own answer says how it ended
+    if (id !== null) await api("POST", "/api/export/cancel", { id });
   } catch (error) {
     showMessage(`cannot cancel the export: ${error.message || String(error)}`, true);
   }

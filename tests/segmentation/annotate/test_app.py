@@ -713,7 +713,7 @@ def test_a_running_export_says_which_photo_it_is_at_and_a_cancel_leaves_the_last
     for key, truth in truths.items():
         session.add_instance(key, class_name="dent", mask=truth)
     assert client.get("/api/export/status").json() == {"running": False}
-    assert client.post("/api/export/cancel", json={}).json() == {"cancelling": False}  # none runs
+    assert client.post("/api/export/cancel", json={"id": "0"}).json() == {"cancelling": False}  # none runs
     assert client.post("/api/export", json={}).status_code == 200
     out = session.out / "export"
     last = written_files(out)
@@ -736,29 +736,77 @@ def test_a_running_export_says_which_photo_it_is_at_and_a_cancel_leaves_the_last
         assert held.wait(30)
         status = client.get("/api/export/status")
         assert status.headers["cache-control"] == "no-store"
+        export_id = status.json().pop("id")
         assert status.json() == {
             "running": True,
+            "id": export_id,
             "stage": "writing",
             "done": 1,
             "total": 4,
             "cancelling": False,
         }
         assert client.post("/api/export", json={}).status_code == 503  # one at a time, still
-        assert client.post("/api/export/cancel", json={}).json() == {"cancelling": True}
+        assert client.post("/api/export/cancel", json={"id": export_id}).json() == {"cancelling": True}
         assert client.get("/api/export/status").json()["cancelling"] is True
     finally:
         release.set()
         thread.join(60)
     assert first[0].status_code == 409, first[0].text
-    assert first[0].json()["detail"] == (
-        f"export cancelled after writing photo 2 of 4: nothing exported, {out} holds the last export, "
-        "as it was"
-    )
+    assert first[0].json() == {
+        "detail": f"export cancelled after writing photo 2 of 4: nothing exported, {out} holds the last "
+        "export, as it was",
+        "cancelled": True,
+    }
     assert written_files(out) == last
     assert [path.name for path in session.out.iterdir() if path.name.startswith(".")] == []
     assert client.get("/api/export/status").json() == {"running": False}
     monkeypatch.setattr(export, "export_dataset", export_dataset)
     assert client.post("/api/export", json={}).status_code == 200  # the next runs, and is not cancelled
+
+
+def test_a_cancel_names_its_export_and_a_late_one_stops_no_later_export(client, app_parts, monkeypatch):
+    """POST /api/export/cancel stopped whichever export ran: a cancel sent as its export ended (a slow
+    network, a click just then) stopped the next one, another tab's. It names the export by the id of
+    GET /api/export/status; only a cancelled export's 409 says cancelled (the page took any 409 after a
+    cancel click for the cancel)."""
+    from segmentation.annotate import export
+
+    session, _, truths = app_parts
+    refused = client.post("/api/export", json={})  # no instance accepted: a 409 that is no cancel
+    assert refused.status_code == 409 and list(refused.json()) == ["detail"], refused.text
+    for key, truth in truths.items():
+        session.add_instance(key, class_name="dent", mask=truth)
+    export_dataset, at_photo, release = export.export_dataset, threading.Event(), threading.Event()
+    ids = []
+
+    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
+        def hook(stage, done, total):
+            on_photo(stage, done, total)
+            if (stage, done) == ("writing", 1):
+                ids.append(client.get("/api/export/status").json().get("id"))
+                at_photo.set()
+                assert release.wait(10)
+
+        return export_dataset(*args, on_photo=hook, **kwargs)
+
+    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    answers: list = []
+    for _ in range(2):
+        at_photo.clear()
+        release.clear()
+        thread = threading.Thread(target=lambda: answers.append(client.post("/api/export", json={})))
+        thread.start()
+        try:
+            assert at_photo.wait(30)
+            if len(ids) == 2:  # the first export's cancel, come late: this one goes on
+                assert client.post("/api/export/cancel", json={"id": ids[0]}).json() == {"cancelling": False}
+                assert client.get("/api/export/status").json()["cancelling"] is False
+        finally:
+            release.set()
+            thread.join(60)
+    assert ids[0] != ids[1]
+    assert [answer.status_code for answer in answers] == [200, 200], answers[1].text
+    assert client.post("/api/export/cancel", json={}).status_code == 422  # which export: not said
 
 
 def test_an_export_asked_while_another_runs_is_refused_503_not_held_till_it_ends(

@@ -915,24 +915,81 @@ def test_the_export_shows_the_photo_it_is_at_and_its_cancel_keeps_the_last_expor
 
     monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
     message = "document.querySelector('#message').textContent"
+    progress = "document.querySelector('#export-progress').textContent"
     page.goto(url)
     wait_body(page, "d.embedding === 'ready'")
-    assert page.is_hidden("#export-cancel")
+    assert page.is_hidden("#export-cancel") and page.is_hidden("#export-progress")
     page.click("#export")
     try:
-        page.wait_for_function(
-            f"() => {message}.startsWith('exporting YOLO + COCO: writing photo 1 of 4 ...')"
-        )
+        page.wait_for_function(f"() => {progress} === 'writing photo 1 of 4 ...'")
+        assert page.evaluate(f"() => {message}") == "exporting YOLO + COCO ..."
         page.click("#export-cancel")
-        page.wait_for_function(f"() => {message}.includes(' ... (cancelling: it stops after this photo)')")
+        page.wait_for_function(f"() => {progress}.endsWith(' ... (cancelling: it stops after this photo)')")
     finally:
         release.set()
     page.wait_for_function(f"() => {message}.startsWith('export cancelled after writing photo 2 of 4: ')")
     assert not page.evaluate("() => document.querySelector('#message').classList.contains('error')")
     assert page.is_hidden("#export-cancel") and not page.is_disabled("#export")
+    assert page.is_hidden("#export-progress")
     assert {
         path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()
     } == last
+
+
+def test_an_error_shown_during_an_export_is_not_overwritten_by_its_progress(served, page, monkeypatch):
+    """The export's progress went on the message line every 400 ms, wiping an error shown meanwhile (a
+    change refused) within a moment: the progress has its own place, beside 'cancel export'."""
+    from segmentation.annotate import export
+
+    url, session, truths = served
+    for key, truth in truths.items():
+        session.add_instance(key, class_name="scratch", mask=truth)
+    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
+
+    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
+        def hook(stage, done, total):
+            on_photo(stage, done, total)
+            if (stage, done) == ("writing", 1):
+                held.set()
+                release.wait(30)
+
+        return export_dataset(*args, on_photo=hook, **kwargs)
+
+    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    refusal = {"status": 409, "content_type": "application/json", "body": '{"detail": "refused for it"}'}
+    page.route("**/api/status", lambda route: route.fulfill(**refusal))
+    message = "document.querySelector('#message')"
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    page.click("#export")
+    try:
+        assert held.wait(30)
+        page.wait_for_timeout(500)  # the export's first poll
+        page.click("#done")
+        page.wait_for_function(f"() => {message}.textContent.includes('refused for it')")
+        page.wait_for_timeout(1500)  # several of the export's polls
+        assert "refused for it" in page.evaluate(f"() => {message}.textContent")
+        assert page.evaluate(f"() => {message}.classList.contains('error')")
+    finally:
+        release.set()
+    page.wait_for_function(f"() => {message}.textContent.startsWith('exported to')")
+
+
+def test_a_409_of_an_export_after_a_cancel_click_is_an_error_unless_it_says_cancelled(served, page):
+    """After a click on 'cancel export', any 409 of the export was said as the cancel's answer, no error:
+    only the answer marked cancelled is (an export refused for another conflict shows as an error)."""
+    url, _, _ = served
+    held = []
+    page.route("**/api/export", lambda route: held.append(route))
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    page.click("#export")
+    wait_held(page, held, "the export request")
+    page.click("#export-cancel")
+    page.wait_for_timeout(300)
+    held[0].fulfill(status=409, content_type="application/json", body='{"detail": "conflict for the test"}')
+    page.wait_for_function("() => document.querySelector('#message').textContent === 'conflict for the test'")
+    assert page.evaluate("() => document.querySelector('#message').classList.contains('error')")
 
 
 def test_export_pressed_before_an_accepts_answer_waits_for_it(served, page, defect_centre):
