@@ -237,9 +237,7 @@ def cross_validate(
             folder = write_fold(data, pool, categories, fold, work / f"fold{fold.index}")
             run_config = round_run_config(config, folder, work=work, index=fold.index)
             run_dir, seconds = _train_round(run_config, fold, k, resume=resume, recorded=recorded)
-            # this run's first round's training is recorded (round.json): a stop while it is scored keeps it
-            # for --resume, as segmentation.train drops an earlier run at its first save
-            drop_earlier_folds_run(earlier)
+            drop_earlier_folds_run(earlier)  # round.json recorded: a stop while scoring keeps it (first save)
             results.append(
                 evaluate_round(fold, folder, run_dir, seconds, base=base, config=config, crops=crops, tta=tta)
             )
