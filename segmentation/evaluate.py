@@ -16,6 +16,7 @@ the same prompts.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -109,8 +110,10 @@ def resolve_device(device: str = "auto", *, what: str = "--device") -> torch.dev
         UserError: ``device`` is not ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, or this
             machine has no such device (checked now: torch would fail at the first tensor moved,
             deep inside a run, with a traceback); after ``what`` and the device as given
-            (``--device cuda: no CUDA device is visible ...``).
+            (``--device cuda: no CUDA device is visible ...``); a number (``--device 0``, detection's
+            first GPU) is told the name it is written as here (:func:`check_device_number`).
     """
+    check_device_number(device, what=what)
     check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what=what)
     if device == "auto":
         device = "cuda" if cuda_devices_visible() else "cpu"
@@ -124,6 +127,26 @@ def resolve_device(device: str = "auto", *, what: str = "--device") -> torch.dev
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"{what}{given(device, what)}: torch has no MPS backend on this machine; pass cpu")
     return resolved
+
+
+def check_device_number(device: object, *, what: str) -> None:
+    """Refuses a device given as a number (``0``, ``'0'``: detection's first GPU, ultralytics' name), telling
+    the name it is written as here (``cuda:0``); a negative number gets the names alone.
+
+    Raises:
+        UserError: ``--device takes a device name, not the number 0: write cuda:0 for that GPU, or use
+            auto, cpu, cuda, cuda:N or mps``.
+
+    >>> check_device_number("cuda:0", what="--device")
+    """
+    if isinstance(device, int) and not isinstance(device, bool):
+        number = device
+    elif isinstance(device, str) and re.fullmatch(r"-?[0-9]+", device):
+        number = int(device)
+    else:
+        return
+    write = f"write cuda:{number} for that GPU, or use" if number >= 0 else "use"
+    raise UserError(f"{what} takes a device name, not the number {number}: {write} {DEVICE_NAMES}")
 
 
 def predict_image(
@@ -862,6 +885,8 @@ def _write_metrics(
 
 #: ``--n-overlays``' default: the best and the worst images drawn.
 N_OVERLAYS = 4
+#: ``--batch-size``' default: images per encoder batch.
+BATCH_SIZE = 4
 #: What an evaluation folder holds; a re-run replaces such a folder whole, and refuses any other.
 EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
 
@@ -874,15 +899,8 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
-    if args.folds and args.split != "test":  # it scored each round's test fold, whatever --split said
-        raise UserError(
-            f"--folds scores each round on its test fold of the pooled splits: drop --split {args.split}"
-        )
-    if args.folds and args.n_overlays != N_OVERLAYS:  # none are drawn: folds.png plots every test image
-        raise UserError(
-            f"--folds draws no overlays (folds.png plots every test image): drop --n-overlays "
-            f"{args.n_overlays}"
-        )
+    if args.folds:
+        _refuse_flags_folds_ignores(args)
     if args.resume and not args.folds:
         raise UserError("--resume goes on from a stopped --folds run: it applies only with --folds K")
     # path_exists: an --out that cannot be searched is named as such, not as holding no run (Python 3.13)
@@ -923,6 +941,29 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     if args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     _check_folders(args, out)
+
+
+def _refuse_flags_folds_ignores(args: argparse.Namespace) -> None:
+    """Refuses the flags of one scoring that ``--folds`` took without a word and did not use."""
+    if args.split != "test":  # it scored each round's test fold, whatever --split said
+        raise UserError(
+            f"--folds scores each round on its test fold of the pooled splits: drop --split {args.split}"
+        )
+    if args.n_overlays != N_OVERLAYS:  # none are drawn: folds.png plots every test image
+        raise UserError(
+            f"--folds draws no overlays (folds.png plots every test image): drop --n-overlays "
+            f"{args.n_overlays}"
+        )
+    if args.batch_size != BATCH_SIZE:  # the rounds embedded in batches of the config's embed_batch_size
+        raise UserError(
+            f"--folds embeds in batches of the config's embed_batch_size: pass --set embed_batch_size="
+            f"{args.batch_size} instead of --batch-size {args.batch_size}"
+        )
+    if args.compare_zero_shot:  # each round scores both models whatever the flag said
+        raise UserError(
+            "--folds scores zero-shot SAM beside the fine-tuned decoder in every round: drop "
+            "--compare-zero-shot"
+        )
 
 
 def _check_folders(args: argparse.Namespace, out: Path) -> None:
@@ -999,7 +1040,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "else ~/.cache/mvtec-finetune/embeddings)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--batch-size", type=int, default=4, help="images per encoder batch when embedding")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH_SIZE,
+        help="images per encoder batch when embedding (with --folds: --set embed_batch_size=N)",
+    )
     parser.add_argument(
         "--n-overlays",
         type=int,

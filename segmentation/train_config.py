@@ -20,7 +20,7 @@ from common.io import expand_user
 from converters.splits import load_splits
 from segmentation.crops import crop_schema
 from segmentation.encoder_part import ENCODER_PARTS
-from segmentation.evaluate import DEVICE_NAMES, DEVICE_PATTERN
+from segmentation.evaluate import DEVICE_NAMES, DEVICE_PATTERN, check_device_number
 from segmentation.models import DEFAULT_MODEL, SAM_MODELS
 from segmentation.prompts import prompt_schema
 
@@ -191,11 +191,7 @@ def check_device(device: object) -> None:
     Raises:
         UserError: ``config key 'device': unknown device 'foo': use auto, cpu, cuda, cuda:N or mps``.
     """
-    if isinstance(device, int) and not isinstance(device, bool):
-        write = f"write cuda:{device} for that GPU, or use" if device >= 0 else "use"
-        raise UserError(
-            f"config key 'device' takes a device name, not the number {device}: {write} {DEVICE_NAMES}"
-        )
+    check_device_number(device, what="config key 'device'")
     check_device_name(device, DEVICE_PATTERN, DEVICE_NAMES, what="config key 'device'")
 
 

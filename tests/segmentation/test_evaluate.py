@@ -268,10 +268,31 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
             ["--folds", "3", "--n-overlays", "8"],
             "--folds draws no overlays (folds.png plots every test image): drop --n-overlays 8\n",
         ),
+        # the rounds embedded in batches of the config's embed_batch_size, and scored zero-shot anyway
+        (
+            ["--folds", "3", "--batch-size", "8"],
+            "--folds embeds in batches of the config's embed_batch_size: pass --set embed_batch_size=8 "
+            "instead of --batch-size 8\n",
+        ),
+        (
+            ["--folds", "3", "--compare-zero-shot"],
+            "--folds scores zero-shot SAM beside the fine-tuned decoder in every round: drop "
+            "--compare-zero-shot\n",
+        ),
         (["--set", "epochs=1"], "apply only with --folds"),  # not silently ignored
         (["--config", "{garbage}"], "apply only with --folds"),
         (["--folds", "0", "--set", "epochs=1"], "apply only with --folds K (K >= 3; 0, the default, is off)"),
         (["--device", "gpu"], "unknown device 'gpu'"),
+        # detection's first GPU: it said "unknown device '0'", not how to write it here
+        (
+            ["--device", "0"],
+            "error: --device takes a device name, not the number 0: write cuda:0 for that GPU, or use auto, "
+            "cpu, cuda, cuda:N or mps\n",
+        ),
+        (
+            ["--folds", "3", "--device", "1"],
+            "config key 'device' takes a device name, not the number 1: write ",
+        ),
         (["--out", "{garbage}"], "is a file"),
         # not a mkdir traceback:
         (["--out", "{garbage}/sub"], "cannot create folder {garbage}/sub: {garbage} is a file"),
@@ -399,6 +420,26 @@ def test_resolve_device_refuses_devices_this_machine_lacks(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(UserError, match="no MPS backend"):
         resolve_device("mps")
+
+
+@pytest.mark.parametrize(
+    ("device", "said"),
+    [
+        ("0", "--device takes a device name, not the number 0: write cuda:0 for that GPU, or use "),
+        ("-1", "--device takes a device name, not the number -1: use "),
+        ("+1", "--device: unknown device '+1': use "),  # not a number detection takes
+    ],
+)
+def test_resolve_device_tells_a_number_the_name_of_its_gpu(device, said):
+    # --device 0 (detection's first GPU) said "unknown device '0'", where the config key's device=0 is told
+    # to write cuda:0 (segmentation.train_config.check_device): one helper, one wording
+    with pytest.raises(UserError) as flag:
+        resolve_device(device)
+    assert str(flag.value) == f"{said}auto, cpu, cuda, cuda:N or mps"
+    with pytest.raises(
+        UserError, match=r"^argument 'device' takes a device name, not the number 2: write cuda:2"
+    ):
+        resolve_device("2", what="argument 'device'")  # inspection's Inspector(device=2)
 
 
 def test_auto_names_the_cuda_device_as_detection_records_it(monkeypatch):
