@@ -6,8 +6,10 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -64,6 +66,22 @@ def _ultralytics_scan_put_back():
     if replace is not None:
         utils._replace_image = replace
     LOGGER.filters[:] = filters
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises():
+    """A Ctrl-C raises KeyboardInterrupt in every test, as at a terminal: a suite started in the background
+    (``nohup make test &``, a CI runner's shell) inherits SIGINT ignored, and the tests that send a real
+    SIGINT (``common.cli.signals_held``, the run folders' put-backs) saw nothing arrive. Restored after."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        yield
 
 
 @pytest.fixture(scope="session")
