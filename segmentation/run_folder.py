@@ -360,6 +360,10 @@ EARLIER_ASIDE = ".earlier.*"
 
 #: A file in a hidden folder of :func:`set_earlier_aside` whose files :func:`drop_earlier` keeps.
 EARLIER_KEPT = ".kept"
+#: A file :func:`drop_earlier` puts into that hidden folder before it deletes (or shows) it: one left
+#: hidden with it is of a run that saved its first epoch, not of a training killed before its first save
+#: (:func:`show_earlier` said the latter of both).
+EARLIER_DROPPED = ".dropped"
 
 #: The hidden folder :func:`set_earlier_aside` made in each run folder, by run folder, until
 #: :func:`drop_earlier` or :func:`put_back_earlier` takes it: those act on it alone. They took each hidden
@@ -367,6 +371,15 @@ EARLIER_KEPT = ".kept"
 #: run folder, and one that :func:`drop_earlier` could not rename at this run's first save was put back
 #: over this run's saved files at a later stop.
 _SET_ASIDE: dict[Path, Path] = {}
+
+
+def _key(folder: Path) -> Path:
+    """:data:`_SET_ASIDE`'s key for ``folder``: its resolved path (keyed as spelt, ``runs/x`` set aside was
+    not found as ``/abs/runs/x`` or through a link, and the earlier run's files were never put back)."""
+    try:
+        return folder.resolve()
+    except (OSError, RuntimeError):  # a link loop: keyed as spelt, made absolute
+        return folder.absolute()
 
 
 def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
@@ -393,7 +406,7 @@ def set_earlier_aside(folder: Path, *, keep: bool = False) -> None:
                 (aside / EARLIER_KEPT).touch()
             for name in names:
                 os.replace(folder / name, aside / name)
-            _SET_ASIDE[folder] = aside  # a stop held until here raises below: the caller puts them back
+            _SET_ASIDE[_key(folder)] = aside  # a stop held until here raises below: the caller puts them back
         except BaseException:
             try:
                 _put_back(folder, aside, replaced=())
@@ -428,21 +441,47 @@ def _asides(folder: Path) -> list[Path]:
 
 def show_earlier(folder: Path) -> bool:
     """Renames each hidden folder of :func:`set_earlier_aside` to a visible ``earlier-<time>`` (``-2``,
-    ``-3``... when taken) and says so in a ``note:``; True when there was any.
+    ``-3``... when taken) and says so in a ``note:``; True when any was a killed training's.
 
     Called once this training holds ``folder``, before it sets anything aside: each is of a training killed
     before its first save (a live one holds the marker), whatever host and process id it names (this
-    process's too: its id was given again). Never put back: a process id in use again, or another machine's
-    name, kept it hidden under a later run, whose files it then replaced; and a killed run's ``last.pt``
-    beside the earlier run's ``args.yaml`` was resumed under the wrong config.
+    process's too: its id was given again), or, holding :data:`EARLIER_DROPPED`, of one whose first save was
+    made and whose :func:`drop_earlier` failed (said as a killed one's, untruly). Never put back: a process
+    id in use again, or another machine's name, kept it hidden under a later run, whose files it then
+    replaced; and a killed run's ``last.pt`` beside the earlier run's ``args.yaml`` was resumed under the
+    wrong config. One that cannot be renamed is named, hidden, in a ``note:`` on stderr, and the run goes on
+    (the error went out with no word of whose files it holds).
     """
     asides = [aside for aside in _asides(folder) if aside.is_dir()]
+    killed = False
     for aside in asides:
-        shown = _show(folder, aside)
-        print(f"note: {shown} holds the earlier run's files: a training killed before its first save left "
-              "them here; the run folder's own files are the killed run's (its decoder.pt may be untuned)",
-              flush=True)  # fmt: skip
-    return bool(asides)
+        dropped = os.path.lexists(aside / EARLIER_DROPPED)
+        killed = killed or not dropped
+        how = _hidden_how(dropped)
+        try:
+            shown = _show(folder, aside)
+        except OSError as error:
+            print(f"note: {aside} holds the earlier run's files and could not be renamed to a visible folder "
+                  f"({file_error(error)}): rename or move it by hand to keep them, or delete it; {how}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            continue
+        print(f"note: {shown} holds the earlier run's files: {how}", flush=True)
+    return killed
+
+
+def _hidden_how(dropped: bool) -> str:
+    """How a hidden folder of :func:`set_earlier_aside` came to be left (:func:`show_earlier`): by a run
+    that saved its first epoch (``dropped``, :data:`EARLIER_DROPPED`), or by one killed before.
+
+    >>> _hidden_how(True)
+    'a training saved its first epoch in their place but could not remove them and left them here'
+    """
+    if dropped:
+        return "a training saved its first epoch in their place but could not remove them and left them here"
+    return (
+        "a training killed before its first save left them here; the run folder's own files are the killed "
+        "run's (its decoder.pt may be untuned)"
+    )
 
 
 def _show(folder: Path, aside: Path) -> Path:
@@ -457,8 +496,9 @@ def _show(folder: Path, aside: Path) -> Path:
         number += 1
         shown = folder / f"earlier-{stamp}-{number}"
     aside.rename(shown)
-    with contextlib.suppress(OSError):  # shown all the same: a hidden file left in it
-        (shown / EARLIER_KEPT).unlink(missing_ok=True)
+    for marker in (EARLIER_KEPT, EARLIER_DROPPED):
+        with contextlib.suppress(OSError):  # shown all the same: a hidden file left in it
+            (shown / marker).unlink(missing_ok=True)
     return shown
 
 
@@ -480,7 +520,7 @@ def put_back_earlier(folder: Path) -> list[Path | str]:
     where: list[Path | str] = []
     try:
         with signals_held():
-            aside = _SET_ASIDE.pop(folder, None)
+            aside = _SET_ASIDE.pop(_key(folder), None)
             if aside is not None and aside.is_dir():
                 where.append(_put_back_one(folder, aside))
     except KeyboardInterrupt:  # held until the moves ended: the caller's note is not reached
@@ -578,11 +618,14 @@ def drop_earlier(folder: Path) -> None:
     the rename fails, or a Ctrl-C comes before it, they stay in their hidden folder, named in a ``note:``,
     and are never put back (taken from :data:`_SET_ASIDE` before any move): the error went out of the run's
     first save and the put-back replaced this run's saved ``decoder.pt``, ``last.pt`` and ``results.csv``
-    with the earlier run's.
+    with the earlier run's. Marked :data:`EARLIER_DROPPED` first: one left hidden was shown by the next run
+    as a training's killed before its first save.
     """
-    aside = _SET_ASIDE.pop(folder, None)
+    aside = _SET_ASIDE.pop(_key(folder), None)
     if aside is not None and aside.is_dir():
         kept = (aside / EARLIER_KEPT).exists()
+        with contextlib.suppress(OSError):  # left hidden without it, it is said as a killed run's
+            (aside / EARLIER_DROPPED).touch()
         try:
             if kept:
                 _show_kept(folder, aside)

@@ -871,7 +871,9 @@ def test_earlier_files_that_cannot_be_renamed_at_the_first_save_are_never_put_ba
     for name in ("decoder.pt", "last.pt", "results.csv"):
         assert (folder / name).read_bytes() != b"earlier run", name
     (aside,) = folder.glob(".earlier.*")
-    assert sorted(path.name for path in aside.iterdir()) == sorted((*EARLIER, "args.yaml"))
+    assert sorted(path.name for path in aside.iterdir()) == sorted(
+        (*EARLIER, "args.yaml", run_folder.EARLIER_DROPPED)  # said as a saved run's by the next run
+    )
     why = (
         f"could not be deleted (Permission denied: {aside})"
         if fault == "an error"
@@ -1018,8 +1020,11 @@ def test_a_killed_runs_hidden_folder_of_this_process_id_is_never_put_back(tmp_pa
         return real_rename(self, target)
 
     monkeypatch.setattr(Path, "rename", rename)
-    with pytest.raises((KeyboardInterrupt, PermissionError)):
-        run_folder.show_earlier(folder)
+    if stop == "a failed show":  # named in a note, and the run goes on
+        assert run_folder.show_earlier(folder)
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            run_folder.show_earlier(folder)
     monkeypatch.setattr(Path, "rename", real_rename)
     (killed_aside / run_folder.EARLIER_KEPT).unlink(missing_ok=True)  # a folder of any state
     assert run_folder.put_back_earlier(folder) == []  # prepare_run_dir's except
@@ -1047,3 +1052,92 @@ def test_kept_files_that_cannot_be_shown_at_a_stop_before_the_first_save_are_nam
     )
     assert (aside / "decoder.pt").read_text() == "earlier"
     assert (aside / run_folder.EARLIER_KEPT).exists()
+
+
+def test_a_killed_runs_hidden_folder_that_cannot_be_shown_is_named_and_the_run_goes_on(
+    tmp_path, monkeypatch, capsys
+):
+    # the rename's OSError went out of the run's start with no word of whose files the hidden folder holds
+    folder = _earlier_run(tmp_path)
+    aside = _dead_aside(folder, ("last.pt", "decoder.pt"))
+    _killed_run(folder)
+    real = Path.rename
+
+    def rename(self, target):
+        if self == aside:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
+    monkeypatch.setattr(Path, "rename", real)
+    assert (
+        f"note: {aside} holds the earlier run's files and could not be renamed to a visible folder "
+        f"(Permission denied: {aside}): rename or move it by hand to keep them, or delete it; a training "
+        "killed before its first save left them here; the run folder's own files are the killed run's (its "
+        "decoder.pt may be untuned)\n"
+    ) in capsys.readouterr().err
+    assert sorted(path.name for path in aside.iterdir()) == ["decoder.pt", "last.pt"]
+    assert (aside / "decoder.pt").read_bytes() == b"earlier run"
+    run_folder.drop_earlier(folder)  # this run's first save: what it set aside is kept (a killed run's)
+    run_folder.unmark_training(folder)
+    assert (aside / "decoder.pt").read_bytes() == b"earlier run"
+    (kept,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    assert (kept / "decoder.pt").read_bytes() == b"killed run"
+
+
+@pytest.mark.parametrize("fault", ["a failed deletion", "a failed showing of kept files"])
+def test_earlier_files_a_failed_drop_left_hidden_are_not_said_to_be_a_killed_trainings(
+    tmp_path, monkeypatch, capsys, fault
+):
+    # the next run said "a training killed before its first save left them here" of a run whose first
+    # save was made (only its drop_earlier failed), and kept that run's files as a killed run's mix
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "decoder.pt").write_text("earlier")
+    run_folder.set_earlier_aside(folder, keep=fault.endswith("kept files"))
+    (aside,) = folder.glob(".earlier.*")
+    (folder / "decoder.pt").write_text("this run's first save")
+    real = Path.rename
+
+    def refused(self, target):
+        if self == aside:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", refused)
+    run_folder.drop_earlier(folder)  # this run's first save: it goes on
+    monkeypatch.setattr(Path, "rename", real)
+    capsys.readouterr()
+    assert not run_folder.show_earlier(folder)  # the next run: no killed training's folder
+    (shown,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    out = capsys.readouterr().out
+    assert out == (
+        f"note: {shown} holds the earlier run's files: a training saved its first epoch in their place but "
+        "could not remove them and left them here\n"
+    )
+    assert sorted(path.name for path in shown.iterdir()) == ["decoder.pt"]
+    assert (shown / "decoder.pt").read_text() == "earlier"
+
+
+@pytest.mark.parametrize("spelling", ["relative", "a link"])
+def test_the_files_set_aside_are_found_under_another_spelling_of_the_run_folder(
+    tmp_path, monkeypatch, spelling
+):
+    # keyed by the path as spelt: runs/x set aside was missed as /abs/runs/x or through a link, and the
+    # earlier run's files were neither put back at a stop nor deleted at the first save
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "run"
+    folder.mkdir(parents=True)
+    (folder / "decoder.pt").write_text("earlier")
+    other = Path("runs/run")
+    if spelling == "a link":
+        (tmp_path / "link").symlink_to(folder, target_is_directory=True)
+        other = tmp_path / "link"
+    run_folder.set_earlier_aside(Path("runs/run/"))
+    (folder / "decoder.pt").write_text("this run's zero-shot")
+    assert run_folder.put_back_earlier(folder if spelling == "relative" else other) != []
+    assert (folder / "decoder.pt").read_text() == "earlier"
+    run_folder.set_earlier_aside(folder)
+    run_folder.drop_earlier(other)  # this run's first save
+    assert not list(folder.glob(".earlier.*")) and not (folder / "decoder.pt").exists()
