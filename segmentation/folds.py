@@ -307,12 +307,13 @@ def set_folds_run_aside(work: Path, earlier: list[Path]) -> None:
     a link ``work`` points to), ``.<name>.earlier.<host>-<pid>-<random>``, appended to ``earlier``, and says
     where.
 
-    They were deleted at once (:func:`clear_folds_run`): a re-run stopped before its first round finished
-    (a Ctrl-C, a full disk, a setting refused by round 0's training) had lost every trained round. They
-    wait there until this run's first round's training is recorded (:func:`drop_earlier_folds_run`), or go
-    back when it stops before (:func:`put_back_folds_run`). Where they cannot be moved (a parent folder
-    this user cannot write), they are removed as before, and a Ctrl-C stops that delete as before (held
-    with the moves, it waited until the whole earlier run was gone). The markers (:data:`FOLDS_MARK`) stay.
+    They were deleted at once (:func:`clear_folds_run`): a re-run stopped before its first round's training
+    was recorded (a Ctrl-C, a full disk, a setting refused by round 0's training) had lost every trained
+    round. They wait there until this run's first round's training is recorded
+    (:func:`drop_earlier_folds_run`), or go back when it stops before (:func:`put_back_folds_run`). Where
+    they cannot be moved (a parent folder this user cannot write), they are removed as before, and a Ctrl-C
+    stops that delete as before (held with the moves, it waited until the whole earlier run was gone). The
+    markers (:data:`FOLDS_MARK`) stay.
 
     ``earlier`` holds the folder before the first move, and a Ctrl-C or ``kill`` during the moves is held
     until they end (:func:`common.cli.signals_held`): one that came after this returned and before the
@@ -377,7 +378,8 @@ def show_killed_asides(work: Path) -> list[Path]:
     taken), and says so in a ``note:``; returns them. Removes those a killed run was deleting
     (:func:`drop_earlier_folds_run`'s ``.tmp``), which stayed hidden for ever.
 
-    A run killed before its first round finished left the earlier run hidden, where no later run looked.
+    A run killed before its first round's training was recorded left the earlier run hidden, where no later
+    run looked.
     """
     beside, shown = _beside(work), []
     for aside in _earlier_asides(work):
@@ -393,8 +395,8 @@ def show_killed_asides(work: Path) -> list[Path]:
             target = beside.with_name(f"{beside.name}.earlier-{stamp}-{number}")
         aside.rename(target)
         print(
-            f"note: {target} holds an earlier --folds run of {work}: a run killed before its first round "
-            "finished left it there",
+            f"note: {target} holds an earlier --folds run of {work}: a run killed before its first round's "
+            "training was recorded left it there",
             file=sys.stderr,
         )
         shown.append(target)
@@ -450,8 +452,8 @@ def _delete_earlier_run(aside: Path) -> None:
 
 def put_back_folds_run(work: Path, aside: Path | None) -> bool:
     """Puts the earlier run :func:`set_folds_run_aside` moved to ``aside`` back into ``work`` in place of
-    this run's files (it stopped before its first round finished) and says so; True when there was one to
-    put back: nothing of this run is left to ``--resume``.
+    this run's files (it stopped before its first round's training was recorded) and says so; True when
+    there was one to put back: nothing of this run is left to ``--resume``.
 
     Where that fails partway, the note says which of its parts are back in ``work`` and which still in
     ``aside`` (it said the whole run was in ``aside``, with part of it back in ``work``).
@@ -466,7 +468,8 @@ def put_back_folds_run(work: Path, aside: Path | None) -> bool:
         print(_put_back_failed_note(work, aside, moved, error), file=sys.stderr)
         return True
     print(
-        f"note: this run stopped before its first round finished: {work} holds the earlier --folds run again",
+        f"note: this run stopped before its first round's training was recorded: {work} holds the earlier "
+        "--folds run again",
         file=sys.stderr,
     )
     return True
@@ -474,14 +477,17 @@ def put_back_folds_run(work: Path, aside: Path | None) -> bool:
 
 def _put_back_failed_note(work: Path, aside: Path, moved: list[str], error: OSError) -> str:
     """The note of :func:`put_back_folds_run` stopped by ``error``, ``moved`` put back."""
-    start = "note: this run stopped before its first round finished; the earlier --folds run could not be"
+    start = (
+        "note: this run stopped before its first round's training was recorded; the earlier --folds run "
+        "could not be"
+    )
     if not moved:
         return f"{start} put back into {work} ({file_error(error)}): it is in {aside}"
     left = sorted(path.name for path in aside.iterdir()) if aside.is_dir() else []
     if not left:  # all back, its emptied folder not removed
         return (
-            f"note: this run stopped before its first round finished: {work} holds the earlier --folds run "
-            f"again (its emptied {aside} could not be removed: {file_error(error)})"
+            f"note: this run stopped before its first round's training was recorded: {work} holds the "
+            f"earlier --folds run again (its emptied {aside} could not be removed: {file_error(error)})"
         )
     return (
         f"{start} put back whole into {work} ({file_error(error)}): its {', '.join(moved)} are back there, "

@@ -1541,7 +1541,7 @@ def _files(folder: Path) -> dict[str, bytes | str]:
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "full disk", "refused"])
-def test_a_folds_run_stopped_before_its_first_round_finished_puts_the_earlier_run_back(
+def test_a_folds_run_stopped_before_its_first_rounds_training_is_recorded_puts_the_earlier_run_back(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys, stop
 ):
     # the earlier run's rounds were deleted as the re-run started: a Ctrl-C in round 0, a full disk or a
@@ -1580,8 +1580,8 @@ def test_a_folds_run_stopped_before_its_first_round_finished_puts_the_earlier_ru
         "round's training is recorded, and put back if this run stops before\n" in err
     )
     assert (
-        f"note: this run stopped before its first round finished: {out} holds the earlier --folds run again\n"
-        in err
+        f"note: this run stopped before its first round's training was recorded: {out} holds the earlier "
+        "--folds run again\n" in err
     )
     assert "stopped; go on from the rounds" not in err  # none of this run's rounds are left to go on from
 
@@ -1701,8 +1701,8 @@ def test_a_ctrl_c_while_round_0_is_scored_keeps_its_recorded_training_for_resume
 def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
     tiny_dataset, tiny_sam_builder, tmp_path, monkeypatch, capsys
 ):
-    # a run killed before its first round finished left the earlier run hidden beside --out, where no
-    # later run looked
+    # a run killed before its first round's training was recorded left the earlier run hidden beside --out,
+    # where no later run looked
     import os
     import subprocess
     import sys
@@ -1730,8 +1730,8 @@ def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
     assert live.is_dir()  # a live process's is left alone
     err = capsys.readouterr().err
     assert (
-        f"note: {shown} holds an earlier --folds run of {out}: a run killed before its first round finished "
-        "left it there\n" in err
+        f"note: {shown} holds an earlier --folds run of {out}: a run killed before its first round's "
+        "training was recorded left it there\n" in err
     )
 
 
@@ -1881,7 +1881,8 @@ def test_a_second_stop_while_the_earlier_run_is_put_back_waits_until_it_is_whole
     assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
     err = capsys.readouterr().err
     assert (
-        f"note: this run stopped before its first round finished: {out} holds the earlier --folds run again"
+        f"note: this run stopped before its first round's training was recorded: {out} holds the earlier "
+        "--folds run again"
     ) in err
     assert "--resume" not in err
 
@@ -1923,9 +1924,10 @@ def test_a_put_back_failing_partway_says_which_parts_are_where_and_no_resume(
     assert sorted(path.name for path in out.iterdir() if not path.name.startswith(".")) == ["fold0", "fold1"]
     err = capsys.readouterr().err
     assert (
-        "note: this run stopped before its first round finished; the earlier --folds run could not be put "
-        f"back whole into {out} (Operation not permitted: fold2): its fold0, fold1 are back there, its "
-        f"fold2, folds.json, folds.md, folds.png, runs still in {aside}; move those into {out} by hand\n"
+        "note: this run stopped before its first round's training was recorded; the earlier --folds run "
+        f"could not be put back whole into {out} (Operation not permitted: fold2): its fold0, fold1 are back "
+        f"there, its fold2, folds.json, folds.md, folds.png, runs still in {aside}; move those into {out} by "
+        "hand\n"
     ) in err
     assert "--resume" not in err
 
