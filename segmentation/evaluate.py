@@ -895,7 +895,7 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
     """Refuses what argparse lets through (``--batch-size 0``, an output file) before any model loads."""
     if args.folds:  # before --out is judged as a --folds run's: a K of 1 was told to choose another --out
         check_fold_count(args.folds)
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.folds and args.checkpoint:
         raise UserError("--folds fine-tunes a decoder per round: drop --checkpoint")
@@ -938,23 +938,34 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise UserError(f"--crop-fraction must be in [0, 1], got {args.crop_fraction}")
     if args.tta and args.crop_fraction > 0:
         raise UserError("--tta and --crop-fraction do not combine: drop one of them")
-    if args.n_overlays < 0:
+    if args.n_overlays is not None and args.n_overlays < 0:
         raise UserError(f"--n-overlays must be 0 or more, got {args.n_overlays}")
     _check_folders(args, out)
+    _fill_run_defaults(args)
+
+
+def _fill_run_defaults(args: argparse.Namespace) -> None:
+    """``--batch-size`` and ``--n-overlays`` left out (None in the parser, so that ``--folds`` refuses either
+    given whatever its value: ``--n-overlays 4`` passed, ignored): :data:`BATCH_SIZE`, :data:`N_OVERLAYS`."""
+    if args.batch_size is None:
+        args.batch_size = BATCH_SIZE
+    if args.n_overlays is None:
+        args.n_overlays = N_OVERLAYS
 
 
 def _refuse_flags_folds_ignores(args: argparse.Namespace) -> None:
-    """Refuses the flags of one scoring that ``--folds`` took without a word and did not use."""
+    """Refuses the flags of one scoring that ``--folds`` took without a word and did not use; ``--n-overlays``
+    and ``--batch-size`` whatever their value (their defaults were taken without a word)."""
     if args.split != "test":  # it scored each round's test fold, whatever --split said
         raise UserError(
             f"--folds scores each round on its test fold of the pooled splits: drop --split {args.split}"
         )
-    if args.n_overlays != N_OVERLAYS:  # none are drawn: folds.png plots every test image
+    if args.n_overlays is not None:  # none are drawn: folds.png plots every test image
         raise UserError(
             f"--folds draws no overlays (folds.png plots every test image): drop --n-overlays "
             f"{args.n_overlays}"
         )
-    if args.batch_size != BATCH_SIZE:  # the rounds embedded in batches of the config's embed_batch_size
+    if args.batch_size is not None:  # the rounds embedded in batches of the config's embed_batch_size
         raise UserError(
             f"--folds embeds in batches of the config's embed_batch_size: pass --set embed_batch_size="
             f"{args.batch_size} instead of --batch-size {args.batch_size}"
@@ -1043,14 +1054,14 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=BATCH_SIZE,
-        help="images per encoder batch when embedding (with --folds: --set embed_batch_size=N)",
+        help=f"images per encoder batch when embedding (default: {BATCH_SIZE}; with --folds: --set "
+        "embed_batch_size=N)",
     )
     parser.add_argument(
         "--n-overlays",
         type=int,
-        default=N_OVERLAYS,
-        help="best and worst images drawn, each once (a split of fewer than twice as many: fewer worst)",
+        help="best and worst images drawn, each once (a split of fewer than twice as many: fewer worst; "
+        f"default: {N_OVERLAYS})",
     )
 
 

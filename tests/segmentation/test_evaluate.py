@@ -274,6 +274,16 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
             "--folds embeds in batches of the config's embed_batch_size: pass --set embed_batch_size=8 "
             "instead of --batch-size 8\n",
         ),
+        # the defaults' value given passed without a word, and was ignored all the same
+        (
+            ["--folds", "3", "--n-overlays", "4"],
+            "--folds draws no overlays (folds.png plots every test image): drop --n-overlays 4\n",
+        ),
+        (
+            ["--folds", "3", "--batch-size", "4"],
+            "--folds embeds in batches of the config's embed_batch_size: pass --set embed_batch_size=4 "
+            "instead of --batch-size 4\n",
+        ),
         (
             ["--folds", "3", "--compare-zero-shot"],
             "--folds scores zero-shot SAM beside the fine-tuned decoder in every round: drop "
@@ -328,6 +338,19 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("flag", ["--n-overlays", "--batch-size"])
+def test_folds_refuses_a_scoring_flag_given_at_its_default_value_and_a_plain_run_gets_the_default(flag):
+    # compared with the default: '--folds 3 --n-overlays 4' passed without a word, and was ignored
+    import segmentation.evaluate as evaluate_module
+
+    args = evaluate_module.build_parser().parse_args(["--data", "d", "--folds", "3", flag, "4"])
+    with pytest.raises(UserError, match=f"drop {flag} 4$|instead of {flag} 4$"):
+        evaluate_module._refuse_flags_folds_ignores(args)
+    args = evaluate_module.build_parser().parse_args(["--data", "d"])
+    evaluate_module._fill_run_defaults(args)
+    assert (args.n_overlays, args.batch_size) == (4, 4)
 
 
 @pytest.mark.parametrize(
