@@ -19,6 +19,7 @@ instances_{train,val,test}.json``, ``images`` linked to the data's own) so
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -43,6 +44,10 @@ from segmentation.run_markers import live_marker
 
 #: A K-fold run folder's record of how its rounds were dealt, written before its first round.
 FOLDS_PLAN = "folds_plan.json"
+#: A file :func:`drop_earlier_folds_run` puts into the hidden folder of the earlier run before it deletes
+#: it: one a failed deletion left hidden is of a run that recorded its first round's training, not of one
+#: killed before (:func:`show_killed_asides` said the latter of both).
+FOLDS_DROPPED = ".dropped"
 
 
 @dataclass(frozen=True)
@@ -379,7 +384,7 @@ def show_killed_asides(work: Path) -> list[Path]:
     (:func:`drop_earlier_folds_run`'s ``.tmp``), which stayed hidden for ever.
 
     A run killed before its first round's training was recorded left the earlier run hidden, where no later
-    run looked.
+    run looked; one holding :data:`FOLDS_DROPPED` was left by a run whose deletion of it failed.
     """
     beside, shown = _beside(work), []
     for aside in _earlier_asides(work):
@@ -393,12 +398,16 @@ def show_killed_asides(work: Path) -> list[Path]:
         while os.path.lexists(target):
             number += 1
             target = beside.with_name(f"{beside.name}.earlier-{stamp}-{number}")
+        dropped = os.path.lexists(aside / FOLDS_DROPPED)
         aside.rename(target)
-        print(
-            f"note: {target} holds an earlier --folds run of {work}: a run killed before its first round's "
-            "training was recorded left it there",
-            file=sys.stderr,
+        with contextlib.suppress(OSError):  # shown all the same: a hidden file left in it
+            (target / FOLDS_DROPPED).unlink(missing_ok=True)
+        how = (
+            "a run that recorded its first round's training could not delete it and left it there"
+            if dropped
+            else "a run killed before its first round's training was recorded left it there"
         )
+        print(f"note: {target} holds an earlier --folds run of {work}: {how}", file=sys.stderr)
         shown.append(target)
     return shown
 
@@ -436,6 +445,8 @@ def _delete_earlier_run(aside: Path) -> None:
     """:func:`drop_earlier_folds_run`'s work for one hidden folder ``aside`` (missing: nothing to do)."""
     if not aside.is_dir():
         return
+    with contextlib.suppress(OSError):  # left hidden without it, the next run said a killed run left it
+        (aside / FOLDS_DROPPED).touch()
     left = aside
     try:
         doomed = aside.with_name(f"{aside.name}.tmp")

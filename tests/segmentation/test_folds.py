@@ -1735,6 +1735,47 @@ def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
     )
 
 
+def test_an_earlier_run_a_failed_deletion_left_hidden_is_not_said_to_be_a_killed_runs(
+    tmp_path, monkeypatch, capsys
+):
+    # the next run said "a run killed before its first round's training was recorded left it there" of a
+    # hidden folder that a run which had recorded its first round's training could not delete
+    import os
+    import subprocess
+    import sys
+
+    from common.io import temporary_path
+    from segmentation import folds
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    out = tmp_path / "out"
+    out.mkdir()
+    ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
+    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))  # its run ended
+    _earlier_folds_run(hidden)
+    real = Path.rename
+
+    def refused(self, target):
+        if self == hidden:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", refused)
+    folds.drop_earlier_folds_run([hidden])  # that run's first round's training recorded: it went on
+    monkeypatch.setattr(Path, "rename", real)
+    assert f"could not be deleted (Permission denied: {hidden}): delete {hidden} by hand" in (
+        capsys.readouterr().err
+    )
+    (shown,) = folds.show_killed_asides(out)  # the next run
+    assert capsys.readouterr().err == (
+        f"note: {shown} holds an earlier --folds run of {out}: a run that recorded its first round's "
+        "training could not delete it and left it there\n"
+    )
+    assert not os.path.lexists(shown / folds.FOLDS_DROPPED)
+    assert (shown / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
+
+
 def _stop(*args, **kwargs):
     raise KeyboardInterrupt
 
