@@ -512,7 +512,7 @@ _OPENCV_TIFF_TAGS = {
 def opencv_reads_tiff(path: Path) -> bool:
     """``path``, a TIFF that :func:`training_photo_size` has read the header of, is one untiled page of a
     layout OpenCV decodes (:data:`_OPENCV_TIFF_TAGS`) whose directory PIL reads without damage and whose
-    strips all lie within the file, uncompressed ones holding every row (:func:`_strips_hold_every_row`): its
+    strips all lie within the file, uncompressed ones each holding its rows (:func:`_short_strip`): its
     header says so, nothing is decoded. False for any other (then decoded
     by OpenCV up front, as every TIFF was: a large TIFF-only data set was decoded whole before training).
 
@@ -520,6 +520,11 @@ def opencv_reads_tiff(path: Path) -> bool:
     it, or tag data past it (PIL skips that tag: a damaged directory). Any error of PIL's TIFF reader (a
     ``TypeError`` of a next page's offset past the end, which OpenCV reads past) leaves it to OpenCV's
     decode, as do tiles (OpenCV fails on some uncompressed tiled TIFFs PIL reads).
+
+    Raises:
+        UserError: an uncompressed strip that holds some bytes but fewer than its rows need (its
+            StripByteCounts too small), one line naming the file: OpenCV decoded such a TIFF without a word,
+            often with rows of it wrong.
     """
     try:  # not ultralytics' Image.open, which may install pi-heif; its damage is named by image_size
         with directory_warnings(path) as damaged, pil_open()(path) as image:
@@ -534,20 +539,37 @@ def opencv_reads_tiff(path: Path) -> bool:
         if not values or not set(values) <= allowed:
             return False
     offsets, counts = tags.get(273), tags.get(279)
-    if not offsets or not counts or len(offsets) != len(counts) or not _strips_hold_every_row(tags):
+    if not offsets or not counts or len(offsets) != len(counts) or (short := _short_strip(tags)) is False:
         return False
+    if short:  # some bytes, too few: OpenCV decoded it, rows wrong (one of 0 bytes it names: short False)
+        index, count, rows, needed = short
+        held = f"{count} byte{'' if count == 1 else 's'} where its {rows} row{'' if rows == 1 else 's'}"
+        raise UserError(
+            f"cannot decode image {path}: OpenCV may read wrong rows of it (uncompressed strip {index} holds "
+            f"{held} need {needed}: StripByteCounts too small)"
+        )
     return max(offset + count for offset, count in zip(offsets, counts, strict=True)) <= path.stat().st_size
 
 
-def _strips_hold_every_row(tags: Mapping[int, object]) -> bool:
-    """Whether an uncompressed TIFF's strip byte counts (tag 279) add up to the bytes of all its rows (width,
-    height, bits per sample): OpenCV cannot read a strip of 0 bytes, and reads one short of its rows in part.
-    True for a compressed one (its counts say nothing of its rows)."""
+def _short_strip(tags: Mapping[int, object]) -> tuple[int, int, int, int] | bool | None:
+    """The first strip of an uncompressed TIFF whose byte count (tag 279) is under the bytes of its rows
+    (width, bits per sample; rows per strip, the last strip the rows left): ``(index, count, rows, bytes
+    needed)``; False where a strip holds 0 bytes or the strips are fewer than its rows need (OpenCV's
+    decode decides: it cannot read a strip of 0 bytes), None where every strip holds its rows, or the TIFF
+    is compressed (its counts say nothing of its rows)."""
     if tags.get(259, 1) != 1:
-        return True
+        return None
     bits = tags.get(258, 1)
     row = -(-int(tags.get(256, 0)) * sum(bits if isinstance(bits, tuple) else (bits,)) // 8)
-    return sum(tags[279]) >= row * int(tags.get(257, 0))
+    height, counts, per_strip = int(tags.get(257, 0)), tags[279], tags.get(278)
+    per_strip = per_strip if isinstance(per_strip, int) and 0 < per_strip < height else height
+    if 0 in counts or len(counts) * per_strip < height:
+        return False
+    for index, count in enumerate(counts):
+        rows = max(0, min(per_strip, height - index * per_strip))
+        if count < rows * row:
+            return index, int(count), rows, rows * row
+    return None
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:

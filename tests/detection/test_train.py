@@ -2987,6 +2987,62 @@ def test_a_tiff_opencv_cannot_decode_is_refused_though_its_header_reads(
     assert not [w for w in recwarn if "PIL" in w.filename]  # its damage is one line naming the photo
 
 
+@pytest.mark.parametrize(
+    ("counts", "strip", "held"),
+    [
+        (lambda sizes: [size - 10 for size in sizes], 0, "758 bytes where its 8 rows need 768"),
+        (lambda sizes: [*sizes[:-1], 1], 3, "1 byte where its 8 rows need 768"),
+        (
+            lambda sizes: [sizes[0] - 10, *sizes[1:-1], sizes[-1] + 10],
+            0,
+            "758 bytes where its 8 rows need 768",
+        ),
+    ],
+    ids=["every-strip-short", "last-strip-of-one-byte", "short-strip-made-up-by-the-last"],
+)
+def test_an_uncompressed_tiff_whose_strips_hold_too_few_bytes_is_refused(
+    tiny_dataset: Path, tmp_path: Path, counts, strip: int, held: str
+) -> None:
+    # strips of some bytes, fewer than their rows need: OpenCV (so ultralytics' loader) decoded the first two
+    # without a word, every row wrong or the last strip's; the header check left them to that decode, and
+    # passed the third by the counts' sum (libtiff makes up counts for it, but not for the others)
+    from detection.train import check_training_photos
+
+    data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
+    tiffs[-1].write_bytes(_raw_tiff(strip=8, counts=counts))
+    with pytest.raises(UserError) as error:
+        check_training_photos(data)
+    assert str(error.value) == (
+        f"cannot decode image {tiffs[-1]}: OpenCV may read wrong rows of it (uncompressed strip {strip} "
+        f"holds {held}: StripByteCounts too small)"
+    )
+
+
+@pytest.mark.parametrize("rows", [12, 32, 40])  # a last strip of 8 rows; one strip; rows per strip past them
+def test_an_uncompressed_tiff_whose_strips_hold_their_rows_is_read_from_its_header(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch, rows: int
+) -> None:
+    import struct
+
+    import cv2
+
+    from detection.train import check_training_photos
+
+    data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
+    tiff = _raw_tiff(strip=min(rows, 32))
+    if rows > 32:  # the strip's rows per strip past the photo's 32 rows (libtiff's default is 2**32 - 1)
+        entry = struct.pack("<HHII", 278, 4, 1, 32)
+        assert tiff.count(entry) == 1
+        tiff = tiff.replace(entry, struct.pack("<HHII", 278, 4, 1, rows))
+    tiffs[-1].write_bytes(tiff)
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("a photo was decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", decoded)
+    check_training_photos(data)
+
+
 @pytest.mark.parametrize("suffix", [".heic", ".HEIF"])
 def test_a_heic_photo_in_a_data_set_is_refused_by_its_type(
     tiny_dataset: Path, tmp_path: Path, suffix
