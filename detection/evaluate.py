@@ -83,6 +83,7 @@ from detection.data import (
 )
 from detection.image_level import (
     PICK_WARNING_ADVICE,
+    TIES_WORDS,
     check_class_names,
     conf_flags_all,
     conf_ties_warning,
@@ -606,10 +607,17 @@ def _conf_picked_on(
     """The ``conf`` picked on the split ``conf_from`` (:func:`_picked_conf`), and the report's notes on it:
     where it was picked, with its ``detection.predict`` hint (:func:`_predict_flags` of ``imgsz`` and
     ``tiling``) when nothing warns against it, then any warnings; with nothing picked, the warning alone.
+    Where every threshold ties there (:func:`~detection.image_level.conf_ties_warning`), the note says the
+    ``conf`` scored with was not picked: it is the candidate nearest ``default``, no choice.
     """
     picked_conf = _picked_conf(validator, model, conf_from, default, data, names, reasons)
     conf, picked_accuracy, warning, picked = picked_conf
     note = f"conf {conf:.6g} picked on the {conf_from} split (accuracy {picked_accuracy:.3f} there)"
+    if warning and warning.startswith(TIES_WORDS):  # 'picked' beside the warning that it is no pick
+        note = (
+            f"conf {conf:.6g} not picked: every threshold ties on the {conf_from} split (accuracy "
+            f"{picked_accuracy:.3f} there), so the candidate nearest --conf {default:g} is used"
+        )
     on_train = picked_on_train_warning(conf_from)
     # detection.predict's own 0.25 boxed up to 16 spots a photo on a real set; a pick on train is no
     # advice for new photos (the warning below says pick it on val), as none warned of

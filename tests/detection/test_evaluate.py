@@ -1160,6 +1160,12 @@ def test_a_conf_picked_where_every_threshold_ties_is_a_warning_note(
         "yourself, or pick it on another split with both good and defective images"
     ]
     assert not any("pass --conf" in note for note in report.notes)
+    # the note beside it said 'conf 0.5 picked on the train split', where the warning says it is no pick
+    assert report.notes[0] == (
+        f"conf {conf:.6g} not picked: every threshold ties on the train split (accuracy {goods:.3f} there), "
+        "so the candidate nearest --conf 0.25 is used"
+    )
+    assert not any("picked on" in note for note in report.notes)
 
 
 def test_without_imgsz_both_splits_run_at_the_size_the_model_was_trained_at(
