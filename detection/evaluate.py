@@ -102,6 +102,7 @@ from detection.weights import (
     load_detector,
     stride_imgsz,
     tiling_note,
+    trained_arg,
     trained_imgsz,
     training_run,
     weights_file,
@@ -235,9 +236,10 @@ def _prepared(
     largest_side = check_photos_decode(data, (split, conf_from))
     # 12-bit data in 16-bit files reads nearly black (OpenCV drops the low 8 bits); a spread of photos tells
     warn_narrow_photos(split_images(data, split), sample=NARROW_PHOTO_SAMPLE)
-    model, trained_in, imgsz = _model_at(weights, imgsz)
+    model, trained_in, imgsz, trained_classes = _model_at(weights, imgsz)
     if getattr(model, "names", None) is not None:
         _check_classes(model.names, names, data)  # before the validator runs the whole split
+    _check_trained_classes(trained_classes, names, data)
     ensure_ultralytics_fonts()
     return _Scoring(
         data=data, names=names, weights=weights, model=model, trained_in=trained_in,
@@ -544,10 +546,12 @@ class _NoResultsLine(logging.Filter):
 
 def _model_at(
     weights: str | Path | torch.nn.Module, imgsz: int | None
-) -> tuple[torch.nn.Module, Path | None, int]:
+) -> tuple[torch.nn.Module, Path | None, int, object]:
     """The detector's model (``weights`` loaded, or the module itself), its training run
-    (:func:`detection.weights.training_run`) and the size it runs at: ``imgsz`` (None: the size it was
-    trained at) rounded to a multiple of its stride, with a ``note:`` on stderr when that changed it.
+    (:func:`detection.weights.training_run`), the size it runs at: ``imgsz`` (None: the size it was
+    trained at) rounded to a multiple of its stride, with a ``note:`` on stderr when that changed it, and
+    its training's ``classes`` (the checkpoint's ``train_args``: ultralytics' ``YOLO`` keeps four of them
+    on the network, not that one; a module's own ``args``), None when not recorded.
 
     Raises:
         UserError: weights missing or unloadable.
@@ -562,7 +566,10 @@ def _model_at(
             f"note: --imgsz {imgsz} is not a multiple of the detector's stride: it runs at {ran_at}",
             file=sys.stderr,
         )
-    return model, trained_in, ran_at
+    ckpt = getattr(detector, "ckpt", None)
+    train_args = ckpt.get("train_args") if isinstance(ckpt, dict) else None
+    classes = train_args.get("classes") if isinstance(train_args, dict) else trained_arg(model, "classes")
+    return model, trained_in, ran_at, classes
 
 
 def _validator_class(
@@ -740,6 +747,25 @@ def _check_classes(model_names: dict | list, names: list[str], data: Path) -> No
         if not set(names) & set(model_names):  # a pretrained model (COCO's 80) or another data set's
             hint = f"; train one on it first: python -m detection.train data={quote(str(data))}"
         raise UserError(f"the model's classes {shown} are not the data set's {names} ({data}){hint}")
+
+
+def _check_trained_classes(classes: object, names: list[str], data: Path) -> None:
+    """Refuses a detector whose checkpoint's ``classes`` (the training run's ``classes=``, the class
+    indices it trained on) names an index ``data`` has no class for. The evaluation scores every class of
+    ``data`` (the setting is not applied); detection.train refuses such indices, ultralytics' own trainer
+    does not (no label matches them: it trained on the others alone). Another shape: not checked.
+
+    Raises:
+        UserError: one line naming the indices and ``data``.
+    """
+    wanted = [classes] if isinstance(classes, int) else classes if isinstance(classes, list | tuple) else []
+    lacking = sorted({i for i in wanted if isinstance(i, int) and not 0 <= i < len(names)})
+    if lacking:
+        shown = ", ".join(map(str, lacking))
+        raise UserError(
+            f"the detector was trained with classes={list(wanted)} (its checkpoint's training arguments): "
+            f"data file {data} has no class {shown} (its classes are 0-{len(names) - 1}: {', '.join(names)})"
+        )
 
 
 def _plain(value: Any) -> Any:

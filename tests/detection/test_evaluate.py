@@ -90,6 +90,62 @@ def test_a_model_of_other_classes_is_refused_before_the_validator_runs(tiny_data
     assert not (tmp_path / "eval").exists()
 
 
+@pytest.mark.parametrize(("classes", "lacking"), [([0, 9], "9"), (7, "7"), ([-1, 5], "-1, 5")])
+def test_a_detector_trained_on_classes_the_data_set_lacks_is_refused(
+    tiny_dataset: Path, tmp_path, monkeypatch, classes, lacking: str
+) -> None:
+    # its checkpoint's classes (ultralytics' own trainer takes any index) were never read: the evaluation
+    # scored every class of the data set without a word
+    model = DetectionModel("yolo11n.yaml", nc=len(NAMES), verbose=False)
+    model.names = dict(enumerate(NAMES))
+    monkeypatch.setattr(model, "args", {"classes": classes}, raising=False)  # as best.pt records it
+
+    class Refused(GroundTruthValidator):
+        def __call__(self, *args, **kwargs):
+            pytest.fail("the validator ran the split before the classes were checked")
+
+    data = tiny_dataset / "data.yaml"
+    with pytest.raises(UserError) as error:
+        evaluate(data, model, split="val", imgsz=64, device="cpu", out=tmp_path / "eval", plots=False,
+                 validator_class=Refused)  # fmt: skip
+    wanted = classes if isinstance(classes, list) else [classes]
+    assert str(error.value) == (
+        f"the detector was trained with classes={wanted} (its checkpoint's training arguments): data file "
+        f"{data} has no class {lacking} (its classes are 0-{len(NAMES) - 1}: {', '.join(NAMES)})"
+    )
+    assert not (tmp_path / "eval").exists()
+
+
+def test_a_saved_run_trained_on_a_class_the_data_set_lacks_is_refused(tiny_dataset: Path, tmp_path) -> None:
+    # as a best.pt keeps it: in the checkpoint's train_args (ultralytics' YOLO drops it from the network's)
+    model = DetectionModel("yolo11n.yaml", nc=len(NAMES), verbose=False)
+    model.names = dict(enumerate(NAMES))
+    weights = tmp_path / "weights" / "best.pt"
+    weights.parent.mkdir()
+    train_args = {"task": "detect", "imgsz": 64, "classes": [1, 4]}
+    torch.save({"model": model.half(), "train_args": train_args, "epoch": -1, "date": None}, weights)
+    data = tiny_dataset / "data.yaml"
+    with pytest.raises(UserError) as error:
+        evaluate(data, weights, split="val", device="cpu", out=tmp_path / "eval", plots=False)
+    assert str(error.value).startswith(
+        "the detector was trained with classes=[1, 4] (its checkpoint's training arguments): data file "
+        f"{data} has no class 4 ("
+    )
+    assert not (tmp_path / "eval").exists()
+
+
+@pytest.mark.parametrize("classes", [[1], 0, None])
+def test_a_detector_trained_on_some_of_the_data_sets_classes_is_scored_on_all(
+    tiny_dataset: Path, tmp_path, monkeypatch, untrained_detector, classes
+) -> None:
+    # the checkpoint's classes is not applied: every class of the data set is scored (as detection.train's
+    # closing evaluate line scores it), none filtered out
+    monkeypatch.setattr(untrained_detector, "args", {"classes": classes}, raising=False)
+    report = ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval")
+    assert report.ultralytics["metrics/mAP50(B)"] > 0.99  # its 101-point interpolation: 0.995
+    assert {row["Class"] for row in report.per_class} == set(NAMES)
+
+
 @pytest.mark.parametrize(("idle", "searched", "handed"), [([1], "1", "1"), ([], "", "0")])
 def test_an_idle_gpu_is_scored_where_its_one_search_found_one(
     tiny_dataset: Path, untrained_detector: DetectionModel, tmp_path: Path, idle: list[int], searched: str,
