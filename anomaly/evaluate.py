@@ -334,8 +334,8 @@ def check_options(*, data, split: str, threshold: float | None, min_area: int, m
     given = [flag for flag, changed in mask_options if changed]
     if given and not masks:
         raise UserError(f"{given[0]} needs --masks (or --sam, --sam-zero-shot): without it no map is cut")
-    if threshold is not None:
-        check_threshold(threshold, "--threshold")
+    if threshold is not None:  # 1e400 (inf once read) is named as typed, not as 'inf'
+        check_threshold(threshold, "--threshold", typed=getattr(threshold, "typed", None))
     if min_area < 1:
         raise UserError(f"--min-area must be at least 1, got {min_area}")
 
@@ -550,6 +550,7 @@ def evaluate_run(
     """
     data = scored_data(run_path, data)
     check_options(data=data, split=split, threshold=threshold, min_area=min_area, masks=masks)
+    threshold = None if threshold is None else float(threshold)  # a TypedFloat: its text is no more needed
     run = checked_run(run_path, root=root, min_area=min_area if masks else None)
     images = {"root": root, "category": category, "data": data, "split": split}  # the images scored
     makes = (masks, figure)  # what the earlier report in the default folder had and this run lacks is named
@@ -833,13 +834,32 @@ def parser() -> OneLineParser:
     p.add_argument("--sam-model", help="SAM registry model (zero-shot or a full state dict; default vit_t)")
     add_colour_options(p)
     p.add_argument(
-        "--threshold", type=float, help="map threshold for --masks (default: picked, see docs/anomaly.md)"
+        "--threshold",
+        type=typed_float,
+        help="map threshold for --masks (default: picked, see docs/anomaly.md)",
     )
     p.add_argument("--min-area", type=int, default=MIN_AREA, help="smallest region kept, pixels (--masks)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_cache_options(p)
     return p
+
+
+class TypedFloat(float):
+    """A float that keeps the text it was read from (``typed``): ``--threshold 1e400`` reads as inf, and
+    its refusal names ``1e400`` (:func:`anomaly.regions.check_threshold`)."""
+
+    typed: str
+
+
+def typed_float(text: str) -> float:
+    """``--threshold``'s argparse type: ``float(text)``, keeping ``text`` (:class:`TypedFloat`)."""
+    value = TypedFloat(text)
+    value.typed = text
+    return value
+
+
+typed_float.__name__ = "float"  # argparse's "invalid float value: 'x'", as with type=float
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -62,6 +62,30 @@ def test_bad_options_are_refused_before_scoring(
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "memory_bank.pt", "run.json"]
 
 
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("1e400", "1e400, beyond any float"),  # float('1e400') is inf: it said 'got inf', as nobody typed
+        ("-1e400", "-1e400, beyond any float"),
+        ("nan", "nan"),
+        ("-inf", "-inf"),
+    ],
+)
+def test_a_threshold_flag_that_flags_nothing_is_named_as_typed(
+    run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, typed: str, said: str
+) -> None:
+    monkeypatch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
+    argv = ["--run", str(run), "--masks", f"--threshold={typed}", "--no-progress", "--no-figure"]
+    assert evaluate_module.main(argv) == 2
+    assert capsys.readouterr().err == f"error: --threshold must be a finite number, got {said}\n"
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "memory_bank.pt", "run.json"]
+
+
+def test_a_threshold_flag_that_is_no_number_keeps_argparses_words(run: Path, capsys) -> None:
+    assert evaluate_module.main(["--run", str(run), "--masks", "--threshold", "x"]) == 2
+    assert capsys.readouterr().err.startswith("error: argument --threshold: invalid float value: 'x'")
+
+
 def test_a_report_folder_that_is_a_file_is_refused_before_scoring(
     run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
