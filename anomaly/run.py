@@ -617,9 +617,7 @@ def read_run_info(path: str | Path, *, flag: str = "--run") -> dict:
         raise UserError(f"corrupt run folder {path}: {RUN_FILE} lacks {', '.join(missing)}")
     if info["format"] != FORMAT or info["version"] != VERSION:
         raise UserError(f"{file} is not a version-{VERSION} {FORMAT} file")
-    malformed = [key for key, ok in _field_checks(info).items() if not ok]
-    if malformed:
-        raise UserError(f"corrupt run folder {path}: {RUN_FILE} has malformed {', '.join(malformed)}")
+    _check_fields(info, path)
     defaults = {key: option.default for key, option in SCHEMA.items()}
     try:  # an unknown key or a bad value first, a missing key then
         SCHEMA.check(defaults | info["config"], where="run.json config.")
@@ -659,6 +657,18 @@ def command_output_text(path: Path) -> str | None:
             return f"{text}: it was made with the run {run}, which holds no {RUN_FILE} now"
         return f"{text}: pass the run it was made with, {run}"
     return None
+
+
+def _check_fields(info: dict, path: Path) -> None:
+    """Refuses a ``run.json`` (of the run folder ``path``) whose fields this code cannot read as it reads them
+    (:func:`_field_checks`), or whose ``root`` or ``category`` is empty: ``""`` passed as text, and the
+    image tree was the working folder, the category's photos none of ``root``'s."""
+    malformed = [key for key, ok in _field_checks(info).items() if not ok]
+    if malformed:
+        raise UserError(f"corrupt run folder {path}: {RUN_FILE} has malformed {', '.join(malformed)}")
+    empty = [key for key in ("root", "category") if not info[key].strip()]
+    if empty:
+        raise UserError(f"corrupt run folder {path}: {RUN_FILE} has an empty {empty[0]} ({info[empty[0]]!r})")
 
 
 def _field_checks(info: dict) -> dict[str, bool]:

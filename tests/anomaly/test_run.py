@@ -306,6 +306,10 @@ def test_a_splits_file_of_another_category_is_refused_before_fitting(
         # a list was a TypeError traceback in anomaly.evaluate; true read as 1 in '64xTrue images'
         (lambda run: _edit(run, fit_sha256=["abc"]), "run.json has malformed fit_sha256"),
         (lambda run: _edit(run, image_shape=[True, 64]), "run.json has malformed image_shape"),
+        # an empty root read as the working folder, an empty category as no folder of it: both passed
+        (lambda run: _edit(run, root=""), r"^corrupt run folder .*run: run\.json has an empty root \(''\)$"),
+        (lambda run: _edit(run, category=" "), r"run\.json has an empty category \(' '\)$"),
+        (lambda run: _edit(run, root="", category=""), r"run\.json has an empty root \(''\)$"),
         (lambda run: _bank(run, torch.zeros(3, 5).half()), r"holds no \(M, \d+\) memory bank"),
         (lambda run: _bank(run, torch.zeros(0, 128).half()), r"holds no \(M, \d+\) memory bank"),
     ],
