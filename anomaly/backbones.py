@@ -238,6 +238,7 @@ def load_backbone(
     state = load_torch(path, what=f"{name} weights file")
     if not isinstance(state, dict):
         raise UserError(f"{path} holds no state dict for {name}")
+    state = unwrapped_state(state)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:  # a SAM checkpoint or a memory bank loads as a dict too: say which
@@ -247,6 +248,30 @@ def load_backbone(
             misfit_text(path, state, name, model) or f"{path} does not fit {name}: {one_line(error)}"
         ) from None
     return FeatureExtractor(spec, spec.steps(model))
+
+
+#: The keys a training checkpoint keeps its model's state dict under: ``{'state_dict': {...}, 'epoch': 9}``.
+WRAPPING_KEYS = ("state_dict", "model")
+#: The prefix ``torch.nn.DataParallel`` (and DistributedDataParallel) puts before each key it saves.
+PARALLEL_PREFIX = "module."
+
+
+def unwrapped_state(state: dict) -> dict:
+    """The backbone's state dict in a weights file read as ``state``: one level of a training checkpoint's
+    wrapping taken off (:data:`WRAPPING_KEYS`, where ``state`` holds no tensor itself), and the
+    :data:`PARALLEL_PREFIX` of a model saved inside ``DataParallel`` dropped where every key has it. Both
+    were refused as 'all 314 tensors mobilenet_v2 takes are missing'.
+
+    >>> unwrapped_state({"state_dict": {"module.a": 1}, "epoch": 3})
+    {'a': 1}
+    """
+    if not any(isinstance(value, torch.Tensor) for value in state.values()):
+        inner = [state[key] for key in WRAPPING_KEYS if isinstance(state.get(key), dict) and state[key]]
+        state = inner[0] if inner else state
+    keys = [key for key in state if isinstance(key, str)]
+    if keys and len(keys) == len(state) and all(key.startswith(PARALLEL_PREFIX) for key in keys):
+        state = {key.removeprefix(PARALLEL_PREFIX): value for key, value in state.items()}
+    return state
 
 
 def misfit_text(path: Path, state: dict, name: str, model: nn.Module) -> str | None:
@@ -261,8 +286,8 @@ def misfit_text(path: Path, state: dict, name: str, model: nn.Module) -> str | N
         key for key in taken if key in state and tuple(getattr(state[key], "shape", ())) != taken[key].shape
     ]
     parts = [_missing_text(len(missing), len(taken), name, missing[:1])] if missing else []
-    if len(unexpected) == len(state):
-        parts.append(f"none of the file's {len(state)} is {name}'s")
+    if len(unexpected) == len(state):  # a prefix ('backbone.') is seen in the key named
+        parts.append(f"none of the file's {len(state)} is {name}'s (first: {unexpected[0]!s})")
     elif unexpected:
         verb = "is" if len(unexpected) == 1 else "are"
         parts.append(
@@ -285,9 +310,10 @@ def misfit_text(path: Path, state: dict, name: str, model: nn.Module) -> str | N
 
 
 def _missing_text(count: int, total: int, name: str, first: list) -> str:
-    """``all 320 tensors wide_resnet50_2 takes are missing``, ``1 of the 314 ... is missing (first: k)``."""
+    """``all 320 tensors wide_resnet50_2 takes are missing (first: k)``, ``1 of the 314 ... is missing (first:
+    k)``."""
     if count == total:
-        return f"all {total} tensors {name} takes are missing"
+        return f"all {total} tensors {name} takes are missing (first: {first[0]})"
     verb = "is" if count == 1 else "are"
     return f"{count} of the {total} tensors {name} takes {verb} missing (first: {first[0]})"
 

@@ -176,12 +176,53 @@ def test_another_backbones_weights_are_named_before_the_key_counts(tmp_path: Pat
 
     path = tmp_path / "mine.pth"
     torch.save(mobilenet_v2().state_dict(), path)  # a fine-tuned one: its own bytes, MobileNetV2's names
-    taken = len(BACKBONES[name].build().state_dict())
+    keys = list(BACKBONES[name].build().state_dict())
     with pytest.raises(UserError) as error:
         load_backbone(name, weights=path)
     assert str(error.value) == (
         f"{path} looks like mobilenet_v2 weights (its tensor names are mobilenet_v2's), not {name}'s: "
-        f"all {taken} tensors {name} takes are missing; none of the file's 314 is {name}'s"
+        f"all {len(keys)} tensors {name} takes are missing (first: {keys[0]}); "
+        f"none of the file's 314 is {name}'s (first: features.0.0.weight)"
+    )
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda state: {"state_dict": state, "epoch": 9},
+        lambda state: {"model": state, "optimizer": {}},
+        lambda state: {f"module.{key}": value for key, value in state.items()},  # saved inside DataParallel
+        lambda state: {"state_dict": {f"module.{key}": value for key, value in state.items()}},
+    ],
+    ids=["state_dict", "model", "module-prefix", "both"],
+)
+def test_a_training_checkpoints_wrapping_of_the_weights_is_taken_off(tmp_path: Path, wrap) -> None:
+    # each was refused as 'all 314 tensors mobilenet_v2 takes are missing; none of the file's ... is'
+    from torchvision.models import mobilenet_v2
+
+    torch.manual_seed(1)
+    state = mobilenet_v2().state_dict()
+    path = tmp_path / "mine.pth"
+    torch.save(wrap(state), path)
+    loaded = load_backbone("mobilenet_v2", weights=path).state_dict()
+    plain = tmp_path / "plain.pth"
+    torch.save(state, plain)
+    expected = load_backbone("mobilenet_v2", weights=plain).state_dict()
+    assert loaded.keys() == expected.keys() and all(torch.equal(loaded[k], expected[k]) for k in loaded)
+
+
+def test_keys_under_another_prefix_are_named_by_an_example(tmp_path: Path) -> None:
+    # a prefix other than DataParallel's ('backbone.': the backbone of a larger model) is refused; the
+    # error gave counts alone, where a key of each side shows the prefix
+    from torchvision.models import mobilenet_v2
+
+    path = tmp_path / "mine.pth"
+    torch.save({f"backbone.{key}": value for key, value in mobilenet_v2().state_dict().items()}, path)
+    with pytest.raises(UserError) as error:
+        load_backbone("mobilenet_v2", weights=path)
+    assert str(error.value) == (
+        f"{path} does not fit mobilenet_v2: all 314 tensors mobilenet_v2 takes are missing (first: "
+        "features.0.0.weight); none of the file's 314 is mobilenet_v2's (first: backbone.features.0.0.weight)"
     )
 
 
