@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 from common.errors import UserError
 
+#: Several GPUs in one device name (detection's ``0,1``, which ultralytics spreads a run over).
+_GPU_LIST = r"(cuda:)?[0-9]+(\s*,\s*(cuda:)?[0-9]+)+"
+
 
 def check_device_name(device: object, pattern: str, names: str, *, what: str, name: object = None) -> None:
     """Refuses a ``device`` that is none of the names ``pattern`` matches (``foo``, ``gpu``).
@@ -25,11 +28,19 @@ def check_device_name(device: object, pattern: str, names: str, *, what: str, na
             reads ``CUDA:0`` and ``[0, 1]`` as ``cuda:0`` and ``0,1``).
 
     Raises:
-        UserError: ``--device: unknown device 'foo': use cpu, cuda, cuda:N or mps``.
+        UserError: ``--device: unknown device 'foo': use cpu, cuda, cuda:N or mps``; a list of GPUs
+            (``0,1``) that ``pattern`` does not take is told that one process takes one device, and
+            the first GPU's name (``cuda:0``): it was 'unknown device', with no word of why.
 
     >>> check_device_name("cuda:1", r"cpu|cuda(:[0-9]+)?", "cpu, cuda or cuda:N", what="--device")
     """
     name = device if name is None else name
+    if isinstance(name, str) and not re.fullmatch(pattern, name) and re.fullmatch(_GPU_LIST, name.strip()):
+        first = re.findall(r"[0-9]+", name)[0]
+        raise UserError(
+            f"{what}: {device!r} lists several GPUs, and one process here takes one device: pass "
+            f"cuda:{first} (several GPUs: detection's --device 0,1, or segmentation.train under torchrun)"
+        )
     if not isinstance(name, str) or not re.fullmatch(pattern, name):
         raise UserError(f"{what}: unknown device {device!r}: use {names}")
 
