@@ -40,7 +40,8 @@ both); a key declared as text refuses a mapping or a list it takes none of
 (``name=x: y``) with the advice to quote it. An alias
 YAML cannot resolve (``*_good``, a glob) is its text, and so are YAML 1.1's
 ``<<`` and ``=`` given as a value; one inside the value its anchor names
-(``tags: &a [*a]``, endless) is refused.
+(``tags: &a [*a]``, endless) is refused, and so are aliases nested in aliases that
+expand a text by over :data:`MAX_ALIASED_VALUES` values (a "billion laughs"), counted once per node.
 """
 
 from __future__ import annotations
@@ -660,6 +661,7 @@ def _load(text: str) -> tuple[object, yaml.Node | None]:
         node = loader.get_single_node()
         if node is not None:
             _refuse_endless(node, set(), set())
+            _refuse_alias_bomb(node)
         return (loader.construct_document(node) if node is not None else None), node
     finally:
         loader.dispose()
@@ -685,6 +687,40 @@ def _refuse_endless(node: yaml.Node, inside: set[int], done: set[int]) -> None:
             _refuse_endless(each, inside, done)
     inside.discard(id(node))
     done.add(id(node))
+
+
+#: The most values a YAML text's aliases may add to it, expanded: a config's handful of reused values is far
+#: under it; nested aliases (each one's value holding ten of the one before, a "billion laughs") are over it.
+MAX_ALIASED_VALUES = 100_000
+
+
+class AliasBombError(EndlessAliasError):
+    """Aliases that expand a small text into more values than :data:`MAX_ALIASED_VALUES` (nested, each
+    value holding several aliases of the one before): loaded as shared values, they were written out in
+    full by :func:`save_config` (and walked by each check), a billion values from a few lines."""
+
+
+def _refuse_alias_bomb(node: yaml.Node) -> None:
+    """Raises :class:`AliasBombError` where ``node``'s aliases expand it by over :data:`MAX_ALIASED_VALUES`
+    values; each node is counted once (:func:`_expanded_count`), however often its aliases stand."""
+    counts: dict[int, int] = {}
+    added = _expanded_count(node, counts) - len(counts)  # a text without aliases: each node once
+    if added > MAX_ALIASED_VALUES:
+        problem = (
+            f"its aliases expand it to over {MAX_ALIASED_VALUES} more values than are written (aliases "
+            "nested in aliases): write the values out, or alias fewer times"
+        )
+        raise AliasBombError(None, None, problem)  # the whole text's count: no one line to point at
+
+
+def _expanded_count(node: yaml.Node, counts: dict[int, int]) -> int:
+    """How many values ``node`` stands for with each alias in it expanded: keys and values of its mappings,
+    items of its lists, itself; ``counts``: each node's count once made (memoised: linear in the nodes)."""
+    if id(node) not in counts:
+        children = node.value if isinstance(node, yaml.CollectionNode) else ()
+        flat = [each for child in children for each in (child if isinstance(child, tuple) else (child,))]
+        counts[id(node)] = 1 + sum(_expanded_count(each, counts) for each in flat)
+    return counts[id(node)]
 
 
 def _written_texts(node: yaml.Node | None, path: str = "") -> dict[str, str]:

@@ -490,6 +490,64 @@ def test_an_alias_inside_the_value_its_anchor_names_is_refused(tmp_path, text):
     assert load_config(SCHEMA, path)["tags"] == ["x", "x", ["x"]]
 
 
+def _nested_aliases(levels: int, kind: str = "list") -> str:
+    """A config whose ``tags`` (or ``loss``) holds ``levels`` values, each holding ten aliases of the one
+    before: a "billion laughs" of 10 ** levels values in a few lines."""
+    if kind == "list":
+        lines = ["  - &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        lines += [f"  - &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+        return "tags:\n" + "\n".join(lines) + "\n"
+    lines = ["  a0: &a0 {" + ", ".join(f"k{j}: x" for j in range(10)) + "}"]
+    lines += [
+        f"  a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(10)) + "}" for i in range(1, levels)
+    ]
+    return "loss:\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("levels", "kind"), [(6, "list"), (9, "list"), (30, "list"), (6, "mapping")])
+def test_nested_aliases_that_expand_past_any_config_are_refused_in_one_line(tmp_path, levels, kind):
+    # tags of six levels (a million values from six lines) loaded as shared lists, and save_config wrote
+    # each out in full: seconds for 10 ** 5, never done for a billion; a plain mapping's were walked
+    # node by node, unmemoised, as the file was read
+    path = tmp_path / "run.yaml"
+    path.write_text(_nested_aliases(levels, kind))
+    problem = (
+        "its aliases expand it to over 100000 more values than are written (aliases nested "
+        "in aliases): write the values out, or alias fewer times"
+    )
+    with pytest.raises(UserError) as error:
+        read_yaml(path)
+    assert str(error.value) == f"cannot read config {path}: {problem}"
+
+
+def test_nested_aliases_are_counted_once_each(tmp_path, monkeypatch):
+    # the count of what the aliases expand to visits each node once, however often it is aliased: a text
+    # of 10 ** 30 values is refused after counting its few hundred nodes, not its values
+    import common.config as config_module
+
+    visits = []
+    count = config_module._expanded_count
+    monkeypatch.setattr(
+        config_module, "_expanded_count", lambda node, counts: visits.append(1) or count(node, counts)
+    )
+    path = tmp_path / "run.yaml"
+    path.write_text(_nested_aliases(30))
+    with pytest.raises(UserError, match="its aliases expand it to over"):
+        read_yaml(path)
+    # 43 nodes (the document, 'tags', its list, the first level's list and ten x's, 29 lists of aliases),
+    # each looked up from each place it stands: 1 + 2 + 30 + 10 + 29 * 10 = 333 calls, not 10 ** 30
+    assert len(visits) == 333
+
+
+def test_aliases_short_of_the_bound_still_read_and_save(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(_nested_aliases(4))  # 10 ** 4 values: reused more than any config does, and taken
+    config = load_config(SCHEMA, path)
+    assert len(config["tags"]) == 4 and len(config["tags"][3]) == 10
+    save_config(config, tmp_path / "args.yaml")
+    assert load_config(SCHEMA, tmp_path / "args.yaml") == config
+
+
 def test_a_dotted_key_in_a_file_says_to_nest_it(tmp_path):
     # "loss.weight: 2" was an unknown key, with loss among the known keys
     path = tmp_path / "run.yaml"
