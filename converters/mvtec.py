@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -176,6 +177,12 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
         elif folder.is_dir():  # an empty or half-copied category: "it holds no category folders" misled
             others = f"; categories in {root}: {', '.join(known)}" if known else ""
             hint = f"; {folder} is there but is no category folder ({_holds(folder, layout)}){others}"
+        elif twin := _unicode_twin(category, known):  # looks alike: "did you mean 'häzel'?" of 'häzel'
+            hint = (
+                f"; the folder {root / twin} has this name with its letters coded in another Unicode form "
+                f"({_form(twin)}, as macOS and some archives write accents; {_form(category)} typed): type "
+                "the name by tab completion, or rename the folder"
+            )
         elif close := _close_category(category, known):  # a typo, or MVTec's name in another case
             hint = f"; did you mean '{close}'?{hint}"
         kind = f" {get_layout(layout).title}" if layout else ""
@@ -202,6 +209,23 @@ def _case_hint(root: Path) -> str:
     except OSError:  # a folder that cannot be listed: the error without the hint
         pass
     return ""
+
+
+def _unicode_twin(category: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` that is ``category`` in another Unicode normal form (``ä`` as one code point, or
+    ``a`` and a combining mark), else None: both print alike, so "did you mean" named what was typed."""
+    same = [
+        name for name in known if unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", category)
+    ]
+    return same[0] if len(same) == 1 else None
+
+
+def _form(name: str) -> str:
+    """``NFC``, ``NFD`` or ``mixed``: how ``name``'s accented letters are coded."""
+    for form in ("NFC", "NFD"):
+        if unicodedata.is_normalized(form, name):
+            return form
+    return "mixed"
 
 
 def _close_category(category: str, known: Sequence[str]) -> str | None:

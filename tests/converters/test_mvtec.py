@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,20 @@ def test_an_unknown_category_names_the_one_it_likely_means(tmp_path, category_fa
     with pytest.raises(UserError) as refused:
         scan(tmp_path, [asked])
     assert str(refused.value) == f"unknown category '{asked}' in {tmp_path}{hint}"
+
+
+def test_an_unknown_category_in_another_unicode_form_is_said_so(tmp_path, category_factory):
+    # a folder named on macOS ('ha' + a combining diaeresis) and the name typed with one 'ä': both print
+    # alike, and the error said "unknown category 'häzel' in ...; categories under it: häzel"
+    on_disk, typed = unicodedata.normalize("NFD", "häzel"), unicodedata.normalize("NFC", "häzel")
+    category_factory(tmp_path, on_disk)
+    with pytest.raises(UserError) as refused:
+        scan(tmp_path, [typed])
+    assert str(refused.value) == (
+        f"unknown category '{typed}' in {tmp_path}; the folder {tmp_path / on_disk} has this name with its "
+        "letters coded in another Unicode form (NFD, as macOS and some archives write accents; NFC typed): "
+        "type the name by tab completion, or rename the folder"
+    )
 
 
 @pytest.mark.parametrize(
