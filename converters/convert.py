@@ -897,7 +897,7 @@ def split_samples(
         skipped,
         config.strict,
         source=config.splits_file or "",
-        excluded=config.exclude_defects,
+        excluded=Exclusions(config.exclude_defects),  # in NFC, as the layouts compare
     )
     if config.splits_file and not any(sample.instances for split in SPLITS for sample in by_split[split]):
         # a reused file listing none of them ({"train": [], ...}): an empty data set was written, exit 0

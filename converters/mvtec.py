@@ -321,19 +321,22 @@ class Exclusions(frozenset):
 
     Layouts test ``name in excluded`` for each defect folder or class they meet, so a name
     never found is one that left nothing out: a typo (``scratchh``) would convert everything.
+    Names compare in Unicode's NFC form: ``fläck`` typed with one ``ä`` is the folder macOS named with
+    ``a`` and a combining mark (it was "no such defect type", listing a name that looked the same).
     """
 
     matched: set[str]
 
     def __new__(cls, names: Iterable[str] = ()) -> Exclusions:
-        exclusions = super().__new__(cls, names)
+        exclusions = super().__new__(cls, (unicodedata.normalize("NFC", name) for name in names))
         exclusions.matched = set()
         return exclusions
 
     def __contains__(self, name: object) -> bool:
-        found = super().__contains__(name)
+        key = unicodedata.normalize("NFC", name) if isinstance(name, str) else name
+        found = super().__contains__(key)
         if found:
-            self.matched.add(str(name))
+            self.matched.add(str(key))
         return found
 
     def check_matched(self, records: Sequence[ImageRecord], root: str | Path) -> None:

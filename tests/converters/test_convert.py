@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
@@ -1992,3 +1993,19 @@ def test_a_category_whose_defect_images_were_all_skipped_is_noted_as_skipped(tmp
     assert summary.index("skipped images: 2") < next(
         i for i, line in enumerate(summary) if line.startswith("note: category 'plain'")
     )
+
+
+def test_exclude_defect_typed_in_another_unicode_form_leaves_the_folder_out(tmp_path, category_factory):
+    # a defect folder named on macOS ('a' and a combining diaeresis), the name typed with one 'ä': refused
+    # as "no such defect type ... (found, and excludable: fläck, scratch)", a name that looked the same
+    on_disk, typed = unicodedata.normalize("NFD", "fläck"), unicodedata.normalize("NFC", "fläck")
+    mask = np.zeros((48, 64), np.uint8)
+    mask[5:15, 5:15] = 255
+    category_factory(tmp_path / "data", "widget", defects={on_disk: [mask] * 3, "scratch": [mask] * 5})
+    report = convert(config(tmp_path / "data", tmp_path / "a", exclude_defects=(typed,)))
+    assert report.names == ["scratch"]
+    # a reused split that lists the folder's photos leaves them out too (skipped), as the typed name says
+    convert(config(tmp_path / "data", tmp_path / "b"))
+    reused = config(tmp_path / "data", tmp_path / "c", splits_file=tmp_path / "b" / "splits.json")
+    report = convert(replace(reused, exclude_defects=(typed,)))
+    assert report.names == ["scratch"] and sum(why == "--exclude-defect" for _, why in report.skipped) == 3
