@@ -201,10 +201,30 @@ def case_twin(path: Path) -> Path | None:
         return None
     if not parent.is_dir():
         return case_twin(parent)
-    wanted = path.name.casefold()
+    wanted = _folded(path.name)
     # the very name is no twin: a link loop or a broken link of that name, which does not exist either
-    twins = (entry for entry in sorted(parent.iterdir()) if entry.name.casefold() == wanted)
+    twins = (entry for entry in sorted(parent.iterdir()) if _folded(entry.name) == wanted)
     return next((entry for entry in twins if entry.name != path.name), None)
+
+
+def _folded(name: str) -> str:
+    """``name`` in NFC, case folded: ``fläck`` with one ``ä`` and with ``a`` and a combining mark (as macOS
+    writes names) print alike, and were "no mask (expected .../fläck/000_mask.png)" beside it."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def twin_difference(twin: Path, path: Path) -> str:
+    """How :func:`case_twin`'s ``twin`` of ``path`` differs from the name asked for: ``differs in case``,
+    or, where the letters are the same, ``is coded in another Unicode form (NFD, not NFC)``."""
+    asked = path.parts[len(twin.parts) - 1] if len(twin.parts) <= len(path.parts) else path.name
+    if unicodedata.normalize("NFC", twin.name) != unicodedata.normalize("NFC", asked):
+        return "differs in case"
+    return f"is coded in another Unicode form ({_form(twin.name)}, not {_form(asked)})"
+
+
+def _form(name: str) -> str:
+    """``NFC``, ``NFD`` or ``mixed``: how ``name``'s accented letters are coded."""
+    return next((form for form in ("NFC", "NFD") if unicodedata.is_normalized(form, name)), "mixed")
 
 
 def photo_folder_text(image_dir: Path, stem: str) -> str | None:
@@ -328,7 +348,7 @@ def _misnamed(stem: str, expected: Path, masks: dict[str, Path], images: dict[st
     lie among the images (Kolektor's flat folders), an "image" named so (``0-GT.png``); "" where none is.
     """
     if twin := case_twin(expected):
-        return f"; found {twin}, whose name differs in case: rename it"
+        return f"; found {twin}, whose name {twin_difference(twin, expected)}: rename it"
     maskish = {key: path for key, path in images.items() if _MASK_WORD.search(key)}
     for key, mask in (*masks.items(), *maskish.items()):
         if (

@@ -52,6 +52,7 @@ from converters.records import (
     pair_by_stem,
     photo_folder_text,
     stem_key,
+    twin_difference,
 )
 
 NAME = "visa"
@@ -118,7 +119,7 @@ def _case_hint(path: Path) -> str:
     if path.is_symlink():  # case_twin found the link itself: 'found <path>, whose name differs in case'
         return f"; it is a broken link to {os.readlink(path)}"
     twin = case_twin(path)
-    return f"; found {twin}, whose name differs in case" if twin else ""
+    return f"; found {twin}, whose name {twin_difference(twin, path)}" if twin else ""
 
 
 def _not_a_file(path: Path) -> str | None:

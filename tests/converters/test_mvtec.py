@@ -85,6 +85,17 @@ def test_real_hazelnut_tree(hazelnut_root):
             lambda c: (c / "ground_truth/scratch").rename(c / "ground_truth/Scratch"),
             r"no mask: .*scratch/000.png \(expected .*; found .*ground_truth/Scratch, whose name differs",
         ),
+        (  # named on macOS ('a' and a combining mark), the photos' folder not: both print 'fläck', and
+            # the error said 'expected .../fläck/000_mask.png' beside the folder that looked like it
+            lambda c: (
+                (c / "test/scratch").rename(c / "test" / unicodedata.normalize("NFC", "fläck")),
+                (c / "ground_truth/scratch").rename(
+                    c / "ground_truth" / unicodedata.normalize("NFD", "fläck")
+                ),
+            ),
+            r"no mask: .*/000.png \(expected .*/000_mask.png; found .*ground_truth/fla\u0308ck, whose name "
+            r"is coded in another Unicode form \(NFD, not NFC\): rename it\)",
+        ),
         # named with a suffix of its own: 'expected .../000_mask.png' alone did not say which file was meant
         *(
             (
