@@ -765,6 +765,7 @@ def _convert(config: ConvertConfig, out: Path) -> ConversionReport:
         load_splits(config.splits_file)
     with collected_notes() as layout_notes:  # into the summary, or onto stderr before an error, not lost
         records, layouts, unlabelled = labelled_records(config)
+        check_out_apart_from_inputs(out, records)
         samples, skipped, n_small = read_samples(
             records,
             namer=namer,
@@ -883,6 +884,26 @@ def labelled_records(config: ConvertConfig) -> tuple[list[ImageRecord], dict[str
         raise UserError(f"no labelled images to convert under {config.root} ({unlabelled} unlabelled)")
     check_output_stems(records)
     return records, layouts, unlabelled
+
+
+def check_out_apart_from_inputs(out: Path, records: Sequence[ImageRecord]) -> None:
+    """Refuses an ``out`` (resolved) that is, lies in or holds a folder a photo or mask was read from, as
+    :func:`converters.dataset.check_output_folder` refuses one in the input tree: a folder linked into the
+    tree (``test/crack -> /data/crack``) lies outside it, and ``--out root/test/crack/out`` wrote the data set
+    into the linked photo folder.
+
+    Raises:
+        UserError: naming ``out``, the folder and one of its files.
+    """
+    for record in records:
+        for path in (record.image, *record.mask_files):
+            folder = path.resolve().parent
+            if out == folder or folder in out.parents or out in folder.parents:
+                where = "holds" if out in folder.parents else "is inside"
+                raise UserError(
+                    f"output folder {out} {where} {folder}, which the input files are read from (e.g. "
+                    f"{path}, through a link); choose another --out"
+                )
 
 
 def split_samples(

@@ -2009,3 +2009,24 @@ def test_exclude_defect_typed_in_another_unicode_form_leaves_the_folder_out(tmp_
     reused = config(tmp_path / "data", tmp_path / "c", splits_file=tmp_path / "b" / "splits.json")
     report = convert(replace(reused, exclude_defects=(typed,)))
     assert report.names == ["scratch"] and sum(why == "--exclude-defect" for _, why in report.skipped) == 3
+
+
+def test_an_out_inside_a_photo_folder_linked_into_the_tree_is_refused(tmp_path, category_factory):
+    # test/scratch a link to a folder elsewhere: '--out root/widget/test/scratch/out' lies outside the
+    # input tree as resolved, and the data set was written into the linked photo folder
+    category_factory(tmp_path / "store", "widget")
+    root = tmp_path / "data" / "widget"
+    shutil.copytree(tmp_path / "store" / "widget", root, ignore=shutil.ignore_patterns("scratch"))
+    (root / "test" / "scratch").symlink_to(tmp_path / "store" / "widget" / "test" / "scratch")
+    (root / "ground_truth" / "scratch").symlink_to(tmp_path / "store" / "widget" / "ground_truth" / "scratch")
+    before = tree_digest(tmp_path / "store")
+    out = root / "test" / "scratch" / "out"
+    with pytest.raises(UserError) as refused:
+        convert(config(tmp_path / "data", out))
+    linked = (tmp_path / "store" / "widget" / "test" / "scratch").resolve()
+    assert str(refused.value).startswith(
+        f"output folder {linked / 'out'} is inside {linked}, which the input files are read from (e.g. "
+    )
+    assert str(refused.value).endswith(", through a link); choose another --out")
+    assert tree_digest(tmp_path / "store") == before and not out.exists()
+    assert convert(config(tmp_path / "data", tmp_path / "elsewhere")).names == ["hole", "scratch"]
