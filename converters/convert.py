@@ -972,18 +972,50 @@ def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]
     ]
 
 
+def good_copy_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
+    """One line when a good photo the set holds is a byte-for-byte copy of one of its defect photos (all
+    photos copied into ``--good`` too), in any split: the one photo is trained on as defect-free and with
+    its defects, so the model learns the defect as background. :func:`copied_photo_warnings` names copies
+    across splits only. Only photos of a size in bytes that a good and a defect photo share are hashed.
+    """
+    by_size: dict[int, list[tuple[str, Sample]]] = defaultdict(list)
+    for split, samples in by_split.items():
+        for sample in samples:
+            by_size[Path(sample.record.image).stat().st_size].append((split, sample))
+    by_hash: dict[str, list[tuple[str, Sample]]] = defaultdict(list)
+    for photos in by_size.values():
+        if len({sample.record.is_good for _, sample in photos}) > 1:
+            for split, sample in photos:
+                by_hash[sha256_file(sample.record.image, what="photo")].append((split, sample))
+    mixed = [photos for photos in by_hash.values() if len({s.record.is_good for _, s in photos}) > 1]
+    if not mixed:
+        return []
+    goods = [(split, s) for photos in mixed for split, s in photos if s.record.is_good]
+    split_g, good = goods[0]
+    split_d, defect = next((split, s) for split, s in mixed[0] if not s.record.is_good)
+    copies = (
+        "1 good photo is a byte-for-byte copy" if len(goods) == 1 else f"{len(goods)} good photos are copies"
+    )
+    return [
+        f"{copies} of a defect photo, e.g. {good.record.image} ({split_g}) of {defect.record.image} "
+        f"({split_d}): the model is trained on that photo as defect-free too; remove the copies from the "
+        "good photos"
+    ]
+
+
 def conversion_warnings(
     samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
 ) -> list[str]:
     """Every ``warning:`` of a conversion: empty or defect-free splits, empty defect folders, photos
-    copied across splits, narrow photos, JPEG masks, soft masks, faint masks, empty region files, inverted
-    masks."""
+    copied across splits, good copies of defect photos, narrow photos, JPEG masks, soft masks, faint
+    masks, empty region files, inverted masks."""
     return (
         split_warnings(by_split, config)
         + empty_folder_warnings(
             [s.record for s in samples], missing="the data set holds no {photos} of category '{category}'"
         )
         + copied_photo_warnings(by_split)
+        + good_copy_warnings(by_split)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
         + soft_mask_warnings(samples)

@@ -1377,7 +1377,9 @@ def test_a_photo_copied_into_another_split_is_a_warning_or_a_strict_error(tmp_pa
     splits = json.loads((first / "splits.json").read_text())
     train, test = (category.parent / f"{splits[split][0]}.png" for split in ("train", "test"))
     shutil.copyfile(train, test)
-    [warning] = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    warning, *others = convert(config(tmp_path / "data", tmp_path / "out")).warnings
+    # a good photo copied over a defect one (or the other way round) is said so too
+    assert all(line.startswith("1 good photo is a byte-for-byte copy of a defect photo") for line in others)
     assert warning == (
         f"2 photos are byte-for-byte copies across splits (1 image), e.g. {train} (train) and {test} (test): "
         "a model would be scored on photos it trained on; remove the copies"
@@ -2030,3 +2032,64 @@ def test_an_out_inside_a_photo_folder_linked_into_the_tree_is_refused(tmp_path, 
     assert str(refused.value).endswith(", through a link); choose another --out")
     assert tree_digest(tmp_path / "store") == before and not out.exists()
     assert convert(config(tmp_path / "data", tmp_path / "elsewhere")).names == ["hole", "scratch"]
+
+
+def test_a_good_copy_of_a_defect_photo_is_a_warning_in_any_split(tmp_path):
+    # every photo copied into --good too: the copy of a defect photo, drawn as a background into the same
+    # split, was written without a word (copied_photo_warnings names copies across splits only)
+    defect = _photo(tmp_path / "bad" / "00.png", b"aaaa", values=255)
+    other = _photo(tmp_path / "bad" / "01.png", b"bbbb", values=255)
+    good_record = ImageRecord(tmp_path / "good" / "dup.png", "widget", "test", "good")
+    (tmp_path / "good").mkdir()
+    good_record.image.write_bytes(b"aaaa")
+    good = Sample(good_record, 4, 4)
+    [warning] = convert_module.good_copy_warnings({"train": [defect, other, good], "val": [], "test": []})
+    assert warning == (
+        f"1 good photo is a byte-for-byte copy of a defect photo, e.g. {good_record.image} (train) of "
+        f"{defect.record.image} (train): the model is trained on that photo as defect-free too; remove the "
+        "copies from the good photos"
+    )
+    # two defect photos alike, or a good one of another content: no such line
+    twin = _photo(tmp_path / "bad" / "02.png", b"aaaa", values=255)
+    assert convert_module.good_copy_warnings({"train": [defect, twin, other], "val": [], "test": []}) == []
+
+
+def test_a_defect_photo_copied_into_good_gets_the_warning_in_a_conversion(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "good").mkdir()
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:12, 4:12] = 255
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / "bad" / f"{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
+    shutil.copyfile(tmp_path / "bad" / "0.png", tmp_path / "good" / "copy.png")
+    report = convert(
+        ConvertConfig(
+            root=tmp_path,
+            out=tmp_path / "out",
+            images=tmp_path / "bad",
+            masks=tmp_path / "masks",
+            good=tmp_path / "good",
+            background_ratio=10,
+            progress=False,
+        )
+    )
+    assert any(
+        w.startswith("1 good photo is a byte-for-byte copy of a defect photo, e.g. ") for w in report.warnings
+    )
+    with pytest.raises(UserError, match=r"byte-for-byte cop.* \(--strict\)$"):  # it, or the across-splits one
+        convert(
+            ConvertConfig(
+                root=tmp_path,
+                out=tmp_path / "out2",
+                images=tmp_path / "bad",
+                masks=tmp_path / "masks",
+                good=tmp_path / "good",
+                background_ratio=10,
+                strict=True,
+                progress=False,
+            )
+        )
+    assert not (tmp_path / "out2").exists()
