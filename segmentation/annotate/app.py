@@ -26,13 +26,13 @@ the path relative to ``--images``):
                               and the image's version (as the detail's: proposals added move it)
 ``POST /api/proposals/*``     ``detect {image}`` (runs ``--detector``), ``accept {image, proposal, class?}``,
                               ``accept-all {image}``, ``delete {image, proposal}``
-``POST /api/export``          ``{task: detect|segment}``: YOLO + COCO into ``<out>/export`` (409 with
-                              ``cancelled: true``: cancelled)
+``POST /api/export``          ``{task: detect|segment, id?}``: YOLO + COCO into ``<out>/export`` (409 with
+                              ``cancelled: true``: cancelled); ``id``: the page's name for it
 ``GET /api/export/status``    the running export's id, stage and photos done of all (``{running: false}``:
                               none)
-``POST /api/export/cancel``   ``{id}``: stops the running export of that id before its next photo
-                              (``<out>/export`` kept as it was); ``{cancelling: false}`` where it is not
-                              the one running
+``POST /api/export/cancel``   ``{id}``: stops the export of that id before its next photo, one not begun
+                              yet before its first (``<out>/export`` kept as it was);
+                              ``{cancelling: false}`` where that export is over
 ``GET /files/images/...``     an image file from ``--images`` (TIFF sent as PNG)
 ``GET /files/out/...``        a file from ``--out`` (the written masks, the state)
 ============================  =====================================================================

@@ -455,6 +455,7 @@ def export_dataset(
     *,
     task: str = "detect",
     on_photo: Callable[[str, int, int], object] | None = None,
+    bars: bool = False,
 ) -> ConversionReport:
     """YOLO + COCO of the annotated category through :func:`converters.convert.convert`.
 
@@ -468,7 +469,8 @@ def export_dataset(
     earlier val or test photo moves into train.
 
     ``on_photo``: the converters' progress hook (:class:`~converters.convert.ConvertConfig`), called between
-    photos; what it raises stops the export, and ``out`` stays as it was.
+    photos; what it raises stops the export, and ``out`` stays as it was. ``bars``: the converters' tqdm
+    bars (``reading``, ``writing``) on stderr, as ``--export`` shows them; the page has its own progress.
 
     Raises:
         AnnotationError: ``out`` cannot take the export (:func:`check_export_folder`).
@@ -484,7 +486,7 @@ def export_dataset(
             mask_values=category_dir / MASK_VALUES_FILE,
             link="hardlink",
             overwrite=True,
-            progress=False,
+            progress=bars,
             on_photo=on_photo,
             keep_splits=out / SPLITS_FILE,
         )
@@ -500,7 +502,8 @@ class ExportProgress:
     set it raises, so the export stops before its next photo and the half-written folder is discarded
     (:func:`~common.folders.build_folder` writes a hidden folder beside ``out`` and renames it at the
     end). A stop asked after the last photo is written comes too late: that export finishes. :attr:`id`
-    (random, for each export) is what a cancel names, so a cancel sent late stops no later export.
+    (random, for each export; the page draws its own before it asks for the export) is what a cancel
+    names, so a cancel sent late stops no later export.
     """
 
     out: Path
@@ -517,11 +520,22 @@ class ExportProgress:
             ExportCancelledError: :attr:`cancel` is set (the export stops here, ``out`` as it was).
         """
         self.stage, self.done, self.total = stage, done, total
+        self.check()
+
+    def check(self) -> None:
+        """Raises where :attr:`cancel` is set: before the first photo, or after the one last recorded.
+
+        Raises:
+            ExportCancelledError: :attr:`cancel` is set (the export stops here, ``out`` as it was).
+        """
         if self.cancel.is_set():
             kept = "holds the last export, as it was" if self.out.is_dir() else "was not written"
-            raise ExportCancelledError(
-                f"export cancelled after {stage} photo {done} of {total}: nothing exported, {self.out} {kept}"
+            where = (
+                f"after {self.stage} photo {self.done} of {self.total}"
+                if self.done
+                else "before its first photo"
             )
+            raise ExportCancelledError(f"export cancelled {where}: nothing exported, {self.out} {kept}")
 
     def status(self) -> dict:
         """``{running, id, stage, done, total, cancelling}`` for the page."""

@@ -45,6 +45,7 @@ import os
 import re
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -173,6 +174,11 @@ class AnnotationSession:
         self._export_lock = threading.Lock()
         #: The running export's progress and its cancel (:meth:`export_status`, :meth:`cancel_export`).
         self._export_progress: export.ExportProgress | None = None
+        #: The last exports' ids, and cancels that came before their export began (the page names its
+        #: export before asking for it); both guarded by :attr:`_cancel_lock` (:meth:`cancel_export`).
+        self._export_ids: deque[str] = deque(maxlen=16)
+        self._cancels_ahead: deque[str] = deque(maxlen=16)
+        self._cancel_lock = threading.Lock()
         #: While an export reads the tree: the photos changed meanwhile, whose files wait for it to end.
         self._tree_read: set[str] | None = None
         #: The last value-coded mask composed: its photo, instances, classes and mask (:meth:`_composed`).
@@ -954,7 +960,9 @@ class AnnotationSession:
             ) from error
         self._save()
 
-    def export(self, *, task: str = "detect", wait: bool = True) -> ConversionReport:
+    def export(
+        self, *, task: str = "detect", wait: bool = True, export_id: str | None = None, bars: bool = False
+    ) -> ConversionReport:
         """YOLO + COCO of the tree into ``<out>/export`` (:func:`export.export_dataset`), the tree first
         brought in line with the state (a photo's files the disk refused after its change was saved).
 
@@ -965,6 +973,8 @@ class AnnotationSession:
         at a time: ``wait`` False (the page's) refuses one asked while another runs, rather than hold a
         request (and the tab that sent it) for as long as that one runs. While it runs,
         :meth:`export_status` says which photo it is at, and :meth:`cancel_export` stops it between photos.
+        ``export_id``: its id, drawn by the page (a random one without), which a cancel sent before the
+        export began names too. ``bars``: the converters' progress bars on stderr (``--export``'s).
 
         Raises:
             BusyError: ``wait`` False and another export is running (nothing done).
@@ -980,8 +990,7 @@ class AnnotationSession:
                 "by another tab or window, which shows its report): export again once it is done"
             )
         try:
-            self._export_progress = export.ExportProgress(self.out / export.EXPORT_DIR)
-            return self._export_held(task, self._export_progress)
+            return self._export_held(task, self._begin_export(export_id), bars)
         finally:
             self._export_progress = None
             self._export_lock.release()
@@ -993,17 +1002,36 @@ class AnnotationSession:
         return {"running": False} if progress is None else progress.status()
 
     def cancel_export(self, export_id: str) -> bool:
-        """Asks the running export to stop before its next photo (:class:`export.ExportProgress`), where it
-        is the one :meth:`export_status` named ``export_id``; False where none runs or another does (a
-        cancel sent as its export ended stopped the next one)."""
-        progress = self._export_progress
-        if progress is None or progress.id != export_id:
-            return False
-        progress.cancel.set()
-        return True
+        """Asks the export ``export_id`` to stop before its next photo (:class:`export.ExportProgress`):
+        the running one, or one not begun yet (a cancel clicked as the page's export request was on its
+        way, which then stops before its first photo); False where that export is over (a cancel sent as
+        its export ended stopped the next one)."""
+        with self._cancel_lock:
+            progress = self._export_progress
+            if progress is not None and progress.id == export_id:
+                progress.cancel.set()
+                return True
+            if export_id in self._export_ids:
+                return False
+            self._cancels_ahead.append(export_id)
+            return True
 
-    def _export_held(self, task: str, progress: export.ExportProgress) -> ConversionReport:
-        """:meth:`export`, its lock held; ``progress`` hears of each photo."""
+    def _begin_export(self, export_id: str | None) -> export.ExportProgress:
+        """The progress of the export beginning, named ``export_id`` (random without), cancelled already
+        where its cancel came first; :meth:`export_status` reports it from now."""
+        progress = export.ExportProgress(self.out / export.EXPORT_DIR)
+        if export_id is not None:
+            progress.id = export_id
+        with self._cancel_lock:
+            self._export_ids.append(progress.id)
+            if progress.id in self._cancels_ahead:
+                self._cancels_ahead.remove(progress.id)
+                progress.cancel.set()
+            self._export_progress = progress
+        return progress
+
+    def _export_held(self, task: str, progress: export.ExportProgress, bars: bool) -> ConversionReport:
+        """:meth:`export`, its lock held; ``progress`` hears of each photo; ``bars``: tqdm's on stderr."""
         with self._lock:
             left_out, open_keys = self._exportable()
             self._check_yolo_sides(left_out)
@@ -1011,8 +1039,9 @@ class AnnotationSession:
         # the converters read the tree without the lock (the page froze for a long export); changes
         # meanwhile are saved in the state, their photos' files written once it is read
         try:
+            progress.check()  # cancelled before it began
             report = export.export_dataset(
-                self.category_dir, self.out / export.EXPORT_DIR, task=task, on_photo=progress
+                self.category_dir, self.out / export.EXPORT_DIR, task=task, on_photo=progress, bars=bars
             )
         finally:
             unwritten = self._sync_after_export()

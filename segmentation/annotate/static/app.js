@@ -69,7 +69,7 @@ const state = {
   sentPredictions: new Set(), // the predictions whose masks Enter sent (accept): not sent twice
   waiting: 0, // the undos, redos and statuses pressed and not yet answered: changes pressed meanwhile go after
   exportCancelled: false, // 'cancel export' was pressed during the export running (exportDataset)
-  exportId: null, // the running export's, as its status said: what its cancel names (cancelExport)
+  exportId: null, // the running export's, drawn before it is asked for: what its cancel names (cancelExport)
   openFailed: null, // {key, message}: the photo opened last could not be (its labels never shown)
   versions: {}, // image -> the version of its labels this page last got (undo, redo and statuses send it)
 };
@@ -1448,6 +1448,13 @@ async function exportDataset() {
   }
 }
 
+// The export's id, drawn here: a cancel clicked before the export request came to the server (when
+// no status named it yet) was never sent, and the export ran to its end; the server keeps such a cancel.
+function newExportId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(8)); // randomUUID needs https or localhost
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 // The export request, with its progress (GET /api/export/status) and the cancel button shown while it
 // waits; a progress answer that comes after the export's is dropped.
 async function exportWithProgress() {
@@ -1464,22 +1471,23 @@ async function exportWithProgress() {
         status = null; // the export's own answer says what went wrong
       }
       if (finished || !status || !status.running) continue;
-      state.exportId = status.id;
       const where = status.total ? `${status.stage} photo ${status.done} of ${status.total}` : status.stage;
       const stopping = status.cancelling ? " (cancelling: it stops after this photo)" : "";
       progress.textContent = `${where} ...${stopping}`;
     }
   };
-  state.exportId = null;
+  const id = newExportId();
+  state.exportId = id;
   cancel.disabled = false;
   cancel.hidden = false;
   progress.textContent = "";
   progress.hidden = false;
   poll();
   try {
-    return await api("POST", "/api/export", { task: "detect" });
+    return await api("POST", "/api/export", { task: "detect", id });
   } finally {
     finished = true;
+    state.exportId = null;
     cancel.hidden = true;
     progress.hidden = true;
     progress.textContent = "";
@@ -1493,11 +1501,9 @@ async function cancelExport() {
   state.exportCancelled = true;
   $("export-progress").textContent = "cancelling: it stops after the photo it is at ...";
   try {
-    // the export's id, asked for where no progress came yet: a cancel of no id stopped whichever ran
-    const status = state.exportId === null ? await api("GET", "/api/export/status") : null;
-    const id = status ? (status.running ? status.id : null) : state.exportId;
-    // answered {cancelling: false} where that export is over: its own answer says how it ended
-    if (id !== null) await api("POST", "/api/export/cancel", { id });
+    // named by the id the page gave it (a cancel of no id stopped whichever ran); answered
+    // {cancelling: false} where that export is over: its own answer says how it ended
+    if (state.exportId !== null) await api("POST", "/api/export/cancel", { id: state.exportId });
   } catch (error) {
     showMessage(`cannot cancel the export: ${error.message || String(error)}`, true);
   }

@@ -713,7 +713,8 @@ def test_a_running_export_says_which_photo_it_is_at_and_a_cancel_leaves_the_last
     for key, truth in truths.items():
         session.add_instance(key, class_name="dent", mask=truth)
     assert client.get("/api/export/status").json() == {"running": False}
-    assert client.post("/api/export/cancel", json={"id": "0"}).json() == {"cancelling": False}  # none runs
+    # none runs: kept for an export named 0 not begun yet (the next, of the server's id, goes on)
+    assert client.post("/api/export/cancel", json={"id": "0"}).json() == {"cancelling": True}
     assert client.post("/api/export", json={}).status_code == 200
     out = session.out / "export"
     last = written_files(out)
@@ -807,6 +808,35 @@ def test_a_cancel_names_its_export_and_a_late_one_stops_no_later_export(client, 
     assert ids[0] != ids[1]
     assert [answer.status_code for answer in answers] == [200, 200], answers[1].text
     assert client.post("/api/export/cancel", json={}).status_code == 422  # which export: not said
+
+
+def test_a_cancel_that_comes_before_its_export_stops_it_before_its_first_photo(client, app_parts):
+    """The page's cancel, clicked as its export request was on its way, named no export (none ran yet) and
+    was never sent: the export ran to its end. The page names its export; a cancel of that id that comes
+    first is kept, and the export stops before its first photo, <out>/export as it was."""
+    session, _, truths = app_parts
+    for key, truth in truths.items():
+        session.add_instance(key, class_name="dent", mask=truth)
+    assert client.post("/api/export", json={"id": "first"}).status_code == 200
+    out = session.out / "export"
+    last = written_files(out)
+    assert client.post("/api/export/cancel", json={"id": "first"}).json() == {"cancelling": False}  # over
+    assert client.post("/api/export/cancel", json={"id": "page-7f3a"}).json() == {"cancelling": True}
+    refused = client.post("/api/export", json={"task": "segment", "id": "page-7f3a"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json() == {
+        "detail": f"export cancelled before its first photo: nothing exported, {out} holds the last export, "
+        "as it was",
+        "cancelled": True,
+    }
+    assert written_files(out) == last
+    assert client.get("/api/export/status").json() == {"running": False}
+    assert client.post("/api/export", json={"id": "first"}).status_code == 200  # its late cancel not kept
+    assert client.post("/api/export", json={"id": "page-7f3a"}).status_code == 200  # a cancel stops one
+    for bad in ("", "a b", "x" * 65):
+        answer = client.post("/api/export", json={"id": bad})
+        assert answer.status_code == 422 and "\n" not in answer.json()["detail"], answer.text
+        assert client.post("/api/export/cancel", json={"id": bad}).status_code == 422
 
 
 def test_an_export_asked_while_another_runs_is_refused_503_not_held_till_it_ends(

@@ -992,6 +992,38 @@ def test_a_409_of_an_export_after_a_cancel_click_is_an_error_unless_it_says_canc
     assert page.evaluate("() => document.querySelector('#message').classList.contains('error')")
 
 
+def test_a_cancel_clicked_before_the_export_request_came_stops_that_export(served, page):
+    """'cancel export' clicked before the export request reached the server (no status named its id yet)
+    sent no cancel, and the export ran to its end: the page names its export, the server keeps the
+    cancel, and the export stops before its first photo, the last export kept."""
+    url, session, truths = served
+    for key, truth in truths.items():
+        session.add_instance(key, class_name="scratch", mask=truth)
+    session.export()
+    out = session.out / "export"
+    last = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()}
+    held, cancels = [], []
+    page.route("**/api/export", lambda route: held.append(route))
+    page.on("response", lambda answer: cancels.append(answer) if answer.url.endswith("/cancel") else None)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    page.click("#export")
+    wait_held(page, held, "the export request")
+    page.click("#export-cancel")
+    wait_held(page, cancels, "the cancel")  # answered before the export request goes on
+    assert cancels[0].json() == {"cancelling": True}
+    held[0].continue_()
+    message = "document.querySelector('#message')"
+    page.wait_for_function(
+        f"() => {message}.textContent.startsWith('export cancelled before its first photo: ')"
+    )
+    assert not page.evaluate(f"() => {message}.classList.contains('error')")
+    assert page.is_hidden("#export-cancel") and not page.is_disabled("#export")
+    assert {
+        path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()
+    } == last
+
+
 def test_export_pressed_before_an_accepts_answer_waits_for_it(served, page, defect_centre):
     """Enter, then export before the accept's answer (a busy decoder, a slow disk): the export went at once
     and could run first, said 'exported to ...' without the mask just accepted; it waits for the changes
