@@ -409,7 +409,7 @@ def print_export(session: AnnotationSession, *, task: str) -> None:
             f"note: the photo folder {session.images_dir} is gone: exporting the copies of the "
             f"photos in {session.category_dir}"
         )
-    print(format_report(session.export(task=task)))
+    print(format_report(session.export(task=task, bars=True)))  # tqdm on stderr: a big folder takes a while
 
 
 def parse_renames(values: list[str]) -> dict[str, str]:

@@ -199,6 +199,19 @@ def test_export_only_runs_need_no_model(photos, tmp_path, capsys):
     assert (out / "export" / "data.yaml").is_file()
 
 
+def test_an_export_shows_its_progress_on_stderr_and_keeps_stdout_the_report(photos, tmp_path, capsys):
+    """--export said nothing until it ended (the page shows the photo it is at): a long export of a big
+    folder gave no sign of life. The converters' bars, reading then writing, go to stderr; stdout is the
+    report alone."""
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export"]) == 0
+    captured = capsys.readouterr()
+    bars = [line.strip() for line in re.split(r"[\r\n]", captured.err) if "%|" in line]
+    assert [bar.split(":")[0] for bar in bars if "100%" in bar] == ["reading", "writing"], captured.err
+    assert re.search(r"reading: 100%\|.*\| (\d+)/\1 \[", captured.err), captured.err
+    assert captured.out.startswith("Wrote yolo, coco data set") and "%|" not in captured.out
+
+
 def test_an_export_of_out_dotdot_names_the_folders_without_the_dotdot(photos, tmp_path, capsys, monkeypatch):
     # --out ../out from tmp/lot was named tmp/lot/../out, and the photo folder of a state saved before
     # --images ../photos was tidied (tmp/lot/../photos) as stored
