@@ -178,6 +178,14 @@ def test_f_fits_the_photo_to_the_view_again_with_caps_lock_on_too(served, page):
 
 def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_centre, tmp_path):
     url, session, truths = served
+    accept_a_dent_on_the_first_photo(page, url, session, truths, defect_centre, tmp_path)
+    box_good_and_undo_on_the_second_photo(page, session)
+    background_point_saves_nothing(page, session, truths, defect_centre)
+    delete_undo_done_and_undo_refused_on_the_first_photo(page, session)
+
+
+def accept_a_dent_on_the_first_photo(page, url, session, truths, defect_centre, tmp_path) -> None:
+    """Opens ``url``: a click previews SAM's masks, Tab and C cycle them, 2 picks dent, Enter saves it."""
     page.goto(url)
     wait_body(page, "d.embedding === 'ready'")
     assert page.inner_text("#image-name").endswith("a.png")
@@ -202,7 +210,10 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     assert (mask & truth).sum() / (mask | truth).sum() > 0.8
     assert page.locator("#image-list li.current .dot.in_progress").count() == 1
 
-    # Next image by key; a box prompt by dragging; Esc clears it; G marks the image good; Ctrl+Z undoes that.
+
+def box_good_and_undo_on_the_second_photo(page, session) -> None:
+    """Next image by key; a box prompt by dragging; Esc clears it; G marks the image good; Ctrl+Z undoes
+    that, Ctrl+Y redoes it."""
     page.keyboard.press("ArrowRight")
     wait_image(page, "b.jpg")
     wait_body(page, "d.embedding === 'ready'")
@@ -221,7 +232,9 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     page.keyboard.press("Control+z")
     wait_body(page, "d.status === 'unlabelled'")
 
-    # A right click adds a background point: the prompt goes out again with it; nothing is saved.
+
+def background_point_saves_nothing(page, session, truths, defect_centre) -> None:
+    """A right click adds a background point: the prompt goes out again with it; nothing is saved."""
     click_image(page, *defect_centre(truths["b.jpg"]))
     wait_body(page, "d.preview === '1'")
     predictions = int(page.evaluate("() => document.body.dataset.predictions"))
@@ -229,8 +242,11 @@ def test_click_accept_and_the_saved_mask_covers_the_defect(served, page, defect_
     page.wait_for_function(f"() => Number(document.body.dataset.predictions) > {predictions}")
     assert session.entry("b.jpg").instances == []
 
-    # Back to the first photo: Delete removes its instance, Ctrl+Z brings it back, D marks it done,
-    # N goes to the next photo that is neither done nor good; ] raises the opacity.
+
+def delete_undo_done_and_undo_refused_on_the_first_photo(page, session) -> None:
+    """Back to the first photo: Delete removes its instance, Ctrl+Z brings it back, D marks it done, an
+    undo refused after another tab's change; N goes to the next photo neither done nor good; ] raises the
+    opacity."""
     page.keyboard.press("Escape")
     page.keyboard.press("ArrowLeft")
     wait_image(page, "a.png")
@@ -269,11 +285,23 @@ def test_the_page_resumes_on_the_image_the_user_left(served, page):
 
 
 def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tmp_path, defect_centre):
-    import json
+    url, session, truths = served
+    add_proposals_to_review(session, truths)
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready' && d.proposals === '1'")
+    assert page.is_visible("#proposal-panel") and "proposal" in page.inner_text("#message")
+    assert page.inner_text("#proposals li").startswith("#1 dent 0.87")
+    assert page.inner_text("#image-list li.current .badge") == "1"
+    page.screenshot(path=str(tmp_path / "proposal.png"))
+    accept_undo_and_accept_as_another_class(page, session, truths["a.png"])
+    correct_a_proposal_from_its_box(page, session, truths["lot_2/c.png"], defect_centre)
+    delete_one_proposal_and_accept_the_rest(page, session)
 
+
+def add_proposals_to_review(session, truths) -> None:
+    """One proposal on a.png, one boxing the left of lot_2/c.png's two defects, two on b.jpg."""
     from segmentation.annotate.proposals import make_proposal
 
-    url, session, truths = served
     truth = truths["a.png"]
     both = truths["lot_2/c.png"]  # two defects; the cascade proposes them as one, boxed on the left one
     session.add_proposals(
@@ -287,14 +315,11 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
         },
         source="cascade",
     )
-    page.goto(url)
-    wait_body(page, "d.embedding === 'ready' && d.proposals === '1'")
-    assert page.is_visible("#proposal-panel") and "proposal" in page.inner_text("#message")
-    assert page.inner_text("#proposals li").startswith("#1 dent 0.87")
-    assert page.inner_text("#image-list li.current .badge") == "1"
-    page.screenshot(path=str(tmp_path / "proposal.png"))
 
-    # Enter accepts the (selected) proposal: saved like a drawn instance. Ctrl+Z brings it back.
+
+def accept_undo_and_accept_as_another_class(page, session, truth) -> None:
+    """Enter accepts the (selected) proposal: saved like a drawn instance. Ctrl+Z brings it back; R accepts
+    it as the selected class, A as its own."""
     page.keyboard.press("Enter")
     wait_body(page, "d.instances === '1' && d.proposals === '0' && d.status === 'in_progress'")
     mask = read_mask(session.category_dir / "ground_truth" / "dent" / "a_mask.png") > 0
@@ -317,7 +342,9 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
     wait_body(page, "d.instances === '1' && d.proposals === '0'")
     assert [i.class_name for i in session.entry("a.png").instances] == ["dent"]  # A keeps its own class
 
-    # E: the proposal's box becomes the prompt; a click inside refines it; Enter replaces the proposal.
+
+def correct_a_proposal_from_its_box(page, session, both, defect_centre) -> None:
+    """E: the proposal's box becomes the prompt; a click inside refines it; Enter replaces the proposal."""
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     wait_image(page, "lot_2/c.png")
@@ -337,7 +364,9 @@ def test_reviewing_proposals_accept_undo_correct_and_accept_all(served, page, tm
     prompt = json.loads(session.state_path.read_text())["images"]["lot_2/c.png"]["instances"][0]["prompt"]
     assert prompt["box"] == [15, 18, 45, 42] and prompt["labels"] == [1]
 
-    # Del deletes the selected proposal, Shift+A accepts the rest.
+
+def delete_one_proposal_and_accept_the_rest(page, session) -> None:
+    """Del deletes the selected proposal, Shift+A accepts the rest."""
     page.keyboard.press("ArrowLeft")
     wait_image(page, "b.jpg")
     wait_body(page, "d.proposals === '2'")
