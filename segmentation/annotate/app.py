@@ -28,8 +28,8 @@ the path relative to ``--images``):
                               ``accept-all {image}``, ``delete {image, proposal}``
 ``POST /api/export``          ``{task: detect|segment, id?}``: YOLO + COCO into ``<out>/export`` (409 with
                               ``cancelled: true``: cancelled); ``id``: the page's name for it
-``GET /api/export/status``    the running export's id, stage and photos done of all (``{running: false}``:
-                              none)
+``GET /api/export/status``    the running export's id, stage, photos done of all and seconds run
+                              (``{running: false}``: none)
 ``POST /api/export/cancel``   ``{id}``: stops the export of that id before its next photo, one not begun
                               yet before its first (``<out>/export`` kept as it was);
                               ``{cancelling: false}`` where that export is over

@@ -512,6 +512,8 @@ class ExportProgress:
     total: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    #: When it began (``time.monotonic``): the status says how long it has run, as no limit stops it.
+    started: float = field(default_factory=time.monotonic)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         """Records ``done`` photos of ``total`` at ``stage``.
@@ -538,13 +540,15 @@ class ExportProgress:
             raise ExportCancelledError(f"export cancelled {where}: nothing exported, {self.out} {kept}")
 
     def status(self) -> dict:
-        """``{running, id, stage, done, total, cancelling}`` for the page."""
+        """``{running, id, stage, done, total, elapsed_s, cancelling}`` for the page (``elapsed_s``: the
+        seconds it has run, to a tenth)."""
         return {
             "running": True,
             "id": self.id,
             "stage": self.stage,
             "done": self.done,
             "total": self.total,
+            "elapsed_s": round(time.monotonic() - self.started, 1),
             "cancelling": self.cancel.is_set(),
         }
 

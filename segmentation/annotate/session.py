@@ -996,7 +996,7 @@ class AnnotationSession:
             self._export_lock.release()
 
     def export_status(self) -> dict:
-        """The running export's ``{running: true, id, stage, done, total, cancelling}``
+        """The running export's ``{running: true, id, stage, done, total, elapsed_s, cancelling}``
         (:class:`export.ExportProgress`), or ``{running: false}``."""
         progress = self._export_progress
         return {"running": False} if progress is None else progress.status()

@@ -41,10 +41,10 @@ def export_dataset(context: Context, body: ExportRequest | None = None) -> JSONR
 
 @router.get("/export/status")
 def export_status(context: Context) -> JSONResponse:
-    """``{running: false}``, or the running export's ``{running: true, id, stage, done, total,
+    """``{running: false}``, or the running export's ``{running: true, id, stage, done, total, elapsed_s,
     cancelling}``: ``done`` photos of ``total`` at ``stage`` (``preparing``, then ``reading`` the tree,
-    ``writing`` the data set), which the page polls while its export request waits; ``id`` is what a
-    cancel names."""
+    ``writing`` the data set) after ``elapsed_s`` seconds (no limit stops an export: its cancel does),
+    which the page polls while its export request waits; ``id`` is what a cancel names."""
     return json_response(context.session.export_status())
 
 

@@ -1473,7 +1473,9 @@ async function exportWithProgress() {
       if (finished || !status || !status.running) continue;
       const where = status.total ? `${status.stage} photo ${status.done} of ${status.total}` : status.stage;
       const stopping = status.cancelling ? " (cancelling: it stops after this photo)" : "";
-      progress.textContent = `${where} ...${stopping}`;
+      // how long it has run: no limit stops an export, its cancel does
+      const run = Number.isFinite(status.elapsed_s) ? `, ${Math.floor(status.elapsed_s)} s` : "";
+      progress.textContent = `${where}${run} ...${stopping}`;
     }
   };
   const id = newExportId();

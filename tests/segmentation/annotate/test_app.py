@@ -747,13 +747,15 @@ def test_a_running_export_says_which_photo_it_is_at_and_a_cancel_leaves_the_last
         assert held.wait(30)
         status = client.get("/api/export/status")
         assert status.headers["cache-control"] == "no-store"
-        export_id = status.json().pop("id")
+        export_id, elapsed = status.json()["id"], status.json()["elapsed_s"]
+        assert isinstance(elapsed, float) and 0 <= elapsed < 60  # how long it has run: no limit stops it
         assert status.json() == {
             "running": True,
             "id": export_id,
             "stage": "writing",
             "done": 1,
             "total": 4,
+            "elapsed_s": elapsed,
             "cancelling": False,
         }
         assert client.post("/api/export", json={}).status_code == 503  # one at a time, still
