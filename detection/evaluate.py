@@ -180,7 +180,8 @@ class _Scoring:
     """What :func:`evaluate` scores with, checked and loaded by :func:`_prepared`: its arguments (``data``
     the ``data.yaml``, ``device`` as :func:`~detection.train_config.check_run_options` answered, ``imgsz``
     the size the model runs at), the data set's class ``names``, the ``model`` with its training run
-    (``trained_in``), the validator class to run and the ``tiling`` the report records (None: whole images).
+    (``trained_in``), the validator class to run, the ``tiling`` the report records (None: whole images) and
+    the training's ``classes=`` (:func:`_model_at`; a note when it left some of ``names`` out).
     """
 
     data: Path
@@ -200,6 +201,7 @@ class _Scoring:
     plots: bool
     tiling: dict | None
     largest_side: int
+    trained_classes: object = None
 
 
 def _prepared(
@@ -246,7 +248,7 @@ def _prepared(
         validator_class=validator_class, split=split, conf=conf, conf_from=conf_from, coco_file=coco_file,
         imgsz=imgsz, batch=batch, device=device, out=out, plots=plots,
         tiling={"tile": int(tile), "overlap": float(tile_overlap), "imgsz": imgsz} if tile else None,
-        largest_side=largest_side,
+        largest_side=largest_side, trained_classes=trained_classes,
     )  # fmt: skip
 
 
@@ -282,6 +284,8 @@ def _score(run: _Scoring, folder: Path | None) -> EvaluationReport:
         )  # fmt: skip
     if note := resaved_images_note(resaved, dataset_root(run.data), by="the evaluation"):
         report.notes.append(note)
+    if note := _trained_classes_note(run.trained_classes, run.names):  # first: it is about every figure
+        report.notes.insert(0, note)
     write_report(report, validator.save_dir)
     return report
 
@@ -758,7 +762,7 @@ def _check_trained_classes(classes: object, names: list[str], data: Path) -> Non
     Raises:
         UserError: one line naming the indices and ``data``.
     """
-    wanted = [classes] if isinstance(classes, int) else classes if isinstance(classes, list | tuple) else []
+    wanted = _class_indices(classes)
     lacking = sorted({i for i in wanted if isinstance(i, int) and not 0 <= i < len(names)})
     if lacking:
         shown = ", ".join(map(str, lacking))
@@ -766,6 +770,30 @@ def _check_trained_classes(classes: object, names: list[str], data: Path) -> Non
             f"the detector was trained with classes={list(wanted)} (its checkpoint's training arguments): "
             f"data file {data} has no class {shown} (its classes are 0-{len(names) - 1}: {', '.join(names)})"
         )
+
+
+def _class_indices(classes: object) -> list:
+    """A training's ``classes=`` as a list: an int as one index, a list or tuple as it is, else empty."""
+    if isinstance(classes, int):
+        return [classes]
+    return list(classes) if isinstance(classes, list | tuple) else []
+
+
+def _trained_classes_note(classes: object, names: list[str]) -> str | None:
+    """A note when the training's ``classes=`` (:func:`_model_at`) left some of ``names`` out: they are
+    scored all the same, at an AP near 0 that pulls mAP down, and their photos' image-level calls are wrong
+    (ultralytics' validation in training left their labels out, so its mAP was of the trained ones alone).
+    None when every class was trained on, or nothing says which (None, an empty list)."""
+    trained = sorted({i for i in _class_indices(classes) if isinstance(i, int) and 0 <= i < len(names)})
+    others = [name for i, name in enumerate(names) if i not in trained]
+    if not trained or not others:
+        return None
+    return (
+        f"the detector was trained on {', '.join(names[i] for i in trained)} alone (its training's classes="
+        f"{_class_indices(classes)}): {', '.join(others)} {'is' if len(others) == 1 else 'are'} scored too, "
+        "though never trained on: expect AP near 0 there, pulling mAP down, and their photos' image-level "
+        "calls wrong (the mAP ultralytics printed in training was of the trained classes alone)"
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -134,7 +134,7 @@ def test_a_saved_run_trained_on_a_class_the_data_set_lacks_is_refused(tiny_datas
     assert not (tmp_path / "eval").exists()
 
 
-@pytest.mark.parametrize("classes", [[1], 0, None])
+@pytest.mark.parametrize("classes", [[1], 0, None, [], [0, 1, 2, 3]])
 def test_a_detector_trained_on_some_of_the_data_sets_classes_is_scored_on_all(
     tiny_dataset: Path, tmp_path, monkeypatch, untrained_detector, classes
 ) -> None:
@@ -143,6 +143,36 @@ def test_a_detector_trained_on_some_of_the_data_sets_classes_is_scored_on_all(
     monkeypatch.setattr(untrained_detector, "args", {"classes": classes}, raising=False)
     report = ground_truth_eval(tiny_dataset / "data.yaml", untrained_detector, tmp_path / "eval")
     assert report.ultralytics["metrics/mAP50(B)"] > 0.99  # its 101-point interpolation: 0.995
+    assert {row["Class"] for row in report.per_class} == set(NAMES)
+    # with a note where some class was left out of training (its AP 0 pulled mAP down without a word)
+    trained = [classes] if isinstance(classes, int) else classes
+    if not trained or set(trained) == set(range(len(NAMES))):  # None or [] says nothing
+        assert not any("trained on" in note for note in report.notes)
+        return
+    others = ", ".join(name for i, name in enumerate(NAMES) if i not in trained)
+    assert report.notes[0] == (
+        f"the detector was trained on {NAMES[trained[0]]} alone (its training's classes={trained}): {others} "
+        "are scored too, though never trained on: expect AP near 0 there, pulling mAP down, and their "
+        "photos' image-level calls wrong (the mAP ultralytics printed in training was of the trained "
+        "classes alone)"
+    )
+    assert f"note: {report.notes[0]}" in format_report(report)
+
+
+def test_a_saved_run_trained_on_some_classes_is_noted(
+    tiny_dataset: Path, tmp_path, untrained_detector
+) -> None:
+    # a best.pt keeps classes= in its train_args alone (ultralytics' YOLO drops it from the network's)
+    weights = tmp_path / "weights" / "best.pt"
+    weights.parent.mkdir()
+    train_args = {"task": "detect", "imgsz": 64, "classes": [2, 0]}
+    model = copy.deepcopy(untrained_detector)
+    torch.save({"model": model.half(), "train_args": train_args, "epoch": -1, "date": None}, weights)
+    report = ground_truth_eval(tiny_dataset / "data.yaml", weights, tmp_path / "eval")
+    assert report.notes[0].startswith(
+        f"the detector was trained on {NAMES[0]}, {NAMES[2]} alone (its training's classes=[2, 0]): "
+        f"{NAMES[1]}, {NAMES[3]} are scored too, though never trained on: "
+    )
     assert {row["Class"] for row in report.per_class} == set(NAMES)
 
 
