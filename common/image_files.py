@@ -15,14 +15,14 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from common.errors import UserError, one_line
-from common.exif import directory_warnings, pil_open
+from common.exif import directory_warnings, is_tiff, pil_open
 from common.folders import path_exists
 from common.io import link_loop_text
 
@@ -82,7 +82,9 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
     for both "missing" and "corrupt" and cannot tell them apart. A file that PIL reads whole and OpenCV does
     not (a TIFF of 32-bit samples, of 5 samples a pixel, of uncompressed tiles) is said to be one OpenCV
     cannot read, not a corrupt one, as is one over OpenCV's size limits (``cv2.imdecode`` raised a
-    ``cv2.error`` for a TIFF wider than its maximum: a traceback).
+    ``cv2.error`` for a TIFF wider than its maximum: a traceback). A TIFF OpenCV decodes whose first page (the
+    one it reads) has an uncompressed strip of too few bytes for its rows is refused
+    (:func:`check_tiff_strips`): OpenCV read it without a word, rows of it wrong.
     """
     path = Path(path)
     try:
@@ -105,7 +107,72 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
             reason = _native_reason(native)
         detail = f" ({one_line(reason, limit=120)})" if reason else ""
         raise UserError(f"cannot decode {kind} {path}: {failure}{detail}")
+    if is_tiff(path):
+        _check_first_page_strips(path, kind)
     return array
+
+
+def _check_first_page_strips(path: Path, kind: str) -> None:
+    """:func:`check_tiff_strips` of the first page of a TIFF OpenCV has decoded, from its header (PIL's);
+    nothing where PIL does not read that page's directory whole (OpenCV's decode has spoken)."""
+    try:  # PIL's TIFF reader reads the header in Python: nothing decoded, nothing printed
+        with directory_warnings(path) as damaged, pil_open()(path) as image:
+            tags = dict(image.tag_v2) if image.format == "TIFF" else {}
+    except Exception:  # OSError, TypeError, KeyError, struct.error...: PIL does not read its directory
+        return
+    if tags and not damaged:
+        check_tiff_strips(path, tags, kind=kind)
+
+
+def check_tiff_strips(path: Path, tags: Mapping[int, object], *, kind: str = "image") -> bool:
+    """Whether a TIFF page's header (its directory's ``tags``, PIL's ``tag_v2``) shows OpenCV reads its
+    strips: compressed ones (their byte counts say nothing of their rows), or uncompressed strips each holding
+    its rows' bytes (width, bits per sample; rows per strip, the last strip the rows left). False where the
+    header cannot tell, for OpenCV's decode to decide: tiles, no strip table (or offsets and byte counts of
+    other lengths), a strip of 0 bytes (which that decode names), fewer strips than the rows, separate planes,
+    YCbCr (subsampled: fewer bytes than its rows' pixels).
+
+    Raises:
+        UserError: an uncompressed strip that holds some bytes but fewer than its rows need (StripByteCounts
+            too small), one line naming the file: OpenCV decoded such a TIFF without a word, rows of it wrong
+            (every row where every strip was short, the last strip's where it was).
+    """
+    offsets, counts = tags.get(273), tags.get(279)
+    if not offsets or not counts or len(offsets) != len(counts) or 324 in tags:
+        return False
+    short = _short_strip(tags)
+    if short is False:
+        return False
+    if short:
+        index, count, rows, needed = short
+        held = f"{count} byte{'' if count == 1 else 's'} where its {rows} row{'' if rows == 1 else 's'}"
+        raise UserError(
+            f"cannot decode {kind} {path}: OpenCV may read wrong rows of it (uncompressed strip {index} "
+            f"holds {held} need {needed}: StripByteCounts too small)"
+        )
+    return True
+
+
+def _short_strip(tags: Mapping[int, object]) -> tuple[int, int, int, int] | bool | None:
+    """The first strip of an uncompressed TIFF whose byte count (tag 279) is under the bytes of its rows:
+    ``(index, count, rows, bytes needed)``; False where a strip holds 0 bytes, the strips are fewer than its
+    rows need, or its rows' bytes are not its pixels' (separate planes, YCbCr); None where every strip holds
+    its rows, or the TIFF is compressed."""
+    if tags.get(259, 1) != 1:
+        return None
+    if tags.get(284, 1) != 1 or tags.get(262) == 6:
+        return False
+    bits = tags.get(258, 1)
+    row = -(-int(tags.get(256, 0)) * sum(bits if isinstance(bits, tuple) else (bits,)) // 8)
+    height, counts, per_strip = int(tags.get(257, 0)), tags[279], tags.get(278)
+    per_strip = per_strip if isinstance(per_strip, int) and 0 < per_strip < height else height
+    if 0 in counts or len(counts) * per_strip < height:
+        return False
+    for index, count in enumerate(counts):
+        rows = max(0, min(per_strip, height - index * per_strip))
+        if count < rows * row:
+            return index, int(count), rows, rows * row
+    return None
 
 
 def _pil_reads(path: Path) -> bool:

@@ -83,7 +83,7 @@ from common.errors import UserError, message_line
 from common.exif import directory_warnings, pil_open
 from common.folders import check_not_inside, check_not_working_folder, check_output_folder
 from common.fonts import ensure_ultralytics_fonts
-from common.image_files import decode_image_file
+from common.image_files import check_tiff_strips, decode_image_file
 from common.images import image_size, raise_unread, read_photos
 from common.io import atomic_write, expand_user, recorded_path
 from common.label_cache import no_label_cache
@@ -512,9 +512,10 @@ _OPENCV_TIFF_TAGS = {
 def opencv_reads_tiff(path: Path) -> bool:
     """``path``, a TIFF that :func:`training_photo_size` has read the header of, is one untiled page of a
     layout OpenCV decodes (:data:`_OPENCV_TIFF_TAGS`) whose directory PIL reads without damage and whose
-    strips all lie within the file, uncompressed ones each holding its rows (:func:`_short_strip`): its
-    header says so, nothing is decoded. False for any other (then decoded
-    by OpenCV up front, as every TIFF was: a large TIFF-only data set was decoded whole before training).
+    strips all lie within the file, uncompressed ones each holding its rows
+    (:func:`~common.image_files.check_tiff_strips`): its header says so, nothing is decoded. False for any
+    other (then decoded by OpenCV up front, as every TIFF was: a large TIFF-only data set was decoded whole
+    before training).
 
     A TIFF cut short whose strips' table came first names bytes past its end; one whose table came last lost
     it, or tag data past it (PIL skips that tag: a damaged directory). Any error of PIL's TIFF reader (a
@@ -524,7 +525,8 @@ def opencv_reads_tiff(path: Path) -> bool:
     Raises:
         UserError: an uncompressed strip that holds some bytes but fewer than its rows need (its
             StripByteCounts too small), one line naming the file: OpenCV decoded such a TIFF without a word,
-            often with rows of it wrong.
+            often with rows of it wrong. That of a TIFF of several pages, the first page's (the one OpenCV
+            reads), is refused by the decode (:func:`~common.image_files.decode_image_file`).
     """
     try:  # not ultralytics' Image.open, which may install pi-heif; its damage is named by image_size
         with directory_warnings(path) as damaged, pil_open()(path) as image:
@@ -538,38 +540,10 @@ def opencv_reads_tiff(path: Path) -> bool:
         values = value if isinstance(value, tuple) else (value,)
         if not values or not set(values) <= allowed:
             return False
-    offsets, counts = tags.get(273), tags.get(279)
-    if not offsets or not counts or len(offsets) != len(counts) or (short := _short_strip(tags)) is False:
+    if not check_tiff_strips(path, tags):
         return False
-    if short:  # some bytes, too few: OpenCV decoded it, rows wrong (one of 0 bytes it names: short False)
-        index, count, rows, needed = short
-        held = f"{count} byte{'' if count == 1 else 's'} where its {rows} row{'' if rows == 1 else 's'}"
-        raise UserError(
-            f"cannot decode image {path}: OpenCV may read wrong rows of it (uncompressed strip {index} holds "
-            f"{held} need {needed}: StripByteCounts too small)"
-        )
+    offsets, counts = tags[273], tags[279]
     return max(offset + count for offset, count in zip(offsets, counts, strict=True)) <= path.stat().st_size
-
-
-def _short_strip(tags: Mapping[int, object]) -> tuple[int, int, int, int] | bool | None:
-    """The first strip of an uncompressed TIFF whose byte count (tag 279) is under the bytes of its rows
-    (width, bits per sample; rows per strip, the last strip the rows left): ``(index, count, rows, bytes
-    needed)``; False where a strip holds 0 bytes or the strips are fewer than its rows need (OpenCV's
-    decode decides: it cannot read a strip of 0 bytes), None where every strip holds its rows, or the TIFF
-    is compressed (its counts say nothing of its rows)."""
-    if tags.get(259, 1) != 1:
-        return None
-    bits = tags.get(258, 1)
-    row = -(-int(tags.get(256, 0)) * sum(bits if isinstance(bits, tuple) else (bits,)) // 8)
-    height, counts, per_strip = int(tags.get(257, 0)), tags[279], tags.get(278)
-    per_strip = per_strip if isinstance(per_strip, int) and 0 < per_strip < height else height
-    if 0 in counts or len(counts) * per_strip < height:
-        return False
-    for index, count in enumerate(counts):
-        rows = max(0, min(per_strip, height - index * per_strip))
-        if count < rows * row:
-            return index, int(count), rows, rows * row
-    return None
 
 
 def rotation_note(config: Mapping, data: Path) -> str | None:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from common.errors import UserError
 from common.image_files import decode_image_file
+from tests.common.tiff_files import raw_tiff
 
 
 def test_opencvs_reason_for_not_decoding_is_kept_whole(tmp_path: Path) -> None:
@@ -26,33 +27,11 @@ def test_opencvs_reason_for_not_decoding_is_kept_whole(tmp_path: Path) -> None:
     )
 
 
-def _tiff(samples: int, *, width: int = 4, extra: tuple = ()) -> bytes:
-    """An uncompressed little-endian TIFF, 4 rows of ``width`` pixels of ``samples`` 8-bit samples in one
-    strip, with ``extra`` tags ((tag, values), short)."""
-    import struct
-
-    pixels = bytes(4 * width * samples)
-    size = [(256, 4, [width]), (257, 4, [4]), (273, 4, [8]), (278, 4, [4]), (279, 4, [len(pixels)])]
-    colour = 2 if samples > 2 else 1
-    shorts = [(258, [8] * samples), (259, [1]), (262, [colour]), (277, [samples]), (284, [1])]
-    entries = sorted(size + [(tag, 3, values) for tag, values in [*shorts, *extra]])
-    out, places = bytearray(b"II*\0\0\0\0\0") + pixels, []
-    for _, kind, values in entries:  # over 4 bytes: after the pixels, the entry says where
-        data = struct.pack(f"<{len(values)}{'H' if kind == 3 else 'I'}", *values)
-        places.append(struct.pack("<I", len(out)) if len(data) > 4 else data.ljust(4, b"\0"))
-        out += data if len(data) > 4 else b""
-    struct.pack_into("<I", out, 4, len(out))
-    out += struct.pack("<H", len(entries))
-    for (tag, kind, values), place in zip(entries, places, strict=True):
-        out += struct.pack("<HHI", tag, kind, len(values)) + place
-    return bytes(out + b"\0\0\0\0")
-
-
 def test_a_tiff_pil_reads_and_opencv_does_not_is_said_so_in_a_phrase(tmp_path: Path) -> None:
     # an RGB with 2 extra samples was called 'corrupt or not an image (>     'channels' is 5)': the last line
     # of OpenCV's check, which the photo's own viewer opens
     path = tmp_path / "five.tif"
-    path.write_bytes(_tiff(5, extra=((338, [0, 0]),)))
+    path.write_bytes(raw_tiff(5, width=4, height=4, extra=((338, 3, [0, 0]),)))
     assert Image.open(path).size == (4, 4)
     with pytest.raises(UserError) as error:
         decode_image_file(path, cv2.IMREAD_COLOR)
@@ -65,7 +44,7 @@ def test_a_tiff_pil_reads_and_opencv_does_not_is_said_so_in_a_phrase(tmp_path: P
 def test_an_image_wider_than_opencv_reads_is_one_line_naming_its_limit(tmp_path: Path, capfd) -> None:
     # cv2.imdecode raises for a width over its maximum, not returns None: a cv2.error traceback
     path = tmp_path / "wide.tif"
-    path.write_bytes(_tiff(1, width=1_100_000))
+    path.write_bytes(raw_tiff(1, width=1_100_000, height=4))
     with pytest.raises(UserError) as error:
         decode_image_file(path, cv2.IMREAD_COLOR)
     message = str(error.value)
@@ -95,3 +74,52 @@ def test_empty_file_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(UserError, match="the file is empty"):
         decode_image_file(path, cv2.IMREAD_COLOR)
+
+
+#: what an uncompressed TIFF whose strip 3 (of 8 rows) holds 1 byte is refused with, after its path
+_SHORT_STRIP = (
+    "OpenCV may read wrong rows of it (uncompressed strip 3 holds 1 byte where its 8 rows need 768: "
+    "StripByteCounts too small)"
+)
+
+
+@pytest.mark.parametrize("pages", [1, 2])
+@pytest.mark.parametrize("kind", ["image", "mask"])
+def test_a_tiff_whose_strip_holds_too_few_bytes_is_refused(
+    tmp_path: Path, capfd, pages: int, kind: str
+) -> None:
+    # OpenCV decoded it without a word, the last strip's rows wrong: detection.evaluate's and predict's photo
+    # checks, and every reader (inspection, segmentation, anomaly) took the photo; of a TIFF of two pages, the
+    # first page's (the one OpenCV reads)
+    path = tmp_path / "short.tif"
+    path.write_bytes(raw_tiff(strip=8, pages=pages, counts=lambda sizes: [*sizes[:-1], 1]))
+    with pytest.raises(UserError) as error:
+        decode_image_file(path, cv2.IMREAD_UNCHANGED if kind == "mask" else cv2.IMREAD_COLOR, kind=kind)
+    assert str(error.value) == f"cannot decode {kind} {path}: {_SHORT_STRIP}"
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: raw_tiff(strip=12),  # a last strip of 8 rows
+        lambda: raw_tiff(strip=8, pages=2, counts=lambda sizes: sizes),
+        lambda: raw_tiff(strip=8, colour=6, counts=lambda sizes: [size // 2 for size in sizes]),  # YCbCr 2x2
+    ],
+    ids=["last-strip-of-fewer-rows", "two-pages", "ycbcr-subsampled"],
+)
+def test_a_tiff_whose_strips_hold_their_rows_decodes(tmp_path: Path, make) -> None:
+    path = tmp_path / "whole.tif"
+    path.write_bytes(make())
+    assert decode_image_file(path, cv2.IMREAD_COLOR).shape == (32, 32, 3)
+
+
+def test_a_tiff_with_a_strip_of_no_bytes_is_left_to_opencv_which_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "empty-strip.tif"
+    path.write_bytes(raw_tiff(strip=8, counts=lambda sizes: [*sizes[:-1], 0]))
+    with pytest.raises(UserError) as error:
+        decode_image_file(path, cv2.IMREAD_COLOR)
+    assert str(error.value) == (
+        f"cannot decode image {path}: OpenCV cannot read it (TIFFFillStrip: Invalid strip byte count 0, "
+        "strip 3)"
+    )

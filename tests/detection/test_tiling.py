@@ -28,6 +28,7 @@ from detection.tiling import (
     clip_boxes_to_window,
     clip_polygons_to_window,
     cut_by_window,
+    longest_side,
     merge_tile_detections,
     predict_tiled,
     read_yolo_boxes,
@@ -37,6 +38,7 @@ from detection.tiling import (
     tile_windows,
 )
 from detection.validator import RecordingValidator, TiledRecordingValidator
+from tests.common.tiff_files import raw_tiff
 
 NAMES = ["crack", "spot"]
 
@@ -816,3 +818,28 @@ def test_tiled_evaluation_needs_a_tiled_validator_and_a_sane_tile(tmp_path: Path
         evaluate(data, untrained_small, split="val", tile=48, validator_class=RecordingValidator)
     with pytest.raises(UserError, match="--tile needs a window side >= 32 px, got 16"):
         evaluate(data, untrained_small, split="val", tile=16)
+
+
+def test_a_tiff_opencv_reads_wrong_rows_of_is_refused_by_evaluates_photo_check(tmp_path: Path) -> None:
+    # an uncompressed TIFF whose last strip holds 1 byte of its 8 rows' 768: OpenCV decoded it without a word,
+    # the rows wrong, and detection.evaluate's photo check (longest_side, as detection.predict's) took it
+    from detection.evaluate import check_photos_decode
+
+    images = tmp_path / "images" / "test"
+    images.mkdir(parents=True)
+    cv2.imwrite(str(images / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    short = images / "b.tif"
+    short.write_bytes(raw_tiff(strip=8, counts=lambda sizes: [*sizes[:-1], 1]))
+    (tmp_path / "data.yaml").write_text(
+        f"path: {tmp_path}\ntrain: images/test\nval: images/test\ntest: images/test\nnames: [a]\n"
+    )
+    line = (
+        f"cannot decode image {short}: OpenCV may read wrong rows of it (uncompressed strip 3 holds 1 byte "
+        "where its 8 rows need 768: StripByteCounts too small)"
+    )
+    with pytest.raises(UserError) as error:
+        longest_side([images / "a.png", short])
+    assert str(error.value) == line
+    with pytest.raises(UserError) as error:
+        check_photos_decode(tmp_path / "data.yaml", ("test", None))
+    assert str(error.value) == line

@@ -55,6 +55,7 @@ from detection.train_config import (
     describe_augmentation,
 )
 from detection.weights import stride_imgsz
+from tests.common.tiff_files import raw_tiff
 from tests.conftest import assert_link_loop_line, without_home
 from tests.detection.conftest import (
     BAD_WEIGHTS,
@@ -2867,43 +2868,6 @@ def test_a_tiff_cut_short_or_of_float_samples_is_still_refused_before_the_model_
     assert f"{cut} (corrupt or not an image" in message and f"{floats} (OpenCV cannot read it (" in message
 
 
-def _raw_tiff(
-    samples: int = 3, *, tile: int = 0, extra: tuple = (), next_page: int = 0, strip: int = 0, counts=None
-) -> bytes:
-    """A 32x32 uncompressed 8-bit TIFF of ``samples`` per pixel, its pixels in one strip (in ``strip``-row
-    strips), or in ``tile``-square tiles, with ``extra`` tags ((tag, type, values), type 3 or 4), a next
-    page's offset, and ``counts`` (of the strips' byte counts) the byte counts the directory gives."""
-    import struct
-
-    import numpy as np
-
-    pixels = np.random.default_rng(0).integers(0, 255, (32, 32, samples), dtype=np.uint8)
-    step, width = tile or strip or 32, tile or 32
-    chunks = [
-        pixels[y : y + step, x : x + width].tobytes() for y in range(0, 32, step) for x in range(0, 32, width)
-    ]
-    out, offsets = bytearray(b"II*\0\0\0\0\0"), []
-    for chunk in chunks:
-        offsets.append(len(out))
-        out += chunk
-    layout = [(322, 4, [tile]), (323, 4, [tile]), (324, 4, offsets), (325, 4, [len(c) for c in chunks])]
-    if not tile:
-        sizes = [len(chunk) for chunk in chunks]
-        layout = [(273, 4, offsets), (278, 4, [step]), (279, 4, counts(sizes) if counts else sizes)]
-    common = [(256, 4, [32]), (257, 4, [32]), (258, 3, [8] * samples), (259, 3, [1]), (262, 3, [2])]
-    entries = sorted([*common, (277, 3, [samples]), (284, 3, [1]), *layout, *extra])
-    values = [struct.pack(f"<{len(v)}{'H' if kind == 3 else 'I'}", *v) for _, kind, v in entries]
-    places = []
-    for value in values:  # over 4 bytes: after the pixels, the directory names where
-        places.append(struct.pack("<I", len(out)) if len(value) > 4 else value.ljust(4, b"\0"))
-        out += value if len(value) > 4 else b""
-    struct.pack_into("<I", out, 4, len(out))
-    out += struct.pack("<H", len(entries))
-    for (tag, kind, value), place in zip(entries, places, strict=True):
-        out += struct.pack("<HHI", tag, kind, len(value)) + place
-    return bytes(out + struct.pack("<I", next_page))
-
-
 def _pil_jpeg_tiff() -> bytes:
     """A JPEG-compressed TIFF as PIL writes it (its JPEG tables after the pixels)."""
     import io
@@ -2928,7 +2892,7 @@ def _opencv_tiff(pages: int = 1) -> bytes:
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: _raw_tiff(next_page=10**6), lambda: _opencv_tiff(pages=2)[:-200]],
+    [lambda: raw_tiff(next_page=10**6), lambda: _opencv_tiff(pages=2)[:-200]],
     ids=["next-page-past-the-end", "two-pages-cut-short"],
 )
 def test_a_tiff_whose_directory_pil_fails_on_is_left_to_opencvs_decode(
@@ -2953,12 +2917,12 @@ _CORRUPT, _OPENCV_ONLY = "corrupt or not an image (", "OpenCV cannot read it ("
         (lambda: _opencv_tiff()[:-3], _CORRUPT),
         (lambda: _pil_jpeg_tiff()[:-200], _CORRUPT),
         (
-            lambda: _raw_tiff(5, extra=((338, 3, [0, 0]),)),
+            lambda: raw_tiff(5, extra=((338, 3, [0, 0]),)),
             f"{_OPENCV_ONLY}Unsupported number of channels: channels is 5; OpenCV needs channels >= 1 && ",
         ),
-        (lambda: _raw_tiff(tile=16), f"{_OPENCV_ONLY}Invalid tile byte count for tile 0"),
+        (lambda: raw_tiff(tile=16), f"{_OPENCV_ONLY}Invalid tile byte count for tile 0"),
         (
-            lambda: _raw_tiff(strip=8, counts=lambda sizes: [*sizes[:-1], 0]),
+            lambda: raw_tiff(strip=8, counts=lambda sizes: [*sizes[:-1], 0]),
             f"{_OPENCV_ONLY}TIFFFillStrip: Invalid strip byte count 0, strip 3)",
         ),
     ],
@@ -3009,13 +2973,40 @@ def test_an_uncompressed_tiff_whose_strips_hold_too_few_bytes_is_refused(
     from detection.train import check_training_photos
 
     data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
-    tiffs[-1].write_bytes(_raw_tiff(strip=8, counts=counts))
+    tiffs[-1].write_bytes(raw_tiff(strip=8, counts=counts))
     with pytest.raises(UserError) as error:
         check_training_photos(data)
     assert str(error.value) == (
         f"cannot decode image {tiffs[-1]}: OpenCV may read wrong rows of it (uncompressed strip {strip} "
         f"holds {held}: StripByteCounts too small)"
     )
+
+
+def test_a_tiff_of_two_pages_whose_first_page_has_short_strips_is_refused(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    # a TIFF of more pages than one skipped the strip check (left to OpenCV's decode), which read its first
+    # page without a word, the last strip's rows wrong
+    from detection.train import check_training_photos
+
+    data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
+    tiffs[-1].write_bytes(raw_tiff(strip=8, pages=2, counts=lambda sizes: [*sizes[:-1], 1]))
+    with pytest.raises(UserError) as error:
+        check_training_photos(data)
+    assert str(error.value) == (
+        f"cannot decode image {tiffs[-1]}: OpenCV may read wrong rows of it (uncompressed strip 3 holds 1 "
+        "byte where its 8 rows need 768: StripByteCounts too small)"
+    )
+
+
+def test_an_uncompressed_ycbcr_tiff_is_left_to_opencvs_decode(tiny_dataset: Path, tmp_path: Path) -> None:
+    # its strips hold half the bytes of its rows' pixels (chroma subsampled 2x2, the TIFF default), which
+    # OpenCV reads: the strip check refused it ('strip 0 holds 384 bytes where its 8 rows need 768')
+    from detection.train import check_training_photos
+
+    data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
+    tiffs[-1].write_bytes(raw_tiff(strip=8, colour=6, counts=lambda sizes: [size // 2 for size in sizes]))
+    check_training_photos(data)
 
 
 @pytest.mark.parametrize("rows", [12, 32, 40])  # a last strip of 8 rows; one strip; rows per strip past them
@@ -3029,7 +3020,7 @@ def test_an_uncompressed_tiff_whose_strips_hold_their_rows_is_read_from_its_head
     from detection.train import check_training_photos
 
     data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
-    tiff = _raw_tiff(strip=min(rows, 32))
+    tiff = raw_tiff(strip=min(rows, 32))
     if rows > 32:  # the strip's rows per strip past the photo's 32 rows (libtiff's default is 2**32 - 1)
         entry = struct.pack("<HHII", 278, 4, 1, 32)
         assert tiff.count(entry) == 1
