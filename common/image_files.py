@@ -15,7 +15,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import cv2
@@ -115,7 +115,7 @@ def decode_image_file(path: str | Path, flags: int, *, kind: str = "image") -> n
 def _check_first_page_strips(path: Path, kind: str) -> None:
     """:func:`check_tiff_strips` of the first page of a TIFF OpenCV has decoded, from its header (PIL's);
     nothing where PIL does not read that page's directory whole (OpenCV's decode has spoken)."""
-    try:  # PIL's TIFF reader reads the header in Python: nothing decoded, nothing printed
+    try:  # PIL's TIFF reader reads the header in Python, nothing decoded (a damaged one warned of once)
         with directory_warnings(path) as damaged, pil_open()(path) as image:
             tags = dict(image.tag_v2) if image.format == "TIFF" else {}
     except Exception:  # OSError, TypeError, KeyError, struct.error...: PIL does not read its directory
@@ -129,8 +129,9 @@ def check_tiff_strips(path: Path, tags: Mapping[int, object], *, kind: str = "im
     strips: compressed ones (their byte counts say nothing of their rows), or uncompressed strips each holding
     its rows' bytes (width, bits per sample; rows per strip, the last strip the rows left). False where the
     header cannot tell, for OpenCV's decode to decide: tiles, no strip table (or offsets and byte counts of
-    other lengths), a strip of 0 bytes (which that decode names), fewer strips than the rows, separate planes,
-    YCbCr (subsampled: fewer bytes than its rows' pixels).
+    other lengths), a strip of 0 bytes (which that decode names), fewer strips than the rows, separate planes.
+    A YCbCr one's strips hold its subsampled blocks (2x2 luma samples by default), fewer bytes than its
+    pixels.
 
     Raises:
         UserError: an uncompressed strip that holds some bytes but fewer than its rows need (StripByteCounts
@@ -154,25 +155,41 @@ def check_tiff_strips(path: Path, tags: Mapping[int, object], *, kind: str = "im
 
 
 def _short_strip(tags: Mapping[int, object]) -> tuple[int, int, int, int] | bool | None:
-    """The first strip of an uncompressed TIFF whose byte count (tag 279) is under the bytes of its rows:
-    ``(index, count, rows, bytes needed)``; False where a strip holds 0 bytes, the strips are fewer than its
-    rows need, or its rows' bytes are not its pixels' (separate planes, YCbCr); None where every strip holds
-    its rows, or the TIFF is compressed."""
+    """The first strip of an uncompressed TIFF whose byte count (tag 279) is under the bytes of its rows
+    (:func:`_strip_bytes`): ``(index, count, rows, bytes needed)``; False where a strip holds 0 bytes, the
+    strips are fewer than its rows need, or the header does not say what its rows hold; None where every
+    strip holds its rows, or the TIFF is compressed."""
     if tags.get(259, 1) != 1:
         return None
-    if tags.get(284, 1) != 1 or tags.get(262) == 6:
+    if (needs := _strip_bytes(tags)) is None:
         return False
-    bits = tags.get(258, 1)
-    row = -(-int(tags.get(256, 0)) * sum(bits if isinstance(bits, tuple) else (bits,)) // 8)
     height, counts, per_strip = int(tags.get(257, 0)), tags[279], tags.get(278)
     per_strip = per_strip if isinstance(per_strip, int) and 0 < per_strip < height else height
     if 0 in counts or len(counts) * per_strip < height:
         return False
     for index, count in enumerate(counts):
         rows = max(0, min(per_strip, height - index * per_strip))
-        if count < rows * row:
-            return index, int(count), rows, rows * row
+        if count < needs(rows):
+            return index, int(count), rows, needs(rows)
     return None
+
+
+def _strip_bytes(tags: Mapping[int, object]) -> Callable[[int], int] | None:
+    """The bytes an uncompressed strip of so many rows holds: its samples' bits, each row to whole bytes; a
+    YCbCr one's blocks of luma samples (its subsampling, 2x2 by default) and their two chroma samples, 8 bits
+    each. None where its header does not tell (separate planes, YCbCr of other samples)."""
+    if tags.get(284, 1) != 1:
+        return None
+    width, bits = int(tags.get(256, 0)), tags.get(258, 1)
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    if tags.get(262) == 6:  # OpenCV reads a subsampled YCbCr TIFF: its strips hold fewer bytes than pixels
+        blocks = tags.get(530) or (2, 2)
+        if set(bits) != {8} or not isinstance(blocks, tuple) or len(blocks) != 2 or min(blocks) < 1:
+            return None
+        across, down = blocks
+        return lambda rows: -(-rows // down) * -(-width // across) * (across * down + 2)
+    row = -(-width * sum(bits) // 8)
+    return lambda rows: rows * row
 
 
 def _pil_reads(path: Path) -> bool:

@@ -78,8 +78,7 @@ def test_empty_file_is_named(tmp_path: Path) -> None:
 
 #: what an uncompressed TIFF whose strip 3 (of 8 rows) holds 1 byte is refused with, after its path
 _SHORT_STRIP = (
-    "OpenCV may read wrong rows of it (uncompressed strip 3 holds 1 byte where its 8 rows need 768: "
-    "StripByteCounts too small)"
+    "OpenCV may read wrong rows of it (uncompressed strip 3 holds 1 byte where its 8 rows need {}: "
 )
 
 
@@ -95,8 +94,29 @@ def test_a_tiff_whose_strip_holds_too_few_bytes_is_refused(
     path.write_bytes(raw_tiff(strip=8, pages=pages, counts=lambda sizes: [*sizes[:-1], 1]))
     with pytest.raises(UserError) as error:
         decode_image_file(path, cv2.IMREAD_UNCHANGED if kind == "mask" else cv2.IMREAD_COLOR, kind=kind)
-    assert str(error.value) == f"cannot decode {kind} {path}: {_SHORT_STRIP}"
+    assert (
+        str(error.value)
+        == f"cannot decode {kind} {path}: {_SHORT_STRIP.format(768)}StripByteCounts too small)"
+    )
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize(("blocks", "needed"), [((), 384), ((1, 1), 768), ((4, 2), 320)])
+def test_a_ycbcr_tiff_whose_strip_holds_too_few_bytes_of_its_blocks_is_refused(
+    tmp_path: Path, blocks: tuple, needed: int
+) -> None:
+    # a strip holds its rows' subsampled blocks (2x2 luma samples and two chroma ones by default): OpenCV read
+    # one short of them without a word, its rows wrong
+    path = tmp_path / "short.tif"
+    extra = ((530, 3, list(blocks)),) if blocks else ()
+    path.write_bytes(raw_tiff(strip=8, colour=6, extra=extra, counts=lambda sizes: [needed] * 3 + [1]))
+    assert cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR).shape == (32, 32, 3)
+    with pytest.raises(UserError) as error:
+        decode_image_file(path, cv2.IMREAD_COLOR)
+    assert (
+        str(error.value)
+        == f"cannot decode image {path}: {_SHORT_STRIP.format(needed)}StripByteCounts too small)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,8 +125,9 @@ def test_a_tiff_whose_strip_holds_too_few_bytes_is_refused(
         lambda: raw_tiff(strip=12),  # a last strip of 8 rows
         lambda: raw_tiff(strip=8, pages=2, counts=lambda sizes: sizes),
         lambda: raw_tiff(strip=8, colour=6, counts=lambda sizes: [size // 2 for size in sizes]),  # YCbCr 2x2
+        lambda: raw_tiff(strip=8, colour=6, extra=((530, 3, [4, 2]),), counts=lambda sizes: [320] * 4),
     ],
-    ids=["last-strip-of-fewer-rows", "two-pages", "ycbcr-subsampled"],
+    ids=["last-strip-of-fewer-rows", "two-pages", "ycbcr-subsampled", "ycbcr-subsampled-4x2"],
 )
 def test_a_tiff_whose_strips_hold_their_rows_decodes(tmp_path: Path, make) -> None:
     path = tmp_path / "whole.tif"

@@ -2999,13 +2999,22 @@ def test_a_tiff_of_two_pages_whose_first_page_has_short_strips_is_refused(
     )
 
 
-def test_an_uncompressed_ycbcr_tiff_is_left_to_opencvs_decode(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_an_uncompressed_ycbcr_tiff_is_read_from_its_header_by_its_subsampled_strips(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
     # its strips hold half the bytes of its rows' pixels (chroma subsampled 2x2, the TIFF default), which
     # OpenCV reads: the strip check refused it ('strip 0 holds 384 bytes where its 8 rows need 768')
+    import cv2
+
     from detection.train import check_training_photos
 
     data, tiffs = _tiff_dataset(tiny_dataset, tmp_path / "copy")
     tiffs[-1].write_bytes(raw_tiff(strip=8, colour=6, counts=lambda sizes: [size // 2 for size in sizes]))
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("a photo was decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", decoded)
     check_training_photos(data)
 
 
