@@ -87,19 +87,20 @@ def check_threshold(value: float, flag: str, typed: str | None = None) -> float:
     Maps are distances to the memory bank, never negative: a negative threshold flags every pixel
     (0 does too, on purpose), NaN or infinity none; either way silently.
 
-    ``typed``: the text ``value`` was read from, which the message names (``1e400`` was 'got inf').
+    ``typed``: the text ``value`` was read from, which the message names (``1e400`` was 'got inf', ``-5``
+    'got -5.0').
 
     Raises:
         UserError: NaN, infinite or negative, naming ``flag`` and the value.
     """
+    shown = value if typed is None else typed.strip()  # -5 is named as typed, not as -5.0
     if not math.isfinite(value):
-        shown = value if typed is None else typed.strip()
         beyond = "" if typed is None or "inf" in typed.lower() or math.isnan(value) else ", beyond any float"
         raise UserError(f"{flag} must be a finite number, got {shown}{beyond}")
     if value < 0:
         raise UserError(
             f"{flag} must be >= 0 (anomaly maps are distances, never negative: it would flag every "
-            f"pixel), got {value}"
+            f"pixel), got {shown}"
         )
     return value
 

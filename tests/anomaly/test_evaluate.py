@@ -81,6 +81,20 @@ def test_a_threshold_flag_that_flags_nothing_is_named_as_typed(
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "memory_bank.pt", "run.json"]
 
 
+@pytest.mark.parametrize("typed", ["-1", "-0.50"])
+def test_a_negative_threshold_flag_is_named_as_typed(
+    run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, typed: str
+) -> None:
+    # it said the float read ('got -1.0', 'got -0.5'), as anomaly.predict did too
+    monkeypatch.setattr(evaluate_module, "score_records", lambda *a, **k: pytest.fail("scored"))
+    argv = ["--run", str(run), "--masks", f"--threshold={typed}", "--no-progress", "--no-figure"]
+    assert evaluate_module.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --threshold must be >= 0 (anomaly maps are distances")
+    assert err.endswith(f", got {typed}\n")
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "memory_bank.pt", "run.json"]
+
+
 def test_a_threshold_flag_that_is_no_number_keeps_argparses_words(run: Path, capsys) -> None:
     assert evaluate_module.main(["--run", str(run), "--masks", "--threshold", "x"]) == 2
     assert capsys.readouterr().err.startswith("error: argument --threshold: invalid float value: 'x'")

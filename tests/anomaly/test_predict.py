@@ -587,10 +587,16 @@ def test_a_threshold_beyond_any_float_is_named_as_typed(
     assert not (tmp_path / "pred").exists()
 
 
-def test_a_negative_threshold_is_refused(run: Path, parts: Path, tmp_path: Path) -> None:
-    # was accepted: a map of distances cut below 0 flags every pixel of every photo
-    with pytest.raises(UserError, match=r"--threshold must be >= 0 .*got -5\.0"):
-        predict_photos(run, parts / "test", tmp_path / "pred", threshold="-5", progress=False)
+@pytest.mark.parametrize("typed", ["-5", "-0.50", " -5"])
+def test_a_negative_threshold_is_refused(run: Path, parts: Path, tmp_path: Path, typed: str) -> None:
+    # was accepted: a map of distances cut below 0 flags every pixel of every photo; named as typed
+    # ('got -5'), where it was the float read ('got -5.0', 'got -0.5')
+    with pytest.raises(UserError) as error:
+        predict_photos(run, parts / "test", tmp_path / "pred", threshold=typed, progress=False)
+    assert str(error.value) == (
+        "--threshold must be >= 0 (anomaly maps are distances, never negative: it would flag every "
+        f"pixel), got {typed.strip()}"
+    )
     assert not (tmp_path / "pred").exists()
 
 
