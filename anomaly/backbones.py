@@ -239,6 +239,9 @@ def load_backbone(
     if not isinstance(state, dict):
         raise UserError(f"{path} holds no state dict for {name}")
     state = unwrapped_state(state)
+    odd = [key for key in state if not isinstance(key, str)]
+    if odd:  # {0: tensor}: torch's load_state_dict ended in AttributeError's traceback
+        raise UserError(f"{path} holds no state dict for {name}: a key is no tensor name ({odd[0]!r})")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:  # a SAM checkpoint or a memory bank loads as a dict too: say which
@@ -286,7 +289,9 @@ def misfit_text(path: Path, state: dict, name: str, model: nn.Module) -> str | N
         key for key in taken if key in state and tuple(getattr(state[key], "shape", ())) != taken[key].shape
     ]
     parts = [_missing_text(len(missing), len(taken), name, missing[:1])] if missing else []
-    if len(unexpected) == len(state):  # a prefix ('backbone.') is seen in the key named
+    if not state:  # torch.save({}): there is no key to name
+        parts.append("the file holds no tensor")
+    elif len(unexpected) == len(state):  # a prefix ('backbone.') is seen in the key named
         parts.append(f"none of the file's {len(state)} is {name}'s (first: {unexpected[0]!s})")
     elif unexpected:
         verb = "is" if len(unexpected) == 1 else "are"

@@ -226,6 +226,33 @@ def test_keys_under_another_prefix_are_named_by_an_example(tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize("saved", [{}, {"state_dict": {}, "epoch": 3}])
+def test_an_empty_state_dict_is_refused_in_one_line(tmp_path: Path, saved: dict) -> None:
+    # {} ended in IndexError's traceback once the file's first key was named (there is none)
+    path = tmp_path / "empty.pth"
+    torch.save(saved, path)
+    with pytest.raises(UserError) as error:
+        load_backbone("mobilenet_v2", weights=path)
+    said = (
+        "the file holds no tensor"
+        if not saved
+        else "none of the file's 2 is mobilenet_v2's (first: state_dict)"
+    )
+    assert str(error.value) == (
+        f"{path} does not fit mobilenet_v2: all 314 tensors mobilenet_v2 takes are missing (first: "
+        f"features.0.0.weight); {said}"
+    )
+
+
+def test_a_dict_keyed_by_other_than_names_is_refused_in_one_line(tmp_path: Path) -> None:
+    # torch's load_state_dict ended in "AttributeError: 'int' object has no attribute 'startswith'"
+    path = tmp_path / "odd.pth"
+    torch.save({0: torch.zeros(1)}, path)
+    with pytest.raises(UserError) as error:
+        load_backbone("mobilenet_v2", weights=path)
+    assert str(error.value) == f"{path} holds no state dict for mobilenet_v2: a key is no tensor name (0)"
+
+
 def test_an_official_file_of_another_backbone_is_named_by_its_sha256(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
