@@ -36,7 +36,7 @@ def check_device_name(device: object, pattern: str, names: str, *, what: str, na
     """
     name = device if name is None else name
     if isinstance(name, str) and not re.fullmatch(pattern, name) and re.fullmatch(_GPU_LIST, name.strip()):
-        first = re.findall(r"[0-9]+", name)[0]
+        first = int(re.findall(r"[0-9]+", name)[0])  # 00,1 is cuda:0: torch refuses cuda:00
         raise UserError(
             f"{what}: {device!r} lists several GPUs, and one process here takes one device: pass "
             f"cuda:{first} (several GPUs: detection's --device 0,1, or segmentation.train under torchrun)"

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import pytest
 
+import detection.train_config
+import segmentation.evaluate
 from common.devices import check_device_name
 from common.errors import UserError
 
-#: The SAM commands' names (segmentation.evaluate.DEVICE_PATTERN), and detection's, which take GPU lists.
-SAM = (r"auto|cpu|mps|cuda(:[0-9]+)?", "auto, cpu, cuda, cuda:N or mps")
-DETECTION = (r"cpu|mps(:0)?|cuda|(cuda:)?(-1|[0-9]+)(,(cuda:)?(-1|[0-9]+))*", "cpu, cuda, N,M or mps")
+#: The SAM commands' names, and detection's, which take GPU lists (the commands' own: a copy here passed
+#: whatever they became).
+SAM = (segmentation.evaluate.DEVICE_PATTERN, segmentation.evaluate.DEVICE_NAMES)
+DETECTION = (detection.train_config.DEVICE_PATTERN, detection.train_config.DEVICE_NAMES)
 
 
 @pytest.mark.parametrize(
-    ("device", "first"), [("0,1", "0"), ("1,2,3", "1"), ("cuda:2,cuda:3", "2"), (" 0, 1 ", "0")]
+    ("device", "first"),
+    [
+        ("0,1", "0"),
+        ("1,2,3", "1"),
+        ("cuda:2,cuda:3", "2"),
+        (" 0, 1 ", "0"),
+        ("01,02", "1"),
+        ("cuda:00,1", "0"),
+    ],
 )
 def test_a_gpu_list_where_one_device_is_taken_says_so_and_names_the_first(device: str, first: str) -> None:
     # --device 0,1 (detection's two GPUs) said "unknown device '0,1': use auto, cpu, ..." with no word of
