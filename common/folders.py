@@ -648,7 +648,9 @@ def check_unique_names(named: Iterable[tuple[str, object]]) -> None:
 def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T:
     """Runs ``write(folder)`` on a hidden folder beside ``out``, then renames it into place.
 
-    Leftovers of killed runs of the same ``out`` are removed first (see the module docstring).
+    Leftovers of killed runs of the same ``out`` are removed first (see the module docstring). The folders
+    above ``out`` that it creates are removed again, deepest first and only while empty, where the run fails
+    or is stopped (Ctrl-C): ``--out new/deeper/out`` left ``new/deeper`` behind.
 
     Returns:
         What ``write`` returned (a report of what it wrote, say).
@@ -662,21 +664,50 @@ def build_folder(out: Path, write: Callable[[Path], T], *, overwrite: bool) -> T
     check_not_working_folder(out, flag="output folder")  # where it was called without ``overwrite``
     remove_leftovers(out)
     partial = None
+    made: list[Path] = []
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = partial_dir(out)
-        result = write(partial)
-        _replace(partial, out, overwrite=overwrite)
-    except OSError as error:
-        # any errno: mkdir of a link loop's own folder is EEXIST ('cannot write loop/x: File exists: loop')
-        loop = link_loop_text(out, what="output folder")
-        written = _written(error, out, partial)
-        _name_in_out(error, out, partial)
-        raise UserError(loop or f"cannot write {written}: {file_error(error)}") from None
-    finally:
-        if partial is not None and partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
+        try:
+            _make_folder(out.parent, made)
+            partial = partial_dir(out)
+            result = write(partial)
+            _replace(partial, out, overwrite=overwrite)
+        except OSError as error:
+            # any errno: mkdir of a link loop's own folder is EEXIST ('cannot write loop/x: File exists')
+            loop = link_loop_text(out, what="output folder")
+            written = _written(error, out, partial)
+            _name_in_out(error, out, partial)
+            raise UserError(loop or f"cannot write {written}: {file_error(error)}") from None
+        finally:
+            if partial is not None and partial.exists():
+                shutil.rmtree(partial, ignore_errors=True)
+    except BaseException:  # a Ctrl-C too
+        _remove_made(made)
+        raise
     return result
+
+
+def _make_folder(folder: Path, made: list[Path], *, parents: bool = True) -> None:
+    """``folder.mkdir(parents=True, exist_ok=True)``, adding each folder this call created to ``made``,
+    outermost first; one that was there (or made meanwhile by another process) is not added."""
+    try:
+        folder.mkdir()
+    except FileNotFoundError:
+        if not parents or folder.parent == folder:
+            raise
+        _make_folder(folder.parent, made)
+        _make_folder(folder, made, parents=False)
+    except OSError:
+        if not folder.is_dir():
+            raise
+    else:
+        made.append(folder)
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Removes the folders :func:`_make_folder` listed in ``made``, deepest first, each only while empty."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 @contextlib.contextmanager

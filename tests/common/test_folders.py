@@ -464,7 +464,7 @@ def test_a_file_of_the_build_that_fails_is_named_by_its_place_in_out(tmp_path, m
     assert str(raised.value) == (
         f"cannot write {out}: No space left on device: {out / 'a.png'} (from /data/a.png)"
     )
-    assert list((tmp_path / "run").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # run/, made by the build, goes too
 
 
 def test_an_input_file_given_as_its_run_folder_names_the_file_inside(tmp_path: Path) -> None:
@@ -693,3 +693,66 @@ def test_a_folder_beside_the_working_folder_or_a_link_to_it_is_replaced(tmp_path
     assert check_output_folder(tmp_path / "beside", overwrite=True) == tmp_path / "beside"
     build_folder(tmp_path / "beside", lambda folder: (folder / "b.txt").write_text("new"), overwrite=True)
     assert [p.name for p in (tmp_path / "beside").iterdir()] == ["b.txt"]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError], ids=["ctrl-c", "failed-write"])
+def test_a_stopped_build_removes_the_folders_it_made_above_out_and_no_other(tmp_path, stop):
+    # --out new/deeper/out stopped at once left new/deeper behind, empty, made by the run
+    (tmp_path / "there").mkdir()
+    (tmp_path / "there" / "kept.txt").write_text("mine")
+    out = tmp_path / "there" / "new" / "deeper" / "out"
+
+    def stopped(folder: Path) -> None:
+        (folder / "a.txt").write_text("half")
+        raise stop
+
+    with pytest.raises(stop):
+        build_folder(out, stopped, overwrite=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["there"]
+    assert sorted(p.name for p in (tmp_path / "there").iterdir()) == ["kept.txt"]
+
+
+def test_a_folder_made_above_out_that_something_else_wrote_into_is_kept(tmp_path):
+    out = tmp_path / "new" / "deeper" / "out"
+
+    def stopped(folder: Path) -> None:
+        (tmp_path / "new" / "other.txt").write_text("another program's")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_folder(out, stopped, overwrite=False)
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["other.txt"]
+
+
+def test_a_build_whose_folders_cannot_all_be_made_removes_those_it_made(tmp_path, monkeypatch):
+    (tmp_path / "old").mkdir()
+    out = tmp_path / "old" / "new" / "locked" / "out"
+    mkdir = Path.mkdir
+
+    def refused(self: Path, *args, **kwargs) -> None:
+        if self.name == "locked" and self.parent.is_dir():  # its folder, made by the run, may not be written
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(UserError, match="cannot write .*Permission denied"):
+        build_folder(out, lambda folder: None, overwrite=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["old"] and not any((tmp_path / "old").iterdir())
+
+
+def test_a_finished_build_keeps_the_folders_it_made_above_out(tmp_path):
+    out = tmp_path / "new" / "deeper" / "out"
+    build_folder(out, lambda folder: (folder / "a.txt").write_text("done"), overwrite=False)
+    assert (out / "a.txt").read_text() == "done"
+
+
+def test_a_stopped_build_of_a_relative_out_through_dot_dot_removes_what_it_made(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "there").mkdir()
+
+    def stopped(folder: Path) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_folder(Path("new1/../there/new2/out"), stopped, overwrite=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["there"] and not any((tmp_path / "there").iterdir())
