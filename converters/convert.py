@@ -892,18 +892,29 @@ def check_out_apart_from_inputs(out: Path, records: Sequence[ImageRecord]) -> No
     tree (``test/crack -> /data/crack``) lies outside it, and ``--out root/test/crack/out`` wrote the data set
     into the linked photo folder.
 
+    Each folder is resolved once, not each file (a resolve is a look at each folder on the path): a file
+    that is itself a link is resolved alone.
+
     Raises:
         UserError: naming ``out``, the folder and one of its files.
     """
+    resolved: dict[Path, Path] = {}  # a folder as read -> resolved
+    read_from: dict[Path, Path] = {}  # a resolved folder -> the first file read from it
     for record in records:
-        for path in (record.image, *record.mask_files):
-            folder = path.resolve().parent
-            if out == folder or folder in out.parents or out in folder.parents:
-                where = "holds" if out in folder.parents else "is inside"
-                raise UserError(
-                    f"output folder {out} {where} {folder}, which the input files are read from (e.g. "
-                    f"{path}, through a link); choose another --out"
-                )
+        for path in (Path(record.image), *map(Path, record.mask_files)):
+            if path.is_symlink():
+                folder = path.resolve().parent
+            elif (folder := resolved.get(path.parent)) is None:
+                folder = resolved[path.parent] = path.parent.resolve()
+            read_from.setdefault(folder, path)
+    out_parents = set(out.parents)
+    for folder, path in read_from.items():
+        if out == folder or folder in out_parents or out in folder.parents:
+            where = "holds" if out in folder.parents else "is inside"
+            raise UserError(
+                f"output folder {out} {where} {folder}, which the input files are read from (e.g. "
+                f"{path}, through a link); choose another --out"
+            )
 
 
 def split_samples(

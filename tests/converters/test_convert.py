@@ -2093,3 +2093,28 @@ def test_a_defect_photo_copied_into_good_gets_the_warning_in_a_conversion(tmp_pa
             )
         )
     assert not (tmp_path / "out2").exists()
+
+
+def test_the_out_check_resolves_each_photo_folder_once_not_each_file(tmp_path, monkeypatch):
+    # a resolve looks at every folder on the path: one per photo and mask was seconds for a large set
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "store").mkdir()
+    records = []
+    for i in range(20):
+        (tmp_path / "bad" / f"{i}.png").write_bytes(b"x")
+        records.append(ImageRecord(tmp_path / "bad" / f"{i}.png", "widget", "test", "good"))
+    (tmp_path / "store" / "a.png").write_bytes(b"x")
+    (tmp_path / "bad" / "linked.png").symlink_to(tmp_path / "store" / "a.png")
+    records.append(ImageRecord(tmp_path / "bad" / "linked.png", "widget", "test", "good"))
+    resolve, resolved = Path.resolve, []
+
+    def counted(self: Path, *args, **kwargs) -> Path:
+        resolved.append(self)
+        return resolve(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "resolve", counted)
+    convert_module.check_out_apart_from_inputs(resolve(tmp_path / "out"), records)
+    assert sorted(resolved) == [tmp_path / "bad", tmp_path / "bad" / "linked.png"]
+    # a photo linked alone from a folder: its own folder is the one read from
+    with pytest.raises(UserError, match=r"^output folder .*/store/out is inside .*/store, which the input"):
+        convert_module.check_out_apart_from_inputs(resolve(tmp_path / "store" / "out"), records)
