@@ -952,14 +952,18 @@ def choose_splits(samples: list[Sample], config: ConvertConfig) -> Splits:
     return _draw_splits(samples, config)
 
 
-def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
+def copied_photo_warnings(
+    by_split: Mapping[str, Sequence[Sample]], digest: Callable[[Path], str] | None = None
+) -> list[str]:
     """One line when a photo in one split is a byte-for-byte copy of one in another (a file copied
     under another name; one file under two names is refused, :func:`check_one_photo_once`): a model is
     then scored on a photo it trained on.
     It counts the photos that are such copies and the images they hold.
 
     Only photos of one size in bytes are hashed, so a data set without copies costs a ``stat`` a photo.
+    ``digest``: a photo's hash (:func:`photo_digests`, shared with :func:`good_copy_warnings`).
     """
+    digest = digest or photo_digests()
     by_size: dict[int, list[tuple[str, Path]]] = defaultdict(list)
     for split, samples in by_split.items():
         for sample in samples:
@@ -968,7 +972,7 @@ def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]
     for photos in by_size.values():
         if len({split for split, _ in photos}) > 1:  # copies within one split score nothing they trained on
             for split, path in photos:
-                by_hash[sha256_file(path, what="photo")].append((split, path))
+                by_hash[digest(path)].append((split, path))
     copies = [photos for photos in by_hash.values() if len({split for split, _ in photos}) > 1]
     if not copies:
         return []
@@ -983,12 +987,16 @@ def copied_photo_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]
     ]
 
 
-def good_copy_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
+def good_copy_warnings(
+    by_split: Mapping[str, Sequence[Sample]], digest: Callable[[Path], str] | None = None
+) -> list[str]:
     """One line when a good photo the set holds is a byte-for-byte copy of one of its defect photos (all
     photos copied into ``--good`` too), in any split: the one photo is trained on as defect-free and with
     its defects, so the model learns the defect as background. :func:`copied_photo_warnings` names copies
-    across splits only. Only photos of a size in bytes that a good and a defect photo share are hashed.
+    across splits only. Only photos of a size in bytes that a good and a defect photo share are hashed,
+    each once with :func:`copied_photo_warnings`'s ``digest``.
     """
+    digest = digest or photo_digests()
     by_size: dict[int, list[tuple[str, Sample]]] = defaultdict(list)
     for split, samples in by_split.items():
         for sample in samples:
@@ -997,7 +1005,7 @@ def good_copy_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
     for photos in by_size.values():
         if len({sample.record.is_good for _, sample in photos}) > 1:
             for split, sample in photos:
-                by_hash[sha256_file(sample.record.image, what="photo")].append((split, sample))
+                by_hash[digest(Path(sample.record.image))].append((split, sample))
     mixed = [photos for photos in by_hash.values() if len({s.record.is_good for _, s in photos}) > 1]
     if not mixed:
         return []
@@ -1014,6 +1022,20 @@ def good_copy_warnings(by_split: Mapping[str, Sequence[Sample]]) -> list[str]:
     ]
 
 
+def photo_digests() -> Callable[[Path], str]:
+    """A photo's ``sha256_file``, each path read once: :mod:`common.io` remembers only files settled for
+    2 s, so a set written just before (an export, ``converters.synthetic``) was read whole twice, by
+    :func:`copied_photo_warnings` and :func:`good_copy_warnings`."""
+    known: dict[Path, str] = {}
+
+    def digest(path: Path) -> str:
+        if path not in known:
+            known[path] = sha256_file(path, what="photo")
+        return known[path]
+
+    return digest
+
+
 def conversion_warnings(
     samples: list[Sample], by_split: dict[str, list[Sample]], config: ConvertConfig
 ) -> list[str]:
@@ -1025,8 +1047,8 @@ def conversion_warnings(
         + empty_folder_warnings(
             [s.record for s in samples], missing="the data set holds no {photos} of category '{category}'"
         )
-        + copied_photo_warnings(by_split)
-        + good_copy_warnings(by_split)
+        + copied_photo_warnings(by_split, digest := photo_digests())
+        + good_copy_warnings(by_split, digest)
         + narrow_photo_warnings([s.record.image for s in samples])
         + lossy_mask_warnings([mask for s in samples for mask in s.record.mask_files])
         + soft_mask_warnings(samples)

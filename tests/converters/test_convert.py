@@ -2118,3 +2118,34 @@ def test_the_out_check_resolves_each_photo_folder_once_not_each_file(tmp_path, m
     # a photo linked alone from a folder: its own folder is the one read from
     with pytest.raises(UserError, match=r"^output folder .*/store/out is inside .*/store, which the input"):
         convert_module.check_out_apart_from_inputs(resolve(tmp_path / "store" / "out"), records)
+
+
+def test_a_conversion_hashes_each_photo_once(tmp_path, monkeypatch):
+    # photos written just before (an export, the synthetic set) are not remembered by common.io: both copy
+    # checks read each photo of a size that spans splits and good and defect photos whole, twice
+    rng = np.random.default_rng(0)
+    for folder in ("bad", "masks", "good"):
+        (tmp_path / folder).mkdir()
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:12, 4:12] = 255
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / "bad" / f"{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
+    shutil.copyfile(tmp_path / "bad" / "0.png", tmp_path / "good" / "copy.png")
+    hashed, sha256_file = [], convert_module.sha256_file
+    monkeypatch.setattr(
+        convert_module, "sha256_file", lambda path, **kw: hashed.append(Path(path)) or sha256_file(path, **kw)
+    )
+    report = convert(
+        ConvertConfig(
+            root=tmp_path,
+            out=tmp_path / "out",
+            images=tmp_path / "bad",
+            masks=tmp_path / "masks",
+            good=tmp_path / "good",
+            background_ratio=10,
+            progress=False,
+        )
+    )
+    assert any(w.startswith("1 good photo is a byte-for-byte copy") for w in report.warnings)
+    assert hashed and sorted(hashed) == sorted(set(hashed))
