@@ -890,26 +890,29 @@ def check_out_apart_from_inputs(out: Path, records: Sequence[ImageRecord]) -> No
     """Refuses an ``out`` (resolved) that is, lies in or holds a folder a photo or mask was read from, as
     :func:`converters.dataset.check_output_folder` refuses one in the input tree: a folder linked into the
     tree (``test/crack -> /data/crack``) lies outside it, and ``--out root/test/crack/out`` wrote the data set
-    into the linked photo folder.
+    into the linked photo folder. A photo that is itself a link (``test/crack/000.png -> /raw/a.png``) is
+    read from its link's folder, which is listed: ``/raw`` is not, so only an ``out`` that is or holds it is
+    refused (``--out /raw/yolo`` beside the photos writes no input).
 
-    Each folder is resolved once, not each file (a resolve is a look at each folder on the path): a file
-    that is itself a link is resolved alone.
+    Each folder is resolved once, not each file (a resolve is a look at each folder on the path).
 
     Raises:
         UserError: naming ``out``, the folder and one of its files.
     """
-    resolved: dict[Path, Path] = {}  # a folder as read -> resolved
-    read_from: dict[Path, Path] = {}  # a resolved folder -> the first file read from it
+    listed: dict[Path, Path] = {}  # a folder as read -> resolved
+    read_from: dict[Path, tuple[Path, bool]] = {}  # a resolved folder -> a file read from it, whether listed
     for record in records:
         for path in (Path(record.image), *map(Path, record.mask_files)):
+            if (folder := listed.get(path.parent)) is None:
+                folder = listed[path.parent] = path.parent.resolve()
+            if folder not in read_from or not read_from[folder][1]:
+                read_from[folder] = (path, True)
             if path.is_symlink():
-                folder = path.resolve().parent
-            elif (folder := resolved.get(path.parent)) is None:
-                folder = resolved[path.parent] = path.parent.resolve()
-            read_from.setdefault(folder, path)
+                read_from.setdefault(path.resolve().parent, (path, False))
     out_parents = set(out.parents)
-    for folder, path in read_from.items():
-        if out == folder or folder in out_parents or out in folder.parents:
+    for folder, (path, is_listed) in read_from.items():
+        inside = is_listed and folder in out_parents
+        if out == folder or inside or out in folder.parents:
             where = "holds" if out in folder.parents else "is inside"
             raise UserError(
                 f"output folder {out} {where} {folder}, which the input files are read from (e.g. "

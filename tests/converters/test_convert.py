@@ -2115,9 +2115,10 @@ def test_the_out_check_resolves_each_photo_folder_once_not_each_file(tmp_path, m
     monkeypatch.setattr(Path, "resolve", counted)
     convert_module.check_out_apart_from_inputs(resolve(tmp_path / "out"), records)
     assert sorted(resolved) == [tmp_path / "bad", tmp_path / "bad" / "linked.png"]
-    # a photo linked alone from a folder: its own folder is the one read from
-    with pytest.raises(UserError, match=r"^output folder .*/store/out is inside .*/store, which the input"):
-        convert_module.check_out_apart_from_inputs(resolve(tmp_path / "store" / "out"), records)
+    # a photo linked alone from a folder: that folder is never listed, so only an out that is it is refused
+    convert_module.check_out_apart_from_inputs(resolve(tmp_path / "store" / "out"), records)
+    with pytest.raises(UserError, match=r"^output folder .*/store is inside .*/store, which the input"):
+        convert_module.check_out_apart_from_inputs(resolve(tmp_path / "store"), records)
 
 
 def test_a_conversion_hashes_each_photo_once(tmp_path, monkeypatch):
@@ -2149,3 +2150,41 @@ def test_a_conversion_hashes_each_photo_once(tmp_path, monkeypatch):
     )
     assert any(w.startswith("1 good photo is a byte-for-byte copy") for w in report.warnings)
     assert hashed and sorted(hashed) == sorted(set(hashed))
+
+
+def _linked_photos(folder: Path, raw: Path) -> None:
+    """Moves ``folder``'s files into ``raw`` (flat), each left as a link in ``folder``: a tree of links."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for path in sorted(folder.iterdir()):
+        target = raw / f"{folder.name}_{path.name}"
+        path.rename(target)
+        path.symlink_to(target)
+
+
+def test_an_out_inside_a_linked_photo_folder_of_links_is_refused(tmp_path, category_factory):
+    # test/scratch a link to a folder whose photos are links themselves: the check looked at the photos'
+    # own folder only, and --out root/widget/test/scratch/out wrote into the linked photo folder
+    category_factory(tmp_path / "store", "widget")
+    linked = tmp_path / "store" / "widget" / "test" / "scratch"
+    _linked_photos(linked, tmp_path / "raw")
+    root = tmp_path / "data" / "widget"
+    shutil.copytree(
+        tmp_path / "store" / "widget", root, symlinks=True, ignore=shutil.ignore_patterns("scratch")
+    )
+    (root / "test" / "scratch").symlink_to(linked)
+    (root / "ground_truth" / "scratch").symlink_to(tmp_path / "store" / "widget" / "ground_truth" / "scratch")
+    out = root / "test" / "scratch" / "out"
+    with pytest.raises(
+        UserError, match=f"^output folder {re.escape(str(linked.resolve() / 'out'))} is inside"
+    ):
+        convert(config(tmp_path / "data", out))
+    assert not out.exists()
+
+
+def test_an_out_beside_the_photos_a_tree_of_links_points_to_is_written(tmp_path, category_factory):
+    # every photo a link into one flat folder: that folder is never listed, so an --out inside it writes
+    # no input (it was refused as 'inside ... which the input files are read from')
+    root = category_factory(tmp_path / "data", "widget")
+    for folder in sorted((root / "test").iterdir()):
+        _linked_photos(folder, tmp_path / "raw")
+    assert convert(config(tmp_path / "data", tmp_path / "raw" / "yolo")).names == ["hole", "scratch"]
