@@ -454,60 +454,61 @@ DIGITS = "1" * 5000  # more than Python's 4300-digit limit on reading an integer
 JSON = "application/json"
 
 
-@pytest.mark.parametrize(
-    "path, body, content_type, message",
-    [
-        (
-            "/api/predict",
-            b'{"image": "a.png", "points": [[1, 2]], "labels": [1]}',
-            "text/plain",
-            "(got text/plain)",
-        ),
-        (
-            "/api/predict",
-            b'{"image": "a.png", "points": [[1, 2]], "labels": [1]}',
-            "",
-            "Content-Type: application/json (got none)",
-        ),
-        ("/api/export", b"task=segment", "application/x-www-form-urlencoded", "send a JSON object"),
-        (
-            "/api/predict",
-            f'{{"image": "a.png", "points": [[{DIGITS}, 2]]}}'.encode(),
-            JSON,
-            "points.0.0: a number of 5000",
-        ),
-        (
-            "/api/accept",
-            f'{{"image": "a.png", "candidate": -{DIGITS}}}'.encode(),
-            JSON,
-            "candidate: a number of 5000",
-        ),
-        (
-            "/api/delete",
-            f'{{"image": "a.png", "instance": {DIGITS}}}'.encode(),
-            JSON,
-            "instance: a number of 5000",
-        ),
-        (
-            "/api/predict",
-            b'{"image": "a\xff.png", "points": [[1, 2]]}',
-            JSON,
-            "not UTF-8: byte 0xff at position 12",
-        ),
-        (
-            "/api/predict",
-            b'{"image": "a.png", "points": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-            JSON,
-            "too deeply",
-        ),
-        ("/api/predict", b'{"image": "a.png", "points": [[1, 2]', JSON, "invalid JSON at character 36"),
-        ("/api/predict", b"[1, 2]", JSON, "expected a JSON object, got [1, 2]"),
-        ("/api/predict", b"", JSON, "body: missing"),
-        ("/api/predict", b'{"image": "a.png", "' + b"k" * 5000 + b'": 1}', JSON, "kkk...: Extra inputs"),
-        ("/api/status", b'{"image": "a.png", "status": "' + b"d" * 5000 + b'"}', JSON, 'got "ddd'),
-        ("/api/predict", b'{"image": "a\\ud800.png", "points": [[1, 2]]}', JSON, 'got "a?.png"'),  # no 500
-    ],
-)
+#: (path, body, content type, a part of the 422's detail): bodies the routes cannot read
+MALFORMED_BODIES = [
+    (
+        "/api/predict",
+        b'{"image": "a.png", "points": [[1, 2]], "labels": [1]}',
+        "text/plain",
+        "(got text/plain)",
+    ),
+    (
+        "/api/predict",
+        b'{"image": "a.png", "points": [[1, 2]], "labels": [1]}',
+        "",
+        "Content-Type: application/json (got none)",
+    ),
+    ("/api/export", b"task=segment", "application/x-www-form-urlencoded", "send a JSON object"),
+    (
+        "/api/predict",
+        f'{{"image": "a.png", "points": [[{DIGITS}, 2]]}}'.encode(),
+        JSON,
+        "points.0.0: a number of 5000",
+    ),
+    (
+        "/api/accept",
+        f'{{"image": "a.png", "candidate": -{DIGITS}}}'.encode(),
+        JSON,
+        "candidate: a number of 5000",
+    ),
+    (
+        "/api/delete",
+        f'{{"image": "a.png", "instance": {DIGITS}}}'.encode(),
+        JSON,
+        "instance: a number of 5000",
+    ),
+    (
+        "/api/predict",
+        b'{"image": "a\xff.png", "points": [[1, 2]]}',
+        JSON,
+        "not UTF-8: byte 0xff at position 12",
+    ),
+    (
+        "/api/predict",
+        b'{"image": "a.png", "points": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        JSON,
+        "too deeply",
+    ),
+    ("/api/predict", b'{"image": "a.png", "points": [[1, 2]', JSON, "invalid JSON at character 36"),
+    ("/api/predict", b"[1, 2]", JSON, "expected a JSON object, got [1, 2]"),
+    ("/api/predict", b"", JSON, "body: missing"),
+    ("/api/predict", b'{"image": "a.png", "' + b"k" * 5000 + b'": 1}', JSON, "kkk...: Extra inputs"),
+    ("/api/status", b'{"image": "a.png", "status": "' + b"d" * 5000 + b'"}', JSON, 'got "ddd'),
+    ("/api/predict", b'{"image": "a\\ud800.png", "points": [[1, 2]]}', JSON, 'got "a?.png"'),  # no 500
+]
+
+
+@pytest.mark.parametrize("path, body, content_type, message", MALFORMED_BODIES)
 def test_malformed_bodies_get_a_422_naming_the_field_and_the_problem_in_one_short_line(
     client, path, body, content_type, message
 ):
@@ -1265,88 +1266,89 @@ def test_a_good_photo_replaced_by_an_oversized_one_does_not_stop_the_out_folder_
 LONG = "1" * 4300  # the most digits Python reads
 
 
-@pytest.mark.parametrize(
-    "path, body, content_type, detail",
-    [
-        (
-            "/api/predict",
-            b'{"image": "a.png", "points": [[1, 2]',
-            JSON,
-            "body: invalid JSON at character 36: Expecting ',' delimiter",  # the parser's own reason
-        ),
-        ("/api/predict", b'"x"', JSON, 'body: expected a JSON object, got "x"'),  # as JSON, quotes and all
-        (
-            "/api/predict",
-            b'{"image": "a.png", "points": [[1, 2]], "labels": [1], "extra": 1}',
-            JSON,
-            "extra: Extra inputs are not permitted",  # no "body." before it, no value after it
-        ),
-        (
-            "/api/predict",
-            b'{"image": 1, "points": "x", "labels": [1]}',
-            JSON,
-            'image: Input should be a valid string, got 1; points: Input should be a valid list, got "x"',
-        ),
-        (
-            "/api/accept",
-            b'{"image": "a.png", "prediction": "p1", "candidate": 1.5, "class": null}',
-            JSON,
-            "candidate: Input should be a valid integer, got 1.5; "
-            "class: Input should be a valid string, got null",
-        ),
-        (
-            "/api/status",
-            '{"image": "a.png", "status": "fé"}'.encode(),
-            JSON,
-            "status: Input should be 'done', 'good' or 'open', got \"fé\"",
-        ),
-        (
-            "/api/predict",
-            b"[1, 2]",
-            "application/json; charset=utf-8",
-            "body: expected a JSON object, got [1, 2]",
-        ),
-        (
-            "/api/predict",
-            b"[1, 2]",
-            "application/json ; charset=utf-8",
-            "body: expected a JSON object, got [1, 2]",
-        ),
-        ("/api/predict", b"[1, 2]", "Application/JSON", "body: expected a JSON object, got [1, 2]"),
-        ("/api/predict", b"[1, 2]", "application/vnd.api+json", "body: expected a JSON object, got [1, 2]"),
-        (  # an object all the same: it was 'expected a JSON object, got "?"'
-            "/api/predict",
-            b'{"\\ud800": 1}',
-            JSON,
-            'body: key "\\ud800" is not valid text (a lone surrogate, which UTF-8 cannot encode)',
-        ),
-        (
-            "/api/status",
-            b'{"image": "a.png", "status": "done", "a\\udfff": 1}',
-            JSON,
-            'body: key "a\\udfff" is not valid text (a lone surrogate, which UTF-8 cannot encode)',
-        ),
-        (  # was a.png opened: json kept the last
-            "/api/status",
-            b'{"image": "nope.png", "image": "a.png", "status": "open"}',
-            JSON,
-            'body: key "image" given twice',
-        ),
-        ("/api/predict", b'{"image": "a.png", "box": {"a": 1, "a": 2}}', JSON, 'body: key "a" given twice'),
-        (  # not read as JSON: what FastAPI's answer is about
-            "/api/predict",
-            b'{"image": "a.png", "image": "a.png"}',
-            "text/plain",
-            "body: send a JSON object with Content-Type: application/json (got text/plain)",
-        ),
-        (
-            "/api/predict",
-            b"[1, 2]",
-            "text/x+json",  # FastAPI reads only application/ media types as JSON
-            "body: send a JSON object with Content-Type: application/json (got text/x+json)",
-        ),
-    ],
-)
+#: (path, body, content type, the 422's whole detail after 'malformed request: ')
+MALFORMED_BODY_DETAILS = [
+    (
+        "/api/predict",
+        b'{"image": "a.png", "points": [[1, 2]',
+        JSON,
+        "body: invalid JSON at character 36: Expecting ',' delimiter",  # the parser's own reason
+    ),
+    ("/api/predict", b'"x"', JSON, 'body: expected a JSON object, got "x"'),  # as JSON, quotes and all
+    (
+        "/api/predict",
+        b'{"image": "a.png", "points": [[1, 2]], "labels": [1], "extra": 1}',
+        JSON,
+        "extra: Extra inputs are not permitted",  # no "body." before it, no value after it
+    ),
+    (
+        "/api/predict",
+        b'{"image": 1, "points": "x", "labels": [1]}',
+        JSON,
+        'image: Input should be a valid string, got 1; points: Input should be a valid list, got "x"',
+    ),
+    (
+        "/api/accept",
+        b'{"image": "a.png", "prediction": "p1", "candidate": 1.5, "class": null}',
+        JSON,
+        "candidate: Input should be a valid integer, got 1.5; "
+        "class: Input should be a valid string, got null",
+    ),
+    (
+        "/api/status",
+        '{"image": "a.png", "status": "fé"}'.encode(),
+        JSON,
+        "status: Input should be 'done', 'good' or 'open', got \"fé\"",
+    ),
+    (
+        "/api/predict",
+        b"[1, 2]",
+        "application/json; charset=utf-8",
+        "body: expected a JSON object, got [1, 2]",
+    ),
+    (
+        "/api/predict",
+        b"[1, 2]",
+        "application/json ; charset=utf-8",
+        "body: expected a JSON object, got [1, 2]",
+    ),
+    ("/api/predict", b"[1, 2]", "Application/JSON", "body: expected a JSON object, got [1, 2]"),
+    ("/api/predict", b"[1, 2]", "application/vnd.api+json", "body: expected a JSON object, got [1, 2]"),
+    (  # an object all the same: it was 'expected a JSON object, got "?"'
+        "/api/predict",
+        b'{"\\ud800": 1}',
+        JSON,
+        'body: key "\\ud800" is not valid text (a lone surrogate, which UTF-8 cannot encode)',
+    ),
+    (
+        "/api/status",
+        b'{"image": "a.png", "status": "done", "a\\udfff": 1}',
+        JSON,
+        'body: key "a\\udfff" is not valid text (a lone surrogate, which UTF-8 cannot encode)',
+    ),
+    (  # was a.png opened: json kept the last
+        "/api/status",
+        b'{"image": "nope.png", "image": "a.png", "status": "open"}',
+        JSON,
+        'body: key "image" given twice',
+    ),
+    ("/api/predict", b'{"image": "a.png", "box": {"a": 1, "a": 2}}', JSON, 'body: key "a" given twice'),
+    (  # not read as JSON: what FastAPI's answer is about
+        "/api/predict",
+        b'{"image": "a.png", "image": "a.png"}',
+        "text/plain",
+        "body: send a JSON object with Content-Type: application/json (got text/plain)",
+    ),
+    (
+        "/api/predict",
+        b"[1, 2]",
+        "text/x+json",  # FastAPI reads only application/ media types as JSON
+        "body: send a JSON object with Content-Type: application/json (got text/x+json)",
+    ),
+]
+
+
+@pytest.mark.parametrize("path, body, content_type, detail", MALFORMED_BODY_DETAILS)
 def test_what_a_malformed_body_is_told_word_for_word(client, path, body, content_type, detail):
     response = client.post(path, content=body, headers={"content-type": content_type})
     assert response.status_code == 422, response.text

@@ -159,92 +159,91 @@ def test_the_source_names_the_file_and_its_content(tmp_path):
 A, D = SIZES["a.png"], SIZES["lot_2/d.png"]
 
 
-@pytest.mark.parametrize(
-    "results, images, fragment",
-    [
-        pytest.param("[{not json", None, "not JSON", id="malformed-json"),
-        pytest.param({"a": 1}, None, "must hold a JSON list of COCO results, not dict", id="not-a-list"),
-        pytest.param(
-            [result("nope.png", (1, 1, 5, 5), A)], None, "entry 0: no photo 'nope.png'", id="missing-photo"
-        ),
-        pytest.param(
-            [result("c.png", (1, 1, 5, 5), (30, 20))], None, "'c.png' matches 2 photos", id="ambiguous"
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), (40, 60))],
-            None,
-            "entry 0: its mask is 60x40 but photo a.png is 50x40",
-            id="wrong-size",
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A, category_id=3)],
-            None,
-            "entry 0: category_id 3 does not fit the 2 classes (scratch dent)",
-            id="id-beyond-classes",
-        ),
-        pytest.param(
-            [result("lot_2/d.png", (1, 1, 5, 5), D, category_id=1)],
-            [{"id": 1, "file_name": "lot_2/d.png", "verdict": "dent"}],
-            "lot_2/d.png has verdict 'dent' in images.json but its category ids map to scratch",
-            id="verdict-contradicts-ids",
-        ),
-        pytest.param(
-            [result(None, (1, 1, 5, 5), A, image_id=9)],
-            [{"id": 1, "file_name": "a.png"}],
-            "entry 0: no file_name, and image_id 9 is not in images.json",
-            id="unknown-image-id",
-        ),
-        pytest.param(
-            [result(None, (1, 1, 5, 5), A)],
-            None,
-            "no file_name, and image_id 1 has no images.json",
-            id="no-images",
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A, segmentation=None)],
-            None,
-            "'segmentation' must be",
-            id="no-mask",
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A, score="high")], None, "score must be a number", id="bad-score"
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A, category_id=None)],
-            None,
-            "no category_id or category_name",
-            id="no-class",
-        ),
-        pytest.param(  # the page's JSON answers could not encode it (UnicodeEncodeError, HTTP 500)
-            [result("a.png", (1, 1, 5, 5), A, category_name="scratch\udcff")],
-            None,
-            r"predictions.json: it holds 'scratch\udcff', which is not UTF-8 text",
-            id="class-not-utf8",
-        ),
-        pytest.param(
-            [result(None, (1, 1, 5, 5), A)],
-            [{"id": 1, "file_name": "a\ud800.png"}],
-            r"images.json: it holds 'a\ud800.png'",
-            id="image-list-name-not-utf8",
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A, bbox=[1, 2, -3, 4])],
-            None,
-            "bbox must be [x, y, w, h]",
-            id="bad-bbox",
-        ),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A, segmentation={"size": [40, 50], "counts": "\x7f\x7f"})],
-            None,
-            "unreadable RLE counts",
-            id="bad-counts",
-        ),
-        pytest.param([result("a.png", (1, 1, 5, 5), A)], "{", "images.json: not JSON", id="bad-images-json"),
-        pytest.param(
-            [result("a.png", (1, 1, 5, 5), A)], [{"id": "x"}], "must be a JSON list of {'id'", id="bad-images"
-        ),
-    ],
-)
+#: (results, images.json's content or text, a part of the one-line error): proposal files refused
+BAD_FILES = [
+    pytest.param("[{not json", None, "not JSON", id="malformed-json"),
+    pytest.param({"a": 1}, None, "must hold a JSON list of COCO results, not dict", id="not-a-list"),
+    pytest.param(
+        [result("nope.png", (1, 1, 5, 5), A)], None, "entry 0: no photo 'nope.png'", id="missing-photo"
+    ),
+    pytest.param([result("c.png", (1, 1, 5, 5), (30, 20))], None, "'c.png' matches 2 photos", id="ambiguous"),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), (40, 60))],
+        None,
+        "entry 0: its mask is 60x40 but photo a.png is 50x40",
+        id="wrong-size",
+    ),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), A, category_id=3)],
+        None,
+        "entry 0: category_id 3 does not fit the 2 classes (scratch dent)",
+        id="id-beyond-classes",
+    ),
+    pytest.param(
+        [result("lot_2/d.png", (1, 1, 5, 5), D, category_id=1)],
+        [{"id": 1, "file_name": "lot_2/d.png", "verdict": "dent"}],
+        "lot_2/d.png has verdict 'dent' in images.json but its category ids map to scratch",
+        id="verdict-contradicts-ids",
+    ),
+    pytest.param(
+        [result(None, (1, 1, 5, 5), A, image_id=9)],
+        [{"id": 1, "file_name": "a.png"}],
+        "entry 0: no file_name, and image_id 9 is not in images.json",
+        id="unknown-image-id",
+    ),
+    pytest.param(
+        [result(None, (1, 1, 5, 5), A)],
+        None,
+        "no file_name, and image_id 1 has no images.json",
+        id="no-images",
+    ),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), A, segmentation=None)],
+        None,
+        "'segmentation' must be",
+        id="no-mask",
+    ),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), A, score="high")], None, "score must be a number", id="bad-score"
+    ),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), A, category_id=None)],
+        None,
+        "no category_id or category_name",
+        id="no-class",
+    ),
+    pytest.param(  # the page's JSON answers could not encode it (UnicodeEncodeError, HTTP 500)
+        [result("a.png", (1, 1, 5, 5), A, category_name="scratch\udcff")],
+        None,
+        r"predictions.json: it holds 'scratch\udcff', which is not UTF-8 text",
+        id="class-not-utf8",
+    ),
+    pytest.param(
+        [result(None, (1, 1, 5, 5), A)],
+        [{"id": 1, "file_name": "a\ud800.png"}],
+        r"images.json: it holds 'a\ud800.png'",
+        id="image-list-name-not-utf8",
+    ),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), A, bbox=[1, 2, -3, 4])],
+        None,
+        "bbox must be [x, y, w, h]",
+        id="bad-bbox",
+    ),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), A, segmentation={"size": [40, 50], "counts": "\x7f\x7f"})],
+        None,
+        "unreadable RLE counts",
+        id="bad-counts",
+    ),
+    pytest.param([result("a.png", (1, 1, 5, 5), A)], "{", "images.json: not JSON", id="bad-images-json"),
+    pytest.param(
+        [result("a.png", (1, 1, 5, 5), A)], [{"id": "x"}], "must be a JSON list of {'id'", id="bad-images"
+    ),
+]
+
+
+@pytest.mark.parametrize("results, images, fragment", BAD_FILES)
 def test_bad_files_are_one_line_naming_the_file(tmp_path, keys, results, images, fragment):
     path = write(tmp_path / "run", results, images if not isinstance(images, str) else None)
     if isinstance(images, str):
