@@ -112,6 +112,11 @@ def add_io_arguments(parser: argparse.ArgumentParser) -> None:
         "last export's split, then exit (no server); with --export, export after",
     )
     io.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="--export: no progress bars on stderr (as the converters' --no-progress)",
+    )
+    io.add_argument(
         "--yolo-task",
         choices=TASKS,
         default="detect",
@@ -399,17 +404,18 @@ def export_session(args: argparse.Namespace) -> None:
         print_warnings(session)  # of the session exported: once, not at each read
         session.persist(splits_later=True)  # the export says why it cannot rename the split keys, if so
         print_notices(session)
-        print_export(session, task=args.yolo_task)
+        print_export(session, task=args.yolo_task, bars=not args.no_progress)
 
 
-def print_export(session: AnnotationSession, *, task: str) -> None:
-    """Exports ``session`` (persisted, its ``--out`` held) and prints the report."""
+def print_export(session: AnnotationSession, *, task: str, bars: bool = True) -> None:
+    """Exports ``session`` (persisted, its ``--out`` held) and prints the report; ``bars``: the converters'
+    progress bars on stderr (off: ``--no-progress``)."""
     if session.photos_gone:
         print(
             f"note: the photo folder {session.images_dir} is gone: exporting the copies of the "
             f"photos in {session.category_dir}"
         )
-    print(format_report(session.export(task=task, bars=True)))  # tqdm on stderr: a big folder takes a while
+    print(format_report(session.export(task=task, bars=bars)))  # tqdm on stderr: a big folder takes a while
 
 
 def parse_renames(values: list[str]) -> dict[str, str]:
@@ -500,7 +506,7 @@ def rename_held(session: AnnotationSession, args: argparse.Namespace, renames: d
     print_notices(session)
     rename_saved(session, changed, category if moved else None)
     if args.export:
-        print_export(session, task=args.yolo_task)
+        print_export(session, task=args.yolo_task, bars=not args.no_progress)
     elif (changed or session.category != was) and (session.out / EXPORT_DIR).is_dir():
         stale = session.category != was
         print(stale_export_note(session.out / EXPORT_DIR, args.out, classes=bool(changed), category=stale))

@@ -212,6 +212,15 @@ def test_an_export_shows_its_progress_on_stderr_and_keeps_stdout_the_report(phot
     assert captured.out.startswith("Wrote yolo, coco data set") and "%|" not in captured.out
 
 
+def test_an_export_with_no_progress_shows_no_bars(photos, tmp_path, capsys):
+    """The bars went to any stderr, a CI log's file too, with no way to turn them off: --no-progress, as
+    the converters' own, leaves stderr empty and the report the same."""
+    out = annotated_out(photos, tmp_path)
+    assert main(["--out", str(out), "--export", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("Wrote yolo, coco data set"), captured
+
+
 def test_an_export_of_out_dotdot_names_the_folders_without_the_dotdot(photos, tmp_path, capsys, monkeypatch):
     # --out ../out from tmp/lot was named tmp/lot/../out, and the photo folder of a state saved before
     # --images ../photos was tidied (tmp/lot/../photos) as stored
