@@ -242,8 +242,25 @@ function fitView() {
   };
 }
 
+// The photo, its layers (masks, proposals, the preview, their outlines) and the boxes and points over it.
 function draw() {
   const dpr = window.devicePixelRatio || 1;
+  const context = clearedCanvas(dpr);
+  if (!state.image || !state.detail) return;
+  const { scale, x, y } = state.view;
+  context.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * x, dpr * y);
+  drawLayers(context, state.detail.width, state.detail.height);
+  const line = 2 / scale;
+  context.lineWidth = line;
+  drawProposalBoxes(context, scale);
+  context.lineWidth = line;
+  drawSelectedBox(context, scale);
+  drawPromptBoxes(context, scale);
+  drawPoints(context, scale);
+}
+
+// The canvas sized to the view in device pixels, its transform reset and its pixels cleared.
+function clearedCanvas(dpr) {
   const width = Math.round(view.clientWidth * dpr);
   const height = Math.round(view.clientHeight * dpr);
   if (view.width !== width || view.height !== height) {
@@ -253,11 +270,11 @@ function draw() {
   const context = view.getContext("2d");
   context.setTransform(1, 0, 0, 1, 0, 0);
   context.clearRect(0, 0, width, height);
-  if (!state.image || !state.detail) return;
-  const { scale, x, y } = state.view;
-  const w = state.detail.width;
-  const h = state.detail.height;
-  context.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * x, dpr * y);
+  return context;
+}
+
+// The photo, then the instances, proposals and preview at the page's opacity, then the outlines.
+function drawLayers(context, w, h) {
   context.imageSmoothingEnabled = true;
   context.drawImage(state.image, 0, 0, w, h);
   context.imageSmoothingEnabled = false;
@@ -271,18 +288,21 @@ function draw() {
   context.drawImage(layers.instanceEdges, 0, 0, w, h);
   if (state.prediction) context.drawImage(layers.previewEdges, 0, 0, w, h);
   context.globalAlpha = 1;
-  const line = 2 / scale;
-  context.lineWidth = line;
-  drawProposalBoxes(context, scale);
-  context.lineWidth = line;
+}
+
+// The selected instance's box, dashed white.
+function drawSelectedBox(context, scale) {
   const selected = state.detail.instances.find((instance) => instance.id === state.selected);
-  if (selected) {
-    const [x1, y1, x2, y2] = selected.box;
-    context.strokeStyle = "#ffffff";
-    context.setLineDash([6 / scale, 4 / scale]);
-    context.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    context.setLineDash([]);
-  }
+  if (!selected) return;
+  const [x1, y1, x2, y2] = selected.box;
+  context.strokeStyle = "#ffffff";
+  context.setLineDash([6 / scale, 4 / scale]);
+  context.strokeRect(x1, y1, x2 - x1, y2 - y1);
+  context.setLineDash([]);
+}
+
+// The prompt's box, the crop SAM saw (--crop-fraction) and the box being dragged.
+function drawPromptBoxes(context, scale) {
   const box = promptBox();
   if (box) {
     context.strokeStyle = "#00e5ff";
@@ -303,6 +323,10 @@ function draw() {
     context.strokeRect(Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1]));
     context.setLineDash([]);
   }
+}
+
+// The prompt's points: green (include) or red (exclude), ringed white.
+function drawPoints(context, scale) {
   const radius = 5 / scale;
   for (const step of state.steps) {
     if (step.type !== "point") continue;
