@@ -1480,7 +1480,7 @@ function newExportId() {
 }
 
 // The export request, with its progress (GET /api/export/status) and the cancel button shown while it
-// waits; a progress answer that comes after the export's is dropped.
+// waits; a progress answer that comes after the export's is dropped, and one of another export.
 async function exportWithProgress() {
   const cancel = $("export-cancel");
   const progress = $("export-progress");
@@ -1494,7 +1494,8 @@ async function exportWithProgress() {
       } catch (error) {
         status = null; // the export's own answer says what went wrong
       }
-      if (finished || !status || !status.running) continue;
+      // another tab's export, running as this one's request is on its way (then refused): not this one's
+      if (finished || !status || !status.running || status.id !== id) continue;
       const where = status.total ? `${status.stage} photo ${status.done} of ${status.total}` : status.stage;
       const stopping = status.cancelling ? " (cancelling: it stops after this photo)" : "";
       // how long it has run: no limit stops an export, its cancel does

@@ -966,6 +966,49 @@ def test_the_export_shows_the_photo_it_is_at_and_its_cancel_keeps_the_last_expor
     } == last
 
 
+def test_the_export_shows_its_own_progress_not_another_tabs(served, page, monkeypatch):
+    """While the page's export request was on its way (then refused: another tab's export runs), its
+    progress showed whichever export ran, the other tab's photo and seconds; it shows its own id's alone."""
+    from segmentation.annotate import export
+
+    url, session, truths = served
+    for key, truth in truths.items():
+        session.add_instance(key, class_name="scratch", mask=truth)
+    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
+
+    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
+        def hook(stage, done, total):
+            on_photo(stage, done, total)
+            if (stage, done) == ("writing", 1):
+                held.set()
+                release.wait(30)
+
+        return export_dataset(*args, on_photo=hook, **kwargs)
+
+    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    routed, statuses = [], []
+    page.route("**/api/export", lambda route: routed.append(route))
+    page.on(
+        "response", lambda answer: statuses.append(answer) if "/api/export/status" in answer.url else None
+    )
+    page.goto(url)
+    wait_body(page, "d.embedding === 'ready'")
+    other = threading.Thread(target=session.export, kwargs={"wait": False})  # another tab's
+    other.start()
+    try:
+        assert held.wait(30)
+        page.click("#export")
+        wait_held(page, routed, "the export request")
+        wait_held(page, statuses, "the export's progress", count=2)  # the first one's answer shown by now
+        assert statuses[0].json()["running"] and statuses[0].json()["done"] == 1
+        assert page.evaluate("() => document.querySelector('#export-progress').textContent") == ""
+    finally:
+        release.set()
+        other.join(30)
+    routed[0].continue_()
+    page.wait_for_function("() => document.querySelector('#message').textContent.startsWith('exported to ')")
+
+
 def test_an_error_shown_during_an_export_is_not_overwritten_by_its_progress(served, page, monkeypatch):
     """The export's progress went on the message line every 400 ms, wiping an error shown meanwhile (a
     change refused) within a moment: the progress has its own place, beside 'cancel export'."""
