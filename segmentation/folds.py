@@ -414,10 +414,15 @@ def show_killed_asides(work: Path) -> list[Path]:
 
 def _move_back(work: Path, aside: Path, moved: list[str] | None = None) -> None:
     """Moves what ``aside`` holds back into ``work`` (their names appended to ``moved``) and removes
-    ``aside`` (missing: nothing to do)."""
+    ``aside`` (missing: nothing to do). Its :data:`FOLDS_DROPPED` (a stop after
+    :func:`drop_earlier_folds_run` marked it) is removed, not moved: in ``work`` it was no file of a
+    ``--folds`` run's, and the next run into ``work`` was refused (:func:`is_folds_run`)."""
     if not aside.is_dir():
         return
     for path in sorted(aside.iterdir()):
+        if path.name == FOLDS_DROPPED:
+            path.unlink()
+            continue
         os.replace(path, work / path.name)
         if moved is not None:
             moved.append(path.name)

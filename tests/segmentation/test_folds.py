@@ -2081,3 +2081,33 @@ def test_a_killed_runs_hidden_folder_is_shown_before_a_refusal_of_the_data(tiny_
     (shown,) = tmp_path.glob("out.earlier-*")
     err = capsys.readouterr().err
     assert f"note: {shown} holds an earlier --folds run of {out}" in err and "more folds than" in err
+
+
+def test_an_earlier_run_put_back_by_a_stop_amid_its_deletion_is_a_folds_run_again(tmp_path, monkeypatch):
+    # a Ctrl-C after drop_earlier_folds_run marked the hidden folder (.dropped) and before its rename put
+    # the earlier run back with the marker: --out then held a file no --folds run writes, and the next
+    # run into it was refused ('holds other files than an earlier --folds run's'), --resume too
+    import os
+
+    from segmentation import crossval, folds
+
+    out = tmp_path / "out"
+    _earlier_folds_run(out)
+    real = Path.rename
+
+    def stopped(self, target):
+        if self.name.startswith(".out.earlier.") and os.path.lexists(self / folds.FOLDS_DROPPED):
+            raise KeyboardInterrupt
+        return real(self, target)
+
+    with pytest.raises(KeyboardInterrupt) as stop:
+        with crossval._folds_run_marked(out, resume=False) as earlier:
+            (out / "folds_plan.json").write_text("{}")  # this run's, as its round 0 trains
+            monkeypatch.setattr(Path, "rename", stopped)
+            folds.drop_earlier_folds_run(earlier)
+    monkeypatch.setattr(Path, "rename", real)
+    assert crossval.earlier_run_back(stop.value)
+    assert not os.path.lexists(out / folds.FOLDS_DROPPED)
+    assert folds.is_folds_run(out)
+    assert (out / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
+    assert not list(tmp_path.glob(".out.earlier.*"))
