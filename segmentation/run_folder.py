@@ -450,7 +450,8 @@ def show_earlier(folder: Path) -> bool:
     id in use again, or another machine's name, kept it hidden under a later run, whose files it then
     replaced; and a killed run's ``last.pt`` beside the earlier run's ``args.yaml`` was resumed under the
     wrong config. One that cannot be renamed is named, hidden, in a ``note:`` on stderr, and the run goes on
-    (the error went out with no word of whose files it holds).
+    (the error went out with no word of whose files it holds). A Ctrl-C or ``kill`` is held until each note
+    is said (:func:`common.cli.signals_held`): one right after a rename left a visible folder with no note.
     """
     asides = [aside for aside in _asides(folder) if aside.is_dir()]
     killed = False
@@ -458,14 +459,15 @@ def show_earlier(folder: Path) -> bool:
         dropped = os.path.lexists(aside / EARLIER_DROPPED)
         killed = killed or not dropped
         how = _hidden_how(dropped)
-        try:
-            shown = _show(folder, aside)
-        except OSError as error:
-            print(f"note: {aside} holds the earlier run's files and could not be renamed to a visible folder "
-                  f"({file_error(error)}): rename or move it by hand to keep them, or delete it; {how}",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            continue
-        print(f"note: {shown} holds the earlier run's files: {how}", flush=True)
+        with signals_held():  # a stop right after the rename left a visible folder with no note
+            try:
+                shown = _show(folder, aside)
+            except OSError as error:
+                print(f"note: {aside} holds the earlier run's files and could not be renamed to a visible "
+                      f"folder ({file_error(error)}): rename or move it by hand to keep them, or delete it; "
+                      f"{how}", file=sys.stderr, flush=True)  # fmt: skip
+                continue
+            print(f"note: {shown} holds the earlier run's files: {how}", flush=True)
     return killed
 
 

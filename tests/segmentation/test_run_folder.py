@@ -1029,7 +1029,9 @@ def test_a_killed_runs_hidden_folder_of_this_process_id_is_never_put_back(tmp_pa
     (killed_aside / run_folder.EARLIER_KEPT).unlink(missing_ok=True)  # a folder of any state
     assert run_folder.put_back_earlier(folder) == []  # prepare_run_dir's except
     assert (folder / "last.pt").read_text() == "killed run's last.pt"
-    assert (killed_aside / "args.yaml").read_text() == "older run's"
+    (held,) = [path for path in (killed_aside, *folder.glob("earlier-*")) if path.is_dir()]
+    assert (held / "args.yaml").read_text() == "older run's"
+    assert (held == killed_aside) == (stop == "a failed show")  # a Ctrl-C waits until it is shown, noted
 
 
 def test_kept_files_that_cannot_be_shown_at_a_stop_before_the_first_save_are_named(tmp_path, monkeypatch):
@@ -1141,3 +1143,27 @@ def test_the_files_set_aside_are_found_under_another_spelling_of_the_run_folder(
     run_folder.set_earlier_aside(folder)
     run_folder.drop_earlier(other)  # this run's first save
     assert not list(folder.glob(".earlier.*")) and not (folder / "decoder.pt").exists()
+
+
+def test_a_stop_right_after_a_killed_runs_folder_is_shown_waits_for_its_note(tmp_path, monkeypatch, capsys):
+    # show_earlier's rename was not held: a Ctrl-C right after it left a visible earlier-<time> folder
+    # with no note of whose files it holds
+    import signal
+
+    folder = _earlier_run(tmp_path)
+    _dead_aside(folder, ("last.pt", "decoder.pt"))
+    real = run_folder._show
+
+    def show_then_stop(*args):
+        shown = real(*args)
+        signal.raise_signal(signal.SIGINT)
+        return shown
+
+    monkeypatch.setattr(run_folder, "_show", show_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_folder.show_earlier(folder)
+    (shown,) = [path for path in folder.iterdir() if path.name.startswith("earlier-")]
+    assert capsys.readouterr().out == (
+        f"note: {shown} holds the earlier run's files: a training killed before its first save left them "
+        "here; the run folder's own files are the killed run's (its decoder.pt may be untuned)\n"
+    )
