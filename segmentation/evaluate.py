@@ -887,6 +887,8 @@ def _write_metrics(
 N_OVERLAYS = 4
 #: ``--batch-size``' default: images per encoder batch.
 BATCH_SIZE = 4
+#: ``--split``'s default: the split scored.
+SPLIT = "test"
 #: What an evaluation folder holds; a re-run replaces such a folder whole, and refuses any other.
 EVALUATION_FILES = frozenset({"metrics.json", "table.md", "overlays"})
 
@@ -945,18 +947,21 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
 
 
 def _fill_run_defaults(args: argparse.Namespace) -> None:
-    """``--batch-size`` and ``--n-overlays`` left out (None in the parser, so that ``--folds`` refuses either
-    given whatever its value: ``--n-overlays 4`` passed, ignored): :data:`BATCH_SIZE`, :data:`N_OVERLAYS`."""
+    """``--batch-size``, ``--n-overlays`` and ``--split`` left out (None in the parser, so that ``--folds``
+    refuses each given whatever its value: ``--n-overlays 4``, ``--split test`` passed, ignored):
+    :data:`BATCH_SIZE`, :data:`N_OVERLAYS`, :data:`SPLIT`."""
     if args.batch_size is None:
         args.batch_size = BATCH_SIZE
     if args.n_overlays is None:
         args.n_overlays = N_OVERLAYS
+    if args.split is None:
+        args.split = SPLIT
 
 
 def _refuse_flags_folds_ignores(args: argparse.Namespace) -> None:
-    """Refuses the flags of one scoring that ``--folds`` took without a word and did not use; ``--n-overlays``
-    and ``--batch-size`` whatever their value (their defaults were taken without a word)."""
-    if args.split != "test":  # it scored each round's test fold, whatever --split said
+    """Refuses the flags of one scoring that ``--folds`` took without a word and did not use; ``--split``,
+    ``--n-overlays`` and ``--batch-size`` whatever their value (their defaults were taken without a word)."""
+    if args.split is not None:  # it scored each round's test fold, whatever --split said
         raise UserError(
             f"--folds scores each round on its test fold of the pooled splits: drop --split {args.split}"
         )
@@ -1001,10 +1006,11 @@ def _check_folders(args: argparse.Namespace, out: Path) -> None:
 def _default_out(args: argparse.Namespace) -> Path:
     """Beside a run's checkpoint; ``runs/sam/<name>/`` for zero-shot or a checkpoint in the shared cache."""
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    split = args.split or SPLIT  # left out: read before _check_arguments fills it (_fill_run_defaults)
     if checkpoint is not None and cache_root().resolve() not in checkpoint.resolve().parents:
-        return checkpoint.parent / f"eval_{args.split}"
+        return checkpoint.parent / f"eval_{split}"
     name = checkpoint.stem if checkpoint is not None else f"zero_shot_{Path(args.data).name}"
-    return Path("runs") / "sam" / name / f"eval_{args.split}"
+    return Path("runs") / "sam" / name / f"eval_{split}"
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1032,7 +1038,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compare-zero-shot", action="store_true", help="also score the untuned model (with --checkpoint)"
     )
-    parser.add_argument("--split", default="test", choices=SPLITS, help="split to score")
+    parser.add_argument("--split", choices=SPLITS, help=f"split to score (default: {SPLIT})")
     parser.add_argument(
         "--out",
         type=user_path,

@@ -285,6 +285,10 @@ def test_cli_refuses_a_data_set_without_annotations(tmp_path, capsys):
             "instead of --batch-size 4\n",
         ),
         (
+            ["--folds", "3", "--split", "test"],
+            "--folds scores each round on its test fold of the pooled splits: drop --split test\n",
+        ),
+        (
             ["--folds", "3", "--compare-zero-shot"],
             "--folds scores zero-shot SAM beside the fine-tuned decoder in every round: drop "
             "--compare-zero-shot\n",
@@ -340,17 +344,21 @@ def test_cli_bad_inputs_are_one_line_and_write_nothing(tiny_dataset, tmp_path, c
     assert sorted(tmp_path.rglob("*")) == before
 
 
-@pytest.mark.parametrize("flag", ["--n-overlays", "--batch-size"])
-def test_folds_refuses_a_scoring_flag_given_at_its_default_value_and_a_plain_run_gets_the_default(flag):
-    # compared with the default: '--folds 3 --n-overlays 4' passed without a word, and was ignored
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--n-overlays", "4"), ("--batch-size", "4"), ("--split", "test")]
+)
+def test_folds_refuses_a_scoring_flag_given_at_its_default_value_and_a_plain_run_gets_the_default(
+    flag, value
+):
+    # compared with the default: '--folds 3 --n-overlays 4' (or '--split test') passed without a word
     import segmentation.evaluate as evaluate_module
 
-    args = evaluate_module.build_parser().parse_args(["--data", "d", "--folds", "3", flag, "4"])
-    with pytest.raises(UserError, match=f"drop {flag} 4$|instead of {flag} 4$"):
+    args = evaluate_module.build_parser().parse_args(["--data", "d", "--folds", "3", flag, value])
+    with pytest.raises(UserError, match=f"drop {flag} {value}$|instead of {flag} {value}$"):
         evaluate_module._refuse_flags_folds_ignores(args)
     args = evaluate_module.build_parser().parse_args(["--data", "d"])
     evaluate_module._fill_run_defaults(args)
-    assert (args.n_overlays, args.batch_size) == (4, 4)
+    assert (args.n_overlays, args.batch_size, args.split) == (4, 4, "test")
 
 
 @pytest.mark.parametrize(
