@@ -621,23 +621,40 @@ def drop_earlier(folder: Path) -> None:
     and are never put back (taken from :data:`_SET_ASIDE` before any move): the error went out of the run's
     first save and the put-back replaced this run's saved ``decoder.pt``, ``last.pt`` and ``results.csv``
     with the earlier run's. Marked :data:`EARLIER_DROPPED` first: one left hidden was shown by the next run
-    as a training's killed before its first save.
+    as a training's killed before its first save; where the mark cannot be written, the note says the next
+    run will say so all the same. A stop while it is written is noted as one during the deletion (it went
+    out with no note).
     """
     aside = _SET_ASIDE.pop(_key(folder), None)
-    if aside is not None and aside.is_dir():
-        kept = (aside / EARLIER_KEPT).exists()
-        with contextlib.suppress(OSError):  # left hidden without it, it is said as a killed run's
-            (aside / EARLIER_DROPPED).touch()
-        try:
-            if kept:
-                _show_kept(folder, aside)
-            else:
-                _delete_aside(aside)
-        except (OSError, KeyboardInterrupt) as error:
-            if os.path.lexists(aside):  # a stop amid the deletion of the renamed one: remove_stale's
-                print(_left_note(aside, error, kept=kept), file=sys.stderr, flush=True)
-            if not isinstance(error, OSError):
-                raise
+    if aside is None or not aside.is_dir():
+        return
+    kept, marked = (aside / EARLIER_KEPT).exists(), False
+    try:  # the mark inside: a stop while it was written went out with no note
+        marked = _mark_dropped(aside)
+        if kept:
+            _show_kept(folder, aside)
+        else:
+            _delete_aside(aside)
+    except (OSError, KeyboardInterrupt) as error:
+        if os.path.lexists(aside):  # a stop amid the deletion of the renamed one: remove_stale's
+            note = _left_note(aside, error, kept=kept)
+            if not marked:  # the next run's show_earlier cannot tell them from a killed training's
+                note += (
+                    "; they could not be marked as this run's, so the next run here will say a training "
+                    "killed before its first save left them"
+                )
+            print(note, file=sys.stderr, flush=True)
+        if not isinstance(error, OSError):
+            raise
+
+
+def _mark_dropped(aside: Path) -> bool:
+    """Puts :data:`EARLIER_DROPPED` into ``aside`` (:func:`drop_earlier`); False where it cannot."""
+    try:
+        (aside / EARLIER_DROPPED).touch()
+    except OSError:  # left hidden without it, it is said as a killed run's (drop_earlier's note says so)
+        return False
+    return True
 
 
 def _left_note(aside: Path, error: BaseException, *, kept: bool) -> str:

@@ -1167,3 +1167,60 @@ def test_a_stop_right_after_a_killed_runs_folder_is_shown_waits_for_its_note(tmp
         f"note: {shown} holds the earlier run's files: a training killed before its first save left them "
         "here; the run folder's own files are the killed run's (its decoder.pt may be untuned)\n"
     )
+
+
+def test_a_stop_while_drop_earlier_marks_the_files_it_leaves_is_noted(tmp_path, monkeypatch, capsys):
+    # the .dropped mark was written before drop_earlier's try: a Ctrl-C there went out with no note of
+    # the earlier run's files it left hidden
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "decoder.pt").write_text("earlier")
+    run_folder.set_earlier_aside(folder)
+    (aside,) = folder.glob(".earlier.*")
+    real = Path.touch
+
+    def stopped(self, *args, **kwargs):
+        if self.name == run_folder.EARLIER_DROPPED:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "touch", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run_folder.drop_earlier(folder)  # this run's first save
+    assert capsys.readouterr().err.startswith(
+        f"note: the earlier run's files this run replaces were not deleted (stopped first): delete {aside} "
+        "by hand; they could not be marked as this run's"
+    )
+    assert (aside / "decoder.pt").read_text() == "earlier"
+
+
+def test_earlier_files_a_drop_could_neither_mark_nor_remove_are_said_to_be_misnamed_next(
+    tmp_path, monkeypatch, capsys
+):
+    # the mark's error was suppressed: the note said only to delete them, and the next run said, with no
+    # word of warning, that a training killed before its first save had left them
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "decoder.pt").write_text("earlier")
+    run_folder.set_earlier_aside(folder)
+    (aside,) = folder.glob(".earlier.*")
+    real_touch, real_rename = Path.touch, Path.rename
+
+    def touch(self, *args, **kwargs):
+        if self.name == run_folder.EARLIER_DROPPED:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_touch(self, *args, **kwargs)
+
+    def rename(self, target):
+        if self == aside:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "touch", touch)
+    monkeypatch.setattr(Path, "rename", rename)
+    run_folder.drop_earlier(folder)  # this run's first save: it goes on
+    assert capsys.readouterr().err == (
+        f"note: the earlier run's files this run replaces could not be deleted (Permission denied: {aside}): "
+        f"delete {aside} by hand; they could not be marked as this run's, so the next run here will say a "
+        "training killed before its first save left them\n"
+    )
