@@ -458,7 +458,7 @@ def show_earlier(folder: Path) -> bool:
     for aside in asides:
         dropped = os.path.lexists(aside / EARLIER_DROPPED)
         killed = killed or not dropped
-        how = _hidden_how(dropped)
+        how = _hidden_how(dropped, kept=os.path.lexists(aside / EARLIER_KEPT))
         with signals_held():  # a stop right after the rename left a visible folder with no note
             try:
                 shown = _show(folder, aside)
@@ -471,13 +471,20 @@ def show_earlier(folder: Path) -> bool:
     return killed
 
 
-def _hidden_how(dropped: bool) -> str:
+def _hidden_how(dropped: bool, *, kept: bool = False) -> str:
     """How a hidden folder of :func:`set_earlier_aside` came to be left (:func:`show_earlier`): by a run
-    that saved its first epoch (``dropped``, :data:`EARLIER_DROPPED`), or by one killed before.
+    that saved its first epoch (``dropped``, :data:`EARLIER_DROPPED`), or by one killed before. Its files
+    ``kept`` (:data:`EARLIER_KEPT`) by a run that saved: that run tried to show them, not to remove them,
+    and they may be the earlier run's trained decoder (said as removed ones, with no word of it).
 
     >>> _hidden_how(True)
     'a training saved its first epoch in their place but could not remove them and left them here'
     """
+    if dropped and kept:
+        return (
+            "a training saved its first epoch in their place but could not show them and left them here; a "
+            "killed training's folder was found, so they may be the earlier run's trained decoder.pt"
+        )
     if dropped:
         return "a training saved its first epoch in their place but could not remove them and left them here"
     return (
