@@ -384,32 +384,58 @@ def show_killed_asides(work: Path) -> list[Path]:
     (:func:`drop_earlier_folds_run`'s ``.tmp``), which stayed hidden for ever.
 
     A run killed before its first round's training was recorded left the earlier run hidden, where no later
-    run looked; one holding :data:`FOLDS_DROPPED` was left by a run whose deletion of it failed.
+    run looked; one holding :data:`FOLDS_DROPPED` was left by a run whose deletion of it failed. One that
+    cannot be renamed is named, hidden, in a ``note:`` (once a process: ``evaluate --folds`` looks twice),
+    and the run goes on (the rename's error went out as a traceback); a Ctrl-C or ``kill`` is held until
+    each note is said (:func:`common.cli.signals_held`).
     """
-    beside, shown = _beside(work), []
+    shown = []
     for aside in _earlier_asides(work):
         if not aside.is_dir() or aside.is_symlink() or not is_stale(aside):
             continue
         if aside.suffix == ".tmp":
             shutil.rmtree(aside, ignore_errors=True)  # links in it removed, never followed
             continue
+        with signals_held():  # a stop right after the rename left a visible folder with no note
+            if (target := _show_killed_aside(work, aside)) is not None:
+                shown.append(target)
+    return shown
+
+
+#: The hidden folders :func:`_show_killed_aside` could not rename and named in a note, said once a process.
+_UNSHOWN: set[Path] = set()
+
+
+def _show_killed_aside(work: Path, aside: Path) -> Path | None:
+    """:func:`show_killed_asides`' work for one hidden folder ``aside``: the visible folder it is renamed
+    to, with its note; None where it cannot be (a note names it, hidden)."""
+    beside = _beside(work)
+    dropped = os.path.lexists(aside / FOLDS_DROPPED)
+    how = (
+        "a run that recorded its first round's training could not delete it and left it there"
+        if dropped
+        else "a run killed before its first round's training was recorded left it there"
+    )
+    try:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(aside.stat().st_mtime))
         target, number = beside.with_name(f"{beside.name}.earlier-{stamp}"), 1
         while os.path.lexists(target):
             number += 1
             target = beside.with_name(f"{beside.name}.earlier-{stamp}-{number}")
-        dropped = os.path.lexists(aside / FOLDS_DROPPED)
         aside.rename(target)
-        with contextlib.suppress(OSError):  # shown all the same: a hidden file left in it
-            (target / FOLDS_DROPPED).unlink(missing_ok=True)
-        how = (
-            "a run that recorded its first round's training could not delete it and left it there"
-            if dropped
-            else "a run killed before its first round's training was recorded left it there"
-        )
-        print(f"note: {target} holds an earlier --folds run of {work}: {how}", file=sys.stderr)
-        shown.append(target)
-    return shown
+    except OSError as error:
+        if aside not in _UNSHOWN:
+            _UNSHOWN.add(aside)
+            print(
+                f"note: {aside} holds an earlier --folds run of {work} and could not be renamed to a visible "
+                f"folder ({file_error(error)}): rename or move it by hand to keep it, or delete it; {how}",
+                file=sys.stderr,
+            )
+        return None
+    with contextlib.suppress(OSError):  # shown all the same: a hidden file left in it
+        (target / FOLDS_DROPPED).unlink(missing_ok=True)
+    print(f"note: {target} holds an earlier --folds run of {work}: {how}", file=sys.stderr)
+    return target
 
 
 def _move_back(work: Path, aside: Path, moved: list[str] | None = None) -> None:

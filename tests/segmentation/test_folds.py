@@ -2111,3 +2111,77 @@ def test_an_earlier_run_put_back_by_a_stop_amid_its_deletion_is_a_folds_run_agai
     assert folds.is_folds_run(out)
     assert (out / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
     assert not list(tmp_path.glob(".out.earlier.*"))
+
+
+def test_a_killed_runs_hidden_earlier_run_that_cannot_be_shown_is_named_once_and_the_run_goes_on(
+    tmp_path, monkeypatch, capsys
+):
+    # the rename's OSError went out of 'evaluate --folds' as a traceback, with no word of whose run the
+    # hidden folder holds (segmentation.run_folder's show_earlier names such a folder and goes on)
+    import os
+    import subprocess
+    import sys
+
+    from common.io import temporary_path
+    from segmentation import folds
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    out = tmp_path / "out"
+    out.mkdir()
+    ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
+    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))  # its run ended
+    _earlier_folds_run(hidden)
+    real = Path.rename
+
+    def refused(self, target):
+        if self == hidden:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", refused)
+    assert folds.show_killed_asides(out) == []
+    assert folds.show_killed_asides(out) == []  # evaluate --folds, then cross_validate: said once
+    assert capsys.readouterr().err == (
+        f"note: {hidden} holds an earlier --folds run of {out} and could not be renamed to a visible folder "
+        f"(Permission denied: {hidden}): rename or move it by hand to keep it, or delete it; a run killed "
+        "before its first round's training was recorded left it there\n"
+    )
+    assert (hidden / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
+
+
+def test_a_stop_right_after_a_killed_runs_earlier_run_is_shown_waits_for_its_note(
+    tmp_path, monkeypatch, capsys
+):
+    # the rename was not held: a Ctrl-C right after it left a visible <out>.earlier-<time> with no note
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from common.io import temporary_path
+    from segmentation import folds
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    out = tmp_path / "out"
+    out.mkdir()
+    ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
+    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))  # its run ended
+    _earlier_folds_run(hidden)
+    real = Path.rename
+
+    def rename_then_stop(self, target):
+        moved = real(self, target)
+        if self == hidden:
+            signal.raise_signal(signal.SIGINT)
+        return moved
+
+    monkeypatch.setattr(Path, "rename", rename_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        folds.show_killed_asides(out)
+    (shown,) = tmp_path.glob("out.earlier-*")
+    assert capsys.readouterr().err == (
+        f"note: {shown} holds an earlier --folds run of {out}: a run killed before its first round's "
+        "training was recorded left it there\n"
+    )
