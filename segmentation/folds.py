@@ -473,11 +473,16 @@ def drop_earlier_folds_run(earlier: list[Path]) -> None:
 
 
 def _delete_earlier_run(aside: Path) -> None:
-    """:func:`drop_earlier_folds_run`'s work for one hidden folder ``aside`` (missing: nothing to do)."""
+    """:func:`drop_earlier_folds_run`'s work for one hidden folder ``aside`` (missing: nothing to do). Where
+    its :data:`FOLDS_DROPPED` cannot be written and it is left hidden, the note says the next run will call
+    it a killed run's (the mark's error was suppressed with no word)."""
     if not aside.is_dir():
         return
-    with contextlib.suppress(OSError):  # left hidden without it, the next run said a killed run left it
+    marked = True
+    try:
         (aside / FOLDS_DROPPED).touch()
+    except OSError:  # left hidden without it, the next run says a killed run left it: the note says so
+        marked = False
     left = aside
     try:
         doomed = aside.with_name(f"{aside.name}.tmp")
@@ -485,9 +490,15 @@ def _delete_earlier_run(aside: Path) -> None:
         left = doomed
         shutil.rmtree(doomed)
     except OSError as error:
+        unmarked = (
+            "; it could not be marked as this run's, so the next --folds run here will say a run killed "
+            "before its first round's training was recorded left it"
+            if left == aside and not marked
+            else ""
+        )
         print(
             f"note: the earlier --folds run this run replaces could not be deleted ({file_error(error)}): "
-            f"delete {left} by hand",
+            f"delete {left} by hand{unmarked}",
             file=sys.stderr,
         )
 

@@ -2185,3 +2185,35 @@ def test_a_stop_right_after_a_killed_runs_earlier_run_is_shown_waits_for_its_not
         f"note: {shown} holds an earlier --folds run of {out}: a run killed before its first round's "
         "training was recorded left it there\n"
     )
+
+
+def test_an_earlier_run_a_drop_could_neither_mark_nor_delete_is_said_to_be_misnamed_next(
+    tmp_path, monkeypatch, capsys
+):
+    # the mark's error was suppressed: the note said only to delete it by hand, and the next run said, with
+    # no word of warning, that a run killed before its first round's training was recorded had left it
+    from common.io import temporary_path
+    from segmentation import folds
+
+    hidden = temporary_path(tmp_path / "out.earlier").with_suffix("")
+    _earlier_folds_run(hidden)
+    real_touch, real_rename = Path.touch, Path.rename
+
+    def touch(self, *args, **kwargs):
+        if self.name == folds.FOLDS_DROPPED:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_touch(self, *args, **kwargs)
+
+    def rename(self, target):
+        if self == hidden:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "touch", touch)
+    monkeypatch.setattr(Path, "rename", rename)
+    folds.drop_earlier_folds_run([hidden])  # this run's first round's training recorded: it goes on
+    assert capsys.readouterr().err == (
+        "note: the earlier --folds run this run replaces could not be deleted (Permission denied: "
+        f"{hidden}): delete {hidden} by hand; it could not be marked as this run's, so the next --folds run "
+        "here will say a run killed before its first round's training was recorded left it\n"
+    )
