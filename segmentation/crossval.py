@@ -255,7 +255,8 @@ def _folds_run_marked(work: Path, *, resume: bool) -> Iterator[list[Path]]:
     base model loaded) and sets an earlier run aside unless ``resume``
     (:func:`~segmentation.folds.set_folds_run_aside`, which leaves the markers); the marker goes however
     the block ends. Yields a list holding the folder the earlier run waits in (empty: none); the block
-    empties it once it has deleted that run. Still there when the block stops, the earlier run is put back
+    empties it before it deletes that run (:func:`~segmentation.folds.drop_earlier_folds_run`: a stop amid
+    the deletion puts nothing back). Still there when the block stops, the earlier run is put back
     (:func:`_put_back_on_stop`) and the exception marked (:func:`earlier_run_back`).
     Marked before the check: of two runs started at one instant, each saw no marker when it
     checked and then marked, and both went on; now the later of the two marks sees the other's, so one or

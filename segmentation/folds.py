@@ -440,9 +440,9 @@ def _show_killed_aside(work: Path, aside: Path) -> Path | None:
 
 def _move_back(work: Path, aside: Path, moved: list[str] | None = None) -> None:
     """Moves what ``aside`` holds back into ``work`` (their names appended to ``moved``) and removes
-    ``aside`` (missing: nothing to do). Its :data:`FOLDS_DROPPED` (a stop after
-    :func:`drop_earlier_folds_run` marked it) is removed, not moved: in ``work`` it was no file of a
-    ``--folds`` run's, and the next run into ``work`` was refused (:func:`is_folds_run`)."""
+    ``aside`` (missing: nothing to do). A :data:`FOLDS_DROPPED` in it is removed, not moved: in ``work`` it
+    is no file of a ``--folds`` run's, and the next run into ``work`` was refused (:func:`is_folds_run`;
+    :func:`drop_earlier_folds_run` now empties ``earlier`` before it marks, so none should be there)."""
     if not aside.is_dir():
         return
     for path in sorted(aside.iterdir()):
@@ -457,19 +457,22 @@ def _move_back(work: Path, aside: Path, moved: list[str] | None = None) -> None:
 
 def drop_earlier_folds_run(earlier: list[Path]) -> None:
     """Deletes the earlier run :func:`set_folds_run_aside` moved to the folder ``earlier`` holds (none:
-    nothing to do), then empties ``earlier`` (a stop in between finds that folder gone and puts nothing
-    back): this run's first round's training is recorded. Renamed to a temporary first (``<folder>.tmp``),
-    so a kill while it is deleted leaves no part of it to be taken for the earlier run
-    (:func:`show_killed_asides` removes it); links in it are removed, never followed.
+    nothing to do), emptied first: this run's first round's training is recorded, so a stop amid the
+    deletion puts nothing back over it (a note names the folder left hidden, which the next run shows).
+    It was emptied after: a Ctrl-C before the rename put the earlier run back over the recorded round, with
+    a note that this run had stopped before its first round's training was recorded. Renamed to a
+    temporary first (``<folder>.tmp``), so a kill while it is deleted leaves no part of it to be taken for
+    the earlier run (:func:`show_killed_asides` removes it); links in it are removed, never followed.
 
     Where that fails (a file of it this user cannot delete), a ``note:`` names what is left to delete and
     the run goes on: it stopped after its first round's training, which it had recorded. The temporary was
     named ``.<aside>.<token>.tmp``, too long for the file system with an ``--out`` name of some 200
     characters.
     """
-    for aside in earlier:
-        _delete_earlier_run(aside)
+    asides = list(earlier)
     earlier.clear()
+    for aside in asides:
+        _delete_earlier_run(aside)
 
 
 def _delete_earlier_run(aside: Path) -> None:
@@ -478,13 +481,9 @@ def _delete_earlier_run(aside: Path) -> None:
     it a killed run's (the mark's error was suppressed with no word)."""
     if not aside.is_dir():
         return
-    marked = True
+    left, marked = aside, False
     try:
-        (aside / FOLDS_DROPPED).touch()
-    except OSError:  # left hidden without it, the next run says a killed run left it: the note says so
-        marked = False
-    left = aside
-    try:
+        marked = _mark_dropped(aside)
         doomed = aside.with_name(f"{aside.name}.tmp")
         aside.rename(doomed)
         left = doomed
@@ -501,6 +500,23 @@ def _delete_earlier_run(aside: Path) -> None:
             f"delete {left} by hand{unmarked}",
             file=sys.stderr,
         )
+    except KeyboardInterrupt:
+        if left == aside:  # a stop amid the deletion of the .tmp: the next run removes it
+            print(
+                f"note: the earlier --folds run this run replaces was not deleted (stopped first): delete "
+                f"{aside} by hand",
+                file=sys.stderr,
+            )
+        raise
+
+
+def _mark_dropped(aside: Path) -> bool:
+    """Puts :data:`FOLDS_DROPPED` into ``aside`` (:func:`_delete_earlier_run`); False where it cannot."""
+    try:
+        (aside / FOLDS_DROPPED).touch()
+    except OSError:  # left hidden without it, the next run says a killed run left it: the note says so
+        return False
+    return True
 
 
 def put_back_folds_run(work: Path, aside: Path | None) -> bool:

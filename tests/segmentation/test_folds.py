@@ -2083,10 +2083,13 @@ def test_a_killed_runs_hidden_folder_is_shown_before_a_refusal_of_the_data(tiny_
     assert f"note: {shown} holds an earlier --folds run of {out}" in err and "more folds than" in err
 
 
-def test_an_earlier_run_put_back_by_a_stop_amid_its_deletion_is_a_folds_run_again(tmp_path, monkeypatch):
-    # a Ctrl-C after drop_earlier_folds_run marked the hidden folder (.dropped) and before its rename put
-    # the earlier run back with the marker: --out then held a file no --folds run writes, and the next
-    # run into it was refused ('holds other files than an earlier --folds run's'), --resume too
+def test_a_stop_amid_the_deletion_of_the_earlier_run_keeps_the_recorded_round_and_puts_nothing_back(
+    tmp_path, monkeypatch, capsys
+):
+    # the earlier run's folder stayed in 'earlier' until its deletion ended: a Ctrl-C after it was marked
+    # (.dropped) and before its rename put it back over the round whose training was recorded, saying this
+    # run had stopped before that, and took the mark into --out: the next run into it was refused ('holds
+    # other files than an earlier --folds run's'), --resume too
     import os
 
     from segmentation import crossval, folds
@@ -2102,15 +2105,19 @@ def test_an_earlier_run_put_back_by_a_stop_amid_its_deletion_is_a_folds_run_agai
 
     with pytest.raises(KeyboardInterrupt) as stop:
         with crossval._folds_run_marked(out, resume=False) as earlier:
-            (out / "folds_plan.json").write_text("{}")  # this run's, as its round 0 trains
+            (out / "folds_plan.json").write_text("this run's")  # as its round 0's training is recorded
+            (aside,) = earlier
             monkeypatch.setattr(Path, "rename", stopped)
             folds.drop_earlier_folds_run(earlier)
     monkeypatch.setattr(Path, "rename", real)
-    assert crossval.earlier_run_back(stop.value)
+    assert not crossval.earlier_run_back(stop.value)  # the Ctrl-C line tells to --resume
+    assert (out / "folds_plan.json").read_text() == "this run's"
     assert not os.path.lexists(out / folds.FOLDS_DROPPED)
-    assert folds.is_folds_run(out)
-    assert (out / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
-    assert not list(tmp_path.glob(".out.earlier.*"))
+    assert capsys.readouterr().err.endswith(
+        "note: the earlier --folds run this run replaces was not deleted (stopped first): delete "
+        f"{aside} by hand\n"
+    )
+    assert (aside / "runs" / "fold0" / "decoder.pt").read_bytes() == b"old"
 
 
 def test_a_killed_runs_hidden_earlier_run_that_cannot_be_shown_is_named_once_and_the_run_goes_on(
