@@ -84,8 +84,9 @@ from segmentation.views import View
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
 
-#: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these.
-DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]+)?"
+#: The devices a user may name (``--device``, ``device:``): CUDA when present, or one of these; an index
+#: with a leading zero (``cuda:01``) is not one: torch refuses it ("Invalid device string"), a traceback.
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:(0|[1-9][0-9]*))?"
 #: Those devices as a refusal lists them (:func:`common.devices.check_device_name`).
 DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
 

@@ -427,7 +427,8 @@ def test_a_split_of_good_photos_only_is_refused_naming_it(tiny_dataset, tmp_path
 
 def test_resolve_device_refuses_devices_this_machine_lacks(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
-    for name in ("gpu", "cuda:", "cuda:x", "CPU", "cpu:0", ""):
+    # cuda:00 and cuda:01 passed the name check and torch.device raised "Invalid device string", a traceback
+    for name in ("gpu", "cuda:", "cuda:x", "CPU", "cpu:0", "", "cuda:00", "cuda:01"):
         with pytest.raises(UserError, match="unknown device"):
             resolve_device(name)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
