@@ -18,6 +18,7 @@ from segmentation.data import SegmentationImage, SegmentationSplit, load_split
 from segmentation.evaluate import ModelEvaluation
 from segmentation.folds import deal_folds, kfold, pool_defect_images, write_fold
 from segmentation.metrics import ImageScore, Summary
+from tests.segmentation.renames import refuse_rename, refuse_touch
 
 
 def items(n_per_stratum: dict[str, int]) -> list[tuple[str, str]]:
@@ -1703,20 +1704,13 @@ def test_an_earlier_run_a_killed_folds_run_set_aside_is_shown_by_the_next_run(
 ):
     # a run killed before its first round's training was recorded left the earlier run hidden beside --out,
     # where no later run looked
-    import os
-    import subprocess
-    import sys
-
     from common.io import temporary_path
     from segmentation import crossval
     from segmentation.evaluate import main
 
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
     out = tmp_path / "out"
     ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
-    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))
-    _earlier_folds_run(hidden)
+    _earlier_folds_run(_dead_token(ours))
     live = ours  # this process's name: a live run's
     live.mkdir()
     _earlier_folds_run(out)  # what the killed run left in out: its plan and first round
@@ -1741,27 +1735,11 @@ def test_an_earlier_run_a_failed_deletion_left_hidden_is_not_said_to_be_a_killed
     # the next run said "a run killed before its first round's training was recorded left it there" of a
     # hidden folder that a run which had recorded its first round's training could not delete
     import os
-    import subprocess
-    import sys
 
-    from common.io import temporary_path
     from segmentation import folds
 
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    out = tmp_path / "out"
-    out.mkdir()
-    ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
-    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))  # its run ended
-    _earlier_folds_run(hidden)
-    real = Path.rename
-
-    def refused(self, target):
-        if self == hidden:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, target)
-
-    monkeypatch.setattr(Path, "rename", refused)
+    out, hidden = _dead_runs_hidden_folder(tmp_path)
+    real = refuse_rename(monkeypatch, hidden)
     folds.drop_earlier_folds_run([hidden])  # that run's first round's training recorded: it went on
     monkeypatch.setattr(Path, "rename", real)
     assert f"could not be deleted (Permission denied: {hidden}): delete {hidden} by hand" in (
@@ -1782,18 +1760,11 @@ def _stop(*args, **kwargs):
 
 def test_a_killed_runs_hidden_folder_beside_an_out_named_with_brackets_is_shown(tmp_path, capsys):
     # the name was read as a glob pattern: --out 'nut[1]' looked for .nut1.earlier.*
-    import os
-    import subprocess
-    import sys
-
     from common.io import temporary_path
     from segmentation.folds import show_killed_asides
 
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
     out = tmp_path / "nut[1]"
-    ours = temporary_path(tmp_path / "nut[1].earlier").with_suffix("")
-    _earlier_folds_run(ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-")))
+    _earlier_folds_run(_dead_token(temporary_path(tmp_path / "nut[1].earlier").with_suffix("")))
     (shown,) = show_killed_asides(out)
     assert shown.name.startswith("nut[1].earlier-") and (shown / "runs" / "fold0" / "decoder.pt").is_file()
     assert f"note: {shown} holds an earlier --folds run of {out}" in capsys.readouterr().err
@@ -1823,6 +1794,17 @@ def _dead_token(path: Path) -> Path:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return path.with_name(path.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))
+
+
+def _dead_runs_hidden_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """``tmp_path / "out"`` (made, empty) and an earlier --folds run hidden beside it by a run that ended."""
+    from common.io import temporary_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    hidden = _dead_token(temporary_path(tmp_path / "out.earlier").with_suffix(""))  # its run ended
+    _earlier_folds_run(hidden)
+    return out, hidden
 
 
 def test_an_earlier_run_of_an_out_with_a_long_name_is_deleted_after_round_0_and_the_run_goes_on(
@@ -2125,28 +2107,11 @@ def test_a_killed_runs_hidden_earlier_run_that_cannot_be_shown_is_named_once_and
 ):
     # the rename's OSError went out of 'evaluate --folds' as a traceback, with no word of whose run the
     # hidden folder holds (segmentation.run_folder's show_earlier names such a folder and goes on)
-    import os
-    import subprocess
-    import sys
 
-    from common.io import temporary_path
     from segmentation import folds
 
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    out = tmp_path / "out"
-    out.mkdir()
-    ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
-    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))  # its run ended
-    _earlier_folds_run(hidden)
-    real = Path.rename
-
-    def refused(self, target):
-        if self == hidden:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, target)
-
-    monkeypatch.setattr(Path, "rename", refused)
+    out, hidden = _dead_runs_hidden_folder(tmp_path)
+    refuse_rename(monkeypatch, hidden)
     assert folds.show_killed_asides(out) == []
     assert folds.show_killed_asides(out) == []  # evaluate --folds, then cross_validate: said once
     assert capsys.readouterr().err == (
@@ -2161,21 +2126,11 @@ def test_a_stop_right_after_a_killed_runs_earlier_run_is_shown_waits_for_its_not
     tmp_path, monkeypatch, capsys
 ):
     # the rename was not held: a Ctrl-C right after it left a visible <out>.earlier-<time> with no note
-    import os
     import signal
-    import subprocess
-    import sys
 
-    from common.io import temporary_path
     from segmentation import folds
 
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    out = tmp_path / "out"
-    out.mkdir()
-    ours = temporary_path(tmp_path / "out.earlier").with_suffix("")
-    hidden = ours.with_name(ours.name.replace(f"-{os.getpid()}-", f"-{process.pid}-"))  # its run ended
-    _earlier_folds_run(hidden)
+    out, hidden = _dead_runs_hidden_folder(tmp_path)
     real = Path.rename
 
     def rename_then_stop(self, target):
@@ -2204,20 +2159,8 @@ def test_an_earlier_run_a_drop_could_neither_mark_nor_delete_is_said_to_be_misna
 
     hidden = temporary_path(tmp_path / "out.earlier").with_suffix("")
     _earlier_folds_run(hidden)
-    real_touch, real_rename = Path.touch, Path.rename
-
-    def touch(self, *args, **kwargs):
-        if self.name == folds.FOLDS_DROPPED:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_touch(self, *args, **kwargs)
-
-    def rename(self, target):
-        if self == hidden:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_rename(self, target)
-
-    monkeypatch.setattr(Path, "touch", touch)
-    monkeypatch.setattr(Path, "rename", rename)
+    refuse_touch(monkeypatch, folds.FOLDS_DROPPED)
+    refuse_rename(monkeypatch, hidden)
     folds.drop_earlier_folds_run([hidden])  # this run's first round's training recorded: it goes on
     assert capsys.readouterr().err == (
         "note: the earlier --folds run this run replaces could not be deleted (Permission denied: "

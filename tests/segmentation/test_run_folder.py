@@ -23,6 +23,7 @@ from common.io import temporary_path
 from segmentation.distributed import Dist
 from segmentation.run_folder import check_run_dir, curves_figure, prepare_run_dir
 from segmentation.train_config import DEFAULTS
+from tests.segmentation.renames import refuse_rename, refuse_touch
 
 
 @pytest.mark.parametrize("epochs", [1, 2, 3, 40])
@@ -893,14 +894,7 @@ def test_kept_earlier_files_that_cannot_be_shown_at_the_first_save_are_named_and
     _shown(folder, capsys)
     (folder / "decoder.pt").write_bytes(b"this run's zero-shot")
     (aside,) = folder.glob(".earlier.*")
-    real = Path.rename
-
-    def rename(self, target):
-        if self == aside:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, target)
-
-    monkeypatch.setattr(Path, "rename", rename)
+    refuse_rename(monkeypatch, aside)
     run_folder.drop_earlier(folder)  # this run's first save: it goes on
     assert run_folder.put_back_earlier(folder) == []  # a stop in a later epoch
     run_folder.unmark_training(folder)
@@ -925,14 +919,7 @@ def test_a_set_aside_that_can_neither_finish_nor_move_back_nor_be_shown_deletes_
 
     failing = [_nth(False, 2, refused), _nth(True, 1, refused)]
     _on_moves(monkeypatch, folder, lambda into_folder: [act(into_folder) for act in failing])
-    real = Path.rename
-
-    def rename(self, target):
-        if self.name.startswith(".earlier."):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, target)
-
-    monkeypatch.setattr(Path, "rename", rename)
+    refuse_rename(monkeypatch, lambda path: path.name.startswith(".earlier."))
     with pytest.raises(PermissionError):
         prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
     assert all((folder / name).read_bytes() == b"earlier run" for name in EARLIER if name != "last.pt")
@@ -985,10 +972,7 @@ def test_kept_files_whose_showing_fails_stay_marked_kept(tmp_path, monkeypatch, 
     run_folder.set_earlier_aside(folder, keep=True)
     (aside,) = folder.glob(".earlier.*")
 
-    def refused(self, target):
-        raise PermissionError(1, "Operation not permitted", str(self))
-
-    monkeypatch.setattr(Path, "rename", refused)
+    refuse_rename(monkeypatch, lambda path: True, code=1)
     run_folder.drop_earlier(folder)  # this run's first save: it goes on
     assert (aside / run_folder.EARLIER_KEPT).exists()
     assert (
@@ -1042,10 +1026,7 @@ def test_kept_files_that_cannot_be_shown_at_a_stop_before_the_first_save_are_nam
     run_folder.set_earlier_aside(folder, keep=True)
     (aside,) = folder.glob(".earlier.*")
 
-    def refused(self, target):
-        raise PermissionError(1, "Operation not permitted", str(self))
-
-    monkeypatch.setattr(Path, "rename", refused)
+    refuse_rename(monkeypatch, lambda path: True, code=1)
     where = run_folder.put_back_earlier(folder)  # this run stopped before its first save
     assert run_folder.earlier_files_note(folder, where) == (
         "note: this run stopped before its first save: the files this run set aside, kept, could not be "
@@ -1063,14 +1044,7 @@ def test_a_killed_runs_hidden_folder_that_cannot_be_shown_is_named_and_the_run_g
     folder = _earlier_run(tmp_path)
     aside = _dead_aside(folder, ("last.pt", "decoder.pt"))
     _killed_run(folder)
-    real = Path.rename
-
-    def rename(self, target):
-        if self == aside:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, target)
-
-    monkeypatch.setattr(Path, "rename", rename)
+    real = refuse_rename(monkeypatch, aside)
     prepare_run_dir(_config(tmp_path, exist_ok=True), Dist(), None)
     monkeypatch.setattr(Path, "rename", real)
     assert (
@@ -1100,14 +1074,7 @@ def test_earlier_files_a_failed_drop_left_hidden_are_not_said_to_be_a_killed_tra
     run_folder.set_earlier_aside(folder, keep=fault.endswith("kept files"))
     (aside,) = folder.glob(".earlier.*")
     (folder / "decoder.pt").write_text("this run's first save")
-    real = Path.rename
-
-    def refused(self, target):
-        if self == aside:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, target)
-
-    monkeypatch.setattr(Path, "rename", refused)
+    real = refuse_rename(monkeypatch, aside)
     run_folder.drop_earlier(folder)  # this run's first save: it goes on
     monkeypatch.setattr(Path, "rename", real)
     capsys.readouterr()
@@ -1210,20 +1177,8 @@ def test_earlier_files_a_drop_could_neither_mark_nor_remove_are_said_to_be_misna
     (folder / "decoder.pt").write_text("earlier")
     run_folder.set_earlier_aside(folder)
     (aside,) = folder.glob(".earlier.*")
-    real_touch, real_rename = Path.touch, Path.rename
-
-    def touch(self, *args, **kwargs):
-        if self.name == run_folder.EARLIER_DROPPED:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_touch(self, *args, **kwargs)
-
-    def rename(self, target):
-        if self == aside:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_rename(self, target)
-
-    monkeypatch.setattr(Path, "touch", touch)
-    monkeypatch.setattr(Path, "rename", rename)
+    refuse_touch(monkeypatch, run_folder.EARLIER_DROPPED)
+    refuse_rename(monkeypatch, aside)
     run_folder.drop_earlier(folder)  # this run's first save: it goes on
     assert capsys.readouterr().err == (
         f"note: the earlier run's files this run replaces could not be deleted (Permission denied: {aside}): "
