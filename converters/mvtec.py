@@ -43,6 +43,7 @@ from converters.records import (
     is_skipped_folder,
     stem_key,
     subfolders,
+    unicode_form,
 )
 from converters.splits import SPLITS_FILE
 
@@ -180,8 +181,8 @@ def category_dir(root: str | Path, category: str, *, layout: str | None = None) 
         elif twin := _unicode_twin(category, known):  # looks alike: "did you mean 'häzel'?" of 'häzel'
             hint = (
                 f"; the folder {root / twin} has this name with its letters coded in another Unicode form "
-                f"({_form(twin)}, as macOS and some archives write accents; {_form(category)} typed): type "
-                "the name by tab completion, or rename the folder"
+                f"({unicode_form(twin)}, as macOS and some archives write accents; {unicode_form(category)} "
+                "typed): type the name by tab completion, or rename the folder"
             )
         elif close := _close_category(category, known):  # a typo, or MVTec's name in another case
             hint = f"; did you mean '{close}'?{hint}"
@@ -218,14 +219,6 @@ def _unicode_twin(category: str, known: Sequence[str]) -> str | None:
         name for name in known if unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", category)
     ]
     return same[0] if len(same) == 1 else None
-
-
-def _form(name: str) -> str:
-    """``NFC``, ``NFD`` or ``mixed``: how ``name``'s accented letters are coded."""
-    for form in ("NFC", "NFD"):
-        if unicodedata.is_normalized(form, name):
-            return form
-    return "mixed"
 
 
 def _close_category(category: str, known: Sequence[str]) -> str | None:

@@ -219,10 +219,10 @@ def twin_difference(twin: Path, path: Path) -> str:
     asked = path.parts[len(twin.parts) - 1] if len(twin.parts) <= len(path.parts) else path.name
     if unicodedata.normalize("NFC", twin.name) != unicodedata.normalize("NFC", asked):
         return "differs in case"
-    return f"is coded in another Unicode form ({_form(twin.name)}, not {_form(asked)})"
+    return f"is coded in another Unicode form ({unicode_form(twin.name)}, not {unicode_form(asked)})"
 
 
-def _form(name: str) -> str:
+def unicode_form(name: str) -> str:
     """``NFC``, ``NFD`` or ``mixed``: how ``name``'s accented letters are coded."""
     return next((form for form in ("NFC", "NFD") if unicodedata.is_normalized(form, name)), "mixed")
 
