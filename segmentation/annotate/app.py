@@ -32,7 +32,8 @@ the path relative to ``--images``):
                               (``{running: false}``: none)
 ``POST /api/export/cancel``   ``{id}``: stops the export of that id before its next photo, one not begun
                               yet before its first (``<out>/export`` kept as it was);
-                              ``{cancelling: false}`` where that export is over
+                              ``{cancelling: false}`` where that export is over (one of the
+                              last 16 begun; an older id's cancel is kept, as one not begun yet)
 ``GET /files/images/...``     an image file from ``--images`` (TIFF sent as PNG)
 ``GET /files/out/...``        a file from ``--out`` (the written masks, the state)
 ============================  =====================================================================
