@@ -2054,44 +2054,37 @@ def test_a_good_copy_of_a_defect_photo_is_a_warning_in_any_split(tmp_path):
     assert convert_module.good_copy_warnings({"train": [defect, twin, other], "val": [], "test": []}) == []
 
 
-def test_a_defect_photo_copied_into_good_gets_the_warning_in_a_conversion(tmp_path):
+def _good_copy_of_a_defect_photo(root: Path, photos: int) -> ConvertConfig:
+    """``photos`` defect photos in ``root/bad`` (masks in ``root/masks``), the first copied into
+    ``root/good``; the conversion of them into ``root/out``."""
     rng = np.random.default_rng(0)
-    (tmp_path / "bad").mkdir()
-    (tmp_path / "masks").mkdir()
-    (tmp_path / "good").mkdir()
+    for folder in ("bad", "masks", "good"):
+        (root / folder).mkdir()
     mask = np.zeros((32, 32), np.uint8)
     mask[4:12, 4:12] = 255
-    for i in range(5):
-        cv2.imwrite(str(tmp_path / "bad" / f"{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
-        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
-    shutil.copyfile(tmp_path / "bad" / "0.png", tmp_path / "good" / "copy.png")
-    report = convert(
-        ConvertConfig(
-            root=tmp_path,
-            out=tmp_path / "out",
-            images=tmp_path / "bad",
-            masks=tmp_path / "masks",
-            good=tmp_path / "good",
-            background_ratio=10,
-            progress=False,
-        )
+    for i in range(photos):
+        cv2.imwrite(str(root / "bad" / f"{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
+        cv2.imwrite(str(root / "masks" / f"{i}.png"), mask)
+    shutil.copyfile(root / "bad" / "0.png", root / "good" / "copy.png")
+    return ConvertConfig(
+        root=root,
+        out=root / "out",
+        images=root / "bad",
+        masks=root / "masks",
+        good=root / "good",
+        background_ratio=10,
+        progress=False,
     )
+
+
+def test_a_defect_photo_copied_into_good_gets_the_warning_in_a_conversion(tmp_path):
+    config = _good_copy_of_a_defect_photo(tmp_path, 5)
+    report = convert(config)
     assert any(
         w.startswith("1 good photo is a byte-for-byte copy of a defect photo, e.g. ") for w in report.warnings
     )
     with pytest.raises(UserError, match=r"byte-for-byte cop.* \(--strict\)$"):  # it, or the across-splits one
-        convert(
-            ConvertConfig(
-                root=tmp_path,
-                out=tmp_path / "out2",
-                images=tmp_path / "bad",
-                masks=tmp_path / "masks",
-                good=tmp_path / "good",
-                background_ratio=10,
-                strict=True,
-                progress=False,
-            )
-        )
+        convert(replace(config, out=tmp_path / "out2", strict=True))
     assert not (tmp_path / "out2").exists()
 
 
@@ -2124,30 +2117,12 @@ def test_the_out_check_resolves_each_photo_folder_once_not_each_file(tmp_path, m
 def test_a_conversion_hashes_each_photo_once(tmp_path, monkeypatch):
     # photos written just before (an export, the synthetic set) are not remembered by common.io: both copy
     # checks read each photo of a size that spans splits and good and defect photos whole, twice
-    rng = np.random.default_rng(0)
-    for folder in ("bad", "masks", "good"):
-        (tmp_path / folder).mkdir()
-    mask = np.zeros((32, 32), np.uint8)
-    mask[4:12, 4:12] = 255
-    for i in range(6):
-        cv2.imwrite(str(tmp_path / "bad" / f"{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
-        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
-    shutil.copyfile(tmp_path / "bad" / "0.png", tmp_path / "good" / "copy.png")
+    config = _good_copy_of_a_defect_photo(tmp_path, 6)
     hashed, sha256_file = [], convert_module.sha256_file
     monkeypatch.setattr(
         convert_module, "sha256_file", lambda path, **kw: hashed.append(Path(path)) or sha256_file(path, **kw)
     )
-    report = convert(
-        ConvertConfig(
-            root=tmp_path,
-            out=tmp_path / "out",
-            images=tmp_path / "bad",
-            masks=tmp_path / "masks",
-            good=tmp_path / "good",
-            background_ratio=10,
-            progress=False,
-        )
-    )
+    report = convert(config)
     assert any(w.startswith("1 good photo is a byte-for-byte copy") for w in report.warnings)
     assert hashed and sorted(hashed) == sorted(set(hashed))
 
