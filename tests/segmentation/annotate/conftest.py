@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -234,6 +235,33 @@ def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
 def wait_for():
     """``wait_until`` as a fixture (background threads: embeddings, the decoder, the detector)."""
     return wait_until
+
+
+def hold_exports_at_the_first_photo_written(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """``(held, release)``: from now, each export waits once its first photo is written, ``held`` set, until
+    ``release`` is (30 s at most)."""
+    from segmentation.annotate import export
+
+    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
+
+    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
+        def hook(stage, done, total):
+            on_photo(stage, done, total)
+            if (stage, done) == ("writing", 1):
+                held.set()
+                assert release.wait(30)
+
+        return export_dataset(*args, on_photo=hook, **kwargs)
+
+    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    return held, release
+
+
+@pytest.fixture
+def hold_exports(monkeypatch) -> Callable[[], tuple[threading.Event, threading.Event]]:
+    """:func:`hold_exports_at_the_first_photo_written` as a fixture: called, it holds the exports from then on
+    (an export the test runs before is not held)."""
+    return lambda: hold_exports_at_the_first_photo_written(monkeypatch)
 
 
 class RedDefectDetector:

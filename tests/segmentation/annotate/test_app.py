@@ -702,28 +702,8 @@ def written_files(folder):
     }
 
 
-def hold_exports_at_the_first_photo_written(monkeypatch) -> tuple[threading.Event, threading.Event]:
-    """``(held, release)``: each export waits once its first photo is written, ``held`` set, until ``release``
-    is (10 s at most)."""
-    from segmentation.annotate import export
-
-    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
-
-    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
-        def hook(stage, done, total):
-            on_photo(stage, done, total)
-            if (stage, done) == ("writing", 1):
-                held.set()
-                assert release.wait(10)
-
-        return export_dataset(*args, on_photo=hook, **kwargs)
-
-    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
-    return held, release
-
-
 def test_a_running_export_says_which_photo_it_is_at_and_a_cancel_leaves_the_last_export_as_it_was(
-    client, app_parts, monkeypatch
+    client, app_parts, monkeypatch, hold_exports
 ):
     """The page's export said nothing until it ended and could not be given up: GET /api/export/status says
     which photo it is at, POST /api/export/cancel stops it between photos (its request answered 409), and
@@ -740,7 +720,7 @@ def test_a_running_export_says_which_photo_it_is_at_and_a_cancel_leaves_the_last
     out = session.out / "export"
     last = written_files(out)
     export_dataset = export.export_dataset
-    held, release = hold_exports_at_the_first_photo_written(monkeypatch)
+    held, release = hold_exports()
     first: list = []
     thread = threading.Thread(target=lambda: first.append(client.post("/api/export", json={})), daemon=True)
     thread.start()

@@ -920,10 +920,9 @@ def test_the_export_button_waits_for_the_export_it_started(served, page):
     page.wait_for_function("() => !document.querySelector('#export').disabled")
 
 
-def test_the_export_shows_the_photo_it_is_at_and_its_cancel_keeps_the_last_export(served, page, monkeypatch):
+def test_the_export_shows_the_photo_it_is_at_and_its_cancel_keeps_the_last_export(served, page, hold_exports):
     """The line said 'exporting YOLO + COCO ...' until the export ended, with no way to give it up: it shows
     the photo the export is at, and 'cancel export' stops it between photos, the last export kept."""
-    from segmentation.annotate import export
 
     url, session, truths = served
     for key, truth in truths.items():
@@ -931,18 +930,7 @@ def test_the_export_shows_the_photo_it_is_at_and_its_cancel_keeps_the_last_expor
     session.export()
     out = session.out / "export"
     last = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in out.rglob("*") if path.is_file()}
-    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
-
-    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
-        def hook(stage, done, total):
-            on_photo(stage, done, total)
-            if (stage, done) == ("writing", 1):
-                held.set()
-                release.wait(30)
-
-        return export_dataset(*args, on_photo=hook, **kwargs)
-
-    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    held, release = hold_exports()
     message = "document.querySelector('#message').textContent"
     progress = "document.querySelector('#export-progress').textContent"
     page.goto(url)
@@ -966,26 +954,14 @@ def test_the_export_shows_the_photo_it_is_at_and_its_cancel_keeps_the_last_expor
     } == last
 
 
-def test_the_export_shows_its_own_progress_not_another_tabs(served, page, monkeypatch):
+def test_the_export_shows_its_own_progress_not_another_tabs(served, page, hold_exports):
     """While the page's export request was on its way (then refused: another tab's export runs), its
     progress showed whichever export ran, the other tab's photo and seconds; it shows its own id's alone."""
-    from segmentation.annotate import export
 
     url, session, truths = served
     for key, truth in truths.items():
         session.add_instance(key, class_name="scratch", mask=truth)
-    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
-
-    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
-        def hook(stage, done, total):
-            on_photo(stage, done, total)
-            if (stage, done) == ("writing", 1):
-                held.set()
-                release.wait(30)
-
-        return export_dataset(*args, on_photo=hook, **kwargs)
-
-    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    held, release = hold_exports()
     routed, statuses = [], []
     page.route("**/api/export", lambda route: routed.append(route))
     page.on(
@@ -1009,26 +985,14 @@ def test_the_export_shows_its_own_progress_not_another_tabs(served, page, monkey
     page.wait_for_function("() => document.querySelector('#message').textContent.startsWith('exported to ')")
 
 
-def test_an_error_shown_during_an_export_is_not_overwritten_by_its_progress(served, page, monkeypatch):
+def test_an_error_shown_during_an_export_is_not_overwritten_by_its_progress(served, page, hold_exports):
     """The export's progress went on the message line every 400 ms, wiping an error shown meanwhile (a
     change refused) within a moment: the progress has its own place, beside 'cancel export'."""
-    from segmentation.annotate import export
 
     url, session, truths = served
     for key, truth in truths.items():
         session.add_instance(key, class_name="scratch", mask=truth)
-    export_dataset, held, release = export.export_dataset, threading.Event(), threading.Event()
-
-    def held_at_the_first_photo_written(*args, on_photo, **kwargs):
-        def hook(stage, done, total):
-            on_photo(stage, done, total)
-            if (stage, done) == ("writing", 1):
-                held.set()
-                release.wait(30)
-
-        return export_dataset(*args, on_photo=hook, **kwargs)
-
-    monkeypatch.setattr(export, "export_dataset", held_at_the_first_photo_written)
+    held, release = hold_exports()
     refusal = {"status": 409, "content_type": "application/json", "body": '{"detail": "refused for it"}'}
     page.route("**/api/status", lambda route: route.fulfill(**refusal))
     message = "document.querySelector('#message')"
